@@ -1,0 +1,185 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ContactState is where a contact stands in the request handshake.
+type ContactState string
+
+// Contact states.
+const (
+	RequestSent     ContactState = "request-sent"     // we asked, they have not answered
+	RequestReceived ContactState = "request-received" // they asked, we have not answered
+	Accepted        ContactState = "accepted"         // both sides agreed
+	Blocked         ContactState = "blocked"          // we refuse their requests and calls
+)
+
+// Valid reports whether s is one of the defined states.
+func (s ContactState) Valid() bool {
+	switch s {
+	case RequestSent, RequestReceived, Accepted, Blocked:
+		return true
+	}
+	return false
+}
+
+// Contact is another account this node knows.
+type Contact struct {
+	AccountID string       // the contact's account ID (text form); the key, never empty
+	Name      string       // local display name, at most 128 bytes
+	State     ContactState // must be Valid
+	Message   string       // message sent with the request, at most 1024 bytes
+	Created   time.Time    // set by the store on the first PutContact
+	Updated   time.Time    // set by the store on every PutContact
+}
+
+// contactRecord is the JSON stored under the account ID in bucketContacts.
+type contactRecord struct {
+	V       int          `json:"v"`
+	Name    string       `json:"name,omitempty"`
+	State   ContactState `json:"state"`
+	Message string       `json:"message,omitempty"`
+	Created time.Time    `json:"created"`
+	Updated time.Time    `json:"updated"`
+}
+
+func (c *Contact) validate() error {
+	if err := checkKey("account ID", c.AccountID); err != nil {
+		return err
+	}
+	if !c.State.Valid() {
+		return fmt.Errorf("%w: contact state %q", ErrInvalid, c.State)
+	}
+	if err := checkText("contact name", c.Name, maxNameLen); err != nil {
+		return err
+	}
+	return checkText("contact message", c.Message, maxMessageLen)
+}
+
+// decodeContact decodes and checks a stored contact.
+func decodeContact(accountID string, raw []byte) (Contact, error) {
+	var rec contactRecord
+	if err := decodeJSON(raw, &rec); err != nil {
+		return Contact{}, err
+	}
+	if err := checkVersion(rec.V); err != nil {
+		return Contact{}, err
+	}
+	if !rec.State.Valid() {
+		return Contact{}, fmt.Errorf("%w: contact state %q", ErrCorrupt, rec.State)
+	}
+	return Contact{
+		AccountID: accountID,
+		Name:      rec.Name,
+		State:     rec.State,
+		Message:   rec.Message,
+		Created:   rec.Created,
+		Updated:   rec.Updated,
+	}, nil
+}
+
+// PutContact creates or replaces the contact c.AccountID. The store sets
+// Updated to now, and Created to now on the first put (keeping the stored
+// Created afterwards); the values in c are ignored. A stored record that
+// cannot be decoded is replaced. It returns ErrInvalid for an empty account
+// ID, an unknown state or oversized text.
+func (s *Store) PutContact(c Contact) error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("store: put contact: %w", err)
+	}
+	now := s.now().UTC().Round(0)
+	rec := contactRecord{
+		V:       recordVersion,
+		Name:    c.Name,
+		State:   c.State,
+		Message: c.Message,
+		Created: now,
+		Updated: now,
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketContacts)
+		if err != nil {
+			return err
+		}
+		if raw := b.Get([]byte(c.AccountID)); raw != nil {
+			// A record that no longer decodes is replaced rather than
+			// blocking every future update of this contact.
+			if old, err := decodeContact(c.AccountID, raw); err == nil {
+				rec.Created = old.Created
+			}
+		}
+		return putJSON(b, []byte(c.AccountID), &rec)
+	})
+	if err != nil {
+		return fmt.Errorf("store: put contact %q: %w", c.AccountID, err)
+	}
+	return nil
+}
+
+// Contact returns one contact, or ErrNotFound.
+func (s *Store) Contact(accountID string) (Contact, error) {
+	var c Contact
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketContacts)
+		if err != nil {
+			return err
+		}
+		raw := b.Get([]byte(accountID))
+		if raw == nil {
+			return ErrNotFound
+		}
+		c, err = decodeContact(accountID, raw)
+		return err
+	})
+	if err != nil {
+		return Contact{}, fmt.Errorf("store: contact %q: %w", accountID, err)
+	}
+	return c, nil
+}
+
+// Contacts returns all contacts sorted by AccountID (byte order). It fails
+// with ErrCorrupt if any stored contact cannot be decoded.
+func (s *Store) Contacts() ([]Contact, error) {
+	var cs []Contact
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketContacts)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			c, err := decodeContact(string(k), v)
+			if err != nil {
+				return fmt.Errorf("contact %q: %w", k, err)
+			}
+			cs = append(cs, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: contacts: %w", err)
+	}
+	return cs, nil
+}
+
+// DeleteContact removes a contact. It returns ErrNotFound when there is
+// none.
+func (s *Store) DeleteContact(accountID string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketContacts)
+		if err != nil {
+			return err
+		}
+		if b.Get([]byte(accountID)) == nil {
+			return ErrNotFound
+		}
+		return b.Delete([]byte(accountID))
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete contact %q: %w", accountID, err)
+	}
+	return nil
+}

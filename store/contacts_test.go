@@ -1,0 +1,204 @@
+package store_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/storetest"
+)
+
+func TestContactRoundTrip(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 12, 0, 0, 123, time.UTC)
+	clock := &testClock{t: t0}
+	dir := t.TempDir()
+	s := mustOpen(t, dir, &store.Options{Now: clock.Now})
+
+	in := store.Contact{
+		AccountID: "acct-bob",
+		Name:      "Bob",
+		State:     store.RequestSent,
+		Message:   "hi, it's Alice",
+		// Ignored: the store owns the timestamps.
+		Created: time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC),
+		Updated: time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	if err := s.PutContact(in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Contact("acct-bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.Created, want.Updated = t0, t0
+	if !equalContact(got, want) {
+		t.Fatalf("Contact = %+v, want %+v", got, want)
+	}
+
+	// An update keeps Created and moves Updated.
+	t1 := t0.Add(time.Hour)
+	clock.t = t1
+	in.State = store.Accepted
+	in.Message = ""
+	if err := s.PutContact(in); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Contact("acct-bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = in
+	want.Created, want.Updated = t0, t1
+	if !equalContact(got, want) {
+		t.Fatalf("after update Contact = %+v, want %+v", got, want)
+	}
+
+	// Persisted across reopen.
+	s.Close()
+	s = mustOpen(t, dir, nil)
+	got, err = s.Contact("acct-bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalContact(got, want) {
+		t.Fatalf("after reopen Contact = %+v, want %+v", got, want)
+	}
+}
+
+func equalContact(a, b store.Contact) bool {
+	return a.AccountID == b.AccountID && a.Name == b.Name && a.State == b.State &&
+		a.Message == b.Message && a.Created.Equal(b.Created) && a.Updated.Equal(b.Updated)
+}
+
+func TestContactsSortedAndDelete(t *testing.T) {
+	s := storetest.MustOpen(t, nil)
+	if cs, err := s.Contacts(); err != nil || len(cs) != 0 {
+		t.Fatalf("Contacts on empty store = %v, %v", cs, err)
+	}
+	for _, id := range []string{"carol", "alice", "bob", "Zed"} {
+		if err := s.PutContact(store.Contact{AccountID: id, Name: "n-" + id, State: store.Accepted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assertIDs := func(want ...string) {
+		t.Helper()
+		cs, err := s.Contacts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range cs {
+			got = append(got, c.AccountID)
+			if c.Name != "n-"+c.AccountID {
+				t.Errorf("contact %s has name %q", c.AccountID, c.Name)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("Contacts = %v, want %v", got, want)
+		}
+	}
+	assertIDs("Zed", "alice", "bob", "carol")
+
+	if err := s.DeleteContact("bob"); err != nil {
+		t.Fatal(err)
+	}
+	assertIDs("Zed", "alice", "carol")
+	if _, err := s.Contact("bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Contact after delete: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteContact("bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second DeleteContact: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Contact("nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Contact(nobody): %v, want ErrNotFound", err)
+	}
+}
+
+func TestPutContactValidation(t *testing.T) {
+	ok := store.Contact{AccountID: "a", State: store.Accepted}
+	tests := []struct {
+		name    string
+		modify  func(*store.Contact)
+		wantErr error
+	}{
+		{"valid", func(*store.Contact) {}, nil},
+		{"request sent", func(c *store.Contact) { c.State = store.RequestSent }, nil},
+		{"request received", func(c *store.Contact) { c.State = store.RequestReceived }, nil},
+		{"blocked", func(c *store.Contact) { c.State = store.Blocked }, nil},
+		{"name at limit", func(c *store.Contact) { c.Name = strings.Repeat("n", 128) }, nil},
+		{"message at limit", func(c *store.Contact) { c.Message = strings.Repeat("m", 1024) }, nil},
+		{"empty account ID", func(c *store.Contact) { c.AccountID = "" }, store.ErrInvalid},
+		{"huge account ID", func(c *store.Contact) { c.AccountID = strings.Repeat("a", 257) }, store.ErrInvalid},
+		{"empty state", func(c *store.Contact) { c.State = "" }, store.ErrInvalid},
+		{"unknown state", func(c *store.Contact) { c.State = "friends" }, store.ErrInvalid},
+		{"name too long", func(c *store.Contact) { c.Name = strings.Repeat("n", 129) }, store.ErrInvalid},
+		{"message too long", func(c *store.Contact) { c.Message = strings.Repeat("m", 1025) }, store.ErrInvalid},
+		{"name not UTF-8", func(c *store.Contact) { c.Name = "\xc3" }, store.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := storetest.MustOpen(t, nil)
+			c := ok
+			tt.modify(&c)
+			err := s.PutContact(c)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("PutContact error = %v, want %v", err, tt.wantErr)
+			}
+			cs, err := s.Contacts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored := len(cs) == 1; stored != (tt.wantErr == nil) {
+				t.Fatalf("stored = %v with error %v", stored, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestContactCorruptJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+	}{
+		{"not JSON", "{\"v\":1,"},
+		{"binary", "\x00\xff\xfe"},
+		{"empty", ""},
+		{"null", "null"},
+		{"array", "[1,2]"},
+		{"wrong version", `{"v":7,"state":"accepted"}`},
+		{"no version", `{"state":"accepted"}`},
+		{"unknown state", `{"v":1,"state":"friends"}`},
+		{"state wrong type", `{"v":1,"state":5}`},
+		{"bad time", `{"v":1,"state":"accepted","created":"yesterday"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := storetest.MustOpen(t, nil)
+			if err := s.PutContact(store.Contact{AccountID: "good", State: store.Accepted}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutRawForTest("contacts", "bad", []byte(tt.raw)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Contact("bad"); !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("Contact(bad) error = %v, want ErrCorrupt", err)
+			}
+			if _, err := s.Contacts(); !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("Contacts error = %v, want ErrCorrupt", err)
+			}
+			if _, err := s.Contact("good"); err != nil {
+				t.Errorf("Contact(good) next to a corrupt one: %v", err)
+			}
+			// Putting the contact again repairs it.
+			if err := s.PutContact(store.Contact{AccountID: "bad", State: store.Blocked}); err != nil {
+				t.Fatalf("PutContact over a corrupt record: %v", err)
+			}
+			if c, err := s.Contact("bad"); err != nil || c.State != store.Blocked {
+				t.Fatalf("repaired contact = %+v, %v", c, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/crypto"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Identity is this node's identity: the account key and certificate and this
+// device's key and certificate. The seeds are private keys in plain; never
+// log an Identity.
+type Identity struct {
+	AccountKeySeed []byte    // 32-byte Ed25519 seed of the account key
+	AccountCert    []byte    // DER self-signed account CA certificate
+	DeviceKeySeed  []byte    // 32-byte Ed25519 seed of this device's key
+	DeviceCert     []byte    // DER device certificate signed by the account
+	DeviceName     string    // human name of this device, at most 128 bytes
+	Created        time.Time // when the identity was made; zero means now
+}
+
+// identityKey is the only key in bucketIdentity.
+var identityKey = []byte("identity")
+
+// identityRecord is the JSON stored under identityKey.
+//
+// Keys holds the account seed followed by the device seed (64 bytes). When
+// Sealed is true it holds crypto.Seal(passphrase, thoseSeeds) instead, so
+// one argon2id run unseals both.
+type identityRecord struct {
+	V           int       `json:"v"`
+	Sealed      bool      `json:"sealed"`
+	Keys        []byte    `json:"keys"`
+	AccountCert []byte    `json:"account_cert"`
+	DeviceCert  []byte    `json:"device_cert"`
+	DeviceName  string    `json:"device_name"`
+	Created     time.Time `json:"created"`
+}
+
+const seedsLen = 2 * ed25519.SeedSize
+
+// validate checks the fields of an Identity given to CreateIdentity.
+func (id *Identity) validate() error {
+	switch {
+	case len(id.AccountKeySeed) != ed25519.SeedSize:
+		return fmt.Errorf("%w: account key seed is %d bytes, want %d",
+			ErrInvalid, len(id.AccountKeySeed), ed25519.SeedSize)
+	case len(id.DeviceKeySeed) != ed25519.SeedSize:
+		return fmt.Errorf("%w: device key seed is %d bytes, want %d",
+			ErrInvalid, len(id.DeviceKeySeed), ed25519.SeedSize)
+	}
+	if err := checkDER("account certificate", id.AccountCert); err != nil {
+		return err
+	}
+	if err := checkDER("device certificate", id.DeviceCert); err != nil {
+		return err
+	}
+	return checkText("device name", id.DeviceName, maxNameLen)
+}
+
+// CreateIdentity stores id. It fails with ErrIdentityExists when the store
+// already holds an identity: an identity is never overwritten. When the
+// store was opened with a passphrase the seeds are sealed first (which costs
+// one argon2id run).
+func (s *Store) CreateIdentity(id Identity) error {
+	if err := id.validate(); err != nil {
+		return fmt.Errorf("store: create identity: %w", err)
+	}
+	seeds := make([]byte, 0, seedsLen)
+	seeds = append(append(seeds, id.AccountKeySeed...), id.DeviceKeySeed...)
+	defer clear(seeds)
+	rec := identityRecord{
+		V:           recordVersion,
+		Keys:        seeds,
+		AccountCert: id.AccountCert,
+		DeviceCert:  id.DeviceCert,
+		DeviceName:  id.DeviceName,
+		Created:     id.Created,
+	}
+	if rec.Created.IsZero() {
+		rec.Created = s.now()
+	}
+	rec.Created = rec.Created.UTC().Round(0)
+	if len(s.pass) > 0 {
+		sealed, err := crypto.Seal(s.pass, seeds, s.kdf)
+		if err != nil {
+			return fmt.Errorf("store: create identity: seal keys: %w", err)
+		}
+		rec.Sealed, rec.Keys = true, sealed
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketIdentity)
+		if err != nil {
+			return err
+		}
+		if b.Get(identityKey) != nil {
+			return ErrIdentityExists
+		}
+		return putJSON(b, identityKey, &rec)
+	})
+	if err != nil {
+		return fmt.Errorf("store: create identity: %w", err)
+	}
+	return nil
+}
+
+// Identity returns the stored identity, unsealing the keys with the
+// passphrase the store was opened with (one argon2id run each call). It
+// returns ErrNoIdentity when there is none, ErrPassphraseRequired when the
+// keys are sealed and the store has no passphrase, and an error wrapping
+// crypto.ErrWrongPassphrase when the passphrase is wrong. Keys stored in
+// plain are returned whether or not the store has a passphrase; KeysSealed
+// tells which is the case.
+func (s *Store) Identity() (Identity, error) {
+	rec, err := s.identityRecord()
+	if err != nil {
+		return Identity{}, fmt.Errorf("store: identity: %w", err)
+	}
+	seeds := rec.Keys
+	if rec.Sealed {
+		if len(s.pass) == 0 {
+			return Identity{}, fmt.Errorf("store: identity: %w", ErrPassphraseRequired)
+		}
+		if seeds, err = crypto.Open(s.pass, rec.Keys); err != nil {
+			return Identity{}, fmt.Errorf("store: identity: unseal keys: %w", err)
+		}
+		clear(rec.Keys)
+	}
+	defer clear(seeds)
+	if len(seeds) != seedsLen {
+		return Identity{}, fmt.Errorf("store: identity: %w: keys are %d bytes, want %d",
+			ErrCorrupt, len(seeds), seedsLen)
+	}
+	return Identity{
+		AccountKeySeed: append([]byte(nil), seeds[:ed25519.SeedSize]...),
+		AccountCert:    rec.AccountCert,
+		DeviceKeySeed:  append([]byte(nil), seeds[ed25519.SeedSize:]...),
+		DeviceCert:     rec.DeviceCert,
+		DeviceName:     rec.DeviceName,
+		Created:        rec.Created,
+	}, nil
+}
+
+// HasIdentity reports whether the store holds an identity. It does not
+// unseal anything.
+func (s *Store) HasIdentity() (bool, error) {
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketIdentity)
+		if err != nil {
+			return err
+		}
+		ok = b.Get(identityKey) != nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: has identity: %w", err)
+	}
+	return ok, nil
+}
+
+// KeysSealed reports whether the stored private keys are sealed with a
+// passphrase. It returns ErrNoIdentity when there is no identity.
+func (s *Store) KeysSealed() (bool, error) {
+	rec, err := s.identityRecord()
+	if err != nil {
+		return false, fmt.Errorf("store: keys sealed: %w", err)
+	}
+	clear(rec.Keys)
+	return rec.Sealed, nil
+}
+
+// identityRecord reads and checks the stored identity record.
+func (s *Store) identityRecord() (identityRecord, error) {
+	var rec identityRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketIdentity)
+		if err != nil {
+			return err
+		}
+		ok, err := getJSON(b, identityKey, &rec)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNoIdentity
+		}
+		return nil
+	})
+	if err != nil {
+		return identityRecord{}, err
+	}
+	if err := checkVersion(rec.V); err != nil {
+		return identityRecord{}, err
+	}
+	if rec.Sealed && len(rec.Keys) > maxSealedLen {
+		return identityRecord{}, fmt.Errorf("%w: sealed keys are %d bytes", ErrCorrupt, len(rec.Keys))
+	}
+	return rec, nil
+}

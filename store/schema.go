@@ -1,0 +1,110 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names. See docs/store.md for what each holds.
+var (
+	bucketMeta       = []byte("meta")
+	bucketIdentity   = []byte("identity")
+	bucketDeviceCert = []byte("devicecerts")
+	bucketCRL        = []byte("crl")
+	bucketContacts   = []byte("contacts")
+	bucketSettings   = []byte("settings")
+	bucketOutbox     = []byte("outbox")
+)
+
+// keySchema is the key in bucketMeta holding the schema version as an 8-byte
+// big-endian unsigned integer. A file without it is at version 0 (empty).
+var keySchema = []byte("schema")
+
+// A migration moves the file from schema version i to i+1, where i is its
+// index in the list. It runs inside the single write transaction of Open, so
+// a failed or interrupted migration leaves the file at the old version.
+type migration func(tx *bolt.Tx) error
+
+// migrations is the ordered list of schema steps; the current schema version
+// is len(migrations). Append to it, never edit or reorder released steps.
+var migrations = []migration{
+	migrateV1,
+	migrateV2,
+}
+
+// migrateV1 creates the buckets of schema 1.
+func migrateV1(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketIdentity, bucketDeviceCert, bucketCRL, bucketContacts, bucketSettings} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// migrateV2 adds the outbox of undelivered contact messages.
+func migrateV2(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketOutbox); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketOutbox, err)
+	}
+	return nil
+}
+
+// migrate brings the file in tx up to len(migs), or refuses a newer file.
+func migrate(tx *bolt.Tx, migs []migration) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return fmt.Errorf("create bucket meta: %w", err)
+	}
+	have, err := schemaVersion(meta)
+	if err != nil {
+		return err
+	}
+	want := uint64(len(migs))
+	if have > want {
+		return fmt.Errorf("%w: the file has schema %d and this build knows up to %d; "+
+			"upgrade Parley", ErrSchemaTooNew, have, want)
+	}
+	for v := have; v < want; v++ {
+		if err := migs[v](tx); err != nil {
+			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+		}
+	}
+	if have == want {
+		return nil
+	}
+	return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, want))
+}
+
+// schemaVersion reads the schema version from the meta bucket.
+func schemaVersion(meta *bolt.Bucket) (uint64, error) {
+	raw := meta.Get(keySchema)
+	if raw == nil {
+		return 0, nil
+	}
+	if len(raw) != 8 {
+		return 0, fmt.Errorf("%w: schema version is %d bytes, want 8", ErrCorrupt, len(raw))
+	}
+	return binary.BigEndian.Uint64(raw), nil
+}
+
+// SchemaVersion returns the schema version of the open file, which after a
+// successful Open is the current version of this build.
+func (s *Store) SchemaVersion() (uint64, error) {
+	var v uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("%w: no meta bucket", ErrCorrupt)
+		}
+		var err error
+		v, err = schemaVersion(meta)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: schema version: %w", err)
+	}
+	return v, nil
+}
