@@ -1,0 +1,110 @@
+package turnsrv
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// DefaultRealm is the realm used when [Config.Realm] is empty.
+const DefaultRealm = "parley"
+
+// Config configures a [Server]. Zero values mean "use the default" where a
+// default is stated. After a Config is passed to [New] the server keeps
+// its own copy of the secret and of the socket lists.
+type Config struct {
+	// Realm is the TURN realm (long-term credential mechanism). Defaults
+	// to DefaultRealm, "parley". coturn's realm must match if it is used
+	// instead.
+	Realm string
+
+	// Secret is the TURN REST shared secret (coturn's static-auth-secret).
+	// Required, at least MinSecretLen bytes. Never logged.
+	Secret []byte
+
+	// RelayIP is the address put in relayed candidates
+	// (XOR-RELAYED-ADDRESS): the server's public address. Required.
+	RelayIP net.IP
+
+	// RelayBindAddr is the local address relay sockets bind to. Defaults
+	// to "0.0.0.0", or "::" when RelayIP is IPv6.
+	RelayBindAddr string
+
+	// PacketConns are the UDP sockets to serve STUN and TURN on. The
+	// caller creates them; the server owns them from a successful New on
+	// and closes them in Close.
+	PacketConns []net.PacketConn
+
+	// Listeners are the TCP listeners to serve STUN and TURN on (TURN
+	// over a TCP transport; relays are still UDP). Ownership as for
+	// PacketConns; the server also closes the connections it accepted.
+	Listeners []net.Listener
+
+	// AllowPrivatePeers lets clients relay to loopback, private,
+	// link-local and other non-public peers (see the package
+	// documentation). Defaults to false, which keeps the relay from being
+	// an open door into the operator's network. Tests and labs set it.
+	AllowPrivatePeers bool
+
+	// Now is the clock credential expiry is checked against. Defaults to
+	// time.Now.
+	Now func() time.Time
+
+	// Logger receives the server's and pion's logs. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+
+	// Metrics, if not nil, receives the server's counters.
+	Metrics *Metrics
+}
+
+// validate checks the required fields and returns a copy with defaults
+// filled in.
+func (c Config) validate() (Config, error) {
+	if len(c.Secret) < MinSecretLen {
+		return c, fmt.Errorf("%w: need at least %d bytes", ErrSecretTooShort, MinSecretLen)
+	}
+	if !usableRelayIP(c.RelayIP) {
+		return c, ErrNoRelayIP
+	}
+	if len(c.PacketConns) == 0 && len(c.Listeners) == 0 {
+		return c, ErrNoSockets
+	}
+	for i, pc := range c.PacketConns {
+		if pc == nil {
+			return c, fmt.Errorf("%w: PacketConns[%d]", ErrNilSocket, i)
+		}
+	}
+	for i, l := range c.Listeners {
+		if l == nil {
+			return c, fmt.Errorf("%w: Listeners[%d]", ErrNilSocket, i)
+		}
+	}
+	if c.Realm == "" {
+		c.Realm = DefaultRealm
+	}
+	if c.RelayBindAddr == "" {
+		c.RelayBindAddr = "0.0.0.0"
+		if c.RelayIP.To4() == nil {
+			c.RelayBindAddr = "::"
+		}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = new(Metrics)
+	}
+	return c, nil
+}
+
+func usableRelayIP(ip net.IP) bool {
+	if len(ip) != net.IPv4len && len(ip) != net.IPv6len {
+		return false
+	}
+	return !ip.IsUnspecified() && !ip.IsMulticast()
+}

@@ -1,0 +1,71 @@
+// Package turnsrv is Parley's STUN and TURN server, a thin wrapper around
+// github.com/pion/turn/v5 for the bootstrap servers.
+//
+// Like pion's examples, the server opens no sockets of its own: the caller
+// creates the UDP sockets and TCP listeners and passes them in
+// [Config.PacketConns] and [Config.Listeners]; from then on the server owns
+// them and closes them in [Server.Close]. STUN Binding requests are answered
+// on the same sockets without authentication, so one port serves both STUN
+// and TURN, over UDP and over TCP. Relayed transport addresses are always
+// UDP: a client may reach the server over TCP, but TCP relay allocations
+// (RFC 6062) are refused, because Parley's media is UDP and TCP relays would
+// let any client open TCP connections to any public host.
+//
+// # Credentials
+//
+// TURN uses short-lived credentials in the form of the TURN REST API
+// (draft-uberti-behave-turn-rest-00), the same form coturn accepts with
+// use-auth-secret:
+//
+//	username = "<expiry>:<deviceID>"
+//	password = base64(HMAC-SHA1(secret, username))
+//
+// expiry is a Unix time in seconds written in canonical decimal (no sign,
+// no leading zeros); deviceID is the device's ID in text form, printable
+// ASCII without spaces. The whole username is at most 256 bytes. The
+// bootstrap issues credentials with [Credentials] over an authenticated
+// libp2p protocol; the server checks them without keeping any per-user state.
+// A credential is refused once its expiry has passed, also for Refresh,
+// CreatePermission and ChannelBind on an allocation that already exists, so
+// the TTL given to clients must cover a whole call (coturn behaves the same
+// way). [ParseUsername] lets a client read the expiry back to know when to
+// ask for new credentials.
+//
+// The shared secret is at least 16 bytes and must be the same on every
+// bootstrap that issues or checks credentials. It is never logged.
+//
+// # Using coturn instead
+//
+// An operator may run coturn in place of this server. The credentials the
+// bootstrap issues stay valid as long as coturn is configured with the same
+// secret and realm:
+//
+//	use-auth-secret
+//	static-auth-secret=<same secret as the bootstrap>
+//	realm=parley
+//
+// coturn's static-auth-secret is a string, so the secret should be printable
+// (for example the hex or base64 text of random bytes, used as is, not
+// decoded). To keep the relay out of the operator's own network as this
+// server does (see below), also set no-loopback-peers, no-multicast-peers and
+// denied-peer-ip lines for the private ranges.
+//
+// # Peer filter
+//
+// Unless [Config.AllowPrivatePeers] is set, CreatePermission and
+// ChannelBind (and so Send and ChannelData, which need a permission) are
+// refused for peers in loopback (127.0.0.0/8, ::1), "this network"
+// (0.0.0.0/8, ::), RFC 1918 private (10/8, 172.16/12, 192.168/16), unique
+// local (fc00::/7), deprecated site-local (fec0::/10), link-local
+// (169.254/16, fe80::/10), multicast (224/4, ff00::/8) and reserved
+// (240/4, including broadcast) addresses. IPv4-mapped IPv6 addresses and the
+// NAT64 well-known prefix 64:ff9b::/96 are judged by the IPv4 address they
+// carry, and the local-use NAT64 prefix 64:ff9b:1::/48 is refused. Without
+// this filter an authenticated client could use the relay as an open door
+// into the network the TURN server sits in, a well-known TURN abuse.
+//
+// Shared address space 100.64.0.0/10 (carrier-grade NAT, RFC 6598) is
+// deliberately not refused: peers behind CGNAT are reached at such
+// addresses, and Parley's NAT lab uses them. Tests and labs that relay to
+// loopback or private addresses set AllowPrivatePeers.
+package turnsrv

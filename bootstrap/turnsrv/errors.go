@@ -1,0 +1,39 @@
+package turnsrv
+
+import "errors"
+
+// ErrSecretTooShort is returned by [New] when [Config.Secret] is missing or
+// shorter than [MinSecretLen] bytes.
+var ErrSecretTooShort = errors.New("shared secret too short")
+
+// ErrNoRelayIP is returned by [New] when [Config.RelayIP] is missing or is
+// not a usable unicast address.
+var ErrNoRelayIP = errors.New("relay IP missing or invalid")
+
+// ErrNoSockets is returned by [New] when neither [Config.PacketConns] nor
+// [Config.Listeners] holds a socket.
+var ErrNoSockets = errors.New("no sockets to serve on")
+
+// ErrNilSocket is returned by [New] when [Config.PacketConns] or
+// [Config.Listeners] holds a nil entry.
+var ErrNilSocket = errors.New("nil socket in config")
+
+// ErrMalformedUsername is returned by [ParseUsername] for a username that
+// is not "<expiry>:<deviceID>" as described in the package documentation.
+var ErrMalformedUsername = errors.New("malformed TURN REST username")
+
+// ErrUsernameTooLong is returned by [ParseUsername] for a username longer
+// than [MaxUsernameLen] bytes.
+var ErrUsernameTooLong = errors.New("TURN REST username too long")
+
+// ErrCredentialExpired is the reason logged when a client presents a
+// credential whose expiry has passed.
+var ErrCredentialExpired = errors.New("credential expired")
+
+// ErrRealmMismatch is the reason logged when a client authenticates against
+// a realm other than the server's.
+var ErrRealmMismatch = errors.New("realm mismatch")
+
+// ErrTCPRelayRefused is the reason a TCP relay allocation (RFC 6062) is
+// refused: the server relays UDP only.
+var ErrTCPRelayRefused = errors.New("TCP relay allocations are not offered")

@@ -1,0 +1,181 @@
+package turnsrv
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/turn/v5"
+)
+
+// Server is a STUN and TURN server. Create it with [New]; it serves until
+// [Server.Close].
+type Server struct {
+	turn    *turn.Server
+	conns   *connSet
+	secret  sharedSecret
+	realm   string
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *Metrics
+
+	allowPrivatePeers bool
+
+	closeOnce sync.Once
+	closeErr  error // set once by Close
+}
+
+// New starts a server on the sockets in c. If New returns an error the
+// sockets are left open and still belong to the caller.
+func New(c Config) (*Server, error) {
+	c, err := c.validate()
+	if err != nil {
+		return nil, fmt.Errorf("turnsrv: new: %w", err)
+	}
+	s := &Server{
+		conns:             newConnSet(),
+		secret:            newSharedSecret(c.Secret),
+		realm:             c.Realm,
+		now:               c.Now,
+		log:               c.Logger,
+		metrics:           c.Metrics,
+		allowPrivatePeers: c.AllowPrivatePeers,
+	}
+	sc := turn.ServerConfig{
+		Realm:         c.Realm,
+		LoggerFactory: slogFactory{l: c.Logger},
+		AuthHandler:   s.authenticate,
+		EventHandler: turn.EventHandler{
+			OnAuth:              s.onAuth,
+			OnAllocationCreated: s.onAllocationCreated,
+		},
+	}
+	for _, pc := range c.PacketConns {
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
+			PacketConn:            pc,
+			RelayAddressGenerator: newUDPRelay(c),
+			PermissionHandler:     s.permit,
+		})
+	}
+	for _, l := range c.Listeners {
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+			Listener:              &trackingListener{Listener: l, set: s.conns},
+			RelayAddressGenerator: newUDPRelay(c),
+			PermissionHandler:     s.permit,
+		})
+	}
+	s.turn, err = turn.NewServer(sc)
+	if err != nil {
+		return nil, fmt.Errorf("turnsrv: new: %w", err)
+	}
+	return s, nil
+}
+
+func newUDPRelay(c Config) turn.RelayAddressGenerator {
+	return udpRelay{&turn.RelayAddressGeneratorStatic{
+		RelayAddress: slices.Clone(c.RelayIP),
+		Address:      c.RelayBindAddr,
+	}}
+}
+
+// udpRelay hands out UDP relay sockets only. pion would also serve RFC 6062
+// TCP allocations, which Parley does not need (media is UDP, whatever the
+// transport to the server) and which would let any client open TCP
+// connections to any public host through the bootstrap. Refusing them here
+// makes pion answer 508 Insufficient Capacity.
+type udpRelay struct {
+	*turn.RelayAddressGeneratorStatic
+}
+
+// AllocateListener implements turn.RelayAddressGenerator by refusing.
+func (udpRelay) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	return nil, nil, fmt.Errorf("turnsrv: allocate: %w", ErrTCPRelayRefused)
+}
+
+// AllocateConn implements turn.RelayAddressGenerator by refusing.
+func (udpRelay) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
+	return nil, fmt.Errorf("turnsrv: allocate: %w", ErrTCPRelayRefused)
+}
+
+// Close stops the server: it closes the sockets it was given and the TCP
+// connections it accepted, which ends pion's read loops and, shortly after,
+// every allocation and its relay socket. Close is safe to call more than
+// once; later calls return the first call's result.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		err := errors.Join(s.turn.Close(), s.conns.closeAll())
+		if err != nil {
+			s.closeErr = fmt.Errorf("turnsrv: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// AllocationCount returns the number of active allocations.
+func (s *Server) AllocationCount() int {
+	return s.turn.AllocationCount()
+}
+
+// authenticate is pion's AuthHandler. It never sees a password: it derives
+// the one the client must know from the secret, and pion checks the
+// request's MESSAGE-INTEGRITY against the resulting key in constant time
+// (hmac.Equal in pion/stun). A wrong password is reported to onAuth.
+func (s *Server) authenticate(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
+	expiry, deviceID, err := parseUsername(ra.Username)
+	switch {
+	case err != nil:
+		// Log only the length of an unparsable username: it is untrusted.
+		s.refuseAuth(ra, err, "username_len", len(ra.Username))
+		return "", nil, false
+	case ra.Realm != s.realm:
+		s.refuseAuth(ra, ErrRealmMismatch, "username", ra.Username)
+		return "", nil, false
+	case s.now().Unix() >= expiry:
+		s.refuseAuth(ra, ErrCredentialExpired, "username", ra.Username)
+		return "", nil, false
+	}
+	return deviceID, turn.GenerateAuthKey(ra.Username, s.realm, s.secret.password(ra.Username)), true
+}
+
+func (s *Server) refuseAuth(ra *turn.RequestAttributes, reason error, attrs ...any) {
+	s.metrics.AuthFail.Add(1)
+	s.log.Debug("turn auth refused",
+		append([]any{"src", ra.SrcAddr, "method", ra.Method.String(), "reason", reason}, attrs...)...)
+}
+
+// onAuth is told whether a request whose username authenticate accepted
+// carried the right MESSAGE-INTEGRITY.
+func (s *Server) onAuth(src, _ net.Addr, _, username, _, method string, verdict bool) {
+	if verdict {
+		s.metrics.AuthOK.Add(1)
+		return
+	}
+	s.metrics.AuthFail.Add(1)
+	s.log.Debug("turn auth refused", "src", src, "method", method,
+		"reason", "message integrity mismatch", "username", username)
+}
+
+func (s *Server) onAllocationCreated(src, _ net.Addr, protocol, userID, _ string, relay net.Addr, _ int) {
+	s.metrics.Allocations.Add(1)
+	s.log.Debug("turn allocation created", "src", src, "transport", protocol, "device", userID, "relay", relay)
+}
+
+// permit is pion's PermissionHandler, consulted for every peer address in
+// CreatePermission and ChannelBind requests (and Connect, were TCP relays
+// ever allowed).
+func (s *Server) permit(client net.Addr, peer net.IP) bool {
+	if s.allowPrivatePeers {
+		return true
+	}
+	why, refused := peerRefusal(peer)
+	if !refused {
+		return true
+	}
+	s.metrics.PeerRefused.Add(1)
+	s.log.Debug("turn peer refused", "client", client, "peer", peer, "reason", why)
+	return false
+}
