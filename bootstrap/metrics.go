@@ -1,0 +1,162 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	dsq "github.com/ipfs/go-datastore/query"
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metricsNamespace prefixes the server's own metrics.
+const metricsNamespace = "parley_bootstrap"
+
+// relayTracer counts the relay's reservations and circuits for this server
+// (libp2p's own relay metrics are process-wide) and forwards every event to
+// libp2p's tracer.
+type relayTracer struct {
+	relayv2.MetricsTracer
+	reservations atomic.Int64 // active reservations
+	circuits     atomic.Int64 // active relayed connections
+	refused      atomic.Uint64
+}
+
+func (t *relayTracer) ReservationAllowed(isRenewal bool) {
+	if !isRenewal {
+		t.reservations.Add(1)
+	}
+	t.MetricsTracer.ReservationAllowed(isRenewal)
+}
+
+func (t *relayTracer) ReservationClosed(cnt int) {
+	t.reservations.Add(-int64(cnt))
+	t.MetricsTracer.ReservationClosed(cnt)
+}
+
+func (t *relayTracer) ReservationRequestHandled(status pbv2.Status) {
+	if status != pbv2.Status_OK {
+		t.refused.Add(1)
+	}
+	t.MetricsTracer.ReservationRequestHandled(status)
+}
+
+func (t *relayTracer) ConnectionOpened() {
+	t.circuits.Add(1)
+	t.MetricsTracer.ConnectionOpened()
+}
+
+func (t *relayTracer) ConnectionClosed(d time.Duration) {
+	t.circuits.Add(-1)
+	t.MetricsTracer.ConnectionClosed(d)
+}
+
+// registerMetrics adds to the server's registry, which already holds
+// libp2p's collectors (registered by the host), the Go and process
+// collectors and the server's own gauges and counters, all read on scrape.
+func (s *Server) registerMetrics() error {
+	var errs []error
+	register := func(c prometheus.Collector) { errs = append(errs, s.reg.Register(c)) }
+	register(collectors.NewGoCollector())
+	register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gauge := func(name, help string, f func() float64) {
+		register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, labels prometheus.Labels, f func() float64) {
+		register(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metricsNamespace, Name: name, Help: help, ConstLabels: labels}, f))
+	}
+	gauge("connected_peers", "Peers with an open libp2p connection.", func() float64 {
+		return float64(len(s.host.Network().Peers()))
+	})
+	gauge("dht_routing_table_size", "Peers in the DHT routing table.", func() float64 {
+		return float64(s.dht.RoutingTable().Size())
+	})
+	gauge("dht_records", "DHT records (account and presence) stored on this server.", func() float64 {
+		return float64(s.countRecords())
+	})
+	gauge("relay_reservations", "Active circuit relay reservations.", func() float64 {
+		return float64(s.relay.reservations.Load())
+	})
+	gauge("relay_circuits", "Open relayed connections.", func() float64 {
+		return float64(s.relay.circuits.Load())
+	})
+	counter("relay_reservations_refused_total", "Relay reservation requests refused.", nil, func() float64 {
+		return float64(s.relay.refused.Load())
+	})
+	counter("turn_auth_total", "TURN requests authenticated.", prometheus.Labels{"result": "ok"}, func() float64 {
+		return float64(s.turnMetrics.AuthOK.Load())
+	})
+	counter("turn_auth_total", "TURN requests authenticated.", prometheus.Labels{"result": "fail"}, func() float64 {
+		return float64(s.turnMetrics.AuthFail.Load())
+	})
+	counter("turn_allocations_total", "TURN allocations created.", nil, func() float64 {
+		return float64(s.turnMetrics.Allocations.Load())
+	})
+	gauge("turn_allocations", "Active TURN allocations.", func() float64 {
+		if s.turn == nil {
+			return 0
+		}
+		return float64(s.turn.AllocationCount())
+	})
+	counter("turn_credentials_total", "TURN credential requests.", prometheus.Labels{"result": "issued"}, func() float64 {
+		return float64(s.credMetrics.Issued.Load())
+	})
+	counter("turn_credentials_total", "TURN credential requests.", prometheus.Labels{"result": "refused"}, func() float64 {
+		return float64(s.credMetrics.Refused.Load())
+	})
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// countRecords counts the keys in the DHT's value datastore.
+func (s *Server) countRecords() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := s.store.Query(ctx, dsq.Query{KeysOnly: true})
+	if err != nil {
+		return 0
+	}
+	defer res.Close()
+	n := 0
+	for r := range res.Next() {
+		if r.Error == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// handler serves /metrics and /healthz.
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !s.healthy() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("closed\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	return mux
+}
+
+// healthy reports whether the host is up: not closed and listening.
+func (s *Server) healthy() bool {
+	select {
+	case <-s.closing:
+		return false
+	default:
+	}
+	return len(s.host.Network().ListenAddresses()) > 0
+}

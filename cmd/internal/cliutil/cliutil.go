@@ -1,0 +1,145 @@
+// Package cliutil holds what the three Parley binaries share: the version
+// string, the default data directory, passphrase input and JSON output. It
+// imports nothing heavy so that the parley CLI stays thin.
+package cliutil
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"golang.org/x/term"
+)
+
+// Version and Commit are set at link time
+// (-ldflags "-X github.com/parleyhq/parley/cmd/internal/cliutil.Version=v0.1.0");
+// Commit falls back to the VCS revision recorded by the Go toolchain.
+var (
+	Version = "devel"
+	Commit  = ""
+)
+
+// VersionString is what --version prints: "parleyd devel (commit abc1234, go1.26.8)".
+func VersionString(binary string) string {
+	commit := Commit
+	goVersion := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && commit == "" {
+				commit = s.Value
+			}
+		}
+	}
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	return fmt.Sprintf("%s %s (commit %s, %s)", binary, Version, commit, goVersion)
+}
+
+// DefaultDataDir is where parleyd keeps its data when --data is not given:
+// $XDG_DATA_HOME/parley, else ~/.local/share/parley.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "parley")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "parley")
+	}
+	return "parley-data"
+}
+
+// maxPassphrase bounds a passphrase read from a file or terminal.
+const maxPassphrase = 4096
+
+// ErrNoPassphrase means a passphrase was required but none was given and
+// there is no terminal to ask on.
+var ErrNoPassphrase = errors.New("no passphrase given")
+
+// Passphrase is where a passphrase comes from, in order of preference: a
+// file (first line), an environment variable, or a terminal prompt.
+type Passphrase struct {
+	File   string // path; "-" is standard input
+	EnvVar string // name of an environment variable
+	Prompt string // shown on a terminal; empty means never prompt
+	// Confirm asks twice on a terminal (for new passphrases).
+	Confirm bool
+}
+
+// Read returns the passphrase, or nil when none is configured and prompting
+// is not possible or not wanted.
+func (p Passphrase) Read(stdin io.Reader, stderr io.Writer) ([]byte, error) {
+	switch {
+	case p.File == "-":
+		return readFirstLine(stdin)
+	case p.File != "":
+		f, err := os.Open(p.File)
+		if err != nil {
+			return nil, fmt.Errorf("passphrase file: %w", err)
+		}
+		defer f.Close()
+		return readFirstLine(f)
+	}
+	if p.EnvVar != "" {
+		if v, ok := os.LookupEnv(p.EnvVar); ok && v != "" {
+			return []byte(v), nil
+		}
+	}
+	if p.Prompt == "" {
+		return nil, nil
+	}
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, nil
+	}
+	fmt.Fprint(stderr, p.Prompt+": ")
+	pw, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return nil, err
+	}
+	if p.Confirm {
+		fmt.Fprint(stderr, "again: ")
+		again, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(pw, again) {
+			return nil, errors.New("the two passphrases differ")
+		}
+	}
+	return pw, nil
+}
+
+func readFirstLine(r io.Reader) ([]byte, error) {
+	br := bufio.NewReader(io.LimitReader(r, maxPassphrase+1))
+	line, err := br.ReadBytes('\n')
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("passphrase: %w", err)
+	}
+	if len(line) > maxPassphrase {
+		return nil, fmt.Errorf("passphrase: longer than %d bytes", maxPassphrase)
+	}
+	line = bytes.TrimRight(line, "\r\n")
+	if len(line) == 0 {
+		return nil, fmt.Errorf("passphrase: %w (the file is empty)", ErrNoPassphrase)
+	}
+	return line, nil
+}
+
+// PrintJSON writes v as indented JSON.
+func PrintJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,177 @@
+package records
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/crypto"
+)
+
+// Account is a parsed and validated account record.
+type Account struct {
+	// Seq is the record's sequence number; a higher one supersedes.
+	Seq uint64
+	// Expires is when the record stops being valid (second precision).
+	Expires time.Time
+	// Cert is the account certificate; its key signed the record.
+	Cert *crypto.AccountCert
+	// Devices are the account's current, verified device certificates.
+	Devices []*crypto.DeviceCert
+	// CRL is the account's newest revocation list, or nil.
+	CRL *crypto.CRL
+}
+
+// NewAccount makes a signed account record listing devices, valid from now
+// for ttl (at most MaxTTL). The record is checked with ParseAccount before
+// it is returned, so an invalid device (revoked by crl, expired, of another
+// account) or an oversize record is an error here rather than at the DHT.
+func NewAccount(ak *crypto.AccountKey, ac *crypto.AccountCert, devices []*crypto.DeviceCert, crl *crypto.CRL, seq uint64, ttl time.Duration, now time.Time) ([]byte, error) {
+	if err := checkTTL(ttl); err != nil {
+		return nil, fmt.Errorf("records.NewAccount: %w", err)
+	}
+	if ak == nil || ac == nil {
+		return nil, fmt.Errorf("records.NewAccount: %w: nil account key or certificate", ErrMalformed)
+	}
+	if len(devices) > MaxDevices {
+		return nil, fmt.Errorf("records.NewAccount: %w: %d > %d", ErrTooManyDevices, len(devices), MaxDevices)
+	}
+	h := header{Seq: seq, Expires: expiry(now, ttl)}
+	payload := encodeAccount(h, ac, devices, crl)
+	seed := ak.Seed()
+	defer clear(seed)
+	data, err := signEnvelope(ed25519.NewKeyFromSeed(seed), AccountContext, payload)
+	if err != nil {
+		return nil, fmt.Errorf("records.NewAccount: %w", err)
+	}
+	if _, err := ParseAccount(AccountKey(ak.ID()), data, now); err != nil {
+		return nil, fmt.Errorf("records.NewAccount: %w", err)
+	}
+	return data, nil
+}
+
+// encodeAccount encodes an account record payload.
+func encodeAccount(h header, ac *crypto.AccountCert, devices []*crypto.DeviceCert, crl *crypto.CRL) []byte {
+	var e encoder
+	e.header(h)
+	e.bytes(ac.Raw())
+	e.uvarint(len(devices))
+	for _, dc := range devices {
+		e.bytes(dc.Raw())
+	}
+	if crl != nil {
+		e.bytes(crl.Raw())
+	} else {
+		e.bytes(nil)
+	}
+	return e.b
+}
+
+// ParseAccount parses data as the account record stored under key and
+// validates it fully at time now: size, envelope and signature, that the
+// signer is the account the key names and the key of the account
+// certificate, expiry within (now, now+MaxTTL+ClockSkew], at most
+// MaxDevices devices, each with a valid chain to the account and not revoked
+// by the record's CRL, and a CRL (if any) issued by the account.
+func ParseAccount(key string, data []byte, now time.Time) (*Account, error) {
+	a, err := parseAccount(key, data, now)
+	if err != nil {
+		return nil, fmt.Errorf("records.ParseAccount: %w", err)
+	}
+	return a, nil
+}
+
+func parseAccount(key string, data []byte, now time.Time) (*Account, error) {
+	id, err := parseAccountKey(key)
+	if err != nil {
+		return nil, err
+	}
+	env, err := openEnvelope(data, AccountContext, MaxAccountRecordSize)
+	if err != nil {
+		return nil, err
+	}
+	if crypto.AccountIDFromPublicKey(env.Signer) != id {
+		return nil, fmt.Errorf("%w: signed by account %s, key names %s", ErrWrongSigner,
+			crypto.AccountIDFromPublicKey(env.Signer).Short(), id.Short())
+	}
+	a, err := decodeAccount(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := canonical(env.Payload, encodeAccount(header{a.Seq, a.Expires}, a.Cert, a.Devices, a.CRL)); err != nil {
+		return nil, err
+	}
+	if pub, ok := a.Cert.Cert.PublicKey.(ed25519.PublicKey); !ok || !pub.Equal(env.Signer) || a.Cert.ID != id {
+		return nil, fmt.Errorf("%w: certificate of account %s", ErrCertKeyMismatch, a.Cert.ID.Short())
+	}
+	if err := checkExpiry(a.Expires, now); err != nil {
+		return nil, err
+	}
+	if err := verifyDevices(id, a, now); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// decodeAccount decodes an account payload and parses its certificates.
+func decodeAccount(payload []byte) (*Account, error) {
+	d := decoder{b: payload}
+	h := d.header()
+	acDER := d.bytes()
+	n := d.uvarint(len(d.b))
+	if d.err == nil && n > MaxDevices {
+		return nil, fmt.Errorf("%w: %d > %d", ErrTooManyDevices, n, MaxDevices)
+	}
+	devDER := make([][]byte, 0, n)
+	for range n {
+		devDER = append(devDER, d.bytes())
+	}
+	crlDER := d.bytes()
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	a := &Account{Seq: h.Seq, Expires: h.Expires}
+	var err error
+	if a.Cert, err = crypto.ParseAccountCert(acDER); err != nil {
+		return nil, fmt.Errorf("%w: account certificate: %w", ErrMalformed, err)
+	}
+	seen := make(map[crypto.DeviceID]bool, n)
+	for i, der := range devDER {
+		dc, err := crypto.ParseDeviceCert(der)
+		if err != nil {
+			return nil, fmt.Errorf("%w: device certificate %d: %w", ErrMalformed, i, err)
+		}
+		if seen[dc.Device] {
+			return nil, fmt.Errorf("%w: device %s listed twice", ErrMalformed, dc.Device.Short())
+		}
+		seen[dc.Device] = true
+		a.Devices = append(a.Devices, dc)
+	}
+	if len(crlDER) > 0 {
+		if a.CRL, err = crypto.ParseCRL(crlDER); err != nil {
+			return nil, fmt.Errorf("%w: CRL: %w", ErrMalformed, err)
+		}
+	}
+	return a, nil
+}
+
+// verifyDevices checks the CRL and every device's chain to the account.
+func verifyDevices(id crypto.AccountID, a *Account, now time.Time) error {
+	if a.CRL != nil {
+		if err := a.CRL.Verify(a.Cert); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadCRL, err)
+		}
+	}
+	for _, dc := range a.Devices {
+		err := crypto.VerifyDevice(id, a.Cert, dc, a.CRL, now)
+		switch {
+		case err == nil:
+		case errors.Is(err, crypto.ErrRevoked):
+			return fmt.Errorf("%w: device %s: %w", ErrDeviceRevoked, dc.Device.Short(), err)
+		default:
+			return fmt.Errorf("%w: device %s: %w", ErrBadDevice, dc.Device.Short(), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package records
+
+import (
+	"fmt"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/parleyhq/parley/crypto"
+)
+
+// Presence is a parsed and validated device presence record.
+type Presence struct {
+	// Device is the device the record is about; its key signed the record.
+	Device crypto.DeviceID
+	// Account is the account the device claims to belong to. Only the
+	// account's own record (listing the device) proves it.
+	Account crypto.AccountID
+	// Addrs are the device's current addresses, relay addresses included.
+	Addrs []ma.Multiaddr
+	// Seq is the record's sequence number; a higher one supersedes.
+	Seq uint64
+	// Expires is when the record stops being valid (second precision).
+	Expires time.Time
+}
+
+// NewPresence makes a signed presence record for the device of dk, member of
+// account, reachable at addrs (at most MaxAddrs; none is allowed), valid from now for ttl (at
+// most MaxTTL). The record is checked with ParsePresence before it is
+// returned.
+func NewPresence(dk *crypto.DeviceKey, account crypto.AccountID, addrs []ma.Multiaddr, seq uint64, ttl time.Duration, now time.Time) ([]byte, error) {
+	if err := checkTTL(ttl); err != nil {
+		return nil, fmt.Errorf("records.NewPresence: %w", err)
+	}
+	if dk == nil {
+		return nil, fmt.Errorf("records.NewPresence: %w: nil device key", ErrMalformed)
+	}
+	if len(addrs) > MaxAddrs {
+		return nil, fmt.Errorf("records.NewPresence: %w: %d > %d", ErrTooManyAddrs, len(addrs), MaxAddrs)
+	}
+	payload := encodePresence(header{Seq: seq, Expires: expiry(now, ttl)}, account, addrs)
+	data, err := signEnvelope(dk.Ed25519(), PresenceContext, payload)
+	if err != nil {
+		return nil, fmt.Errorf("records.NewPresence: %w", err)
+	}
+	if _, err := ParsePresence(PresenceKey(dk.ID()), data, now); err != nil {
+		return nil, fmt.Errorf("records.NewPresence: %w", err)
+	}
+	return data, nil
+}
+
+// encodePresence encodes a presence record payload.
+func encodePresence(h header, account crypto.AccountID, addrs []ma.Multiaddr) []byte {
+	var e encoder
+	e.header(h)
+	e.b = append(e.b, account[:]...)
+	e.uvarint(len(addrs))
+	for _, a := range addrs {
+		e.bytes(a.Bytes())
+	}
+	return e.b
+}
+
+// ParsePresence parses data as the presence record stored under key and
+// validates it at time now: size, envelope and signature, that the signer is
+// the device the key names, expiry within (now, now+MaxTTL+ClockSkew], a
+// non-zero account and at most MaxAddrs well-formed addresses.
+func ParsePresence(key string, data []byte, now time.Time) (*Presence, error) {
+	p, err := parsePresence(key, data, now)
+	if err != nil {
+		return nil, fmt.Errorf("records.ParsePresence: %w", err)
+	}
+	return p, nil
+}
+
+func parsePresence(key string, data []byte, now time.Time) (*Presence, error) {
+	dev, err := parsePresenceKey(key)
+	if err != nil {
+		return nil, err
+	}
+	env, err := openEnvelope(data, PresenceContext, MaxPresenceRecordSize)
+	if err != nil {
+		return nil, err
+	}
+	if signer := crypto.DeviceIDFromPublicKey(env.Signer); signer != dev {
+		return nil, fmt.Errorf("%w: signed by device %s, key names %s", ErrWrongSigner, signer.Short(), dev.Short())
+	}
+	p, err := decodePresence(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	p.Device = dev
+	if err := canonical(env.Payload, encodePresence(header{p.Seq, p.Expires}, p.Account, p.Addrs)); err != nil {
+		return nil, err
+	}
+	if err := checkExpiry(p.Expires, now); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// decodePresence decodes a presence payload.
+func decodePresence(payload []byte) (*Presence, error) {
+	d := decoder{b: payload}
+	h := d.header()
+	var account crypto.AccountID
+	copy(account[:], d.next(len(account)))
+	n := d.uvarint(len(d.b))
+	if d.err == nil && n > MaxAddrs {
+		return nil, fmt.Errorf("%w: %d > %d", ErrTooManyAddrs, n, MaxAddrs)
+	}
+	raw := make([][]byte, 0, n)
+	for range n {
+		raw = append(raw, d.bytes())
+	}
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	if account.IsZero() {
+		return nil, fmt.Errorf("%w: zero account ID", ErrMalformed)
+	}
+	p := &Presence{Account: account, Seq: h.Seq, Expires: h.Expires}
+	for i, b := range raw {
+		a, err := ma.NewMultiaddrBytes(b)
+		if err != nil || len(a) == 0 {
+			return nil, fmt.Errorf("%w: address %d does not parse: %v", ErrMalformed, i, err)
+		}
+		p.Addrs = append(p.Addrs, a)
+	}
+	return p, nil
+}
