@@ -1,0 +1,173 @@
+package media
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// ParseSource opens the source a spec string names, for a stream of the given
+// kind ("" accepts either kind):
+//
+//	tone              a 440 Hz PCMU test tone (audio)
+//	tone:FREQ         a PCMU test tone of FREQ Hz, e.g. tone:1000 (audio)
+//	rtp://HOST:PORT   RTP arriving on a loopback UDP port (ListenRTP); the
+//	                  codec is ?codec=NAME, by default opus for audio and
+//	                  VP8 for video
+//	PATH.ogg, .opus   an Ogg/Opus file (audio)
+//	PATH.ivf          an IVF file of VP8, VP9 or AV1 (video)
+//	loop:PATH         a file that restarts at its end
+func ParseSource(spec string, kind Kind) (Source, error) {
+	src, err := parseSource(spec, kind)
+	if err != nil {
+		return nil, fmt.Errorf("media: source %q: %w", spec, err)
+	}
+	return src, nil
+}
+
+func parseSource(spec string, kind Kind) (Source, error) {
+	if spec == "tone" || strings.HasPrefix(spec, "tone:") {
+		if err := checkKind(Audio, kind); err != nil {
+			return nil, err
+		}
+		freq := float64(DefaultToneHz)
+		if f, ok := strings.CutPrefix(spec, "tone:"); ok {
+			v, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrBadSpec, err)
+			}
+			freq = v
+		}
+		return NewTone(freq, ToneOptions{})
+	}
+	if strings.HasPrefix(spec, "rtp://") {
+		addr, c, err := parseRTPURL(spec, kind)
+		if err != nil {
+			return nil, err
+		}
+		return ListenRTP(addr, c)
+	}
+	path, loop := strings.CutPrefix(spec, "loop:")
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".ogg", ".opus":
+		if err := checkKind(Audio, kind); err != nil {
+			return nil, err
+		}
+		return OpenOgg(path, loop)
+	case ".ivf":
+		if err := checkKind(Video, kind); err != nil {
+			return nil, err
+		}
+		return OpenIVF(path, loop)
+	}
+	return nil, fmt.Errorf("%w: want tone, tone:FREQ, rtp://HOST:PORT, or a .ogg/.opus/.ivf file", ErrBadSpec)
+}
+
+// parseRTPURL parses rtp://HOST:PORT[?codec=NAME].
+func parseRTPURL(spec string, kind Kind) (string, Codec, error) {
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "", Codec{}, fmt.Errorf("%w: %w", ErrBadSpec, err)
+	}
+	if u.Port() == "" || u.Path != "" || u.User != nil || u.Fragment != "" {
+		return "", Codec{}, fmt.Errorf("%w: want rtp://HOST:PORT", ErrBadSpec)
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "codec" {
+			return "", Codec{}, fmt.Errorf("%w: unknown parameter %q", ErrBadSpec, k)
+		}
+	}
+	c := Opus
+	if kind == Video {
+		c = VP8
+	}
+	if name := q.Get("codec"); name != "" {
+		if c, err = CodecByName(name); err != nil {
+			return "", Codec{}, err
+		}
+	}
+	if err := checkKind(c.Kind, kind); err != nil {
+		return "", Codec{}, err
+	}
+	return net.JoinHostPort(u.Hostname(), u.Port()), c, nil
+}
+
+// checkKind fails if a stream of kind have is used where want is asked for.
+func checkKind(have, want Kind) error {
+	if want != "" && want != have {
+		return fmt.Errorf("%w: %s source for a %s stream", ErrKindMismatch, have, want)
+	}
+	return nil
+}
+
+// ParseSink opens the sink a spec string names, for a received stream of
+// codec c:
+//
+//	"" or "count"     a Counter only
+//	rtp://HOST:PORT   forward to a loopback UDP port (NewUDPSink)
+//	PATH.ogg, .opus   an Ogg/Opus file (opus only)
+//	PATH.ivf          an IVF file (VP8, VP9, AV1)
+//	DIR               a file in directory DIR (created if missing) named by
+//	                  kind and codec: audio-opus.ogg, video-vp8.ivf,
+//	                  video-vp9.ivf or video-av1.ivf; an existing file of
+//	                  that name is replaced. PCMU has no file format here.
+func ParseSink(spec string, c Codec) (Sink, error) {
+	s, err := parseSink(spec, c)
+	if err != nil {
+		return nil, fmt.Errorf("media: sink %q: %w", spec, err)
+	}
+	return s, nil
+}
+
+func parseSink(spec string, c Codec) (Sink, error) {
+	switch {
+	case spec == "" || spec == "count":
+		return NewCounter(c), nil
+	case strings.HasPrefix(spec, "rtp://"):
+		u, err := url.Parse(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadSpec, err)
+		}
+		if u.Port() == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+			return nil, fmt.Errorf("%w: want rtp://HOST:PORT", ErrBadSpec)
+		}
+		return NewUDPSink(net.JoinHostPort(u.Hostname(), u.Port()))
+	}
+	path := spec
+	switch strings.ToLower(filepath.Ext(spec)) {
+	case ".ogg", ".opus", ".ivf":
+	default:
+		name, err := sinkFileName(c)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(spec, 0o755); err != nil {
+			return nil, err
+		}
+		path = filepath.Join(spec, name)
+	}
+	if strings.ToLower(filepath.Ext(path)) == ".ivf" {
+		return NewIVFSink(path, c)
+	}
+	if c.Name != Opus.Name {
+		return nil, fmt.Errorf("%w: %s in Ogg", ErrUnsupportedCodec, c.Name)
+	}
+	return NewOggSink(path)
+}
+
+// sinkFileName names the file a directory sink writes for codec c.
+func sinkFileName(c Codec) (string, error) {
+	ext := ".ivf"
+	switch {
+	case c.Name == Opus.Name:
+		ext = ".ogg"
+	case c.Kind != Video:
+		return "", fmt.Errorf("%w: no file format for %s", ErrUnsupportedCodec, c.Name)
+	}
+	return string(c.Kind) + "-" + strings.ToLower(c.Name) + ext, nil
+}
