@@ -1,0 +1,86 @@
+// Package cli implements the parley commands, one file per command. Every
+// command reaches the daemon only through package localclient; a test keeps
+// libp2p and pion out of this package's dependencies.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/alecthomas/kong"
+	"github.com/parleyhq/parley/cmd/internal/cliutil"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/localclient"
+)
+
+// globals are the flags every parley command takes, and its I/O.
+type globals struct {
+	Data    string           `short:"d" env:"PARLEY_DATA" default:"${datadir}" type:"path" help:"Data directory of the parleyd to talk to.."`
+	Socket  string           `env:"PARLEY_SOCKET" placeholder:"PATH" help:"The daemon's API socket (default: DATA/${socket})."`
+	Version kong.VersionFlag `help:"Print the version and exit."`
+
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// client returns the local API client for the configured daemon.
+func (g *globals) client() *localclient.Client {
+	sock := g.Socket
+	if sock == "" {
+		sock = filepath.Join(g.Data, apitype.SocketName)
+	}
+	return localclient.New(sock, g.Data)
+}
+
+// output prints v as JSON when asJSON, else calls human.
+func (g *globals) output(asJSON bool, v any, human func(io.Writer)) error {
+	if asJSON {
+		return cliutil.PrintJSON(g.stdout, v)
+	}
+	human(g.stdout)
+	return nil
+}
+
+type cli struct {
+	globals
+	Status   statusCmd   `cmd:"" help:"Show the daemon's identity, bootstrap connections, reachability and addresses."`
+	Lookup   lookupCmd   `cmd:"" help:"Resolve an account ID to its devices through the DHT and connect to them."`
+	Contacts contactsCmd `cmd:"" help:"List your contacts and pending requests."`
+	Contact  contactCmd  `cmd:"" help:"Add, accept, decline, block or remove a contact."`
+	Events   eventsCmd   `cmd:"" help:"Stream the daemon's events (contact requests, bootstrap connections, …) until interrupted."`
+}
+
+const description = `Parley: peer-to-peer calls, end-to-end encrypted, no account server.
+parley drives a running parleyd through its local API.`
+
+// Run runs the parley command line and returns the process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var c cli
+	c.ctx, c.stdin, c.stdout, c.stderr = ctx, stdin, stdout, stderr
+	parser, err := cliutil.NewParser(&c, "parley", description,
+		kong.Vars{"datadir": cliutil.DefaultDataDir(), "socket": apitype.SocketName}, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "parley:", err)
+		return 2
+	}
+	kctx, code := cliutil.Parse(parser, args, stderr)
+	if kctx == nil {
+		return code
+	}
+	if err := kctx.Run(&c.globals); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return 130
+		}
+		fmt.Fprintln(stderr, "parley:", err)
+		if errors.Is(err, localclient.ErrDaemonNotRunning) {
+			return 3
+		}
+		return 1
+	}
+	return 0
+}

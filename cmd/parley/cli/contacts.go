@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/alecthomas/kong"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+)
+
+type contactsCmd struct {
+	JSON bool `help:"Print JSON."`
+}
+
+func (c *contactsCmd) Run(g *globals) error {
+	cs, err := g.client().Contacts(g.ctx)
+	if err != nil {
+		return err
+	}
+	if cs == nil {
+		cs = []apitype.Contact{}
+	}
+	return g.output(c.JSON, cs, func(w io.Writer) {
+		if len(cs) == 0 {
+			fmt.Fprintln(w, "No contacts yet. Add one with: parley contact add ACCOUNT-ID")
+			return
+		}
+		for _, ct := range cs {
+			pending := ""
+			if ct.Pending {
+				pending = " (message pending delivery)"
+			}
+			fmt.Fprintf(w, "%-18s %-20s %s%s\n", ct.State, ct.Name, ct.AccountID, pending)
+			if ct.Message != "" && ct.State == "request-received" {
+				fmt.Fprintf(w, "%18s \"%s\"\n", "", ct.Message)
+			}
+		}
+	})
+}
+
+// contactCmd groups the operations on one contact.
+type contactCmd struct {
+	Add     contactAddCmd `cmd:"" help:"Send a contact request to an account (delivered when it is online; kept and retried until then)."`
+	Accept  contactOpCmd  `cmd:"" help:"Accept a contact request you received."`
+	Decline contactOpCmd  `cmd:"" help:"Decline a contact request you received."`
+	Block   contactOpCmd  `cmd:"" help:"Block an account: its requests are dropped."`
+	Remove  contactOpCmd  `cmd:"" help:"Remove an account from your contacts."`
+}
+
+type contactAddCmd struct {
+	Account string `arg:"" help:"Account ID to add."`
+	Name    string `short:"n" help:"Your name for this contact."`
+	Message string `short:"m" help:"A short message shown with the request."`
+	JSON    bool   `help:"Print JSON."`
+}
+
+func (c *contactAddCmd) Run(g *globals) error {
+	ct, err := g.client().ContactOp(g.ctx, "add", apitype.ContactRequest{AccountID: c.Account, Name: c.Name, Message: c.Message})
+	if err != nil {
+		return err
+	}
+	return printContact(g, c.JSON, ct, "Contact request queued")
+}
+
+type contactOpCmd struct {
+	Account string `arg:"" help:"Account ID."`
+	JSON    bool   `help:"Print JSON."`
+}
+
+func (c *contactOpCmd) Run(g *globals, kctx *kong.Context) error {
+	op := kctx.Selected().Name // accept, decline, block or remove
+	ct, err := g.client().ContactOp(g.ctx, op, apitype.ContactRequest{AccountID: c.Account})
+	if err != nil {
+		return err
+	}
+	return printContact(g, c.JSON, ct, map[string]string{
+		"accept": "Accepted", "decline": "Declined", "block": "Blocked", "remove": "Removed",
+	}[op])
+}
+
+func printContact(g *globals, asJSON bool, ct *apitype.Contact, verb string) error {
+	if ct == nil {
+		if asJSON {
+			return g.output(true, map[string]bool{"ok": true}, nil)
+		}
+		fmt.Fprintln(g.stdout, verb+".")
+		return nil
+	}
+	return g.output(asJSON, ct, func(w io.Writer) {
+		note := ""
+		if ct.Pending {
+			note = "; it will be delivered when the account is online"
+		}
+		fmt.Fprintf(w, "%s: %s is %s%s.\n", verb, ct.AccountID, ct.State, note)
+	})
+}

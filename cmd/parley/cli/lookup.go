@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+)
+
+type lookupCmd struct {
+	Account string `arg:"" help:"Account ID to resolve (parley1…; case, spaces and dashes do not matter)."`
+	JSON    bool   `help:"Print JSON."`
+}
+
+func (c *lookupCmd) Run(g *globals) error {
+	l, err := g.client().Lookup(g.ctx, c.Account)
+	if err != nil {
+		return err
+	}
+	return g.output(c.JSON, l, func(w io.Writer) {
+		fmt.Fprintf(w, "Account %s: %d device(s), record #%d, resolved in %.1f ms\n", l.AccountID, len(l.Devices), l.Seq, l.TookMS)
+		for _, d := range l.Devices {
+			state := "offline"
+			switch {
+			case d.Connected:
+				state = "connected (" + d.Path + ")"
+			case d.Online:
+				state = "online, not connected"
+			}
+			fmt.Fprintf(w, "  %s  %-20s %s\n", d.DeviceID, d.Name, state)
+			if d.Error != "" && !d.Connected {
+				fmt.Fprintf(w, "      %s\n", d.Error)
+			}
+		}
+	})
+}

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+type statusCmd struct {
+	JSON bool `help:"Print JSON."`
+}
+
+func (c *statusCmd) Run(g *globals) error {
+	s, err := g.client().Status(g.ctx)
+	if err != nil {
+		return err
+	}
+	return g.output(c.JSON, s, func(w io.Writer) {
+		fmt.Fprintf(w, "Account ID:   %s\n", s.Identity.AccountID)
+		fmt.Fprintf(w, "Device:       %s (%s), %d device(s) in the account\n", s.Identity.DeviceID, s.Identity.DeviceName, s.Identity.Devices)
+		fmt.Fprintf(w, "Reachability: %s (DHT %s)\n", s.Reachability, s.DHTMode)
+		up := 0
+		for _, b := range s.Bootstraps {
+			if b.Connected {
+				up++
+			}
+		}
+		fmt.Fprintf(w, "Bootstraps:   %d of %d connected\n", up, len(s.Bootstraps))
+		for _, b := range s.Bootstraps {
+			mark := "down"
+			if b.Connected {
+				mark = "up  "
+			}
+			fmt.Fprintf(w, "  %s %s\n", mark, b.Addr+"/p2p/"+b.PeerID)
+		}
+		pub := "not yet"
+		if !s.Published.IsZero() {
+			pub = s.Published.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "Published:    %s\nPeers:        %d\nPending:      %d contact message(s)\nAddresses:\n", pub, s.Peers, s.Pending)
+		for _, a := range s.Addrs {
+			fmt.Fprintf(w, "  %s\n", a)
+		}
+		if len(s.Bootstraps) > 0 && up == 0 {
+			fmt.Fprintln(w, "\nNo bootstrap is connected: check the --bootstrap addresses and that the servers are up (parley-bootstrap prints its addresses).")
+		}
+	})
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/parleyhq/parley/cmd/internal/cliutil"
+	"github.com/parleyhq/parley/node"
+)
+
+type initCmd struct {
+	Name                  string `help:"Name of this device, shown to your other devices (default: host name)."`
+	Restore               string `placeholder:"FILE" type:"existingfile" help:"Restore the account from an archive written by 'parleyd export'; this device gets a new key and certificate."`
+	ArchivePassphraseFile string `env:"PARLEY_ARCHIVE_PASSPHRASE_FILE" placeholder:"FILE" help:"With --restore: file whose first line is the archive passphrase. Else $$PARLEY_ARCHIVE_PASSPHRASE, else asked on a terminal."`
+	JSON                  bool   `help:"Print the result as JSON."`
+}
+
+func (c *initCmd) Run(g *globals) error {
+	pass, err := g.storePassphrase("Passphrase to seal this device's keys (empty for none)", true)
+	if err != nil {
+		return err
+	}
+	opts := node.AccountOptions{DeviceName: c.Name, Passphrase: pass}
+	var id any
+	if c.Restore != "" {
+		archive, err := os.ReadFile(c.Restore)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		apass, err := cliutil.Passphrase{File: c.ArchivePassphraseFile, EnvVar: "PARLEY_ARCHIVE_PASSPHRASE", Prompt: "Archive passphrase"}.Read(g.stdin, g.stderr)
+		if err != nil {
+			return err
+		}
+		if len(apass) == 0 {
+			return fmt.Errorf("restore: %w: give --archive-passphrase-file FILE or set PARLEY_ARCHIVE_PASSPHRASE", cliutil.ErrNoPassphrase)
+		}
+		s, err := node.RestoreAccount(g.Data, archive, apass, opts)
+		if err != nil {
+			return err
+		}
+		id = s
+		if !c.JSON {
+			printIdentity(g.stdout, s, "Restored account onto a new device.")
+		}
+	} else {
+		s, err := node.InitAccount(g.Data, opts)
+		if err != nil {
+			return err
+		}
+		id = s
+		if !c.JSON {
+			printIdentity(g.stdout, s, "Created a new account and its first device.")
+		}
+	}
+	if c.JSON {
+		return cliutil.PrintJSON(g.stdout, id)
+	}
+	fmt.Fprintf(g.stdout, "\nNext: parleyd run --data %s\n", g.Data)
+	return nil
+}

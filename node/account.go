@@ -1,0 +1,403 @@
+package node
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/store"
+)
+
+// Files written next to the store so that users and tools such as openssl can
+// read the public certificates without the daemon.
+const (
+	AccountCertFile = "account.pem"
+	DeviceCertFile  = "device.pem"
+)
+
+// maxDeviceName bounds the device name carried in certificates.
+const maxDeviceName = 64
+
+// AccountOptions configures the account operations on a data directory.
+// The zero value is usable.
+type AccountOptions struct {
+	// DeviceName names this device in its certificate. Defaults to the
+	// host name.
+	DeviceName string
+	// Passphrase, when set, seals the private keys in the store. Empty means
+	// the keys are stored unsealed in a 0600 file.
+	Passphrase []byte
+	// KDF is the argon2id cost for sealing. Zero means
+	// crypto.DefaultKDFParams.
+	KDF pcrypto.KDFParams
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+	// LockTimeout bounds the wait for the store's file lock. Zero means the
+	// store's default (1s).
+	LockTimeout time.Duration
+}
+
+func (o *AccountOptions) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (o *AccountOptions) kdf() pcrypto.KDFParams {
+	if o.KDF == (pcrypto.KDFParams{}) {
+		return pcrypto.DefaultKDFParams
+	}
+	return o.KDF
+}
+
+func (o *AccountOptions) deviceName() (string, error) {
+	name := o.DeviceName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "device"
+		}
+		name = h
+	}
+	if len(name) > maxDeviceName {
+		return "", fmt.Errorf("%w: device name is %d bytes, at most %d allowed", ErrInvalidInput, len(name), maxDeviceName)
+	}
+	return name, nil
+}
+
+func (o *AccountOptions) storeOptions() *store.Options {
+	return &store.Options{Passphrase: o.Passphrase, KDF: o.kdf(), Timeout: o.LockTimeout, Now: o.Now}
+}
+
+// OpenStore opens the store of a data directory with the account options'
+// passphrase and lock timeout.
+func OpenStore(dir string, o AccountOptions) (*store.Store, error) {
+	return store.Open(dir, o.storeOptions())
+}
+
+// InitAccount creates a new account and its first device in dir. It refuses
+// to touch a data directory that already holds an identity.
+func InitAccount(dir string, o AccountOptions) (*apitype.Identity, error) {
+	name, err := o.deviceName()
+	if err != nil {
+		return nil, err
+	}
+	st, err := openEmpty(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+
+	ak, err := pcrypto.NewAccountKey(nil)
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	defer ak.Wipe()
+	now := o.now()
+	ac, err := pcrypto.CreateAccountCert(ak, name, pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
+	if err != nil {
+		return nil, fmt.Errorf("init: account certificate: %w", err)
+	}
+	if err := addDevice(st, dir, ak, ac, name, now); err != nil {
+		return nil, err
+	}
+	return Summary(st, dir)
+}
+
+// RestoreAccount creates a new device of the account held in an encrypted
+// archive: it decrypts the archive, makes a fresh device key, issues its
+// certificate with the account key, and stores the account's certificates,
+// CRL, contacts and settings. It refuses a data directory that already holds
+// an identity.
+func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOptions) (*apitype.Identity, error) {
+	name, err := o.deviceName()
+	if err != nil {
+		return nil, err
+	}
+	a, err := pcrypto.DecryptArchive(archive, archivePassphrase)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	ak, err := pcrypto.AccountKeyFromSeed(a.AccountKeySeed)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	defer ak.Wipe()
+	ac, err := pcrypto.ParseAccountCert(a.AccountCert)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	var crl *pcrypto.CRL
+	if len(a.CRL) > 0 {
+		if crl, err = pcrypto.ParseCRL(a.CRL); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		if err := crl.Verify(ac); err != nil {
+			return nil, fmt.Errorf("restore: CRL: %w", err)
+		}
+	}
+
+	st, err := openEmpty(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	for _, der := range a.DeviceCerts {
+		dc, err := pcrypto.ParseDeviceCert(der)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		if crl != nil && crl.IsRevoked(dc.Serial()) {
+			continue
+		}
+		if err := st.PutDeviceCert(dc.Device.String(), der); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+	}
+	if crl != nil {
+		if err := st.PutCRL(crl.Raw(), crl.Number.Uint64()); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+	}
+	for _, c := range a.Contacts {
+		err := st.PutContact(store.Contact{AccountID: c.AccountID, Name: c.Name, State: store.ContactState(c.State)})
+		if err != nil {
+			return nil, fmt.Errorf("restore: contact %s: %w", c.AccountID, err)
+		}
+	}
+	for k, v := range a.Settings {
+		if err := st.SetSetting(k, v); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+	}
+	if err := addDevice(st, dir, ak, ac, name, o.now()); err != nil {
+		return nil, err
+	}
+	return Summary(st, dir)
+}
+
+// ExportAccount writes the account (key, certificates, CRL, contacts,
+// settings) of the data directory's store as an archive encrypted with
+// archivePassphrase, with o.KDF as the argon2id cost.
+func ExportAccount(st *store.Store, archivePassphrase []byte, o AccountOptions) ([]byte, error) {
+	if len(archivePassphrase) == 0 {
+		return nil, fmt.Errorf("export: %w: an archive needs a passphrase", ErrInvalidInput)
+	}
+	id, err := st.Identity()
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	certs, err := st.DeviceCerts()
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	crl, _, err := st.CRL()
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	contacts, err := st.Contacts()
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	settings, err := st.Settings()
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	a := &pcrypto.Archive{
+		AccountKeySeed: id.AccountKeySeed,
+		AccountCert:    id.AccountCert,
+		CRL:            crl,
+		Settings:       settings,
+		Created:        time.Now().UTC(),
+	}
+	for _, der := range certs {
+		a.DeviceCerts = append(a.DeviceCerts, der)
+	}
+	for _, c := range contacts {
+		a.Contacts = append(a.Contacts, pcrypto.ArchiveContact{AccountID: c.AccountID, Name: c.Name, State: string(c.State), Updated: c.Updated})
+	}
+	out, err := a.Encrypt(archivePassphrase, o.kdf())
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return out, nil
+}
+
+// Identity is the parsed identity a node runs as.
+type Identity struct {
+	AccountKey  *pcrypto.AccountKey
+	AccountCert *pcrypto.AccountCert
+	DeviceKey   *pcrypto.DeviceKey
+	DeviceCert  *pcrypto.DeviceCert
+}
+
+// Wipe zeroes the private keys.
+func (id *Identity) Wipe() {
+	id.AccountKey.Wipe()
+	id.DeviceKey.Wipe()
+}
+
+// LoadIdentity reads and checks the identity in a store: the keys must match
+// their certificates and the device certificate must chain to the account.
+func LoadIdentity(st *store.Store, now time.Time) (*Identity, error) {
+	raw, err := st.Identity()
+	if err != nil {
+		return nil, err
+	}
+	id := &Identity{}
+	if id.AccountKey, err = pcrypto.AccountKeyFromSeed(raw.AccountKeySeed); err != nil {
+		return nil, fmt.Errorf("load identity: account key: %w", err)
+	}
+	if id.DeviceKey, err = pcrypto.DeviceKeyFromSeed(raw.DeviceKeySeed); err != nil {
+		return nil, fmt.Errorf("load identity: device key: %w", err)
+	}
+	if id.AccountCert, err = pcrypto.ParseAccountCert(raw.AccountCert); err != nil {
+		return nil, fmt.Errorf("load identity: %w", err)
+	}
+	if id.DeviceCert, err = pcrypto.ParseDeviceCert(raw.DeviceCert); err != nil {
+		return nil, fmt.Errorf("load identity: %w", err)
+	}
+	if id.AccountCert.ID != id.AccountKey.ID() {
+		return nil, fmt.Errorf("load identity: %w: account key does not match its certificate", ErrInvalidInput)
+	}
+	if id.DeviceCert.Device != id.DeviceKey.ID() {
+		return nil, fmt.Errorf("load identity: %w: device key does not match its certificate", ErrInvalidInput)
+	}
+	if err := pcrypto.VerifyDevice(id.AccountCert.ID, id.AccountCert, id.DeviceCert, nil, now); err != nil {
+		return nil, fmt.Errorf("load identity: %w", err)
+	}
+	return id, nil
+}
+
+// Summary describes the identity held in a store.
+func Summary(st *store.Store, dir string) (*apitype.Identity, error) {
+	raw, err := st.Identity()
+	if err != nil {
+		return nil, err
+	}
+	ac, err := pcrypto.ParseAccountCert(raw.AccountCert)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	dc, err := pcrypto.ParseDeviceCert(raw.DeviceCert)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	certs, err := st.DeviceCerts()
+	if err != nil {
+		return nil, err
+	}
+	_, crlNum, err := st.CRL()
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := st.KeysSealed()
+	if err != nil {
+		return nil, err
+	}
+	s := &apitype.Identity{
+		AccountID:   ac.ID.String(),
+		DeviceID:    dc.Device.String(),
+		DeviceName:  dc.Name,
+		KeysSealed:  sealed,
+		AccountCert: certSummary(ac.Cert),
+		DeviceCert:  certSummary(dc.Cert),
+		Devices:     len(certs),
+		CRLNumber:   crlNum,
+	}
+	if dir != "" {
+		s.DataDir = dir
+		s.AccountCert.File = filepath.Join(dir, AccountCertFile)
+		s.DeviceCert.File = filepath.Join(dir, DeviceCertFile)
+	}
+	return s, nil
+}
+
+func certSummary(c *x509.Certificate) apitype.CertSummary {
+	return apitype.CertSummary{
+		Subject:   c.Subject.String(),
+		Issuer:    c.Issuer.String(),
+		Serial:    fmt.Sprintf("%x", c.SerialNumber),
+		NotBefore: c.NotBefore.UTC(),
+		NotAfter:  c.NotAfter.UTC(),
+	}
+}
+
+// openEmpty opens the store of dir and fails if it already holds an identity.
+func openEmpty(dir string, o AccountOptions) (*store.Store, error) {
+	st, err := OpenStore(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	has, err := st.HasIdentity()
+	if err == nil && has {
+		err = fmt.Errorf("%w: %s already holds an account; refusing to overwrite it (use another --data dir, or `parleyd identity --data %s` to see it)", ErrIdentityExists, dir, dir)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// addDevice makes a device key, has the account certify it, and stores the
+// identity and the public certificate files.
+func addDevice(st *store.Store, dir string, ak *pcrypto.AccountKey, ac *pcrypto.AccountCert, name string, now time.Time) error {
+	dk, err := pcrypto.NewDeviceKey(nil)
+	if err != nil {
+		return fmt.Errorf("device key: %w", err)
+	}
+	defer dk.Wipe()
+	dc, err := pcrypto.IssueDeviceCert(ak, ac, dk.Public(), name, pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
+	if err != nil {
+		return fmt.Errorf("device certificate: %w", err)
+	}
+	err = st.CreateIdentity(store.Identity{
+		AccountKeySeed: ak.Seed(),
+		AccountCert:    ac.Raw(),
+		DeviceKeySeed:  dk.Seed(),
+		DeviceCert:     dc.Raw(),
+		DeviceName:     name,
+		Created:        now.UTC(),
+	})
+	if errors.Is(err, store.ErrIdentityExists) {
+		return fmt.Errorf("%w: %s", ErrIdentityExists, dir)
+	}
+	if err != nil {
+		return err
+	}
+	if err := st.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
+		return err
+	}
+	if err := writePublic(filepath.Join(dir, AccountCertFile), ac.PEM()); err != nil {
+		return err
+	}
+	return writePublic(filepath.Join(dir, DeviceCertFile), dc.PEM())
+}
+
+// writePublic writes a public file atomically (temp file + rename).
+func writePublic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

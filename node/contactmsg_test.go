@@ -1,0 +1,120 @@
+package node
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/store"
+)
+
+// newTestNode builds (but does not run) a node on a fresh account.
+func newTestNode(t testing.TB, name string) *Node {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	if _, err := InitAccount(dir, AccountOptions{DeviceName: name, KDF: pcrypto.TestKDFParams}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Options{DataDir: dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// signAs builds a contact message from n with fields changed by edit, signed
+// by key (n's device key when nil).
+func signAs(t testing.TB, n *Node, key *pcrypto.DeviceKey, edit func(*contactMsg)) []byte {
+	t.Helper()
+	m := contactMsg{
+		V: 1, Kind: kindRequest, From: n.id.AccountCert.ID.String(),
+		AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
+		Message: "hello", Time: time.Now().UTC(), Nonce: "00",
+	}
+	edit(&m)
+	payload, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key == nil {
+		key = n.id.DeviceKey
+	}
+	k := key.Ed25519()
+	env, err := pcrypto.SignEnvelope(k, contactContext, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// TestContactMessageRefused checks every reason a contact message is refused
+// and that a refused message never reaches the store.
+func TestContactMessageRefused(t *testing.T) {
+	bob := newTestNode(t, "bob")
+	alice := newTestNode(t, "alice")
+	mallory := newTestNode(t, "mallory")
+	to := bob.id.AccountCert.ID.String()
+	alicePeer := peer.ID(alice.id.DeviceCert.Device)
+	otherKey, _ := pcrypto.NewDeviceKey(nil)
+
+	good := signAs(t, alice, nil, func(m *contactMsg) { m.To = to })
+	wrongContext, _ := pcrypto.SignEnvelope(alice.id.DeviceKey.Ed25519(), "parley/test/v1", []byte("{}"))
+	tests := []struct {
+		name string
+		from peer.ID
+		data []byte
+		want string
+	}{
+		{"garbage", alicePeer, []byte("not an envelope"), "malformed"},
+		{"truncated", alicePeer, good[:len(good)-10], "malformed"},
+		{"wrong context", alicePeer, wrongContext, "context"},
+		{"forged signature", alicePeer, signAs(t, alice, otherKey, func(m *contactMsg) { m.To = to }), "signed by a key other"},
+		{"sent by another peer", peer.ID(mallory.id.DeviceCert.Device), good, "sent by a peer other"},
+		{"claims another account", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.From = mallory.id.AccountCert.ID.String() }), "account"},
+		{"device of another account", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.AccountCert = mallory.id.AccountCert.Raw() }), "account"},
+		{"to someone else", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = mallory.id.AccountCert.ID.String() }), "another account"},
+		{"stale", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Time = time.Now().Add(-time.Hour) }), "clocks"},
+		{"future", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Time = time.Now().Add(time.Hour) }), "clocks"},
+		{"unknown kind", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Kind = "spam" }), "kind"},
+		{"bad version", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.V = 2 }), "version"},
+		{"long message", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Message = strings.Repeat("x", 2000) }), "too long"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := bob.receiveContact(tt.from, tt.data)
+			if err == nil || !strings.Contains(strings.ToLower(err.Error()), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+			if cs, _ := bob.st.Contacts(); len(cs) != 0 {
+				t.Fatalf("refused message was stored: %+v", cs)
+			}
+		})
+	}
+	// The good one is accepted and stored as a request.
+	if err := bob.receiveContact(alicePeer, good); err != nil {
+		t.Fatal(err)
+	}
+	c, err := bob.st.Contact(alice.id.AccountCert.ID.String())
+	if err != nil || c.State != store.RequestReceived || c.Message != "hello" {
+		t.Fatalf("contact = %+v, %v", c, err)
+	}
+}
+
+// FuzzReceiveContact feeds arbitrary bytes to the contact message decoder
+// and verifier: it must never panic, and nothing unverified is stored.
+func FuzzReceiveContact(f *testing.F) {
+	bob := newTestNode(f, "bob")
+	alice := newTestNode(f, "alice")
+	f.Add(signAs(f, alice, nil, func(m *contactMsg) { m.To = bob.id.AccountCert.ID.String() }))
+	f.Add([]byte("PE\x01"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = bob.verifyContact(peer.ID(alice.id.DeviceCert.Device), data)
+	})
+}

@@ -1,0 +1,11 @@
+package node
+
+import "errors"
+
+// ErrIdentityExists is returned when init or restore would overwrite the
+// identity already held by a data directory.
+var ErrIdentityExists = errors.New("data dir already holds an identity")
+
+// ErrInvalidInput is returned for input that fails validation (too long,
+// malformed); the wrapping error says which field and why.
+var ErrInvalidInput = errors.New("invalid input")

@@ -1,0 +1,203 @@
+// Package localclient is the Go client of parleyd's local control API. The
+// parley CLI uses it for everything it does; it imports only the standard
+// library and package apitype.
+package localclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+
+	"github.com/parleyhq/parley/node/localapi/apitype"
+)
+
+// ErrDaemonNotRunning means nothing answers on the API socket.
+var ErrDaemonNotRunning = errors.New("parleyd is not running")
+
+// maxResponse bounds a response body the client reads into memory.
+const maxResponse = 16 << 20
+
+// Client talks to one parleyd over its unix socket.
+type Client struct {
+	// Socket is the path of the daemon's unix socket.
+	Socket string
+	// DataDir, when set, is named in error hints.
+	DataDir string
+
+	hc *http.Client
+}
+
+// New returns a client for the daemon listening on socket.
+func New(socket, dataDir string) *Client {
+	c := &Client{Socket: socket, DataDir: dataDir}
+	c.hc = &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", c.Socket)
+		},
+		DisableCompression: true,
+	}}
+	return c
+}
+
+// APIError is a non-2xx answer from the daemon.
+type APIError struct {
+	Status int
+	Body   apitype.Error
+}
+
+func (e *APIError) Error() string {
+	if e.Body.Hint != "" {
+		return fmt.Sprintf("%s (%s)", e.Body.Error, e.Body.Hint)
+	}
+	return e.Body.Error
+}
+
+// send is the one funnel for every API call: it encodes body as JSON (if not
+// nil), checks the status is wantStatus and returns the response body.
+func (c *Client) send(ctx context.Context, method, path string, wantStatus int, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://parleyd"+apitype.Prefix+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.dialError(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode != wantStatus {
+		ae := &APIError{Status: resp.StatusCode}
+		if json.Unmarshal(b, &ae.Body) != nil || ae.Body.Error == "" {
+			ae.Body.Error = fmt.Sprintf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
+		}
+		return nil, ae
+	}
+	return b, nil
+}
+
+// get calls path and decodes the JSON answer into out.
+func (c *Client) get(ctx context.Context, path string, out any) error {
+	b, err := c.send(ctx, http.MethodGet, path, http.StatusOK, nil)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+func (c *Client) dialError(err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+		dir := c.DataDir
+		if dir == "" {
+			dir = "DIR"
+		}
+		return fmt.Errorf("%w: no daemon answers on %s; start it with: parleyd run --data %s", ErrDaemonNotRunning, c.Socket, dir)
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("cannot open %s: permission denied (the socket is mode 0600: run parley as the user that runs parleyd)", c.Socket)
+	}
+	return err
+}
+
+// Identity returns the identity the daemon runs as.
+func (c *Client) Identity(ctx context.Context) (*apitype.Identity, error) {
+	var id apitype.Identity
+	if err := c.get(ctx, "identity", &id); err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
+// Status returns the daemon's state.
+func (c *Client) Status(ctx context.Context) (*apitype.Status, error) {
+	var s apitype.Status
+	if err := c.get(ctx, "status", &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Lookup resolves an account to its devices through the DHT.
+func (c *Client) Lookup(ctx context.Context, account string) (*apitype.Lookup, error) {
+	var l apitype.Lookup
+	if err := c.get(ctx, "lookup?account="+url.QueryEscape(account), &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// Contacts lists the contacts.
+func (c *Client) Contacts(ctx context.Context) ([]apitype.Contact, error) {
+	var cs []apitype.Contact
+	if err := c.get(ctx, "contacts", &cs); err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// ContactOp performs a contact operation: "add", "accept", "decline",
+// "block" or "remove". For operations that return the contact, it is
+// returned; otherwise the result is nil.
+func (c *Client) ContactOp(ctx context.Context, op string, req apitype.ContactRequest) (*apitype.Contact, error) {
+	b, err := c.send(ctx, http.MethodPost, "contacts/"+op, http.StatusOK, req)
+	if err != nil {
+		return nil, err
+	}
+	var ct apitype.Contact
+	if json.Unmarshal(b, &ct) != nil || ct.AccountID == "" {
+		return nil, nil
+	}
+	return &ct, nil
+}
+
+// Events streams the daemon's events to fn until ctx is done, the daemon
+// stops, or fn returns an error.
+func (c *Client) Events(ctx context.Context, fn func(apitype.Event) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://parleyd"+apitype.Prefix+"events", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.dialError(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("events: HTTP %d", resp.StatusCode)
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev apitype.Event
+		if err := dec.Decode(&ev); err != nil {
+			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("events: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,205 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/records"
+)
+
+// ErrNotFound is returned when the DHT holds no valid record for an account
+// or device.
+var ErrNotFound = errors.New("not found in the DHT")
+
+// recordCache keeps recently resolved account records.
+type recordCache struct {
+	mu       sync.Mutex // guards accounts
+	accounts map[pcrypto.AccountID]cachedAccount
+}
+
+type cachedAccount struct {
+	rec     *records.Account
+	fetched time.Time
+}
+
+func (c *recordCache) get(id pcrypto.AccountID, now time.Time, ttl time.Duration) *records.Account {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.accounts[id]
+	if !ok || now.Sub(e.fetched) > ttl || !now.Before(e.rec.Expires) {
+		return nil
+	}
+	return e.rec
+}
+
+func (c *recordCache) put(id pcrypto.AccountID, rec *records.Account, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.accounts == nil {
+		c.accounts = make(map[pcrypto.AccountID]cachedAccount)
+	}
+	if old, ok := c.accounts[id]; ok && old.rec.Seq > rec.Seq {
+		return
+	}
+	c.accounts[id] = cachedAccount{rec: rec, fetched: now}
+}
+
+// getRecord fetches the best record under key. It returns as soon as one
+// other peer answered beyond the first value (Quorum 1) or the lookup
+// timeout passed, whichever is first: a default lookup waits for silent
+// peers, which took seconds per get under churn.
+func (n *Node) getRecord(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.o.LookupTimeout)
+	defer cancel()
+	val, err := n.dht.GetValue(ctx, key, dht.Quorum(1))
+	if val != nil {
+		return val, nil // best seen, even if the deadline cut the lookup short
+	}
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		return nil, ErrNotFound
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w (%v)", ErrNotFound, err)
+}
+
+// resolveAccount returns the verified account record of id.
+func (n *Node) resolveAccount(ctx context.Context, id pcrypto.AccountID) (*records.Account, error) {
+	now := n.o.Now()
+	if rec := n.cache.get(id, now, n.o.AccountCacheTTL); rec != nil {
+		return rec, nil
+	}
+	key := records.AccountKey(id)
+	val, err := n.getRecord(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", id.Short(), err)
+	}
+	rec, err := records.ParseAccount(key, val, now)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", id.Short(), err)
+	}
+	n.cache.put(id, rec, now)
+	return rec, nil
+}
+
+// resolvePresence returns the verified presence record of a device.
+func (n *Node) resolvePresence(ctx context.Context, account pcrypto.AccountID, d pcrypto.DeviceID) (*records.Presence, error) {
+	key := records.PresenceKey(d)
+	val, err := n.getRecord(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", d.Short(), err)
+	}
+	p, err := records.ParsePresence(key, val, n.o.Now())
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", d.Short(), err)
+	}
+	if p.Account != account {
+		return nil, fmt.Errorf("device %s: presence names another account", d.Short())
+	}
+	return p, nil
+}
+
+// deviceResult is the outcome of reaching one device of an account.
+type deviceResult struct {
+	cert      *pcrypto.DeviceCert
+	presence  *records.Presence
+	connected bool
+	err       error
+}
+
+// reachAccount resolves an account and connects to each of its devices that
+// has a current presence record, concurrently. Our own device is skipped.
+func (n *Node) reachAccount(ctx context.Context, id pcrypto.AccountID) (*records.Account, []deviceResult, error) {
+	acct, err := n.resolveAccount(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	results := make([]deviceResult, len(acct.Devices))
+	var wg sync.WaitGroup
+	for i, dc := range acct.Devices {
+		results[i].cert = dc
+		if dc.Device == n.id.DeviceCert.Device {
+			results[i].connected = true
+			continue
+		}
+		wg.Add(1)
+		go func(r *deviceResult) {
+			defer wg.Done()
+			r.presence, r.err = n.resolvePresence(ctx, id, r.cert.Device)
+			if r.err != nil {
+				return
+			}
+			pid := peer.ID(r.cert.Device)
+			dctx, cancel := context.WithTimeout(ctx, n.o.LookupTimeout)
+			defer cancel()
+			r.err = n.h.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: r.presence.Addrs})
+			r.connected = r.err == nil
+		}(&results[i])
+	}
+	wg.Wait()
+	return acct, results, nil
+}
+
+// Lookup resolves an account ID to its devices and connects to those online.
+func (n *Node) Lookup(ctx context.Context, account string) (*apitype.Lookup, error) {
+	id, err := pcrypto.ParseAccountID(account)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	start := time.Now()
+	acct, results, err := n.reachAccount(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := &apitype.Lookup{AccountID: id.String(), Seq: acct.Seq}
+	for _, r := range results {
+		d := apitype.LookupDevice{DeviceID: r.cert.Device.String(), Name: r.cert.Name, Connected: r.connected}
+		if r.presence != nil {
+			d.Online = true
+			for _, a := range r.presence.Addrs {
+				d.Addrs = append(d.Addrs, a.String())
+			}
+		}
+		if r.cert.Device == n.id.DeviceCert.Device {
+			d.Online, d.Path = true, "self"
+		} else if r.connected {
+			d.Path = n.pathTo(peer.ID(r.cert.Device))
+		}
+		if r.err != nil {
+			d.Error = r.err.Error()
+		}
+		out.Devices = append(out.Devices, d)
+	}
+	sort.Slice(out.Devices, func(i, j int) bool { return out.Devices[i].DeviceID < out.Devices[j].DeviceID })
+	out.TookMS = float64(time.Since(start).Microseconds()) / 1000
+	return out, nil
+}
+
+// pathTo says how we are connected to p: "direct" if any connection is not
+// through a relay, else "relay"; "" when not connected.
+func (n *Node) pathTo(p peer.ID) string {
+	path := ""
+	for _, c := range n.h.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited {
+			return "direct"
+		}
+		path = "relay"
+	}
+	return path
+}
+
+// connected reports whether we hold any connection to p.
+func (n *Node) connected(p peer.ID) bool {
+	return n.h.Network().Connectedness(p) == network.Connected
+}

@@ -1,0 +1,63 @@
+package node
+
+import (
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/parleyhq/parley/node/localapi/apitype"
+)
+
+// kadProtocol is the Kademlia protocol of Parley's DHT ("/parley" prefix).
+const kadProtocol protocol.ID = "/parley/kad/1.0.0"
+
+// Status reports who the node is and how it is connected.
+func (n *Node) Status() (*apitype.Status, error) {
+	id, err := Summary(n.st, n.o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	items, err := n.st.Outbox()
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	s := &apitype.Status{
+		Identity:     *id,
+		Running:      n.running,
+		Reachability: reachabilityString(n.reach),
+		Published:    n.published,
+		Pending:      len(items),
+	}
+	n.mu.Unlock()
+	s.DHTMode = "client"
+	for _, p := range n.h.Mux().Protocols() {
+		if p == kadProtocol {
+			s.DHTMode = "server" // only a DHT server answers queries
+		}
+	}
+	for _, a := range n.h.Addrs() {
+		s.Addrs = append(s.Addrs, a.String())
+	}
+	for _, bs := range n.bootstraps {
+		b := apitype.Bootstrap{PeerID: bs.ID.String(), Connected: n.connected(bs.ID)}
+		if len(bs.Addrs) > 0 {
+			b.Addr = bs.Addrs[0].String()
+		}
+		s.Bootstraps = append(s.Bootstraps, b)
+	}
+	s.Peers = len(n.h.Network().Peers())
+	return s, nil
+}
+
+func reachabilityString(r network.Reachability) string {
+	switch r {
+	case network.ReachabilityPublic:
+		return "public"
+	case network.ReachabilityPrivate:
+		return "private"
+	}
+	return "unknown"
+}
+
+// Subscribe returns the node's event stream and a function that ends it.
+func (n *Node) Subscribe() (<-chan apitype.Event, func()) { return n.ev.subscribe() }

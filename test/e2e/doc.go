@@ -1,0 +1,3 @@
+// Package e2e runs the real parleyd, parley and parley-bootstrap binaries in
+// temporary directories and checks what a user would see.
+package e2e
