@@ -119,6 +119,7 @@ func startNode(t testing.TB, dir string, bs []*testBootstrap) *testNode {
 		DHTMode:       "client",
 		RetryInterval: 250 * time.Millisecond,
 		LookupTimeout: 3 * time.Second,
+		ICELoopback:   true,
 		Logger:        quiet(t),
 	})
 	if err != nil {

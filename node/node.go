@@ -16,6 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleyhq/parley/node/callproto"
+	"github.com/parleyhq/parley/node/calltransport"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/node/records"
 	"github.com/parleyhq/parley/store"
@@ -52,6 +54,12 @@ type Options struct {
 	// (they are also retried as soon as the target's presence appears).
 	// Defaults to 15s.
 	RetryInterval time.Duration
+	// ICELoopback offers loopback ICE candidates (tests and one-machine
+	// labs). Off by default.
+	ICELoopback bool
+	// ICERelayOnly restricts calls to TURN relay candidates (privacy mode,
+	// tests). Off by default.
+	ICERelayOnly bool
 	// Logger receives the node's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.
@@ -109,6 +117,18 @@ type Node struct {
 	reach     network.Reachability
 
 	cache recordCache
+
+	ctxMu   sync.Mutex      // guards runCtx_
+	runCtx_ context.Context // Run's context; calls live within it
+
+	callsMu   sync.Mutex // guards calls and callOrder
+	calls     map[callproto.CallID]*call
+	callOrder []callproto.CallID
+	replay    callproto.ReplayCache
+
+	turnMu      sync.Mutex // guards turnServers and turnExpires
+	turnServers []calltransport.ICEServer
+	turnExpires time.Time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -236,8 +256,14 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	n.ctxMu.Lock()
+	n.runCtx_ = ctx
+	n.ctxMu.Unlock()
 	n.h.SetStreamHandler(ContactProtocol, n.handleContactStream)
 	defer n.h.RemoveStreamHandler(ContactProtocol)
+	n.h.SetStreamHandler(CallProtocol, n.handleCallStream)
+	defer n.h.RemoveStreamHandler(CallProtocol)
+	defer n.endAllCalls()
 	n.mu.Lock()
 	n.running = true
 	n.mu.Unlock()
@@ -257,6 +283,23 @@ func (n *Node) Run(ctx context.Context) error {
 	n.running = false
 	n.mu.Unlock()
 	return nil
+}
+
+// runCtx is the context of Run (background before Run).
+func (n *Node) runCtx() context.Context {
+	n.ctxMu.Lock()
+	defer n.ctxMu.Unlock()
+	if n.runCtx_ == nil {
+		return context.Background()
+	}
+	return n.runCtx_
+}
+
+// endAllCalls hangs up every call (the daemon is stopping).
+func (n *Node) endAllCalls() {
+	for _, c := range n.activeCalls() {
+		c.end("the daemon stopped", callproto.ControlHangup)
+	}
 }
 
 // Close stops the DHT and the host, wipes the keys and closes the store.

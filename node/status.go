@@ -1,6 +1,9 @@
 package node
 
 import (
+	"fmt"
+	"slices"
+
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -61,3 +64,37 @@ func reachabilityString(r network.Reachability) string {
 
 // Subscribe returns the node's event stream and a function that ends it.
 func (n *Node) Subscribe() (<-chan apitype.Event, func()) { return n.ev.subscribe() }
+
+// knownSettings are the settings a user may change, with their allowed
+// values (nil: any).
+var knownSettings = map[string][]string{
+	SettingAutoAnswer:       {"off", "contacts"},
+	SettingAllowNonContacts: {"false", "true"},
+}
+
+// Settings returns the node's settings, defaults included.
+func (n *Node) Settings() (map[string]string, error) {
+	out := map[string]string{SettingAutoAnswer: "off", SettingAllowNonContacts: "false"}
+	all, err := n.st.Settings()
+	if err != nil {
+		return nil, err
+	}
+	for k := range knownSettings {
+		if v, ok := all[k]; ok {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// SetSetting changes a known setting.
+func (n *Node) SetSetting(key, value string) error {
+	allowed, ok := knownSettings[key]
+	if !ok {
+		return fmt.Errorf("%w: unknown setting %q (known: %s, %s)", ErrInvalidInput, key, SettingAutoAnswer, SettingAllowNonContacts)
+	}
+	if allowed != nil && !slices.Contains(allowed, value) {
+		return fmt.Errorf("%w: %s must be one of %v", ErrInvalidInput, key, allowed)
+	}
+	return n.st.SetSetting(key, value)
+}

@@ -16,6 +16,7 @@ var (
 	bucketContacts   = []byte("contacts")
 	bucketSettings   = []byte("settings")
 	bucketOutbox     = []byte("outbox")
+	bucketCalls      = []byte("calls")
 )
 
 // keySchema is the key in bucketMeta holding the schema version as an 8-byte
@@ -32,6 +33,7 @@ type migration func(tx *bolt.Tx) error
 var migrations = []migration{
 	migrateV1,
 	migrateV2,
+	migrateV3,
 }
 
 // migrateV1 creates the buckets of schema 1.
@@ -48,6 +50,14 @@ func migrateV1(tx *bolt.Tx) error {
 func migrateV2(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketOutbox); err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketOutbox, err)
+	}
+	return nil
+}
+
+// migrateV3 adds the call history.
+func migrateV3(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketCalls); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketCalls, err)
 	}
 	return nil
 }

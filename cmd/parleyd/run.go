@@ -22,6 +22,8 @@ type runCmd struct {
 	RetryInterval time.Duration `env:"PARLEY_RETRY_INTERVAL" default:"15s" help:"How often undelivered contact messages are retried."`
 	PresenceTTL   time.Duration `env:"PARLEY_PRESENCE_TTL" default:"1h" help:"Lifetime of this device's presence record in the DHT; republished at a third of it and when addresses change."`
 	Socket        string        `env:"PARLEY_SOCKET" placeholder:"PATH" help:"Unix socket of the local API (default: DATA/${socket})."`
+	ICELoopback   bool          `env:"PARLEY_ICE_LOOPBACK" help:"Offer loopback ICE candidates (calls between daemons on one machine: tests, demos)."`
+	ICERelayOnly  bool          `env:"PARLEY_ICE_RELAY_ONLY" help:"Use only TURN relay candidates for calls (hides this device's addresses from peers; costs latency)."`
 	cliutil.LogFlags
 }
 
@@ -49,6 +51,8 @@ func (c *runCmd) Run(g *globals) error {
 		DHTMode:       c.DHTMode,
 		RetryInterval: c.RetryInterval,
 		PresenceTTL:   c.PresenceTTL,
+		ICELoopback:   c.ICELoopback,
+		ICERelayOnly:  c.ICERelayOnly,
 		Logger:        log,
 	})
 	if err != nil {

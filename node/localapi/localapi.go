@@ -38,6 +38,13 @@ type Backend interface {
 	BlockContact(account string) (*apitype.Contact, error)
 	RemoveContact(account string) error
 	Subscribe() (<-chan apitype.Event, func())
+	Calls() []apitype.Call
+	StartCall(ctx context.Context, req apitype.CallRequest) (*apitype.Call, error)
+	AnswerCall(a apitype.CallAction) (*apitype.Call, error)
+	DeclineCall(a apitype.CallAction) error
+	HangUp(a apitype.CallAction) error
+	Settings() (map[string]string, error)
+	SetSetting(key, value string) error
 }
 
 // handler serves one endpoint; its result is encoded as JSON with status 200.
@@ -66,6 +73,48 @@ var handlers = map[string]endpoint{
 	"contacts/remove": {http.MethodPost, contactOp(func(b Backend, c apitype.ContactRequest) (any, error) {
 		return okResult(b.RemoveContact(c.AccountID))
 	})},
+	"calls": {http.MethodGet, func(b Backend, _ *http.Request) (any, error) { return b.Calls(), nil }},
+	"calls/start": {http.MethodPost, func(b Backend, r *http.Request) (any, error) {
+		var req apitype.CallRequest
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return b.StartCall(r.Context(), req)
+	}},
+	"calls/answer": {http.MethodPost, callOp(func(b Backend, a apitype.CallAction) (any, error) { return b.AnswerCall(a) })},
+	"calls/decline": {http.MethodPost, callOp(func(b Backend, a apitype.CallAction) (any, error) {
+		return okResult(b.DeclineCall(a))
+	})},
+	"calls/hangup": {http.MethodPost, callOp(func(b Backend, a apitype.CallAction) (any, error) { return okResult(b.HangUp(a)) })},
+	"settings":     {http.MethodGet, func(b Backend, _ *http.Request) (any, error) { return b.Settings() }},
+	"settings/set": {http.MethodPost, func(b Backend, r *http.Request) (any, error) {
+		var req apitype.Setting
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return okResult(b.SetSetting(req.Key, req.Value))
+	}},
+}
+
+// decodeBody decodes a bounded JSON request body, refusing unknown fields.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: request body: %v", node.ErrInvalidInput, err)
+	}
+	return nil
+}
+
+// callOp decodes a CallAction body and calls op.
+func callOp(op func(Backend, apitype.CallAction) (any, error)) handler {
+	return func(b Backend, r *http.Request) (any, error) {
+		var a apitype.CallAction
+		if err := decodeBody(r, &a); err != nil {
+			return nil, err
+		}
+		return op(b, a)
+	}
 }
 
 func okResult(err error) (any, error) {
@@ -87,10 +136,8 @@ func serveLookup(b Backend, r *http.Request) (any, error) {
 func contactOp(op func(Backend, apitype.ContactRequest) (any, error)) handler {
 	return func(b Backend, r *http.Request) (any, error) {
 		var c apitype.ContactRequest
-		dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return nil, fmt.Errorf("%w: request body: %v", node.ErrInvalidInput, err)
+		if err := decodeBody(r, &c); err != nil {
+			return nil, err
 		}
 		if c.AccountID == "" {
 			return nil, fmt.Errorf("%w: account_id is required", node.ErrInvalidInput)
@@ -151,6 +198,10 @@ func classify(err error) (int, string) {
 	switch {
 	case errors.Is(err, node.ErrInvalidInput):
 		return http.StatusBadRequest, ""
+	case errors.Is(err, node.ErrNoSuchCall):
+		return http.StatusNotFound, "see: parley calls"
+	case errors.Is(err, node.ErrUnreachable):
+		return http.StatusServiceUnavailable, "the account's devices must be running and connected to a bootstrap"
 	case errors.Is(err, node.ErrNoContact), errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "see: parley contacts"
 	case errors.Is(err, node.ErrNotFound):

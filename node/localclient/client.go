@@ -201,3 +201,54 @@ func (c *Client) Events(ctx context.Context, fn func(apitype.Event) error) error
 		}
 	}
 }
+
+// post sends body to path and decodes the JSON answer into out (if not nil).
+func (c *Client) post(ctx context.Context, path string, body, out any) error {
+	b, err := c.send(ctx, http.MethodPost, path, http.StatusOK, body)
+	if err != nil || out == nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+// Calls lists active and recent calls with their statistics.
+func (c *Client) Calls(ctx context.Context) ([]apitype.Call, error) {
+	var cs []apitype.Call
+	err := c.get(ctx, "calls", &cs)
+	return cs, err
+}
+
+// StartCall calls a contact.
+func (c *Client) StartCall(ctx context.Context, req apitype.CallRequest) (*apitype.Call, error) {
+	var call apitype.Call
+	if err := c.post(ctx, "calls/start", req, &call); err != nil {
+		return nil, err
+	}
+	return &call, nil
+}
+
+// AnswerCall answers a ringing call.
+func (c *Client) AnswerCall(ctx context.Context, a apitype.CallAction) (*apitype.Call, error) {
+	var call apitype.Call
+	if err := c.post(ctx, "calls/answer", a, &call); err != nil {
+		return nil, err
+	}
+	return &call, nil
+}
+
+// CallAction runs "decline" or "hangup" on a call.
+func (c *Client) CallAction(ctx context.Context, op string, a apitype.CallAction) error {
+	return c.post(ctx, "calls/"+op, a, nil)
+}
+
+// Settings returns the node's settings.
+func (c *Client) Settings(ctx context.Context) (map[string]string, error) {
+	var m map[string]string
+	err := c.get(ctx, "settings", &m)
+	return m, err
+}
+
+// SetSetting changes a setting.
+func (c *Client) SetSetting(ctx context.Context, key, value string) error {
+	return c.post(ctx, "settings/set", apitype.Setting{Key: key, Value: value}, nil)
+}

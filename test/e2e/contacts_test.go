@@ -70,7 +70,7 @@ func newDaemon(t *testing.T, bins test.Binaries, name string, boot []string) *da
 func (d *daemon) start() {
 	d.t.Helper()
 	args := []string{"run", "--data", d.dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1",
-		"--dht-mode", "client", "--retry-interval", "300ms", "--log-level", "debug"}
+		"--dht-mode", "client", "--retry-interval", "300ms", "--log-level", "debug", "--ice-loopback"}
 	for _, b := range d.boot {
 		args = append(args, "--bootstrap", b)
 	}

@@ -109,6 +109,8 @@ type Event struct {
 	Account string `json:"account,omitempty"`
 	Device  string `json:"device,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Call is the call ID, for call events.
+	Call string `json:"call,omitempty"`
 }
 
 // Event types.
@@ -122,3 +124,86 @@ const (
 	EventBootstrapUp       = "bootstrap.connected"
 	EventBootstrapDown     = "bootstrap.disconnected"
 )
+
+// CallRequest starts a call.
+type CallRequest struct {
+	AccountID string `json:"account_id"`
+	// Audio is the audio source: "tone", "tone:HZ", an Ogg/Opus file, or
+	// rtp://127.0.0.1:PORT. Empty means "tone"; "none" sends no audio.
+	Audio string `json:"audio,omitempty"`
+	// Video is the video source: an IVF file or rtp://127.0.0.1:PORT.
+	// Empty means no video.
+	Video string `json:"video,omitempty"`
+	// Record is where received media goes: a directory (Ogg/IVF files),
+	// rtp://127.0.0.1:PORT, or empty for counters only.
+	Record string `json:"record,omitempty"`
+}
+
+// CallAction names a call for answer, decline and hangup. An empty ID means
+// the only call in a state the action applies to.
+type CallAction struct {
+	CallID string `json:"call_id,omitempty"`
+	Audio  string `json:"audio,omitempty"`  // answer: audio source, as in CallRequest
+	Video  string `json:"video,omitempty"`  // answer: video source
+	Record string `json:"record,omitempty"` // answer: where received media goes
+}
+
+// Call is the state and statistics of one call.
+type Call struct {
+	ID         string    `json:"id"`
+	Direction  string    `json:"direction"` // "outgoing" or "incoming"
+	Peer       string    `json:"peer"`      // the other account
+	PeerDevice string    `json:"peer_device,omitempty"`
+	State      string    `json:"state"` // calling, ringing, connecting, connected, ended
+	Reason     string    `json:"reason,omitempty"`
+	SAS        string    `json:"sas,omitempty"`
+	Started    time.Time `json:"started"`
+	// SetupMS is the time from the call's start on this side to the first
+	// decrypted media packet received.
+	SetupMS float64  `json:"setup_ms,omitempty"`
+	Path    CallPath `json:"path"`
+	Streams []Stream `json:"streams,omitempty"`
+	// Dropped counts received packets dropped as garbage, truncated,
+	// unauthenticated or replayed.
+	Dropped uint64 `json:"dropped"`
+	// ToneHz is the frequency of the test tone detected in received PCMU
+	// audio, 0 when none.
+	ToneHz float64 `json:"tone_hz,omitempty"`
+}
+
+// CallPath is the ICE candidate pair a call uses.
+type CallPath struct {
+	Kind    string  `json:"kind,omitempty"` // "direct" or "relay"
+	Local   string  `json:"local,omitempty"`
+	Remote  string  `json:"remote,omitempty"`
+	Network string  `json:"network,omitempty"`
+	RTTMS   float64 `json:"rtt_ms,omitempty"`
+}
+
+// Stream is one RTP stream of a call.
+type Stream struct {
+	Direction string  `json:"direction"` // "send" or "receive"
+	Kind      string  `json:"kind"`
+	Codec     string  `json:"codec"`
+	SSRC      uint32  `json:"ssrc"`
+	Packets   uint64  `json:"packets"`
+	Bytes     uint64  `json:"bytes"`
+	Lost      int64   `json:"lost"`
+	JitterMS  float64 `json:"jitter_ms,omitempty"`
+}
+
+// Call event types.
+const (
+	EventCallIncoming = "call.incoming"
+	EventCallRinging  = "call.ringing"
+	EventCallAnswered = "call.answered"
+	EventCallSAS      = "call.sas"
+	EventCallMedia    = "call.media" // first decrypted media packet
+	EventCallEnded    = "call.ended"
+)
+
+// Setting is one key/value setting of the node.
+type Setting struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}

@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/parleyhq/parley/node/localapi/apitype"
+)
+
+type callCmd struct {
+	Account string        `arg:"" help:"Account ID of the contact to call; every online device of it rings."`
+	Audio   string        `default:"tone" placeholder:"SRC" help:"Audio to send: tone, tone:HZ, an Ogg/Opus file, rtp://127.0.0.1:PORT (e.g. from ffmpeg), or none."`
+	Video   string        `placeholder:"SRC" help:"Video to send: an IVF file (VP8/VP9/AV1) or rtp://127.0.0.1:PORT."`
+	Record  string        `placeholder:"DIR|rtp://…" help:"Where received media goes: a directory (Ogg/IVF files) or rtp://127.0.0.1:PORT. Default: counted only."`
+	Wait    time.Duration `help:"Stay until the call connects (up to this long) and print its SAS, path and setup time."`
+	JSON    bool          `help:"Print JSON."`
+}
+
+func (c *callCmd) Run(g *globals) error {
+	call, err := g.client().StartCall(g.ctx, apitype.CallRequest{AccountID: c.Account, Audio: c.Audio, Video: c.Video, Record: c.Record})
+	if err != nil {
+		return err
+	}
+	if c.Wait > 0 {
+		if call, err = waitCall(g, call.ID, c.Wait); err != nil {
+			return err
+		}
+	}
+	return g.output(c.JSON, call, func(w io.Writer) {
+		fmt.Fprintf(w, "Call %s to %s: %s\n", call.ID, call.Peer, call.State)
+		printCall(w, *call)
+		if c.Wait == 0 {
+			fmt.Fprintln(w, "Follow it with: parley calls   (or parley events)")
+		}
+	})
+}
+
+// waitCall polls until the call is connected with media (or ended).
+func waitCall(g *globals, id string, limit time.Duration) (*apitype.Call, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		cs, err := g.client().Calls(g.ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if c.ID != id {
+				continue
+			}
+			if c.State == "ended" {
+				return nil, fmt.Errorf("call ended: %s", c.Reason)
+			}
+			if c.State == "connected" && c.SetupMS > 0 && c.SAS != "" {
+				return &c, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("the call did not connect in time; see parley calls")
+		}
+		select {
+		case <-g.ctx.Done():
+			return nil, g.ctx.Err()
+		case <-time.After(50 * time.Millisecond): // polling the daemon
+		}
+	}
+}
+
+func printCall(w io.Writer, c apitype.Call) {
+	if c.SAS != "" {
+		fmt.Fprintf(w, "  SAS %s  (read it aloud: the other side must see the same)\n", c.SAS)
+	}
+	if c.Path.Kind != "" {
+		fmt.Fprintf(w, "  path %s (%s/%s over %s), rtt %.1f ms\n", c.Path.Kind, c.Path.Local, c.Path.Remote, c.Path.Network, c.Path.RTTMS)
+	}
+	if c.SetupMS > 0 {
+		fmt.Fprintf(w, "  first media after %.1f ms\n", c.SetupMS)
+	}
+	for _, s := range c.Streams {
+		fmt.Fprintf(w, "  %-7s %-5s %-5s %8d pkts %10d bytes  lost %d  jitter %.1f ms\n", s.Direction, s.Kind, s.Codec, s.Packets, s.Bytes, s.Lost, s.JitterMS)
+	}
+	if c.ToneHz > 0 {
+		fmt.Fprintf(w, "  hearing a %.0f Hz tone\n", c.ToneHz)
+	}
+	if c.Dropped > 0 {
+		fmt.Fprintf(w, "  dropped %d bad packets\n", c.Dropped)
+	}
+	if c.Reason != "" {
+		fmt.Fprintf(w, "  ended: %s\n", c.Reason)
+	}
+}
+
+type callsCmd struct {
+	JSON bool `help:"Print JSON."`
+}
+
+func (c *callsCmd) Run(g *globals) error {
+	cs, err := g.client().Calls(g.ctx)
+	if err != nil {
+		return err
+	}
+	if cs == nil {
+		cs = []apitype.Call{}
+	}
+	return g.output(c.JSON, cs, func(w io.Writer) {
+		if len(cs) == 0 {
+			fmt.Fprintln(w, "No calls.")
+		}
+		for _, call := range cs {
+			fmt.Fprintf(w, "%s %-8s %-10s %s\n", call.ID, call.Direction, call.State, call.Peer)
+			printCall(w, call)
+		}
+	})
+}
+
+type answerCmd struct {
+	Call   string `arg:"" optional:"" help:"Call ID (default: the only ringing call)."`
+	Audio  string `default:"tone" placeholder:"SRC" help:"Audio to send (as for parley call)."`
+	Video  string `placeholder:"SRC" help:"Video to send (as for parley call)."`
+	Record string `placeholder:"DIR|rtp://…" help:"Where received media goes (as for parley call)."`
+	JSON   bool   `help:"Print JSON."`
+}
+
+func (c *answerCmd) Run(g *globals) error {
+	call, err := g.client().AnswerCall(g.ctx, apitype.CallAction{CallID: c.Call, Audio: c.Audio, Video: c.Video, Record: c.Record})
+	if err != nil {
+		return err
+	}
+	return g.output(c.JSON, call, func(w io.Writer) { fmt.Fprintf(w, "Answered call %s from %s.\n", call.ID, call.Peer) })
+}
+
+type callActionCmd struct {
+	Call string `arg:"" optional:"" help:"Call ID (default: the only call it applies to)."`
+	JSON bool   `help:"Print JSON."`
+}
+
+func (c *callActionCmd) Run(g *globals, kctx *kong.Context) error {
+	op := kctx.Selected().Name // decline or hangup
+	if err := g.client().CallAction(g.ctx, op, apitype.CallAction{CallID: c.Call}); err != nil {
+		return err
+	}
+	return g.output(c.JSON, map[string]bool{"ok": true}, func(w io.Writer) { fmt.Fprintln(w, "Done.") })
+}
+
+type setCmd struct {
+	Key   string `arg:"" optional:"" help:"Setting: calls.auto_answer (off|contacts) or calls.allow_non_contacts (false|true). Without KEY, list the settings."`
+	Value string `arg:"" optional:"" help:"New value."`
+	JSON  bool   `help:"Print JSON."`
+}
+
+func (c *setCmd) Run(g *globals) error {
+	if c.Key != "" {
+		if err := g.client().SetSetting(g.ctx, c.Key, c.Value); err != nil {
+			return err
+		}
+	}
+	m, err := g.client().Settings(g.ctx)
+	if err != nil {
+		return err
+	}
+	return g.output(c.JSON, m, func(w io.Writer) {
+		for k, v := range m {
+			fmt.Fprintf(w, "%s = %s\n", k, v)
+		}
+	})
+}

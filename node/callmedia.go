@@ -1,0 +1,245 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/parleyhq/parley/bootstrap/turncred"
+	"github.com/parleyhq/parley/node/callproto"
+	"github.com/parleyhq/parley/node/calltransport"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/media"
+)
+
+// sendStream is one local media source of a call.
+type sendStream struct {
+	src     media.Source
+	codec   media.Codec
+	ssrc    uint32
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+}
+
+// recvStream is where one kind of received media goes.
+type recvStream struct {
+	codec   media.Codec
+	counter *media.Counter
+	sink    media.Sink // counter, teed with the recording sink if any
+	ssrc    atomic.Uint32
+}
+
+// openSources opens the call's audio (default: a tone) and video sources.
+func openSources(audio, video string) ([]*sendStream, error) {
+	var out []*sendStream
+	if audio == "" {
+		audio = "tone"
+	}
+	if audio != "none" {
+		src, err := media.ParseSource(audio, media.Audio)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --audio %q: %w", ErrInvalidInput, audio, err)
+		}
+		out = append(out, &sendStream{src: src, codec: src.Codec(), ssrc: randomSSRC()})
+	}
+	if video != "" {
+		src, err := media.ParseSource(video, media.Video)
+		if err != nil {
+			closeSources(out)
+			return nil, fmt.Errorf("%w: --video %q: %w", ErrInvalidInput, video, err)
+		}
+		out = append(out, &sendStream{src: src, codec: src.Codec(), ssrc: randomSSRC()})
+	}
+	return out, nil
+}
+
+func closeSources(ss []*sendStream) {
+	for _, s := range ss {
+		s.src.Close()
+	}
+}
+
+// mediaDescs describes what this side sends.
+func (c *call) mediaDescs() []callproto.MediaDesc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []callproto.MediaDesc
+	for _, s := range c.sources {
+		out = append(out, callproto.MediaDesc{
+			Kind: string(s.codec.Kind), Codec: s.codec.Name, ClockRate: s.codec.ClockRate,
+			Channels: s.codec.Channels, PayloadType: s.codec.PayloadType, SSRC: s.ssrc,
+		})
+	}
+	if len(out) == 0 {
+		// A side that sends nothing still describes what it can receive.
+		out = append(out, callproto.MediaDesc{Kind: "audio", Codec: media.PCMU.Name, ClockRate: 8000, Channels: 1, SSRC: randomSSRC()})
+	}
+	return out
+}
+
+// startMedia starts ICE with the peer's credentials and SRTP with the call
+// keys, then the send and receive pumps.
+func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
+	c := l.c
+	ctx, cancel := context.WithTimeout(c.ctx, connectTimeout)
+	if err := l.tl.Start(ctx, remoteUfrag, remotePwd); err != nil {
+		cancel()
+		return err
+	}
+	local, remote := l.keys.Directions(caller)
+	k := calltransport.Keys{
+		LocalKey: local.MasterKey[:], LocalSalt: local.MasterSalt[:],
+		RemoteKey: remote.MasterKey[:], RemoteSalt: remote.MasterSalt[:],
+	}
+	m, err := l.tl.StartMedia(k, 0)
+	if err != nil {
+		cancel()
+		return err
+	}
+	l.media = m
+	go l.receive()
+	go func() {
+		defer cancel()
+		if err := l.tl.WaitConnected(ctx); err != nil {
+			if c.ctx.Err() == nil {
+				c.end("could not connect: "+err.Error(), callproto.ControlHangup)
+			}
+			return
+		}
+		c.setState(stateConnected, "", "")
+		p := l.tl.Path()
+		c.n.log.Info("call connected", "call", callIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
+		c.mu.Lock()
+		sources := c.sources
+		c.mu.Unlock()
+		for _, s := range sources {
+			go l.send(s)
+		}
+	}()
+	return nil
+}
+
+// send pumps one source into the call until it ends.
+func (l *leg) send(s *sendStream) {
+	c := l.c
+	for {
+		p, err := s.src.ReadRTP(c.ctx)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && c.ctx.Err() == nil {
+				c.n.log.Warn("media source failed", "codec", s.codec.Name, "err", err)
+			}
+			return
+		}
+		p.SSRC = s.ssrc
+		p.PayloadType = s.codec.PayloadType
+		if err := l.media.WriteRTP(p); err != nil {
+			if errors.Is(err, calltransport.ErrClosed) || c.ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		s.packets.Add(1)
+		s.bytes.Add(uint64(len(p.Payload)))
+	}
+}
+
+// receive routes decrypted packets to the sink of their kind.
+func (l *leg) receive() {
+	c := l.c
+	for {
+		p, err := l.media.ReadRTP()
+		if err != nil {
+			if c.ctx.Err() == nil && errors.Is(err, calltransport.ErrFailed) {
+				c.end("connection lost", "")
+			}
+			return
+		}
+		r, err := c.sinkFor(p)
+		if err != nil {
+			continue
+		}
+		r.ssrc.Store(p.SSRC)
+		c.mu.Lock()
+		first := c.firstRecv.IsZero()
+		if first {
+			c.firstRecv = time.Now()
+		}
+		c.mu.Unlock()
+		if first {
+			c.event(apitype.EventCallMedia, fmt.Sprintf("first %s packet after %.1f ms", r.codec.Name, float64(time.Since(c.started).Microseconds())/1000))
+		}
+		_ = r.sink.WriteRTP(p)
+	}
+}
+
+// sinkFor returns (creating on first use) the receive stream for p's codec.
+func (c *call) sinkFor(p *rtp.Packet) (*recvStream, error) {
+	codec, ok := codecByPT(p.PayloadType)
+	if !ok {
+		return nil, fmt.Errorf("payload type %d not offered", p.PayloadType)
+	}
+	kind := string(codec.Kind)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.sinks[kind]; ok {
+		return r, nil
+	}
+	r := &recvStream{codec: codec, counter: media.NewCounter(codec)}
+	r.sink = r.counter
+	if c.opts.Record != "" {
+		rec, err := media.ParseSink(c.opts.Record, codec)
+		if err != nil {
+			c.n.log.Warn("cannot record", "record", c.opts.Record, "codec", codec.Name, "err", err)
+		} else {
+			r.sink = media.Tee(r.counter, rec)
+		}
+	}
+	c.sinks[kind] = r
+	return r, nil
+}
+
+func codecByPT(pt uint8) (media.Codec, bool) {
+	for _, c := range media.Codecs {
+		if c.PayloadType == pt {
+			return c, true
+		}
+	}
+	return media.Codec{}, false
+}
+
+// iceServers returns STUN/TURN servers with fresh credentials from the
+// connected bootstraps (cached until shortly before they expire).
+func (n *Node) iceServers(ctx context.Context) []calltransport.ICEServer {
+	n.turnMu.Lock()
+	defer n.turnMu.Unlock()
+	if time.Until(n.turnExpires) > time.Minute {
+		return n.turnServers
+	}
+	var out []calltransport.ICEServer
+	var exp time.Time
+	for _, bs := range n.bootstraps {
+		if !n.connected(bs.ID) {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		cred, err := turncred.Request(rctx, n.h, bs.ID, n.id.AccountCert.Raw(), n.id.DeviceCert.Raw())
+		cancel()
+		if err != nil {
+			n.log.Debug("no TURN credentials from bootstrap", "peer", bs.ID, "err", err)
+			continue
+		}
+		for _, u := range cred.URLs {
+			out = append(out, calltransport.ICEServer{URL: u, Username: cred.Username, Password: cred.Password})
+		}
+		if exp.IsZero() || cred.Expires.Before(exp) {
+			exp = cred.Expires
+		}
+	}
+	n.turnServers, n.turnExpires = out, exp
+	return out
+}

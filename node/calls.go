@@ -1,0 +1,481 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/callproto"
+	"github.com/parleyhq/parley/node/calltransport"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/media"
+	"github.com/parleyhq/parley/store"
+)
+
+// CallProtocol carries a call's signalling between two devices: one stream
+// per device rung, carrying length-prefixed signed messages (offer, answer,
+// control); see docs/protocol.md.
+const CallProtocol = "/parley/call/1.0.0"
+
+// Call timing.
+const (
+	// ringTimeout is how long a call rings before it is given up.
+	ringTimeout = 60 * time.Second
+	// connectTimeout bounds ICE after the answer.
+	connectTimeout = 20 * time.Second
+	// keepEnded is how many ended calls `calls` still lists.
+	keepEnded = 20
+)
+
+// Call states.
+const (
+	stateCalling    = "calling"    // offer sent, nothing heard yet
+	stateRinging    = "ringing"    // a device of the callee rings (or: we ring)
+	stateConnecting = "connecting" // answered; ICE in progress
+	stateConnected  = "connected"  // media path up
+	stateEnded      = "ended"
+)
+
+// Settings the call code reads from the store.
+const (
+	// SettingAutoAnswer is "off" (default) or "contacts": answer calls from
+	// contacts at once (headless nodes).
+	SettingAutoAnswer = "calls.auto_answer"
+	// SettingAllowNonContacts, "true", lets accounts that are not contacts
+	// ring this device. Off by default.
+	SettingAllowNonContacts = "calls.allow_non_contacts"
+)
+
+// Errors of the call API.
+var (
+	// ErrNoSuchCall is returned for a call ID that is not known, or when no
+	// ID is given and no single call fits.
+	ErrNoSuchCall = errors.New("no such call")
+	// ErrUnreachable is returned when no device of the called account is
+	// online.
+	ErrUnreachable = errors.New("no device of the account is online")
+)
+
+// call is one call, outgoing or incoming.
+type call struct {
+	n        *Node
+	id       callproto.CallID
+	outgoing bool
+	peer     pcrypto.AccountID
+	started  time.Time
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the call ended
+
+	// decide receives the callee's answer (true) or decline (false).
+	decide chan callDecision
+
+	mu         sync.Mutex // guards the following fields
+	state      string
+	reason     string
+	sas        string
+	peerDevice pcrypto.DeviceID
+	firstRecv  time.Time
+	winner     *leg // the answered leg
+	legs       []*leg
+	ended      bool
+	sources    []*sendStream
+	sinks      map[string]*recvStream // by kind
+	opts       apitype.CallRequest
+}
+
+// callDecision is the user's choice on a ringing incoming call.
+type callDecision struct {
+	answer bool
+	opts   apitype.CallAction
+}
+
+// callIDString is the text form of a call ID.
+func callIDString(id callproto.CallID) string { return hex.EncodeToString(id[:]) }
+
+func parseCallID(s string) (callproto.CallID, error) {
+	var id callproto.CallID
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("%w: call ID %q (want %d hex digits)", ErrInvalidInput, s, 2*len(id))
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// setState changes the call's state and publishes an event.
+func (c *call) setState(state, evType, msg string) {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.state = state
+	c.mu.Unlock()
+	if evType != "" {
+		c.event(evType, msg)
+	}
+}
+
+func (c *call) event(typ, msg string) {
+	c.n.ev.publish(apitype.Event{Type: typ, Time: c.n.o.Now(), Account: c.peer.String(), Call: callIDString(c.id), Message: msg})
+}
+
+// end ends the call once: it tells every still-open peer leg why (when
+// notify is a control type), closes media, wipes the keys and records the
+// call in the history.
+func (c *call) end(reason string, notify string) {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = true
+	c.state = stateEnded
+	c.reason = reason
+	legs := slices.Clone(c.legs)
+	sources := c.sources
+	sinks := c.sinks
+	c.mu.Unlock()
+
+	for _, l := range legs {
+		if notify != "" {
+			l.sendControl(&callproto.Control{Type: notify, Reason: reason})
+		}
+		l.close()
+	}
+	for _, s := range sources {
+		s.src.Close()
+	}
+	for _, s := range sinks {
+		s.sink.Close()
+	}
+	c.cancel()
+	close(c.done)
+	c.n.recordHistory(c)
+	c.event(apitype.EventCallEnded, reason)
+	c.n.log.Info("call ended", "call", callIDString(c.id), "peer", c.peer, "reason", reason)
+}
+
+// info describes the call for the API.
+func (c *call) info() apitype.Call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ci := apitype.Call{
+		ID: callIDString(c.id), Direction: "incoming", Peer: c.peer.String(), State: c.state,
+		Reason: c.reason, SAS: c.sas, Started: c.started,
+	}
+	if c.outgoing {
+		ci.Direction = "outgoing"
+	}
+	if c.peerDevice != "" {
+		ci.PeerDevice = c.peerDevice.String()
+	}
+	if !c.firstRecv.IsZero() {
+		ci.SetupMS = float64(c.firstRecv.Sub(c.started).Microseconds()) / 1000
+	}
+	if w := c.winner; w != nil && w.tl != nil {
+		p := w.tl.Path()
+		ci.Path = apitype.CallPath{Local: p.Local, Remote: p.Remote, Network: p.Network, RTTMS: float64(p.RTT.Microseconds()) / 1000}
+		if p.Local != "" {
+			ci.Path.Kind = "direct"
+			if p.Local == "relay" || p.Remote == "relay" {
+				ci.Path.Kind = "relay"
+			}
+		}
+		if w.media != nil {
+			st := w.media.Stats()
+			ci.Dropped = st.Dropped.Garbage + st.Dropped.Truncated + st.Dropped.AuthFailed + st.Dropped.Replayed + st.Dropped.Malformed
+			for _, s := range c.sources {
+				ci.Streams = append(ci.Streams, apitype.Stream{Direction: "send", Kind: string(s.codec.Kind), Codec: s.codec.Name,
+					SSRC: s.ssrc, Packets: s.packets.Load(), Bytes: s.bytes.Load()})
+			}
+			for _, kind := range []string{"audio", "video"} {
+				r, ok := c.sinks[kind]
+				if !ok {
+					continue
+				}
+				rs := r.counter.Stats()
+				ci.Streams = append(ci.Streams, apitype.Stream{Direction: "receive", Kind: kind, Codec: r.codec.Name,
+					SSRC: r.ssrc.Load(), Packets: rs.Packets, Bytes: rs.Bytes, Lost: int64(rs.Lost),
+					JitterMS: float64(st.Jitter.Microseconds()) / 1000})
+				if r.codec == media.PCMU {
+					if f, ok := r.counter.DetectTone(toneCandidates); ok {
+						ci.ToneHz = f
+					}
+				}
+			}
+		}
+	}
+	return ci
+}
+
+// toneCandidates are the frequencies DetectTone looks for in received PCMU:
+// 200 Hz to 2 kHz in 10 Hz steps (`--audio tone:HZ` takes any of them).
+var toneCandidates = func() []float64 {
+	var fs []float64
+	for f := 200.0; f <= 2000; f += 10 {
+		fs = append(fs, f)
+	}
+	return fs
+}()
+
+// newCall registers a call.
+func (n *Node) newCall(id callproto.CallID, outgoing bool, peerAcct pcrypto.AccountID) *call {
+	ctx, cancel := context.WithCancel(n.runCtx())
+	c := &call{
+		n: n, id: id, outgoing: outgoing, peer: peerAcct, started: time.Now(),
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), decide: make(chan callDecision, 1),
+		state: stateCalling, sinks: map[string]*recvStream{},
+	}
+	if !outgoing {
+		c.state = stateRinging
+	}
+	n.callsMu.Lock()
+	defer n.callsMu.Unlock()
+	if n.calls == nil {
+		n.calls = map[callproto.CallID]*call{}
+	}
+	n.calls[id] = c
+	n.callOrder = append(n.callOrder, id)
+	n.pruneCallsLocked()
+	return c
+}
+
+// pruneCallsLocked forgets the oldest ended calls beyond keepEnded.
+func (n *Node) pruneCallsLocked() {
+	ended := 0
+	for i := len(n.callOrder) - 1; i >= 0; i-- {
+		c := n.calls[n.callOrder[i]]
+		select {
+		case <-c.done:
+			ended++
+			if ended > keepEnded {
+				delete(n.calls, n.callOrder[i])
+				n.callOrder = slices.Delete(n.callOrder, i, i+1)
+			}
+		default:
+		}
+	}
+}
+
+// activeCalls returns the calls that have not ended.
+func (n *Node) activeCalls() []*call {
+	n.callsMu.Lock()
+	defer n.callsMu.Unlock()
+	var out []*call
+	for _, id := range n.callOrder {
+		c := n.calls[id]
+		select {
+		case <-c.done:
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// findCall returns the call named by id, or when id is empty the only
+// active call for which ok returns true.
+func (n *Node) findCall(id string, ok func(*call) bool) (*call, error) {
+	if id != "" {
+		cid, err := parseCallID(id)
+		if err != nil {
+			return nil, err
+		}
+		n.callsMu.Lock()
+		c := n.calls[cid]
+		n.callsMu.Unlock()
+		if c == nil {
+			return nil, fmt.Errorf("%w: %s", ErrNoSuchCall, id)
+		}
+		return c, nil
+	}
+	var match []*call
+	for _, c := range n.activeCalls() {
+		if ok(c) {
+			match = append(match, c)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, fmt.Errorf("%w: no call to act on (see parley calls)", ErrNoSuchCall)
+	case 1:
+		return match[0], nil
+	}
+	return nil, fmt.Errorf("%w: %d calls fit; name one (see parley calls)", ErrNoSuchCall, len(match))
+}
+
+// Calls lists the active and recently ended calls, newest first.
+func (n *Node) Calls() []apitype.Call {
+	n.callsMu.Lock()
+	order := slices.Clone(n.callOrder)
+	calls := make([]*call, 0, len(order))
+	for _, id := range order {
+		calls = append(calls, n.calls[id])
+	}
+	n.callsMu.Unlock()
+	out := make([]apitype.Call, 0, len(calls))
+	for i := len(calls) - 1; i >= 0; i-- {
+		out = append(out, calls[i].info())
+	}
+	return out
+}
+
+// StartCall calls a contact: every online device of the account rings; the
+// first to answer gets the call.
+func (n *Node) StartCall(ctx context.Context, req apitype.CallRequest) (*apitype.Call, error) {
+	acct, err := pcrypto.ParseAccountID(req.AccountID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if acct == n.id.AccountCert.ID {
+		return nil, fmt.Errorf("%w: cannot call this node's own account", ErrInvalidInput)
+	}
+	ct, err := n.st.Contact(acct.String())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && ct.State != store.Accepted) {
+		return nil, fmt.Errorf("%w: %s is not an accepted contact (parley contact add %s, and wait for them to accept)", ErrConflict, acct, acct)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sources, err := openSources(req.Audio, req.Video)
+	if err != nil {
+		return nil, err
+	}
+	_, results, err := n.reachAccount(ctx, acct)
+	if err != nil {
+		closeSources(sources)
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	var targets []deviceResult
+	for _, r := range results {
+		if r.connected && r.cert.Device != n.id.DeviceCert.Device {
+			targets = append(targets, r)
+		}
+	}
+	if len(targets) == 0 {
+		closeSources(sources)
+		return nil, fmt.Errorf("%w: %s (is its daemon running?)", ErrUnreachable, acct)
+	}
+	var id callproto.CallID
+	if _, err := rand.Read(id[:]); err != nil {
+		closeSources(sources)
+		return nil, err
+	}
+	c := n.newCall(id, true, acct)
+	c.sources, c.opts = sources, req
+	for _, t := range targets {
+		l := &leg{c: c, device: t.cert.Device}
+		c.legs = append(c.legs, l)
+	}
+	for _, l := range c.legs {
+		go l.ring()
+	}
+	go func() {
+		select {
+		case <-c.done:
+		case <-time.After(ringTimeout):
+			if c.info().State != stateConnected && c.info().State != stateConnecting {
+				c.end("no answer", callproto.ControlCancel)
+			}
+		}
+	}()
+	n.log.Info("calling", "call", callIDString(id), "peer", acct, "devices", len(targets))
+	info := c.info()
+	return &info, nil
+}
+
+// AnswerCall answers a ringing incoming call.
+func (n *Node) AnswerCall(a apitype.CallAction) (*apitype.Call, error) {
+	c, err := n.findCall(a.CallID, func(c *call) bool { return !c.outgoing && c.info().State == stateRinging })
+	if err != nil {
+		return nil, err
+	}
+	if c.outgoing || c.info().State != stateRinging {
+		return nil, fmt.Errorf("%w: call %s is %s, not ringing here", ErrConflict, callIDString(c.id), c.info().State)
+	}
+	select {
+	case c.decide <- callDecision{answer: true, opts: a}:
+	default:
+		return nil, fmt.Errorf("%w: call %s is already being answered", ErrConflict, callIDString(c.id))
+	}
+	info := c.info()
+	return &info, nil
+}
+
+// DeclineCall declines a ringing incoming call.
+func (n *Node) DeclineCall(a apitype.CallAction) error {
+	c, err := n.findCall(a.CallID, func(c *call) bool { return !c.outgoing && c.info().State == stateRinging })
+	if err != nil {
+		return err
+	}
+	select {
+	case c.decide <- callDecision{answer: false}:
+	default:
+	}
+	return nil
+}
+
+// HangUp ends a call (or stops an outgoing one from ringing).
+func (n *Node) HangUp(a apitype.CallAction) error {
+	c, err := n.findCall(a.CallID, func(*call) bool { return true })
+	if err != nil {
+		return err
+	}
+	if c.outgoing && c.info().State != stateConnected && c.info().State != stateConnecting {
+		c.end("cancelled", callproto.ControlCancel)
+	} else {
+		c.end("hung up", callproto.ControlHangup)
+	}
+	return nil
+}
+
+// randomSSRC returns a random non-zero SSRC.
+func randomSSRC() uint32 {
+	var b [4]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if v := binary.BigEndian.Uint32(b[:]); v != 0 {
+			return v
+		}
+	}
+}
+
+// openStream opens a call signalling stream, allowing relayed connections.
+func (n *Node) openCallStream(ctx context.Context, d pcrypto.DeviceID) (network.Stream, error) {
+	ctx = network.WithAllowLimitedConn(ctx, "call")
+	return n.h.NewStream(ctx, peerOf(d), CallProtocol)
+}
+
+// iceConfig is the ICE configuration of a new leg.
+func (n *Node) iceConfig(ctx context.Context, controlling bool) calltransport.Config {
+	return calltransport.Config{
+		Controlling:     controlling,
+		Servers:         n.iceServers(ctx),
+		RelayOnly:       n.o.ICERelayOnly,
+		IncludeLoopback: n.o.ICELoopback,
+		Logger:          n.log.With("component", "ice"),
+	}
+}
+
+// recordHistory stores an ended call in the history.
+func (n *Node) recordHistory(c *call) {
+	ci := c.info()
+	h := store.CallRecord{
+		ID: ci.ID, Direction: ci.Direction, Peer: ci.Peer, PeerDevice: ci.PeerDevice,
+		Started: ci.Started, Ended: n.o.Now(), Reason: ci.Reason, Answered: !c.firstRecv.IsZero() || ci.SAS != "",
+	}
+	if err := n.st.PutCall(h); err != nil {
+		n.log.Warn("call history", "err", err)
+	}
+}

@@ -1,0 +1,148 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/node"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test"
+)
+
+// befriend makes a and b accepted contacts of each other.
+func befriend(t testing.TB, a, b *testNode) {
+	t.Helper()
+	if _, err := a.AddContact(b.account.String(), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, b, a.account.String(), "request-received")
+	if _, err := b.AcceptContact(a.account.String()); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, a, b.account.String(), "accepted")
+}
+
+// findCall returns n's call with the given ID.
+func findCall(n *testNode, id string) (apitype.Call, bool) {
+	for _, c := range n.Calls() {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return apitype.Call{}, false
+}
+
+// waitMedia waits until n's call id is connected and hears tone hz.
+func waitTone(t testing.TB, n *testNode, id string, hz float64) apitype.Call {
+	t.Helper()
+	var got apitype.Call
+	test.WaitFor(t, 20*time.Second, func() error {
+		c, ok := findCall(n, id)
+		if !ok {
+			return fmt.Errorf("call %s not listed", id)
+		}
+		got = c
+		if c.State == "ended" {
+			t.Fatalf("call ended: %s", c.Reason)
+		}
+		if c.State != "connected" || c.ToneHz != hz {
+			return fmt.Errorf("%s: state %s, tone %v Hz (want %v), streams %+v", n.dir, c.State, c.ToneHz, hz, c.Streams)
+		}
+		return nil
+	})
+	return got
+}
+
+// TestCallToneBothWays: alice calls bob (auto-answer); each hears the
+// other's tone frequency, decoded from SRTP, and both see the same SAS.
+func TestCallToneBothWays(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	alice := startNode(t, initAccount(t, "alice"), bs)
+	bob := startNode(t, initAccount(t, "bob"), bs)
+	waitPublished(t, alice, bob)
+	befriend(t, alice, bob)
+	if err := bob.Store().SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	c, err := alice.StartCall(ctx, apitype.CallRequest{AccountID: bob.account.String(), Audio: "tone:700"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobCalls := func() string {
+		for _, bc := range bob.Calls() {
+			if bc.ID == c.ID {
+				return bc.ID
+			}
+		}
+		return ""
+	}
+	test.WaitFor(t, 10*time.Second, func() error {
+		if bobCalls() == "" {
+			return fmt.Errorf("bob has no call")
+		}
+		return nil
+	})
+	// Bob answered with the default tone (440 Hz).
+	ac := waitTone(t, alice, c.ID, 440)
+	bc := waitTone(t, bob, c.ID, 700)
+	if ac.SAS == "" || ac.SAS != bc.SAS {
+		t.Fatalf("SAS differs: alice %q, bob %q", ac.SAS, bc.SAS)
+	}
+	if ac.Path.Kind != "direct" {
+		t.Errorf("loopback call path = %+v, want direct", ac.Path)
+	}
+	t.Logf("alice: setup %.1f ms, path %+v, SAS %s; bob: setup %.1f ms", ac.SetupMS, ac.Path, ac.SAS, bc.SetupMS)
+
+	if err := alice.HangUp(apitype.CallAction{CallID: c.ID}); err != nil {
+		t.Fatal(err)
+	}
+	test.WaitFor(t, 10*time.Second, func() error {
+		bc, _ := findCall(bob, c.ID)
+		if bc.State != "ended" {
+			return fmt.Errorf("bob's call is %s", bc.State)
+		}
+		return nil
+	})
+	hist, err := alice.Store().Calls()
+	if err != nil || len(hist) != 1 || hist[0].ID != c.ID || !hist[0].Answered {
+		t.Fatalf("alice's history: %+v, %v", hist, err)
+	}
+}
+
+// TestCallRefusedNonContact: a call to an account that is not a contact is
+// refused before anything is sent, and a callee refuses offers from
+// non-contacts with a reason the caller sees.
+func TestCallRefusedNonContact(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	alice := startNode(t, initAccount(t, "alice"), bs)
+	bob := startNode(t, initAccount(t, "bob"), bs)
+	waitPublished(t, alice, bob)
+	ctx := context.Background()
+	if _, err := alice.StartCall(ctx, apitype.CallRequest{AccountID: bob.account.String()}); err == nil || !strings.Contains(err.Error(), "not an accepted contact") {
+		t.Fatalf("call to a non-contact: %v", err)
+	}
+	// Alice thinks bob is a contact; bob does not know alice.
+	befriend(t, alice, bob)
+	if err := bob.RemoveContact(alice.account.String()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := alice.StartCall(ctx, apitype.CallRequest{AccountID: bob.account.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	test.WaitFor(t, 10*time.Second, func() error {
+		ac, _ := findCall(alice, c.ID)
+		if ac.State != "ended" {
+			return fmt.Errorf("call is %s", ac.State)
+		}
+		if !strings.Contains(ac.Reason, "contact") {
+			t.Fatalf("refusal reason = %q, want it to say not a contact", ac.Reason)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,529 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/callproto"
+	"github.com/parleyhq/parley/node/calltransport"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/store"
+)
+
+// offerReadTimeout bounds the wait for the first message of a call stream.
+const offerReadTimeout = 10 * time.Second
+
+func peerOf(d pcrypto.DeviceID) peer.ID { return peer.ID(d) }
+
+// leg is one device's side of a call: its signalling stream and, once
+// answered, its ICE leg and SRTP media.
+type leg struct {
+	c      *call
+	device pcrypto.DeviceID
+	// peerPub is the key the peer device signs control messages with.
+	peerPub ed25519.PublicKey
+
+	wmu sync.Mutex // serialises writes to s
+	s   network.Stream
+
+	tl    *calltransport.Leg
+	media *calltransport.Media
+	keys  *callproto.Keys
+	// sasCommit is the caller's commitment to its SAS nonce (callee side).
+	sasCommit [32]byte
+	// dead is set (under c.mu) when the leg has dropped out of the call.
+	dead bool
+
+	closeOnce sync.Once
+}
+
+// writeFrame sends one length-prefixed message.
+func (l *leg) writeFrame(b []byte) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.s == nil {
+		return errors.New("no stream")
+	}
+	_ = l.s.SetWriteDeadline(time.Now().Add(contactIOTimeout))
+	var hdr [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(hdr[:], uint64(len(b)))
+	if _, err := l.s.Write(append(hdr[:k:k], b...)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// readFrame reads one length-prefixed message of at most MaxMessage bytes.
+func readFrame(r *bufio.Reader) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if n > callproto.MaxMessage {
+		return nil, fmt.Errorf("%w: frame of %d bytes", callproto.ErrTooLarge, n)
+	}
+	b := make([]byte, n)
+	_, err = io.ReadFull(r, b)
+	return b, err
+}
+
+// sendControl signs and sends a control message; errors only matter to the
+// stream, which is torn down anyway.
+func (l *leg) sendControl(m *callproto.Control) {
+	m.CallID = l.c.id
+	m.Time = l.c.n.o.Now()
+	b, err := callproto.SignControl(l.c.n.id.DeviceKey, m)
+	if err != nil {
+		l.c.n.log.Debug("signing control", "type", m.Type, "err", err)
+		return
+	}
+	_ = l.writeFrame(b)
+}
+
+// close tears the leg down: media, ICE, keys, stream.
+func (l *leg) close() {
+	l.closeOnce.Do(func() {
+		if l.tl != nil {
+			l.tl.Close()
+		}
+		if l.keys != nil {
+			l.keys.Wipe()
+		}
+		l.wmu.Lock()
+		if l.s != nil {
+			l.s.Close()
+		}
+		l.wmu.Unlock()
+	})
+}
+
+// ---- caller ----
+
+// ring offers the call to one device and follows it until the call ends or
+// this device drops out of it.
+func (l *leg) ring() {
+	c, n := l.c, l.c.n
+	err := l.ringErr()
+	if err == nil || c.ctx.Err() != nil {
+		return
+	}
+	l.close()
+	c.mu.Lock()
+	l.dead = true
+	won := c.winner == l
+	alive := 0
+	for _, o := range c.legs {
+		if !o.dead {
+			alive++
+		}
+	}
+	c.mu.Unlock()
+	n.log.Info("call leg ended", "call", callIDString(c.id), "device", l.device, "err", err)
+	if won || alive == 0 {
+		c.end(err.Error(), callproto.ControlHangup)
+	}
+}
+
+// ringErr runs the caller side of one leg; it returns why the leg ended.
+func (l *leg) ringErr() error {
+	c, n := l.c, l.c.n
+	pub, err := l.device.PublicKey()
+	if err != nil {
+		return err
+	}
+	l.peerPub = pub
+	ctx, cancel := context.WithTimeout(c.ctx, offerReadTimeout)
+	s, err := n.openCallStream(ctx, l.device)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cannot reach device: %w", err)
+	}
+	l.wmu.Lock()
+	l.s = s
+	l.wmu.Unlock()
+
+	ck, err := callproto.NewCallerKeys()
+	if err != nil {
+		return err
+	}
+	defer ck.Wipe()
+	tl, err := calltransport.NewLeg(n.iceConfig(c.ctx, true))
+	if err != nil {
+		return err
+	}
+	l.tl = tl
+	ufrag, pwd := tl.LocalCredentials()
+	offer := &callproto.Offer{
+		CallID: c.id, Time: n.o.Now(), From: n.id.AccountCert.ID, To: c.peer,
+		AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
+		ICEUfrag: ufrag, ICEPwd: pwd, Media: c.mediaDescs(),
+	}
+	ck.FillOffer(offer)
+	signedOffer, err := callproto.SignOffer(n.id.DeviceKey, offer)
+	if err != nil {
+		return err
+	}
+	if err := l.writeFrame(signedOffer); err != nil {
+		return err
+	}
+	tl.OnCandidate(func(cand string) { l.trickle(cand) })
+
+	r := bufio.NewReader(s)
+	for {
+		b, err := readFrame(r)
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("signalling stream closed: %w", err)
+		}
+		env, err := pcrypto.ParseEnvelope(b, callproto.MaxMessage)
+		if err != nil {
+			return fmt.Errorf("malformed message from the callee: %w", err)
+		}
+		if env.Context == callproto.AnswerContext {
+			if err := l.onAnswer(ck, signedOffer, b); err != nil {
+				return err
+			}
+			continue
+		}
+		m, err := callproto.ParseControl(b, l.peerPub, n.o.Now())
+		if err != nil || m.CallID != c.id {
+			return fmt.Errorf("bad control message from the callee: %v", err)
+		}
+		if done, err := l.onControl(m); done {
+			return err
+		}
+	}
+}
+
+// onAnswer handles the callee's answer: the first one wins the call.
+func (l *leg) onAnswer(ck *callproto.CallerKeys, signedOffer, signedAnswer []byte) error {
+	c, n := l.c, l.c.n
+	var crl *pcrypto.CRL
+	if rec := n.cache.get(c.peer, n.o.Now(), time.Hour); rec != nil {
+		crl = rec.CRL
+	}
+	ans, dc, err := callproto.ParseAnswer(signedAnswer, signedOffer, c.peer, n.o.Now(), callproto.WithCRL(crl))
+	if err != nil {
+		l.sendControl(&callproto.Control{Type: callproto.ControlError, Code: callproto.CodeOf(err), Reason: err.Error()})
+		return fmt.Errorf("answer refused: %w", err)
+	}
+	if dc.Device != l.device {
+		return errors.New("answer signed by another device than the one rung")
+	}
+	c.mu.Lock()
+	if c.winner != nil || c.ended {
+		c.mu.Unlock()
+		l.sendControl(&callproto.Control{Type: callproto.ControlAnsweredElsewhere})
+		return errors.New("answered elsewhere")
+	}
+	c.winner = l
+	c.peerDevice = l.device
+	others := make([]*leg, 0, len(c.legs))
+	for _, o := range c.legs {
+		if o != l {
+			others = append(others, o)
+		}
+	}
+	c.legs = []*leg{l}
+	c.mu.Unlock()
+	for _, o := range others {
+		o.sendControl(&callproto.Control{Type: callproto.ControlAnsweredElsewhere, Reason: "answered on another device"})
+		o.close()
+	}
+
+	keys, err := ck.Finish(ans.X25519, ans.MLKEMCiphertext, callproto.NewTranscript(signedOffer, signedAnswer))
+	if err != nil {
+		return fmt.Errorf("key agreement: %w", err)
+	}
+	l.keys = keys
+	l.sendControl(&callproto.Control{Type: callproto.ControlConfirm, SASNonce: keys.SASNonce})
+	c.mu.Lock()
+	c.sas = keys.SAS
+	c.mu.Unlock()
+	c.setState(stateConnecting, apitype.EventCallAnswered, "answered by "+l.device.String())
+	c.event(apitype.EventCallSAS, keys.SAS)
+	return l.startMedia(ans.ICEUfrag, ans.ICEPwd, true)
+}
+
+// onControl handles a control message on either side; done reports that
+// the leg is over, with err saying why (nil for an orderly end).
+func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
+	c := l.c
+	switch m.Type {
+	case callproto.ControlRinging:
+		if c.outgoing {
+			c.setState(stateRinging, apitype.EventCallRinging, "ringing on "+l.device.String())
+		}
+	case callproto.ControlCandidate:
+		if l.tl != nil {
+			if err := l.tl.AddRemoteCandidate(m.Candidate); err != nil {
+				c.n.log.Debug("remote candidate refused", "err", err)
+			}
+		}
+	case callproto.ControlEndOfCandidates:
+	case callproto.ControlConfirm:
+		if l.keys == nil || c.outgoing {
+			return true, errors.New("unexpected confirm")
+		}
+		if err := l.keys.ConfirmSAS(l.sasCommit, m.SASNonce); err != nil {
+			return true, fmt.Errorf("SAS commitment does not match: %w", err)
+		}
+		c.mu.Lock()
+		c.sas = l.keys.SAS
+		c.mu.Unlock()
+		c.event(apitype.EventCallSAS, l.keys.SAS)
+	case callproto.ControlDecline:
+		return true, fmt.Errorf("declined%s", reasonSuffix(m.Reason))
+	case callproto.ControlBusy:
+		return true, fmt.Errorf("busy%s", reasonSuffix(m.Reason))
+	case callproto.ControlError:
+		return true, fmt.Errorf("refused by the callee: %w%s", m.Err(), reasonSuffix(m.Reason))
+	case callproto.ControlCancel, callproto.ControlAnsweredElsewhere:
+		if !c.outgoing {
+			c.end(describe(m), "")
+			return true, nil
+		}
+		return true, errors.New(describe(m))
+	case callproto.ControlHangup:
+		c.end("hung up by the other side", "")
+		return true, nil
+	}
+	return false, nil
+}
+
+func describe(m *callproto.Control) string {
+	if m.Type == callproto.ControlAnsweredElsewhere {
+		return "answered elsewhere"
+	}
+	return m.Type + reasonSuffix(m.Reason)
+}
+
+func reasonSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ": " + r
+}
+
+// trickle sends a local ICE candidate ("" = gathering done).
+func (l *leg) trickle(cand string) {
+	if cand == "" {
+		l.sendControl(&callproto.Control{Type: callproto.ControlEndOfCandidates})
+		return
+	}
+	l.sendControl(&callproto.Control{Type: callproto.ControlCandidate, Candidate: cand})
+}
+
+// ---- callee ----
+
+// handleCallStream serves an incoming call stream: the offer, ringing, the
+// user's decision, the answer, then control messages until the end.
+func (n *Node) handleCallStream(s network.Stream) {
+	_ = s.SetReadDeadline(time.Now().Add(offerReadTimeout))
+	r := bufio.NewReader(s)
+	signedOffer, err := readFrame(r)
+	if err != nil {
+		s.Reset()
+		return
+	}
+	_ = s.SetReadDeadline(time.Time{})
+	l := &leg{s: s}
+	offer, dc, err := n.checkOffer(s.Conn().RemotePeer(), signedOffer)
+	if err != nil {
+		n.log.Info("call refused", "from", s.Conn().RemotePeer(), "err", err)
+		l.c = &call{n: n, id: offerID(signedOffer)}
+		code := callproto.CodeOf(err)
+		l.sendControl(&callproto.Control{Type: callproto.ControlError, Code: code, Reason: err.Error()})
+		s.Close()
+		return
+	}
+	l.device, l.peerPub, l.sasCommit = dc.Device, dc.Cert.PublicKey.(ed25519.PublicKey), offer.SASCommit
+	if len(n.activeCalls()) > 0 {
+		l.c = &call{n: n, id: offer.CallID}
+		l.sendControl(&callproto.Control{Type: callproto.ControlBusy, Reason: "in another call"})
+		s.Close()
+		return
+	}
+	c := n.newCall(offer.CallID, false, offer.From)
+	l.c = c
+	c.mu.Lock()
+	c.legs = []*leg{l}
+	c.peerDevice = dc.Device
+	c.mu.Unlock()
+	l.sendControl(&callproto.Control{Type: callproto.ControlRinging})
+	c.event(apitype.EventCallIncoming, "from device "+dc.Device.String())
+	n.log.Info("incoming call", "call", callIDString(c.id), "from", offer.From)
+
+	// Control messages from the caller may arrive while we ring (cancel,
+	// answered elsewhere) and after the answer (confirm, candidates).
+	answered := make(chan struct{})
+	go l.calleeReadLoop(r, answered)
+
+	if auto, _, _ := n.st.Setting(SettingAutoAnswer); auto == "contacts" {
+		kickDecision(c, callDecision{answer: true})
+	}
+	var d callDecision
+	select {
+	case d = <-c.decide:
+	case <-c.done:
+		return
+	case <-time.After(ringTimeout):
+		c.end("not answered", callproto.ControlDecline)
+		return
+	}
+	if !d.answer {
+		c.end("declined", callproto.ControlDecline)
+		return
+	}
+	if err := l.answer(offer, signedOffer, d.opts); err != nil {
+		c.end("answer failed: "+err.Error(), callproto.ControlHangup)
+		return
+	}
+	close(answered)
+}
+
+func kickDecision(c *call, d callDecision) {
+	select {
+	case c.decide <- d:
+	default:
+	}
+}
+
+// offerID extracts the call ID of an offer that failed verification, for
+// the error reply; zero when unreadable.
+func offerID(b []byte) callproto.CallID {
+	o, _, err := callproto.ParseOffer(b, time.Now())
+	if err == nil {
+		return o.CallID
+	}
+	return callproto.CallID{}
+}
+
+// checkOffer verifies an offer: signature and chain (with the caller's CRL
+// when known), addressed to us, sent by the device that signed it, fresh,
+// not a replay, and from a contact unless we allow others.
+func (n *Node) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *pcrypto.DeviceCert, error) {
+	now := n.o.Now()
+	crlOf := func(a pcrypto.AccountID) *pcrypto.CRL {
+		if rec := n.cache.get(a, now, time.Hour); rec != nil {
+			return rec.CRL
+		}
+		return nil
+	}
+	o, dc, err := callproto.ParseOffer(signed, now, callproto.WithRecipient(n.id.AccountCert.ID), callproto.WithCRLLookup(crlOf))
+	if err != nil {
+		return nil, nil, err
+	}
+	if peerOf(dc.Device) != from {
+		return nil, nil, fmt.Errorf("%w: offer relayed by another peer than its signer", callproto.ErrWrongSigner)
+	}
+	if err := n.replay.Check(o.CallID, now); err != nil {
+		return nil, nil, err
+	}
+	ct, err := n.st.Contact(o.From.String())
+	switch {
+	case err == nil && ct.State == store.Blocked:
+		return nil, nil, fmt.Errorf("%w: blocked", callproto.ErrNotContact)
+	case err == nil && ct.State == store.Accepted:
+	case errors.Is(err, store.ErrNotFound) || err == nil:
+		if v, _, _ := n.st.Setting(SettingAllowNonContacts); v != "true" {
+			return nil, nil, fmt.Errorf("%w: this account only takes calls from its contacts", callproto.ErrNotContact)
+		}
+	default:
+		return nil, nil, err
+	}
+	return o, dc, nil
+}
+
+// answer sends the answer, starts ICE and media.
+func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.CallAction) error {
+	c, n := l.c, l.c.n
+	sources, err := openSources(opts.Audio, opts.Video)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.sources = sources
+	c.opts = apitype.CallRequest{Audio: opts.Audio, Video: opts.Video, Record: opts.Record}
+	c.mu.Unlock()
+	x, ct, secrets, err := callproto.CalleeAgree(offer.X25519, offer.MLKEMEncapKey)
+	if err != nil {
+		return err
+	}
+	defer secrets.Wipe()
+	tl, err := calltransport.NewLeg(n.iceConfig(c.ctx, false))
+	if err != nil {
+		return err
+	}
+	l.tl = tl
+	ufrag, pwd := tl.LocalCredentials()
+	ans := &callproto.Answer{
+		CallID: c.id, Time: n.o.Now(), OfferHash: callproto.OfferHash(signedOffer),
+		AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
+		X25519: x, MLKEMCiphertext: ct, ICEUfrag: ufrag, ICEPwd: pwd, Media: c.mediaDescs(),
+	}
+	signedAnswer, err := callproto.SignAnswer(n.id.DeviceKey, ans)
+	if err != nil {
+		return err
+	}
+	keys, err := secrets.Finish(callproto.NewTranscript(signedOffer, signedAnswer))
+	if err != nil {
+		return err
+	}
+	l.keys = keys
+	c.mu.Lock()
+	c.winner = l
+	c.mu.Unlock()
+	tl.OnCandidate(func(cand string) { l.trickle(cand) })
+	if err := l.writeFrame(signedAnswer); err != nil {
+		return err
+	}
+	c.setState(stateConnecting, apitype.EventCallAnswered, "answered here")
+	return l.startMedia(offer.ICEUfrag, offer.ICEPwd, false)
+}
+
+// calleeReadLoop handles the caller's control messages on an incoming call.
+func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
+	c, n := l.c, l.c.n
+	for {
+		b, err := readFrame(r)
+		if err != nil {
+			if c.ctx.Err() == nil {
+				c.end("signalling stream closed", "")
+			}
+			return
+		}
+		m, err := callproto.ParseControl(b, l.peerPub, n.o.Now())
+		if err != nil || m.CallID != c.id {
+			c.end(fmt.Sprintf("bad control message from the caller: %v", err), callproto.ControlHangup)
+			return
+		}
+		// Candidates and the confirm need the answer's leg and keys.
+		if m.Type == callproto.ControlCandidate || m.Type == callproto.ControlConfirm {
+			select {
+			case <-answered:
+			case <-c.done:
+				return
+			}
+		}
+		if done, err := l.onControl(m); done {
+			if err != nil {
+				c.end(err.Error(), callproto.ControlHangup)
+			}
+			return
+		}
+	}
+}
