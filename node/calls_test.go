@@ -1,8 +1,11 @@
 package node_test
 
 import (
+	"path/filepath"
+
 	"context"
 	"fmt"
+	"github.com/parleyhq/parley/bootstrap"
 	"strings"
 	"testing"
 	"time"
@@ -145,4 +148,30 @@ func TestCallRefusedNonContact(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestCallTURNOnly restricts both sides to relay candidates: the call still
+// connects through the bootstrap's TURN server and carries the tones.
+func TestCallTURNOnly(t *testing.T) {
+	bs := []*testBootstrap{startBootstrapTURN(t, filepath.Join(t.TempDir(), "bs"), nil, bootstrap.TURNConfig{
+		ListenAddr: "127.0.0.1:0", AllowPrivatePeers: true, Secret: []byte("0123456789abcdef0123456789abcdef"),
+	})}
+	relayOnly := func(o *node.Options) { o.ICERelayOnly = true }
+	alice := startNodeWith(t, initAccount(t, "alice"), bs, relayOnly)
+	bob := startNodeWith(t, initAccount(t, "bob"), bs, relayOnly)
+	waitPublished(t, alice, bob)
+	befriend(t, alice, bob)
+	if err := bob.Store().SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob.account.String(), Audio: "tone:500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := waitTone(t, alice, c.ID, 440)
+	waitTone(t, bob, c.ID, 500)
+	if ac.Path.Kind != "relay" || ac.Path.Local != "relay" {
+		t.Fatalf("path = %+v, want relay", ac.Path)
+	}
+	t.Logf("relayed call: path %+v, first media after %.1f ms", ac.Path, ac.SetupMS)
 }

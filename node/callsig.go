@@ -190,6 +190,7 @@ func (l *leg) ringErr() error {
 		}
 		env, err := pcrypto.ParseEnvelope(b, callproto.MaxMessage)
 		if err != nil {
+			n.sigDropped.Add(1)
 			return fmt.Errorf("malformed message from the callee: %w", err)
 		}
 		if env.Context == callproto.AnswerContext {
@@ -200,6 +201,7 @@ func (l *leg) ringErr() error {
 		}
 		m, err := callproto.ParseControl(b, l.peerPub, n.o.Now())
 		if err != nil || m.CallID != c.id {
+			n.sigDropped.Add(1)
 			return fmt.Errorf("bad control message from the callee: %v", err)
 		}
 		if done, err := l.onControl(m); done {
@@ -336,6 +338,7 @@ func (n *Node) handleCallStream(s network.Stream) {
 	r := bufio.NewReader(s)
 	signedOffer, err := readFrame(r)
 	if err != nil {
+		n.sigDropped.Add(1)
 		s.Reset()
 		return
 	}
@@ -343,6 +346,7 @@ func (n *Node) handleCallStream(s network.Stream) {
 	l := &leg{s: s}
 	offer, dc, err := n.checkOffer(s.Conn().RemotePeer(), signedOffer)
 	if err != nil {
+		n.sigDropped.Add(1)
 		n.log.Info("call refused", "from", s.Conn().RemotePeer(), "err", err)
 		l.c = &call{n: n, id: offerID(signedOffer)}
 		code := callproto.CodeOf(err)
@@ -430,6 +434,9 @@ func (n *Node) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *pcryp
 	if peerOf(dc.Device) != from {
 		return nil, nil, fmt.Errorf("%w: offer relayed by another peer than its signer", callproto.ErrWrongSigner)
 	}
+	if err := n.checkDeviceListed(o.From, dc); err != nil {
+		return nil, nil, err
+	}
 	if err := n.replay.Check(o.CallID, now); err != nil {
 		return nil, nil, err
 	}
@@ -446,6 +453,33 @@ func (n *Node) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *pcryp
 		return nil, nil, err
 	}
 	return o, dc, nil
+}
+
+// deviceCheckTimeout bounds the account lookup made for an incoming call.
+const deviceCheckTimeout = 2 * time.Second
+
+// checkDeviceListed requires the calling device to be in its account's
+// published certificate set (and not revoked by the CRL published with it).
+// A device the account certified but never published, or has since
+// dropped, cannot call. When the account record cannot be fetched (the DHT
+// is unreachable), the certificate chain alone decides.
+func (n *Node) checkDeviceListed(acct pcrypto.AccountID, dc *pcrypto.DeviceCert) error {
+	ctx, cancel := context.WithTimeout(n.runCtx(), deviceCheckTimeout)
+	defer cancel()
+	rec, err := n.resolveAccount(ctx, acct)
+	if err != nil {
+		n.log.Debug("caller's account record unavailable; trusting the certificate chain", "account", acct, "err", err)
+		return nil
+	}
+	if rec.CRL != nil && rec.CRL.IsRevoked(dc.Serial()) {
+		return fmt.Errorf("%w: %w", callproto.ErrUntrustedDevice, pcrypto.ErrRevoked)
+	}
+	for _, d := range rec.Devices {
+		if d.Device == dc.Device {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: device %s is not in the account's published device set", callproto.ErrUntrustedDevice, dc.Device.Short())
 }
 
 // answer sends the answer, starts ICE and media.
@@ -508,6 +542,7 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 		}
 		m, err := callproto.ParseControl(b, l.peerPub, n.o.Now())
 		if err != nil || m.CallID != c.id {
+			n.sigDropped.Add(1)
 			c.end(fmt.Sprintf("bad control message from the caller: %v", err), callproto.ControlHangup)
 			return
 		}

@@ -58,12 +58,17 @@ func startBootstraps(t testing.TB, n int) []*testBootstrap {
 }
 
 func startBootstrap(t testing.TB, dir string, peers []string) *testBootstrap {
+	return startBootstrapTURN(t, dir, peers, bootstrap.TURNConfig{Disabled: true})
+}
+
+// startBootstrapTURN starts a bootstrap with the given TURN configuration.
+func startBootstrapTURN(t testing.TB, dir string, peers []string, turn bootstrap.TURNConfig) *testBootstrap {
 	t.Helper()
 	srv, err := bootstrap.New(bootstrap.Config{
 		DataDir:     dir,
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
 		Peers:       peers,
-		TURN:        bootstrap.TURNConfig{Disabled: true},
+		TURN:        turn,
 		Logger:      quiet(t),
 	})
 	if err != nil {
@@ -111,8 +116,13 @@ func initAccount(t testing.TB, name string) string {
 
 // startNode runs a node on dir until the test ends (or stop is called).
 func startNode(t testing.TB, dir string, bs []*testBootstrap) *testNode {
+	return startNodeWith(t, dir, bs, nil)
+}
+
+// startNodeWith is startNode with a chance to change the options.
+func startNodeWith(t testing.TB, dir string, bs []*testBootstrap, edit func(*node.Options)) *testNode {
 	t.Helper()
-	n, err := node.New(node.Options{
+	o := node.Options{
 		DataDir:       dir,
 		Bootstraps:    bootstrapAddrs(bs),
 		ListenAddrs:   []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
@@ -121,7 +131,11 @@ func startNode(t testing.TB, dir string, bs []*testBootstrap) *testNode {
 		LookupTimeout: 3 * time.Second,
 		ICELoopback:   true,
 		Logger:        quiet(t),
-	})
+	}
+	if edit != nil {
+		edit(&o)
+	}
+	n, err := node.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -125,6 +126,10 @@ type Node struct {
 	calls     map[callproto.CallID]*call
 	callOrder []callproto.CallID
 	replay    callproto.ReplayCache
+
+	// sigDropped counts call signalling messages refused as malformed,
+	// oversized, forged or not for us.
+	sigDropped atomic.Uint64
 
 	turnMu      sync.Mutex // guards turnServers and turnExpires
 	turnServers []calltransport.ICEServer

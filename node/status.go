@@ -49,6 +49,7 @@ func (n *Node) Status() (*apitype.Status, error) {
 		s.Bootstraps = append(s.Bootstraps, b)
 	}
 	s.Peers = len(n.h.Network().Peers())
+	s.SignallingDropped = n.sigDropped.Load()
 	return s, nil
 }
 

@@ -55,6 +55,9 @@ type Status struct {
 	Peers        int         `json:"peers"`
 	Published    time.Time   `json:"published,omitempty"` // last successful presence publish
 	Pending      int         `json:"pending"`             // contact messages waiting for delivery
+	// SignallingDropped counts call signalling messages refused as
+	// malformed, oversized, forged or addressed to someone else.
+	SignallingDropped uint64 `json:"signalling_dropped"`
 }
 
 // Bootstrap is one configured bootstrap server and whether we are connected.

@@ -1,0 +1,199 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+
+	"errors"
+	"github.com/parleyhq/parley/test"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/callproto"
+	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/store"
+)
+
+// offerFrom builds a signed offer from n to account to, edited by edit and
+// signed by key (n's device key when nil).
+func offerFrom(t *testing.T, n *Node, to pcrypto.AccountID, key *pcrypto.DeviceKey, edit func(*callproto.Offer)) []byte {
+	t.Helper()
+	ck, err := callproto.NewCallerKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &callproto.Offer{
+		Time: time.Now(), From: n.id.AccountCert.ID, To: to,
+		AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
+		ICEUfrag: "ufragufragufrag1", ICEPwd: "pwdpwdpwdpwdpwdpwdpwdpwd",
+		Media: []callproto.MediaDesc{{Kind: "audio", Codec: "PCMU", ClockRate: 8000, Channels: 1, SSRC: 1}},
+	}
+	o.CallID[0] = byte(time.Now().UnixNano())
+	o.CallID[1] = byte(time.Now().UnixNano() >> 8)
+	ck.FillOffer(o)
+	if edit != nil {
+		edit(o)
+	}
+	if key == nil {
+		key = n.id.DeviceKey
+	}
+	b, err := callproto.SignOffer(key, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// publishAccountForTest puts n's account record (with the given devices
+// and CRL) into m's record cache, as if m had resolved it.
+func cacheAccount(t *testing.T, m, n *Node, devices []*pcrypto.DeviceCert, crl *pcrypto.CRL) {
+	t.Helper()
+	now := time.Now()
+	raw, err := records.NewAccount(n.id.AccountKey, n.id.AccountCert, devices, crl, uint64(now.UnixNano()), time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := records.ParseAccount(records.AccountKey(n.id.AccountCert.ID), raw, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.cache.put(n.id.AccountCert.ID, rec, now)
+}
+
+// TestCallOfferRefused checks each reason a callee refuses an offer, and
+// that each maps to the error code the caller is told.
+func TestCallOfferRefused(t *testing.T) {
+	bob := newTestNode(t, "bob")
+	alice := newTestNode(t, "alice")
+	bobID := bob.id.AccountCert.ID
+	alicePeer := peer.ID(alice.id.DeviceCert.Device)
+	if err := bob.st.PutContact(store.Contact{AccountID: alice.id.AccountCert.ID.String(), State: store.Accepted}); err != nil {
+		t.Fatal(err)
+	}
+	cacheAccount(t, bob, alice, []*pcrypto.DeviceCert{alice.id.DeviceCert}, nil)
+
+	// A second device of alice's account that the account never published.
+	hiddenKey, _ := pcrypto.NewDeviceKey(nil)
+	hiddenCert, err := pcrypto.IssueDeviceCert(alice.id.AccountKey, alice.id.AccountCert, hiddenKey.Public(), "hidden", pcrypto.CertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := offerFrom(t, alice, bobID, nil, nil)
+	forged := append([]byte(nil), good...)
+	forged[len(forged)-1] ^= 1 // the last byte is the signature's
+
+	tests := []struct {
+		name string
+		from peer.ID
+		data []byte
+		want error
+		code callproto.Code
+	}{
+		{"forged signature", alicePeer, forged, callproto.ErrBadSignature, 0},
+		{"stale", alicePeer, offerFrom(t, alice, bobID, nil, func(o *callproto.Offer) { o.Time = time.Now().Add(-time.Minute) }), callproto.ErrStale, callproto.CodeStale},
+		{"to another account", alicePeer, offerFrom(t, alice, alice.id.AccountCert.ID, nil, nil), callproto.ErrWrongRecipient, callproto.CodeWrongRecipient},
+		{"relayed by another peer", peer.ID(bob.id.DeviceCert.Device), good, callproto.ErrWrongSigner, 0},
+		{"device not in the account's set", peer.ID(hiddenCert.Device), offerFrom(t, alice, bobID, hiddenKey, func(o *callproto.Offer) { o.DeviceCert = hiddenCert.Raw() }), callproto.ErrUntrustedDevice, callproto.CodeUntrusted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := bob.checkOffer(tt.from, tt.data)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if tt.code != 0 && callproto.CodeOf(err) != tt.code {
+				t.Fatalf("code = %v, want %v", callproto.CodeOf(err), tt.code)
+			}
+		})
+	}
+
+	// The good offer passes once; the same offer again is a replay.
+	if _, _, err := bob.checkOffer(alicePeer, good); err != nil {
+		t.Fatalf("good offer: %v", err)
+	}
+	if _, _, err := bob.checkOffer(alicePeer, good); !errors.Is(err, callproto.ErrReplay) || callproto.CodeOf(err) != callproto.CodeReplay {
+		t.Fatalf("replayed offer: %v", err)
+	}
+
+	// Revoked: the account publishes a CRL naming alice's device.
+	crl, err := pcrypto.CreateCRL(alice.id.AccountKey, alice.id.AccountCert, nil, []*big.Int{alice.id.DeviceCert.Serial()}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheAccount(t, bob, alice, nil, crl)
+	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, pcrypto.ErrRevoked) {
+		t.Fatalf("revoked device: %v", err)
+	}
+	cacheAccount(t, bob, alice, []*pcrypto.DeviceCert{alice.id.DeviceCert}, nil)
+
+	// Not a contact (removed), then blocked.
+	if err := bob.st.DeleteContact(alice.id.AccountCert.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) || callproto.CodeOf(err) != callproto.CodeNotContact {
+		t.Fatalf("non-contact: %v", err)
+	}
+	if err := bob.st.SetSetting(SettingAllowNonContacts, "true"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); err != nil {
+		t.Fatalf("non-contact allowed by setting: %v", err)
+	}
+	if err := bob.st.PutContact(store.Contact{AccountID: alice.id.AccountCert.ID.String(), State: store.Blocked}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) {
+		t.Fatalf("blocked: %v", err)
+	}
+}
+
+// FuzzCallFrame feeds arbitrary bytes to the signalling frame reader and
+// the offer checks: never a panic, never an oversized allocation.
+func FuzzCallFrame(f *testing.F) {
+	bob := newTestNode(f, "bob")
+	f.Add([]byte{0x05, 'h', 'e', 'l', 'l', 'o'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := readFrame(bufioReader(data))
+		if err != nil {
+			return
+		}
+		if len(b) > callproto.MaxMessage {
+			t.Fatalf("frame of %d bytes accepted", len(b))
+		}
+		_, _, _ = bob.checkOffer(peer.ID(bob.id.DeviceCert.Device), b)
+	})
+}
+
+// TestOversizedSignallingRefused sends a frame larger than MaxMessage on a
+// real call stream: the callee drops it, counts it, and keeps working.
+func TestOversizedSignallingRefused(t *testing.T) {
+	bob := newTestNode(t, "bob")
+	alice := newTestNode(t, "alice")
+	bob.h.SetStreamHandler(CallProtocol, bob.handleCallStream)
+	if err := alice.h.Connect(context.Background(), peer.AddrInfo{ID: bob.h.ID(), Addrs: bob.h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := alice.h.NewStream(context.Background(), bob.h.ID(), CallProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := binary.AppendUvarint(nil, callproto.MaxMessage+1)
+	frame = append(frame, make([]byte, 1024)...)
+	_, _ = s.Write(frame)
+	// The callee resets the stream rather than reading megabytes.
+	if _, err := io.ReadAll(s); err == nil {
+		t.Log("stream closed cleanly")
+	}
+	test.WaitFor(t, 5*time.Second, func() error {
+		if bob.sigDropped.Load() == 0 {
+			return errors.New("oversized frame not counted")
+		}
+		return nil
+	})
+}
