@@ -2,7 +2,7 @@
 // without any networking: signed offer, answer and control messages, the
 // hybrid X25519 + ML-KEM-768 key agreement, the HKDF key schedule that gives
 // one SRTP master key and salt per direction and the short authentication
-// string (SAS), the transcript, and a replay cache. docs/calls-protocol.md
+// string (SAS), the transcript, and a replay cache. docs/protocol.md ("Calls")
 // is the full specification with a worked key-schedule vector.
 //
 // # Flow
