@@ -69,6 +69,7 @@ var (
 type call struct {
 	n        *Node
 	id       callproto.CallID
+	conf     callproto.CallID // the conference this call belongs to; zero for 1:1
 	outgoing bool
 	peer     pcrypto.AccountID
 	started  time.Time
@@ -348,24 +349,33 @@ func (n *Node) StartCall(ctx context.Context, req apitype.CallRequest) (*apitype
 	if err != nil {
 		return nil, err
 	}
-	sources, err := openSources(req.Audio, req.Video)
-	if err != nil {
-		return nil, err
-	}
 	_, results, err := n.reachAccount(ctx, acct)
 	if err != nil {
-		closeSources(sources)
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
-	var targets []deviceResult
+	var targets []pcrypto.DeviceID
 	for _, r := range results {
 		if r.connected && r.cert.Device != n.id.DeviceCert.Device {
-			targets = append(targets, r)
+			targets = append(targets, r.cert.Device)
 		}
 	}
 	if len(targets) == 0 {
-		closeSources(sources)
 		return nil, fmt.Errorf("%w: %s (is its daemon running?)", ErrUnreachable, acct)
+	}
+	c, err := n.startCall(acct, targets, req, callproto.CallID{})
+	if err != nil {
+		return nil, err
+	}
+	info := c.info()
+	return &info, nil
+}
+
+// startCall rings the given devices of acct (already connected or
+// reachable); conf is the conference the call belongs to, or zero.
+func (n *Node) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID, req apitype.CallRequest, conf callproto.CallID) (*call, error) {
+	sources, err := openSources(req.Audio, req.Video)
+	if err != nil {
+		return nil, err
 	}
 	var id callproto.CallID
 	if _, err := rand.Read(id[:]); err != nil {
@@ -373,26 +383,27 @@ func (n *Node) StartCall(ctx context.Context, req apitype.CallRequest) (*apitype
 		return nil, err
 	}
 	c := n.newCall(id, true, acct)
-	c.sources, c.opts = sources, req
-	for _, t := range targets {
-		l := &leg{c: c, device: t.cert.Device}
-		c.legs = append(c.legs, l)
+	c.mu.Lock()
+	c.sources, c.opts, c.conf = sources, req, conf
+	for _, d := range targets {
+		c.legs = append(c.legs, &leg{c: c, device: d})
 	}
-	for _, l := range c.legs {
+	legs := c.legs
+	c.mu.Unlock()
+	for _, l := range legs {
 		go l.ring()
 	}
 	go func() {
 		select {
 		case <-c.done:
 		case <-time.After(ringTimeout):
-			if c.info().State != stateConnected && c.info().State != stateConnecting {
+			if st := c.info().State; st != stateConnected && st != stateConnecting {
 				c.end("no answer", callproto.ControlCancel)
 			}
 		}
 	}()
 	n.log.Info("calling", "call", callIDString(id), "peer", acct, "devices", len(targets))
-	info := c.info()
-	return &info, nil
+	return c, nil
 }
 
 // AnswerCall answers a ringing incoming call.
@@ -478,4 +489,15 @@ func (n *Node) recordHistory(c *call) {
 	if err := n.st.PutCall(h); err != nil {
 		n.log.Warn("call history", "err", err)
 	}
+}
+
+// busy reports whether a one-to-one call is active (conference calls may
+// run side by side).
+func (n *Node) busy() bool {
+	for _, c := range n.activeCalls() {
+		if c.conf == (callproto.CallID{}) {
+			return true
+		}
+	}
+	return false
 }

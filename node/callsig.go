@@ -167,7 +167,7 @@ func (l *leg) ringErr() error {
 	offer := &callproto.Offer{
 		CallID: c.id, Time: n.o.Now(), From: n.id.AccountCert.ID, To: c.peer,
 		AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
-		ICEUfrag: ufrag, ICEPwd: pwd, Media: c.mediaDescs(),
+		ICEUfrag: ufrag, ICEPwd: pwd, Media: c.mediaDescs(), Conference: c.conf,
 	}
 	ck.FillOffer(offer)
 	signedOffer, err := callproto.SignOffer(n.id.DeviceKey, offer)
@@ -355,13 +355,14 @@ func (n *Node) handleCallStream(s network.Stream) {
 		return
 	}
 	l.device, l.peerPub, l.sasCommit = dc.Device, dc.Cert.PublicKey.(ed25519.PublicKey), offer.SASCommit
-	if len(n.activeCalls()) > 0 {
+	if offer.Conference == (callproto.CallID{}) && n.busy() {
 		l.c = &call{n: n, id: offer.CallID}
 		l.sendControl(&callproto.Control{Type: callproto.ControlBusy, Reason: "in another call"})
 		s.Close()
 		return
 	}
 	c := n.newCall(offer.CallID, false, offer.From)
+	c.conf = offer.Conference
 	l.c = c
 	c.mu.Lock()
 	c.legs = []*leg{l}
@@ -376,7 +377,12 @@ func (n *Node) handleCallStream(s network.Stream) {
 	answered := make(chan struct{})
 	go l.calleeReadLoop(r, answered)
 
-	if auto, _, _ := n.st.Setting(SettingAutoAnswer); auto == "contacts" {
+	if c.conf != (callproto.CallID{}) {
+		// A member of a conference we joined: its pairwise call is part
+		// of it and answered at once with the conference's media.
+		kickDecision(c, callDecision{answer: true, opts: n.conferenceAnswer(c.conf, dc.Device)})
+		n.confAttach(c, dc.Device)
+	} else if auto, _, _ := n.st.Setting(SettingAutoAnswer); auto == "contacts" {
 		kickDecision(c, callDecision{answer: true})
 	}
 	var d callDecision
@@ -444,6 +450,13 @@ func (n *Node) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *pcryp
 	switch {
 	case err == nil && ct.State == store.Blocked:
 		return nil, nil, fmt.Errorf("%w: blocked", callproto.ErrNotContact)
+	case o.Conference != (callproto.CallID{}):
+		// Conference members are introduced by the roster, not the
+		// contact list: the device must be a member of a conference we
+		// are in.
+		if !n.conferenceMember(o.Conference, dc.Device) {
+			return nil, nil, fmt.Errorf("%w: not a member of a conference this device is in", callproto.ErrNotContact)
+		}
 	case err == nil && ct.State == store.Accepted:
 	case errors.Is(err, store.ErrNotFound) || err == nil:
 		if v, _, _ := n.st.Setting(SettingAllowNonContacts); v != "true" {

@@ -127,6 +127,9 @@ type Node struct {
 	callOrder []callproto.CallID
 	replay    callproto.ReplayCache
 
+	confMu sync.Mutex // guards confs
+	confs  map[callproto.CallID]*conference
+
 	// sigDropped counts call signalling messages refused as malformed,
 	// oversized, forged or not for us.
 	sigDropped atomic.Uint64
@@ -268,6 +271,8 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.h.RemoveStreamHandler(ContactProtocol)
 	n.h.SetStreamHandler(CallProtocol, n.handleCallStream)
 	defer n.h.RemoveStreamHandler(CallProtocol)
+	n.h.SetStreamHandler(ConferenceProtocol, n.handleConfStream)
+	defer n.h.RemoveStreamHandler(ConferenceProtocol)
 	defer n.endAllCalls()
 	n.mu.Lock()
 	n.running = true

@@ -281,6 +281,7 @@ func encodeOffer(o *Offer) []byte {
 	e.raw(o.MLKEMEncapKey)
 	e.raw(o.SASCommit[:])
 	e.session(o.ICEUfrag, o.ICEPwd, o.Media)
+	e.raw(o.Conference[:])
 	return e.b
 }
 
@@ -457,6 +458,7 @@ func decodeOffer(payload []byte) (*Offer, error) {
 	o.MLKEMEncapKey = bytes.Clone(d.next(mlkem.EncapsulationKeySize768))
 	d.fixed(o.SASCommit[:])
 	o.ICEUfrag, o.ICEPwd, o.Media = d.session()
+	d.fixed(o.Conference[:])
 	if err := d.finish(o.validate, func() []byte { return encodeOffer(o) }, payload); err != nil {
 		return nil, err
 	}

@@ -103,6 +103,9 @@ type Offer struct {
 	ICEUfrag, ICEPwd string
 	// Media lists 1..MaxMedia streams the caller sends.
 	Media []MediaDesc
+	// Conference is the group call this pairwise call belongs to; zero
+	// for a one-to-one call.
+	Conference CallID
 }
 
 // Answer is the callee device's reply that accepts the call. It binds the

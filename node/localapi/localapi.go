@@ -45,6 +45,7 @@ type Backend interface {
 	HangUp(a apitype.CallAction) error
 	Settings() (map[string]string, error)
 	SetSetting(key, value string) error
+	ConferenceBackend
 }
 
 // handler serves one endpoint; its result is encoded as JSON with status 200.
@@ -198,6 +199,10 @@ func classify(err error) (int, string) {
 	switch {
 	case errors.Is(err, node.ErrInvalidInput):
 		return http.StatusBadRequest, ""
+	case errors.Is(err, node.ErrNoSuchConference):
+		return http.StatusNotFound, "see: parley conference list"
+	case errors.Is(err, node.ErrConferenceFull):
+		return http.StatusConflict, "the conference's --max is reached"
 	case errors.Is(err, node.ErrNoSuchCall):
 		return http.StatusNotFound, "see: parley calls"
 	case errors.Is(err, node.ErrUnreachable):

@@ -252,3 +252,23 @@ func (c *Client) Settings(ctx context.Context) (map[string]string, error) {
 func (c *Client) SetSetting(ctx context.Context, key, value string) error {
 	return c.post(ctx, "settings/set", apitype.Setting{Key: key, Value: value}, nil)
 }
+
+// Conferences lists the conferences the device is in or invited to.
+func (c *Client) Conferences(ctx context.Context) ([]apitype.Conference, error) {
+	var cs []apitype.Conference
+	err := c.get(ctx, "conferences", &cs)
+	return cs, err
+}
+
+// ConferenceOp runs "start", "invite", "join" or "leave"; start and join
+// return the conference.
+func (c *Client) ConferenceOp(ctx context.Context, op string, req apitype.ConferenceRequest) (*apitype.Conference, error) {
+	var cf apitype.Conference
+	if err := c.post(ctx, "conferences/"+op, req, &cf); err != nil {
+		return nil, err
+	}
+	if cf.ID == "" {
+		return nil, nil
+	}
+	return &cf, nil
+}

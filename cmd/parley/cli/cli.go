@@ -48,17 +48,18 @@ func (g *globals) output(asJSON bool, v any, human func(io.Writer)) error {
 
 type cli struct {
 	globals
-	Status   statusCmd     `cmd:"" help:"Show the daemon's identity, bootstrap connections, reachability and addresses."`
-	Lookup   lookupCmd     `cmd:"" help:"Resolve an account ID to its devices through the DHT and connect to them."`
-	Contacts contactsCmd   `cmd:"" help:"List your contacts and pending requests."`
-	Contact  contactCmd    `cmd:"" help:"Add, accept, decline, block or remove a contact."`
-	Call     callCmd       `cmd:"" help:"Call a contact: all its online devices ring; media is end-to-end encrypted (SRTP with keys agreed over signed messages)."`
-	Answer   answerCmd     `cmd:"" help:"Answer a ringing call."`
-	Decline  callActionCmd `cmd:"" help:"Decline a ringing call."`
-	Hangup   callActionCmd `cmd:"" help:"Hang up a call (or stop an outgoing one from ringing)."`
-	Calls    callsCmd      `cmd:"" help:"List active and recent calls with live statistics (path, packets, loss, jitter, SAS)."`
-	Set      setCmd        `cmd:"" help:"Show or change settings (e.g. parley set calls.auto_answer contacts)."`
-	Events   eventsCmd     `cmd:"" help:"Stream the daemon's events (calls, contact requests, bootstrap connections, …) until interrupted."`
+	Status     statusCmd     `cmd:"" help:"Show the daemon's identity, bootstrap connections, reachability and addresses."`
+	Lookup     lookupCmd     `cmd:"" help:"Resolve an account ID to its devices through the DHT and connect to them."`
+	Contacts   contactsCmd   `cmd:"" help:"List your contacts and pending requests."`
+	Contact    contactCmd    `cmd:"" help:"Add, accept, decline, block or remove a contact."`
+	Call       callCmd       `cmd:"" help:"Call a contact: all its online devices ring; media is end-to-end encrypted (SRTP with keys agreed over signed messages)."`
+	Answer     answerCmd     `cmd:"" help:"Answer a ringing call."`
+	Decline    callActionCmd `cmd:"" help:"Decline a ringing call."`
+	Hangup     callActionCmd `cmd:"" help:"Hang up a call (or stop an outgoing one from ringing)."`
+	Calls      callsCmd      `cmd:"" help:"List active and recent calls with live statistics (path, packets, loss, jitter, SAS)."`
+	Conference conferenceCmd `cmd:"" help:"Group calls: start, invite, join, leave, list."`
+	Set        setCmd        `cmd:"" help:"Show or change settings (e.g. parley set calls.auto_answer contacts)."`
+	Events     eventsCmd     `cmd:"" help:"Stream the daemon's events (calls, contact requests, bootstrap connections, …) until interrupted."`
 }
 
 const description = `Parley: peer-to-peer calls, end-to-end encrypted, no account server.

@@ -210,3 +210,40 @@ type Setting struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
 }
+
+// Conference is a group call: a full mesh of pairwise calls.
+type Conference struct {
+	ID           string        `json:"id"`
+	Max          int           `json:"max"`
+	Joined       bool          `json:"joined"`            // false: invited, not joined yet
+	Inviter      string        `json:"inviter,omitempty"` // who invited us
+	Participants []Participant `json:"participants"`
+}
+
+// Participant is one member of a conference and our call with it.
+type Participant struct {
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	Name    string `json:"name,omitempty"`
+	Self    bool   `json:"self,omitempty"`
+	// Call is the pairwise call with this participant: path, streams,
+	// loss, jitter, RTT.
+	Call *Call `json:"call,omitempty"`
+}
+
+// ConferenceRequest is the body of conference operations.
+type ConferenceRequest struct {
+	ConferenceID string `json:"conference_id,omitempty"`
+	AccountID    string `json:"account_id,omitempty"` // invite
+	Max          int    `json:"max,omitempty"`        // start
+	Audio        string `json:"audio,omitempty"`
+	Video        string `json:"video,omitempty"`
+	Record       string `json:"record,omitempty"`
+}
+
+// Conference event types.
+const (
+	EventConferenceInvite = "conference.invited"
+	EventConferenceJoined = "conference.joined" // a participant joined
+	EventConferenceLeft   = "conference.left"   // a participant's call ended
+)
