@@ -189,6 +189,9 @@ func (c *call) sinkFor(p *rtp.Packet) (*recvStream, error) {
 	if r, ok := c.sinks[kind]; ok {
 		return r, nil
 	}
+	if c.ended {
+		return nil, errors.New("call ended") // end() closed the sinks already
+	}
 	r := &recvStream{codec: codec, counter: media.NewCounter(codec)}
 	r.sink = r.counter
 	if c.opts.Record != "" {

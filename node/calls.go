@@ -53,6 +53,9 @@ const (
 	// SettingAllowNonContacts, "true", lets accounts that are not contacts
 	// ring this device. Off by default.
 	SettingAllowNonContacts = "calls.allow_non_contacts"
+	// SettingAutoRecord is where auto-answered calls record received media
+	// (a directory or rtp://127.0.0.1:PORT); empty: counted only.
+	SettingAutoRecord = "calls.auto_record"
 )
 
 // Errors of the call API.
@@ -145,7 +148,10 @@ func (c *call) end(reason string, notify string) {
 	c.reason = reason
 	legs := slices.Clone(c.legs)
 	sources := c.sources
-	sinks := c.sinks
+	sinks := make([]*recvStream, 0, len(c.sinks))
+	for _, r := range c.sinks {
+		sinks = append(sinks, r)
+	}
 	c.mu.Unlock()
 
 	for _, l := range legs {

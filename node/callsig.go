@@ -383,7 +383,8 @@ func (n *Node) handleCallStream(s network.Stream) {
 		kickDecision(c, callDecision{answer: true, opts: n.conferenceAnswer(c.conf, dc.Device)})
 		n.confAttach(c, dc.Device)
 	} else if auto, _, _ := n.st.Setting(SettingAutoAnswer); auto == "contacts" {
-		kickDecision(c, callDecision{answer: true})
+		rec, _, _ := n.st.Setting(SettingAutoRecord)
+		kickDecision(c, callDecision{answer: true, opts: apitype.CallAction{Record: rec}})
 	}
 	var d callDecision
 	select {

@@ -37,19 +37,23 @@ func (n *Node) publishLoop(ctx context.Context) {
 				continue
 			}
 		}
-		last = time.Now()
-		t.Reset(n.publishOnce(ctx))
+		next, ok := n.publishOnce(ctx)
+		if ok {
+			last = time.Now()
+		}
+		t.Reset(next)
 	}
 }
 
-// publishOnce puts both records and returns when to publish next.
-func (n *Node) publishOnce(ctx context.Context) time.Duration {
+// publishOnce puts both records and returns when to publish next, and
+// whether it published.
+func (n *Node) publishOnce(ctx context.Context) (time.Duration, bool) {
 	if n.dht.RoutingTable().Size() == 0 {
-		return 500 * time.Millisecond // not joined yet; a bootstrap connection also wakes us
+		return 100 * time.Millisecond, false // not joined yet; a bootstrap connection also wakes us
 	}
 	addrs := n.h.Addrs()
 	if len(addrs) == 0 {
-		return publishRetry
+		return publishRetry, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
@@ -57,11 +61,11 @@ func (n *Node) publishOnce(ctx context.Context) time.Duration {
 	acct, err := n.accountRecord(now)
 	if err != nil {
 		n.log.Error("cannot build account record", "err", err)
-		return publishRetry
+		return publishRetry, false
 	}
 	if err := n.dht.PutValue(ctx, records.AccountKey(n.id.AccountCert.ID), acct); err != nil {
 		n.log.Warn("publishing account record failed", "err", err)
-		return publishRetry
+		return publishRetry, false
 	}
 	if len(addrs) > records.MaxAddrs {
 		addrs = addrs[:records.MaxAddrs]
@@ -69,18 +73,18 @@ func (n *Node) publishOnce(ctx context.Context) time.Duration {
 	pres, err := records.NewPresence(n.id.DeviceKey, n.id.AccountCert.ID, addrs, n.nextSeq(now), n.o.PresenceTTL, now)
 	if err != nil {
 		n.log.Error("cannot build presence record", "err", err)
-		return publishRetry
+		return publishRetry, false
 	}
 	if err := n.dht.PutValue(ctx, records.PresenceKey(n.id.DeviceCert.Device), pres); err != nil {
 		n.log.Warn("publishing presence failed", "err", err)
-		return publishRetry
+		return publishRetry, false
 	}
 	n.mu.Lock()
 	n.published = now
 	n.mu.Unlock()
 	n.log.Debug("published records", "addrs", len(addrs))
 	n.ev.publish(apitype.Event{Type: apitype.EventPresencePublished, Time: now, Device: n.h.ID().String()})
-	return min(n.o.PresenceTTL, n.o.AccountTTL) / 3
+	return min(n.o.PresenceTTL, n.o.AccountTTL) / 3, true
 }
 
 // nextSeq returns a sequence number larger than any this device used before:

@@ -71,11 +71,12 @@ func (n *Node) Subscribe() (<-chan apitype.Event, func()) { return n.ev.subscrib
 var knownSettings = map[string][]string{
 	SettingAutoAnswer:       {"off", "contacts"},
 	SettingAllowNonContacts: {"false", "true"},
+	SettingAutoRecord:       nil,
 }
 
 // Settings returns the node's settings, defaults included.
 func (n *Node) Settings() (map[string]string, error) {
-	out := map[string]string{SettingAutoAnswer: "off", SettingAllowNonContacts: "false"}
+	out := map[string]string{SettingAutoAnswer: "off", SettingAllowNonContacts: "false", SettingAutoRecord: ""}
 	all, err := n.st.Settings()
 	if err != nil {
 		return nil, err
@@ -92,7 +93,7 @@ func (n *Node) Settings() (map[string]string, error) {
 func (n *Node) SetSetting(key, value string) error {
 	allowed, ok := knownSettings[key]
 	if !ok {
-		return fmt.Errorf("%w: unknown setting %q (known: %s, %s)", ErrInvalidInput, key, SettingAutoAnswer, SettingAllowNonContacts)
+		return fmt.Errorf("%w: unknown setting %q (known: %s, %s, %s)", ErrInvalidInput, key, SettingAutoAnswer, SettingAllowNonContacts, SettingAutoRecord)
 	}
 	if allowed != nil && !slices.Contains(allowed, value) {
 		return fmt.Errorf("%w: %s must be one of %v", ErrInvalidInput, key, allowed)
