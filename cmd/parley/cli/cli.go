@@ -66,11 +66,19 @@ const description = `Parley: peer-to-peer calls, end-to-end encrypted, no accoun
 parley drives a running parleyd through its local API.`
 
 // Run runs the parley command line and returns the process exit code.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// extra adds commands that live outside this package (`parley demo`, which
+// embeds a node, is added by the binary so this package stays a thin
+// client); their Run methods may take a context.Context and an io.Writer
+// (standard output).
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, extra ...kong.Option) int {
 	var c cli
 	c.ctx, c.stdin, c.stdout, c.stderr = ctx, stdin, stdout, stderr
+	opts := append([]kong.Option{
+		kong.BindTo(ctx, (*context.Context)(nil)),
+		kong.BindTo(stdout, (*io.Writer)(nil)),
+	}, extra...)
 	parser, err := cliutil.NewParser(&c, "parley", description,
-		kong.Vars{"datadir": cliutil.DefaultDataDir(), "socket": apitype.SocketName}, stdout, stderr)
+		kong.Vars{"datadir": cliutil.DefaultDataDir(), "socket": apitype.SocketName}, stdout, stderr, opts...)
 	if err != nil {
 		fmt.Fprintln(stderr, "parley:", err)
 		return 2

@@ -1,0 +1,383 @@
+// Package demo is `parley demo`: the whole Parley story in one process on
+// loopback, for a newcomer. It runs an embedded bootstrap server and three
+// devices (Alice with two linked devices, and Bob) in a temporary
+// directory, has Bob ask Alice to be a contact, call her, verifies the media
+// both ways, and shows what the bootstrap server saw.
+//
+// It is the one part of the parley binary that embeds a node; every other
+// command is a client of a running parleyd.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/gologshim"
+
+	"github.com/parleyhq/parley/bootstrap"
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+)
+
+// Options configure a demo run.
+type Options struct {
+	// Keep leaves the data directories in place and says how to use them.
+	Keep bool
+	// Dir is where the data directories go; empty means a new temporary
+	// directory.
+	Dir string
+	// Verbose logs the nodes' debug output to Out.
+	Verbose bool
+}
+
+// Tones the two sides send, so each can be told apart in the other's audio.
+const (
+	bobTone   = 440.0
+	aliceTone = 660.0
+)
+
+// Cmd is the kong command for `parley demo`.
+type Cmd struct {
+	Keep    bool `help:"Keep the data directories and print how to poke at them with the CLI."`
+	Verbose bool `help:"Show the nodes' logs."`
+}
+
+// Run runs the demo, narrating to the command's standard output.
+func (c *Cmd) Run(ctx context.Context, w io.Writer) error {
+	return Run(ctx, w, Options{Keep: c.Keep, Verbose: c.Verbose})
+}
+
+// step narrates one step with the time since the start.
+type narrator struct {
+	w     io.Writer
+	start time.Time
+	step  string
+}
+
+func (n *narrator) say(format string, args ...any) {
+	fmt.Fprintf(n.w, "%7.2fs  %s\n", time.Since(n.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// begin names the step that a failure would be reported against.
+func (n *narrator) begin(step string) { n.step = step }
+
+// Run runs the demo. It returns an error naming the step that failed.
+func Run(ctx context.Context, w io.Writer, o Options) (err error) {
+	nr := &narrator{w: w, start: time.Now()}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("demo failed at step %q: %w", nr.step, err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+
+	logw := io.Discard
+	if o.Verbose {
+		logw = w
+	}
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	gologshim.SetDefaultHandler(slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})).Handler())
+
+	dir := o.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "parley-demo-"); err != nil {
+			return err
+		}
+	}
+	if !o.Keep {
+		defer os.RemoveAll(dir)
+	}
+	fmt.Fprintf(w, "Parley demo: a bootstrap server and three devices, all in this process on loopback.\n\n")
+
+	// 1. The bootstrap server.
+	nr.begin("start the bootstrap server")
+	bs, err := bootstrap.New(bootstrap.Config{
+		DataDir:     filepath.Join(dir, "bootstrap"),
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
+		TURN:        bootstrap.TURNConfig{ListenAddr: "127.0.0.1:0", AllowPrivatePeers: true},
+		Logger:      logger.With("who", "bootstrap"),
+	})
+	if err != nil {
+		return err
+	}
+	bsCtx, bsStop := context.WithCancel(context.Background())
+	bsDone := make(chan error, 1)
+	go func() { bsDone <- bs.Run(bsCtx) }()
+	defer func() { bsStop(); <-bsDone }()
+	var boot []string
+	for _, a := range bs.Addrs() {
+		boot = append(boot, a.String())
+	}
+	nr.say("bootstrap server up at %s", boot[0])
+
+	// 2. Identities: Alice on two devices, Bob on one.
+	nr.begin("create the identities")
+	kdf := pcrypto.TestKDFParams // demo keys are thrown away: no need for a slow KDF
+	aliceLaptop := filepath.Join(dir, "alice-laptop")
+	aliceID, err := node.InitAccount(aliceLaptop, node.AccountOptions{DeviceName: "alice-laptop", KDF: kdf})
+	if err != nil {
+		return err
+	}
+	nr.say("Alice made an account on her laptop: %s", aliceID.AccountID)
+	alicePhone := filepath.Join(dir, "alice-phone")
+	if err := linkDevice(aliceLaptop, alicePhone, "alice-phone", kdf); err != nil {
+		return err
+	}
+	nr.say("Alice added her phone to the same account (a second device with its own key and certificate)")
+	bobDir := filepath.Join(dir, "bob")
+	bobID, err := node.InitAccount(bobDir, node.AccountOptions{DeviceName: "bob", KDF: kdf})
+	if err != nil {
+		return err
+	}
+	nr.say("Bob made an account: %s", bobID.AccountID)
+
+	// 3. Run the three devices.
+	nr.begin("start the devices")
+	var nodes []*node.Node
+	runCtx, stopNodes := context.WithCancel(context.Background())
+	done := make(chan struct{}, 3)
+	defer func() {
+		stopNodes()
+		for range nodes {
+			<-done
+		}
+	}()
+	for _, d := range []string{aliceLaptop, alicePhone, bobDir} {
+		n, err := node.New(node.Options{
+			DataDir: d, Bootstraps: boot, DHTMode: "client", ICELoopback: true,
+			ListenAddrs:   []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
+			RetryInterval: 200 * time.Millisecond, Logger: logger.With("who", filepath.Base(d)),
+		})
+		if err != nil {
+			return err
+		}
+		go func() { _ = n.Run(runCtx); done <- struct{}{} }()
+		nodes = append(nodes, n)
+	}
+	laptop, phone, bob := nodes[0], nodes[1], nodes[2]
+	if err := waitFor(ctx, func() error {
+		for _, n := range nodes {
+			s, err := n.Status()
+			if err != nil {
+				return err
+			}
+			if s.Published.IsZero() {
+				return errors.New("a device has not published its records yet")
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	nr.say("all three devices published their presence to the DHT through the bootstrap")
+
+	// 4. Contacts.
+	nr.begin("contact request")
+	if _, err := bob.AddContact(aliceID.AccountID, "Alice", "Hi Alice, it's Bob"); err != nil {
+		return err
+	}
+	nr.say("Bob sent Alice a contact request (signed by his device, delivered peer to peer)")
+	if err := waitFor(ctx, func() error { return wantContact(laptop, bobID.AccountID, "request-received") }); err != nil {
+		return err
+	}
+	for _, n := range []*node.Node{laptop, phone} {
+		if err := waitFor(ctx, func() error { return wantContact(n, bobID.AccountID, "request-received") }); err != nil {
+			return err
+		}
+		if _, err := n.AcceptContact(bobID.AccountID); err != nil {
+			return err
+		}
+	}
+	if err := waitFor(ctx, func() error { return wantContact(bob, aliceID.AccountID, "accepted") }); err != nil {
+		return err
+	}
+	nr.say("Alice accepted; Bob and Alice are contacts")
+
+	// 5. The call.
+	nr.begin("call")
+	call, err := bob.StartCall(ctx, apitype.CallRequest{AccountID: aliceID.AccountID, Audio: fmt.Sprintf("tone:%.0f", bobTone)})
+	if err != nil {
+		return err
+	}
+	nr.say("Bob calls Alice…")
+	for _, n := range []*node.Node{laptop, phone} {
+		if err := waitFor(ctx, func() error { return wantCall(n, call.ID, "ringing") }); err != nil {
+			return err
+		}
+	}
+	nr.say("ringing on alice-laptop and on alice-phone")
+	if _, err := phone.AnswerCall(apitype.CallAction{CallID: call.ID, Audio: fmt.Sprintf("tone:%.0f", aliceTone)}); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, func() error { return wantCall(laptop, call.ID, "ended") }); err != nil {
+		return err
+	}
+	nr.say("Alice answered on her phone; the laptop stopped ringing (%s)", callOf(laptop, call.ID).Reason)
+
+	nr.begin("media")
+	var bc, ac apitype.Call
+	if err := waitFor(ctx, func() error {
+		bc, ac = callOf(bob, call.ID), callOf(phone, call.ID)
+		if bc.ToneHz != aliceTone || ac.ToneHz != bobTone {
+			return fmt.Errorf("bob hears %v Hz (want %v), alice hears %v Hz (want %v)", bc.ToneHz, aliceTone, ac.ToneHz, bobTone)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	nr.say("connected %s (%s/%s over %s); first media after %.1f ms", bc.Path.Kind, bc.Path.Local, bc.Path.Remote, bc.Path.Network, bc.SetupMS)
+	nr.say("Bob hears %.0f Hz from Alice, Alice hears %.0f Hz from Bob: decoded from SRTP at each end", bc.ToneHz, ac.ToneHz)
+	if bc.SAS == "" || bc.SAS != ac.SAS {
+		return fmt.Errorf("SAS differs: Bob %q, Alice %q", bc.SAS, ac.SAS)
+	}
+	nr.say("both screens show the same SAS: Bob %s, Alice %s (they read it aloud to rule out a man in the middle)", bc.SAS, ac.SAS)
+
+	nr.begin("hang up")
+	if err := bob.HangUp(apitype.CallAction{CallID: call.ID}); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, func() error { return wantCall(phone, call.ID, "ended") }); err != nil {
+		return err
+	}
+	nr.say("Bob hung up; the call ended on both sides")
+
+	// 6. What the server saw.
+	nr.begin("inspect the bootstrap")
+	secrets, err := collectSecrets(aliceLaptop, alicePhone, bobDir, nodes)
+	if err != nil {
+		return err
+	}
+	recs, err := bs.StoredRecords()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		for _, s := range secrets {
+			if bytes.Contains(r.Value, s) {
+				return fmt.Errorf("a secret key is in a record the bootstrap stores (%s)", r.Namespace)
+			}
+		}
+	}
+	st := bs.Stats()
+	fmt.Fprintf(w, "\nWhat the bootstrap server saw:\n")
+	fmt.Fprintf(w, "  DHT records: %d account records (certificates, signed by each account) and %d presence records (each device's addresses)\n", st.AccountRecords, st.PresenceRecords)
+	fmt.Fprintf(w, "  none of them holds a private key: checked against all %d private keys of the demo\n", len(secrets))
+	fmt.Fprintf(w, "  circuit relay: %d reservations, %d relayed connections\n", st.RelayReservations, st.RelayCircuits)
+	fmt.Fprintf(w, "  TURN: %d credential requests, %d allocations made while gathering ICE candidates\n", st.CredentialsIssued, st.TURNAllocations)
+	if bc.Path.Kind == "direct" {
+		fmt.Fprintf(w, "  the call went peer to peer, so no media passed through it at all; when a NAT forces a relay,\n  TURN carries only SRTP it cannot decrypt (the keys were agreed end to end)\n")
+	}
+	fmt.Fprintf(w, "\nDemo finished in %.1f s.\n", time.Since(nr.start).Seconds())
+	if o.Keep {
+		fmt.Fprintf(w, "\nThe data directories are in %s. To poke at them:\n", dir)
+		fmt.Fprintf(w, "  go run ./cmd/parley-bootstrap --data-dir %s --listen /ip4/127.0.0.1/tcp/4001 --turn-listen 127.0.0.1:3478 --turn-allow-private-peers\n", filepath.Join(dir, "bootstrap"))
+		fmt.Fprintf(w, "  go run ./cmd/parleyd run --data %s --ice-loopback --bootstrap \"$(head -1 %s)\"\n", bobDir, filepath.Join(dir, "bootstrap", "addrs.txt"))
+		fmt.Fprintf(w, "  go run ./cmd/parley --data %s contacts\n", bobDir)
+	} else {
+		fmt.Fprintf(w, "(The temporary data was removed; run with --keep to keep it.)\n")
+	}
+	return nil
+}
+
+// linkDevice makes newDir a second device of the account in dir, known to
+// the first device: an account archive restored onto a new device key, and
+// the new device's certificate given to the first device.
+func linkDevice(dir, newDir, name string, kdf pcrypto.KDFParams) error {
+	opts := node.AccountOptions{KDF: kdf}
+	st, err := node.OpenStore(dir, opts)
+	if err != nil {
+		return err
+	}
+	archive, err := node.ExportAccount(st, []byte("demo"), opts)
+	st.Close()
+	if err != nil {
+		return err
+	}
+	if _, err := node.RestoreAccount(newDir, archive, []byte("demo"), node.AccountOptions{DeviceName: name, KDF: kdf}); err != nil {
+		return err
+	}
+	st2, err := node.OpenStore(newDir, opts)
+	if err != nil {
+		return err
+	}
+	certs, err := st2.DeviceCerts()
+	st2.Close()
+	if err != nil {
+		return err
+	}
+	st, err = node.OpenStore(dir, opts)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for id, der := range certs {
+		if err := st.PutDeviceCert(id, der); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collectSecrets returns the private key seeds of the demo's devices.
+func collectSecrets(_, _, _ string, nodes []*node.Node) ([][]byte, error) {
+	var out [][]byte
+	for _, n := range nodes {
+		id := n.Keys()
+		out = append(out, id.AccountKey.Seed(), id.DeviceKey.Seed())
+	}
+	return out, nil
+}
+
+func wantContact(n *node.Node, account, state string) error {
+	cs, err := n.Contacts()
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.AccountID == account && c.State == state && !c.Pending {
+			return nil
+		}
+	}
+	return fmt.Errorf("contact %s is not %s yet", account, state)
+}
+
+func callOf(n *node.Node, id string) apitype.Call {
+	for _, c := range n.Calls() {
+		if c.ID == id {
+			return c
+		}
+	}
+	return apitype.Call{}
+}
+
+func wantCall(n *node.Node, id, state string) error {
+	if c := callOf(n, id); c.State != state {
+		return fmt.Errorf("call is %q, not %s (%s)", c.State, state, strings.TrimSpace(c.Reason))
+	}
+	return nil
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(ctx context.Context, cond func() error) error {
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond): // polling in-process state
+		}
+	}
+}
