@@ -111,8 +111,8 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 			}
 			return
 		}
-		c.setState(stateConnected, "", "")
 		p := l.tl.Path()
+		c.setState(stateConnected, apitype.EventCallConnected, fmt.Sprintf("%s/%s over %s", p.Local, p.Remote, p.Network))
 		c.n.log.Info("call connected", "call", callIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
 		c.mu.Lock()
 		sources := c.sources

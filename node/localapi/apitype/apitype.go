@@ -197,12 +197,13 @@ type Stream struct {
 
 // Call event types.
 const (
-	EventCallIncoming = "call.incoming"
-	EventCallRinging  = "call.ringing"
-	EventCallAnswered = "call.answered"
-	EventCallSAS      = "call.sas"
-	EventCallMedia    = "call.media" // first decrypted media packet
-	EventCallEnded    = "call.ended"
+	EventCallIncoming  = "call.incoming"
+	EventCallRinging   = "call.ringing"
+	EventCallAnswered  = "call.answered"
+	EventCallSAS       = "call.sas"
+	EventCallConnected = "call.connected" // the ICE pair is up; message = path
+	EventCallMedia     = "call.media"     // first decrypted media packet
+	EventCallEnded     = "call.ended"
 )
 
 // Setting is one key/value setting of the node.
