@@ -1,0 +1,144 @@
+package localapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/node"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+)
+
+// fakeBackend implements the calls the tests make; any other call panics
+// through the nil embedded interface.
+type fakeBackend struct {
+	Backend
+	events chan apitype.Event
+	added  []apitype.ContactRequest
+}
+
+func (f *fakeBackend) Contacts() ([]apitype.Contact, error) {
+	return []apitype.Contact{{AccountID: "parley1x", State: "accepted"}}, nil
+}
+
+func (f *fakeBackend) AddContact(account, name, message string) (*apitype.Contact, error) {
+	if account == "conflict" {
+		return nil, fmt.Errorf("%w: already a contact", node.ErrConflict)
+	}
+	f.added = append(f.added, apitype.ContactRequest{AccountID: account, Name: name, Message: message})
+	return &apitype.Contact{AccountID: account, State: "request-sent"}, nil
+}
+
+func (f *fakeBackend) Subscribe() (<-chan apitype.Event, func()) { return f.events, func() {} }
+
+// serve runs the API on a unix socket in a temp dir and returns a client.
+func serve(t *testing.T, b Backend) (*http.Client, string) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, NewHandler(b, nil)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	return hc, sock
+}
+
+func TestHandlers(t *testing.T) {
+	fb := &fakeBackend{events: make(chan apitype.Event, 1)}
+	hc, sock := serve(t, fb)
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	do := func(method, path, body string) (int, apitype.Error, string) {
+		req, _ := http.NewRequest(method, "http://parleyd"+path, strings.NewReader(body))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var raw json.RawMessage
+		_ = json.NewDecoder(resp.Body).Decode(&raw)
+		var e apitype.Error
+		_ = json.Unmarshal(raw, &e)
+		return resp.StatusCode, e, string(raw)
+	}
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+		wantErr                  string
+	}{
+		{"contacts", "GET", apitype.Prefix + "contacts", "", 200, ""},
+		{"outside prefix", "GET", "/other", "", 404, "no such path"},
+		{"unknown endpoint", "GET", apitype.Prefix + "nope", "", 404, "no such endpoint"},
+		{"wrong method", "POST", apitype.Prefix + "contacts", "", 405, "needs GET"},
+		{"bad json", "POST", apitype.Prefix + "contacts/add", "{", 400, "request body"},
+		{"unknown field", "POST", apitype.Prefix + "contacts/add", `{"account_id":"a","x":1}`, 400, "unknown field"},
+		{"missing account", "POST", apitype.Prefix + "contacts/add", `{}`, 400, "account_id is required"},
+		{"conflict", "POST", apitype.Prefix + "contacts/add", `{"account_id":"conflict"}`, 409, "already a contact"},
+		{"add", "POST", apitype.Prefix + "contacts/add", `{"account_id":"parley1y","message":"hi"}`, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, e, raw := do(tt.method, tt.path, tt.body)
+			if code != tt.want || !strings.Contains(e.Error, tt.wantErr) {
+				t.Fatalf("%s %s = %d %s; want %d and an error mentioning %q", tt.method, tt.path, code, raw, tt.want, tt.wantErr)
+			}
+		})
+	}
+	if len(fb.added) != 1 || fb.added[0].Message != "hi" {
+		t.Fatalf("backend saw %+v", fb.added)
+	}
+
+	// The event stream delivers events as NDJSON lines as they happen.
+	resp, err := hc.Get("http://parleyd" + apitype.Prefix + "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	fb.events <- apitype.Event{Type: apitype.EventContactRequest, Account: "parley1z", Time: time.Now()}
+	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev apitype.Event
+	if err := json.Unmarshal(line, &ev); err != nil || ev.Type != apitype.EventContactRequest || ev.Account != "parley1z" {
+		t.Fatalf("event line %q: %v", line, err)
+	}
+}
+
+// TestListen replaces a stale socket file but refuses a live one.
+func TestListen(t *testing.T) {
+	_, sock := serve(t, &fakeBackend{})
+	if _, err := Listen(sock); err == nil || !strings.Contains(err.Error(), "another daemon") {
+		t.Fatalf("Listen on a live socket: %v", err)
+	}
+	stale := filepath.Join(t.TempDir(), "stale.sock")
+	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := Listen(stale)
+	if err != nil {
+		t.Fatalf("Listen over a stale file: %v", err)
+	}
+	ln.Close()
+}
