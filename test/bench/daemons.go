@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/parleyhq/parley/node"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+)
+
+// daemon is one parleyd process and the parley CLI pointed at it.
+type daemon struct {
+	name    string
+	dir     string
+	id      string // account ID
+	parleyd string // binary paths
+	parley  string
+	proc    *proc
+}
+
+// newDaemon creates an account with `parleyd init` (no passphrase).
+func (e *benchEnv) newDaemon(ctx context.Context, bins map[string]string, name string) (*daemon, error) {
+	d := &daemon{name: name, dir: e.path("daemon-" + name), parleyd: bins["parleyd"], parley: bins["parley"]}
+	out, err := run(ctx, d.parleyd, "init", "--data", d.dir, "--name", name, "--json")
+	if err != nil {
+		return nil, err
+	}
+	var id apitype.Identity
+	if err := json.Unmarshal(out, &id); err != nil {
+		return nil, fmt.Errorf("parleyd init --json: %w", err)
+	}
+	d.id = id.AccountID
+	return d, nil
+}
+
+// start runs `parleyd run` on loopback and waits until it has published.
+func (d *daemon) start(ctx context.Context, e *benchEnv, boot []string) error {
+	args := []string{"run", "--data", d.dir, "--listen", loopbackListen[0], "--listen", loopbackListen[1],
+		"--dht-mode", "client", "--ice-loopback", "--log-level", "warn"}
+	for _, b := range boot {
+		args = append(args, "--bootstrap", b)
+	}
+	p, err := e.start("parleyd-"+d.name, d.parleyd, args...)
+	if err != nil {
+		return err
+	}
+	d.proc = p
+	err = poll(ctx, publishTimeout, func() error {
+		if p.exited() {
+			return stopPolling{p.failure("exited at start")}
+		}
+		var s apitype.Status
+		if err := d.cliJSON(ctx, &s, "status"); err != nil {
+			return err
+		}
+		if s.Published.IsZero() {
+			return fmt.Errorf("%s has not published its presence", d.name)
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil && !p.exited() {
+		return fmt.Errorf("%w\n%w", err, p.failure("not ready"))
+	}
+	return err
+}
+
+// cli runs parley against this daemon and returns its standard output.
+func (d *daemon) cli(ctx context.Context, args ...string) ([]byte, error) {
+	return run(ctx, d.parley, append([]string{"--data", d.dir}, args...)...)
+}
+
+// cliJSON runs `parley ARGS --json` and decodes its output into v.
+func (d *daemon) cliJSON(ctx context.Context, v any, args ...string) error {
+	out, err := d.cli(ctx, append(args, "--json")...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("parley %v --json: %w", args, err)
+	}
+	return nil
+}
+
+// waitContact polls `parley contacts` until account is in state want with
+// nothing pending delivery.
+func (d *daemon) waitContact(ctx context.Context, account, want string) error {
+	err := poll(ctx, contactTimeout, func() error {
+		var cs []apitype.Contact
+		if err := d.cliJSON(ctx, &cs, "contacts"); err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.AccountID == account && c.State == want && !c.Pending {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s: %s is not %s", d.name, account, want)
+	})
+	if err != nil {
+		return fmt.Errorf("befriend: %w", err)
+	}
+	return nil
+}
+
+// callOn returns the daemon's view of call id (`parley calls`).
+func (d *daemon) callOn(ctx context.Context, id string) (apitype.Call, error) {
+	var cs []apitype.Call
+	if err := d.cliJSON(ctx, &cs, "calls"); err != nil {
+		return apitype.Call{}, err
+	}
+	if c, ok := findCall(cs, id); ok {
+		return c, nil
+	}
+	return apitype.Call{}, fmt.Errorf("%s: call %s not listed", d.name, id)
+}
+
+// waitCallState polls until the daemon's call id is in state want (and,
+// for "connected", has received media).
+func (d *daemon) waitCallState(ctx context.Context, id, want string, timeout time.Duration) error {
+	return poll(ctx, timeout, func() error {
+		c, err := d.callOn(ctx, id)
+		if err != nil {
+			return err
+		}
+		if c.State == "ended" && want != "ended" {
+			return stopPolling{fmt.Errorf("%w on %s: %s", ErrCallEnded, d.name, c.Reason)}
+		}
+		if c.State != want || (want == "connected" && c.SetupMS == 0) {
+			return fmt.Errorf("%s: call %s is %s, want %s", d.name, id, c.State, want)
+		}
+		return nil
+	})
+}
+
+// usage is a daemon's memory and CPU over one measurement window.
+type usage struct {
+	rssKiB int     // VmRSS at the end of the window
+	cpu    float64 // user+system CPU time over the window, % of one core
+}
+
+// measure reads the daemons' CPU time, waits for window and reads it and
+// their RSS again.
+func measure(ctx context.Context, window time.Duration, ds ...*daemon) ([]usage, error) {
+	start := time.Now()
+	cpu0 := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		c, err := cpuTime(d.proc.pid())
+		if err != nil {
+			return nil, err
+		}
+		cpu0[i] = c
+	}
+	if err := sleepCtx(ctx, window); err != nil {
+		return nil, err
+	}
+	wall := time.Since(start)
+	out := make([]usage, len(ds))
+	for i, d := range ds {
+		if d.proc.exited() {
+			return nil, d.proc.failure("exited while measured")
+		}
+		c, err := cpuTime(d.proc.pid())
+		if err != nil {
+			return nil, err
+		}
+		rss, err := rssKiB(d.proc.pid())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = usage{rssKiB: rss, cpu: 100 * float64(c-cpu0[i]) / float64(wall)}
+	}
+	return out, nil
+}
+
+// callRun is one measured daemon call.
+type callRun struct {
+	name string
+	u    []usage // alice, bob
+	// recv are the packets and bytes each side received during the
+	// window, by stream kind.
+	recv [2]map[string]apitype.Stream
+	sas  [2]string
+	path string
+}
+
+// daemonCall has alice call bob through the CLI, measures both daemons
+// over window once media flows both ways, then hangs up and waits for the
+// end on both sides.
+func daemonCall(ctx context.Context, name string, alice, bob *daemon, window time.Duration, extra ...string) (callRun, error) {
+	r := callRun{name: name}
+	var c apitype.Call
+	args := append([]string{"call", bob.id, "--audio", "tone", "--wait", callConnectTimeout.String()}, extra...)
+	if err := alice.cliJSON(ctx, &c, args...); err != nil {
+		return r, err
+	}
+	if err := bob.waitCallState(ctx, c.ID, "connected", callConnectTimeout); err != nil {
+		return r, err
+	}
+	before, err := callStats(ctx, c.ID, alice, bob)
+	if err != nil {
+		return r, err
+	}
+	if r.u, err = measure(ctx, window, alice, bob); err != nil {
+		return r, err
+	}
+	after, err := callStats(ctx, c.ID, alice, bob)
+	if err != nil {
+		return r, err
+	}
+	for i := range after {
+		r.recv[i] = map[string]apitype.Stream{}
+		r.sas[i] = after[i].SAS
+		for _, s := range after[i].Streams {
+			if s.Direction != "receive" {
+				continue
+			}
+			if b, ok := findStream(before[i], "receive", s.Kind); ok {
+				s.Packets -= b.Packets
+				s.Bytes -= b.Bytes
+			}
+			r.recv[i][s.Kind] = s
+		}
+	}
+	r.path = after[0].Path.Kind
+	if _, err := alice.cli(ctx, "hangup", c.ID); err != nil {
+		return r, err
+	}
+	for _, d := range []*daemon{alice, bob} {
+		if err := d.waitCallState(ctx, c.ID, "ended", callEndTimeout); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// callStats returns both daemons' view of a call.
+func callStats(ctx context.Context, id string, ds ...*daemon) ([]apitype.Call, error) {
+	var out []apitype.Call
+	for _, d := range ds {
+		c, err := d.callOn(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if c.State != "connected" {
+			return nil, fmt.Errorf("%w on %s: call is %s (%s)", ErrCallEnded, d.name, c.State, c.Reason)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func findStream(c apitype.Call, direction, kind string) (apitype.Stream, bool) {
+	for _, s := range c.Streams {
+		if s.Direction == direction && s.Kind == kind {
+			return s, true
+		}
+	}
+	return apitype.Stream{}, false
+}
+
+// daemonBench runs a bootstrap and two parleyd processes and measures their
+// RSS and CPU idle, in an audio call and in an audio+video call.
+func daemonBench(ctx context.Context, w io.Writer, env *benchEnv, bins map[string]string, o callsOptions) error {
+	fmt.Fprintf(w, "\n## 3. parleyd RSS and CPU (real binaries)\n\n")
+	video := env.path("video.ivf")
+	// Longer than the call: the file must not end inside the window.
+	if err := writeSyntheticIVF(video, int((o.callTime+callConnectTimeout)/time.Second)); err != nil {
+		return err
+	}
+	boots, boot, err := env.startBootstraps(ctx, bins["parley-bootstrap"], 1, turnLoopback...)
+	defer func() {
+		for _, p := range boots {
+			p.stop()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	var ds []*daemon
+	for _, name := range []string{"alice", "bob"} {
+		d, err := env.newDaemon(ctx, bins, name)
+		if err != nil {
+			return err
+		}
+		if err := d.start(ctx, env, boot); err != nil {
+			return err
+		}
+		ds = append(ds, d)
+	}
+	defer func() {
+		for _, d := range ds {
+			d.proc.stop()
+		}
+	}()
+	alice, bob := ds[0], ds[1]
+	if _, err := alice.cli(ctx, "contact", "add", bob.id); err != nil {
+		return err
+	}
+	if err := bob.waitContact(ctx, alice.id, "request-received"); err != nil {
+		return err
+	}
+	if _, err := bob.cli(ctx, "contact", "accept", alice.id); err != nil {
+		return err
+	}
+	if err := alice.waitContact(ctx, bob.id, "accepted"); err != nil {
+		return err
+	}
+	if _, err := bob.cli(ctx, "set", node.SettingAutoAnswer, "contacts"); err != nil {
+		return err
+	}
+
+	idle, err := measure(ctx, o.idle, alice, bob)
+	if err != nil {
+		return err
+	}
+	audio, err := daemonCall(ctx, "audio", alice, bob, o.callTime)
+	if err != nil {
+		return fmt.Errorf("audio call: %w", err)
+	}
+	av, err := daemonCall(ctx, "audio+video", alice, bob, o.callTime, "--video", video)
+	if err != nil {
+		return fmt.Errorf("audio+video call: %w", err)
+	}
+	printDaemons(w, o, idle, audio, av)
+	return nil
+}
+
+// printDaemons prints the daemon table, what flowed, and the goals.
+func printDaemons(w io.Writer, o callsOptions, idle []usage, audio, av callRun) {
+	fmt.Fprintf(w, "One parley-bootstrap (STUN/TURN on loopback) and two `parleyd run --dht-mode client --ice-loopback` on loopback, "+
+		"befriended with `parley contact add/accept`; bob has calls.auto_answer=contacts. Idle is measured over %v after that; "+
+		"each call (`parley call BOB --audio tone [--video synthetic.ivf]`) over %v once media flows both ways. "+
+		"CPU is utime+stime from /proc/PID/stat over the window, as %% of one core; RSS is VmRSS at the window's end. "+
+		"CPU resolution is one clock tick (10 ms): %.2f %% over the idle window, %.2f %% over a call's.\n\n",
+		o.idle, o.callTime, 100*0.01/o.idle.Seconds(), 100*0.01/o.callTime.Seconds())
+	fmt.Fprintf(w, "| daemon | idle RSS | idle CPU | RSS, audio call | CPU, audio call | RSS, audio+video call | CPU, audio+video call |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|\n")
+	for i, who := range []string{"alice (caller)", "bob (callee)"} {
+		fmt.Fprintf(w, "| %s | %.1f MiB | %.2f %% | %.1f MiB | %.2f %% | %.1f MiB | %.2f %% |\n", who,
+			mib(idle[i].rssKiB), idle[i].cpu, mib(audio.u[i].rssKiB), audio.u[i].cpu, mib(av.u[i].rssKiB), av.u[i].cpu)
+	}
+	fmt.Fprintf(w, "\nMedia received during each window (path %s / %s; SAS equal on both sides: %v / %v):\n\n",
+		audio.path, av.path, audio.sas[0] == audio.sas[1] && audio.sas[0] != "", av.sas[0] == av.sas[1] && av.sas[0] != "")
+	fmt.Fprintf(w, "| call | alice received | bob received |\n|---|---|---|\n")
+	for _, r := range []callRun{audio, av} {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", r.name, describeRecv(r.recv[0], o.callTime), describeRecv(r.recv[1], o.callTime))
+	}
+	fmt.Fprintln(w, "\n(bob auto-answers with the default source, a tone: video flows alice → bob only.)")
+
+	idleOK := idle[0].rssKiB <= goalIdleRSSKiB && idle[1].rssKiB <= goalIdleRSSKiB
+	cpuOK := audio.u[0].cpu <= goalAudioCPU && audio.u[1].cpu <= goalAudioCPU
+	fmt.Fprintf(w, "\nGoal ≤ %d MiB idle RSS per daemon: %s (alice %.1f MiB, bob %.1f MiB).\n",
+		goalIdleRSSKiB/1024, verdict(idleOK), mib(idle[0].rssKiB), mib(idle[1].rssKiB))
+	fmt.Fprintf(w, "Goal ≤ %.0f %% of a core per audio-only call: %s (alice %.2f %%, bob %.2f %%; above idle: alice %.2f %%, bob %.2f %%).\n",
+		goalAudioCPU, verdict(cpuOK), audio.u[0].cpu, audio.u[1].cpu, audio.u[0].cpu-idle[0].cpu, audio.u[1].cpu-idle[1].cpu)
+}
+
+// describeRecv summarises received streams: packets and rate per kind.
+func describeRecv(recv map[string]apitype.Stream, window time.Duration) string {
+	out := ""
+	for _, kind := range []string{"audio", "video"} {
+		s, ok := recv[kind]
+		if !ok {
+			continue
+		}
+		if out != "" {
+			out += "; "
+		}
+		out += fmt.Sprintf("%s %s: %d pkts, %.0f kbit/s, lost %d", kind, s.Codec, s.Packets,
+			float64(s.Bytes)*8/1000/window.Seconds(), s.Lost)
+	}
+	if out == "" {
+		return "nothing"
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parleyhq/parley/node"
+)
+
+// resolveCmd parses the resolve flags and runs the bench.
+func resolveCmd(ctx context.Context, w io.Writer, args []string) error {
+	fs := flag.NewFlagSet("resolve", flag.ExitOnError)
+	nodes := fs.Int("nodes", 20, "in-process nodes")
+	boots := fs.Int("bootstraps", 3, "parley-bootstrap processes")
+	lookups := fs.Int("lookups", 200, "timed lookups")
+	_ = fs.Parse(args)
+	if *nodes < 2 || *boots < 1 || *lookups < 1 {
+		return fmt.Errorf("resolve: need -nodes ≥ 2, -bootstraps ≥ 1, -lookups ≥ 1")
+	}
+	return resolveBench(ctx, w, *nodes, *boots, *lookups)
+}
+
+func resolveBench(ctx context.Context, w io.Writer, nNodes, nBoots, nLookups int) error {
+	env, err := newBenchEnv()
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	bins, err := env.build(ctx, "parley-bootstrap")
+	if err != nil {
+		return err
+	}
+	procs, boot, err := env.startBootstraps(ctx, bins["parley-bootstrap"], nBoots, "--turn-disabled")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "started %d bootstraps; starting %d nodes…\n", nBoots, nNodes)
+
+	quiet := quietLogs()
+	g := newNodeGroup(ctx)
+	defer g.stop()
+	joinStart := time.Now()
+	var nodes []*runningNode
+	for i := range nNodes {
+		n, err := g.start(env.path(fmt.Sprintf("node%d", i)), fmt.Sprintf("n%d", i), node.Options{
+			Bootstraps: boot, DHTMode: "client", AccountCacheTTL: -1,
+			ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
+			Logger:      quiet,
+		})
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, n)
+	}
+	if err := waitPublished(ctx, time.Minute, nodes...); err != nil {
+		return err
+	}
+	joined := time.Since(joinStart)
+
+	var took []time.Duration
+	failures := 0
+	for range nLookups {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		a, b := rand.IntN(nNodes), rand.IntN(nNodes-1)
+		if b >= a {
+			b++
+		}
+		from, to := nodes[a], nodes[b]
+		_ = from.Host().Network().ClosePeer(peer.ID(to.Keys().DeviceCert.Device)) // cold: no connection
+		start := time.Now()
+		l, err := from.Lookup(ctx, to.account)
+		d := time.Since(start)
+		if err != nil || len(l.Devices) == 0 || !l.Devices[0].Connected {
+			failures++
+			continue
+		}
+		took = append(took, d)
+	}
+	s := summarize(took)
+	fmt.Fprintf(w, "\n| nodes | bootstraps | join+publish (all) | lookups ok | median | p95 | max |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| %d | %d | %v | %d/%d | %.2f ms | %.2f ms | %.2f ms |\n", nNodes, nBoots, joined.Round(time.Millisecond),
+		len(took), nLookups, ms(s.median), ms(s.p95), ms(s.max))
+	fmt.Fprintf(w, "\n| bootstrap | RSS with %d nodes |\n|---|---|\n", nNodes)
+	for i, p := range procs {
+		rss, err := rssKiB(p.pid())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "| %d (pid %d) | %.1f MiB |\n", i, p.pid(), mib(rss))
+	}
+	if failures > 0 {
+		return fmt.Errorf("%d of %d lookups failed", failures, nLookups)
+	}
+	return nil
+}
