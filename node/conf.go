@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -9,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -473,63 +471,25 @@ func (n *Node) sendConf(ctx context.Context, d pcrypto.DeviceID, msg confMsg) er
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, contactIOTimeout)
-	defer cancel()
-	s, err := n.h.NewStream(network.WithAllowLimitedConn(ctx, "conference"), peerOf(d), ConferenceProtocol)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = s.SetDeadline(dl)
-	}
-	if _, err := s.Write(data); err != nil {
-		s.Reset()
-		return err
-	}
-	if err := s.CloseWrite(); err != nil {
-		s.Reset()
-		return err
-	}
-	line, err := bufio.NewReader(io.LimitReader(s, maxContactReply)).ReadBytes('\n')
-	if err != nil {
-		s.Reset()
-		return fmt.Errorf("reading reply: %w", err)
-	}
-	var r contactReply
-	if err := json.Unmarshal(line, &r); err != nil {
-		return fmt.Errorf("malformed reply: %w", err)
-	}
-	if !r.OK {
-		return &errRefused{code: r.Code, reason: r.Error}
-	}
-	return nil
+	return n.request(ctx, peerOf(d), ConferenceProtocol, "conference", data)
 }
 
 // handleConfStream reads one conference message and answers it.
-func (n *Node) handleConfStream(s network.Stream) {
-	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(contactIOTimeout))
-	data, err := io.ReadAll(io.LimitReader(s, maxContactMessage+1))
-	if err != nil {
-		s.Reset()
-		return
+func (n *Node) handleConfStream(s network.Stream) { n.serveOne(s, "conference", n.receiveConf) }
+
+// receiveConf verifies and applies a conference message from peer; every
+// failure is a refusal the sender is told.
+func (n *Node) receiveConf(from peer.ID, data []byte) error {
+	err := n.applyConf(from, data)
+	var r *errRefused
+	if err != nil && !errors.As(err, &r) {
+		return &errRefused{code: "invalid", reason: err.Error()}
 	}
-	reply := contactReply{OK: true}
-	if err := n.receiveConf(s.Conn().RemotePeer(), data); err != nil {
-		var r *errRefused
-		if !errors.As(err, &r) {
-			r = &errRefused{code: "invalid", reason: err.Error()}
-		}
-		reply = contactReply{Code: r.code, Error: r.reason}
-		n.log.Info("conference message refused", "from", s.Conn().RemotePeer(), "reason", r.reason)
-	}
-	b, _ := json.Marshal(reply)
-	_, _ = s.Write(append(b, '\n'))
+	return err
 }
 
-// receiveConf verifies and applies a conference message from peer.
-func (n *Node) receiveConf(from peer.ID, data []byte) error {
+// applyConf verifies and applies a conference message from peer.
+func (n *Node) applyConf(from peer.ID, data []byte) error {
 	if len(data) > maxContactMessage {
 		return fmt.Errorf("message larger than %d bytes", maxContactMessage)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/localapi/apitype"
@@ -44,6 +45,9 @@ const (
 	kindRequest = "request"
 	kindAccept  = "accept"
 	kindDecline = "decline"
+	// kindUpdate carries the sender's account record, pushed to contacts
+	// when its devices or revocations change (devices.go).
+	kindUpdate = "update"
 )
 
 // contactMsg is the payload of a contact message's signed envelope; see
@@ -59,6 +63,8 @@ type contactMsg struct {
 	Message     string    `json:"message,omitempty"`
 	Time        time.Time `json:"time"`
 	Nonce       string    `json:"nonce"`
+	// Record is the sender's signed account record (kind "update").
+	Record []byte `json:"record,omitempty"`
 }
 
 // contactReply is the receiver's answer.
@@ -79,7 +85,12 @@ func (e *errRefused) permanent() bool { return e.code == "invalid" || e.code == 
 // ---- receiving ----
 
 // handleContactStream reads one contact message, checks it and answers.
-func (n *Node) handleContactStream(s network.Stream) {
+func (n *Node) handleContactStream(s network.Stream) { n.serveOne(s, "contact", n.receiveContact) }
+
+// serveOne reads one bounded signed message from s, hands it to handle and
+// writes the one-line JSON reply: ok, or the refusal's code and reason.
+// The contact and conference protocols share it.
+func (n *Node) serveOne(s network.Stream, what string, handle func(from peer.ID, data []byte) error) {
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(contactIOTimeout))
 	data, err := io.ReadAll(io.LimitReader(s, maxContactMessage+1))
@@ -90,14 +101,14 @@ func (n *Node) handleContactStream(s network.Stream) {
 	reply := contactReply{OK: true}
 	if len(data) > maxContactMessage {
 		reply = contactReply{Code: "invalid", Error: fmt.Sprintf("message larger than %d bytes", maxContactMessage)}
-	} else if err := n.receiveContact(s.Conn().RemotePeer(), data); err != nil {
+	} else if err := handle(s.Conn().RemotePeer(), data); err != nil {
 		var r *errRefused
 		if !errors.As(err, &r) {
 			r = &errRefused{code: "busy", reason: "internal error, try again"}
-			n.log.Error("contact message not processed", "err", err)
+			n.log.Error(what+" message not processed", "err", err)
 		}
 		reply = contactReply{Code: r.code, Error: r.reason}
-		n.log.Info("contact message refused", "from", s.Conn().RemotePeer(), "code", r.code, "reason", r.reason)
+		n.log.Info(what+" message refused", "from", s.Conn().RemotePeer(), "code", r.code, "reason", r.reason)
 	}
 	b, _ := json.Marshal(reply)
 	_, _ = s.Write(append(b, '\n'))
@@ -130,7 +141,7 @@ func (n *Node) verifyContact(from peer.ID, data []byte) (*contactMsg, error) {
 		return nil, fmt.Errorf("unsupported version %d", m.V)
 	}
 	switch m.Kind {
-	case kindRequest, kindAccept, kindDecline:
+	case kindRequest, kindAccept, kindDecline, kindUpdate:
 	default:
 		return nil, fmt.Errorf("unknown kind %q", m.Kind)
 	}
@@ -181,6 +192,8 @@ func (n *Node) applyContact(m *contactMsg) error {
 	}
 	ev := apitype.Event{Time: n.o.Now(), Account: m.From, Message: m.Message}
 	switch m.Kind {
+	case kindUpdate:
+		return n.applyRecordUpdate(m)
 	case kindRequest:
 		switch {
 		case exists && cur.State == store.Blocked:
@@ -255,9 +268,15 @@ func (n *Node) signContact(kind, to, name, message string) ([]byte, error) {
 // sendContact delivers one message to one connected device and reads its
 // reply.
 func (n *Node) sendContact(ctx context.Context, p peer.ID, msg []byte) error {
+	return n.request(ctx, p, ContactProtocol, "contact", msg)
+}
+
+// request sends one signed message on a new stream of proto to p (through
+// a relay if that is the only way) and reads the one-line JSON reply.
+func (n *Node) request(ctx context.Context, p peer.ID, proto protocol.ID, tag string, msg []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, contactIOTimeout)
 	defer cancel()
-	s, err := n.h.NewStream(network.WithAllowLimitedConn(ctx, "contact"), p, ContactProtocol)
+	s, err := n.h.NewStream(network.WithAllowLimitedConn(ctx, tag), p, proto)
 	if err != nil {
 		return err
 	}
