@@ -101,7 +101,9 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 		cancel()
 		return err
 	}
-	l.media = m
+	c.mu.Lock()
+	l.media = m // info() reads it under c.mu
+	c.mu.Unlock()
 	go l.receive()
 	go func() {
 		defer cancel()

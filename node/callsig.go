@@ -91,14 +91,29 @@ func (l *leg) sendControl(m *callproto.Control) {
 	_ = l.writeFrame(b)
 }
 
+// setTransport records the leg's ICE leg (read by info and close under
+// c.mu). If the call already ended, the new leg is closed at once.
+func (l *leg) setTransport(tl *calltransport.Leg) {
+	l.c.mu.Lock()
+	l.tl = tl
+	ended := l.c.ended
+	l.c.mu.Unlock()
+	if ended {
+		tl.Close()
+	}
+}
+
 // close tears the leg down: media, ICE, keys, stream.
 func (l *leg) close() {
 	l.closeOnce.Do(func() {
-		if l.tl != nil {
-			l.tl.Close()
+		l.c.mu.Lock()
+		tl, keys := l.tl, l.keys
+		l.c.mu.Unlock()
+		if tl != nil {
+			tl.Close()
 		}
-		if l.keys != nil {
-			l.keys.Wipe()
+		if keys != nil {
+			keys.Wipe()
 		}
 		l.wmu.Lock()
 		if l.s != nil {
@@ -162,7 +177,7 @@ func (l *leg) ringErr() error {
 	if err != nil {
 		return err
 	}
-	l.tl = tl
+	l.setTransport(tl)
 	ufrag, pwd := tl.LocalCredentials()
 	offer := &callproto.Offer{
 		CallID: c.id, Time: n.o.Now(), From: n.id.AccountCert.ID, To: c.peer,
@@ -250,7 +265,9 @@ func (l *leg) onAnswer(ck *callproto.CallerKeys, signedOffer, signedAnswer []byt
 	if err != nil {
 		return fmt.Errorf("key agreement: %w", err)
 	}
+	c.mu.Lock()
 	l.keys = keys
+	c.mu.Unlock()
 	l.sendControl(&callproto.Control{Type: callproto.ControlConfirm, SASNonce: keys.SASNonce})
 	c.mu.Lock()
 	c.sas = keys.SAS
@@ -516,7 +533,7 @@ func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.Ca
 	if err != nil {
 		return err
 	}
-	l.tl = tl
+	l.setTransport(tl)
 	ufrag, pwd := tl.LocalCredentials()
 	ans := &callproto.Answer{
 		CallID: c.id, Time: n.o.Now(), OfferHash: callproto.OfferHash(signedOffer),
@@ -531,8 +548,8 @@ func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.Ca
 	if err != nil {
 		return err
 	}
-	l.keys = keys
 	c.mu.Lock()
+	l.keys = keys
 	c.winner = l
 	c.mu.Unlock()
 	tl.OnCandidate(func(cand string) { l.trickle(cand) })

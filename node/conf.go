@@ -561,6 +561,7 @@ func (n *Node) onInvite(id callproto.CallID, m confMsg) error {
 		}
 		members[d] = mm
 	}
+	count := len(members) // members is shared once stored
 	n.confMu.Lock()
 	if n.confs == nil {
 		n.confs = map[callproto.CallID]*conference{}
@@ -570,7 +571,7 @@ func (n *Node) onInvite(id callproto.CallID, m confMsg) error {
 	}
 	n.confMu.Unlock()
 	n.ev.publish(apitype.Event{Type: apitype.EventConferenceInvite, Time: n.o.Now(), Account: m.From.Account, Call: m.Conf,
-		Message: fmt.Sprintf("%d participant(s); join with: parley conference join %s", len(members), m.Conf)})
+		Message: fmt.Sprintf("%d participant(s); join with: parley conference join %s", count, m.Conf)})
 	return nil
 }
 
