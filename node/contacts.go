@@ -45,6 +45,9 @@ const (
 	kindRequest = "request"
 	kindAccept  = "accept"
 	kindDecline = "decline"
+	// kindUpdate carries the sender's account record, pushed to contacts
+	// when its devices or revocations change (devices.go).
+	kindUpdate = "update"
 )
 
 // contactMsg is the payload of a contact message's signed envelope; see
@@ -60,6 +63,8 @@ type contactMsg struct {
 	Message     string    `json:"message,omitempty"`
 	Time        time.Time `json:"time"`
 	Nonce       string    `json:"nonce"`
+	// Record is the sender's signed account record (kind "update").
+	Record []byte `json:"record,omitempty"`
 }
 
 // contactReply is the receiver's answer.
@@ -136,7 +141,7 @@ func (n *Node) verifyContact(from peer.ID, data []byte) (*contactMsg, error) {
 		return nil, fmt.Errorf("unsupported version %d", m.V)
 	}
 	switch m.Kind {
-	case kindRequest, kindAccept, kindDecline:
+	case kindRequest, kindAccept, kindDecline, kindUpdate:
 	default:
 		return nil, fmt.Errorf("unknown kind %q", m.Kind)
 	}
@@ -187,6 +192,8 @@ func (n *Node) applyContact(m *contactMsg) error {
 	}
 	ev := apitype.Event{Time: n.o.Now(), Account: m.From, Message: m.Message}
 	switch m.Kind {
+	case kindUpdate:
+		return n.applyRecordUpdate(m)
 	case kindRequest:
 		switch {
 		case exists && cur.State == store.Blocked:

@@ -134,6 +134,10 @@ type Node struct {
 	// oversized, forged or not for us.
 	sigDropped atomic.Uint64
 
+	// devs holds linking sessions and the state of sync between the
+	// account's devices (devices.go, sync.go).
+	devs deviceState
+
 	turnMu      sync.Mutex // guards turnServers and turnExpires
 	turnServers []calltransport.ICEServer
 	turnExpires time.Time
@@ -271,6 +275,8 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.h.RemoveStreamHandler(ContactProtocol)
 	n.h.SetStreamHandler(CallProtocol, n.handleCallStream)
 	defer n.h.RemoveStreamHandler(CallProtocol)
+	n.h.SetStreamHandler(SyncProtocol, n.handleSyncStream)
+	defer n.h.RemoveStreamHandler(SyncProtocol)
 	n.h.SetStreamHandler(ConferenceProtocol, n.handleConfStream)
 	defer n.h.RemoveStreamHandler(ConferenceProtocol)
 	defer n.endAllCalls()
@@ -279,7 +285,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.mu.Unlock()
 
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){n.bootstrapLoop, n.publishLoop, n.outboxLoop, n.watchEvents} {
+	for _, loop := range []func(context.Context){n.bootstrapLoop, n.publishAfterSync, n.outboxLoop, n.watchEvents, n.syncLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

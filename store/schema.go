@@ -17,6 +17,8 @@ var (
 	bucketSettings   = []byte("settings")
 	bucketOutbox     = []byte("outbox")
 	bucketCalls      = []byte("calls")
+	bucketSync       = []byte("sync")
+	bucketDeviceMeta = []byte("devicemeta")
 )
 
 // keySchema is the key in bucketMeta holding the schema version as an 8-byte
@@ -34,6 +36,7 @@ var migrations = []migration{
 	migrateV1,
 	migrateV2,
 	migrateV3,
+	migrateV4,
 }
 
 // migrateV1 creates the buckets of schema 1.
@@ -58,6 +61,17 @@ func migrateV2(tx *bolt.Tx) error {
 func migrateV3(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketCalls); err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketCalls, err)
+	}
+	return nil
+}
+
+// migrateV4 adds the replicated-state entries shared by the devices of an
+// account and what a device knows about the others.
+func migrateV4(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketSync, bucketDeviceMeta} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
 	}
 	return nil
 }

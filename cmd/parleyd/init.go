@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/parleyhq/parley/cmd/internal/cliutil"
 	"github.com/parleyhq/parley/node"
@@ -13,6 +14,12 @@ type initCmd struct {
 	Restore               string `placeholder:"FILE" type:"existingfile" help:"Restore the account from an archive written by 'parleyd export'; this device gets a new key and certificate."`
 	ArchivePassphraseFile string `env:"PARLEY_ARCHIVE_PASSPHRASE_FILE" placeholder:"FILE" help:"With --restore: file whose first line is the archive passphrase. Else $$PARLEY_ARCHIVE_PASSPHRASE, else asked on a terminal."`
 	JSON                  bool   `help:"Print the result as JSON."`
+
+	Link      bool          `help:"Join an existing account instead: show a one-time link code (text and QR) and wait until a device of the account approves it with 'parley link approve CODE'."`
+	Bootstrap []string      `short:"b" env:"PARLEY_BOOTSTRAP" sep:"," placeholder:"MULTIADDR" help:"With --link: a bootstrap server's address (repeatable), so an approving device behind another NAT reaches this one through its relay."`
+	Listen    []string      `env:"PARLEY_LISTEN" sep:"," placeholder:"MULTIADDR" help:"With --link: listen address while waiting (repeatable). Default: TCP and QUIC on all IPv4 interfaces."`
+	LinkTTL   time.Duration `default:"5m" help:"With --link: how long the code is valid."`
+	NoQR      bool          `name:"no-qr" help:"With --link: do not draw the QR code."`
 }
 
 func (c *initCmd) Run(g *globals) error {
@@ -21,6 +28,12 @@ func (c *initCmd) Run(g *globals) error {
 		return err
 	}
 	opts := node.AccountOptions{DeviceName: c.Name, Passphrase: pass}
+	if c.Link {
+		if c.Restore != "" {
+			return fmt.Errorf("init: --link and --restore exclude each other")
+		}
+		return c.runLink(g, opts)
+	}
 	var id any
 	if c.Restore != "" {
 		archive, err := os.ReadFile(c.Restore)

@@ -1,0 +1,600 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/store"
+)
+
+// deviceState is the node's state for linking, the device list and sync
+// between the devices of the account.
+type deviceState struct {
+	initOnce  sync.Once
+	kick      chan struct{} // wakes the sync loop; buffered 1
+	ready     chan struct{} // closed when the first sync round is over
+	readyOnce sync.Once
+
+	mu        sync.Mutex // guards the following fields
+	sessions  map[string]*linkSession
+	usedCodes map[[32]byte]time.Time
+	pushTo    map[string]bool           // accepted contacts still to be sent our account record
+	refused   map[pcrypto.DeviceID]bool // devices of our account refused as unknown
+	recheckAt time.Time                 // when to look for refused devices in the account record
+	tell      []pcrypto.DeviceID        // revoked devices to tell about their revocation
+
+	// mergeMu serialises changes of the CRL and the device certificates.
+	mergeMu sync.Mutex
+}
+
+func (d *deviceState) init() {
+	d.initOnce.Do(func() {
+		d.kick = make(chan struct{}, 1)
+		d.ready = make(chan struct{})
+	})
+}
+
+// kickSync wakes the sync loop.
+func (d *deviceState) kickSync() {
+	d.init()
+	kick(d.kick)
+}
+
+// markReady releases the publish loop (once).
+func (d *deviceState) markReady() {
+	d.init()
+	d.readyOnce.Do(func() { close(d.ready) })
+}
+
+func (d *deviceState) wantPush(accounts []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pushTo == nil {
+		d.pushTo = map[string]bool{}
+	}
+	for _, a := range accounts {
+		d.pushTo[a] = true
+	}
+}
+
+func (d *deviceState) pushTargets() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.pushTo))
+	for a := range d.pushTo {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (d *deviceState) pushed(account string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.pushTo, account)
+}
+
+func (d *deviceState) noteRefused(dev pcrypto.DeviceID, refused bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refused == nil {
+		d.refused = map[pcrypto.DeviceID]bool{}
+	}
+	if refused {
+		d.refused[dev] = true
+	} else {
+		delete(d.refused, dev)
+	}
+}
+
+// tellRevoked queues a revoked device to be told, and wakes the sync loop.
+func (d *deviceState) tellRevoked(dev pcrypto.DeviceID) {
+	d.mu.Lock()
+	d.tell = append(d.tell, dev)
+	d.mu.Unlock()
+	d.kickSync()
+}
+
+// takeTell returns and clears the revoked devices to tell.
+func (d *deviceState) takeTell() []pcrypto.DeviceID {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := d.tell
+	d.tell = nil
+	return out
+}
+
+// scheduleRecheck asks the sync loop to check the account record at t.
+func (d *deviceState) scheduleRecheck(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.recheckAt.IsZero() || t.Before(d.recheckAt) {
+		d.recheckAt = t
+	}
+}
+
+// recheckDue reports (once) whether a scheduled check is due at now.
+func (d *deviceState) recheckDue(now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.recheckAt.IsZero() || now.Before(d.recheckAt) {
+		return false
+	}
+	d.recheckAt = time.Time{}
+	return true
+}
+
+func (d *deviceState) wasRefused(dev pcrypto.DeviceID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.refused[dev]
+}
+
+// accountChanged reacts to a change of the device set or CRL: republish the
+// account record, tell the other devices and push the record to contacts.
+func (n *Node) accountChanged() {
+	kick(n.publishNow)
+	if cs, err := n.st.Contacts(); err == nil {
+		var accepted []string
+		for _, c := range cs {
+			if c.State == store.Accepted {
+				accepted = append(accepted, c.AccountID)
+			}
+		}
+		n.devs.wantPush(accepted)
+	}
+	n.devs.kickSync()
+}
+
+// activeDevices returns the account's device certificates that are not
+// revoked by its CRL, ourselves included.
+func (n *Node) activeDevices() ([]*pcrypto.DeviceCert, error) {
+	crl, err := n.loadCRL()
+	if err != nil {
+		return nil, err
+	}
+	ders, err := n.st.DeviceCerts()
+	if err != nil {
+		return nil, err
+	}
+	var out []*pcrypto.DeviceCert
+	for _, id := range sortedMapKeys(ders) {
+		dc, err := pcrypto.ParseDeviceCert(ders[id])
+		if err != nil || crl.IsRevoked(dc.Serial()) {
+			continue
+		}
+		out = append(out, dc)
+	}
+	return out, nil
+}
+
+func sortedMapKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// trustedDevice returns the certificate of another device of the account
+// that this device trusts: one it knows (linked here or learned by sync from
+// a trusted device), valid, and not revoked.
+func (n *Node) trustedDevice(d pcrypto.DeviceID) (*pcrypto.DeviceCert, error) {
+	ders, err := n.st.DeviceCerts()
+	if err != nil {
+		return nil, err
+	}
+	der, ok := ders[d.String()]
+	if !ok {
+		return nil, fmt.Errorf("%w: device %s (link it from a device of the account first)", ErrUnknownDevice, d.Short())
+	}
+	dc, err := pcrypto.ParseDeviceCert(der)
+	if err != nil {
+		return nil, err
+	}
+	crl, err := n.loadCRL()
+	if err != nil {
+		return nil, err
+	}
+	if err := pcrypto.VerifyDevice(n.id.AccountCert.ID, n.id.AccountCert, dc, crl, n.o.Now()); err != nil {
+		return nil, fmt.Errorf("device %s: %w", d.Short(), err)
+	}
+	return dc, nil
+}
+
+// Devices lists the account's devices as this device knows them, revoked
+// ones included; this device first.
+func (n *Node) Devices() ([]apitype.Device, error) {
+	ders, err := n.st.DeviceCerts()
+	if err != nil {
+		return nil, err
+	}
+	metas, err := n.st.DeviceMetas()
+	if err != nil {
+		return nil, err
+	}
+	crl, err := n.loadCRL()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]apitype.Device, 0, len(ders))
+	for _, id := range sortedMapKeys(ders) {
+		dc, err := pcrypto.ParseDeviceCert(ders[id])
+		if err != nil {
+			continue
+		}
+		out = append(out, n.deviceInfo(dc, metas[id], crl))
+	}
+	slices.SortStableFunc(out, func(a, b apitype.Device) int {
+		if a.Self != b.Self {
+			if a.Self {
+				return -1
+			}
+			return 1
+		}
+		return a.Linked.Compare(b.Linked)
+	})
+	return out, nil
+}
+
+// deviceInfo describes one device for the API.
+func (n *Node) deviceInfo(dc *pcrypto.DeviceCert, meta store.DeviceMeta, crl *pcrypto.CRL) apitype.Device {
+	d := apitype.Device{
+		DeviceID: dc.Device.String(), Name: dc.Name, Serial: fmt.Sprintf("%x", dc.Cert.SerialNumber),
+		Linked: meta.Linked, LastSeen: meta.LastSeen, Self: dc.Device == n.id.DeviceCert.Device,
+	}
+	if d.Linked.IsZero() {
+		// Parley back-dates certificates by an hour against clock skew.
+		d.Linked = dc.Cert.NotBefore.Add(time.Hour).UTC()
+	}
+	if d.Self {
+		d.LastSeen = n.o.Now().UTC()
+	}
+	if crl != nil {
+		for _, e := range crl.List.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(dc.Cert.SerialNumber) == 0 {
+				d.Revoked, d.RevokedAt = true, e.RevocationTime.UTC()
+			}
+		}
+	}
+	return d
+}
+
+// findDevice resolves a device ID typed by a user: the full ID, or an
+// unambiguous prefix of at least 6 characters of a known device's ID.
+func (n *Node) findDevice(s string) (*pcrypto.DeviceCert, error) {
+	ders, err := n.st.DeviceCerts()
+	if err != nil {
+		return nil, err
+	}
+	s = strings.TrimSpace(s)
+	var match []string
+	for id := range ders {
+		if id == s || (len(s) >= 6 && strings.HasPrefix(id, s)) {
+			match = append(match, id)
+		}
+	}
+	switch {
+	case len(match) > 1:
+		return nil, fmt.Errorf("%w: %q names %d devices; give more of the ID", ErrInvalidInput, s, len(match))
+	case len(match) == 0:
+		return nil, fmt.Errorf("%w: %q (see: parley devices)", ErrUnknownDevice, s)
+	}
+	return pcrypto.ParseDeviceCert(ders[match[0]])
+}
+
+// RevokeDevice revokes another device of the account: it signs a new CRL
+// listing the device's certificate, republishes the account record without
+// it, tells the other devices (and the revoked one) and pushes the record to
+// the contacts, so that the device is no longer rung and its calls are
+// refused by anyone who has the CRL.
+func (n *Node) RevokeDevice(ctx context.Context, device string) (*apitype.Revocation, error) {
+	if err := n.checkNotRevoked(); err != nil {
+		return nil, err
+	}
+	dc, err := n.findDevice(device)
+	if err != nil {
+		return nil, err
+	}
+	if dc.Device == n.id.DeviceCert.Device {
+		return nil, fmt.Errorf("%w: a device cannot revoke itself; revoke it from another device of the account", ErrInvalidInput)
+	}
+	n.devs.mergeMu.Lock()
+	crl, err := n.loadCRL()
+	if err == nil && crl.IsRevoked(dc.Serial()) {
+		err = fmt.Errorf("%w: device %s is already revoked (CRL #%v)", ErrConflict, dc.Device.Short(), crl.Number)
+	}
+	var next *pcrypto.CRL
+	if err == nil {
+		next, err = pcrypto.CreateCRL(n.id.AccountKey, n.id.AccountCert, crl, []*big.Int{dc.Serial()}, n.o.Now())
+	}
+	if err == nil {
+		err = n.st.PutCRL(next.Raw(), next.Number.Uint64())
+	}
+	n.devs.mergeMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	n.log.Info("device revoked", "device", dc.Device, "crl", next.Number)
+	n.ev.publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: n.o.Now(), Device: dc.Device.String()})
+	n.accountChanged()
+	// Tell the revoked device too (from the sync loop): an honest one stops
+	// acting for the account.
+	n.devs.tellRevoked(dc.Device)
+	metas, _ := n.st.DeviceMetas()
+	return &apitype.Revocation{Device: n.deviceInfo(dc, metas[dc.Device.String()], next), CRLNumber: next.Number.Uint64()}, nil
+}
+
+// RenameContact changes the local name of a contact (replicated to the
+// account's other devices).
+func (n *Node) RenameContact(account, name string) (*apitype.Contact, error) {
+	id, err := n.canonicalAccount(account)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLengths(name, ""); err != nil {
+		return nil, err
+	}
+	c, ok, err := n.contact(id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoContact, id)
+	}
+	c.Name = name
+	if err := n.st.PutContact(c); err != nil {
+		return nil, err
+	}
+	n.devs.kickSync()
+	return n.apiContact(id)
+}
+
+// mergeCRL merges a CRL of the account received from another device or
+// found in the DHT. Revocations only accumulate: when the CRL lists a
+// serial ours does not, ours is replaced (if it is a superset with a higher
+// number) or a new CRL is signed with the union and a number above both.
+// It reports whether the stored CRL changed.
+func (n *Node) mergeCRL(der []byte) (bool, error) {
+	remote, err := pcrypto.ParseCRL(der)
+	if err != nil {
+		return false, err
+	}
+	if err := remote.Verify(n.id.AccountCert); err != nil {
+		return false, err
+	}
+	n.devs.mergeMu.Lock()
+	defer n.devs.mergeMu.Unlock()
+	local, err := n.loadCRL()
+	if err != nil {
+		return false, err
+	}
+	if local == nil {
+		return true, n.st.PutCRL(remote.Raw(), remote.Number.Uint64())
+	}
+	missingHere := crlMissing(remote, local) // revoked there, not here
+	missingThere := crlMissing(local, remote)
+	higher := remote.Number.Cmp(local.Number) > 0
+	switch {
+	case len(missingHere) == 0 && !higher:
+		return false, nil
+	case len(missingThere) == 0 && higher:
+		return true, n.st.PutCRL(remote.Raw(), remote.Number.Uint64())
+	}
+	prev, add := local, missingHere
+	if higher {
+		prev, add = remote, missingThere
+	}
+	next, err := pcrypto.CreateCRL(n.id.AccountKey, n.id.AccountCert, prev, add, n.o.Now())
+	if err != nil {
+		return false, err
+	}
+	return true, n.st.PutCRL(next.Raw(), next.Number.Uint64())
+}
+
+// crlMissing returns the serials a lists and b does not.
+func crlMissing(a, b *pcrypto.CRL) []*big.Int {
+	var out []*big.Int
+	for _, e := range a.List.RevokedCertificateEntries {
+		if !b.IsRevoked(e.SerialNumber) {
+			out = append(out, e.SerialNumber)
+		}
+	}
+	return out
+}
+
+// mergeDevices adds device certificates learned from a trusted device of
+// the account: valid ones of our account, not revoked. It reports whether
+// one was added.
+func (n *Node) mergeDevices(devs []syncDevice) bool {
+	n.devs.mergeMu.Lock()
+	defer n.devs.mergeMu.Unlock()
+	crl, err := n.loadCRL()
+	if err != nil {
+		return false
+	}
+	have, err := n.st.DeviceCerts()
+	if err != nil {
+		return false
+	}
+	added := false
+	for _, d := range devs {
+		dc, err := pcrypto.ParseDeviceCert(d.Cert)
+		if err != nil {
+			continue
+		}
+		if _, ok := have[dc.Device.String()]; ok {
+			continue
+		}
+		if pcrypto.VerifyDevice(n.id.AccountCert.ID, n.id.AccountCert, dc, crl, n.o.Now()) != nil {
+			continue
+		}
+		if n.st.PutDeviceCert(dc.Device.String(), dc.Raw()) != nil {
+			continue
+		}
+		_ = n.st.NoteDeviceLinked(dc.Device.String(), d.Linked)
+		n.devs.noteRefused(dc.Device, false)
+		n.log.Info("learned a new device of the account", "device", dc.Device, "name", dc.Name)
+		n.ev.publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: n.o.Now(), Device: dc.Device.String(), Message: dc.Name})
+		added = true
+	}
+	return added
+}
+
+// checkOwnRecord compares the account record in the DHT with what this
+// device would publish: it adopts the record's revocations and republishes
+// when the record misses a revocation or one of our trusted devices, or
+// lists a device we refused (one that holds the account key but was never
+// approved by a trusted device, such as a revoked device that re-linked
+// itself).
+func (n *Node) checkOwnRecord(ctx context.Context) {
+	key := records.AccountKey(n.id.AccountCert.ID)
+	val, err := n.getRecord(ctx, key)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			kick(n.publishNow)
+		}
+		return
+	}
+	rec, err := records.ParseAccount(key, val, n.o.Now())
+	if err != nil {
+		return
+	}
+	if rec.CRL != nil {
+		if changed, err := n.mergeCRL(rec.CRL.Raw()); err != nil {
+			n.log.Warn("CRL in our account record refused", "err", err)
+		} else if changed {
+			n.log.Info("adopted revocations from the account record")
+			n.devs.kickSync()
+		}
+	}
+	crl, _ := n.loadCRL()
+	active, err := n.activeDevices()
+	if err != nil {
+		return
+	}
+	stale := crl != nil && (rec.CRL == nil || len(crlMissing(crl, rec.CRL)) > 0)
+	listed := map[pcrypto.DeviceID]bool{}
+	for _, d := range rec.Devices {
+		listed[d.Device] = true
+		if n.devs.wasRefused(d.Device) || crl.IsRevoked(d.Serial()) {
+			stale = true
+		}
+	}
+	for _, d := range active {
+		if !listed[d.Device] {
+			stale = true
+		}
+	}
+	if stale {
+		n.log.Info("the account record in the DHT is out of date; republishing")
+		kick(n.publishNow)
+	}
+}
+
+// ---- pushing the account record to contacts ----
+
+// pushRecords sends the current account record to the contacts still
+// waiting for it, each to its online devices; those that acknowledged are
+// done, the others are retried on the next round.
+func (n *Node) pushRecords(ctx context.Context) {
+	targets := n.devs.pushTargets()
+	if len(targets) == 0 {
+		return
+	}
+	rec, err := n.accountRecord(n.o.Now())
+	if err != nil {
+		n.log.Warn("cannot build the account record to push", "err", err)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, to := range targets {
+		wg.Go(func() {
+			if err := n.pushRecord(ctx, to, rec); err != nil {
+				n.log.Debug("account record not pushed yet", "to", to, "err", err)
+				return
+			}
+			n.devs.pushed(to)
+		})
+	}
+	wg.Wait()
+}
+
+func (n *Node) pushRecord(ctx context.Context, to string, rec []byte) error {
+	acct, err := pcrypto.ParseAccountID(to)
+	if err != nil {
+		return nil // nothing to retry
+	}
+	msg, err := n.signContactMsg(contactMsg{Kind: kindUpdate, To: to, Record: rec})
+	if err != nil {
+		return err
+	}
+	_, results, err := n.reachAccount(ctx, acct)
+	if err != nil {
+		return err
+	}
+	lastErr := errors.New("no device of the account is online")
+	for _, r := range results {
+		if !r.connected || r.cert.Device == n.id.DeviceCert.Device {
+			continue
+		}
+		if err := n.sendContact(ctx, peer.ID(r.cert.Device), msg); err != nil {
+			lastErr = err
+			continue
+		}
+		return nil
+	}
+	return lastErr
+}
+
+// applyRecordUpdate takes an account record a contact pushed: once it
+// verifies (signed by the contact's account, valid now) it replaces the
+// cached record, so the contact's revocations apply to calls at once.
+func (n *Node) applyRecordUpdate(m *contactMsg) error {
+	acct, err := pcrypto.ParseAccountID(m.From)
+	if err != nil {
+		return &errRefused{code: "invalid", reason: err.Error()}
+	}
+	now := n.o.Now()
+	rec, err := records.ParseAccount(records.AccountKey(acct), m.Record, now)
+	if err != nil {
+		return &errRefused{code: "invalid", reason: "account record: " + err.Error()}
+	}
+	n.cache.put(acct, rec, now)
+	n.log.Info("contact pushed its account record", "account", acct, "devices", len(rec.Devices), "seq", rec.Seq)
+	return nil
+}
+
+// signContactMsg fills in the sender fields of a contact message of any
+// kind and signs it with the device key.
+func (n *Node) signContactMsg(m contactMsg) ([]byte, error) {
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	m.V, m.From = 1, n.id.AccountCert.ID.String()
+	m.AccountCert, m.DeviceCert = n.id.AccountCert.Raw(), n.id.DeviceCert.Raw()
+	m.Time, m.Nonce = n.o.Now().UTC(), hex.EncodeToString(nonce)
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	k := n.id.DeviceKey.Ed25519()
+	defer clear(k)
+	return pcrypto.SignEnvelope(k, contactContext, payload)
+}

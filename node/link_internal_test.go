@@ -1,0 +1,239 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+)
+
+// testLinkCode is a code with fixed contents.
+func testLinkCode(t testing.TB) *LinkCode {
+	t.Helper()
+	dk, err := pcrypto.DeviceKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &LinkCode{Device: dk.ID(), Expires: time.Unix(1_900_000_000, 0)}
+	for i := range c.Secret {
+		c.Secret[i] = byte(i)
+	}
+	for _, s := range []string{
+		"/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq/p2p-circuit",
+		"/ip4/192.168.1.20/udp/53000/quic-v1",
+	} {
+		c.Addrs = append(c.Addrs, ma.StringCast(s))
+	}
+	return c
+}
+
+func TestLinkCodeRoundTrip(t *testing.T) {
+	c := testLinkCode(t)
+	text := c.String()
+	if text == "" || strings.ContainsAny(text, "=abcdefghijklmnopqrstuvwxyz") {
+		t.Fatalf("text form %q", text)
+	}
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"as printed", text},
+		{"lower case", strings.ToLower(text)},
+		{"no dashes", strings.ReplaceAll(text, "-", "")},
+		{"spaces and a newline", strings.ReplaceAll(text, "-", " ") + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseLinkCode(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != text || got.Device != c.Device || got.Secret != c.Secret || !got.Expires.Equal(c.Expires) || len(got.Addrs) != 2 {
+				t.Fatalf("parsed %+v, want %+v", got, c)
+			}
+		})
+	}
+}
+
+func TestLinkCodeRefusals(t *testing.T) {
+	text := testLinkCode(t).String()
+	// Change one character of the secret part: the check catches it.
+	typo := []byte(text)
+	if typo[20] == 'A' {
+		typo[20] = 'B'
+	} else {
+		typo[20] = 'A'
+	}
+	tests := []struct {
+		name, in, want string
+	}{
+		{"typo", string(typo), "check failed"},
+		{"truncated", text[:len(text)-10], "check failed"},
+		{"too short", "ABCD-EFGH", "too short"},
+		{"not base32", text[:8] + "!" + text[9:], "not valid base32"},
+		{"empty", "", "too short"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseLinkCode(tt.in)
+			if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrInvalidInput mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLinkSASKnownAnswer pins the SAS derivation (values computed
+// independently with Python's hmac module; see docs/protocol.md).
+func TestLinkSASKnownAnswer(t *testing.T) {
+	secret := bytes.Repeat([]byte{0x11}, 16)
+	a, n := pcrypto.DeviceID("approver"), pcrypto.DeviceID("new-device")
+	na, nn := bytes.Repeat([]byte{0xaa}, 32), bytes.Repeat([]byte{0xbb}, 32)
+	got := linkSAS(secret, a, n, na, nn)
+	if got != linkSASKAT {
+		t.Fatalf("SAS = %q, want %q", got, linkSASKAT)
+	}
+	if other := linkSAS(secret, n, a, na, nn); other == got {
+		t.Fatal("swapping the devices does not change the SAS")
+	}
+	if normalizeSAS(" 123-456 ") != "123456" {
+		t.Fatal("normalizeSAS")
+	}
+}
+
+func TestLinkMsgValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		m    linkMsg
+		ok   bool
+	}{
+		{"hello", linkMsg{Type: linkHello, AccountCert: []byte{1}, DeviceCert: []byte{1}, Commit: make([]byte, 32), Proof: make([]byte, 32)}, true},
+		{"hello without proof", linkMsg{Type: linkHello, AccountCert: []byte{1}, DeviceCert: []byte{1}, Commit: make([]byte, 32)}, false},
+		{"device", linkMsg{Type: linkDevice, Name: "phone", Nonce: make([]byte, 32)}, true},
+		{"device, long name", linkMsg{Type: linkDevice, Name: strings.Repeat("x", 65), Nonce: make([]byte, 32)}, false},
+		{"reveal, short nonce", linkMsg{Type: linkReveal, Nonce: make([]byte, 31)}, false},
+		{"transfer", linkMsg{Type: linkTransfer, DeviceCert: []byte{1}, Archive: []byte{1}}, true},
+		{"error", linkMsg{Type: linkError, Code: "sas", Reason: "no"}, true},
+		{"unknown type", linkMsg{Type: "gimme"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := encodeLinkMsg(&tt.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, n := uvarintLen(b)
+			_, err = decodeLinkMsg(b[n:])
+			if (err == nil) != tt.ok {
+				t.Fatalf("decode error %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestLinkErrorCodes(t *testing.T) {
+	for code, sentinel := range linkErrors {
+		err := linkErrorFrom(code, "why")
+		if !errors.Is(err, sentinel) || linkErrorCode(err) != code {
+			t.Errorf("code %q: %v maps back to %q", code, err, linkErrorCode(err))
+		}
+	}
+	if err := linkErrorFrom("novel", "why"); !errors.Is(err, ErrLinkRefused) || !strings.Contains(err.Error(), "why") {
+		t.Errorf("unknown code: %v", err)
+	}
+}
+
+func FuzzParseLinkCode(f *testing.F) {
+	f.Add(testLinkCode(f).String())
+	f.Add("AAAA-BBBB")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseLinkCode(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseLinkCode(c.String())
+		if err != nil {
+			t.Fatalf("re-parse of %q: %v", c.String(), err)
+		}
+		if again.String() != c.String() {
+			t.Fatalf("round trip changed the code")
+		}
+	})
+}
+
+func FuzzDecodeLinkMsg(f *testing.F) {
+	f.Add([]byte(`{"v":1,"type":"device","name":"phone","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`))
+	f.Add([]byte(`{"v":1,"type":"error","code":"sas","reason":"no"}`))
+	f.Add([]byte(`{"v":1,"type":"done"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeLinkMsg(b)
+		if err != nil {
+			return
+		}
+		enc, err := encodeLinkMsg(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, n := uvarintLen(enc)
+		again, err := decodeLinkMsg(enc[n:])
+		if err != nil || again.Type != m.Type {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeSyncMsg(f *testing.F) {
+	f.Add([]byte(`{"v":1,"account":"` + testAccountID(f) + `","entries":[{"key":"contact/x","t":5,"dev":"d","state":"accepted"}]}`))
+	f.Add([]byte(`{"v":1,"account":"` + testAccountID(f) + `","code":"unknown","error":"who are you"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeSyncMsg(b)
+		if err != nil {
+			return
+		}
+		enc, err := encodeSyncMsg(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, n := uvarintLen(enc)
+		again, err := decodeSyncMsg(enc[n:])
+		if err != nil || len(again.Entries) != len(m.Entries) || again.Account != m.Account {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
+
+func testAccountID(t testing.TB) string {
+	ak, err := pcrypto.AccountKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ak.ID().String()
+}
+
+// uvarintLen returns the value and length of the uvarint at the start of b.
+func uvarintLen(b []byte) (uint64, int) {
+	var v uint64
+	for i, c := range b {
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			return v, i + 1
+		}
+	}
+	return 0, 0
+}
+
+// linkSASKAT is the SAS for the inputs of TestLinkSASKnownAnswer, computed
+// with Python:
+//
+//	m = hmac.new(b"\x11"*16, digestmod=hashlib.sha256)
+//	m.update(b"parley link v1 sas")
+//	for p in [b"approver", b"new-device", b"\xaa"*32, b"\xbb"*32]:
+//	    m.update(struct.pack(">I", len(p)) + p)
+//	v = int.from_bytes(m.digest()[:8], "big") % 10**6
+const linkSASKAT = "190 728"

@@ -1,0 +1,364 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/records"
+)
+
+// This file is the approving device's side of linking: ApproveLink dials
+// the new device named in a link code and opens a session; ConfirmLink
+// (after the user compared the SAS) issues the certificate and sends the
+// account.
+
+// linkSession is a link session waiting for the user's SAS confirmation.
+type linkSession struct {
+	id      string
+	code    *LinkCode
+	codeID  [32]byte
+	c       *linkConn
+	device  pcrypto.DeviceID
+	name    string
+	sas     string
+	nonceA  []byte
+	nonceN  []byte
+	expires time.Time
+	timer   *time.Timer
+}
+
+func (s *linkSession) info(state string) *apitype.LinkSession {
+	return &apitype.LinkSession{Session: s.id, State: state, SAS: s.sas, DeviceID: s.device.String(), DeviceName: s.name, Expires: s.expires}
+}
+
+// close ends the session's stream, telling the new device why when err is
+// not nil, and wipes its secrets.
+func (s *linkSession) close(err error) {
+	s.timer.Stop()
+	if err != nil {
+		s.c.fail(err)
+	}
+	_ = s.c.s.Close()
+	clear(s.code.Secret[:])
+}
+
+// ApproveLink acts on a link code shown by a new device. Without a SAS it
+// dials the device, proves knowledge of the code's secret, and returns the
+// session with the SAS for the user to compare with the one the new device
+// shows; the transfer waits for ConfirmLink. With a SAS, it confirms (the
+// pending session of the code, or one it opens first).
+func (n *Node) ApproveLink(ctx context.Context, req apitype.LinkApprove) (*apitype.LinkSession, error) {
+	code, err := ParseLinkCode(req.Code)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.checkNotRevoked(); err != nil {
+		return nil, err
+	}
+	if s := n.devs.sessionByCode(code.codeID()); s != nil {
+		if req.SAS == "" {
+			return s.info(apitype.LinkStateConfirm), nil
+		}
+		return n.confirmLink(ctx, s.id, req.SAS, false)
+	}
+	if err := n.admitCode(code); err != nil {
+		return nil, err
+	}
+	s, err := n.openLinkSession(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	if req.SAS != "" {
+		return n.confirmLink(ctx, s.id, req.SAS, false)
+	}
+	return s.info(apitype.LinkStateConfirm), nil
+}
+
+// ConfirmLink finishes a link session: when the SAS the user typed matches
+// the session's, it issues the new device's certificate, sends it with the
+// account archive (encrypted with a key from the link secret), waits for
+// the new device's acknowledgement, adds the device to the account and
+// republishes the account record. A wrong SAS or Cancel ends the session
+// and tells the new device why.
+func (n *Node) ConfirmLink(ctx context.Context, req apitype.LinkConfirm) (*apitype.LinkSession, error) {
+	return n.confirmLink(ctx, req.Session, req.SAS, req.Cancel)
+}
+
+// admitCode checks a code before dialing its device.
+func (n *Node) admitCode(code *LinkCode) error {
+	now := n.o.Now()
+	if n.devs.codeUsed(code.codeID(), now) {
+		return fmt.Errorf("%w: this code already linked a device; ask the new device for a new one", ErrLinkUsed)
+	}
+	if !now.Before(code.Expires) {
+		return fmt.Errorf("%w at %s; ask the new device for a new code", ErrLinkExpired, code.Expires.Format(time.TimeOnly))
+	}
+	if code.Device == n.id.DeviceCert.Device {
+		return fmt.Errorf("%w: that is this device's own code", ErrInvalidInput)
+	}
+	certs, err := n.st.DeviceCerts()
+	if err != nil {
+		return err
+	}
+	if _, ok := certs[code.Device.String()]; ok {
+		return fmt.Errorf("%w: device %s is already a device of this account", ErrConflict, code.Device.Short())
+	}
+	active, err := n.activeDevices()
+	if err != nil {
+		return err
+	}
+	if len(active) >= records.MaxDevices {
+		return fmt.Errorf("%w: the account has %d devices, the most an account record holds; revoke one first", ErrConflict, len(active))
+	}
+	return nil
+}
+
+// openLinkSession dials the new device and runs the session up to the SAS.
+func (n *Node) openLinkSession(ctx context.Context, code *LinkCode) (*linkSession, error) {
+	ctx, cancel := context.WithTimeout(ctx, linkIOTimeout)
+	defer cancel()
+	ctx = network.WithAllowLimitedConn(ctx, "link")
+	if err := n.h.Connect(ctx, code.peerInfo()); err != nil {
+		return nil, fmt.Errorf("%w %s (is it still waiting for approval?): %v", ErrLinkUnreachable, code.Device.Short(), err)
+	}
+	st, err := n.h.NewStream(ctx, code.peerInfo().ID, LinkProtocol)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrLinkUnreachable, code.Device.Short(), err)
+	}
+	_ = st.SetDeadline(time.Now().Add(linkIOTimeout))
+	c := &linkConn{s: st, r: bufio.NewReader(st)}
+	s := &linkSession{code: code, codeID: code.codeID(), c: c, device: code.Device, nonceA: make([]byte, linkNonceLen)}
+	fail := func(err error) (*linkSession, error) {
+		st.Reset()
+		return nil, err
+	}
+	if _, err := rand.Read(s.nonceA); err != nil {
+		return fail(err)
+	}
+	commit := linkCommit(s.nonceA)
+	err = c.write(&linkMsg{
+		Type: linkHello, AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
+		Commit: commit, Proof: linkProof(code.Secret[:], n.id.DeviceCert.Device, code.Device, commit),
+	})
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrLinkUnreachable, err))
+	}
+	dm, err := c.expect(linkDevice)
+	if err != nil {
+		return fail(fmt.Errorf("the new device refused: %w", err))
+	}
+	s.nonceN, s.name = dm.Nonce, dm.Name
+	if err := c.write(&linkMsg{Type: linkReveal, Nonce: s.nonceA}); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrLinkUnreachable, err))
+	}
+	s.sas = linkSAS(code.Secret[:], n.id.DeviceCert.Device, code.Device, s.nonceA, s.nonceN)
+	s.expires = time.Now().Add(linkConfirmTimeout)
+	_ = st.SetDeadline(s.expires.Add(linkIOTimeout))
+	idb := make([]byte, 8)
+	_, _ = rand.Read(idb)
+	s.id = hex.EncodeToString(idb)
+	s.timer = time.AfterFunc(linkConfirmTimeout, func() {
+		if n.devs.takeSession(s.id) != nil {
+			s.close(fmt.Errorf("%w: the SAS was not confirmed on the approving device within %v", ErrLinkSAS, linkConfirmTimeout))
+			n.log.Info("link session timed out", "device", s.device)
+		}
+	})
+	if !n.devs.addSession(s) {
+		s.timer.Stop()
+		s.c.fail(fmt.Errorf("%w: the approving device is already linking with this code", ErrLinkInUse))
+		return fail(fmt.Errorf("%w: a session for this code is already open here", ErrLinkInUse))
+	}
+	n.log.Info("link session open: compare the SAS", "device", s.device, "name", s.name)
+	n.ev.publish(apitype.Event{Type: apitype.EventLinkSAS, Time: n.o.Now(), Device: s.device.String(), Message: s.sas})
+	return s, nil
+}
+
+// confirmLink confirms (or cancels) a pending session.
+func (n *Node) confirmLink(ctx context.Context, id, sas string, cancel bool) (*apitype.LinkSession, error) {
+	s := n.devs.takeSession(id)
+	if s == nil {
+		return nil, fmt.Errorf("%w: %q (it may have timed out; sessions wait %v for confirmation)", ErrNoLinkSession, id, linkConfirmTimeout)
+	}
+	if cancel {
+		s.close(fmt.Errorf("%w: the user cancelled on the approving device", ErrLinkSAS))
+		return nil, fmt.Errorf("%w: cancelled", ErrLinkSAS)
+	}
+	want, got := normalizeSAS(s.sas), normalizeSAS(sas)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+		s.close(fmt.Errorf("%w: the SAS typed on the approving device did not match", ErrLinkSAS))
+		return nil, fmt.Errorf("%w: %q is not the SAS of this session; nothing was sent; if the new device shows another SAS than this device did, someone else may be in the middle", ErrLinkSAS, sas)
+	}
+	s.timer.Stop()
+	err := n.transferAccount(ctx, s)
+	if err != nil {
+		s.close(err)
+		return nil, err
+	}
+	s.close(nil)
+	return s.info(apitype.LinkStateLinked), nil
+}
+
+// transferAccount issues the certificate, sends it with the archive and
+// records the new device once it acknowledged.
+func (n *Node) transferAccount(ctx context.Context, s *linkSession) error {
+	now := n.o.Now()
+	pub, err := s.device.PublicKey()
+	if err != nil {
+		return err
+	}
+	name := s.name
+	if name == "" {
+		name = "device"
+	}
+	dc, err := pcrypto.IssueDeviceCert(n.id.AccountKey, n.id.AccountCert, pub, name, pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
+	if err != nil {
+		return fmt.Errorf("link: device certificate: %w", err)
+	}
+	pass := linkArchivePassphrase(s.code.Secret[:], n.id.DeviceCert.Device, s.device, s.nonceA, s.nonceN)
+	defer clear(pass)
+	archive, err := n.linkArchive(dc, pass)
+	if err != nil {
+		return err
+	}
+	_ = s.c.s.SetDeadline(time.Now().Add(linkIOTimeout))
+	if err := s.c.write(&linkMsg{Type: linkTransfer, DeviceCert: dc.Raw(), Archive: archive}); err != nil {
+		return fmt.Errorf("%w: %v", ErrLinkUnreachable, err)
+	}
+	if _, err := s.c.expect(linkDone); err != nil {
+		return fmt.Errorf("the new device did not take the account: %w", err)
+	}
+	n.devs.markUsed(s.codeID, s.code.Expires)
+	if err := n.st.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
+		return err
+	}
+	_ = n.st.NoteDeviceLinked(dc.Device.String(), now)
+	n.log.Info("device linked", "device", dc.Device, "name", name)
+	n.ev.publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: now, Device: dc.Device.String(), Message: name})
+	n.accountChanged()
+	return nil
+}
+
+// linkArchive builds the account archive for a new device (its own
+// certificate included) and encrypts it with the session's passphrase.
+func (n *Node) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, error) {
+	raw, err := n.st.Identity()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(raw.AccountKeySeed)
+	defer clear(raw.DeviceKeySeed)
+	certs, err := n.st.DeviceCerts()
+	if err != nil {
+		return nil, err
+	}
+	crl, _, err := n.st.CRL()
+	if err != nil {
+		return nil, err
+	}
+	contacts, err := n.st.Contacts()
+	if err != nil {
+		return nil, err
+	}
+	settings := map[string]string{}
+	for _, k := range accountSettings {
+		if v, ok, err := n.st.Setting(k); err == nil && ok {
+			settings[k] = v
+		}
+	}
+	a := &pcrypto.Archive{AccountKeySeed: raw.AccountKeySeed, AccountCert: raw.AccountCert, CRL: crl, Settings: settings, Created: n.o.Now().UTC()}
+	for _, der := range certs {
+		a.DeviceCerts = append(a.DeviceCerts, der)
+	}
+	a.DeviceCerts = append(a.DeviceCerts, dc.Raw())
+	for _, c := range contacts {
+		a.Contacts = append(a.Contacts, pcrypto.ArchiveContact{AccountID: c.AccountID, Name: c.Name, State: string(c.State), Updated: c.Updated})
+	}
+	out, err := a.Encrypt(pass, linkKDF)
+	if err != nil {
+		return nil, fmt.Errorf("link: archive: %w", err)
+	}
+	return out, nil
+}
+
+// checkNotRevoked refuses to act for the account once this device is on
+// its CRL.
+func (n *Node) checkNotRevoked() error {
+	crl, err := n.loadCRL()
+	if err != nil {
+		return err
+	}
+	if crl.IsRevoked(n.id.DeviceCert.Serial()) {
+		return fmt.Errorf("%w (CRL #%v); use another device of the account", ErrDeviceRevoked, crl.Number)
+	}
+	return nil
+}
+
+// ---- session bookkeeping ----
+
+func (d *deviceState) sessionByCode(id [32]byte) *linkSession {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.sessions {
+		if s.codeID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// addSession registers s unless a session for its code exists.
+func (d *deviceState) addSession(s *linkSession) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, o := range d.sessions {
+		if o.codeID == s.codeID {
+			return false
+		}
+	}
+	if d.sessions == nil {
+		d.sessions = map[string]*linkSession{}
+	}
+	d.sessions[s.id] = s
+	return true
+}
+
+// takeSession removes and returns a session (nil when unknown), so that
+// exactly one caller finishes it.
+func (d *deviceState) takeSession(id string) *linkSession {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.sessions[id]
+	delete(d.sessions, id)
+	return s
+}
+
+// markUsed remembers a code that linked a device until it expires.
+func (d *deviceState) markUsed(id [32]byte, expires time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.usedCodes == nil {
+		d.usedCodes = map[[32]byte]time.Time{}
+	}
+	d.usedCodes[id] = expires
+}
+
+func (d *deviceState) codeUsed(id [32]byte, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, exp := range d.usedCodes {
+		if now.After(exp.Add(time.Minute)) {
+			delete(d.usedCodes, k)
+		}
+	}
+	_, ok := d.usedCodes[id]
+	return ok
+}

@@ -1,0 +1,497 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/store"
+)
+
+// SyncProtocol carries the replicated state between the devices of one
+// account: one stream carries one request (the initiator's state) and one
+// reply (the responder's state after merging, or a refusal).
+const SyncProtocol = "/parley/sync/1.0.0"
+
+// Timing and bounds of sync.
+const (
+	maxSyncMessage = 4 << 20
+	syncTimeout    = 20 * time.Second
+	// syncInterval is how often a device syncs with the others and checks
+	// the account record in the DHT when nothing else made it do so.
+	syncInterval = 30 * time.Second
+	// syncPollInterval is how often the store is checked for local changes
+	// (contacts, account settings) to send.
+	syncPollInterval = time.Second
+	// syncRetryMin is the first delay before retrying devices that were
+	// not reached; it doubles up to syncInterval.
+	syncRetryMin = time.Second
+	// syncStartupLimit bounds the sync round that runs before the first
+	// publish of the account record.
+	syncStartupLimit = 15 * time.Second
+	// refusedRecheck is how long after refusing an unknown device of our
+	// account the account record in the DHT is checked for it.
+	refusedRecheck = 3 * time.Second
+)
+
+// accountSettings are the settings that belong to the account and are
+// replicated to all its devices. Others (calls.auto_answer) are per device.
+var accountSettings = []string{SettingAllowNonContacts}
+
+// syncMsg is a sync request or reply; see docs/protocol.md "Sync between
+// devices".
+type syncMsg struct {
+	V       int          `json:"v"`
+	Account string       `json:"account"`
+	CRL     []byte       `json:"crl,omitempty"`
+	Devices []syncDevice `json:"devices,omitempty"`
+	Entries []syncItem   `json:"entries,omitempty"`
+	// Code and Error are set on a refused request: "account" (another
+	// account), "unknown" (a device the responder does not know),
+	// "revoked" (a revoked device, on either side).
+	Code  string `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// syncDevice is one device certificate of the account.
+type syncDevice struct {
+	Cert   []byte    `json:"cert"`
+	Linked time.Time `json:"linked,omitzero"`
+}
+
+// syncItem is one replicated entry (store.SyncEntry on the wire).
+type syncItem struct {
+	Key   string `json:"key"`
+	T     int64  `json:"t"`
+	Dev   string `json:"dev,omitempty"`
+	Del   bool   `json:"del,omitempty"`
+	Name  string `json:"name,omitempty"`
+	State string `json:"state,omitempty"`
+	Msg   string `json:"msg,omitempty"`
+	Value string `json:"value,omitempty"`
+}
+
+func toSyncItem(e store.SyncEntry) syncItem {
+	return syncItem{Key: e.Key, T: e.Time, Dev: e.Device, Del: e.Deleted, Name: e.Name, State: string(e.State), Msg: e.Message, Value: e.Value}
+}
+
+func (it syncItem) entry() store.SyncEntry {
+	return store.SyncEntry{Key: it.Key, Time: it.T, Device: it.Dev, Deleted: it.Del, Name: it.Name, State: store.ContactState(it.State), Message: it.Msg, Value: it.Value}
+}
+
+// encodeSyncMsg frames a message: uvarint length, then JSON.
+func encodeSyncMsg(m *syncMsg) ([]byte, error) {
+	m.V = 1
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxSyncMessage {
+		return nil, fmt.Errorf("sync message of %d bytes, at most %d", len(body), maxSyncMessage)
+	}
+	return append(binary.AppendUvarint(nil, uint64(len(body))), body...), nil
+}
+
+// decodeSyncMsg parses one message body.
+func decodeSyncMsg(body []byte) (*syncMsg, error) {
+	var m syncMsg
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("malformed sync message: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("malformed sync message: trailing data")
+	}
+	if m.V != 1 {
+		return nil, fmt.Errorf("sync message version %d", m.V)
+	}
+	if _, err := pcrypto.ParseAccountID(m.Account); err != nil {
+		return nil, fmt.Errorf("sync message account: %w", err)
+	}
+	if len(m.Code) > 32 || len(m.Error) > 1024 {
+		return nil, errors.New("sync message refusal too long")
+	}
+	return &m, nil
+}
+
+func readSyncMsg(r *bufio.Reader) (*syncMsg, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 || n > maxSyncMessage {
+		return nil, fmt.Errorf("sync frame of %d bytes", n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return decodeSyncMsg(body)
+}
+
+// syncState is this device's state to send: every replicated entry (local
+// changes versioned first), the device certificates and the CRL.
+func (n *Node) syncState() (*syncMsg, error) {
+	entries, err := n.st.SyncState(n.id.DeviceCert.Device.String(), accountSettings)
+	if err != nil {
+		return nil, err
+	}
+	m := &syncMsg{Account: n.id.AccountCert.ID.String()}
+	for _, e := range entries {
+		m.Entries = append(m.Entries, toSyncItem(e))
+	}
+	if m.CRL, _, err = n.st.CRL(); err != nil {
+		return nil, err
+	}
+	ders, err := n.st.DeviceCerts()
+	if err != nil {
+		return nil, err
+	}
+	metas, err := n.st.DeviceMetas()
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range sortedMapKeys(ders) {
+		m.Devices = append(m.Devices, syncDevice{Cert: ders[id], Linked: metas[id].Linked})
+	}
+	return m, nil
+}
+
+// refusal is a sync reply that refuses the request; it carries our CRL so
+// that a revoked device learns it is revoked.
+func (n *Node) refusal(code string, err error) *syncMsg {
+	m := &syncMsg{Account: n.id.AccountCert.ID.String(), Code: code, Error: err.Error()}
+	m.CRL, _, _ = n.st.CRL()
+	return m
+}
+
+// handleSyncStream serves one sync request from another device.
+func (n *Node) handleSyncStream(s network.Stream) {
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(syncTimeout))
+	req, err := readSyncMsg(bufio.NewReader(io.LimitReader(s, maxSyncMessage+16)))
+	if err != nil {
+		n.log.Debug("sync request dropped", "from", s.Conn().RemotePeer(), "err", err)
+		s.Reset()
+		return
+	}
+	reply := n.receiveSync(pcrypto.DeviceID(s.Conn().RemotePeer()), req)
+	b, err := encodeSyncMsg(reply)
+	if err != nil {
+		s.Reset()
+		return
+	}
+	if _, err := s.Write(b); err != nil {
+		s.Reset()
+	}
+}
+
+// receiveSync merges a request from device from and returns the reply.
+// Only trusted devices of the account (see trustedDevice) are heard; a
+// revocation in the request is merged first, so a device that learns of
+// its own revocation cannot slip in its state.
+func (n *Node) receiveSync(from pcrypto.DeviceID, m *syncMsg) *syncMsg {
+	if m.Account != n.id.AccountCert.ID.String() {
+		return n.refusal("account", fmt.Errorf("%w: device %s is of another account", ErrUnknownDevice, from.Short()))
+	}
+	crlChanged := n.mergeSyncCRL(m.CRL)
+	if err := n.checkNotRevoked(); err != nil {
+		return n.refusal("revoked", err)
+	}
+	if _, err := n.trustedDevice(from); err != nil {
+		code := "revoked"
+		if errors.Is(err, ErrUnknownDevice) {
+			code = "unknown"
+			n.refusedUnknown(from)
+		}
+		n.log.Info("sync refused", "from", from, "err", err)
+		return n.refusal(code, err)
+	}
+	n.applyState(from, m, crlChanged)
+	reply, err := n.syncState()
+	if err != nil {
+		n.log.Error("sync state", "err", err)
+		return n.refusal("busy", errors.New("internal error, try again"))
+	}
+	return reply
+}
+
+// refusedUnknown remembers a device that holds a certificate of our account
+// but was never approved by a trusted device, and has the sync loop check a
+// little later whether it put itself into the account record.
+func (n *Node) refusedUnknown(d pcrypto.DeviceID) {
+	n.devs.noteRefused(d, true)
+	n.devs.scheduleRecheck(time.Now().Add(refusedRecheck))
+}
+
+// mergeSyncCRL merges a CRL received by sync; it reports a change.
+func (n *Node) mergeSyncCRL(der []byte) bool {
+	if len(der) == 0 {
+		return false
+	}
+	changed, err := n.mergeCRL(der)
+	if err != nil {
+		n.log.Warn("CRL from another device refused", "err", err)
+		return false
+	}
+	if changed {
+		n.log.Info("adopted revocations from another device")
+		n.ev.publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: n.o.Now()})
+	}
+	return changed
+}
+
+// applyState merges a trusted device's state: device certificates, then
+// entries.
+func (n *Node) applyState(from pcrypto.DeviceID, m *syncMsg, crlChanged bool) {
+	added := n.mergeDevices(m.Devices)
+	entries := make([]store.SyncEntry, 0, len(m.Entries))
+	for _, it := range m.Entries {
+		entries = append(entries, it.entry())
+	}
+	res, err := n.st.MergeSync(n.id.DeviceCert.Device.String(), accountSettings, entries)
+	if err != nil {
+		n.log.Error("merging state from another device", "from", from, "err", err)
+	}
+	applied := res.Applied
+	if res.Skipped > 0 {
+		n.log.Warn("entries from another device skipped as invalid", "from", from, "count", res.Skipped)
+	}
+	_ = n.st.NoteDeviceSeen(from.String(), n.o.Now())
+	if len(applied) > 0 {
+		n.log.Info("applied changes from another device", "from", from, "count", len(applied))
+		n.ev.publish(apitype.Event{Type: apitype.EventSyncApplied, Time: n.o.Now(), Device: from.String(), Message: strconv.Itoa(len(applied))})
+	}
+	if added || crlChanged {
+		kick(n.publishNow)
+	}
+	// Pass changes on to devices the sender may not reach, and send local
+	// changes the merge versioned (made while this exchange ran).
+	if added || crlChanged || len(applied) > 0 || res.Recorded > 0 {
+		n.devs.kickSync()
+	}
+}
+
+// syncWith runs one exchange with device d. With tellOnly, the reply is
+// not merged (used to tell a revoked device about its revocation).
+func (n *Node) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly bool) error {
+	pid := peer.ID(d)
+	var err error
+	if !n.connected(pid) {
+		p, err := n.resolvePresence(ctx, n.id.AccountCert.ID, d)
+		if err != nil {
+			return err
+		}
+		if err := n.h.Connect(ctx, peer.AddrInfo{ID: pid, Addrs: p.Addrs}); err != nil {
+			return err
+		}
+	}
+	var state *syncMsg
+	if tellOnly {
+		// Only the CRL: a revoked device gets none of the account's state.
+		state = n.refusal("revoked", fmt.Errorf("%w: device %s", pcrypto.ErrRevoked, d.Short()))
+	} else if state, err = n.syncState(); err != nil {
+		return err
+	}
+	b, err := encodeSyncMsg(state)
+	if err != nil {
+		return err
+	}
+	s, err := n.h.NewStream(network.WithAllowLimitedConn(ctx, "sync"), pid, SyncProtocol)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(syncTimeout))
+	if _, err := s.Write(b); err != nil {
+		s.Reset()
+		return err
+	}
+	reply, err := readSyncMsg(bufio.NewReader(io.LimitReader(s, maxSyncMessage+16)))
+	if err != nil {
+		s.Reset()
+		return fmt.Errorf("sync reply: %w", err)
+	}
+	if tellOnly {
+		return nil
+	}
+	if reply.Account != n.id.AccountCert.ID.String() {
+		return fmt.Errorf("%w: device %s answered for another account", ErrUnknownDevice, d.Short())
+	}
+	crlChanged := n.mergeSyncCRL(reply.CRL)
+	if reply.Code != "" {
+		return fmt.Errorf("device %s refused to sync (%s): %s", d.Short(), reply.Code, reply.Error)
+	}
+	if _, err := n.trustedDevice(d); err != nil {
+		return err
+	}
+	n.applyState(d, reply, crlChanged)
+	return nil
+}
+
+// syncRound syncs with every other trusted device of the account and
+// pushes the account record to contacts waiting for it. It reports whether
+// everything succeeded.
+func (n *Node) syncRound(ctx context.Context) bool {
+	for _, d := range n.devs.takeTell() {
+		cctx, cancel := context.WithTimeout(ctx, syncTimeout)
+		if err := n.syncWith(cctx, d, true); err != nil {
+			n.log.Debug("revoked device not told", "device", d, "err", err)
+		}
+		cancel()
+	}
+	if n.checkNotRevoked() != nil {
+		return true // a revoked device no longer acts for the account
+	}
+	peers, err := n.otherDevices()
+	if err != nil {
+		return false
+	}
+	var mu sync.Mutex
+	ok := true
+	var wg sync.WaitGroup
+	for _, d := range peers {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, syncTimeout)
+			defer cancel()
+			start := time.Now()
+			err := n.syncWith(cctx, d, false)
+			n.log.Debug("sync with device", "device", d, "took", time.Since(start), "err", err)
+			if err != nil {
+				mu.Lock()
+				ok = false
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	n.pushRecords(ctx)
+	return ok && len(n.devs.pushTargets()) == 0
+}
+
+// otherDevices are the account's trusted devices other than this one.
+func (n *Node) otherDevices() ([]pcrypto.DeviceID, error) {
+	active, err := n.activeDevices()
+	if err != nil {
+		return nil, err
+	}
+	var out []pcrypto.DeviceID
+	for _, dc := range active {
+		if dc.Device != n.id.DeviceCert.Device {
+			out = append(out, dc.Device)
+		}
+	}
+	return out, nil
+}
+
+// localPending reports whether there are local changes to send and devices
+// to send them to.
+func (n *Node) localPending() bool {
+	others, err := n.otherDevices()
+	if err != nil || len(others) == 0 {
+		return false
+	}
+	p, err := n.st.SyncPending(accountSettings)
+	return err == nil && p
+}
+
+// waitDHT waits (bounded) until the DHT has peers.
+func (n *Node) waitDHT(ctx context.Context, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for n.dht.RoutingTable().Size() == 0 && time.Now().Before(deadline) {
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// syncLoop keeps the account's devices in sync: a first round before the
+// account record is published (so a device that was offline adopts new
+// revocations and devices before it publishes), then a round whenever a
+// local change appears, something kicks it, a failed round is due for a
+// retry, or syncInterval passed (which also checks the account record in
+// the DHT).
+func (n *Node) syncLoop(ctx context.Context) {
+	n.devs.init()
+	n.syncStartup(ctx)
+	poll := time.NewTicker(syncPollInterval)
+	defer poll.Stop()
+	full := time.NewTicker(syncInterval)
+	defer full.Stop()
+	var retryAt time.Time
+	delay := syncRetryMin
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.devs.kick:
+		case <-full.C:
+			cctx, cancel := context.WithTimeout(ctx, n.o.LookupTimeout)
+			n.checkOwnRecord(cctx)
+			cancel()
+		case <-poll.C:
+			if n.devs.recheckDue(time.Now()) {
+				cctx, cancel := context.WithTimeout(ctx, n.o.LookupTimeout)
+				n.checkOwnRecord(cctx)
+				cancel()
+			}
+			due := !retryAt.IsZero() && !time.Now().Before(retryAt)
+			if !due && !n.localPending() {
+				continue
+			}
+		}
+		if n.syncRound(ctx) {
+			retryAt, delay = time.Time{}, syncRetryMin
+			continue
+		}
+		retryAt = time.Now().Add(delay)
+		delay = min(2*delay, syncInterval)
+	}
+}
+
+// syncStartup runs the first round (only when the account has other
+// devices) and then releases the publish loop.
+func (n *Node) syncStartup(ctx context.Context) {
+	defer n.devs.markReady()
+	others, err := n.otherDevices()
+	if err != nil || len(others) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, syncStartupLimit)
+	defer cancel()
+	n.waitDHT(ctx, syncStartupLimit/2)
+	lctx, lcancel := context.WithTimeout(ctx, n.o.LookupTimeout)
+	n.checkOwnRecord(lctx)
+	lcancel()
+	n.syncRound(ctx)
+}
+
+// publishAfterSync runs the publish loop once the first sync round is over
+// (or could not finish in time).
+func (n *Node) publishAfterSync(ctx context.Context) {
+	n.devs.init()
+	select {
+	case <-ctx.Done():
+		return
+	case <-n.devs.ready:
+	}
+	n.publishLoop(ctx)
+}

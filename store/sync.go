@@ -1,0 +1,409 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Keys of replicated items (SyncEntry.Key).
+const (
+	// SyncContactPrefix + account ID names a contact.
+	SyncContactPrefix = "contact/"
+	// SyncSettingPrefix + setting name names an account-wide setting.
+	SyncSettingPrefix = "setting/"
+)
+
+// syncBaselineKey marks a store whose existing contacts and settings have
+// been recorded as the version-zero baseline. It sorts before every item key.
+var syncBaselineKey = []byte("\x00baseline")
+
+// SyncEntry is one replicated item of an account's state (a contact or an
+// account-wide setting) with its version. Devices of one account exchange
+// entries and keep, per key, the one that wins (see Wins): a last-writer-wins
+// register with a total order, so that every device that has seen the same
+// entries holds the same state whatever the order they arrived in.
+type SyncEntry struct {
+	// Key is SyncContactPrefix + account ID or SyncSettingPrefix + name.
+	Key string
+	// Time is the version's hybrid-logical-clock time in nanoseconds:
+	// at least the wall-clock time of the change and greater than every
+	// version the device had seen when it made it. Zero is the baseline of
+	// data that existed before the device synced for the first time.
+	Time int64
+	// Device is the device ID (text form) that made the change; it breaks
+	// ties between equal times.
+	Device string
+	// Deleted marks a removed contact or setting (a tombstone, kept so
+	// that the removal wins over older copies).
+	Deleted bool
+	// Name, State and Message are a contact's fields.
+	Name    string
+	State   ContactState
+	Message string
+	// Value is a setting's value.
+	Value string
+}
+
+// syncRecord is the JSON stored under the item key in bucketSync.
+type syncRecord struct {
+	V       int          `json:"v"`
+	T       int64        `json:"t"`
+	Dev     string       `json:"dev,omitempty"`
+	Del     bool         `json:"del,omitempty"`
+	Name    string       `json:"name,omitempty"`
+	State   ContactState `json:"state,omitempty"`
+	Message string       `json:"msg,omitempty"`
+	Value   string       `json:"value,omitempty"`
+}
+
+// content is the canonical form of the entry's value, the last tie-break.
+func (e SyncEntry) content() []byte {
+	del := "0"
+	if e.Deleted {
+		del = "1"
+	}
+	return []byte(strings.Join([]string{del, e.Name, string(e.State), e.Message, e.Value}, "\x00"))
+}
+
+// sameValue reports whether e and o hold the same value (ignoring versions).
+func (e SyncEntry) sameValue(o SyncEntry) bool { return bytes.Equal(e.content(), o.content()) }
+
+// Wins reports whether e supersedes o (entries of the same key): the later
+// time; on equal times the greater device ID; on equal versions the greater
+// canonical value. Two different entries never both win, so the merge
+// converges.
+func (e SyncEntry) Wins(o SyncEntry) bool {
+	if e.Time != o.Time {
+		return e.Time > o.Time
+	}
+	if e.Device != o.Device {
+		return e.Device > o.Device
+	}
+	return bytes.Compare(e.content(), o.content()) > 0
+}
+
+// validate checks an entry received from another device.
+func (e SyncEntry) validate(settings []string) error {
+	if e.Time < 0 {
+		return fmt.Errorf("%w: negative version time", ErrInvalid)
+	}
+	if len(e.Device) > maxKeyLen {
+		return fmt.Errorf("%w: device ID too long", ErrInvalid)
+	}
+	switch {
+	case strings.HasPrefix(e.Key, SyncContactPrefix):
+		if err := checkKey("account ID", strings.TrimPrefix(e.Key, SyncContactPrefix)); err != nil {
+			return err
+		}
+		if e.Deleted {
+			return nil
+		}
+		c := Contact{AccountID: e.Key, Name: e.Name, State: e.State, Message: e.Message}
+		return c.validate()
+	case strings.HasPrefix(e.Key, SyncSettingPrefix):
+		if !slices.Contains(settings, strings.TrimPrefix(e.Key, SyncSettingPrefix)) {
+			return fmt.Errorf("%w: setting %q is not replicated", ErrInvalid, e.Key)
+		}
+		if len(e.Value) > maxSettingLen {
+			return fmt.Errorf("%w: setting value too long", ErrInvalid)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown sync key %q", ErrInvalid, e.Key)
+}
+
+func decodeSyncEntry(key, raw []byte) (SyncEntry, error) {
+	var r syncRecord
+	if err := decodeJSON(raw, &r); err != nil {
+		return SyncEntry{}, err
+	}
+	if err := checkVersion(r.V); err != nil {
+		return SyncEntry{}, err
+	}
+	return SyncEntry{Key: string(key), Time: r.T, Device: r.Dev, Deleted: r.Del,
+		Name: r.Name, State: r.State, Message: r.Message, Value: r.Value}, nil
+}
+
+func putSyncEntry(b *bolt.Bucket, e SyncEntry) error {
+	return putJSON(b, []byte(e.Key), syncRecord{V: recordVersion, T: e.Time, Dev: e.Device, Del: e.Deleted,
+		Name: e.Name, State: e.State, Message: e.Message, Value: e.Value})
+}
+
+// syncTx is the state of one sync operation inside a write transaction.
+type syncTx struct {
+	s        *Store
+	sync     *bolt.Bucket
+	contacts *bolt.Bucket
+	settings *bolt.Bucket
+	entries  map[string]SyncEntry
+	maxT     int64
+}
+
+func (s *Store) beginSync(tx *bolt.Tx) (*syncTx, error) {
+	st := &syncTx{s: s, entries: map[string]SyncEntry{}}
+	var err error
+	if st.sync, err = bucket(tx, bucketSync); err != nil {
+		return nil, err
+	}
+	if st.contacts, err = bucket(tx, bucketContacts); err != nil {
+		return nil, err
+	}
+	if st.settings, err = bucket(tx, bucketSettings); err != nil {
+		return nil, err
+	}
+	err = st.sync.ForEach(func(k, v []byte) error {
+		if bytes.Equal(k, syncBaselineKey) {
+			return nil
+		}
+		e, err := decodeSyncEntry(k, v)
+		if err != nil {
+			return fmt.Errorf("sync entry %q: %w", k, err)
+		}
+		st.entries[e.Key] = e
+		st.maxT = max(st.maxT, e.Time)
+		return nil
+	})
+	return st, err
+}
+
+// localValues reads the current contacts and the replicated settings as
+// entries without versions. Contacts that do not decode are skipped.
+func (st *syncTx) localValues(settings []string) (map[string]SyncEntry, map[string]int64) {
+	vals := map[string]SyncEntry{}
+	updated := map[string]int64{}
+	_ = st.contacts.ForEach(func(k, v []byte) error {
+		c, err := decodeContact(string(k), v)
+		if err != nil {
+			return nil
+		}
+		key := SyncContactPrefix + string(k)
+		vals[key] = SyncEntry{Key: key, Name: c.Name, State: c.State, Message: c.Message}
+		updated[key] = c.Updated.UnixNano()
+		return nil
+	})
+	for _, name := range settings {
+		if v := st.settings.Get([]byte(name)); v != nil {
+			key := SyncSettingPrefix + name
+			vals[key] = SyncEntry{Key: key, Value: string(v)}
+		}
+	}
+	return vals, updated
+}
+
+// record versions local changes: every contact or setting whose value
+// differs from its entry gets a new version made by device, and every
+// entry whose item is gone gets a tombstone. On the first call (no
+// baseline yet) existing values are recorded with version zero instead.
+func (st *syncTx) record(device string, settings []string) (int, error) {
+	vals, updated := st.localValues(settings)
+	baseline := st.sync.Get(syncBaselineKey) == nil
+	now := st.s.now().UnixNano()
+	changed := 0
+	put := func(e SyncEntry, at int64) error {
+		if baseline {
+			e.Time, e.Device = 0, ""
+		} else {
+			e.Time, e.Device = max(at, st.maxT+1), device
+		}
+		st.maxT = max(st.maxT, e.Time)
+		st.entries[e.Key] = e
+		changed++
+		return putSyncEntry(st.sync, e)
+	}
+	for _, key := range sortedKeys(vals) {
+		v := vals[key]
+		if old, ok := st.entries[key]; ok && old.sameValue(v) {
+			continue
+		}
+		at := now
+		if u, ok := updated[key]; ok && u > 0 {
+			at = min(u, now)
+		}
+		if err := put(v, at); err != nil {
+			return changed, err
+		}
+	}
+	for _, key := range sortedKeys(st.entries) {
+		e := st.entries[key]
+		if _, ok := vals[key]; ok || e.Deleted {
+			continue
+		}
+		if strings.HasPrefix(key, SyncSettingPrefix) && !slices.Contains(settings, strings.TrimPrefix(key, SyncSettingPrefix)) {
+			continue
+		}
+		if err := put(SyncEntry{Key: key, Deleted: true}, now); err != nil {
+			return changed, err
+		}
+	}
+	if baseline {
+		if err := st.sync.Put(syncBaselineKey, []byte{1}); err != nil {
+			return changed, err
+		}
+	}
+	return changed, nil
+}
+
+// apply stores a winning remote entry and its value.
+func (st *syncTx) apply(e SyncEntry) error {
+	switch {
+	case strings.HasPrefix(e.Key, SyncContactPrefix):
+		id := []byte(strings.TrimPrefix(e.Key, SyncContactPrefix))
+		if e.Deleted {
+			if err := st.contacts.Delete(id); err != nil {
+				return err
+			}
+			break
+		}
+		now := st.s.now().UTC().Round(0)
+		rec := contactRecord{V: recordVersion, Name: e.Name, State: e.State, Message: e.Message, Created: now, Updated: now}
+		if raw := st.contacts.Get(id); raw != nil {
+			if old, err := decodeContact(string(id), raw); err == nil {
+				rec.Created = old.Created
+			}
+		}
+		if err := putJSON(st.contacts, id, &rec); err != nil {
+			return err
+		}
+	default:
+		name := []byte(strings.TrimPrefix(e.Key, SyncSettingPrefix))
+		var err error
+		if e.Deleted {
+			err = st.settings.Delete(name)
+		} else {
+			err = st.settings.Put(name, []byte(e.Value))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	st.entries[e.Key] = e
+	st.maxT = max(st.maxT, e.Time)
+	return putSyncEntry(st.sync, e)
+}
+
+func (st *syncTx) list() []SyncEntry {
+	out := make([]SyncEntry, 0, len(st.entries))
+	for _, k := range sortedKeys(st.entries) {
+		out = append(out, st.entries[k])
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// SyncState records local changes (see MergeSync) made since the last call
+// as new versions by device, and returns every entry sorted by key:
+// what this device sends to the other devices of its account. settings
+// names the account-wide settings that are replicated.
+func (s *Store) SyncState(device string, settings []string) ([]SyncEntry, error) {
+	var out []SyncEntry
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		st, err := s.beginSync(tx)
+		if err != nil {
+			return err
+		}
+		if _, err := st.record(device, settings); err != nil {
+			return err
+		}
+		out = st.list()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: sync state: %w", err)
+	}
+	return out, nil
+}
+
+// SyncPending reports, without writing, whether contacts or replicated
+// settings changed since their entries were last recorded.
+func (s *Store) SyncPending(settings []string) (bool, error) {
+	pending := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		st, err := s.beginSync(tx)
+		if err != nil {
+			return err
+		}
+		if st.sync.Get(syncBaselineKey) == nil {
+			pending = true
+			return nil
+		}
+		vals, _ := st.localValues(settings)
+		for key, v := range vals {
+			if old, ok := st.entries[key]; !ok || !old.sameValue(v) {
+				pending = true
+				return nil
+			}
+		}
+		for key, e := range st.entries {
+			if _, ok := vals[key]; !ok && !e.Deleted && strings.HasPrefix(key, SyncContactPrefix) {
+				pending = true
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: sync pending: %w", err)
+	}
+	return pending, nil
+}
+
+// SyncMerge is the outcome of MergeSync.
+type SyncMerge struct {
+	// Applied are the remote entries that won and were applied.
+	Applied []SyncEntry
+	// Recorded counts local changes versioned by this call (made since the
+	// last SyncState): they have not been sent anywhere yet.
+	Recorded int
+	// Skipped counts remote entries refused as invalid.
+	Skipped int
+}
+
+// MergeSync merges entries received from another device of the account, in
+// one transaction: it first records local changes (as SyncState does, so a
+// local change made before the merge is versioned before it is compared),
+// then, for each remote entry that wins over the local one (SyncEntry.Wins),
+// applies it to the contacts or settings and stores it. Entries that fail
+// validation (malformed, oversized, a setting not in settings) are skipped.
+func (s *Store) MergeSync(device string, settings []string, remote []SyncEntry) (SyncMerge, error) {
+	var res SyncMerge
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		res = SyncMerge{}
+		st, err := s.beginSync(tx)
+		if err != nil {
+			return err
+		}
+		if res.Recorded, err = st.record(device, settings); err != nil {
+			return err
+		}
+		for _, e := range remote {
+			if e.validate(settings) != nil {
+				res.Skipped++
+				continue
+			}
+			if old, ok := st.entries[e.Key]; ok && !e.Wins(old) {
+				continue
+			}
+			if err := st.apply(e); err != nil {
+				return err
+			}
+			res.Applied = append(res.Applied, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return SyncMerge{}, fmt.Errorf("store: merge sync: %w", err)
+	}
+	return res, nil
+}

@@ -1,0 +1,271 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/storetest"
+)
+
+var replicated = []string{"calls.allow_non_contacts"}
+
+// clock is a settable clock for stores.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func openAt(t *testing.T, c *clock) *store.Store {
+	t.Helper()
+	return storetest.MustOpen(t, &store.Options{Now: c.now})
+}
+
+func entry(t *testing.T, es []store.SyncEntry, key string) store.SyncEntry {
+	t.Helper()
+	for _, e := range es {
+		if e.Key == key {
+			return e
+		}
+	}
+	t.Fatalf("no entry %q in %+v", key, es)
+	return store.SyncEntry{}
+}
+
+// contactsOf returns name/state of every contact, for comparing stores.
+func contactsOf(t *testing.T, s *store.Store) string {
+	t.Helper()
+	cs, err := s.Contacts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ""
+	for _, c := range cs {
+		out += fmt.Sprintf("%s=%s/%s;", c.AccountID, c.Name, c.State)
+	}
+	return out
+}
+
+func TestSyncBaselineAndLocalVersions(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	s := openAt(t, c)
+	if err := s.PutContact(store.Contact{AccountID: "acct-a", Name: "A", State: store.Accepted}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.SyncPending(replicated); err != nil || !p {
+		t.Fatalf("pending before the first state: %v, %v", p, err)
+	}
+	es, err := s.SyncState("dev1", replicated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := entry(t, es, "contact/acct-a"); e.Time != 0 || e.Device != "" || e.Name != "A" {
+		t.Fatalf("baseline entry = %+v, want version zero", e)
+	}
+	if p, err := s.SyncPending(replicated); err != nil || p {
+		t.Fatalf("pending right after SyncState: %v, %v", p, err)
+	}
+
+	c.t = time.Unix(2000, 0)
+	if err := s.PutContact(store.Contact{AccountID: "acct-a", Name: "Alice", State: store.Accepted}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSetting("calls.allow_non_contacts", "true"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSetting("calls.auto_answer", "contacts"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.SyncPending(replicated); !p {
+		t.Fatal("a renamed contact is not pending")
+	}
+	es, err = s.SyncState("dev1", replicated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := entry(t, es, "contact/acct-a"); e.Time != time.Unix(2000, 0).UnixNano() || e.Device != "dev1" || e.Name != "Alice" {
+		t.Fatalf("renamed entry = %+v", e)
+	}
+	if e := entry(t, es, "setting/calls.allow_non_contacts"); e.Value != "true" || e.Device != "dev1" {
+		t.Fatalf("setting entry = %+v", e)
+	}
+	for _, e := range es {
+		if e.Key == "setting/calls.auto_answer" {
+			t.Fatalf("a per-device setting was replicated: %+v", e)
+		}
+	}
+
+	// A removal becomes a tombstone newer than every version seen, even
+	// when the clock went backwards.
+	c.t = time.Unix(1500, 0)
+	if err := s.DeleteContact("acct-a"); err != nil {
+		t.Fatal(err)
+	}
+	es, err = s.SyncState("dev1", replicated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := entry(t, es, "contact/acct-a"); !e.Deleted || e.Time <= time.Unix(2000, 0).UnixNano() {
+		t.Fatalf("tombstone = %+v", e)
+	}
+}
+
+func TestSyncEntryWins(t *testing.T) {
+	base := store.SyncEntry{Key: "contact/x", Time: 10, Device: "b", State: store.Accepted}
+	tests := []struct {
+		name string
+		e    store.SyncEntry
+		want bool
+	}{
+		{"later time", store.SyncEntry{Key: "contact/x", Time: 11, Device: "a", State: store.Blocked}, true},
+		{"earlier time", store.SyncEntry{Key: "contact/x", Time: 9, Device: "z", State: store.Blocked}, false},
+		{"same time, greater device", store.SyncEntry{Key: "contact/x", Time: 10, Device: "c", State: store.Blocked}, true},
+		{"same time, smaller device", store.SyncEntry{Key: "contact/x", Time: 10, Device: "a", State: store.Blocked}, false},
+		{"same version, greater value", store.SyncEntry{Key: "contact/x", Time: 10, Device: "b", State: store.Blocked}, true},
+		{"same version, same value", base, false},
+		{"tombstone at same version", store.SyncEntry{Key: "contact/x", Time: 10, Device: "b", Deleted: true}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.e.Wins(base); got != tt.want {
+				t.Fatalf("Wins = %v, want %v", got, tt.want)
+			}
+			if tt.want && base.Wins(tt.e) {
+				t.Fatal("both entries win: the order is not total")
+			}
+		})
+	}
+}
+
+// TestMergeSyncConverges: two devices change the same contact without
+// seeing each other's change; after exchanging state in either order both
+// hold the same contacts.
+func TestMergeSyncConverges(t *testing.T) {
+	for _, order := range []string{"a-first", "b-first"} {
+		t.Run(order, func(t *testing.T) {
+			ca, cb := &clock{t: time.Unix(100, 0)}, &clock{t: time.Unix(100, 0)}
+			a, b := openAt(t, ca), openAt(t, cb)
+			for _, s := range []*store.Store{a, b} {
+				if err := s.PutContact(store.Contact{AccountID: "bob", State: store.Accepted}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.SyncState("x", replicated); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ca.t, cb.t = time.Unix(200, 0), time.Unix(200, 0) // same instant: device ID decides
+			if err := a.PutContact(store.Contact{AccountID: "bob", Name: "Robert", State: store.Accepted}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.PutContact(store.Contact{AccountID: "bob", State: store.Blocked}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.PutContact(store.Contact{AccountID: "carol", State: store.RequestSent}); err != nil {
+				t.Fatal(err)
+			}
+			exchange := func(from, to *store.Store, fromDev, toDev string) {
+				es, err := from.SyncState(fromDev, replicated)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := to.MergeSync(toDev, replicated, es); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if order == "a-first" {
+				exchange(a, b, "dev-a", "dev-b")
+				exchange(b, a, "dev-b", "dev-a")
+			} else {
+				exchange(b, a, "dev-b", "dev-a")
+				exchange(a, b, "dev-a", "dev-b")
+			}
+			ga, gb := contactsOf(t, a), contactsOf(t, b)
+			if ga != gb {
+				t.Fatalf("diverged: a %q, b %q", ga, gb)
+			}
+			if want := "bob=/blocked;carol=/request-sent;"; ga != want {
+				t.Fatalf("contacts %q, want %q (dev-b > dev-a wins the tie)", ga, want)
+			}
+			// Nothing is pending afterwards: applied entries are not
+			// mistaken for local changes.
+			for _, s := range []*store.Store{a, b} {
+				if p, _ := s.SyncPending(replicated); p {
+					t.Fatal("merge left the store pending")
+				}
+			}
+		})
+	}
+}
+
+func TestMergeSyncRemovalAndRefusals(t *testing.T) {
+	c := &clock{t: time.Unix(100, 0)}
+	s := openAt(t, c)
+	if err := s.PutContact(store.Contact{AccountID: "bob", State: store.Accepted}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SyncState("me", replicated); err != nil {
+		t.Fatal(err)
+	}
+	remote := []store.SyncEntry{
+		{Key: "contact/bob", Time: 5, Device: "other", Deleted: true},
+		{Key: "contact/eve", Time: 5, Device: "other", State: "friend"},
+		{Key: "setting/calls.auto_answer", Time: 5, Device: "other", Value: "contacts"},
+		{Key: "nonsense", Time: 5},
+		{Key: "setting/calls.allow_non_contacts", Time: 5, Device: "other", Value: "true"},
+	}
+	res, err := s.MergeSync("me", replicated, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 2 || res.Skipped != 3 || res.Recorded != 0 {
+		t.Fatalf("merge %+v; want the removal and the setting applied, 3 skipped, nothing recorded", res)
+	}
+	if _, err := s.Contact("bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("bob after a remote removal: %v", err)
+	}
+	if v, _, _ := s.Setting("calls.allow_non_contacts"); v != "true" {
+		t.Fatalf("setting = %q", v)
+	}
+	if _, ok, _ := s.Setting("calls.auto_answer"); ok {
+		t.Fatal("a per-device setting was accepted from another device")
+	}
+	// An older copy does not resurrect the removed contact.
+	if res, _ := s.MergeSync("me", replicated, []store.SyncEntry{{Key: "contact/bob", Time: 4, Device: "z", State: store.Accepted}}); len(res.Applied) != 0 {
+		t.Fatalf("an older entry was applied: %+v", res.Applied)
+	}
+	// A local change made since the last SyncState is recorded by the
+	// merge, and reported so the caller sends it on.
+	if err := s.PutContact(store.Contact{AccountID: "dave", State: store.RequestSent}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := s.MergeSync("me", replicated, nil); res.Recorded != 1 {
+		t.Fatalf("merge after a local change: %+v, want 1 recorded", res)
+	}
+}
+
+func TestDeviceMeta(t *testing.T) {
+	s := storetest.MustOpen(t, nil)
+	t1, t2 := time.Unix(100, 0).UTC(), time.Unix(200, 0).UTC()
+	for _, step := range []func() error{
+		func() error { return s.NoteDeviceLinked("d", t2) },
+		func() error { return s.NoteDeviceLinked("d", t1) },
+		func() error { return s.NoteDeviceLinked("d", t2) },
+		func() error { return s.NoteDeviceSeen("d", t2) },
+		func() error { return s.NoteDeviceSeen("d", t1) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := s.DeviceMetas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m["d"]; !got.Linked.Equal(t1) || !got.LastSeen.Equal(t2) {
+		t.Fatalf("meta = %+v, want linked %v (earliest), seen %v (latest)", got, t1, t2)
+	}
+	if err := s.NoteDeviceSeen("", t1); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("empty device ID: %v", err)
+	}
+}
