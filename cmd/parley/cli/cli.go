@@ -58,8 +58,11 @@ type cli struct {
 	Hangup     callActionCmd `cmd:"" help:"Hang up a call (or stop an outgoing one from ringing)."`
 	Calls      callsCmd      `cmd:"" help:"List active and recent calls with live statistics (path, packets, loss, jitter, SAS)."`
 	Conference conferenceCmd `cmd:"" help:"Group calls: start, invite, join, leave, list."`
+	Link       linkCmd       `cmd:"" help:"Link a new device to your account: approve the code it shows (parleyd init --link)."`
+	Devices    devicesCmd    `cmd:"" help:"List your account's devices, or revoke one."`
 	Set        setCmd        `cmd:"" help:"Show or change settings (e.g. parley set calls.auto_answer contacts)."`
 	Events     eventsCmd     `cmd:"" help:"Stream the daemon's events (calls, contact requests, bootstrap connections, …) until interrupted."`
+	Completion completionCmd `cmd:"" help:"Print a shell completion script: source <(parley completion bash), or zsh."`
 }
 
 const description = `Parley: peer-to-peer calls, end-to-end encrypted, no account server.
