@@ -130,10 +130,6 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	}
 	nr.say("Alice made an account on her laptop: %s", aliceID.AccountID)
 	alicePhone := filepath.Join(dir, "alice-phone")
-	if err := linkDevice(aliceLaptop, alicePhone, "alice-phone", kdf); err != nil {
-		return err
-	}
-	nr.say("Alice added her phone to the same account (a second device with its own key and certificate)")
 	bobDir := filepath.Join(dir, "bob")
 	bobID, err := node.InitAccount(bobDir, node.AccountOptions{DeviceName: "bob", KDF: kdf})
 	if err != nil {
@@ -141,7 +137,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	}
 	nr.say("Bob made an account: %s", bobID.AccountID)
 
-	// 3. Run the three devices.
+	// 3. Run the devices; link Alice's phone to her account.
 	nr.begin("start the devices")
 	var nodes []*node.Node
 	runCtx, stopNodes := context.WithCancel(context.Background())
@@ -152,34 +148,80 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 			<-done
 		}
 	}()
-	for _, d := range []string{aliceLaptop, alicePhone, bobDir} {
+	start := func(d string) (*node.Node, error) {
 		n, err := node.New(node.Options{
 			DataDir: d, Bootstraps: boot, DHTMode: "client", ICELoopback: true,
-			ListenAddrs:   []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
+			ListenAddrs:   loopback,
 			RetryInterval: 200 * time.Millisecond, Logger: logger.With("who", filepath.Base(d)),
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		go func() { _ = n.Run(runCtx); done <- struct{}{} }()
 		nodes = append(nodes, n)
+		return n, nil
 	}
-	laptop, phone, bob := nodes[0], nodes[1], nodes[2]
-	if err := waitFor(ctx, func() error {
-		for _, n := range nodes {
-			s, err := n.Status()
-			if err != nil {
-				return err
-			}
-			if s.Published.IsZero() {
-				return errors.New("a device has not published its records yet")
-			}
-		}
-		return nil
-	}); err != nil {
+	laptop, err := start(aliceLaptop)
+	if err != nil {
 		return err
 	}
-	nr.say("all three devices published their presence to the DHT through the bootstrap")
+	bob, err := start(bobDir)
+	if err != nil {
+		return err
+	}
+	if err := waitPublished(ctx, laptop, bob); err != nil {
+		return err
+	}
+	nr.say("Alice's laptop and Bob's device published their presence to the DHT through the bootstrap")
+
+	nr.begin("link Alice's phone")
+	phoneSAS := make(chan string, 1)
+	req, err := node.NewLinkRequest(alicePhone, node.LinkOptions{
+		AccountOptions: node.AccountOptions{DeviceName: "alice-phone", KDF: kdf},
+		Bootstraps:     boot, ListenAddrs: loopback, Logger: logger.With("who", "alice-phone"),
+		OnEvent: func(e node.LinkEvent) {
+			if e.Type == node.LinkEventSAS {
+				select {
+				case phoneSAS <- e.SAS:
+				default:
+				}
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer req.Close()
+	nr.say("Alice's phone shows a one-time link code (%d characters; also as a QR code in the real CLI)", len(req.Code()))
+	sess, err := laptop.ApproveLink(ctx, apitype.LinkApprove{Code: req.Code()})
+	if err != nil {
+		return err
+	}
+	var seen string
+	select {
+	case seen = <-phoneSAS:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if seen != sess.SAS {
+		return fmt.Errorf("link SAS differs: laptop %q, phone %q", sess.SAS, seen)
+	}
+	nr.say("the laptop approves it; both screens show the link SAS %s, Alice confirms", sess.SAS)
+	if _, err := laptop.ConfirmLink(ctx, apitype.LinkConfirm{Session: sess.Session, SAS: sess.SAS}); err != nil {
+		return err
+	}
+	if _, err := req.Wait(ctx); err != nil {
+		return err
+	}
+	req.Close()
+	phone, err := start(alicePhone)
+	if err != nil {
+		return err
+	}
+	if err := waitPublished(ctx, phone); err != nil {
+		return err
+	}
+	nr.say("the phone got its own certificate and the account over the encrypted channel; it is online")
 
 	// 4. Contacts.
 	nr.begin("contact request")
@@ -190,18 +232,16 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	if err := waitFor(ctx, func() error { return wantContact(laptop, bobID.AccountID, "request-received") }); err != nil {
 		return err
 	}
-	for _, n := range []*node.Node{laptop, phone} {
-		if err := waitFor(ctx, func() error { return wantContact(n, bobID.AccountID, "request-received") }); err != nil {
-			return err
-		}
-		if _, err := n.AcceptContact(bobID.AccountID); err != nil {
-			return err
-		}
+	if _, err := laptop.AcceptContact(bobID.AccountID); err != nil {
+		return err
 	}
 	if err := waitFor(ctx, func() error { return wantContact(bob, aliceID.AccountID, "accepted") }); err != nil {
 		return err
 	}
-	nr.say("Alice accepted; Bob and Alice are contacts")
+	if err := waitFor(ctx, func() error { return wantContact(phone, bobID.AccountID, "accepted") }); err != nil {
+		return err
+	}
+	nr.say("Alice accepted on her laptop; her phone learned it by device sync; Bob and Alice are contacts")
 
 	// 5. The call.
 	nr.begin("call")
@@ -253,7 +293,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 
 	// 6. What the server saw.
 	nr.begin("inspect the bootstrap")
-	secrets, err := collectSecrets(aliceLaptop, alicePhone, bobDir, nodes)
+	secrets, err := collectSecrets(nodes)
 	if err != nil {
 		return err
 	}
@@ -289,47 +329,27 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	return nil
 }
 
-// linkDevice makes newDir a second device of the account in dir, known to
-// the first device: an account archive restored onto a new device key, and
-// the new device's certificate given to the first device.
-func linkDevice(dir, newDir, name string, kdf pcrypto.KDFParams) error {
-	opts := node.AccountOptions{KDF: kdf}
-	st, err := node.OpenStore(dir, opts)
-	if err != nil {
-		return err
-	}
-	archive, err := node.ExportAccount(st, []byte("demo"), opts)
-	st.Close()
-	if err != nil {
-		return err
-	}
-	if _, err := node.RestoreAccount(newDir, archive, []byte("demo"), node.AccountOptions{DeviceName: name, KDF: kdf}); err != nil {
-		return err
-	}
-	st2, err := node.OpenStore(newDir, opts)
-	if err != nil {
-		return err
-	}
-	certs, err := st2.DeviceCerts()
-	st2.Close()
-	if err != nil {
-		return err
-	}
-	st, err = node.OpenStore(dir, opts)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for id, der := range certs {
-		if err := st.PutDeviceCert(id, der); err != nil {
-			return err
+// loopback are the listen addresses of the demo's hosts.
+var loopback = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+
+// waitPublished waits until every node has published its records.
+func waitPublished(ctx context.Context, nodes ...*node.Node) error {
+	return waitFor(ctx, func() error {
+		for _, n := range nodes {
+			s, err := n.Status()
+			if err != nil {
+				return err
+			}
+			if s.Published.IsZero() {
+				return errors.New("a device has not published its records yet")
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // collectSecrets returns the private key seeds of the demo's devices.
-func collectSecrets(_, _, _ string, nodes []*node.Node) ([][]byte, error) {
+func collectSecrets(nodes []*node.Node) ([][]byte, error) {
 	var out [][]byte
 	for _, n := range nodes {
 		id := n.Keys()
