@@ -150,6 +150,18 @@ func TestContactsEndToEnd(t *testing.T) {
 
 	alice.start()
 	bob.start()
+
+	// A second daemon on the same data dir fails at once, saying why and
+	// what to do.
+	start := time.Now()
+	r = test.Exec(t, nil, bins.Parleyd, "run", "--data", alice.dir, "--listen", "/ip4/127.0.0.1/tcp/0")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "another process holds the lock") || !strings.Contains(r.Stderr, "--data") {
+		t.Fatalf("second parleyd on one data dir: code %d, %q", r.Code, r.Stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("second parleyd took %v to fail", d)
+	}
+
 	var l apitype.Lookup
 	if err := alice.cliJSON(&l, "lookup", bob.id); err != nil {
 		t.Fatal(err)
