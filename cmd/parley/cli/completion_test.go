@@ -59,7 +59,7 @@ func TestComplete(t *testing.T) {
 	}{
 		{name: "commands", words: []string{""}, has: []string{"call", "contact", "contacts", "completion", "status"}, not: []string{"complete", "--data"}},
 		{name: "command prefix", words: []string{"con"}, want: []string{"conference", "contact", "contacts"}},
-		{name: "subcommands", words: []string{"contact", ""}, want: []string{"accept", "add", "block", "decline", "remove"}},
+		{name: "subcommands", words: []string{"contact", ""}, want: []string{"accept", "add", "block", "decline", "remove", "rename"}},
 		{name: "hidden helper not offered", words: []string{"completion", ""}, want: []string{"bash", "zsh"}},
 		{name: "flags of the command and its parents", words: []string{"call", "parley1x", "--"}, has: []string{"--audio", "--wait", "--json", "--data", "--socket"}, not: []string{"--message"}},
 		{name: "flag prefix", words: []string{"--da"}, want: []string{"--data"}},

@@ -40,11 +40,26 @@ func (c *contactsCmd) Run(g *globals) error {
 
 // contactCmd groups the operations on one contact.
 type contactCmd struct {
-	Add     contactAddCmd `cmd:"" help:"Send a contact request to an account (delivered when it is online; kept and retried until then)."`
-	Accept  contactOpCmd  `cmd:"" help:"Accept a contact request you received."`
-	Decline contactOpCmd  `cmd:"" help:"Decline a contact request you received."`
-	Block   contactOpCmd  `cmd:"" help:"Block an account: its requests are dropped."`
-	Remove  contactOpCmd  `cmd:"" help:"Remove an account from your contacts."`
+	Add     contactAddCmd    `cmd:"" help:"Send a contact request to an account (delivered when it is online; kept and retried until then)."`
+	Accept  contactOpCmd     `cmd:"" help:"Accept a contact request you received."`
+	Decline contactOpCmd     `cmd:"" help:"Decline a contact request you received."`
+	Block   contactOpCmd     `cmd:"" help:"Block an account: its requests are dropped."`
+	Remove  contactOpCmd     `cmd:"" help:"Remove an account from your contacts."`
+	Rename  contactRenameCmd `cmd:"" help:"Change the name you gave a contact (synced to your other devices)."`
+}
+
+type contactRenameCmd struct {
+	Account string `arg:"" help:"Account ID."`
+	Name    string `arg:"" help:"New name (at most 128 bytes)."`
+	JSON    bool   `help:"Print JSON."`
+}
+
+func (c *contactRenameCmd) Run(g *globals) error {
+	ct, err := g.client().RenameContact(g.ctx, c.Account, c.Name)
+	if err != nil {
+		return err
+	}
+	return printContact(g, c.JSON, ct, "Renamed")
 }
 
 type contactAddCmd struct {
