@@ -275,9 +275,10 @@ func LoadIdentity(st *store.Store, now time.Time) (*Identity, error) {
 	return id, nil
 }
 
-// Summary describes the identity held in a store.
+// Summary describes the identity held in a store. It reads only public
+// data: no passphrase is needed.
 func Summary(st *store.Store, dir string) (*apitype.Identity, error) {
-	raw, err := st.Identity()
+	raw, err := st.PublicIdentity()
 	if err != nil {
 		return nil, err
 	}
@@ -297,10 +298,7 @@ func Summary(st *store.Store, dir string) (*apitype.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := st.KeysSealed()
-	if err != nil {
-		return nil, err
-	}
+	sealed := raw.Sealed
 	s := &apitype.Identity{
 		AccountID:   ac.ID.String(),
 		DeviceID:    dc.Device.String(),

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -464,6 +465,15 @@ func (r *LinkRequest) session(w *linkConn, hello *linkMsg, approver pcrypto.Devi
 		// The identity is stored; the approver will learn of the device
 		// when it syncs. Report it but count the link as done.
 		r.log.Warn("could not acknowledge the link", "err", err)
+	} else {
+		// Wait (bounded) for the approver to close its side: then it has
+		// our acknowledgement. Finishing at once let the caller tear the
+		// host down with the acknowledgement still in flight, and the
+		// approver took the link for failed while this device held the
+		// account.
+		_ = w.s.CloseWrite()
+		_ = w.s.SetReadDeadline(time.Now().Add(linkIOTimeout))
+		_, _ = io.Copy(io.Discard, io.LimitReader(w.s, 64<<10))
 	}
 	r.finish(id, nil)
 	r.event(LinkEvent{Type: LinkEventLinked, Account: ac.ID.String(), Approver: approver.String()})

@@ -171,6 +171,9 @@ func New(o Options) (n *Node, err error) {
 	if errors.Is(err, store.ErrNoIdentity) {
 		return nil, fmt.Errorf("%w: create one with: parleyd init --data %s", err, o.DataDir)
 	}
+	if errors.Is(err, store.ErrPassphraseRequired) {
+		return nil, fmt.Errorf("%w: give it with --passphrase-file FILE or the PARLEY_PASSPHRASE environment variable", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -200,3 +200,24 @@ func (s *Store) identityRecord() (identityRecord, error) {
 	}
 	return rec, nil
 }
+
+// PublicIdentity is the part of the identity that is not secret.
+type PublicIdentity struct {
+	AccountCert []byte // DER
+	DeviceCert  []byte // DER
+	DeviceName  string
+	Created     time.Time
+	Sealed      bool // the private keys are sealed with a passphrase
+}
+
+// PublicIdentity returns the certificates and name of the stored identity
+// without touching the private keys: no passphrase is needed and no
+// argon2id run is paid. It returns ErrNoIdentity when there is none.
+func (s *Store) PublicIdentity() (PublicIdentity, error) {
+	rec, err := s.identityRecord()
+	if err != nil {
+		return PublicIdentity{}, fmt.Errorf("store: identity: %w", err)
+	}
+	clear(rec.Keys)
+	return PublicIdentity{AccountCert: rec.AccountCert, DeviceCert: rec.DeviceCert, DeviceName: rec.DeviceName, Created: rec.Created, Sealed: rec.Sealed}, nil
+}

@@ -298,3 +298,22 @@ func TestIdentityCorruptRecord(t *testing.T) {
 		})
 	}
 }
+
+func TestPublicIdentityNeedsNoPassphrase(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, &store.Options{Passphrase: []byte("pw"), KDF: crypto.TestKDFParams})
+	id := testIdentity(t)
+	if err := s.CreateIdentity(id); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = mustOpen(t, dir, nil)
+	defer s.Close()
+	if _, err := s.Identity(); !errors.Is(err, store.ErrPassphraseRequired) {
+		t.Fatalf("Identity without passphrase: %v", err)
+	}
+	pub, err := s.PublicIdentity()
+	if err != nil || !pub.Sealed || !bytes.Equal(pub.AccountCert, id.AccountCert) || pub.DeviceName != id.DeviceName {
+		t.Fatalf("PublicIdentity = %+v, %v", pub, err)
+	}
+}
