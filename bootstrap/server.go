@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,7 @@ type Server struct {
 	host  host.Host
 	dht   *dht.IpfsDHT
 	store ds.Batching // the DHT's value store
+	lock  *os.File    // flock on DataDir/bootstrap.lock, held until Close
 	relay *relayTracer
 
 	turn        *turnsrv.Server // nil when disabled
@@ -97,6 +99,11 @@ func (s *Server) start() error {
 	if err := ensureDataDir(c.DataDir); err != nil {
 		return err
 	}
+	lock, err := lockDataDir(c.DataDir)
+	if err != nil {
+		return err
+	}
+	s.lock = lock
 	key, err := loadOrCreateKey(filepath.Join(c.DataDir, KeyFile))
 	if err != nil {
 		return err
@@ -272,6 +279,9 @@ func (s *Server) Close() error {
 		}
 		if s.host != nil {
 			errs = append(errs, s.host.Close())
+		}
+		if s.lock != nil {
+			errs = append(errs, s.lock.Close()) // releases the flock
 		}
 		s.closeErr = errors.Join(errs...)
 	})

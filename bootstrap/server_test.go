@@ -581,3 +581,23 @@ func TestSecretFile(t *testing.T) {
 		t.Fatalf("New with a 0644 secret = %v, want ErrInsecureKeyFile", err)
 	}
 }
+
+// TestDataDirLock: a second server on a data dir in use fails at once and
+// says why; once the first closes, the dir is free again.
+func TestDataDirLock(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, TURN: TURNConfig{Disabled: true}}
+	s1, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg); !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), "--data-dir") {
+		t.Fatalf("second server: %v", err)
+	}
+	s1.Close()
+	s2, err := New(cfg)
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	s2.Close()
+}
