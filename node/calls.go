@@ -315,11 +315,11 @@ func (n *Node) findCall(id string, ok func(*call) bool) (*call, error) {
 	}
 	switch len(match) {
 	case 0:
-		return nil, fmt.Errorf("%w: no call to act on (see parley calls)", ErrNoSuchCall)
+		return nil, fmt.Errorf("%w: no call to act on", ErrNoSuchCall)
 	case 1:
 		return match[0], nil
 	}
-	return nil, fmt.Errorf("%w: %d calls fit; name one (see parley calls)", ErrNoSuchCall, len(match))
+	return nil, fmt.Errorf("%w: %d calls fit; name one", ErrNoSuchCall, len(match))
 }
 
 // Calls lists the active and recently ended calls, newest first.

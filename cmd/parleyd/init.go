@@ -68,6 +68,6 @@ func (c *initCmd) Run(g *globals) error {
 	if c.JSON {
 		return cliutil.PrintJSON(g.stdout, id)
 	}
-	fmt.Fprintf(g.stdout, "\nNext: parleyd run --data %s\n", g.Data)
+	fmt.Fprintf(g.stdout, "\nNext: parleyd run --data %s --bootstrap BOOTSTRAP-ADDR   (the line parley-bootstrap prints, ending in /p2p/…)\n", g.Data)
 	return nil
 }

@@ -146,7 +146,7 @@ func (c *callActionCmd) Run(g *globals, kctx *kong.Context) error {
 }
 
 type setCmd struct {
-	Key   string `arg:"" optional:"" help:"Setting: calls.auto_answer (off|contacts) or calls.allow_non_contacts (false|true). Without KEY, list the settings."`
+	Key   string `arg:"" optional:"" help:"Setting: calls.auto_answer (off|contacts), calls.allow_non_contacts (false|true) or calls.auto_record (a directory or rtp://127.0.0.1:PORT for auto-answered calls). Without KEY, list the settings."`
 	Value string `arg:"" optional:"" help:"New value."`
 	JSON  bool   `help:"Print JSON."`
 }
