@@ -2,7 +2,9 @@ package calltransport
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/pion/ice/v4"
@@ -75,6 +77,12 @@ func (l *Leg) AddRemoteCandidate(s string) error {
 		return fmt.Errorf("calltransport: add remote candidate: %w", ErrTooManyCandidates)
 	}
 	l.remotes++
+	if c.Type() == ice.CandidateTypeRelay {
+		if l.remoteRelays == nil {
+			l.remoteRelays = map[string]bool{}
+		}
+		l.remoteRelays[net.JoinHostPort(c.Address(), strconv.Itoa(c.Port()))] = true
+	}
 	l.mu.Unlock()
 	if err := l.agent.AddRemoteCandidate(c); err != nil {
 		return fmt.Errorf("calltransport: add remote candidate: %w", err)

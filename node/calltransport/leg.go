@@ -47,6 +47,9 @@ type Leg struct {
 	maxRemotes int
 	failErr    error
 	path       Path // selected pair, without RTT
+	// remoteRelays holds the host:port of each relay candidate the peer
+	// sent, to recognise a peer-reflexive pair at one of them (see Path).
+	remoteRelays map[string]bool
 }
 
 // Path describes the candidate pair a leg is using.
@@ -285,12 +288,22 @@ func (l *Leg) failure() error {
 // Path returns the candidate pair in use, or the zero Path while there is
 // none (before connecting, after ICE failed, after Close). After a
 // renomination it describes the new pair.
+//
+// A remote candidate pion learnt as peer-reflexive (a check arrived from
+// it before the candidate itself was signalled) is reported as "relay"
+// when its address is that of a relay candidate the peer sent since: the
+// peer's checks came from its TURN allocation, which happens when they
+// outrun the signalling that carries the relay candidate, and pion keeps
+// the pair typed prflx. Without this a relayed call could show as direct.
 func (l *Leg) Path() Path {
 	if l.isClosed() {
 		return Path{}
 	}
 	l.mu.Lock()
 	p := l.path
+	if p.Remote == ice.CandidateTypePeerReflexive.String() && l.remoteRelays[p.RemoteAddress] {
+		p.Remote = ice.CandidateTypeRelay.String()
+	}
 	l.mu.Unlock()
 	if p.Local == "" {
 		return p
@@ -324,6 +337,7 @@ func (l *Leg) StartMedia(k Keys, profile srtp.ProtectionProfile) (*Media, error)
 	}
 	m.start(l.conn, l.failed)
 	l.media = m
+	labKeyLog(k, profile)
 	return m, nil
 }
 

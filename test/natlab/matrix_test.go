@@ -1,0 +1,199 @@
+package natlab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/node/localapi/apitype"
+)
+
+var (
+	binsOnce sync.Once
+	bins     Binaries
+	binsErr  error
+	binsDir  string // removed by TestMain
+)
+
+// labBinaries builds the lab's Parley binaries once per test process.
+func labBinaries(t testing.TB) Binaries {
+	t.Helper()
+	binsOnce.Do(func() {
+		var err error
+		if binsDir, err = os.MkdirTemp("", "parley-natlab-bin-"); err != nil {
+			binsErr = err
+			return
+		}
+		bins, binsErr = Build(context.Background(), binsDir)
+	})
+	if binsErr != nil {
+		t.Fatal(binsErr)
+	}
+	return bins
+}
+
+// startSession builds the cast's lab and starts a session in it for a
+// test; everything is torn down when the test ends, and the processes'
+// output is logged if it failed. before, when set, runs once the lab is up
+// and before any Parley process starts.
+func startSession(t *testing.T, cast Cast, delay time.Duration, before func(*Lab), bootstrapArgs ...string) *Session {
+	t.Helper()
+	skipUnsupported(t)
+	b := labBinaries(t)
+	l := newLab(t, cast.Sites(delay, 0)...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range l.Procs() {
+				t.Logf("--- output of %v:\n%s", p, p.Output())
+			}
+		}
+	})
+	if before != nil {
+		before(l)
+	}
+	s, err := StartSession(t.Context(), l, cast, SessionOptions{Bins: b, Dir: t.TempDir(), BootstrapArgs: bootstrapArgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// checkCall asserts what every cell must show: connected, media both
+// ways for the whole period (each end hears the other's tone, few losses),
+// the same SAS at both ends, and the path theory predicts.
+func checkCall(t *testing.T, r CallResult, media time.Duration) {
+	t.Helper()
+	if !r.Connected || r.Err != "" {
+		t.Fatalf("%v → %v: connected %v: %s", r.Caller, r.Callee, r.Connected, r.Err)
+	}
+	t.Logf("%v → %v: both ends had media after %v (caller %v, callee %v); paths %s / %s",
+		r.Caller, r.Callee, r.Setup().Round(time.Millisecond), r.CallerEnd.Setup.Round(time.Millisecond),
+		r.CalleeEnd.Setup.Round(time.Millisecond), pathString(r.CallerEnd.Call.Path), pathString(r.CalleeEnd.Call.Path))
+	// Media must flow both ways for the whole period: each end receives
+	// nearly all the peer sent, and each sender keeps up with the tone for
+	// at least part of it. (Under heavy load a sender's pacer sometimes skips
+	// ahead after a stall instead of bursting, so fewer packets are sent
+	// without any loss; that is logged, and fails only below a third.)
+	nominal := uint64(media / (20 * time.Millisecond))
+	ends := []struct {
+		name       string
+		end, other End
+		tone       float64
+	}{{"caller", r.CallerEnd, r.CalleeEnd, CalleeToneHz}, {"callee", r.CalleeEnd, r.CallerEnd, CallerToneHz}}
+	for _, e := range ends {
+		rec, sent := e.end.Received(), e.other.Sent()
+		switch {
+		case sent.Packets < nominal/3:
+			t.Errorf("the %s's peer sent %d packets in %v, want ≥ %d", e.name, sent.Packets, media, nominal/3)
+		case sent.Packets < nominal*2/3:
+			t.Logf("the %s's peer sent only %d packets in %v (nominal %d)", e.name, sent.Packets, media, nominal)
+		}
+		if rec.Packets+5 < sent.Packets*9/10 {
+			t.Errorf("%s received %d of the %d packets its peer sent", e.name, rec.Packets, sent.Packets)
+		}
+		if e.end.LossRate() > 0.05 {
+			t.Errorf("%s lost %.1f%% of the media (%d lost, %d received)", e.name, 100*e.end.LossRate(), rec.Lost, rec.Packets)
+		}
+		if e.end.Call.ToneHz != e.tone {
+			t.Errorf("%s hears %v Hz, want %v Hz", e.name, e.end.Call.ToneHz, e.tone)
+		}
+	}
+	if r.CallerEnd.Call.SAS == "" || r.CallerEnd.Call.SAS != r.CalleeEnd.Call.SAS {
+		t.Errorf("SAS caller %q, callee %q", r.CallerEnd.Call.SAS, r.CalleeEnd.Call.SAS)
+	}
+	want := Expect(r.Caller, r.Callee)
+	for _, e := range []struct {
+		name string
+		kind Kind
+		path apitype.CallPath
+	}{{"caller", r.Caller, r.CallerEnd.Call.Path}, {"callee", r.Callee, r.CalleeEnd.Call.Path}} {
+		switch {
+		case want.Direct && e.path.Kind != "direct":
+			t.Errorf("%s (%v) ended on %s; theory says a direct path exists", e.name, e.kind, pathString(e.path))
+		case !want.Direct && e.path.Kind != "relay":
+			t.Errorf("%s (%v) ended on %s; theory says only a relay works", e.name, e.kind, pathString(e.path))
+		case e.kind == UDPBlocked && e.path.Network != "tcp":
+			t.Errorf("%s (%v) reaches TURN over %q, want tcp", e.name, e.kind, e.path.Network)
+		}
+	}
+}
+
+// TestMatrix calls every ordered pair of NAT kinds (16 cells, the diagonal
+// included) with the real binaries, no added delay: each cell must connect,
+// carry media both ways for 3 s and end on the path theory predicts. With
+// -short only the diagonal runs.
+func TestMatrix(t *testing.T) {
+	runCells(t, 0, FullCast, allCells())
+}
+
+// TestMatrixDelayed repeats the cells most sensitive to round-trip time
+// (the diagonal, and the direct paths that rely on a peer-reflexive
+// candidate) with 25 ms on every uplink.
+func TestMatrixDelayed(t *testing.T) {
+	cells := [][2]Kind{{None, None}, {Cone, Cone}, {Symmetric, Symmetric}, {UDPBlocked, UDPBlocked}, {Symmetric, None}, {None, Symmetric}}
+	runCells(t, 25*time.Millisecond, FullCast, cells)
+}
+
+func allCells() [][2]Kind {
+	var cells [][2]Kind
+	for _, a := range Kinds {
+		for _, b := range Kinds {
+			cells = append(cells, [2]Kind{a, b})
+		}
+	}
+	return cells
+}
+
+func runCells(t *testing.T, delay time.Duration, cast Cast, cells [][2]Kind) {
+	const media = 3 * time.Second
+	// Relayed libp2p connections outlive the run: a call must not fail
+	// here because its circuit expired (TestRelayedCallOutlivesCircuit is
+	// about that).
+	s := startSession(t, cast, delay, nil, "--relay-circuit-duration", "30m")
+	for _, c := range cells {
+		if testing.Short() && c[0] != c[1] {
+			continue
+		}
+		t.Run(fmt.Sprintf("%v_to_%v", c[0], c[1]), func(t *testing.T) {
+			r, err := s.Call(t.Context(), c[0], c[1], media)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCall(t, r, media)
+		})
+	}
+}
+
+func pathString(p apitype.CallPath) string {
+	if p.Kind == "" {
+		return "no path"
+	}
+	return fmt.Sprintf("%s (%s→%s over %s)", p.Kind, p.Local, p.Remote, p.Network)
+}
+
+// knownBugsEnv runs the tests of bugs found by the lab and not fixed yet.
+const knownBugsEnv = "PARLEY_NATLAB_KNOWN_BUGS"
+
+// TestRelayedCallOutlivesCircuit: when no direct libp2p connection is
+// possible (a symmetric-NAT caller, a UDP-blocked callee), the call's
+// signalling runs over the bootstrap's circuit relay, whose relayed
+// connections end after --relay-circuit-duration (2 min by default). The
+// call's media does not use that connection, so the call must survive its
+// end. It does not yet: the call ends with "signalling stream closed" (found
+// by the matrix report, where a pair's circuit was 2 minutes old). The
+// relay's limit is lowered to 10 s here to show it in a test.
+func TestRelayedCallOutlivesCircuit(t *testing.T) {
+	if os.Getenv(knownBugsEnv) == "" {
+		t.Skipf("known bug: a call ends when the circuit relay connection carrying its signalling expires; set %s=1 to run", knownBugsEnv)
+	}
+	const media = 20 * time.Second
+	s := startSession(t, Cast{Callers: []Kind{Symmetric}, Callees: []Kind{UDPBlocked}}, 0, nil, "--relay-circuit-duration", "10s")
+	r, err := s.Call(t.Context(), Symmetric, UDPBlocked, media)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCall(t, r, media)
+}

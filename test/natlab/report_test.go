@@ -1,0 +1,128 @@
+package natlab
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/node/localapi/apitype"
+)
+
+// fakeCall makes a connected call result with the given setup and paths.
+func fakeCall(a, b Kind, setup time.Duration, kind, network string) CallResult {
+	end := func(n string) End {
+		return End{Setup: setup, Call: apitype.Call{Path: apitype.CallPath{Kind: kind, Network: n},
+			Streams: []apitype.Stream{{Direction: "receive", Kind: "audio", Packets: 95, Lost: 5}}}}
+	}
+	return CallResult{Caller: a, Callee: b, Delay: 25 * time.Millisecond, Connected: true, CallerEnd: end(network), CalleeEnd: end("udp")}
+}
+
+func TestReportTables(t *testing.T) {
+	m := &MatrixResult{Delay: 25 * time.Millisecond, Cells: []Cell{
+		{Caller: Cone, Callee: Cone, Runs: []CallResult{
+			fakeCall(Cone, Cone, 100*time.Millisecond, "direct", "udp"),
+			fakeCall(Cone, Cone, 300*time.Millisecond, "direct", "udp"),
+			fakeCall(Cone, Cone, 200*time.Millisecond, "direct", "udp"),
+		}},
+		{Caller: UDPBlocked, Callee: None, Runs: []CallResult{fakeCall(UDPBlocked, None, 450*time.Millisecond, "relay", "tcp")}},
+		{Caller: Symmetric, Callee: Symmetric, Runs: []CallResult{fakeCall(Symmetric, Symmetric, 50*time.Millisecond, "direct", "udp")}},
+		{Caller: None, Callee: None, Runs: []CallResult{{Caller: None, Callee: None, Err: "boom"}}},
+	}}
+	table := m.Table()
+	for _, want := range []string{
+		"| **cone** | – | 200 ms · direct/udp | – | – |",
+		"| **udp-blocked** | 450 ms · relay/tcp | – | – | – |",
+		"50 ms · direct/udp ⚠ expected relay",
+		"| **none** | ✗ failed (1 runs) |",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	details := m.Details()
+	for _, want := range []string{
+		"| cone → cone | 3/3 | 200 ms | 200 ms | 200 ms | 100 ms–300 ms | direct/udp | 5.0% | ≤ 300 ms ✓ |",
+		"| udp-blocked → none | 1/1 | 450 ms |",
+		"≤ 400 ms ✗",
+	} {
+		if !strings.Contains(details, want) {
+			t.Errorf("details lack %q:\n%s", want, details)
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteReport(&b, []*MatrixResult{m}, MatrixOptions{Runs: 3}, Machine{OS: "TestOS", Cores: 2}, time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Connectivity matrix", "2030-01-02 03:04 UTC", "TestOS", "## 25 ms one-way delay", "Goals at 25 ms", "## Method",
+		"- none → none, call 1 of 1: boom"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+// TestCleanupStale deletes the namespaces of a lab whose process is gone
+// and leaves alone those of a live process and every other name.
+func TestCleanupStale(t *testing.T) {
+	skipUnsupported(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := "plab" + strconv.Itoa(dead.Process.Pid) + "-1-inet"
+	live := "plab" + strconv.Itoa(os.Getpid()) + "-999-h1"
+	other := "plab" + strconv.Itoa(dead.Process.Pid) + "-mine"
+	for _, ns := range []string{stale, live, other} {
+		if _, err := run(t.Context(), "", "ip", "netns", "add", ns); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = run(context.Background(), "", "ip", "netns", "delete", ns) })
+	}
+	deleted, err := CleanupStale(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nsExists(stale) || !slices.Contains(deleted, stale) {
+		t.Errorf("stale %s not deleted (deleted %v)", stale, deleted)
+	}
+	if !nsExists(live) || !nsExists(other) {
+		t.Errorf("deleted a live lab's or a foreign namespace (deleted %v)", deleted)
+	}
+}
+
+func TestLimitedBuffer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		writes  int
+		dropped bool
+	}{
+		{"small", 10, false},
+		{"over the limit", maxOutput/1000 + 100, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b limitedBuffer
+			chunk := bytes.Repeat([]byte("x"), 999)
+			for i := range tc.writes {
+				if _, err := b.Write(append(chunk, byte('0'+i%10))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := b.String()
+			if got := strings.Contains(s, "bytes dropped"); got != tc.dropped {
+				t.Fatalf("dropped marker %v, want %v", got, tc.dropped)
+			}
+			if len(s) > maxOutput+100 {
+				t.Fatalf("kept %d bytes", len(s))
+			}
+			if !strings.HasSuffix(s, string(byte('0'+(tc.writes-1)%10))) {
+				t.Fatal("lost the end of the output")
+			}
+		})
+	}
+}
