@@ -507,3 +507,19 @@ func (n *Node) busy() bool {
 	}
 	return false
 }
+
+// mediaUp reports whether l is the call's answered leg and its media path
+// is connected.
+func (c *call) mediaUp(l *leg) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.winner == l && c.state == stateConnected && !c.ended
+}
+
+// mediaUpAny reports whether l is the call's answered leg with media started
+// (connected or not: a hang-up must reach it either way).
+func (c *call) mediaUpAny(l *leg) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.winner == l && l.media != nil
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -44,6 +45,9 @@ type leg struct {
 	sasCommit [32]byte
 	// dead is set (under c.mu) when the leg has dropped out of the call.
 	dead bool
+	// sigLost is set when the signalling stream closed while media went
+	// on: control messages then go on streams of their own.
+	sigLost atomic.Bool
 
 	closeOnce sync.Once
 }
@@ -88,7 +92,22 @@ func (l *leg) sendControl(m *callproto.Control) {
 		l.c.n.log.Debug("signing control", "type", m.Type, "err", err)
 		return
 	}
-	_ = l.writeFrame(b)
+	if !l.sigLost.Load() && l.writeFrame(b) == nil {
+		return
+	}
+	if l.device != "" && l.c.mediaUpAny(l) {
+		l.c.n.sendControlStream(l.device, b)
+	}
+}
+
+// relayedSignalling reports whether the leg's signalling stream runs over a
+// circuit relay (a limited connection, which the relay ends after its
+// circuit duration). A stream on a direct connection that closes means the
+// peer went away, and the call ends at once.
+func (l *leg) relayedSignalling() bool {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return l.s != nil && l.s.Conn().Stat().Limited
 }
 
 // setTransport records the leg's ICE leg (read by info and close under
@@ -131,6 +150,15 @@ func (l *leg) ring() {
 	c, n := l.c, l.c.n
 	err := l.ringErr()
 	if err == nil || c.ctx.Err() != nil {
+		return
+	}
+	if c.mediaUp(l) && l.relayedSignalling() {
+		// The signalling stream may ride a circuit relay whose connection
+		// expires long before a call ends; media has its own ICE path, so
+		// the call goes on. Later control messages (hang-up) go on streams
+		// of their own (CallControlProtocol).
+		l.sigLost.Store(true)
+		n.log.Info("signalling stream closed; the call continues on its media path", "call", callIDString(c.id), "err", err)
 		return
 	}
 	l.close()
@@ -566,7 +594,14 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 	for {
 		b, err := readFrame(r)
 		if err != nil {
-			if c.ctx.Err() == nil {
+			switch {
+			case c.ctx.Err() != nil:
+			case c.mediaUp(l) && l.relayedSignalling():
+				// As on the caller's side: the call goes on on its media
+				// path (see ring).
+				l.sigLost.Store(true)
+				n.log.Info("signalling stream closed; the call continues on its media path", "call", callIDString(c.id), "err", err)
+			default:
 				c.end("signalling stream closed", "")
 			}
 			return
@@ -591,5 +626,64 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 			}
 			return
 		}
+	}
+}
+
+// CallControlProtocol carries one signed control message of an ongoing call
+// per stream, for when the call's signalling stream is gone (it rode a
+// circuit relay connection that expired) while its media goes on.
+const CallControlProtocol = "/parley/call-control/1.0.0"
+
+// sendControlStream sends a signed control message on a stream of its own.
+func (n *Node) sendControlStream(d pcrypto.DeviceID, msg []byte) {
+	ctx, cancel := context.WithTimeout(n.runCtx(), contactIOTimeout)
+	defer cancel()
+	s, err := n.h.NewStream(network.WithAllowLimitedConn(ctx, "call-control"), peerOf(d), CallControlProtocol)
+	if err != nil {
+		n.log.Debug("control stream", "device", d, "err", err)
+		return
+	}
+	defer s.Close()
+	_ = s.SetWriteDeadline(time.Now().Add(contactIOTimeout))
+	frame := binary.AppendUvarint(nil, uint64(len(msg)))
+	_, _ = s.Write(append(frame, msg...))
+}
+
+// handleCallControlStream applies one control message to the call it
+// names, if it comes from the device that call is connected to.
+func (n *Node) handleCallControlStream(s network.Stream) {
+	defer s.Close()
+	_ = s.SetReadDeadline(time.Now().Add(contactIOTimeout))
+	b, err := readFrame(bufio.NewReader(s))
+	if err != nil {
+		n.sigDropped.Add(1)
+		return
+	}
+	from := s.Conn().RemotePeer()
+	pub, err := pcrypto.DeviceID(from).PublicKey()
+	if err != nil {
+		n.sigDropped.Add(1)
+		return
+	}
+	m, err := callproto.ParseControl(b, pub, n.o.Now())
+	if err != nil {
+		n.sigDropped.Add(1)
+		return
+	}
+	n.callsMu.Lock()
+	c := n.calls[m.CallID]
+	n.callsMu.Unlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	l := c.winner
+	c.mu.Unlock()
+	if l == nil || peerOf(l.device) != from {
+		n.sigDropped.Add(1)
+		return
+	}
+	if m.Type == callproto.ControlHangup || m.Type == callproto.ControlCancel {
+		c.end("hung up by the other side", "")
 	}
 }

@@ -55,6 +55,11 @@ type Options struct {
 	// (they are also retried as soon as the target's presence appears).
 	// Defaults to 15s.
 	RetryInterval time.Duration
+	// Reachability is "auto" (AutoNAT decides, after its first probes some
+	// 15 s in), "private" (behind NAT: reserve relay slots on the
+	// bootstraps at once, so the device is callable from its first
+	// seconds) or "public". Defaults to "auto".
+	Reachability string
 	// ICELoopback offers loopback ICE candidates (tests and one-machine
 	// labs). Off by default.
 	ICELoopback bool
@@ -227,6 +232,15 @@ func (n *Node) buildHost() error {
 	if len(n.bootstraps) > 0 {
 		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(n.bootstraps))
 	}
+	switch n.o.Reachability {
+	case "", "auto":
+	case "private":
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
+	case "public":
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	default:
+		return fmt.Errorf("node: %w: reachability %q (want auto, private or public)", ErrInvalidInput, n.o.Reachability)
+	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		return fmt.Errorf("node: libp2p host: %w", err)
@@ -278,6 +292,8 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.h.RemoveStreamHandler(ContactProtocol)
 	n.h.SetStreamHandler(CallProtocol, n.handleCallStream)
 	defer n.h.RemoveStreamHandler(CallProtocol)
+	n.h.SetStreamHandler(CallControlProtocol, n.handleCallControlStream)
+	defer n.h.RemoveStreamHandler(CallControlProtocol)
 	n.h.SetStreamHandler(SyncProtocol, n.handleSyncStream)
 	defer n.h.RemoveStreamHandler(SyncProtocol)
 	n.h.SetStreamHandler(ConferenceProtocol, n.handleConfStream)

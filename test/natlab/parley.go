@@ -159,6 +159,11 @@ func (d *Daemon) Start(ctx context.Context, boot []string, logLevel string) erro
 	for _, b := range boot {
 		args = append(args, "--bootstrap", b)
 	}
+	if d.Site.Kind != None {
+		// Known to be behind NAT: reserve relay slots at once instead of
+		// waiting ~15 s for AutoNAT's first probe.
+		args = append(args, "--reachability", "private")
+	}
 	p, err := d.lab.Start(d.Site.Host, "parleyd "+d.Name, []string{KeyLogEnv + "=" + d.KeyLog}, d.bins.Parleyd, args...)
 	if err != nil {
 		return err
