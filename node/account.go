@@ -26,8 +26,9 @@ const maxDeviceName = 64
 // AccountOptions configures the account operations on a data directory.
 // The zero value is usable.
 type AccountOptions struct {
-	// DeviceName names this device in its certificate. Defaults to the
-	// host name.
+	// DeviceName names this device in its certificate, which is published
+	// in the account record: it is public. Defaults to "device" (not the
+	// host name, which would leak into the DHT).
 	DeviceName string
 	// Passphrase, when set, seals the private keys in the store. Empty means
 	// the keys are stored unsealed in a 0600 file.
@@ -59,11 +60,7 @@ func (o *AccountOptions) kdf() pcrypto.KDFParams {
 func (o *AccountOptions) deviceName() (string, error) {
 	name := o.DeviceName
 	if name == "" {
-		h, err := os.Hostname()
-		if err != nil || h == "" {
-			h = "device"
-		}
-		name = h
+		name = "device"
 	}
 	if len(name) > maxDeviceName {
 		return "", fmt.Errorf("%w: device name is %d bytes, at most %d allowed", ErrInvalidInput, len(name), maxDeviceName)
@@ -100,7 +97,9 @@ func InitAccount(dir string, o AccountOptions) (*apitype.Identity, error) {
 	}
 	defer ak.Wipe()
 	now := o.now()
-	ac, err := pcrypto.CreateAccountCert(ak, name, pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
+	// The account certificate carries no name: it is published, and a
+	// device name is not the account's.
+	ac, err := pcrypto.CreateAccountCert(ak, "", pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
 	if err != nil {
 		return nil, fmt.Errorf("init: account certificate: %w", err)
 	}

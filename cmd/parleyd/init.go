@@ -10,7 +10,7 @@ import (
 )
 
 type initCmd struct {
-	Name                  string `help:"Name of this device, shown to your other devices (default: host name)."`
+	Name                  string `help:"Name of this device, shown to your other devices; it is published in your account record, so it is public (default: device)."`
 	Restore               string `placeholder:"FILE" type:"existingfile" help:"Restore the account from an archive written by 'parleyd export'; this device gets a new key and certificate."`
 	ArchivePassphraseFile string `env:"PARLEY_ARCHIVE_PASSPHRASE_FILE" placeholder:"FILE" help:"With --restore: file whose first line is the archive passphrase. Else $$PARLEY_ARCHIVE_PASSPHRASE, else asked on a terminal."`
 	JSON                  bool   `help:"Print the result as JSON."`
