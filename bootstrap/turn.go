@@ -1,10 +1,12 @@
 package bootstrap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strconv"
 
 	"github.com/parleyhq/parley/bootstrap/turncred"
@@ -34,21 +36,21 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 		s.turnURLs = cfg.TURN.URLs
 		return nil
 	}
-	pc, ln, err := listenTURN(cfg.TURN.ListenAddr)
+	pcs, ln, err := listenTURN(cfg.TURN.ListenAddr)
 	if err != nil {
 		return err
 	}
-	udpAddr := pc.LocalAddr().(*net.UDPAddr)
+	udpAddr := pcs[0].LocalAddr().(*net.UDPAddr)
 	relayIP, err := pickRelayIP(cfg.TURN.RelayIP, udpAddr.IP)
 	if err != nil {
-		pc.Close()
+		closeAll(pcs)
 		ln.Close()
 		return err
 	}
 	s.turn, err = turnsrv.New(turnsrv.Config{
 		Secret:            secret,
 		RelayIP:           relayIP,
-		PacketConns:       []net.PacketConn{pc},
+		PacketConns:       pcs,
 		Listeners:         []net.Listener{ln},
 		AllowPrivatePeers: cfg.TURN.AllowPrivatePeers,
 		Now:               cfg.Now,
@@ -56,7 +58,7 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 		Metrics:           &s.turnMetrics,
 	})
 	if err != nil {
-		pc.Close()
+		closeAll(pcs)
 		ln.Close()
 		return fmt.Errorf("TURN: %w", err)
 	}
@@ -69,29 +71,80 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 	return nil
 }
 
-// listenTURN opens the UDP socket and a TCP listener on the same port.
-// With port 0 it retries a few times in case the kernel's UDP port is taken
-// for TCP.
-func listenTURN(addr string) (net.PacketConn, net.Listener, error) {
+// turnSocketBuffer is the receive and send buffer asked for on the TURN
+// UDP sockets, in bytes: every client's media arrives on them, and the
+// default (about 208 KiB) overflowed under load in the relay bench
+// (test/bench relay). coturn asks for the same. The kernel caps it at
+// net.core.rmem_max/wmem_max.
+const turnSocketBuffer = 4 << 20
+
+// turnUDPSockets is how many UDP sockets share the TURN port. pion/turn
+// reads each socket on one goroutine, so a single socket caps what the
+// server can take in at one core; with SO_REUSEPORT the kernel spreads
+// clients over the sockets by their address (each client always lands on
+// the same one). One per core, at most 4.
+func turnUDPSockets() int {
+	if !haveReusePort {
+		return 1
+	}
+	return max(1, min(runtime.GOMAXPROCS(0), 4))
+}
+
+// listenTURN opens the UDP sockets (several sharing one port, see
+// turnUDPSockets) and a TCP listener on the same port. With port 0 it
+// retries a few times in case the kernel's UDP port is taken for TCP.
+func listenTURN(addr string) ([]net.PacketConn, net.Listener, error) {
 	host, port, _ := net.SplitHostPort(addr)
 	var lastErr error
 	for range 5 {
-		pc, err := net.ListenPacket("udp", addr)
+		pcs, err := listenTURNUDP(addr, turnUDPSockets())
 		if err != nil {
-			return nil, nil, fmt.Errorf("TURN: listen UDP %s: %w", addr, err)
+			return nil, nil, err
 		}
-		p := pc.LocalAddr().(*net.UDPAddr).Port
+		p := pcs[0].LocalAddr().(*net.UDPAddr).Port
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err == nil {
-			return pc, ln, nil
+			return pcs, ln, nil
 		}
-		pc.Close()
+		closeAll(pcs)
 		lastErr = err
 		if port != "0" {
 			break
 		}
 	}
 	return nil, nil, fmt.Errorf("TURN: listen TCP %s: %w", addr, lastErr)
+}
+
+// listenTURNUDP opens n UDP sockets on addr; after the first, on the port
+// the first got.
+func listenTURNUDP(addr string, n int) ([]net.PacketConn, error) {
+	lc := net.ListenConfig{}
+	if n > 1 {
+		lc.Control = reusePort
+	}
+	var pcs []net.PacketConn
+	for range n {
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			closeAll(pcs)
+			return nil, fmt.Errorf("TURN: listen UDP %s: %w", addr, err)
+		}
+		if c, ok := pc.(*net.UDPConn); ok {
+			// Best effort: a smaller buffer only means more loss under
+			// bursts.
+			_ = c.SetReadBuffer(turnSocketBuffer)
+			_ = c.SetWriteBuffer(turnSocketBuffer)
+		}
+		pcs = append(pcs, pc)
+		addr = pc.LocalAddr().String()
+	}
+	return pcs, nil
+}
+
+func closeAll(pcs []net.PacketConn) {
+	for _, pc := range pcs {
+		pc.Close()
+	}
 }
 
 // pickRelayIP returns the configured relay IP, else the listen IP if it is
