@@ -63,9 +63,11 @@ func callsCmd(ctx context.Context, w io.Writer, args []string) error {
 	for _, p := range o.parts {
 		switch p {
 		case "setup":
+			fmt.Fprintf(w, "\n## Call setup on loopback (in-process nodes)\n\n")
 			err = callSetupBench(ctx, w, env, bins["parley-bootstrap"], o.calls)
 		case "media":
-			err = mediaPathBench(ctx, w)
+			fmt.Fprintf(w, "\n## Media path vs raw SRTP (node/calltransport benchmarks)\n\n")
+			err = mediaPathBench(ctx, w, "1s")
 		case "daemon":
 			err = daemonBench(ctx, w, env, bins, o)
 		}

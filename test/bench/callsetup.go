@@ -44,7 +44,6 @@ func (t callTimes) both() time.Duration { return max(t.alice, t.bob) }
 
 // callSetupBench times nCalls calls between two in-process nodes.
 func callSetupBench(ctx context.Context, w io.Writer, env *benchEnv, bootBin string, nCalls int) error {
-	fmt.Fprintf(w, "\n## 1. Call setup on loopback (in-process nodes)\n\n")
 	boots, boot, err := env.startBootstraps(ctx, bootBin, 1, turnLoopback...)
 	defer func() {
 		for _, p := range boots {

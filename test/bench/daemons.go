@@ -18,6 +18,7 @@ type daemon struct {
 	id      string // account ID
 	parleyd string // binary paths
 	parley  string
+	env     []string // extra environment of `parleyd run`
 	proc    *proc
 }
 
@@ -36,19 +37,35 @@ func (e *benchEnv) newDaemon(ctx context.Context, bins map[string]string, name s
 	return d, nil
 }
 
-// start runs `parleyd run` on loopback and waits until it has published.
+// start runs `parleyd run` on loopback in DHT client mode and waits until
+// it has published.
 func (d *daemon) start(ctx context.Context, e *benchEnv, boot []string) error {
+	if err := d.launch(e, boot, "client"); err != nil {
+		return err
+	}
+	return d.waitPublished(ctx)
+}
+
+// launch starts `parleyd run` on loopback with the given DHT mode.
+func (d *daemon) launch(e *benchEnv, boot []string, dhtMode string) error {
 	args := []string{"run", "--data", d.dir, "--listen", loopbackListen[0], "--listen", loopbackListen[1],
-		"--dht-mode", "client", "--ice-loopback", "--log-level", "warn"}
+		"--dht-mode", dhtMode, "--ice-loopback", "--log-level", "warn"}
 	for _, b := range boot {
 		args = append(args, "--bootstrap", b)
 	}
-	p, err := e.start("parleyd-"+d.name, d.parleyd, args...)
+	p, err := e.startEnv("parleyd-"+d.name, d.parleyd, d.env, args...)
 	if err != nil {
 		return err
 	}
 	d.proc = p
-	err = poll(ctx, publishTimeout, func() error {
+	return nil
+}
+
+// waitPublished polls `parley status` until the daemon has published its
+// presence.
+func (d *daemon) waitPublished(ctx context.Context) error {
+	p := d.proc
+	err := poll(ctx, publishTimeout, func() error {
 		if p.exited() {
 			return stopPolling{p.failure("exited at start")}
 		}
@@ -137,42 +154,19 @@ func (d *daemon) waitCallState(ctx context.Context, id, want string, timeout tim
 
 // usage is a daemon's memory and CPU over one measurement window.
 type usage struct {
-	rssKiB int     // VmRSS at the end of the window
-	cpu    float64 // user+system CPU time over the window, % of one core
+	rssKiB  int     // VmRSS at the end of the window
+	anonKiB int     // RssAnon at the end of the window
+	cpu     float64 // user+system CPU time over the window, % of one core
 }
 
 // measure reads the daemons' CPU time, waits for window and reads it and
 // their RSS again.
 func measure(ctx context.Context, window time.Duration, ds ...*daemon) ([]usage, error) {
-	start := time.Now()
-	cpu0 := make([]time.Duration, len(ds))
+	ps := make([]*proc, len(ds))
 	for i, d := range ds {
-		c, err := cpuTime(d.proc.pid())
-		if err != nil {
-			return nil, err
-		}
-		cpu0[i] = c
+		ps[i] = d.proc
 	}
-	if err := sleepCtx(ctx, window); err != nil {
-		return nil, err
-	}
-	wall := time.Since(start)
-	out := make([]usage, len(ds))
-	for i, d := range ds {
-		if d.proc.exited() {
-			return nil, d.proc.failure("exited while measured")
-		}
-		c, err := cpuTime(d.proc.pid())
-		if err != nil {
-			return nil, err
-		}
-		rss, err := rssKiB(d.proc.pid())
-		if err != nil {
-			return nil, err
-		}
-		out[i] = usage{rssKiB: rss, cpu: 100 * float64(c-cpu0[i]) / float64(wall)}
-	}
-	return out, nil
+	return measureProcs(ctx, window, ps...)
 }
 
 // callRun is one measured daemon call.
@@ -264,7 +258,7 @@ func findStream(c apitype.Call, direction, kind string) (apitype.Stream, bool) {
 // daemonBench runs a bootstrap and two parleyd processes and measures their
 // RSS and CPU idle, in an audio call and in an audio+video call.
 func daemonBench(ctx context.Context, w io.Writer, env *benchEnv, bins map[string]string, o callsOptions) error {
-	fmt.Fprintf(w, "\n## 3. parleyd RSS and CPU (real binaries)\n\n")
+	fmt.Fprintf(w, "\n## parleyd RSS and CPU (real binaries)\n\n")
 	video := env.path("video.ivf")
 	// Longer than the call: the file must not end inside the window.
 	if err := writeSyntheticIVF(video, int((o.callTime+callConnectTimeout)/time.Second)); err != nil {

@@ -65,10 +65,10 @@ func trimProcs(name string) string {
 }
 
 // mediaPathBench runs node/calltransport's media path and raw SRTP
-// benchmarks and prints their packet rates side by side.
-func mediaPathBench(ctx context.Context, w io.Writer) error {
-	fmt.Fprintf(w, "\n## 2. Media path vs raw SRTP (node/calltransport benchmarks)\n\n")
-	args := []string{"test", "-run=NONE", "-bench=MediaPath|RawSRTP", "-benchtime=1s", "./node/calltransport"}
+// benchmarks (each for benchtime) and prints their packet rates side by
+// side.
+func mediaPathBench(ctx context.Context, w io.Writer, benchtime string) error {
+	args := []string{"test", "-run=NONE", "-bench=MediaPath|RawSRTP", "-benchtime=" + benchtime, "./node/calltransport"}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = moduleRoot()
 	// Its own process group, so that on Ctrl-C the test binary under go

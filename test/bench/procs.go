@@ -103,13 +103,18 @@ type proc struct {
 // start runs bin in the background in its own process group, so a Ctrl-C
 // on the terminal reaches only the bench, which then stops it with SIGTERM.
 func (e *benchEnv) start(name, bin string, args ...string) (*proc, error) {
+	return e.startEnv(name, bin, nil, args...)
+}
+
+// startEnv is start with extra environment variables (KEY=VALUE).
+func (e *benchEnv) startEnv(name, bin string, extraEnv []string, args ...string) (*proc, error) {
 	logPath := e.path(name + ".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), extraEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -145,12 +150,22 @@ func (p *proc) stop() {
 		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a paused process handles SIGTERM only once resumed
 	select {
 	case <-p.done:
 	case <-time.After(stopGrace):
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
+}
+
+// pause stops the process with SIGSTOP: it keeps its sockets open and
+// answers nothing, so its peers see a silent node, not a closed one.
+func (p *proc) pause() error {
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("pause %s: %w", p.name, err)
+	}
+	return nil
 }
 
 // failure describes why the process is unusable, with the end of its log.
@@ -228,6 +243,45 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// memKiB reads a process's resident set size and its anonymous part
+// (RssAnon: heap and stacks, as opposed to the file-backed pages of the
+// binary) from /proc/PID/status.
+func memKiB(pid int) (rss, anon int, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("memory: %w", err)
+	}
+	return parseStatusMem(b)
+}
+
+// parseStatusMem reads VmRSS and RssAnon (KiB) from the contents of
+// /proc/PID/status.
+func parseStatusMem(b []byte) (rss, anon int, err error) {
+	found := 0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		for key, dst := range map[string]*int{"VmRSS:": &rss, "RssAnon:": &anon} {
+			v, ok := strings.CutPrefix(line, key)
+			if !ok {
+				continue
+			}
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				return 0, 0, fmt.Errorf("%w: %s empty", ErrStatFormat, key)
+			}
+			n, err := strconv.Atoi(f[0])
+			if err != nil {
+				return 0, 0, fmt.Errorf("%w: %s %q: %w", ErrStatFormat, key, v, err)
+			}
+			*dst = n
+			found++
+		}
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("%w: VmRSS or RssAnon missing", ErrStatFormat)
+	}
+	return rss, anon, nil
 }
 
 // rssKiB reads a process's resident set size from /proc/PID/status.
