@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,30 +167,6 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, stri
 		}
 		<-tick.C
 	}
-}
-
-// goroutinesMatching returns the stacks of all goroutines that mention
-// any of markers.
-func goroutinesMatching(markers ...string) []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		for _, m := range markers {
-			if strings.Contains(g, m) {
-				out = append(out, g)
-				break
-			}
-		}
-	}
-	return out
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

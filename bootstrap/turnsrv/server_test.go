@@ -12,6 +12,8 @@ import (
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
+
+	"github.com/parleyhq/parley/test"
 )
 
 const ioTimeout = 5 * time.Second
@@ -340,7 +342,7 @@ func TestSTUNBinding(t *testing.T) {
 func TestCloseLeavesNoGoroutines(t *testing.T) {
 	serverMarkers := []string{"pion/turn/v5.(*Server)", "pion/turn/v5/internal/server", "pion/turn/v5/internal/allocation", "turnsrv.(*"}
 	waitFor(t, ioTimeout, "goroutines of earlier tests to end", func() (bool, string) {
-		g := goroutinesMatching(append(serverMarkers, "pion/turn/v5/internal/client", "pion/turn/v5.(*Client)")...)
+		g := test.GoroutinesMatching(append(serverMarkers, "pion/turn/v5/internal/client", "pion/turn/v5.(*Client)")...)
 		return len(g) == 0, strings.Join(g, "\n\n")
 	})
 	baseline := runtime.NumGoroutine()
@@ -369,7 +371,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 	waitFor(t, ioTimeout, "server goroutines to end after Close", func() (bool, string) {
-		g := goroutinesMatching(serverMarkers...)
+		g := test.GoroutinesMatching(serverMarkers...)
 		return len(g) == 0, strings.Join(g, "\n\n")
 	})
 	waitFor(t, ioTimeout, "allocations to be released", func() (bool, string) {
@@ -383,7 +385,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	waitFor(t, ioTimeout, "goroutine count back to baseline", func() (bool, string) {
 		n := runtime.NumGoroutine()
 		return n <= baseline, "have " + strconv.Itoa(n) + ", baseline " + strconv.Itoa(baseline) + "\n" +
-			strings.Join(goroutinesMatching("pion", "turnsrv"), "\n\n")
+			strings.Join(test.GoroutinesMatching("pion", "turnsrv"), "\n\n")
 	})
 }
 

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -300,30 +298,6 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() error) {
 		}
 		<-tick.C
 	}
-}
-
-// goroutinesMatching returns the stacks of goroutines that mention any of
-// markers.
-func goroutinesMatching(markers ...string) []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		for _, m := range markers {
-			if strings.Contains(g, m) {
-				out = append(out, g)
-				break
-			}
-		}
-	}
-	return out
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/test"
 )
 
 func TestNewCredentials(t *testing.T) {
@@ -230,7 +232,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	// Close waits for the leg's goroutines; pion's per-candidate helpers
 	// may take a moment longer to unwind.
 	waitFor(t, 5*time.Second, "goroutines to end", func() error {
-		if g := goroutinesMatching(markers...); len(g) > 0 {
+		if g := test.GoroutinesMatching(markers...); len(g) > 0 {
 			return fmt.Errorf("%d left, first:\n%s", len(g), g[0])
 		}
 		return nil
