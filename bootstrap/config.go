@@ -113,6 +113,11 @@ type TURNConfig struct {
 	// addresses. Off by default; tests and labs turn it on.
 	AllowPrivatePeers bool
 
+	// PionDataPath makes pion relay every datagram instead of the batched
+	// data path (Linux only; see package turnsrv). An escape hatch and a
+	// baseline for the relay bench.
+	PionDataPath bool
+
 	// Disabled turns the built-in STUN/TURN server off (for example when
 	// coturn runs on this machine with the same secret). Credentials are
 	// still issued when a secret is available.

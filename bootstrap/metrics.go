@@ -99,6 +99,12 @@ func (s *Server) registerMetrics() error {
 	counter("turn_allocations_total", "TURN allocations created.", nil, func() float64 {
 		return float64(s.turnMetrics.Allocations.Load())
 	})
+	counter("turn_relayed_packets_total", "Datagrams the TURN server's batched data path relayed (both directions).", nil, func() float64 {
+		return float64(s.turnMetrics.FastRelayed.Load())
+	})
+	counter("turn_dropped_packets_total", "Datagrams the TURN server's batched data path dropped (no permission, too large, full buffers).", nil, func() float64 {
+		return float64(s.turnMetrics.Dropped.Load())
+	})
 	gauge("turn_allocations", "Active TURN allocations.", func() float64 {
 		if s.turn == nil {
 			return 0

@@ -36,7 +36,7 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 		s.turnURLs = cfg.TURN.URLs
 		return nil
 	}
-	pcs, ln, err := listenTURN(cfg.TURN.ListenAddr)
+	pcs, ln, err := listenTURN(cfg.TURN.ListenAddr, turnUDPSockets())
 	if err != nil {
 		return err
 	}
@@ -53,6 +53,7 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 		PacketConns:       pcs,
 		Listeners:         []net.Listener{ln},
 		AllowPrivatePeers: cfg.TURN.AllowPrivatePeers,
+		PionDataPath:      cfg.TURN.PionDataPath,
 		Now:               cfg.Now,
 		Logger:            s.log.With("component", "turn"),
 		Metrics:           &s.turnMetrics,
@@ -93,11 +94,11 @@ func turnUDPSockets() int {
 // listenTURN opens the UDP sockets (several sharing one port, see
 // turnUDPSockets) and a TCP listener on the same port. With port 0 it
 // retries a few times in case the kernel's UDP port is taken for TCP.
-func listenTURN(addr string) ([]net.PacketConn, net.Listener, error) {
+func listenTURN(addr string, sockets int) ([]net.PacketConn, net.Listener, error) {
 	host, port, _ := net.SplitHostPort(addr)
 	var lastErr error
 	for range 5 {
-		pcs, err := listenTURNUDP(addr, turnUDPSockets())
+		pcs, err := listenTURNUDP(addr, sockets)
 		if err != nil {
 			return nil, nil, err
 		}

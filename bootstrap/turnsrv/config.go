@@ -28,7 +28,10 @@ type Config struct {
 	RelayIP net.IP
 
 	// RelayBindAddr is the local address relay sockets bind to. Defaults
-	// to "0.0.0.0", or "::" when RelayIP is IPv6.
+	// to RelayIP when that is an address of this machine, so that relayed
+	// datagrams leave from the address the peer was given, also on hosts
+	// with several addresses; else (RelayIP is a 1:1 NAT's public address)
+	// "0.0.0.0", or "::" when RelayIP is IPv6.
 	RelayBindAddr string
 
 	// PacketConns are the UDP sockets to serve STUN and TURN on. The
@@ -57,6 +60,15 @@ type Config struct {
 
 	// Metrics, if not nil, receives the server's counters.
 	Metrics *Metrics
+
+	// PionDataPath turns the batched data path off (see the package
+	// documentation): pion relays every datagram, as on platforms other
+	// than Linux. For comparisons and as an escape hatch.
+	PionDataPath bool
+
+	// Lifetimes of permissions and channel bindings; zero means pion's
+	// defaults. Tests shorten them to watch expiry.
+	permissionTimeout, channelBindTimeout time.Duration
 }
 
 // validate checks the required fields and returns a copy with defaults
@@ -85,8 +97,12 @@ func (c Config) validate() (Config, error) {
 		c.Realm = DefaultRealm
 	}
 	if c.RelayBindAddr == "" {
-		c.RelayBindAddr = "0.0.0.0"
-		if c.RelayIP.To4() == nil {
+		switch {
+		case isLocalIP(c.RelayIP):
+			c.RelayBindAddr = c.RelayIP.String()
+		case c.RelayIP.To4() != nil:
+			c.RelayBindAddr = "0.0.0.0"
+		default:
 			c.RelayBindAddr = "::"
 		}
 	}
@@ -107,4 +123,18 @@ func usableRelayIP(ip net.IP) bool {
 		return false
 	}
 	return !ip.IsUnspecified() && !ip.IsMulticast()
+}
+
+// isLocalIP reports whether ip is assigned to an interface of this machine.
+func isLocalIP(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -11,6 +11,18 @@
 // (RFC 6062) are refused, because Parley's media is UDP and TCP relays would
 // let any client open TCP connections to any public host.
 //
+// # Data path
+//
+// pion/turn handles every STUN and TURN request. On Linux the server
+// relays the ChannelData itself, in batches, below pion (see fastpath.go
+// for the design): per UDP socket one goroutine serves that socket and the
+// relay sockets of its allocations through an epoll set of its own, and
+// moves datagrams with recvmmsg and sendmmsg without allocating. It relays only
+// what pion permits, learning permissions and channel bindings from pion's
+// event callbacks. [Config.PionDataPath] turns it off; it is always off
+// for TURN over TCP and on other platforms. [Metrics] counts what it
+// relayed and dropped.
+//
 // # Credentials
 //
 // TURN uses short-lived credentials in the form of the TURN REST API

@@ -25,4 +25,15 @@ type Metrics struct {
 	// Allocations counts allocations created. The number currently active
 	// is [Server.AllocationCount].
 	Allocations atomic.Uint64
+
+	// FastRelayed counts datagrams the batched data path relayed, in
+	// both directions (client to peer and peer to client). Datagrams pion
+	// relays (Send and Data indications, TURN over TCP) are not counted.
+	FastRelayed atomic.Uint64
+
+	// Dropped counts datagrams the batched data path dropped: from peers
+	// without a permission, on a channel whose permission expired, too
+	// large, refused by a full socket buffer, or more than the queue to
+	// pion holds.
+	Dropped atomic.Uint64
 }

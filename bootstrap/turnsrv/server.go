@@ -16,6 +16,7 @@ import (
 // [Server.Close].
 type Server struct {
 	turn    *turn.Server
+	fast    *fastPath // nil without the batched data path
 	conns   *connSet
 	secret  sharedSecret
 	realm   string
@@ -46,20 +47,52 @@ func New(c Config) (*Server, error) {
 		allowPrivatePeers: c.AllowPrivatePeers,
 	}
 	sc := turn.ServerConfig{
-		Realm:         c.Realm,
-		LoggerFactory: slogFactory{l: c.Logger},
-		AuthHandler:   s.authenticate,
+		Realm:              c.Realm,
+		LoggerFactory:      slogFactory{l: c.Logger},
+		AuthHandler:        s.authenticate,
+		ChannelBindTimeout: c.channelBindTimeout,
+		PermissionTimeout:  c.permissionTimeout,
 		EventHandler: turn.EventHandler{
 			OnAuth:              s.onAuth,
 			OnAllocationCreated: s.onAllocationCreated,
 		},
 	}
+	if !c.PionDataPath {
+		s.fast = newFastPath(c.Logger, c.Metrics)
+	}
+	if s.fast != nil {
+		sc.EventHandler.OnPermissionCreated = func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
+			s.fast.permissionCreated(relay, peer)
+		}
+		sc.EventHandler.OnPermissionDeleted = func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
+			s.fast.permissionDeleted(relay, peer)
+		}
+		sc.EventHandler.OnChannelCreated = func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, num uint16) {
+			s.fast.channelCreated(src, relay, peer, num)
+		}
+		sc.EventHandler.OnChannelDeleted = func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, num uint16) {
+			s.fast.channelDeleted(src, relay, peer, num)
+		}
+	}
+	var adopted []net.PacketConn // handed to the data path: closed once the server runs
 	for _, pc := range c.PacketConns {
-		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
+		pcc := turn.PacketConnConfig{
 			PacketConn:            pc,
 			RelayAddressGenerator: newUDPRelay(c),
 			PermissionHandler:     s.permit,
-		})
+		}
+		if s.fast != nil {
+			conn, gen, ok, err := s.fast.adopt(pc, c)
+			if err != nil {
+				s.fast.stop()
+				return nil, fmt.Errorf("turnsrv: new: %w", err)
+			}
+			if ok {
+				pcc.PacketConn, pcc.RelayAddressGenerator = conn, gen
+				adopted = append(adopted, pc)
+			}
+		}
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, pcc)
 	}
 	for _, l := range c.Listeners {
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
@@ -70,7 +103,16 @@ func New(c Config) (*Server, error) {
 	}
 	s.turn, err = turn.NewServer(sc)
 	if err != nil {
+		if s.fast != nil {
+			s.fast.stop()
+		}
 		return nil, fmt.Errorf("turnsrv: new: %w", err)
+	}
+	// The data path holds duplicates of the adopted sockets; closing the
+	// originals takes them out of Go's poller, which would otherwise be
+	// woken by every datagram for nothing.
+	for _, pc := range adopted {
+		_ = pc.Close()
 	}
 	return s, nil
 }

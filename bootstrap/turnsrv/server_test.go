@@ -438,6 +438,7 @@ func TestConfigDefaults(t *testing.T) {
 	}{
 		{"ipv4", net.IPv4(192, 0, 2, 1), "0.0.0.0"},
 		{"ipv6", net.ParseIP("2001:db8::1"), "::"},
+		{"local address", net.IPv4(127, 0, 0, 1), "127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Config{Secret: testSecret, RelayIP: tc.relayIP,
