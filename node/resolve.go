@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -54,24 +53,90 @@ func (c *recordCache) put(id pcrypto.AccountID, rec *records.Account, now time.T
 	c.accounts[id] = cachedAccount{rec: rec, fetched: now}
 }
 
-// getRecord fetches the best record under key. It returns as soon as one
-// other peer answered beyond the first value (Quorum 1) or the lookup
-// timeout passed, whichever is first: a default lookup waits for silent
-// peers, which took seconds per get under churn.
+// recordGrace is how long a lookup keeps listening for a newer record once
+// it holds a valid one. A DHT search ends only when every one of the
+// closest peers it found has answered or timed out, and a silent peer (a
+// paused process, a laptop that lost its network: no FIN, no RST) times out
+// only after seconds, so waiting for the search to end is waiting for the
+// dead. The holders that are alive answer within a few milliseconds of each
+// other on loopback and a LAN; the grace lets a newer record from one of
+// them replace a stale one from another (a holder that missed the latest
+// put), and costs every lookup that does not end by itself at most this
+// much. On long internet paths holders answer further apart and a newer
+// record can miss the grace; it is then found by the next lookup.
+const recordGrace = 30 * time.Millisecond
+
+// getRecord fetches the best valid record under key. It returns when the
+// search ends, recordGrace after the first valid record arrived, or at the
+// lookup timeout, whichever comes first; the search is cancelled on return,
+// so no query to a silent peer outlives the lookup.
 func (n *Node) getRecord(ctx context.Context, key string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.o.LookupTimeout)
 	defer cancel()
-	val, err := n.dht.GetValue(ctx, key, dht.Quorum(1))
+	vals, err := n.dht.SearchValue(ctx, key)
+	if err != nil {
+		return nil, lookupError(err)
+	}
+	v := records.Validator(n.o.Now)
+	val, err := firstBest(ctx, vals, recordGrace, func(vs [][]byte) (int, error) { return v.Select(key, vs) })
 	if val != nil {
 		return val, nil // best seen, even if the deadline cut the lookup short
 	}
-	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil {
 		return nil, ErrNotFound
 	}
-	if errors.Is(err, context.Canceled) {
-		return nil, err
+	return nil, lookupError(err)
+}
+
+// lookupError maps the error of a search that found no record.
+func lookupError(err error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return ErrNotFound
+	case errors.Is(err, context.Canceled):
+		return err
+	default:
+		return fmt.Errorf("%w (%v)", ErrNotFound, err)
 	}
-	return nil, fmt.Errorf("%w (%v)", ErrNotFound, err)
+}
+
+// firstBest reads the records a DHT search streams on vals and returns the
+// best of those valid, as sel (a record.Validator's Select) ranks them. It
+// returns when vals is closed, grace after the first valid record, or when
+// ctx is done (then with ctx's error, and the best record so far, if any).
+// A record arriving within the grace replaces the one held only when sel
+// prefers it, so a stale record never wins over a newer one that arrived in
+// time, whatever the order. With no valid record it returns nil and a nil
+// error when vals is closed.
+func firstBest(ctx context.Context, vals <-chan []byte, grace time.Duration, sel func([][]byte) (int, error)) ([]byte, error) {
+	var best []byte
+	var graceUp <-chan time.Time // nil (blocks) until the first valid record
+	for {
+		select {
+		case v, ok := <-vals:
+			if !ok {
+				return best, nil
+			}
+			cands := [][]byte{v}
+			if best != nil {
+				cands = append(cands, best)
+			}
+			i, err := sel(cands)
+			if err != nil {
+				continue // v is invalid and there is nothing else yet
+			}
+			if best == nil {
+				t := time.NewTimer(grace)
+				defer t.Stop()
+				graceUp = t.C
+			}
+			best = cands[i]
+		case <-graceUp:
+			return best, nil
+		case <-ctx.Done():
+			return best, ctx.Err()
+		}
+	}
 }
 
 // resolveAccount returns the verified account record of id.
