@@ -113,6 +113,12 @@ type TURNConfig struct {
 	// addresses. Off by default; tests and labs turn it on.
 	AllowPrivatePeers bool
 
+	// UDPSockets is how many UDP sockets share the TURN port (Linux,
+	// SO_REUSEPORT), each served by its own goroutine: the relay's
+	// parallelism. Default (0): one per four cores with the batched data
+	// path, one per core with PionDataPath; at most 4 either way.
+	UDPSockets int
+
 	// PionDataPath makes pion relay every datagram instead of the batched
 	// data path (Linux only; see package turnsrv). An escape hatch and a
 	// baseline for the relay bench.
@@ -252,6 +258,9 @@ func (cfg Config) validate() (*settings, error) {
 	}
 	if s.TURN.RelayIP != "" && net.ParseIP(s.TURN.RelayIP) == nil {
 		return nil, fmt.Errorf("%w: TURN relay IP %q is not an IP address", ErrConfig, s.TURN.RelayIP)
+	}
+	if s.TURN.UDPSockets < 0 || s.TURN.UDPSockets > maxTURNUDPSockets {
+		return nil, fmt.Errorf("%w: TURN UDP sockets %d: want 0 (the default) to %d", ErrConfig, s.TURN.UDPSockets, maxTURNUDPSockets)
 	}
 	if s.TURN.CredentialTTL < 0 || s.TURN.CredentialRatePerMinute < 0 {
 		return nil, fmt.Errorf("%w: negative TURN credential TTL or rate", ErrConfig)

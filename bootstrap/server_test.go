@@ -527,6 +527,7 @@ func TestConfigErrors(t *testing.T) {
 		{"short secret", func(c *Config) { c.TURN.Secret = []byte("short") }, ErrConfig},
 		{"negative relay limit", func(c *Config) { c.Relay.MaxCircuits = -1 }, ErrConfig},
 		{"bad TURN listen addr", func(c *Config) { c.TURN.ListenAddr = "3478" }, ErrConfig},
+		{"too many TURN sockets", func(c *Config) { c.TURN.UDPSockets = 1000 }, ErrConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,7 +36,11 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 		s.turnURLs = cfg.TURN.URLs
 		return nil
 	}
-	pcs, ln, err := listenTURN(cfg.TURN.ListenAddr, turnUDPSockets())
+	sockets := turnUDPSockets(cfg.TURN.PionDataPath)
+	if cfg.TURN.UDPSockets > 0 && haveReusePort {
+		sockets = cfg.TURN.UDPSockets
+	}
+	pcs, ln, err := listenTURN(cfg.TURN.ListenAddr, sockets)
 	if err != nil {
 		return err
 	}
@@ -79,14 +83,29 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 // net.core.rmem_max/wmem_max.
 const turnSocketBuffer = 4 << 20
 
-// turnUDPSockets is how many UDP sockets share the TURN port. pion/turn
-// reads each socket on one goroutine, so a single socket caps what the
-// server can take in at one core; with SO_REUSEPORT the kernel spreads
-// clients over the sockets by their address (each client always lands on
-// the same one). One per core, at most 4.
-func turnUDPSockets() int {
+// maxTURNUDPSockets bounds TURNConfig.UDPSockets.
+const maxTURNUDPSockets = 64
+
+// turnUDPSockets is the default number of UDP sockets sharing the TURN
+// port. Each socket is read by one goroutine, so one socket caps what the
+// server takes in at one core; with SO_REUSEPORT the kernel spreads
+// clients over the sockets by their address (a client always lands on the
+// same one).
+//
+// pion/turn relays every datagram on goroutines and needed one socket per
+// core to keep up with a flood. The batched data path (Linux) relays about
+// 400 000 datagrams per second per core, and each extra socket costs a
+// wake-up per burst at light load: in the relay bench on 2 cores, one
+// socket instead of two took the CPU per relayed packet at 50 VoIP
+// allocations from 1.33× to 0.72× coturn's, and relayed the flood as well
+// (docs/performance.md). So: one socket per four cores, at most 4, for the
+// data path; one per core, at most 4, for pion's.
+func turnUDPSockets(pionDataPath bool) int {
 	if !haveReusePort {
 		return 1
+	}
+	if turnsrv.HaveFastPath && !pionDataPath {
+		return max(1, min(runtime.GOMAXPROCS(0)/4, 4))
 	}
 	return max(1, min(runtime.GOMAXPROCS(0), 4))
 }

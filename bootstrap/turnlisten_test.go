@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// TestListenTURNSharesPort: the TURN UDP sockets (one per core where
+// TestListenTURNSharesPort: the TURN UDP sockets (several where
 // SO_REUSEPORT is used) and the TCP listener share one port, each socket
 // receives, and a process that does not join the group cannot bind it.
 func TestListenTURNSharesPort(t *testing.T) {

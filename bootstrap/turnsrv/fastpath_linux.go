@@ -30,10 +30,14 @@ const (
 	fpSlot = 2048
 	// fpEvents is how many readiness events one epoll_wait returns.
 	fpEvents = 128
-	// fpSlowQueue is how many datagrams wait for pion per socket; more
-	// are dropped (and counted), so a flood of requests cannot grow
-	// memory.
-	fpSlowQueue = 256
+	// fpSlowQueue is how many datagrams wait for pion per listening
+	// socket, and fpRelaySlowQueue per relay socket (datagrams from peers
+	// without a channel, which pion turns into Data indications: ICE
+	// checks before the client binds a channel). More are dropped and
+	// counted, so a flood cannot grow memory; a relay's queue is short
+	// because a server holds thousands of them.
+	fpSlowQueue      = 256
+	fpRelaySlowQueue = 32
 )
 
 // Epoll tokens: the wake-up eventfd, the listening socket, then one per
@@ -538,7 +542,7 @@ func (w *fpWorker) addRelay(fd, family int, local *net.UDPAddr, public netip.Add
 	}
 	r := &fastRelay{
 		w: w, tok: w.nextTok, fd: fd, family: family, local: local, public: public,
-		slow:   make(chan slowPacket, fpSlowQueue),
+		slow:   make(chan slowPacket, fpRelaySlowQueue),
 		stop:   make(chan struct{}),
 		perms:  make(map[netip.Addr]struct{}),
 		byPeer: make(map[netip.AddrPort]*fpChannel),

@@ -50,6 +50,7 @@ type cli struct {
 	TURNCredentialTTL     time.Duration `name:"turn-credential-ttl" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_TTL" default:"10m" help:"Lifetime of issued TURN credentials."`
 	TURNCredentialRate    int           `name:"turn-credential-rate" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_RATE" default:"10" help:"TURN credential requests allowed per device per minute."`
 	TURNAllowPrivatePeers bool          `name:"turn-allow-private-peers" env:"PARLEY_BOOTSTRAP_TURN_ALLOW_PRIVATE_PEERS" help:"Let TURN clients relay to loopback and private addresses (labs and tests only)."`
+	TURNUDPSockets        int           `name:"turn-udp-sockets" env:"PARLEY_BOOTSTRAP_TURN_UDP_SOCKETS" default:"0" help:"UDP sockets sharing the TURN port, each relaying on its own goroutine (Linux; 0: one per four cores, at most 4)."`
 	TURNPionDataPath      bool          `name:"turn-pion-data-path" env:"PARLEY_BOOTSTRAP_TURN_PION_DATA_PATH" help:"Relay every TURN datagram through pion/turn instead of the batched data path (Linux). Slower; an escape hatch and a baseline for comparisons."`
 	TURNDisabled          bool          `name:"turn-disabled" env:"PARLEY_BOOTSTRAP_TURN_DISABLED" help:"Do not run the built-in STUN/TURN server (e.g. coturn runs here with the same secret); credentials are still issued."`
 
@@ -181,6 +182,7 @@ func (c *cli) config() bootstrap.Config {
 			CredentialRatePerMinute: c.TURNCredentialRate,
 			AllowPrivatePeers:       c.TURNAllowPrivatePeers,
 			PionDataPath:            c.TURNPionDataPath,
+			UDPSockets:              c.TURNUDPSockets,
 			Disabled:                c.TURNDisabled,
 		},
 		Relay: bootstrap.RelayLimits{
