@@ -15,6 +15,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleyhq/parley/node/callproto"
@@ -33,8 +38,9 @@ type Options struct {
 	Passphrase []byte
 	// Bootstraps are the multiaddrs (with /p2p/ID) of the bootstrap servers.
 	Bootstraps []string
-	// ListenAddrs are the libp2p listen addresses. Defaults to TCP and QUIC
-	// on all IPv4 interfaces, on ports the kernel picks.
+	// ListenAddrs are the libp2p listen addresses, TCP or QUIC (quic-v1):
+	// the host has no other transport. Defaults to TCP and QUIC on all IPv4
+	// interfaces, on ports the kernel picks.
 	ListenAddrs []string
 	// DHTMode is "auto" (server when AutoNAT finds us publicly reachable,
 	// else client), "client" or "server". Defaults to "auto".
@@ -225,6 +231,17 @@ func (n *Node) buildHost() error {
 	opts := []libp2p.Option{
 		libp2p.Identity(sk),
 		libp2p.ListenAddrStrings(n.o.ListenAddrs...),
+		// Parley peers and bootstraps speak TCP and QUIC only: naming the
+		// transports keeps libp2p from starting its default WebSocket,
+		// WebTransport and WebRTC transports (certificates, UDP muxes,
+		// goroutines) that nothing dials.
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		// Nothing reads the host's Prometheus metrics in a daemon.
+		libp2p.DisableMetrics(),
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(),
 		libp2p.UserAgent("parleyd"),
