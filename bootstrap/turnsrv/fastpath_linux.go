@@ -130,19 +130,57 @@ func (f *fastPath) relay(relayAddr net.Addr) *fastRelay {
 // allocation ending) the data path drops it too.
 
 func (f *fastPath) permissionCreated(relayAddr net.Addr, peer net.IP) {
-	r := f.relay(relayAddr)
-	ip, ok := netip.AddrFromSlice(peer)
-	if r == nil || !ok {
-		return
-	}
-	r.w.mu.Lock()
-	defer r.w.mu.Unlock()
-	if !r.closed {
-		r.perms[ip.Unmap()] = struct{}{}
-	}
+	f.withPermission(relayAddr, peer, func(r *fastRelay, ip netip.Addr) {
+		if !r.closed {
+			r.perms[ip] = struct{}{}
+		}
+	})
 }
 
 func (f *fastPath) permissionDeleted(relayAddr net.Addr, peer net.IP) {
+	f.withPermission(relayAddr, peer, func(r *fastRelay, ip netip.Addr) {
+		delete(r.perms, ip)
+	})
+}
+
+func (f *fastPath) channelCreated(client, relayAddr, peer net.Addr, num uint16) {
+	f.withChannel(client, relayAddr, peer, func(r *fastRelay, cl, pap netip.AddrPort) {
+		w := r.w
+		if r.closed {
+			return
+		}
+		csa, ok1 := makeRawAddr(cl, w.family)
+		psa, ok2 := makeRawAddr(pap, r.family)
+		if !ok1 || !ok2 {
+			return // families that cannot meet; pion's slow path answers
+		}
+		if r.client.IsValid() && r.client != cl {
+			return // not this relay's client: leave it to pion
+		}
+		r.client, r.clientSA = cl, csa
+		ch := &fpChannel{relay: r, num: num, peer: pap, peerSA: psa}
+		if old := r.byPeer[pap]; old != nil {
+			delete(w.byClient, chanKey{cl, old.num})
+		}
+		r.byPeer[pap] = ch
+		w.byClient[chanKey{cl, num}] = ch
+	})
+}
+
+func (f *fastPath) channelDeleted(client, relayAddr, peer net.Addr, num uint16) {
+	f.withChannel(client, relayAddr, peer, func(r *fastRelay, cl, pap netip.AddrPort) {
+		if ch := r.byPeer[pap]; ch != nil && ch.num == num {
+			delete(r.byPeer, pap)
+		}
+		if ch := r.w.byClient[chanKey{cl, num}]; ch != nil && ch.relay == r {
+			delete(r.w.byClient, chanKey{cl, num})
+		}
+	})
+}
+
+// withPermission calls fn under the worker's lock for a permission event
+// of one of the data path's relays; events of other relays are ignored.
+func (f *fastPath) withPermission(relayAddr net.Addr, peer net.IP, fn func(*fastRelay, netip.Addr)) {
 	r := f.relay(relayAddr)
 	ip, ok := netip.AddrFromSlice(peer)
 	if r == nil || !ok {
@@ -150,55 +188,20 @@ func (f *fastPath) permissionDeleted(relayAddr net.Addr, peer net.IP) {
 	}
 	r.w.mu.Lock()
 	defer r.w.mu.Unlock()
-	delete(r.perms, ip.Unmap())
+	fn(r, ip.Unmap())
 }
 
-func (f *fastPath) channelCreated(client, relayAddr, peer net.Addr, num uint16) {
+// withChannel is withPermission for channel events.
+func (f *fastPath) withChannel(client, relayAddr, peer net.Addr, fn func(r *fastRelay, client, peer netip.AddrPort)) {
 	r := f.relay(relayAddr)
 	cl, ok1 := udpAddrPort(client)
 	pap, ok2 := udpAddrPort(peer)
 	if r == nil || !ok1 || !ok2 {
 		return
 	}
-	w := r.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if r.closed {
-		return
-	}
-	csa, ok1 := makeRawAddr(cl, w.family)
-	psa, ok2 := makeRawAddr(pap, r.family)
-	if !ok1 || !ok2 {
-		return // families that cannot meet; pion's slow path answers
-	}
-	if r.client.IsValid() && r.client != cl {
-		return // not this relay's client: leave it to pion
-	}
-	r.client, r.clientSA = cl, csa
-	ch := &fpChannel{relay: r, num: num, peer: pap, peerSA: psa}
-	if old := r.byPeer[pap]; old != nil {
-		delete(w.byClient, chanKey{cl, old.num})
-	}
-	r.byPeer[pap] = ch
-	w.byClient[chanKey{cl, num}] = ch
-}
-
-func (f *fastPath) channelDeleted(client, relayAddr, peer net.Addr, num uint16) {
-	r := f.relay(relayAddr)
-	cl, ok1 := udpAddrPort(client)
-	pap, ok2 := udpAddrPort(peer)
-	if r == nil || !ok1 || !ok2 {
-		return
-	}
-	w := r.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if ch := r.byPeer[pap]; ch != nil && ch.num == num {
-		delete(r.byPeer, pap)
-	}
-	if ch := w.byClient[chanKey{cl, num}]; ch != nil && ch.relay == r {
-		delete(w.byClient, chanKey{cl, num})
-	}
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	fn(r, cl, pap)
 }
 
 // chanKey finds a channel from a ChannelData message: the client's
