@@ -71,8 +71,10 @@ func (e *benchEnv) build(ctx context.Context, names ...string) (map[string]strin
 	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = moduleRoot()
+	// Static, as README.md builds them: no C library mapped.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build %s: %w\n%s", strings.Join(names, " "), err, b)
+		return nil, fmt.Errorf("CGO_ENABLED=0 go build %s: %w\n%s", strings.Join(names, " "), err, b)
 	}
 	return out, nil
 }
