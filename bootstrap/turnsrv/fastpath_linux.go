@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -26,8 +27,12 @@ const (
 	// fpBatch is how many datagrams one recvmmsg or sendmmsg moves.
 	fpBatch = 32
 	// fpSlot is the buffer per datagram. A datagram that does not fit is
-	// dropped, as pion drops what does not fit its 1600-byte buffers.
+	// dropped (counted), never cut short.
 	fpSlot = 2048
+	// pionBuffer is the size of the buffers pion reads into (its
+	// InboundMTU and relay buffer): larger datagrams the data path leaves
+	// to pion are dropped instead, as pion would cut them short.
+	pionBuffer = 1600
 	// fpEvents is how many readiness events one epoll_wait returns.
 	fpEvents = 128
 	// fpSlowQueue is how many datagrams wait for pion per listening
@@ -129,79 +134,97 @@ func (f *fastPath) relay(relayAddr net.Addr) *fastRelay {
 // know yet; and when pion drops a permission or channel (expiry, or the
 // allocation ending) the data path drops it too.
 
-func (f *fastPath) permissionCreated(relayAddr net.Addr, peer net.IP) {
-	f.withPermission(relayAddr, peer, func(r *fastRelay, ip netip.Addr) {
+func (f *fastPath) allocationCreated(client, relayAddr net.Addr) {
+	r := f.relay(relayAddr)
+	cl, ok := udpAddrPort(client)
+	if r == nil || !ok {
+		return
+	}
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	csa, ok := makeRawAddr(cl, r.w.family)
+	if r.closed || r.client.IsValid() || !ok {
+		return
+	}
+	r.client, r.clientSA = cl, csa
+}
+
+func (f *fastPath) permissionCreated(client, relayAddr net.Addr, peer net.IP) {
+	f.withPermission(client, relayAddr, peer, func(r *fastRelay, ip netip.Addr) {
 		if !r.closed {
 			r.perms[ip] = struct{}{}
 		}
 	})
 }
 
-func (f *fastPath) permissionDeleted(relayAddr net.Addr, peer net.IP) {
-	f.withPermission(relayAddr, peer, func(r *fastRelay, ip netip.Addr) {
+func (f *fastPath) permissionDeleted(client, relayAddr net.Addr, peer net.IP) {
+	f.withPermission(client, relayAddr, peer, func(r *fastRelay, ip netip.Addr) {
 		delete(r.perms, ip)
 	})
 }
 
 func (f *fastPath) channelCreated(client, relayAddr, peer net.Addr, num uint16) {
-	f.withChannel(client, relayAddr, peer, func(r *fastRelay, cl, pap netip.AddrPort) {
+	f.withChannel(client, relayAddr, peer, func(r *fastRelay, pap netip.AddrPort) {
 		w := r.w
 		if r.closed {
 			return
 		}
-		csa, ok1 := makeRawAddr(cl, w.family)
-		psa, ok2 := makeRawAddr(pap, r.family)
-		if !ok1 || !ok2 {
+		psa, ok := makeRawAddr(pap, r.family)
+		if !ok {
 			return // families that cannot meet; pion's slow path answers
 		}
-		if r.client.IsValid() && r.client != cl {
-			return // not this relay's client: leave it to pion
-		}
-		r.client, r.clientSA = cl, csa
 		ch := &fpChannel{relay: r, num: num, peer: pap, peerSA: psa}
 		if old := r.byPeer[pap]; old != nil {
-			delete(w.byClient, chanKey{cl, old.num})
+			delete(w.byClient, chanKey{r.client, old.num})
 		}
 		r.byPeer[pap] = ch
-		w.byClient[chanKey{cl, num}] = ch
+		w.byClient[chanKey{r.client, num}] = ch
 	})
 }
 
 func (f *fastPath) channelDeleted(client, relayAddr, peer net.Addr, num uint16) {
-	f.withChannel(client, relayAddr, peer, func(r *fastRelay, cl, pap netip.AddrPort) {
+	f.withChannel(client, relayAddr, peer, func(r *fastRelay, pap netip.AddrPort) {
 		if ch := r.byPeer[pap]; ch != nil && ch.num == num {
 			delete(r.byPeer, pap)
 		}
-		if ch := r.w.byClient[chanKey{cl, num}]; ch != nil && ch.relay == r {
-			delete(r.w.byClient, chanKey{cl, num})
+		if ch := r.w.byClient[chanKey{r.client, num}]; ch != nil && ch.relay == r {
+			delete(r.w.byClient, chanKey{r.client, num})
 		}
 	})
 }
 
 // withPermission calls fn under the worker's lock for a permission event
-// of one of the data path's relays; events of other relays are ignored.
-func (f *fastPath) withPermission(relayAddr net.Addr, peer net.IP, fn func(*fastRelay, netip.Addr)) {
-	r := f.relay(relayAddr)
+// of one of the data path's relays, from the relay's owner; other events
+// are ignored.
+func (f *fastPath) withPermission(client, relayAddr net.Addr, peer net.IP, fn func(*fastRelay, netip.Addr)) {
 	ip, ok := netip.AddrFromSlice(peer)
-	if r == nil || !ok {
+	if !ok {
 		return
 	}
-	r.w.mu.Lock()
-	defer r.w.mu.Unlock()
-	fn(r, ip.Unmap())
+	f.underLock(client, relayAddr, func(r *fastRelay) { fn(r, ip.Unmap()) })
 }
 
 // withChannel is withPermission for channel events.
-func (f *fastPath) withChannel(client, relayAddr, peer net.Addr, fn func(r *fastRelay, client, peer netip.AddrPort)) {
+func (f *fastPath) withChannel(client, relayAddr, peer net.Addr, fn func(*fastRelay, netip.AddrPort)) {
+	pap, ok := udpAddrPort(peer)
+	if !ok {
+		return
+	}
+	f.underLock(client, relayAddr, func(r *fastRelay) { fn(r, pap) })
+}
+
+func (f *fastPath) underLock(client, relayAddr net.Addr, fn func(*fastRelay)) {
 	r := f.relay(relayAddr)
-	cl, ok1 := udpAddrPort(client)
-	pap, ok2 := udpAddrPort(peer)
-	if r == nil || !ok1 || !ok2 {
+	if r == nil {
 		return
 	}
 	r.w.mu.Lock()
 	defer r.w.mu.Unlock()
-	fn(r, cl, pap)
+	cl, ok := udpAddrPort(client)
+	if !ok || !r.client.IsValid() || r.client != cl {
+		return
+	}
+	fn(r)
 }
 
 // chanKey finds a channel from a ChannelData message: the client's
@@ -237,6 +260,8 @@ type fpWorker struct {
 	slow   chan slowPacket // datagrams for pion's read loop
 	stop   chan struct{}   // closed when shutting down
 	done   chan struct{}   // closed when the loop has exited and closed the sockets
+
+	rounds atomic.Uint64 // epoll rounds served; tests watch it to see the loop park
 
 	mu       sync.Mutex // guards the fields below and the descriptors' lifetime
 	closing  bool
@@ -335,13 +360,22 @@ func (w *fpWorker) wake() {
 // shutdown stops the loop and waits until it has closed every socket.
 func (w *fpWorker) shutdown() {
 	w.mu.Lock()
-	if !w.closing {
-		w.closing = true
-		close(w.stop)
+	if w.markClosingLocked() {
 		w.wake()
 	}
 	w.mu.Unlock()
 	<-w.done
+}
+
+// markClosingLocked marks the worker as closing and wakes pion's read loop
+// out of ReadFrom; it reports whether the worker was open until then.
+func (w *fpWorker) markClosingLocked() bool {
+	if w.closing {
+		return false
+	}
+	w.closing = true
+	close(w.stop)
+	return true
 }
 
 // loop relays until shutdown. The worker's epoll descriptor sits in Go's
@@ -351,59 +385,108 @@ func (w *fpWorker) shutdown() {
 // (measured: more CPU than the relaying itself at VoIP pacing).
 func (w *fpWorker) loop() {
 	defer close(w.done)
-	_ = w.epRaw.Read(func(fd uintptr) bool {
+	var pollErr error
+	err := w.epRaw.Read(func(fd uintptr) bool {
 		for {
 			n, err := epollPoll(int(fd), w.events)
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
-			w.mu.Lock()
-			switch {
-			case w.closing:
-				w.mu.Unlock()
+			if err != nil {
+				pollErr = err
 				return true
-			case err != nil:
-				w.mu.Unlock()
-				w.plane.log.Error("turn data path stopped", "err", err)
-				return true
-			case n == 0:
-				w.mu.Unlock()
+			}
+			if n == 0 {
 				return false // drained: park until the poller reports more
 			}
-			relayed, dropped := w.handle(w.events[:n])
-			w.mu.Unlock()
-			if relayed > 0 {
-				w.plane.metrics.FastRelayed.Add(relayed)
-			}
-			if dropped > 0 {
-				w.plane.metrics.Dropped.Add(dropped)
+			w.rounds.Add(1)
+			if !w.handle(w.events[:n]) {
+				return true // closing
 			}
 		}
 	})
+	if err = errors.Join(err, pollErr); err != nil {
+		// The server stops answering on this socket; pion's read loop
+		// ends below and the operator sees why.
+		w.plane.log.Error("turn data path stopped", "err", err)
+	}
 	w.mu.Lock()
-	w.closing = true
+	w.markClosingLocked()
 	w.closeLocked()
 	w.mu.Unlock()
 }
 
-// handle serves a batch of readiness events.
-func (w *fpWorker) handle(events []unix.EpollEvent) (relayed, dropped uint64) {
+// handle serves a batch of readiness events. It takes the worker's lock
+// per event, not per batch, so that pion's event hooks (which wait for it
+// while holding pion's own locks) and pion's writes are never held up by
+// a whole burst. It reports false when the worker is closing.
+func (w *fpWorker) handle(events []unix.EpollEvent) bool {
+	var relayed, dropped uint64
+	open := true
 	for i := range events {
-		switch tok := eventToken(&events[i]); tok {
+		ev := &events[i]
+		w.mu.Lock()
+		if w.closing {
+			w.mu.Unlock()
+			open = false
+			break
+		}
+		switch tok := eventToken(ev); tok {
 		case tokWake:
 			var b [8]byte
 			_, _, _ = unix.RawSyscall(unix.SYS_READ, uintptr(w.wakefd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		case tokListener:
+			if ev.Events&unix.EPOLLERR != 0 {
+				drainErrors(w.lfd)
+			}
 			r, d := w.readListener()
 			relayed, dropped = relayed+r, dropped+d
 		default:
 			if rl := w.relays[tok]; rl != nil {
+				if ev.Events&unix.EPOLLERR != 0 {
+					drainErrors(rl.fd)
+				}
 				r, d := w.readRelay(rl)
 				relayed, dropped = relayed+r, dropped+d
 			}
 		}
+		w.mu.Unlock()
 	}
-	return relayed + w.flush(), dropped
+	w.mu.Lock()
+	if !w.closing {
+		relayed += w.flush()
+	}
+	w.mu.Unlock()
+	if relayed > 0 {
+		w.plane.metrics.FastRelayed.Add(relayed)
+	}
+	if dropped > 0 {
+		w.plane.metrics.Dropped.Add(dropped)
+	}
+	return open
+}
+
+// drainErrors clears what raises EPOLLERR on a socket: the pending socket
+// error, and the error queue if IP_RECVERR was set on it (ICMP errors
+// queue there and recvmmsg never reads them). Without this, a level-
+// triggered EPOLLERR would keep the worker from ever parking.
+func drainErrors(fd int) {
+	_, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	var buf [512]byte
+	var oob [512]byte
+	for range fpBatch {
+		iov := unix.Iovec{Base: &buf[0]}
+		iov.SetLen(len(buf))
+		var h unix.Msghdr
+		h.Iov = &iov
+		h.SetIovlen(1)
+		h.Control = &oob[0]
+		h.SetControllen(len(oob))
+		_, _, errno := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&h)), unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		if errno != 0 {
+			return
+		}
+	}
 }
 
 // closeLocked closes every relay socket and the worker's own descriptors.
@@ -497,7 +580,7 @@ func (w *fpWorker) readRelay(r *fastRelay) (relayed, dropped uint64) {
 		}
 		ch := r.byPeer[from]
 		if ch == nil || !r.client.IsValid() {
-			if !w.toPion(r.slow, b.slot(i)[chanHeader:chanHeader+int(m.n)], from) {
+			if m.n > pionBuffer || !w.toPion(r.slow, b.slot(i)[chanHeader:chanHeader+int(m.n)], from) {
 				dropped++
 			}
 			continue
@@ -640,7 +723,7 @@ type fastRelay struct {
 	// Guarded by w.mu.
 	fd       int
 	closed   bool
-	client   netip.AddrPort // learnt from the first channel binding
+	client   netip.AddrPort // the allocation's client, from pion's OnAllocationCreated
 	clientSA rawAddr        // client in the listening socket's family
 	perms    map[netip.Addr]struct{}
 	byPeer   map[netip.AddrPort]*fpChannel

@@ -9,9 +9,14 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/parleyhq/parley/test"
 )
 
 // fastClient is a TURN client with an allocation, a channel bound to an
@@ -54,8 +59,9 @@ func newFastClient(t *testing.T, ts *testServer, peer net.PacketConn) *fastClien
 // test ends; it records what it got.
 type echoPeer struct {
 	net.PacketConn
-	mu  sync.Mutex // guards got
-	got [][]byte
+	mu   sync.Mutex // guards got and from
+	got  [][]byte
+	from []string // the source address of each of got
 }
 
 func newEchoPeer(t *testing.T, addr string) *echoPeer {
@@ -76,6 +82,7 @@ func newEchoPeer(t *testing.T, addr string) *echoPeer {
 			}
 			p.mu.Lock()
 			p.got = append(p.got, append([]byte(nil), buf[:n]...))
+			p.from = append(p.from, from.String())
 			p.mu.Unlock()
 			_, _ = pc.WriteTo(buf[:n], from)
 		}
@@ -85,14 +92,19 @@ func newEchoPeer(t *testing.T, addr string) *echoPeer {
 }
 
 func (p *echoPeer) received(b []byte) bool {
+	return p.receivedFrom(b) != ""
+}
+
+// receivedFrom returns the source address b came from, or "".
+func (p *echoPeer) receivedFrom(b []byte) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, g := range p.got {
+	for i, g := range p.got {
 		if bytes.Equal(g, b) {
-			return true
+			return p.from[i]
 		}
 	}
-	return false
+	return ""
 }
 
 // readUntil reads from c until it gets want, failing on anything in bad.
@@ -337,5 +349,105 @@ func TestPionDataPath(t *testing.T) {
 	}
 	if got := ts.metrics.FastRelayed.Load(); got != 0 {
 		t.Errorf("FastRelayed = %d with PionDataPath", got)
+	}
+}
+
+// TestFastPathSameChannelNumber gives two clients allocations with the same
+// channel number to the same peer: each one's data leaves from its own
+// relayed address and each gets only its own echo.
+func TestFastPathSameChannelNumber(t *testing.T) {
+	ts := startServer(t, nil)
+	peer := newEchoPeer(t, "127.0.0.1:0")
+	a, b := newFastClient(t, ts, peer), newFastClient(t, ts, peer)
+	numA, numB := channelNumber(t, ts, a), channelNumber(t, ts, b)
+	if numA != numB {
+		t.Logf("channel numbers differ (%#x, %#x); the test still checks isolation", numA, numB)
+	}
+	for _, tc := range []struct {
+		c     *fastClient
+		msg   []byte
+		other []byte
+	}{{a, []byte("from client a"), []byte("from client b")}, {b, []byte("from client b"), []byte("from client a")}} {
+		if _, err := tc.c.relay.WriteTo(tc.msg, peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		readUntil(t, tc.c.relay, tc.msg, tc.other)
+		if got, want := peer.receivedFrom(tc.msg), tc.c.relay.LocalAddr().String(); got != want {
+			t.Errorf("%q reached the peer from %s, want its own relayed address %s", tc.msg, got, want)
+		}
+	}
+}
+
+func channelNumber(t *testing.T, ts *testServer, c *fastClient) uint16 {
+	t.Helper()
+	r := ts.fast.relay(c.relay.LocalAddr())
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	for _, ch := range r.byPeer {
+		return ch.num
+	}
+	t.Fatal("no channel")
+	return 0
+}
+
+// TestFastPathParksAfterSocketErrors queues an ICMP error on the
+// listening socket (IP_RECVERR set, a datagram to a closed port): the
+// worker must clear it and park again, not spin on EPOLLERR, and keep
+// relaying.
+func TestFastPathParksAfterSocketErrors(t *testing.T) {
+	ts := startServer(t, nil)
+	w := ts.fast.workers[0]
+	if err := unix.SetsockoptInt(w.lfd, unix.IPPROTO_IP, unix.IP_RECVERR, 1); err != nil {
+		t.Skipf("IP_RECVERR: %v", err)
+	}
+	closed, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := closed.LocalAddr()
+	closed.Close()
+	before := w.rounds.Load()
+	if _, err := (&fastListenConn{w: w}).WriteTo([]byte("to a closed port"), dead); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ioTimeout, "the ICMP error to wake the worker", func() (bool, string) {
+		return w.rounds.Load() > before, "no round"
+	})
+	last := w.rounds.Load()
+	waitFor(t, ioTimeout, "the worker to park", func() (bool, string) {
+		n := w.rounds.Load()
+		stable := n == last
+		last = n
+		return stable, strconv.FormatUint(n, 10) + " rounds and counting"
+	})
+	peer := newEchoPeer(t, "127.0.0.1:0")
+	fc := newFastClient(t, ts, peer)
+	msg := []byte("still relaying")
+	if _, err := fc.relay.WriteTo(msg, peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, fc.relay, msg)
+}
+
+// TestFastPathLoopFailure breaks the worker's epoll descriptor under it:
+// the worker must stop, and pion's read loop with it, instead of leaving
+// the socket unanswered with pion waiting forever.
+func TestFastPathLoopFailure(t *testing.T) {
+	ts := startServer(t, nil)
+	w := ts.fast.workers[0]
+	// Both must be running first: a goroutine not yet started shows only
+	// its wrapper in a stack dump.
+	waitFor(t, ioTimeout, "the worker and pion's read loop to wait", func() (bool, string) {
+		worker := test.GoroutinesMatching("turnsrv.(*fpWorker).loop")
+		pion := test.GoroutinesMatching("turnsrv.(*fastListenConn).ReadFrom")
+		return len(worker) == 1 && len(pion) == 1, fmt.Sprintf("%d workers, %d pion readers", len(worker), len(pion))
+	})
+	_ = w.epFile.Close()
+	waitFor(t, ioTimeout, "the worker and pion's read loop to end", func() (bool, string) {
+		g := test.GoroutinesMatching("turnsrv.(*fpWorker).loop", "turnsrv.(*fastListenConn).ReadFrom", "turnsrv.(*fastPath).adopt")
+		return len(g) == 0, strings.Join(g, "\n\n")
+	})
+	if !strings.Contains(ts.log.String(), "turn data path stopped") {
+		t.Error("the failure was not logged")
 	}
 }

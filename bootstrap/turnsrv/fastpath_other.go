@@ -22,7 +22,8 @@ func (*fastPath) adopt(net.PacketConn, Config) (net.PacketConn, turn.RelayAddres
 	return nil, nil, false, nil
 }
 func (*fastPath) stop()                                     {}
-func (*fastPath) permissionCreated(net.Addr, net.IP)        {}
-func (*fastPath) permissionDeleted(net.Addr, net.IP)        {}
+func (*fastPath) allocationCreated(_, _ net.Addr)           {}
+func (*fastPath) permissionCreated(_, _ net.Addr, _ net.IP) {}
+func (*fastPath) permissionDeleted(_, _ net.Addr, _ net.IP) {}
 func (*fastPath) channelCreated(_, _, _ net.Addr, _ uint16) {}
 func (*fastPath) channelDeleted(_, _, _ net.Addr, _ uint16) {}

@@ -61,11 +61,11 @@ func New(c Config) (*Server, error) {
 		s.fast = newFastPath(c.Logger, c.Metrics)
 	}
 	if s.fast != nil {
-		sc.EventHandler.OnPermissionCreated = func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
-			s.fast.permissionCreated(relay, peer)
+		sc.EventHandler.OnPermissionCreated = func(src, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
+			s.fast.permissionCreated(src, relay, peer)
 		}
-		sc.EventHandler.OnPermissionDeleted = func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
-			s.fast.permissionDeleted(relay, peer)
+		sc.EventHandler.OnPermissionDeleted = func(src, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
+			s.fast.permissionDeleted(src, relay, peer)
 		}
 		sc.EventHandler.OnChannelCreated = func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, num uint16) {
 			s.fast.channelCreated(src, relay, peer, num)
@@ -225,6 +225,9 @@ func (s *Server) onAuth(src, _ net.Addr, _, username, _, method string, verdict 
 }
 
 func (s *Server) onAllocationCreated(src, _ net.Addr, protocol, userID, _ string, relay net.Addr, _ int) {
+	if s.fast != nil {
+		s.fast.allocationCreated(src, relay)
+	}
 	s.metrics.Allocations.Add(1)
 	s.log.Debug("turn allocation created", "src", src, "transport", protocol, "device", userID, "relay", relay)
 }
