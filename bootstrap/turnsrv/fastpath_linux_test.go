@@ -4,13 +4,16 @@ package turnsrv
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -453,4 +456,77 @@ func TestFastPathLoopFailure(t *testing.T) {
 	if !strings.Contains(ts.log.String(), "turn data path stopped") {
 		t.Error("the failure was not logged")
 	}
+}
+
+// TestFastPathSeveralSockets serves one port from several SO_REUSEPORT
+// sockets, one worker each, as parley-bootstrap can: every client relays
+// through whichever worker the kernel gave it.
+func TestFastPathSeveralSockets(t *testing.T) {
+	var addr string
+	ts := startServer(t, func(c *Config) {
+		_ = c.PacketConns[0].Close()
+		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			})
+			return errors.Join(err, serr)
+		}}
+		a := "127.0.0.1:0"
+		c.PacketConns = nil
+		for range 3 {
+			pc, err := lc.ListenPacket(context.Background(), "udp4", a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.PacketConns = append(c.PacketConns, pc)
+			a = pc.LocalAddr().String()
+		}
+		addr = a
+	})
+	ts.udpAddr = addr
+	if got := len(ts.fast.workers); got != 3 {
+		t.Fatalf("%d workers, want 3", got)
+	}
+	peer := newEchoPeer(t, "127.0.0.1:0")
+	for i := range 6 {
+		fc := newFastClient(t, ts, peer)
+		msg := []byte("client " + strconv.Itoa(i))
+		if _, err := fc.relay.WriteTo(msg, peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		readUntil(t, fc.relay, msg)
+	}
+}
+
+// TestFastPathDualStack serves a dual-stack IPv6 socket ("[::]:0") to an
+// IPv4 client: the kernel reports the client as an IPv4-mapped address,
+// which the data path must match with the plain IPv4 address pion uses.
+func TestFastPathDualStack(t *testing.T) {
+	var addr string
+	ts := startServer(t, func(c *Config) {
+		_ = c.PacketConns[0].Close()
+		pc, err := net.ListenPacket("udp", "[::]:0")
+		if err != nil {
+			t.Skipf("no dual-stack socket: %v", err)
+		}
+		c.PacketConns = []net.PacketConn{pc}
+		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
+	})
+	ts.udpAddr = addr
+	if ts.fast.workers[0].family != unix.AF_INET6 {
+		t.Fatal("the worker's socket is not IPv6")
+	}
+	peer := newEchoPeer(t, "127.0.0.1:0")
+	fc := newFastClient(t, ts, peer)
+	before := ts.metrics.FastRelayed.Load()
+	msg := []byte("through a dual-stack socket")
+	if _, err := fc.relay.WriteTo(msg, peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, fc.relay, msg)
+	waitFor(t, ioTimeout, "the data path to relay both ways", func() (bool, string) {
+		got := ts.metrics.FastRelayed.Load() - before
+		return got >= 2, fmt.Sprintf("FastRelayed grew by %d", got)
+	})
 }
