@@ -189,12 +189,12 @@ func TestPrintRelay(t *testing.T) {
 			{load: a, server: "parley-bootstrap", cpuPerPkt: 6, loss: 0.001},
 			{load: b, server: "coturn 4.6.1", cpuPerPkt: 3, loss: 0.1},
 			{load: b, server: "parley-bootstrap", cpuPerPkt: 3, loss: 0.05},
-		}, []string{"0.75×", "1.00×", "every row: **met** (worst 1.00×)", "same load: **met**"}},
+		}, []string{"0.75×", "1.00×", "every row: **met** (worst 1.00×)", "noise): **met** (worst +0.00 points)"}},
 		{"cpu and loss not met", []relayResult{
 			{load: a, server: "coturn 4.6.1", cpuPerPkt: 8, loss: 0},
 			{load: a, server: "parley-bootstrap", cpuPerPkt: 12, loss: 0.02},
 			{load: a, server: "turnsrv alone", cpuPerPkt: 1, loss: 0},
-		}, []string{"1.50×", "0.12×", "**not met** (worst 1.50×)", "same load: **not met**"}},
+		}, []string{"1.50×", "0.12×", "**not met** (worst 1.50×)", "noise): **not met** (worst +2.00 points)"}},
 		{"no coturn reading", []relayResult{
 			{load: a, server: "coturn 4.6.1", cpuPerPkt: 0},
 			{load: a, server: "parley-bootstrap", cpuPerPkt: 50},

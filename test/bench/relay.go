@@ -339,7 +339,7 @@ func printRelay(w io.Writer, o relayOptions, all []relayResult) {
 			mib(r.rssKiB), mib(r.anonKiB), mib(r.idleRSSKiB), ratio)
 	}
 	cpuOK, lossOK := true, true
-	worst, n := 0.0, 0
+	worst, lossDelta, n := 0.0, 0.0, 0
 	var rssRatio, anonRatio []float64
 	for _, r := range all {
 		c, ok := coturn[r.load]
@@ -355,13 +355,14 @@ func printRelay(w io.Writer, o relayOptions, all []relayResult) {
 		// Loss: equal up to a tenth of a percentage point (clock and
 		// interpolation noise).
 		lossOK = lossOK && r.loss <= c.loss+0.001
+		lossDelta = max(lossDelta, r.loss-c.loss)
 	}
 	if n == 0 {
 		fmt.Fprintf(w, "\nGoals not judged: no row has CPU readings for both servers (window too short for 10 ms clock ticks?).\n")
 		return
 	}
 	fmt.Fprintf(w, "\nGoal (parley-bootstrap): CPU per relayed packet ≤ 1.0× coturn's on every row: %s (worst %.2f×). "+
-		"Goal: no more loss than coturn at the same load: %s. "+
+		"Goal: no more loss than coturn at the same load (equal within 0.1 percentage point, the counters' noise): %s (worst %+.2f points). "+
 		"Memory under load: parley-bootstrap's RSS is %.2f–%.2f× coturn's (RssAnon %.2f–%.2f×).\n",
-		verdict(cpuOK), worst, verdict(lossOK), slices.Min(rssRatio), slices.Max(rssRatio), slices.Min(anonRatio), slices.Max(anonRatio))
+		verdict(cpuOK), worst, verdict(lossOK), 100*lossDelta, slices.Min(rssRatio), slices.Max(rssRatio), slices.Min(anonRatio), slices.Max(anonRatio))
 }
