@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,31 +34,13 @@ import (
 
 var testSecret = []byte("parley-bootstrap-test-secret")
 
-// logBuffer keeps a server's logs; they are printed if the test fails.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // running is a server whose Run goroutine the test controls.
 type running struct {
 	*Server
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run returned
 	err    error         // Run's result, set before done is closed
-	log    *logBuffer
+	log    *ptest.SyncBuffer
 }
 
 // stop cancels Run and waits for it to return.
@@ -89,7 +70,7 @@ func testConfig(dir string, peers ...string) Config {
 // start runs a server with cfg until the test ends.
 func start(t *testing.T, cfg Config) *running {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &ptest.SyncBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(cfg)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/crypto"
+	ptest "github.com/parleyhq/parley/test"
 )
 
 // clock is a settable test clock.
@@ -36,24 +37,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type device struct {
@@ -116,12 +99,12 @@ type env struct {
 	issuer *Issuer
 	server host.Host
 	clock  *clock
-	logs   *syncBuffer
+	logs   *ptest.SyncBuffer
 }
 
 func newEnv(t *testing.T, rate int) *env {
 	t.Helper()
-	e := &env{clock: &clock{t: time.Now()}, logs: &syncBuffer{}, server: newHost(t, nil)}
+	e := &env{clock: &clock{t: time.Now()}, logs: &ptest.SyncBuffer{}, server: newHost(t, nil)}
 	e.issuer = &Issuer{
 		Secret:        []byte("0123456789abcdef-test-secret"),
 		TTL:           5 * time.Minute,

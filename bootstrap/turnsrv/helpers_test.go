@@ -1,7 +1,6 @@
 package turnsrv
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"sync"
@@ -9,39 +8,15 @@ import (
 	"time"
 
 	"github.com/pion/turn/v5"
+
+	"github.com/parleyhq/parley/test"
 )
 
 var testSecret = []byte("parley-test-secret-0001")
 
-// logBuffer collects a test's logs; they are printed only if the test
-// fails. Writes after the test ended (pion goroutines winding down) are
-// harmless.
-type logBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newTestLogger(t *testing.T) (*slog.Logger, *logBuffer) {
+func newTestLogger(t *testing.T) (*slog.Logger, *test.SyncBuffer) {
 	t.Helper()
-	lb := new(logBuffer)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("log:\n%s", lb.String())
-		}
-	})
-	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: levelTrace})), lb
+	return test.Logger(t, levelTrace)
 }
 
 type testServer struct {
@@ -49,7 +24,7 @@ type testServer struct {
 	udpAddr string
 	tcpAddr string
 	metrics *Metrics
-	log     *logBuffer
+	log     *test.SyncBuffer
 }
 
 // startServer runs a server on fresh loopback UDP and TCP sockets, relaying

@@ -4,10 +4,12 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/parleyhq/parley/test"
 )
 
 func TestSlogAdapter(t *testing.T) {
-	lb := new(logBuffer)
+	lb := new(test.SyncBuffer)
 	l := slogFactory{l: slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))}.NewLogger("turn")
 
 	l.Tracef("trace %d", 1)

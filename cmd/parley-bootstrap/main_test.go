@@ -11,31 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	ptest "github.com/parleyhq/parley/test"
 )
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // loopbackArgs are the flags that keep a server on loopback with kernel-chosen ports.
 func loopbackArgs(dir string) []string {
@@ -63,7 +44,7 @@ func TestBinary(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append(loopbackArgs(dir), "--log-format", "json")...)
 	cmd.Env = append(os.Environ(), secretEnv+"=a-secret-from-the-environment")
-	var stdout, stderr syncBuffer
+	var stdout, stderr ptest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,40 +11,16 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
+	"github.com/parleyhq/parley/test"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
 
 var testSecret = []byte("parley-test-secret-0001")
 
-// logBuffer collects a test's logs; they are printed only if the test
-// fails.
-type logBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newTestLogger(t testing.TB) (*slog.Logger, *logBuffer) {
+func newTestLogger(t testing.TB) (*slog.Logger, *test.SyncBuffer) {
 	t.Helper()
-	lb := new(logBuffer)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("log:\n%s", lb.String())
-		}
-	})
-	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
+	return test.Logger(t, slog.LevelDebug)
 }
 
 func loopbackV4(ip net.IP) bool { return ip.IsLoopback() && ip.To4() != nil }
