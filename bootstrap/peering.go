@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+
+	"github.com/parleyhq/parley/node/redial"
 )
 
 // Peering backoff bounds.
@@ -30,49 +30,15 @@ func (s *Server) peerLoop(ctx context.Context) {
 	for _, p := range peers {
 		s.host.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.PermanentAddrTTL)
 	}
-	backoff := make(map[peer.ID]time.Duration)
-	next := make(map[peer.ID]time.Time)
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		wait := peerCheckInterval
-		joined := false
-		for _, p := range peers {
-			now := time.Now()
-			if s.host.Network().Connectedness(p.ID) == network.Connected {
-				backoff[p.ID] = 0
-				continue
-			}
-			if now.Before(next[p.ID]) {
-				wait = min(wait, next[p.ID].Sub(now))
-				continue
-			}
-			dctx, cancel := context.WithTimeout(ctx, peerDialTimeout)
-			err := s.host.Connect(dctx, p)
-			cancel()
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				b := min(max(2*backoff[p.ID], minPeerBackoff), maxPeerBackoff)
-				backoff[p.ID] = b
-				next[p.ID] = time.Now().Add(b)
-				wait = min(wait, b)
-				s.log.Debug("bootstrap peer unreachable", "peer", p.ID, "err", err, "retry_in", b)
-				continue
-			}
-			s.log.Info("connected to bootstrap peer", "peer", p.ID)
-			backoff[p.ID] = 0
-			joined = true
-		}
-		if joined {
-			s.dht.RefreshRoutingTable() // buffered; the result is not needed
-		}
-		t.Reset(wait)
-	}
+	redial.Run(ctx, redial.Config{
+		Host:        s.host,
+		Peers:       peers,
+		DialTimeout: peerDialTimeout,
+		MinBackoff:  minPeerBackoff,
+		MaxBackoff:  maxPeerBackoff,
+		Recheck:     peerCheckInterval,
+		Joined:      func() { s.dht.RefreshRoutingTable() }, // buffered; the result is not needed
+		Log:         s.log,
+		Name:        "bootstrap peer",
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/redial"
 )
 
 // Bootstrap reconnection backoff bounds.
@@ -26,44 +27,17 @@ func (n *Node) bootstrapLoop(ctx context.Context) {
 		n.log.Warn("no bootstrap servers configured: this node can only be reached by peers that already know its address")
 		return
 	}
-	backoff := make(map[peer.ID]time.Duration)
-	next := make(map[peer.ID]time.Time)
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-n.bootstrapKick:
-		}
-		now := time.Now()
-		wait := maxBootstrapBackoff
-		for _, bs := range n.bootstraps {
-			if n.h.Network().Connectedness(bs.ID) == network.Connected {
-				backoff[bs.ID] = 0
-				continue
-			}
-			if now.Before(next[bs.ID]) {
-				wait = min(wait, next[bs.ID].Sub(now))
-				continue
-			}
-			dctx, cancel := context.WithTimeout(ctx, bootstrapDialTimeout)
-			err := n.h.Connect(dctx, bs)
-			cancel()
-			if err != nil {
-				b := backoff[bs.ID]
-				b = min(max(2*b, minBootstrapBackoff), maxBootstrapBackoff)
-				backoff[bs.ID] = b
-				next[bs.ID] = time.Now().Add(b)
-				wait = min(wait, b)
-				n.log.Debug("bootstrap unreachable", "peer", bs.ID, "err", err, "retry_in", b)
-				continue
-			}
-			backoff[bs.ID] = 0
-		}
-		t.Reset(wait)
-	}
+	redial.Run(ctx, redial.Config{
+		Host:        n.h,
+		Peers:       n.bootstraps,
+		DialTimeout: bootstrapDialTimeout,
+		MinBackoff:  minBootstrapBackoff,
+		MaxBackoff:  maxBootstrapBackoff,
+		Recheck:     maxBootstrapBackoff,
+		Kick:        n.bootstrapKick,
+		Log:         n.log,
+		Name:        "bootstrap",
+	})
 }
 
 // isBootstrap reports whether p is a configured bootstrap.

@@ -1,0 +1,109 @@
+package redial
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parleyhq/parley/test"
+)
+
+func newHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// deadPeer is a peer ID at a loopback port nothing listens on.
+func deadPeer(t *testing.T) peer.AddrInfo {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	h := newHost(t) // only for an ID no one answers to
+	id := h.ID()
+	_ = h.Close()
+	return peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/" + strconv.Itoa(port))}}
+}
+
+// TestRunKeepsPeersConnected: Run connects to a live peer past a dead one,
+// calls Joined, logs the dead one with its backoff, and after the live
+// connection is cut, a Kick brings it back.
+func TestRunKeepsPeersConnected(t *testing.T) {
+	a, b := newHost(t), newHost(t)
+	dead := deadPeer(t)
+	logger, logs := test.Logger(t, slog.LevelDebug)
+	var joined atomic.Int32
+	kick := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, Config{
+			Host:        a,
+			Peers:       []peer.AddrInfo{dead, {ID: b.ID(), Addrs: b.Addrs()}},
+			DialTimeout: 2 * time.Second,
+			MinBackoff:  time.Hour, // no redial on the timer: only Kick
+			MaxBackoff:  time.Hour,
+			Recheck:     time.Hour,
+			Kick:        kick,
+			Joined:      func() { joined.Add(1) },
+			Log:         logger,
+			Name:        "test peer",
+		})
+	}()
+	defer func() { cancel(); <-done }()
+
+	connected := func() error {
+		if a.Network().Connectedness(b.ID()) != network.Connected {
+			return errNotYet
+		}
+		return nil
+	}
+	test.WaitFor(t, 10*time.Second, connected)
+	test.WaitFor(t, 10*time.Second, func() error {
+		if joined.Load() != 1 || !strings.Contains(logs.String(), "test peer unreachable") || !strings.Contains(logs.String(), "retry_in=1h0m0s") {
+			return errNotYet
+		}
+		return nil
+	})
+
+	if err := a.Network().ClosePeer(b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	test.WaitFor(t, 10*time.Second, func() error {
+		if a.Network().Connectedness(b.ID()) == network.Connected {
+			return errNotYet
+		}
+		return nil
+	})
+	kick <- struct{}{}
+	test.WaitFor(t, 10*time.Second, connected)
+	test.WaitFor(t, 10*time.Second, func() error {
+		if joined.Load() != 2 {
+			return errNotYet
+		}
+		return nil
+	})
+}
+
+var errNotYet = errors.New("not yet")
