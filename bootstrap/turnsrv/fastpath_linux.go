@@ -246,8 +246,8 @@ type fpChannel struct {
 // fpWorker serves one listening socket and the relay sockets of the
 // allocations made through it, on one goroutine (see loop).
 // Everything a datagram needs is in this worker: the client's channels
-// and the relay's permissions, so the hot path takes one uncontended lock
-// per batch and no allocation.
+// and the relay's permissions, so the hot path takes an uncontended lock
+// per readiness event and allocates nothing.
 type fpWorker struct {
 	plane  *fastPath
 	epfd   int
@@ -269,7 +269,7 @@ type fpWorker struct {
 	byClient map[chanKey]*fpChannel
 	nextTok  uint64
 
-	// Used by the loop goroutine only (under mu).
+	// Used by the loop goroutine only.
 	events []unix.EpollEvent
 	in     *mmsgBatch // datagrams read from the listening socket
 	out    *mmsgBatch // datagrams read from relay sockets, sent to clients
