@@ -508,17 +508,11 @@ func (w *fpWorker) readListener() (relayed, dropped uint64) {
 	b := w.in
 	n := b.recv(w.lfd, 0, fpBatch)
 	for i := range n {
-		m := &b.msgs[i]
-		if m.hdr.Flags&unix.MSG_TRUNC != 0 {
-			dropped++
-			continue
-		}
-		from, ok := b.names[i].addrPort()
+		data, from, ok := b.received(i)
 		if !ok {
 			dropped++
 			continue
 		}
-		data := b.slot(i)[chanHeader : chanHeader+int(m.n)]
 		if num, payload, ok := parseChannelData(data); ok {
 			if ch := w.byClient[chanKey{from, num}]; ch != nil {
 				r := ch.relay
@@ -564,12 +558,7 @@ func (w *fpWorker) readRelay(r *fastRelay) (relayed, dropped uint64) {
 	b := w.out
 	n := b.recv(r.fd, w.outN, fpBatch-w.outN)
 	for i := w.outN; i < w.outN+n; i++ {
-		m := &b.msgs[i]
-		if m.hdr.Flags&unix.MSG_TRUNC != 0 {
-			dropped++
-			continue
-		}
-		from, ok := b.names[i].addrPort()
+		data, from, ok := b.received(i)
 		if !ok {
 			dropped++
 			continue
@@ -580,15 +569,15 @@ func (w *fpWorker) readRelay(r *fastRelay) (relayed, dropped uint64) {
 		}
 		ch := r.byPeer[from]
 		if ch == nil || !r.client.IsValid() {
-			if m.n > pionBuffer || !w.toPion(r.slow, b.slot(i)[chanHeader:chanHeader+int(m.n)], from) {
+			if len(data) > pionBuffer || !w.toPion(r.slow, data, from) {
 				dropped++
 			}
 			continue
 		}
 		s := b.slot(i)
 		binary.BigEndian.PutUint16(s[0:], ch.num)
-		binary.BigEndian.PutUint16(s[2:], uint16(m.n))
-		w.send.queue(w.sendN, s[:chanHeader+int(m.n)], &r.clientSA)
+		binary.BigEndian.PutUint16(s[2:], uint16(len(data)))
+		w.send.queue(w.sendN, s[:chanHeader+len(data)], &r.clientSA)
 		w.sendN++
 	}
 	w.outN += n
@@ -962,6 +951,21 @@ func (b *mmsgBatch) recv(fd, from, n int) int {
 		}
 		return int(r)
 	}
+}
+
+// received returns datagram i of a batch recv filled, and its source;
+// ok is false for one cut short (larger than a slot) or from an address
+// of no known family, which the caller drops.
+func (b *mmsgBatch) received(i int) (data []byte, from netip.AddrPort, ok bool) {
+	m := &b.msgs[i]
+	if m.hdr.Flags&unix.MSG_TRUNC != 0 {
+		return nil, netip.AddrPort{}, false
+	}
+	from, ok = b.names[i].addrPort()
+	if !ok {
+		return nil, netip.AddrPort{}, false
+	}
+	return b.slot(i)[chanHeader : chanHeader+int(m.n)], from, true
 }
 
 // queue fills send header i for data to addr.
