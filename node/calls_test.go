@@ -5,10 +5,11 @@ import (
 
 	"context"
 	"fmt"
-	"github.com/parleyhq/parley/bootstrap"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/bootstrap"
 
 	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/localapi/apitype"

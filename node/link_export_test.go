@@ -1,20 +1,9 @@
 package node
 
-// SetLinkWireTapForTest makes f see every link message written by any
-// device of this process (framed, inside the Noise channel); the returned
-// function removes it.
-func SetLinkWireTapForTest(f func([]byte)) (remove func()) {
-	linkWireTap.Store(&f)
-	return func() { linkWireTap.Store(nil) }
-}
+import "github.com/parleyhq/parley/node/devices"
 
-// WrongSecretCodeForTest returns the code with another secret and a valid
-// check, as an attacker who guessed would send.
-func WrongSecretCodeForTest(code string) string {
-	c, err := ParseLinkCode(code)
-	if err != nil {
-		return ""
-	}
-	c.Secret[0] ^= 0xff
-	return c.String()
-}
+// SetLinkWireTapForTest: see devices.SetLinkWireTapForTest.
+func SetLinkWireTapForTest(f func([]byte)) (remove func()) { return devices.SetLinkWireTapForTest(f) }
+
+// WrongSecretCodeForTest: see devices.WrongSecretCodeForTest.
+func WrongSecretCodeForTest(code string) string { return devices.WrongSecretCodeForTest(code) }

@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/parleyhq/parley/node/calls"
+	"github.com/parleyhq/parley/node/contacts"
+	"github.com/parleyhq/parley/node/devices"
+	"github.com/parleyhq/parley/node/presence"
+	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -20,10 +25,7 @@ import (
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
-	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/parleyhq/parley/node/callproto"
-	"github.com/parleyhq/parley/node/calltransport"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/node/records"
 	"github.com/parleyhq/parley/store"
@@ -108,50 +110,40 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Node is one running Parley device.
+// Aliases that name the embedded services (an embedded field is named
+// after its type, and every service type is called Service).
+type (
+	presenceSvc = presence.Service
+	contactsSvc = contacts.Service
+	devicesSvc  = devices.Service
+	callsSvc    = calls.Service
+)
+
+// Node is one running Parley device: the libp2p host, the DHT, the store
+// and the identity, and the protocol services built on them, which it
+// constructs in their dependency order and supervises. The services'
+// methods (the local API's operations) are promoted through the embedded
+// fields.
 type Node struct {
-	o             Options
-	log           *slog.Logger
-	st            *store.Store
-	id            *Identity
-	h             host.Host
-	dht           *dht.IpfsDHT
-	bootstraps    []peer.AddrInfo
-	ev            events
-	outboxKick    chan struct{} // wakes the delivery loop; buffered 1
-	publishNow    chan struct{} // wakes the publish loop; buffered 1
-	bootstrapKick chan struct{} // wakes the bootstrap loop; buffered 1
+	o          Options
+	log        *slog.Logger
+	st         *store.Store
+	id         *Identity
+	h          host.Host
+	dht        *dht.IpfsDHT
+	bootstraps []peer.AddrInfo
+	ev         service.Events
 
-	mu        sync.Mutex // guards the following fields
-	published time.Time
-	running   bool
-	seq       uint64
-	reach     network.Reachability
+	// The services, embedded through the aliases below so that their API
+	// methods are the node's (each method has exactly one owner).
+	*presenceSvc
+	*contactsSvc
+	*devicesSvc
+	*callsSvc
 
-	cache recordCache
-
-	ctxMu   sync.Mutex      // guards runCtx_
-	runCtx_ context.Context // Run's context; calls live within it
-
-	callsMu   sync.Mutex // guards calls and callOrder
-	calls     map[callproto.CallID]*call
-	callOrder []callproto.CallID
-	replay    callproto.ReplayCache
-
-	confMu sync.Mutex // guards confs
-	confs  map[callproto.CallID]*conference
-
-	// sigDropped counts call signalling messages refused as malformed,
-	// oversized, forged or not for us.
-	sigDropped atomic.Uint64
-
-	// devs holds linking sessions and the state of sync between the
-	// account's devices (devices.go, sync.go).
-	devs deviceState
-
-	turnMu      sync.Mutex // guards turnServers and turnExpires
-	turnServers []calltransport.ICEServer
-	turnExpires time.Time
+	mu      sync.Mutex // guards the following fields
+	running bool
+	reach   network.Reachability
 
 	closeOnce sync.Once
 	closeErr  error
@@ -165,7 +157,7 @@ func New(o Options) (n *Node, err error) {
 	if o.DataDir == "" {
 		return nil, fmt.Errorf("node: %w: DataDir is required", ErrInvalidInput)
 	}
-	bs, err := parseBootstraps(o.Bootstraps)
+	bs, err := presence.ParseBootstraps(o.Bootstraps)
 	if err != nil {
 		return nil, err
 	}
@@ -189,38 +181,52 @@ func New(o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n = &Node{
-		o:             o,
-		log:           o.Logger.With("device", id.DeviceCert.Device.Short()),
-		st:            st,
-		id:            id,
-		bootstraps:    bs,
-		outboxKick:    make(chan struct{}, 1),
-		publishNow:    make(chan struct{}, 1),
-		bootstrapKick: make(chan struct{}, 1),
+		o:          o,
+		log:        o.Logger.With("device", id.DeviceCert.Device.Short()),
+		st:         st,
+		id:         id,
+		bootstraps: bs,
 	}
 	if err := n.buildHost(); err != nil {
 		id.Wipe()
 		return nil, err
 	}
+	if err := n.buildServices(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
-// parseBootstraps turns multiaddr strings into peer infos, merging addresses
-// of the same peer.
-func parseBootstraps(addrs []string) ([]peer.AddrInfo, error) {
-	var mas []ma.Multiaddr
-	for _, s := range addrs {
-		m, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("bootstrap %q: %w (want e.g. /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…)", s, err)
-		}
-		mas = append(mas, m)
-	}
-	infos, err := peer.AddrInfosFromP2pAddrs(mas...)
+// buildServices constructs the protocol services in their dependency order:
+// account ← presence ← contacts ← devices ← calls.
+func (n *Node) buildServices() (err error) {
+	env := service.Env{Host: n.h, DHT: n.dht, Store: n.st, ID: n.id, Log: n.log, Now: n.o.Now, Events: &n.ev}
+	n.presenceSvc, err = presence.New(env, presence.Options{
+		Bootstraps: n.bootstraps, PresenceTTL: n.o.PresenceTTL, AccountTTL: n.o.AccountTTL,
+		LookupTimeout: n.o.LookupTimeout, AccountCacheTTL: n.o.AccountCacheTTL,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("bootstrap: %w (each address must end in /p2p/PEER-ID)", err)
+		return err
 	}
-	return infos, nil
+	var devs *devices.Service
+	cs, err := contacts.New(env, n.presenceSvc, contacts.Options{
+		RetryInterval: n.o.RetryInterval, AccountCacheTTL: n.o.AccountCacheTTL,
+		Changed: func() { devs.KickSync() },
+	})
+	if err != nil {
+		return err
+	}
+	devs, err = devices.New(env, n.presenceSvc, cs, devices.Options{LookupTimeout: n.o.LookupTimeout})
+	if err != nil {
+		return err
+	}
+	cl, err := calls.New(env, n.presenceSvc, cs, calls.Options{ICELoopback: n.o.ICELoopback, ICERelayOnly: n.o.ICERelayOnly})
+	if err != nil {
+		return err
+	}
+	n.contactsSvc, n.devicesSvc, n.callsSvc = cs, devs, cl
+	return nil
 }
 
 func (n *Node) buildHost() error {
@@ -297,36 +303,29 @@ func (n *Node) Store() *store.Store { return n.st }
 
 // Run connects to the bootstraps, publishes the node's records, serves the
 // Parley protocols and delivers pending contact messages until ctx is done.
-// It closes the node before it returns.
+// It closes the node before it returns; it returns once every service has.
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n.ctxMu.Lock()
-	n.runCtx_ = ctx
-	n.ctxMu.Unlock()
-	n.h.SetStreamHandler(ContactProtocol, n.handleContactStream)
-	defer n.h.RemoveStreamHandler(ContactProtocol)
-	n.h.SetStreamHandler(CallProtocol, n.handleCallStream)
-	defer n.h.RemoveStreamHandler(CallProtocol)
-	n.h.SetStreamHandler(CallControlProtocol, n.handleCallControlStream)
-	defer n.h.RemoveStreamHandler(CallControlProtocol)
-	n.h.SetStreamHandler(SyncProtocol, n.handleSyncStream)
-	defer n.h.RemoveStreamHandler(SyncProtocol)
-	n.h.SetStreamHandler(ConferenceProtocol, n.handleConfStream)
-	defer n.h.RemoveStreamHandler(ConferenceProtocol)
-	defer n.endAllCalls()
 	n.mu.Lock()
 	n.running = true
 	n.mu.Unlock()
 
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){n.bootstrapLoop, n.publishAfterSync, n.outboxLoop, n.watchEvents, n.syncLoop} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			loop(ctx)
-		}()
+	for _, serve := range []func(context.Context) error{
+		func(ctx context.Context) error { return n.presenceSvc.Serve(ctx, n.devicesSvc.Ready()) },
+		n.contactsSvc.Serve,
+		n.devicesSvc.Serve,
+		n.callsSvc.Serve,
+		n.watchHost,
+	} {
+		wg.Go(func() {
+			if err := serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				n.log.Error("service stopped", "err", err)
+				cancel()
+			}
+		})
 	}
 	n.log.Info("node running", "account", n.id.AccountCert.ID, "peer", n.h.ID().String(), "addrs", n.h.Addrs())
 	<-ctx.Done()
@@ -337,23 +336,6 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
-// runCtx is the context of Run (background before Run).
-func (n *Node) runCtx() context.Context {
-	n.ctxMu.Lock()
-	defer n.ctxMu.Unlock()
-	if n.runCtx_ == nil {
-		return context.Background()
-	}
-	return n.runCtx_
-}
-
-// endAllCalls hangs up every call (the daemon is stopping).
-func (n *Node) endAllCalls() {
-	for _, c := range n.activeCalls() {
-		c.end("the daemon stopped", callproto.ControlHangup)
-	}
-}
-
 // Close stops the DHT and the host, wipes the keys and closes the store.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
@@ -362,12 +344,4 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
-}
-
-// kick wakes a loop through its buffered channel without blocking.
-func kick(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
 }

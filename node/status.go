@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/parleyhq/parley/node/account"
+	"github.com/parleyhq/parley/node/service"
+
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -15,7 +18,7 @@ const kadProtocol protocol.ID = "/parley/kad/1.0.0"
 
 // Status reports who the node is and how it is connected.
 func (n *Node) Status() (*apitype.Status, error) {
-	id, err := Summary(n.st, n.o.DataDir)
+	id, err := account.Summary(n.st, n.o.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +31,7 @@ func (n *Node) Status() (*apitype.Status, error) {
 		Identity:     *id,
 		Running:      n.running,
 		Reachability: reachabilityString(n.reach),
-		Published:    n.published,
+		Published:    n.Published(),
 		Pending:      len(items),
 	}
 	n.mu.Unlock()
@@ -42,14 +45,14 @@ func (n *Node) Status() (*apitype.Status, error) {
 		s.Addrs = append(s.Addrs, a.String())
 	}
 	for _, bs := range n.bootstraps {
-		b := apitype.Bootstrap{PeerID: bs.ID.String(), Connected: n.connected(bs.ID)}
+		b := apitype.Bootstrap{PeerID: bs.ID.String(), Connected: n.presenceSvc.Connected(bs.ID)}
 		if len(bs.Addrs) > 0 {
 			b.Addr = bs.Addrs[0].String()
 		}
 		s.Bootstraps = append(s.Bootstraps, b)
 	}
 	s.Peers = len(n.h.Network().Peers())
-	s.SignallingDropped = n.sigDropped.Load()
+	s.SignallingDropped = n.callsSvc.SignallingDropped()
 	return s, nil
 }
 
@@ -64,19 +67,19 @@ func reachabilityString(r network.Reachability) string {
 }
 
 // Subscribe returns the node's event stream and a function that ends it.
-func (n *Node) Subscribe() (<-chan apitype.Event, func()) { return n.ev.subscribe() }
+func (n *Node) Subscribe() (<-chan apitype.Event, func()) { return n.ev.Subscribe() }
 
 // knownSettings are the settings a user may change, with their allowed
 // values (nil: any).
 var knownSettings = map[string][]string{
-	SettingAutoAnswer:       {"off", "contacts"},
-	SettingAllowNonContacts: {"false", "true"},
-	SettingAutoRecord:       nil,
+	service.SettingAutoAnswer:       {"off", "contacts"},
+	service.SettingAllowNonContacts: {"false", "true"},
+	service.SettingAutoRecord:       nil,
 }
 
 // Settings returns the node's settings, defaults included.
 func (n *Node) Settings() (map[string]string, error) {
-	out := map[string]string{SettingAutoAnswer: "off", SettingAllowNonContacts: "false", SettingAutoRecord: ""}
+	out := map[string]string{service.SettingAutoAnswer: "off", service.SettingAllowNonContacts: "false", service.SettingAutoRecord: ""}
 	all, err := n.st.Settings()
 	if err != nil {
 		return nil, err
@@ -93,10 +96,10 @@ func (n *Node) Settings() (map[string]string, error) {
 func (n *Node) SetSetting(key, value string) error {
 	allowed, ok := knownSettings[key]
 	if !ok {
-		return fmt.Errorf("%w: unknown setting %q (known: %s, %s, %s)", ErrInvalidInput, key, SettingAutoAnswer, SettingAllowNonContacts, SettingAutoRecord)
+		return fmt.Errorf("%w: unknown setting %q (known: %s, %s, %s)", service.ErrInvalidInput, key, service.SettingAutoAnswer, service.SettingAllowNonContacts, service.SettingAutoRecord)
 	}
 	if allowed != nil && !slices.Contains(allowed, value) {
-		return fmt.Errorf("%w: %s must be one of %v", ErrInvalidInput, key, allowed)
+		return fmt.Errorf("%w: %s must be one of %v", service.ErrInvalidInput, key, allowed)
 	}
 	return n.st.SetSetting(key, value)
 }

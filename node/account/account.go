@@ -1,4 +1,4 @@
-package node
+package account
 
 import (
 	"crypto/x509"
@@ -20,8 +20,8 @@ const (
 	DeviceCertFile  = "device.pem"
 )
 
-// maxDeviceName bounds the device name carried in certificates.
-const maxDeviceName = 64
+// MaxDeviceName bounds the device name carried in certificates.
+const MaxDeviceName = 64
 
 // AccountOptions configures the account operations on a data directory.
 // The zero value is usable.
@@ -43,7 +43,8 @@ type AccountOptions struct {
 	LockTimeout time.Duration
 }
 
-func (o *AccountOptions) now() time.Time {
+// Clock returns the current time by o.Now (time.Now when unset).
+func (o *AccountOptions) Clock() time.Time {
 	if o.Now != nil {
 		return o.Now()
 	}
@@ -57,13 +58,15 @@ func (o *AccountOptions) kdf() pcrypto.KDFParams {
 	return o.KDF
 }
 
-func (o *AccountOptions) deviceName() (string, error) {
+// ValidDeviceName returns the device name to use (the default when
+// unset), or ErrInvalidInput when it is too long.
+func (o *AccountOptions) ValidDeviceName() (string, error) {
 	name := o.DeviceName
 	if name == "" {
 		name = "device"
 	}
-	if len(name) > maxDeviceName {
-		return "", fmt.Errorf("%w: device name is %d bytes, at most %d allowed", ErrInvalidInput, len(name), maxDeviceName)
+	if len(name) > MaxDeviceName {
+		return "", fmt.Errorf("%w: device name is %d bytes, at most %d allowed", ErrInvalidInput, len(name), MaxDeviceName)
 	}
 	return name, nil
 }
@@ -81,11 +84,11 @@ func OpenStore(dir string, o AccountOptions) (*store.Store, error) {
 // InitAccount creates a new account and its first device in dir. It refuses
 // to touch a data directory that already holds an identity.
 func InitAccount(dir string, o AccountOptions) (*apitype.Identity, error) {
-	name, err := o.deviceName()
+	name, err := o.ValidDeviceName()
 	if err != nil {
 		return nil, err
 	}
-	st, err := openEmpty(dir, o)
+	st, err := OpenEmpty(dir, o)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +99,7 @@ func InitAccount(dir string, o AccountOptions) (*apitype.Identity, error) {
 		return nil, fmt.Errorf("init: %w", err)
 	}
 	defer ak.Wipe()
-	now := o.now()
+	now := o.Clock()
 	// The account certificate carries no name: it is published, and a
 	// device name is not the account's.
 	ac, err := pcrypto.CreateAccountCert(ak, "", pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
@@ -115,7 +118,7 @@ func InitAccount(dir string, o AccountOptions) (*apitype.Identity, error) {
 // CRL, contacts and settings. It refuses a data directory that already holds
 // an identity.
 func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOptions) (*apitype.Identity, error) {
-	name, err := o.deviceName()
+	name, err := o.ValidDeviceName()
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +145,7 @@ func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOpti
 		}
 	}
 
-	st, err := openEmpty(dir, o)
+	st, err := OpenEmpty(dir, o)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +178,7 @@ func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOpti
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 	}
-	if err := addDevice(st, dir, ak, ac, name, o.now()); err != nil {
+	if err := addDevice(st, dir, ak, ac, name, o.Clock()); err != nil {
 		return nil, err
 	}
 	return Summary(st, dir)
@@ -326,8 +329,9 @@ func certSummary(c *x509.Certificate) apitype.CertSummary {
 	}
 }
 
-// openEmpty opens the store of dir and fails if it already holds an identity.
-func openEmpty(dir string, o AccountOptions) (*store.Store, error) {
+// OpenEmpty creates dir (0700) and opens a new store there, refusing a
+// directory that already holds an identity.
+func OpenEmpty(dir string, o AccountOptions) (*store.Store, error) {
 	st, err := OpenStore(dir, o)
 	if err != nil {
 		return nil, err
@@ -372,14 +376,15 @@ func addDevice(st *store.Store, dir string, ak *pcrypto.AccountKey, ac *pcrypto.
 	if err := st.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
 		return err
 	}
-	if err := writePublic(filepath.Join(dir, AccountCertFile), ac.PEM()); err != nil {
+	if err := WritePublic(filepath.Join(dir, AccountCertFile), ac.PEM()); err != nil {
 		return err
 	}
-	return writePublic(filepath.Join(dir, DeviceCertFile), dc.PEM())
+	return WritePublic(filepath.Join(dir, DeviceCertFile), dc.PEM())
 }
 
-// writePublic writes a public file atomically (temp file + rename).
-func writePublic(path string, data []byte) error {
+// WritePublic writes a public file atomically (temp file + rename).
+// WritePublic writes a public file (a certificate) atomically, mode 0644.
+func WritePublic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
@@ -397,4 +402,14 @@ func writePublic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// LoadCRL returns the account's CRL from the store, or nil when it has
+// none.
+func LoadCRL(st *store.Store) (*pcrypto.CRL, error) {
+	der, _, err := st.CRL()
+	if err != nil || der == nil {
+		return nil, err
+	}
+	return pcrypto.ParseCRL(der)
 }

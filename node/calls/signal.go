@@ -1,4 +1,4 @@
-package node
+package calls
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -59,7 +61,7 @@ func (l *leg) writeFrame(b []byte) error {
 	if l.s == nil {
 		return errors.New("no stream")
 	}
-	_ = l.s.SetWriteDeadline(time.Now().Add(contactIOTimeout))
+	_ = l.s.SetWriteDeadline(time.Now().Add(service.IOTimeout))
 	var hdr [binary.MaxVarintLen64]byte
 	k := binary.PutUvarint(hdr[:], uint64(len(b)))
 	if _, err := l.s.Write(append(hdr[:k:k], b...)); err != nil {
@@ -86,17 +88,17 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 // stream, which is torn down anyway.
 func (l *leg) sendControl(m *callproto.Control) {
 	m.CallID = l.c.id
-	m.Time = l.c.n.o.Now()
-	b, err := callproto.SignControl(l.c.n.id.DeviceKey, m)
+	m.Time = l.c.svc.o.Now()
+	b, err := callproto.SignControl(l.c.svc.id.DeviceKey, m)
 	if err != nil {
-		l.c.n.log.Debug("signing control", "type", m.Type, "err", err)
+		l.c.svc.log.Debug("signing control", "type", m.Type, "err", err)
 		return
 	}
 	if !l.sigLost.Load() && l.writeFrame(b) == nil {
 		return
 	}
 	if l.device != "" && l.c.mediaUpAny(l) {
-		l.c.n.sendControlStream(l.device, b)
+		l.c.svc.sendControlStream(l.device, b)
 	}
 }
 
@@ -147,7 +149,7 @@ func (l *leg) close() {
 // ring offers the call to one device and follows it until the call ends or
 // this device drops out of it.
 func (l *leg) ring() {
-	c, n := l.c, l.c.n
+	c, svc := l.c, l.c.svc
 	err := l.ringErr()
 	if err == nil || c.ctx.Err() != nil {
 		return
@@ -158,7 +160,7 @@ func (l *leg) ring() {
 		// the call goes on. Later control messages (hang-up) go on streams
 		// of their own (CallControlProtocol).
 		l.sigLost.Store(true)
-		n.log.Info("signalling stream closed; the call continues on its media path", "call", callIDString(c.id), "err", err)
+		svc.log.Info("signalling stream closed; the call continues on its media path", "call", callIDString(c.id), "err", err)
 		return
 	}
 	l.close()
@@ -172,7 +174,7 @@ func (l *leg) ring() {
 		}
 	}
 	c.mu.Unlock()
-	n.log.Info("call leg ended", "call", callIDString(c.id), "device", l.device, "err", err)
+	svc.log.Info("call leg ended", "call", callIDString(c.id), "device", l.device, "err", err)
 	if won || alive == 0 {
 		c.end(err.Error(), callproto.ControlHangup)
 	}
@@ -180,14 +182,14 @@ func (l *leg) ring() {
 
 // ringErr runs the caller side of one leg; it returns why the leg ended.
 func (l *leg) ringErr() error {
-	c, n := l.c, l.c.n
+	c, svc := l.c, l.c.svc
 	pub, err := l.device.PublicKey()
 	if err != nil {
 		return err
 	}
 	l.peerPub = pub
 	ctx, cancel := context.WithTimeout(c.ctx, offerReadTimeout)
-	s, err := n.openCallStream(ctx, l.device)
+	s, err := svc.openCallStream(ctx, l.device)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("cannot reach device: %w", err)
@@ -201,19 +203,19 @@ func (l *leg) ringErr() error {
 		return err
 	}
 	defer ck.Wipe()
-	tl, err := calltransport.NewLeg(n.iceConfig(c.ctx, true))
+	tl, err := calltransport.NewLeg(svc.iceConfig(c.ctx, true))
 	if err != nil {
 		return err
 	}
 	l.setTransport(tl)
 	ufrag, pwd := tl.LocalCredentials()
 	offer := &callproto.Offer{
-		CallID: c.id, Time: n.o.Now(), From: n.id.AccountCert.ID, To: c.peer,
-		AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
+		CallID: c.id, Time: svc.o.Now(), From: svc.id.AccountCert.ID, To: c.peer,
+		AccountCert: svc.id.AccountCert.Raw(), DeviceCert: svc.id.DeviceCert.Raw(),
 		ICEUfrag: ufrag, ICEPwd: pwd, Media: c.mediaDescs(), Conference: c.conf,
 	}
 	ck.FillOffer(offer)
-	signedOffer, err := callproto.SignOffer(n.id.DeviceKey, offer)
+	signedOffer, err := callproto.SignOffer(svc.id.DeviceKey, offer)
 	if err != nil {
 		return err
 	}
@@ -233,7 +235,7 @@ func (l *leg) ringErr() error {
 		}
 		env, err := pcrypto.ParseEnvelope(b, callproto.MaxMessage)
 		if err != nil {
-			n.sigDropped.Add(1)
+			svc.sigDropped.Add(1)
 			return fmt.Errorf("malformed message from the callee: %w", err)
 		}
 		if env.Context == callproto.AnswerContext {
@@ -242,9 +244,9 @@ func (l *leg) ringErr() error {
 			}
 			continue
 		}
-		m, err := callproto.ParseControl(b, l.peerPub, n.o.Now())
+		m, err := callproto.ParseControl(b, l.peerPub, svc.o.Now())
 		if err != nil || m.CallID != c.id {
-			n.sigDropped.Add(1)
+			svc.sigDropped.Add(1)
 			return fmt.Errorf("bad control message from the callee: %v", err)
 		}
 		if done, err := l.onControl(m); done {
@@ -255,12 +257,12 @@ func (l *leg) ringErr() error {
 
 // onAnswer handles the callee's answer: the first one wins the call.
 func (l *leg) onAnswer(ck *callproto.CallerKeys, signedOffer, signedAnswer []byte) error {
-	c, n := l.c, l.c.n
+	c, svc := l.c, l.c.svc
 	var crl *pcrypto.CRL
-	if rec := n.cache.get(c.peer, n.o.Now(), time.Hour); rec != nil {
+	if rec := svc.pres.CachedAccount(c.peer, svc.o.Now(), time.Hour); rec != nil {
 		crl = rec.CRL
 	}
-	ans, dc, err := callproto.ParseAnswer(signedAnswer, signedOffer, c.peer, n.o.Now(), callproto.WithCRL(crl))
+	ans, dc, err := callproto.ParseAnswer(signedAnswer, signedOffer, c.peer, svc.o.Now(), callproto.WithCRL(crl))
 	if err != nil {
 		l.sendControl(&callproto.Control{Type: callproto.ControlError, Code: callproto.CodeOf(err), Reason: err.Error()})
 		return fmt.Errorf("answer refused: %w", err)
@@ -317,7 +319,7 @@ func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
 	case callproto.ControlCandidate:
 		if l.tl != nil {
 			if err := l.tl.AddRemoteCandidate(m.Candidate); err != nil {
-				c.n.log.Debug("remote candidate refused", "err", err)
+				c.svc.log.Debug("remote candidate refused", "err", err)
 			}
 		}
 	case callproto.ControlEndOfCandidates:
@@ -378,35 +380,35 @@ func (l *leg) trickle(cand string) {
 
 // handleCallStream serves an incoming call stream: the offer, ringing, the
 // user's decision, the answer, then control messages until the end.
-func (n *Node) handleCallStream(s network.Stream) {
+func (svc *Service) handleCallStream(s network.Stream) {
 	_ = s.SetReadDeadline(time.Now().Add(offerReadTimeout))
 	r := bufio.NewReader(s)
 	signedOffer, err := readFrame(r)
 	if err != nil {
-		n.sigDropped.Add(1)
+		svc.sigDropped.Add(1)
 		s.Reset()
 		return
 	}
 	_ = s.SetReadDeadline(time.Time{})
 	l := &leg{s: s}
-	offer, dc, err := n.checkOffer(s.Conn().RemotePeer(), signedOffer)
+	offer, dc, err := svc.checkOffer(s.Conn().RemotePeer(), signedOffer)
 	if err != nil {
-		n.sigDropped.Add(1)
-		n.log.Info("call refused", "from", s.Conn().RemotePeer(), "err", err)
-		l.c = &call{n: n, id: offerID(signedOffer)}
+		svc.sigDropped.Add(1)
+		svc.log.Info("call refused", "from", s.Conn().RemotePeer(), "err", err)
+		l.c = &call{svc: svc, id: offerID(signedOffer)}
 		code := callproto.CodeOf(err)
 		l.sendControl(&callproto.Control{Type: callproto.ControlError, Code: code, Reason: err.Error()})
 		s.Close()
 		return
 	}
 	l.device, l.peerPub, l.sasCommit = dc.Device, dc.Cert.PublicKey.(ed25519.PublicKey), offer.SASCommit
-	if offer.Conference == (callproto.CallID{}) && n.busy() {
-		l.c = &call{n: n, id: offer.CallID}
+	if offer.Conference == (callproto.CallID{}) && svc.busy() {
+		l.c = &call{svc: svc, id: offer.CallID}
 		l.sendControl(&callproto.Control{Type: callproto.ControlBusy, Reason: "in another call"})
 		s.Close()
 		return
 	}
-	c := n.newCall(offer.CallID, false, offer.From)
+	c := svc.newCall(offer.CallID, false, offer.From)
 	c.conf = offer.Conference
 	l.c = c
 	c.mu.Lock()
@@ -415,7 +417,7 @@ func (n *Node) handleCallStream(s network.Stream) {
 	c.mu.Unlock()
 	l.sendControl(&callproto.Control{Type: callproto.ControlRinging})
 	c.event(apitype.EventCallIncoming, "from device "+dc.Device.String())
-	n.log.Info("incoming call", "call", callIDString(c.id), "from", offer.From)
+	svc.log.Info("incoming call", "call", callIDString(c.id), "from", offer.From)
 
 	// Control messages from the caller may arrive while we ring (cancel,
 	// answered elsewhere) and after the answer (confirm, candidates).
@@ -425,10 +427,10 @@ func (n *Node) handleCallStream(s network.Stream) {
 	if c.conf != (callproto.CallID{}) {
 		// A member of a conference we joined: its pairwise call is part
 		// of it and answered at once with the conference's media.
-		kickDecision(c, callDecision{answer: true, opts: n.conferenceAnswer(c.conf, dc.Device)})
-		n.confAttach(c, dc.Device)
-	} else if auto, _, _ := n.st.Setting(SettingAutoAnswer); auto == "contacts" {
-		rec, _, _ := n.st.Setting(SettingAutoRecord)
+		kickDecision(c, callDecision{answer: true, opts: svc.conferenceAnswer(c.conf, dc.Device)})
+		svc.confAttach(c, dc.Device)
+	} else if auto, _, _ := svc.st.Setting(service.SettingAutoAnswer); auto == "contacts" {
+		rec, _, _ := svc.st.Setting(service.SettingAutoRecord)
 		kickDecision(c, callDecision{answer: true, opts: apitype.CallAction{Record: rec}})
 	}
 	var d callDecision
@@ -471,28 +473,28 @@ func offerID(b []byte) callproto.CallID {
 // checkOffer verifies an offer: signature and chain (with the caller's CRL
 // when known), addressed to us, sent by the device that signed it, fresh,
 // not a replay, and from a contact unless we allow others.
-func (n *Node) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *pcrypto.DeviceCert, error) {
-	now := n.o.Now()
+func (svc *Service) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *pcrypto.DeviceCert, error) {
+	now := svc.o.Now()
 	crlOf := func(a pcrypto.AccountID) *pcrypto.CRL {
-		if rec := n.cache.get(a, now, time.Hour); rec != nil {
+		if rec := svc.pres.CachedAccount(a, now, time.Hour); rec != nil {
 			return rec.CRL
 		}
 		return nil
 	}
-	o, dc, err := callproto.ParseOffer(signed, now, callproto.WithRecipient(n.id.AccountCert.ID), callproto.WithCRLLookup(crlOf))
+	o, dc, err := callproto.ParseOffer(signed, now, callproto.WithRecipient(svc.id.AccountCert.ID), callproto.WithCRLLookup(crlOf))
 	if err != nil {
 		return nil, nil, err
 	}
 	if peerOf(dc.Device) != from {
 		return nil, nil, fmt.Errorf("%w: offer relayed by another peer than its signer", callproto.ErrWrongSigner)
 	}
-	if err := n.checkDeviceListed(o.From, dc); err != nil {
+	if err := svc.checkDeviceListed(o.From, dc); err != nil {
 		return nil, nil, err
 	}
-	if err := n.replay.Check(o.CallID, now); err != nil {
+	if err := svc.replay.Check(o.CallID, now); err != nil {
 		return nil, nil, err
 	}
-	ct, err := n.st.Contact(o.From.String())
+	ct, err := svc.st.Contact(o.From.String())
 	switch {
 	case err == nil && ct.State == store.Blocked:
 		return nil, nil, fmt.Errorf("%w: blocked", callproto.ErrNotContact)
@@ -500,12 +502,12 @@ func (n *Node) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *pcryp
 		// Conference members are introduced by the roster, not the
 		// contact list: the device must be a member of a conference we
 		// are in.
-		if !n.conferenceMember(o.Conference, dc.Device) {
+		if !svc.conferenceMember(o.Conference, dc.Device) {
 			return nil, nil, fmt.Errorf("%w: not a member of a conference this device is in", callproto.ErrNotContact)
 		}
 	case err == nil && ct.State == store.Accepted:
 	case errors.Is(err, store.ErrNotFound) || err == nil:
-		if v, _, _ := n.st.Setting(SettingAllowNonContacts); v != "true" {
+		if v, _, _ := svc.st.Setting(service.SettingAllowNonContacts); v != "true" {
 			return nil, nil, fmt.Errorf("%w: this account only takes calls from its contacts", callproto.ErrNotContact)
 		}
 	default:
@@ -522,12 +524,12 @@ const deviceCheckTimeout = 2 * time.Second
 // A device the account certified but never published, or has since
 // dropped, cannot call. When the account record cannot be fetched (the DHT
 // is unreachable), the certificate chain alone decides.
-func (n *Node) checkDeviceListed(acct pcrypto.AccountID, dc *pcrypto.DeviceCert) error {
-	ctx, cancel := context.WithTimeout(n.runCtx(), deviceCheckTimeout)
+func (svc *Service) checkDeviceListed(acct pcrypto.AccountID, dc *pcrypto.DeviceCert) error {
+	ctx, cancel := context.WithTimeout(svc.runCtx(), deviceCheckTimeout)
 	defer cancel()
-	rec, err := n.resolveAccount(ctx, acct)
+	rec, err := svc.pres.ResolveAccount(ctx, acct)
 	if err != nil {
-		n.log.Debug("caller's account record unavailable; trusting the certificate chain", "account", acct, "err", err)
+		svc.log.Debug("caller's account record unavailable; trusting the certificate chain", "account", acct, "err", err)
 		return nil
 	}
 	if rec.CRL != nil && rec.CRL.IsRevoked(dc.Serial()) {
@@ -543,7 +545,7 @@ func (n *Node) checkDeviceListed(acct pcrypto.AccountID, dc *pcrypto.DeviceCert)
 
 // answer sends the answer, starts ICE and media.
 func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.CallAction) error {
-	c, n := l.c, l.c.n
+	c, svc := l.c, l.c.svc
 	sources, err := openSources(opts.Audio, opts.Video)
 	if err != nil {
 		return err
@@ -557,18 +559,18 @@ func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.Ca
 		return err
 	}
 	defer secrets.Wipe()
-	tl, err := calltransport.NewLeg(n.iceConfig(c.ctx, false))
+	tl, err := calltransport.NewLeg(svc.iceConfig(c.ctx, false))
 	if err != nil {
 		return err
 	}
 	l.setTransport(tl)
 	ufrag, pwd := tl.LocalCredentials()
 	ans := &callproto.Answer{
-		CallID: c.id, Time: n.o.Now(), OfferHash: callproto.OfferHash(signedOffer),
-		AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
+		CallID: c.id, Time: svc.o.Now(), OfferHash: callproto.OfferHash(signedOffer),
+		AccountCert: svc.id.AccountCert.Raw(), DeviceCert: svc.id.DeviceCert.Raw(),
 		X25519: x, MLKEMCiphertext: ct, ICEUfrag: ufrag, ICEPwd: pwd, Media: c.mediaDescs(),
 	}
-	signedAnswer, err := callproto.SignAnswer(n.id.DeviceKey, ans)
+	signedAnswer, err := callproto.SignAnswer(svc.id.DeviceKey, ans)
 	if err != nil {
 		return err
 	}
@@ -590,7 +592,7 @@ func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.Ca
 
 // calleeReadLoop handles the caller's control messages on an incoming call.
 func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
-	c, n := l.c, l.c.n
+	c, svc := l.c, l.c.svc
 	for {
 		b, err := readFrame(r)
 		if err != nil {
@@ -600,15 +602,15 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 				// As on the caller's side: the call goes on on its media
 				// path (see ring).
 				l.sigLost.Store(true)
-				n.log.Info("signalling stream closed; the call continues on its media path", "call", callIDString(c.id), "err", err)
+				svc.log.Info("signalling stream closed; the call continues on its media path", "call", callIDString(c.id), "err", err)
 			default:
 				c.end("signalling stream closed", "")
 			}
 			return
 		}
-		m, err := callproto.ParseControl(b, l.peerPub, n.o.Now())
+		m, err := callproto.ParseControl(b, l.peerPub, svc.o.Now())
 		if err != nil || m.CallID != c.id {
-			n.sigDropped.Add(1)
+			svc.sigDropped.Add(1)
 			c.end(fmt.Sprintf("bad control message from the caller: %v", err), callproto.ControlHangup)
 			return
 		}
@@ -635,44 +637,44 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 const CallControlProtocol = "/parley/call-control/1.0.0"
 
 // sendControlStream sends a signed control message on a stream of its own.
-func (n *Node) sendControlStream(d pcrypto.DeviceID, msg []byte) {
-	ctx, cancel := context.WithTimeout(n.runCtx(), contactIOTimeout)
+func (svc *Service) sendControlStream(d pcrypto.DeviceID, msg []byte) {
+	ctx, cancel := context.WithTimeout(svc.runCtx(), service.IOTimeout)
 	defer cancel()
-	s, err := n.h.NewStream(network.WithAllowLimitedConn(ctx, "call-control"), peerOf(d), CallControlProtocol)
+	s, err := svc.h.NewStream(network.WithAllowLimitedConn(ctx, "call-control"), peerOf(d), CallControlProtocol)
 	if err != nil {
-		n.log.Debug("control stream", "device", d, "err", err)
+		svc.log.Debug("control stream", "device", d, "err", err)
 		return
 	}
 	defer s.Close()
-	_ = s.SetWriteDeadline(time.Now().Add(contactIOTimeout))
+	_ = s.SetWriteDeadline(time.Now().Add(service.IOTimeout))
 	frame := binary.AppendUvarint(nil, uint64(len(msg)))
 	_, _ = s.Write(append(frame, msg...))
 }
 
 // handleCallControlStream applies one control message to the call it
 // names, if it comes from the device that call is connected to.
-func (n *Node) handleCallControlStream(s network.Stream) {
+func (svc *Service) handleCallControlStream(s network.Stream) {
 	defer s.Close()
-	_ = s.SetReadDeadline(time.Now().Add(contactIOTimeout))
+	_ = s.SetReadDeadline(time.Now().Add(service.IOTimeout))
 	b, err := readFrame(bufio.NewReader(s))
 	if err != nil {
-		n.sigDropped.Add(1)
+		svc.sigDropped.Add(1)
 		return
 	}
 	from := s.Conn().RemotePeer()
 	pub, err := pcrypto.DeviceID(from).PublicKey()
 	if err != nil {
-		n.sigDropped.Add(1)
+		svc.sigDropped.Add(1)
 		return
 	}
-	m, err := callproto.ParseControl(b, pub, n.o.Now())
+	m, err := callproto.ParseControl(b, pub, svc.o.Now())
 	if err != nil {
-		n.sigDropped.Add(1)
+		svc.sigDropped.Add(1)
 		return
 	}
-	n.callsMu.Lock()
-	c := n.calls[m.CallID]
-	n.callsMu.Unlock()
+	svc.callsMu.Lock()
+	c := svc.calls[m.CallID]
+	svc.callsMu.Unlock()
 	if c == nil {
 		return
 	}
@@ -680,7 +682,7 @@ func (n *Node) handleCallControlStream(s network.Stream) {
 	l := c.winner
 	c.mu.Unlock()
 	if l == nil || peerOf(l.device) != from {
-		n.sigDropped.Add(1)
+		svc.sigDropped.Add(1)
 		return
 	}
 	if m.Type == callproto.ControlHangup || m.Type == callproto.ControlCancel {

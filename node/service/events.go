@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"sync"
@@ -10,15 +10,15 @@ import (
 // misses events (it is told with a "events.dropped" event).
 const eventBuffer = 256
 
-// events fans out node events to subscribers (the local API's event stream).
-type events struct {
+// Events fans out node events to subscribers (the local API's event stream).
+type Events struct {
 	mu   sync.Mutex // guards subs
 	subs map[chan apitype.Event]struct{}
 }
 
-// subscribe returns a channel of events and a function that ends the
+// Subscribe returns a channel of events and a function that ends the
 // subscription and closes the channel.
-func (e *events) subscribe() (<-chan apitype.Event, func()) {
+func (e *Events) Subscribe() (<-chan apitype.Event, func()) {
 	ch := make(chan apitype.Event, eventBuffer)
 	e.mu.Lock()
 	if e.subs == nil {
@@ -37,9 +37,9 @@ func (e *events) subscribe() (<-chan apitype.Event, func()) {
 	}
 }
 
-// publish delivers ev to every subscriber without blocking: a subscriber
+// Publish delivers ev to every subscriber without blocking: a subscriber
 // whose buffer is full misses the event.
-func (e *events) publish(ev apitype.Event) {
+func (e *Events) Publish(ev apitype.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for ch := range e.subs {

@@ -1,4 +1,4 @@
-package node
+package calls
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -89,15 +91,15 @@ type conference struct {
 }
 
 // self describes this device as a conference member.
-func (n *Node) selfMember() confMember {
+func (svc *Service) selfMember() confMember {
 	return confMember{
-		Account: n.id.AccountCert.ID.String(), Device: n.id.DeviceCert.Device.String(), Name: n.id.DeviceCert.Name,
-		AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
+		Account: svc.id.AccountCert.ID.String(), Device: svc.id.DeviceCert.Device.String(), Name: svc.id.DeviceCert.Name,
+		AccountCert: svc.id.AccountCert.Raw(), DeviceCert: svc.id.DeviceCert.Raw(),
 	}
 }
 
 // verifyMember checks a member's chain and returns its device ID.
-func (n *Node) verifyMember(m confMember) (pcrypto.DeviceID, error) {
+func (svc *Service) verifyMember(m confMember) (pcrypto.DeviceID, error) {
 	acct, err := pcrypto.ParseAccountID(m.Account)
 	if err != nil {
 		return "", err
@@ -111,10 +113,10 @@ func (n *Node) verifyMember(m confMember) (pcrypto.DeviceID, error) {
 		return "", err
 	}
 	var crl *pcrypto.CRL
-	if rec := n.cache.get(acct, n.o.Now(), time.Hour); rec != nil {
+	if rec := svc.pres.CachedAccount(acct, svc.o.Now(), time.Hour); rec != nil {
 		crl = rec.CRL
 	}
-	if err := pcrypto.VerifyDevice(acct, ac, dc, crl, n.o.Now()); err != nil {
+	if err := pcrypto.VerifyDevice(acct, ac, dc, crl, svc.o.Now()); err != nil {
 		return "", err
 	}
 	if m.Device != dc.Device.String() {
@@ -124,19 +126,19 @@ func (n *Node) verifyMember(m confMember) (pcrypto.DeviceID, error) {
 }
 
 // blocked reports whether account is blocked here.
-func (n *Node) blocked(account string) bool {
-	c, err := n.st.Contact(account)
+func (svc *Service) blocked(account string) bool {
+	c, err := svc.st.Contact(account)
 	return err == nil && c.State == store.Blocked
 }
 
-func (n *Node) conference(id string) (*conference, error) {
+func (svc *Service) conference(id string) (*conference, error) {
 	cid, err := parseCallID(id)
 	if err != nil {
 		return nil, err
 	}
-	n.confMu.Lock()
-	defer n.confMu.Unlock()
-	cf := n.confs[cid]
+	svc.confMu.Lock()
+	defer svc.confMu.Unlock()
+	cf := svc.confs[cid]
 	if cf == nil {
 		return nil, fmt.Errorf("%w: %s (see parley conference list)", ErrNoSuchConference, id)
 	}
@@ -145,12 +147,12 @@ func (n *Node) conference(id string) (*conference, error) {
 
 // StartConference creates a conference with this device as its first
 // participant; max ≤ 0 means DefaultConferenceMax.
-func (n *Node) StartConference(max int, opts apitype.CallRequest) (*apitype.Conference, error) {
+func (svc *Service) StartConference(max int, opts apitype.CallRequest) (*apitype.Conference, error) {
 	if max <= 0 {
 		max = DefaultConferenceMax
 	}
 	if max < 2 || max > maxConferenceLimit {
-		return nil, fmt.Errorf("%w: --max %d (2..%d)", ErrInvalidInput, max, maxConferenceLimit)
+		return nil, fmt.Errorf("%w: --max %d (2..%d)", service.ErrInvalidInput, max, maxConferenceLimit)
 	}
 	ss, err := openSources(opts.Audio, opts.Video)
 	if err != nil {
@@ -161,49 +163,49 @@ func (n *Node) StartConference(max int, opts apitype.CallRequest) (*apitype.Conf
 	if _, err := rand.Read(cf.id[:]); err != nil {
 		return nil, err
 	}
-	cf.members[n.id.DeviceCert.Device] = n.selfMember()
-	n.confMu.Lock()
-	if n.confs == nil {
-		n.confs = map[callproto.CallID]*conference{}
+	cf.members[svc.id.DeviceCert.Device] = svc.selfMember()
+	svc.confMu.Lock()
+	if svc.confs == nil {
+		svc.confs = map[callproto.CallID]*conference{}
 	}
-	n.confs[cf.id] = cf
-	n.confMu.Unlock()
-	info := n.confInfo(cf)
+	svc.confs[cf.id] = cf
+	svc.confMu.Unlock()
+	info := svc.confInfo(cf)
 	return &info, nil
 }
 
 // InviteToConference sends the roster to every online device of a contact.
-func (n *Node) InviteToConference(ctx context.Context, confID, account string) error {
-	cf, err := n.conference(confID)
+func (svc *Service) InviteToConference(ctx context.Context, confID, account string) error {
+	cf, err := svc.conference(confID)
 	if err != nil {
 		return err
 	}
-	acct, err := n.canonicalAccount(account)
+	acct, err := svc.contacts.CanonicalAccount(account)
 	if err != nil {
 		return err
 	}
-	if c, err := n.st.Contact(acct); err != nil || c.State != store.Accepted {
-		return fmt.Errorf("%w: %s is not an accepted contact", ErrConflict, acct)
+	if c, err := svc.st.Contact(acct); err != nil || c.State != store.Accepted {
+		return fmt.Errorf("%w: %s is not an accepted contact", service.ErrConflict, acct)
 	}
 	cf.mu.Lock()
 	if !cf.joined {
 		cf.mu.Unlock()
-		return fmt.Errorf("%w: join the conference before inviting others", ErrConflict)
+		return fmt.Errorf("%w: join the conference before inviting others", service.ErrConflict)
 	}
 	msg := confMsg{Kind: confInvite, Conf: callIDString(cf.id), Max: cf.max, Members: slices.Collect(mapValues(cf.members))}
 	cf.mu.Unlock()
 	id, _ := pcrypto.ParseAccountID(acct)
-	_, results, err := n.reachAccount(ctx, id)
+	_, results, err := svc.pres.ReachAccount(ctx, id)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	sent := 0
 	for _, r := range results {
-		if !r.connected || r.cert.Device == n.id.DeviceCert.Device {
+		if !r.Connected || r.Cert.Device == svc.id.DeviceCert.Device {
 			continue
 		}
-		if err := n.sendConf(ctx, r.cert.Device, msg); err != nil {
-			n.log.Info("conference invite not delivered", "device", r.cert.Device, "err", err)
+		if err := svc.sendConf(ctx, r.Cert.Device, msg); err != nil {
+			svc.log.Info("conference invite not delivered", "device", r.Cert.Device, "err", err)
 			continue
 		}
 		sent++
@@ -226,8 +228,8 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 
 // JoinConference joins a conference we were invited to: every member is
 // told (and acknowledges), then this device calls each of them.
-func (n *Node) JoinConference(ctx context.Context, confID string, opts apitype.CallRequest) (*apitype.Conference, error) {
-	cf, err := n.conference(confID)
+func (svc *Service) JoinConference(ctx context.Context, confID string, opts apitype.CallRequest) (*apitype.Conference, error) {
+	cf, err := svc.conference(confID)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +241,7 @@ func (n *Node) JoinConference(ctx context.Context, confID string, opts apitype.C
 	cf.mu.Lock()
 	if cf.joined {
 		cf.mu.Unlock()
-		return nil, fmt.Errorf("%w: already in conference %s", ErrConflict, confID)
+		return nil, fmt.Errorf("%w: already in conference %s", service.ErrConflict, confID)
 	}
 	if len(cf.members) >= cf.max {
 		cf.mu.Unlock()
@@ -250,7 +252,7 @@ func (n *Node) JoinConference(ctx context.Context, confID string, opts apitype.C
 	for _, m := range cf.members {
 		others = append(others, m)
 	}
-	cf.members[n.id.DeviceCert.Device] = n.selfMember()
+	cf.members[svc.id.DeviceCert.Device] = svc.selfMember()
 	roster := slices.Collect(mapValues(cf.members))
 	cf.mu.Unlock()
 
@@ -258,14 +260,14 @@ func (n *Node) JoinConference(ctx context.Context, confID string, opts apitype.C
 	var wg sync.WaitGroup
 	for _, m := range others {
 		d, _ := pcrypto.ParseDeviceID(m.Device)
-		if n.blocked(m.Account) {
+		if svc.blocked(m.Account) {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := n.confJoinMember(ctx, cf, d, m, msg); err != nil {
-				n.log.Info("could not join conference member", "device", d, "err", err)
+			if err := svc.confJoinMember(ctx, cf, d, m, msg); err != nil {
+				svc.log.Info("could not join conference member", "device", d, "err", err)
 				cf.mu.Lock()
 				delete(cf.members, d)
 				cf.mu.Unlock()
@@ -273,39 +275,39 @@ func (n *Node) JoinConference(ctx context.Context, confID string, opts apitype.C
 		}()
 	}
 	wg.Wait()
-	info := n.confInfo(cf)
+	info := svc.confInfo(cf)
 	return &info, nil
 }
 
 // confJoinMember tells one member we join and calls it.
-func (n *Node) confJoinMember(ctx context.Context, cf *conference, d pcrypto.DeviceID, m confMember, msg confMsg) error {
+func (svc *Service) confJoinMember(ctx context.Context, cf *conference, d pcrypto.DeviceID, m confMember, msg confMsg) error {
 	acct, err := pcrypto.ParseAccountID(m.Account)
 	if err != nil {
 		return err
 	}
-	if !n.connected(peerOf(d)) {
-		if _, _, err := n.reachAccount(ctx, acct); err != nil {
+	if !svc.pres.Connected(peerOf(d)) {
+		if _, _, err := svc.pres.ReachAccount(ctx, acct); err != nil {
 			return err
 		}
 	}
-	if err := n.sendConf(ctx, d, msg); err != nil {
+	if err := svc.sendConf(ctx, d, msg); err != nil {
 		return err
 	}
 	cf.mu.Lock()
-	opts := n.memberOpts(cf, d)
+	opts := svc.memberOpts(cf, d)
 	cf.mu.Unlock()
-	c, err := n.startCall(acct, []pcrypto.DeviceID{d}, opts, cf.id)
+	c, err := svc.startCall(acct, []pcrypto.DeviceID{d}, opts, cf.id)
 	if err != nil {
 		return err
 	}
-	n.confAttach(c, d)
+	svc.confAttach(c, d)
 	return nil
 }
 
 // memberOpts is the media of the pairwise call with device d: the
 // conference's, recording into a directory per participant. Caller holds
 // cf.mu.
-func (n *Node) memberOpts(cf *conference, d pcrypto.DeviceID) apitype.CallRequest {
+func (svc *Service) memberOpts(cf *conference, d pcrypto.DeviceID) apitype.CallRequest {
 	o := cf.opts
 	if o.Record != "" && !isRTPSpec(o.Record) {
 		o.Record = filepath.Join(o.Record, d.String())
@@ -317,25 +319,25 @@ func isRTPSpec(s string) bool { return len(s) > 6 && s[:6] == "rtp://" }
 
 // conferenceAnswer is how a pairwise call of conference conf from device d
 // is answered.
-func (n *Node) conferenceAnswer(conf callproto.CallID, d pcrypto.DeviceID) apitype.CallAction {
-	n.confMu.Lock()
-	cf := n.confs[conf]
-	n.confMu.Unlock()
+func (svc *Service) conferenceAnswer(conf callproto.CallID, d pcrypto.DeviceID) apitype.CallAction {
+	svc.confMu.Lock()
+	cf := svc.confs[conf]
+	svc.confMu.Unlock()
 	if cf == nil {
 		return apitype.CallAction{}
 	}
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
-	o := n.memberOpts(cf, d)
+	o := svc.memberOpts(cf, d)
 	return apitype.CallAction{Audio: o.Audio, Video: o.Video, Record: o.Record}
 }
 
 // conferenceMember reports whether d is a member of conference conf, which
 // this device has joined.
-func (n *Node) conferenceMember(conf callproto.CallID, d pcrypto.DeviceID) bool {
-	n.confMu.Lock()
-	cf := n.confs[conf]
-	n.confMu.Unlock()
+func (svc *Service) conferenceMember(conf callproto.CallID, d pcrypto.DeviceID) bool {
+	svc.confMu.Lock()
+	cf := svc.confs[conf]
+	svc.confMu.Unlock()
 	if cf == nil {
 		return false
 	}
@@ -348,10 +350,10 @@ func (n *Node) conferenceMember(conf callproto.CallID, d pcrypto.DeviceID) bool 
 // confAttach records c as the pairwise call with device d, and drops d
 // from the roster when that call ends while we are still in the conference
 // (a participant that crashed or left).
-func (n *Node) confAttach(c *call, d pcrypto.DeviceID) {
-	n.confMu.Lock()
-	cf := n.confs[c.conf]
-	n.confMu.Unlock()
+func (svc *Service) confAttach(c *call, d pcrypto.DeviceID) {
+	svc.confMu.Lock()
+	cf := svc.confs[c.conf]
+	svc.confMu.Unlock()
 	if cf == nil {
 		c.end("conference unknown", callproto.ControlHangup)
 		return
@@ -370,26 +372,26 @@ func (n *Node) confAttach(c *call, d pcrypto.DeviceID) {
 			delete(cf.members, d)
 		}
 		cf.mu.Unlock()
-		n.ev.publish(apitype.Event{Type: apitype.EventConferenceLeft, Time: n.o.Now(), Call: callIDString(cf.id), Device: d.String(), Message: c.info().Reason})
+		svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceLeft, Time: svc.o.Now(), Call: callIDString(cf.id), Device: d.String(), Message: c.info().Reason})
 	}()
 }
 
 // LeaveConference tells the members and hangs up every pairwise call. The
 // conference goes on for the others.
-func (n *Node) LeaveConference(ctx context.Context, confID string) error {
-	cf, err := n.conference(confID)
+func (svc *Service) LeaveConference(ctx context.Context, confID string) error {
+	cf, err := svc.conference(confID)
 	if err != nil {
 		return err
 	}
-	n.confMu.Lock()
-	delete(n.confs, cf.id)
-	n.confMu.Unlock()
+	svc.confMu.Lock()
+	delete(svc.confs, cf.id)
+	svc.confMu.Unlock()
 	cf.mu.Lock()
 	joined := cf.joined
 	cf.joined = false
 	var devices []pcrypto.DeviceID
 	for d := range cf.members {
-		if d != n.id.DeviceCert.Device {
+		if d != svc.id.DeviceCert.Device {
 			devices = append(devices, d)
 		}
 	}
@@ -398,8 +400,8 @@ func (n *Node) LeaveConference(ctx context.Context, confID string) error {
 	if joined {
 		msg := confMsg{Kind: confLeave, Conf: confID, Max: cf.max}
 		for _, d := range devices {
-			if n.connected(peerOf(d)) {
-				_ = n.sendConf(ctx, d, msg)
+			if svc.pres.Connected(peerOf(d)) {
+				_ = svc.sendConf(ctx, d, msg)
 			}
 		}
 	}
@@ -410,13 +412,13 @@ func (n *Node) LeaveConference(ctx context.Context, confID string) error {
 }
 
 // Conferences lists the conferences this device is in or invited to.
-func (n *Node) Conferences() []apitype.Conference {
-	n.confMu.Lock()
-	cfs := slices.Collect(mapValues(n.confs))
-	n.confMu.Unlock()
+func (svc *Service) Conferences() []apitype.Conference {
+	svc.confMu.Lock()
+	cfs := slices.Collect(mapValues(svc.confs))
+	svc.confMu.Unlock()
 	out := make([]apitype.Conference, 0, len(cfs))
 	for _, cf := range cfs {
-		out = append(out, n.confInfo(cf))
+		out = append(out, svc.confInfo(cf))
 	}
 	slices.SortFunc(out, func(a, b apitype.Conference) int { return cmpString(a.ID, b.ID) })
 	return out
@@ -432,7 +434,7 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-func (n *Node) confInfo(cf *conference) apitype.Conference {
+func (svc *Service) confInfo(cf *conference) apitype.Conference {
 	cf.mu.Lock()
 	info := apitype.Conference{ID: callIDString(cf.id), Max: cf.max, Joined: cf.joined, Inviter: cf.inviter}
 	type mc struct {
@@ -445,7 +447,7 @@ func (n *Node) confInfo(cf *conference) apitype.Conference {
 	}
 	cf.mu.Unlock()
 	for _, x := range ms {
-		p := apitype.Participant{Account: x.m.Account, Device: x.m.Device, Name: x.m.Name, Self: x.m.Device == n.id.DeviceCert.Device.String()}
+		p := apitype.Participant{Account: x.m.Account, Device: x.m.Device, Name: x.m.Name, Self: x.m.Device == svc.id.DeviceCert.Device.String()}
 		if x.c != nil {
 			ci := x.c.info()
 			p.Call = &ci
@@ -459,41 +461,43 @@ func (n *Node) confInfo(cf *conference) apitype.Conference {
 // ---- wire ----
 
 // sendConf signs msg and sends it to device d, waiting for the reply.
-func (n *Node) sendConf(ctx context.Context, d pcrypto.DeviceID, msg confMsg) error {
-	msg.V, msg.From, msg.Time = 1, n.selfMember(), n.o.Now().UTC()
+func (svc *Service) sendConf(ctx context.Context, d pcrypto.DeviceID, msg confMsg) error {
+	msg.V, msg.From, msg.Time = 1, svc.selfMember(), svc.o.Now().UTC()
 	payload, err := json.Marshal(msg)
 	if err != nil {
 		return err
 	}
-	k := n.id.DeviceKey.Ed25519()
+	k := svc.id.DeviceKey.Ed25519()
 	data, err := pcrypto.SignEnvelope(k, confContext, payload)
 	clear(k)
 	if err != nil {
 		return err
 	}
-	return n.request(ctx, peerOf(d), ConferenceProtocol, "conference", data)
+	return service.Request(ctx, svc.h, peerOf(d), ConferenceProtocol, "conference", data)
 }
 
 // handleConfStream reads one conference message and answers it.
-func (n *Node) handleConfStream(s network.Stream) { n.serveOne(s, "conference", n.receiveConf) }
+func (svc *Service) handleConfStream(s network.Stream) {
+	service.ServeOne(svc.log, s, "conference", svc.receiveConf)
+}
 
 // receiveConf verifies and applies a conference message from peer; every
 // failure is a refusal the sender is told.
-func (n *Node) receiveConf(from peer.ID, data []byte) error {
-	err := n.applyConf(from, data)
-	var r *errRefused
+func (svc *Service) receiveConf(from peer.ID, data []byte) error {
+	err := svc.applyConf(from, data)
+	var r *service.Refused
 	if err != nil && !errors.As(err, &r) {
-		return &errRefused{code: "invalid", reason: err.Error()}
+		return &service.Refused{Code: "invalid", Reason: err.Error()}
 	}
 	return err
 }
 
 // applyConf verifies and applies a conference message from peer.
-func (n *Node) applyConf(from peer.ID, data []byte) error {
-	if len(data) > maxContactMessage {
-		return fmt.Errorf("message larger than %d bytes", maxContactMessage)
+func (svc *Service) applyConf(from peer.ID, data []byte) error {
+	if len(data) > service.MaxMessage {
+		return fmt.Errorf("message larger than %d bytes", service.MaxMessage)
 	}
-	env, err := pcrypto.OpenEnvelope(data, confContext, maxContactMessage)
+	env, err := pcrypto.OpenEnvelope(data, confContext, service.MaxMessage)
 	if err != nil {
 		return err
 	}
@@ -506,10 +510,10 @@ func (n *Node) applyConf(from peer.ID, data []byte) error {
 	if m.V != 1 || len(m.Members) > maxConferenceLimit || m.Max < 2 || m.Max > maxConferenceLimit {
 		return errors.New("unsupported or out-of-range message")
 	}
-	if d := n.o.Now().Sub(m.Time); d > contactClockSkew || d < -contactClockSkew {
+	if d := svc.o.Now().Sub(m.Time); d > service.ClockSkew || d < -service.ClockSkew {
 		return errors.New("message time too far from ours: check the clocks")
 	}
-	sender, err := n.verifyMember(m.From)
+	sender, err := svc.verifyMember(m.From)
 	if err != nil {
 		return fmt.Errorf("sender: %w", err)
 	}
@@ -519,8 +523,8 @@ func (n *Node) applyConf(from peer.ID, data []byte) error {
 	if pub, err := sender.PublicKey(); err != nil || !bytes.Equal(pub, ed25519.PublicKey(env.Signer)) {
 		return errors.New("signed by a key other than the sending device's")
 	}
-	if n.blocked(m.From.Account) {
-		return &errRefused{code: "invalid", reason: "refused"}
+	if svc.blocked(m.From.Account) {
+		return &service.Refused{Code: "invalid", Reason: "refused"}
 	}
 	id, err := parseCallID(m.Conf)
 	if err != nil {
@@ -528,13 +532,13 @@ func (n *Node) applyConf(from peer.ID, data []byte) error {
 	}
 	switch m.Kind {
 	case confInvite:
-		return n.onInvite(id, m)
+		return svc.onInvite(id, m)
 	case confJoin:
-		return n.onJoin(id, sender, m)
+		return svc.onJoin(id, sender, m)
 	case confLeave:
-		n.confMu.Lock()
-		cf := n.confs[id]
-		n.confMu.Unlock()
+		svc.confMu.Lock()
+		cf := svc.confs[id]
+		svc.confMu.Unlock()
 		if cf != nil {
 			cf.mu.Lock()
 			delete(cf.members, sender)
@@ -546,55 +550,55 @@ func (n *Node) applyConf(from peer.ID, data []byte) error {
 }
 
 // onInvite records an invitation from a contact, with its verified roster.
-func (n *Node) onInvite(id callproto.CallID, m confMsg) error {
-	if c, err := n.st.Contact(m.From.Account); err != nil || c.State != store.Accepted {
-		return &errRefused{code: "invalid", reason: "invitations are taken from contacts only"}
+func (svc *Service) onInvite(id callproto.CallID, m confMsg) error {
+	if c, err := svc.st.Contact(m.From.Account); err != nil || c.State != store.Accepted {
+		return &service.Refused{Code: "invalid", Reason: "invitations are taken from contacts only"}
 	}
 	members := map[pcrypto.DeviceID]confMember{}
 	for _, mm := range m.Members {
-		d, err := n.verifyMember(mm)
+		d, err := svc.verifyMember(mm)
 		if err != nil {
 			return fmt.Errorf("member %s: %w", mm.Device, err)
 		}
-		if d == n.id.DeviceCert.Device {
+		if d == svc.id.DeviceCert.Device {
 			continue
 		}
 		members[d] = mm
 	}
 	count := len(members) // members is shared once stored
-	n.confMu.Lock()
-	if n.confs == nil {
-		n.confs = map[callproto.CallID]*conference{}
+	svc.confMu.Lock()
+	if svc.confs == nil {
+		svc.confs = map[callproto.CallID]*conference{}
 	}
-	if _, ok := n.confs[id]; !ok {
-		n.confs[id] = &conference{id: id, max: m.Max, inviter: m.From.Account, members: members, calls: map[pcrypto.DeviceID]*call{}}
+	if _, ok := svc.confs[id]; !ok {
+		svc.confs[id] = &conference{id: id, max: m.Max, inviter: m.From.Account, members: members, calls: map[pcrypto.DeviceID]*call{}}
 	}
-	n.confMu.Unlock()
-	n.ev.publish(apitype.Event{Type: apitype.EventConferenceInvite, Time: n.o.Now(), Account: m.From.Account, Call: m.Conf,
+	svc.confMu.Unlock()
+	svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceInvite, Time: svc.o.Now(), Account: m.From.Account, Call: m.Conf,
 		Message: fmt.Sprintf("%d participant(s); join with: parley conference join %s", count, m.Conf)})
 	return nil
 }
 
 // onJoin adds a verified participant that announces itself; its call
 // follows.
-func (n *Node) onJoin(id callproto.CallID, sender pcrypto.DeviceID, m confMsg) error {
-	n.confMu.Lock()
-	cf := n.confs[id]
-	n.confMu.Unlock()
+func (svc *Service) onJoin(id callproto.CallID, sender pcrypto.DeviceID, m confMsg) error {
+	svc.confMu.Lock()
+	cf := svc.confs[id]
+	svc.confMu.Unlock()
 	if cf == nil {
-		return &errRefused{code: "invalid", reason: "not in that conference"}
+		return &service.Refused{Code: "invalid", Reason: "not in that conference"}
 	}
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
 	if !cf.joined {
-		return &errRefused{code: "invalid", reason: "not in that conference"}
+		return &service.Refused{Code: "invalid", Reason: "not in that conference"}
 	}
 	if _, ok := cf.members[sender]; !ok && len(cf.members) >= cf.max {
-		return &errRefused{code: "invalid", reason: fmt.Sprintf("conference is full (%d)", cf.max)}
+		return &service.Refused{Code: "invalid", Reason: fmt.Sprintf("conference is full (%d)", cf.max)}
 	}
 	cf.members[sender] = m.From
 	// Members introduced by the joiner's roster that we do not know yet
 	// are not added: each participant introduces itself when it joins.
-	n.ev.publish(apitype.Event{Type: apitype.EventConferenceJoined, Time: n.o.Now(), Account: m.From.Account, Device: m.From.Device, Call: m.Conf})
+	svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceJoined, Time: svc.o.Now(), Account: m.From.Account, Device: m.From.Device, Call: m.Conf})
 	return nil
 }

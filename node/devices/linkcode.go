@@ -1,4 +1,4 @@
-package node
+package devices
 
 import (
 	"bufio"
@@ -12,6 +12,10 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/node/account"
+
+	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -63,11 +67,11 @@ type LinkCode struct {
 // Marshal returns the binary form of the code.
 func (c *LinkCode) Marshal() ([]byte, error) {
 	if len(c.Addrs) > maxLinkCodeAddrs {
-		return nil, fmt.Errorf("link code: %w: %d addresses, at most %d", ErrInvalidInput, len(c.Addrs), maxLinkCodeAddrs)
+		return nil, fmt.Errorf("link code: %w: %d addresses, at most %d", service.ErrInvalidInput, len(c.Addrs), maxLinkCodeAddrs)
 	}
 	pid := []byte(c.Device)
 	if len(pid) == 0 || len(pid) > maxLinkPeerIDLen {
-		return nil, fmt.Errorf("link code: %w: device ID of %d bytes", ErrInvalidInput, len(pid))
+		return nil, fmt.Errorf("link code: %w: device ID of %d bytes", service.ErrInvalidInput, len(pid))
 	}
 	b := []byte{linkCodeVersion}
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Expires.Unix()))
@@ -78,7 +82,7 @@ func (c *LinkCode) Marshal() ([]byte, error) {
 	for _, a := range c.Addrs {
 		ab := a.Bytes()
 		if len(ab) == 0 || len(ab) > 255 {
-			return nil, fmt.Errorf("link code: %w: address %s too long", ErrInvalidInput, a)
+			return nil, fmt.Errorf("link code: %w: address %s too long", service.ErrInvalidInput, a)
 		}
 		b = append(b, byte(len(ab)))
 		b = append(b, ab...)
@@ -108,7 +112,7 @@ func (c *LinkCode) String() string {
 // check bytes and reported as such.
 func ParseLinkCode(s string) (*LinkCode, error) {
 	if len(s) > maxLinkCodeText {
-		return nil, fmt.Errorf("%w: link code too long", ErrInvalidInput)
+		return nil, fmt.Errorf("%w: link code too long", service.ErrInvalidInput)
 	}
 	clean := strings.Map(func(r rune) rune {
 		switch {
@@ -121,7 +125,7 @@ func ParseLinkCode(s string) (*LinkCode, error) {
 	}, s)
 	b, err := linkB32.DecodeString(clean)
 	if err != nil {
-		return nil, fmt.Errorf("%w: link code is not valid base32 (check for a typo): %v", ErrInvalidInput, err)
+		return nil, fmt.Errorf("%w: link code is not valid base32 (check for a typo): %v", service.ErrInvalidInput, err)
 	}
 	return DecodeLinkCode(b)
 }
@@ -129,15 +133,15 @@ func ParseLinkCode(s string) (*LinkCode, error) {
 // DecodeLinkCode parses the binary form of a link code.
 func DecodeLinkCode(b []byte) (*LinkCode, error) {
 	if len(b) < 1+8+linkSecretLen+1+1+1+linkCheckLen {
-		return nil, fmt.Errorf("%w: link code too short (check that it was copied whole)", ErrInvalidInput)
+		return nil, fmt.Errorf("%w: link code too short (check that it was copied whole)", service.ErrInvalidInput)
 	}
 	body, check := b[:len(b)-linkCheckLen], b[len(b)-linkCheckLen:]
 	sum := sha256.Sum256(body)
 	if !bytes.Equal(sum[:linkCheckLen], check) {
-		return nil, fmt.Errorf("%w: link code check failed (check for a typo)", ErrInvalidInput)
+		return nil, fmt.Errorf("%w: link code check failed (check for a typo)", service.ErrInvalidInput)
 	}
 	if body[0] != linkCodeVersion {
-		return nil, fmt.Errorf("%w: link code version %d (made by a newer Parley?)", ErrInvalidInput, body[0])
+		return nil, fmt.Errorf("%w: link code version %d (made by a newer Parley?)", service.ErrInvalidInput, body[0])
 	}
 	r := bytes.NewReader(body[1:])
 	c := &LinkCode{}
@@ -147,29 +151,29 @@ func DecodeLinkCode(b []byte) (*LinkCode, error) {
 	_, _ = io.ReadFull(r, c.Secret[:])
 	pid, err := readShort(r, maxLinkPeerIDLen)
 	if err != nil {
-		return nil, fmt.Errorf("%w: link code device ID: %v", ErrInvalidInput, err)
+		return nil, fmt.Errorf("%w: link code device ID: %v", service.ErrInvalidInput, err)
 	}
 	c.Device = pcrypto.DeviceID(pid)
 	if _, err := c.Device.PublicKey(); err != nil {
-		return nil, fmt.Errorf("%w: link code device ID: %v", ErrInvalidInput, err)
+		return nil, fmt.Errorf("%w: link code device ID: %v", service.ErrInvalidInput, err)
 	}
 	n, err := r.ReadByte()
 	if err != nil || n > maxLinkCodeAddrs {
-		return nil, fmt.Errorf("%w: link code address count", ErrInvalidInput)
+		return nil, fmt.Errorf("%w: link code address count", service.ErrInvalidInput)
 	}
 	for range n {
 		ab, err := readShort(r, 255)
 		if err != nil {
-			return nil, fmt.Errorf("%w: link code address: %v", ErrInvalidInput, err)
+			return nil, fmt.Errorf("%w: link code address: %v", service.ErrInvalidInput, err)
 		}
 		a, err := ma.NewMultiaddrBytes(ab)
 		if err != nil {
-			return nil, fmt.Errorf("%w: link code address: %v", ErrInvalidInput, err)
+			return nil, fmt.Errorf("%w: link code address: %v", service.ErrInvalidInput, err)
 		}
 		c.Addrs = append(c.Addrs, a)
 	}
 	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes in link code", ErrInvalidInput, r.Len())
+		return nil, fmt.Errorf("%w: %d trailing bytes in link code", service.ErrInvalidInput, r.Len())
 	}
 	return c, nil
 }
@@ -351,7 +355,7 @@ func (m *linkMsg) validate() error {
 		}
 		return need(len(m.Proof) == sha256.Size, "proof")
 	case linkDevice:
-		if err := need(len(m.Name) <= maxDeviceName, "name"); err != nil {
+		if err := need(len(m.Name) <= account.MaxDeviceName, "name"); err != nil {
 			return err
 		}
 		return need(len(m.Nonce) == linkNonceLen, "nonce")

@@ -1,15 +1,23 @@
-package node
+package calls
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
 
+	"github.com/parleyhq/parley/node/contacts"
+	"github.com/parleyhq/parley/node/presence"
+	"github.com/parleyhq/parley/node/service"
+	"github.com/parleyhq/parley/node/service/servicetest"
+
 	"errors"
-	"github.com/parleyhq/parley/test"
 	"math/big"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/test"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -21,7 +29,7 @@ import (
 
 // offerFrom builds a signed offer from n to account to, edited by edit and
 // signed by key (n's device key when nil).
-func offerFrom(t *testing.T, n *Node, to pcrypto.AccountID, key *pcrypto.DeviceKey, edit func(*callproto.Offer)) []byte {
+func offerFrom(t *testing.T, n *Service, to pcrypto.AccountID, key *pcrypto.DeviceKey, edit func(*callproto.Offer)) []byte {
 	t.Helper()
 	ck, err := callproto.NewCallerKeys()
 	if err != nil {
@@ -51,7 +59,7 @@ func offerFrom(t *testing.T, n *Node, to pcrypto.AccountID, key *pcrypto.DeviceK
 
 // publishAccountForTest puts n's account record (with the given devices
 // and CRL) into m's record cache, as if m had resolved it.
-func cacheAccount(t *testing.T, m, n *Node, devices []*pcrypto.DeviceCert, crl *pcrypto.CRL) {
+func cacheAccount(t *testing.T, m, n *Service, devices []*pcrypto.DeviceCert, crl *pcrypto.CRL) {
 	t.Helper()
 	now := time.Now()
 	raw, err := records.NewAccount(n.id.AccountKey, n.id.AccountCert, devices, crl, uint64(now.UnixNano()), time.Hour, now)
@@ -62,7 +70,7 @@ func cacheAccount(t *testing.T, m, n *Node, devices []*pcrypto.DeviceCert, crl *
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.cache.put(n.id.AccountCert.ID, rec, now)
+	m.pres.UpdateAccount(n.id.AccountCert.ID, rec, now)
 }
 
 // TestCallOfferRefused checks each reason a callee refuses an offer, and
@@ -138,7 +146,7 @@ func TestCallOfferRefused(t *testing.T) {
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) || callproto.CodeOf(err) != callproto.CodeNotContact {
 		t.Fatalf("non-contact: %v", err)
 	}
-	if err := bob.st.SetSetting(SettingAllowNonContacts, "true"); err != nil {
+	if err := bob.st.SetSetting(service.SettingAllowNonContacts, "true"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); err != nil {
@@ -159,7 +167,7 @@ func FuzzCallFrame(f *testing.F) {
 	f.Add([]byte{0x05, 'h', 'e', 'l', 'l', 'o'})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := readFrame(bufioReader(data))
+		b, err := readFrame(bufio.NewReader(bytes.NewReader(data)))
 		if err != nil {
 			return
 		}
@@ -196,4 +204,24 @@ func TestOversizedSignallingRefused(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// newTestNode builds (but does not serve) the calls service of a fresh
+// account, with the presence and contacts services it needs.
+func newTestNode(t testing.TB, name string) *Service {
+	t.Helper()
+	env := servicetest.NewEnv(t, name)
+	pres, err := presence.New(env, presence.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := contacts.New(env, pres, contacts.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(env, pres, cs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }

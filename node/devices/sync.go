@@ -1,4 +1,4 @@
-package node
+package devices
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -49,7 +51,7 @@ const (
 
 // accountSettings are the settings that belong to the account and are
 // replicated to all its devices. Others (calls.auto_answer) are per device.
-var accountSettings = []string{SettingAllowNonContacts}
+var accountSettings = []string{service.SettingAllowNonContacts}
 
 // syncMsg is a sync request or reply; see docs/protocol.md "Sync between
 // devices".
@@ -145,23 +147,23 @@ func readSyncMsg(r *bufio.Reader) (*syncMsg, error) {
 
 // syncState is this device's state to send: every replicated entry (local
 // changes versioned first), the device certificates and the CRL.
-func (n *Node) syncState() (*syncMsg, error) {
-	entries, err := n.st.SyncState(n.id.DeviceCert.Device.String(), accountSettings)
+func (svc *Service) syncState() (*syncMsg, error) {
+	entries, err := svc.st.SyncState(svc.id.DeviceCert.Device.String(), accountSettings)
 	if err != nil {
 		return nil, err
 	}
-	m := &syncMsg{Account: n.id.AccountCert.ID.String()}
+	m := &syncMsg{Account: svc.id.AccountCert.ID.String()}
 	for _, e := range entries {
 		m.Entries = append(m.Entries, toSyncItem(e))
 	}
-	if m.CRL, _, err = n.st.CRL(); err != nil {
+	if m.CRL, _, err = svc.st.CRL(); err != nil {
 		return nil, err
 	}
-	ders, err := n.st.DeviceCerts()
+	ders, err := svc.st.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
-	metas, err := n.st.DeviceMetas()
+	metas, err := svc.st.DeviceMetas()
 	if err != nil {
 		return nil, err
 	}
@@ -173,23 +175,23 @@ func (n *Node) syncState() (*syncMsg, error) {
 
 // refusal is a sync reply that refuses the request; it carries our CRL so
 // that a revoked device learns it is revoked.
-func (n *Node) refusal(code string, err error) *syncMsg {
-	m := &syncMsg{Account: n.id.AccountCert.ID.String(), Code: code, Error: err.Error()}
-	m.CRL, _, _ = n.st.CRL()
+func (svc *Service) refusal(code string, err error) *syncMsg {
+	m := &syncMsg{Account: svc.id.AccountCert.ID.String(), Code: code, Error: err.Error()}
+	m.CRL, _, _ = svc.st.CRL()
 	return m
 }
 
 // handleSyncStream serves one sync request from another device.
-func (n *Node) handleSyncStream(s network.Stream) {
+func (svc *Service) handleSyncStream(s network.Stream) {
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(syncTimeout))
 	req, err := readSyncMsg(bufio.NewReader(io.LimitReader(s, maxSyncMessage+16)))
 	if err != nil {
-		n.log.Debug("sync request dropped", "from", s.Conn().RemotePeer(), "err", err)
+		svc.log.Debug("sync request dropped", "from", s.Conn().RemotePeer(), "err", err)
 		s.Reset()
 		return
 	}
-	reply := n.receiveSync(pcrypto.DeviceID(s.Conn().RemotePeer()), req)
+	reply := svc.receiveSync(pcrypto.DeviceID(s.Conn().RemotePeer()), req)
 	b, err := encodeSyncMsg(reply)
 	if err != nil {
 		s.Reset()
@@ -204,28 +206,28 @@ func (n *Node) handleSyncStream(s network.Stream) {
 // Only trusted devices of the account (see trustedDevice) are heard; a
 // revocation in the request is merged first, so a device that learns of
 // its own revocation cannot slip in its state.
-func (n *Node) receiveSync(from pcrypto.DeviceID, m *syncMsg) *syncMsg {
-	if m.Account != n.id.AccountCert.ID.String() {
-		return n.refusal("account", fmt.Errorf("%w: device %s is of another account", ErrUnknownDevice, from.Short()))
+func (svc *Service) receiveSync(from pcrypto.DeviceID, m *syncMsg) *syncMsg {
+	if m.Account != svc.id.AccountCert.ID.String() {
+		return svc.refusal("account", fmt.Errorf("%w: device %s is of another account", ErrUnknownDevice, from.Short()))
 	}
-	crlChanged := n.mergeSyncCRL(m.CRL)
-	if err := n.checkNotRevoked(); err != nil {
-		return n.refusal("revoked", err)
+	crlChanged := svc.mergeSyncCRL(m.CRL)
+	if err := svc.checkNotRevoked(); err != nil {
+		return svc.refusal("revoked", err)
 	}
-	if _, err := n.trustedDevice(from); err != nil {
+	if _, err := svc.trustedDevice(from); err != nil {
 		code := "revoked"
 		if errors.Is(err, ErrUnknownDevice) {
 			code = "unknown"
-			n.refusedUnknown(from)
+			svc.refusedUnknown(from)
 		}
-		n.log.Info("sync refused", "from", from, "err", err)
-		return n.refusal(code, err)
+		svc.log.Info("sync refused", "from", from, "err", err)
+		return svc.refusal(code, err)
 	}
-	n.applyState(from, m, crlChanged)
-	reply, err := n.syncState()
+	svc.applyState(from, m, crlChanged)
+	reply, err := svc.syncState()
 	if err != nil {
-		n.log.Error("sync state", "err", err)
-		return n.refusal("busy", errors.New("internal error, try again"))
+		svc.log.Error("sync state", "err", err)
+		return svc.refusal("busy", errors.New("internal error, try again"))
 	}
 	return reply
 }
@@ -233,85 +235,85 @@ func (n *Node) receiveSync(from pcrypto.DeviceID, m *syncMsg) *syncMsg {
 // refusedUnknown remembers a device that holds a certificate of our account
 // but was never approved by a trusted device, and has the sync loop check a
 // little later whether it put itself into the account record.
-func (n *Node) refusedUnknown(d pcrypto.DeviceID) {
-	n.devs.noteRefused(d, true)
-	n.devs.scheduleRecheck(time.Now().Add(refusedRecheck))
+func (svc *Service) refusedUnknown(d pcrypto.DeviceID) {
+	svc.devs.noteRefused(d, true)
+	svc.devs.scheduleRecheck(time.Now().Add(refusedRecheck))
 }
 
 // mergeSyncCRL merges a CRL received by sync; it reports a change.
-func (n *Node) mergeSyncCRL(der []byte) bool {
+func (svc *Service) mergeSyncCRL(der []byte) bool {
 	if len(der) == 0 {
 		return false
 	}
-	changed, err := n.mergeCRL(der)
+	changed, err := svc.mergeCRL(der)
 	if err != nil {
-		n.log.Warn("CRL from another device refused", "err", err)
+		svc.log.Warn("CRL from another device refused", "err", err)
 		return false
 	}
 	if changed {
-		n.log.Info("adopted revocations from another device")
-		n.ev.publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: n.o.Now()})
+		svc.log.Info("adopted revocations from another device")
+		svc.ev.Publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: svc.o.Now()})
 	}
 	return changed
 }
 
 // applyState merges a trusted device's state: device certificates, then
 // entries.
-func (n *Node) applyState(from pcrypto.DeviceID, m *syncMsg, crlChanged bool) {
-	added := n.mergeDevices(m.Devices)
+func (svc *Service) applyState(from pcrypto.DeviceID, m *syncMsg, crlChanged bool) {
+	added := svc.mergeDevices(m.Devices)
 	entries := make([]store.SyncEntry, 0, len(m.Entries))
 	for _, it := range m.Entries {
 		entries = append(entries, it.entry())
 	}
-	res, err := n.st.MergeSync(n.id.DeviceCert.Device.String(), accountSettings, entries)
+	res, err := svc.st.MergeSync(svc.id.DeviceCert.Device.String(), accountSettings, entries)
 	if err != nil {
-		n.log.Error("merging state from another device", "from", from, "err", err)
+		svc.log.Error("merging state from another device", "from", from, "err", err)
 	}
 	applied := res.Applied
 	if res.Skipped > 0 {
-		n.log.Warn("entries from another device skipped as invalid", "from", from, "count", res.Skipped)
+		svc.log.Warn("entries from another device skipped as invalid", "from", from, "count", res.Skipped)
 	}
-	_ = n.st.NoteDeviceSeen(from.String(), n.o.Now())
+	_ = svc.st.NoteDeviceSeen(from.String(), svc.o.Now())
 	if len(applied) > 0 {
-		n.log.Info("applied changes from another device", "from", from, "count", len(applied))
-		n.ev.publish(apitype.Event{Type: apitype.EventSyncApplied, Time: n.o.Now(), Device: from.String(), Message: strconv.Itoa(len(applied))})
+		svc.log.Info("applied changes from another device", "from", from, "count", len(applied))
+		svc.ev.Publish(apitype.Event{Type: apitype.EventSyncApplied, Time: svc.o.Now(), Device: from.String(), Message: strconv.Itoa(len(applied))})
 	}
 	if added || crlChanged {
-		kick(n.publishNow)
+		svc.pres.PublishNow()
 	}
 	// Pass changes on to devices the sender may not reach, and send local
 	// changes the merge versioned (made while this exchange ran).
 	if added || crlChanged || len(applied) > 0 || res.Recorded > 0 {
-		n.devs.kickSync()
+		svc.devs.kickSync()
 	}
 }
 
 // syncWith runs one exchange with device d. With tellOnly, the reply is
 // not merged (used to tell a revoked device about its revocation).
-func (n *Node) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly bool) error {
+func (svc *Service) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly bool) error {
 	pid := peer.ID(d)
 	var err error
-	if !n.connected(pid) {
-		p, err := n.resolvePresence(ctx, n.id.AccountCert.ID, d)
+	if !svc.pres.Connected(pid) {
+		p, err := svc.pres.ResolvePresence(ctx, svc.id.AccountCert.ID, d)
 		if err != nil {
 			return err
 		}
-		if err := n.h.Connect(ctx, peer.AddrInfo{ID: pid, Addrs: p.Addrs}); err != nil {
+		if err := svc.h.Connect(ctx, peer.AddrInfo{ID: pid, Addrs: p.Addrs}); err != nil {
 			return err
 		}
 	}
 	var state *syncMsg
 	if tellOnly {
 		// Only the CRL: a revoked device gets none of the account's state.
-		state = n.refusal("revoked", fmt.Errorf("%w: device %s", pcrypto.ErrRevoked, d.Short()))
-	} else if state, err = n.syncState(); err != nil {
+		state = svc.refusal("revoked", fmt.Errorf("%w: device %s", pcrypto.ErrRevoked, d.Short()))
+	} else if state, err = svc.syncState(); err != nil {
 		return err
 	}
 	b, err := encodeSyncMsg(state)
 	if err != nil {
 		return err
 	}
-	s, err := n.h.NewStream(network.WithAllowLimitedConn(ctx, "sync"), pid, SyncProtocol)
+	s, err := svc.h.NewStream(network.WithAllowLimitedConn(ctx, "sync"), pid, SyncProtocol)
 	if err != nil {
 		return err
 	}
@@ -329,35 +331,35 @@ func (n *Node) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly bool) 
 	if tellOnly {
 		return nil
 	}
-	if reply.Account != n.id.AccountCert.ID.String() {
+	if reply.Account != svc.id.AccountCert.ID.String() {
 		return fmt.Errorf("%w: device %s answered for another account", ErrUnknownDevice, d.Short())
 	}
-	crlChanged := n.mergeSyncCRL(reply.CRL)
+	crlChanged := svc.mergeSyncCRL(reply.CRL)
 	if reply.Code != "" {
 		return fmt.Errorf("device %s refused to sync (%s): %s", d.Short(), reply.Code, reply.Error)
 	}
-	if _, err := n.trustedDevice(d); err != nil {
+	if _, err := svc.trustedDevice(d); err != nil {
 		return err
 	}
-	n.applyState(d, reply, crlChanged)
+	svc.applyState(d, reply, crlChanged)
 	return nil
 }
 
 // syncRound syncs with every other trusted device of the account and
 // pushes the account record to contacts waiting for it. It reports whether
 // everything succeeded.
-func (n *Node) syncRound(ctx context.Context) bool {
-	for _, d := range n.devs.takeTell() {
+func (svc *Service) syncRound(ctx context.Context) bool {
+	for _, d := range svc.devs.takeTell() {
 		cctx, cancel := context.WithTimeout(ctx, syncTimeout)
-		if err := n.syncWith(cctx, d, true); err != nil {
-			n.log.Debug("revoked device not told", "device", d, "err", err)
+		if err := svc.syncWith(cctx, d, true); err != nil {
+			svc.log.Debug("revoked device not told", "device", d, "err", err)
 		}
 		cancel()
 	}
-	if n.checkNotRevoked() != nil {
+	if svc.checkNotRevoked() != nil {
 		return true // a revoked device no longer acts for the account
 	}
-	peers, err := n.otherDevices()
+	peers, err := svc.otherDevices()
 	if err != nil {
 		return false
 	}
@@ -369,8 +371,8 @@ func (n *Node) syncRound(ctx context.Context) bool {
 			cctx, cancel := context.WithTimeout(ctx, syncTimeout)
 			defer cancel()
 			start := time.Now()
-			err := n.syncWith(cctx, d, false)
-			n.log.Debug("sync with device", "device", d, "took", time.Since(start), "err", err)
+			err := svc.syncWith(cctx, d, false)
+			svc.log.Debug("sync with device", "device", d, "took", time.Since(start), "err", err)
 			if err != nil {
 				mu.Lock()
 				ok = false
@@ -379,19 +381,19 @@ func (n *Node) syncRound(ctx context.Context) bool {
 		})
 	}
 	wg.Wait()
-	n.pushRecords(ctx)
-	return ok && len(n.devs.pushTargets()) == 0
+	svc.pushRecords(ctx)
+	return ok && len(svc.devs.pushTargets()) == 0
 }
 
 // otherDevices are the account's trusted devices other than this one.
-func (n *Node) otherDevices() ([]pcrypto.DeviceID, error) {
-	active, err := n.activeDevices()
+func (svc *Service) otherDevices() ([]pcrypto.DeviceID, error) {
+	active, err := svc.activeDevices()
 	if err != nil {
 		return nil, err
 	}
 	var out []pcrypto.DeviceID
 	for _, dc := range active {
-		if dc.Device != n.id.DeviceCert.Device {
+		if dc.Device != svc.id.DeviceCert.Device {
 			out = append(out, dc.Device)
 		}
 	}
@@ -400,19 +402,19 @@ func (n *Node) otherDevices() ([]pcrypto.DeviceID, error) {
 
 // localPending reports whether there are local changes to send and devices
 // to send them to.
-func (n *Node) localPending() bool {
-	others, err := n.otherDevices()
+func (svc *Service) localPending() bool {
+	others, err := svc.otherDevices()
 	if err != nil || len(others) == 0 {
 		return false
 	}
-	p, err := n.st.SyncPending(accountSettings)
+	p, err := svc.st.SyncPending(accountSettings)
 	return err == nil && p
 }
 
 // waitDHT waits (bounded) until the DHT has peers.
-func (n *Node) waitDHT(ctx context.Context, limit time.Duration) {
+func (svc *Service) waitDHT(ctx context.Context, limit time.Duration) {
 	deadline := time.Now().Add(limit)
-	for n.dht.RoutingTable().Size() == 0 && time.Now().Before(deadline) {
+	for svc.dht.RoutingTable().Size() == 0 && time.Now().Before(deadline) {
 		t := time.NewTimer(100 * time.Millisecond)
 		select {
 		case <-ctx.Done():
@@ -429,9 +431,9 @@ func (n *Node) waitDHT(ctx context.Context, limit time.Duration) {
 // local change appears, something kicks it, a failed round is due for a
 // retry, or syncInterval passed (which also checks the account record in
 // the DHT).
-func (n *Node) syncLoop(ctx context.Context) {
-	n.devs.init()
-	n.syncStartup(ctx)
+func (svc *Service) syncLoop(ctx context.Context) {
+	svc.devs.init()
+	svc.syncStartup(ctx)
 	poll := time.NewTicker(syncPollInterval)
 	defer poll.Stop()
 	full := time.NewTicker(syncInterval)
@@ -442,23 +444,23 @@ func (n *Node) syncLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-n.devs.kick:
+		case <-svc.devs.kick:
 		case <-full.C:
-			cctx, cancel := context.WithTimeout(ctx, n.o.LookupTimeout)
-			n.checkOwnRecord(cctx)
+			cctx, cancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
+			svc.checkOwnRecord(cctx)
 			cancel()
 		case <-poll.C:
-			if n.devs.recheckDue(time.Now()) {
-				cctx, cancel := context.WithTimeout(ctx, n.o.LookupTimeout)
-				n.checkOwnRecord(cctx)
+			if svc.devs.recheckDue(time.Now()) {
+				cctx, cancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
+				svc.checkOwnRecord(cctx)
 				cancel()
 			}
 			due := !retryAt.IsZero() && !time.Now().Before(retryAt)
-			if !due && !n.localPending() {
+			if !due && !svc.localPending() {
 				continue
 			}
 		}
-		if n.syncRound(ctx) {
+		if svc.syncRound(ctx) {
 			retryAt, delay = time.Time{}, syncRetryMin
 			continue
 		}
@@ -469,29 +471,17 @@ func (n *Node) syncLoop(ctx context.Context) {
 
 // syncStartup runs the first round (only when the account has other
 // devices) and then releases the publish loop.
-func (n *Node) syncStartup(ctx context.Context) {
-	defer n.devs.markReady()
-	others, err := n.otherDevices()
+func (svc *Service) syncStartup(ctx context.Context) {
+	defer svc.devs.markReady()
+	others, err := svc.otherDevices()
 	if err != nil || len(others) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, syncStartupLimit)
 	defer cancel()
-	n.waitDHT(ctx, syncStartupLimit/2)
-	lctx, lcancel := context.WithTimeout(ctx, n.o.LookupTimeout)
-	n.checkOwnRecord(lctx)
+	svc.waitDHT(ctx, syncStartupLimit/2)
+	lctx, lcancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
+	svc.checkOwnRecord(lctx)
 	lcancel()
-	n.syncRound(ctx)
-}
-
-// publishAfterSync runs the publish loop once the first sync round is over
-// (or could not finish in time).
-func (n *Node) publishAfterSync(ctx context.Context) {
-	n.devs.init()
-	select {
-	case <-ctx.Done():
-		return
-	case <-n.devs.ready:
-	}
-	n.publishLoop(ctx)
+	svc.syncRound(ctx)
 }

@@ -1,4 +1,4 @@
-package node
+package calls
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/network"
 
@@ -45,19 +47,6 @@ const (
 	stateEnded      = "ended"
 )
 
-// Settings the call code reads from the store.
-const (
-	// SettingAutoAnswer is "off" (default) or "contacts": answer calls from
-	// contacts at once (headless nodes).
-	SettingAutoAnswer = "calls.auto_answer"
-	// SettingAllowNonContacts, "true", lets accounts that are not contacts
-	// ring this device. Off by default.
-	SettingAllowNonContacts = "calls.allow_non_contacts"
-	// SettingAutoRecord is where auto-answered calls record received media
-	// (a directory or rtp://127.0.0.1:PORT); empty: counted only.
-	SettingAutoRecord = "calls.auto_record"
-)
-
 // Errors of the call API.
 var (
 	// ErrNoSuchCall is returned for a call ID that is not known, or when no
@@ -70,7 +59,7 @@ var (
 
 // call is one call, outgoing or incoming.
 type call struct {
-	n        *Node
+	svc      *Service
 	id       callproto.CallID
 	conf     callproto.CallID // the conference this call belongs to; zero for 1:1
 	outgoing bool
@@ -110,7 +99,7 @@ func parseCallID(s string) (callproto.CallID, error) {
 	var id callproto.CallID
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != len(id) {
-		return id, fmt.Errorf("%w: call ID %q (want %d hex digits)", ErrInvalidInput, s, 2*len(id))
+		return id, fmt.Errorf("%w: call ID %q (want %d hex digits)", service.ErrInvalidInput, s, 2*len(id))
 	}
 	copy(id[:], b)
 	return id, nil
@@ -131,7 +120,7 @@ func (c *call) setState(state, evType, msg string) {
 }
 
 func (c *call) event(typ, msg string) {
-	c.n.ev.publish(apitype.Event{Type: typ, Time: c.n.o.Now(), Account: c.peer.String(), Call: callIDString(c.id), Message: msg})
+	c.svc.ev.Publish(apitype.Event{Type: typ, Time: c.svc.o.Now(), Account: c.peer.String(), Call: callIDString(c.id), Message: msg})
 }
 
 // end ends the call once: it tells every still-open peer leg why (when
@@ -168,9 +157,9 @@ func (c *call) end(reason string, notify string) {
 	}
 	c.cancel()
 	close(c.done)
-	c.n.recordHistory(c)
+	c.svc.recordHistory(c)
 	c.event(apitype.EventCallEnded, reason)
-	c.n.log.Info("call ended", "call", callIDString(c.id), "peer", c.peer, "reason", reason)
+	c.svc.log.Info("call ended", "call", callIDString(c.id), "peer", c.peer, "reason", reason)
 }
 
 // info describes the call for the API.
@@ -237,38 +226,38 @@ var toneCandidates = func() []float64 {
 }()
 
 // newCall registers a call.
-func (n *Node) newCall(id callproto.CallID, outgoing bool, peerAcct pcrypto.AccountID) *call {
-	ctx, cancel := context.WithCancel(n.runCtx())
+func (svc *Service) newCall(id callproto.CallID, outgoing bool, peerAcct pcrypto.AccountID) *call {
+	ctx, cancel := context.WithCancel(svc.runCtx())
 	c := &call{
-		n: n, id: id, outgoing: outgoing, peer: peerAcct, started: time.Now(),
+		svc: svc, id: id, outgoing: outgoing, peer: peerAcct, started: time.Now(),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), decide: make(chan callDecision, 1),
 		state: stateCalling, sinks: map[string]*recvStream{},
 	}
 	if !outgoing {
 		c.state = stateRinging
 	}
-	n.callsMu.Lock()
-	defer n.callsMu.Unlock()
-	if n.calls == nil {
-		n.calls = map[callproto.CallID]*call{}
+	svc.callsMu.Lock()
+	defer svc.callsMu.Unlock()
+	if svc.calls == nil {
+		svc.calls = map[callproto.CallID]*call{}
 	}
-	n.calls[id] = c
-	n.callOrder = append(n.callOrder, id)
-	n.pruneCallsLocked()
+	svc.calls[id] = c
+	svc.callOrder = append(svc.callOrder, id)
+	svc.pruneCallsLocked()
 	return c
 }
 
 // pruneCallsLocked forgets the oldest ended calls beyond keepEnded.
-func (n *Node) pruneCallsLocked() {
+func (svc *Service) pruneCallsLocked() {
 	ended := 0
-	for i := len(n.callOrder) - 1; i >= 0; i-- {
-		c := n.calls[n.callOrder[i]]
+	for i := len(svc.callOrder) - 1; i >= 0; i-- {
+		c := svc.calls[svc.callOrder[i]]
 		select {
 		case <-c.done:
 			ended++
 			if ended > keepEnded {
-				delete(n.calls, n.callOrder[i])
-				n.callOrder = slices.Delete(n.callOrder, i, i+1)
+				delete(svc.calls, svc.callOrder[i])
+				svc.callOrder = slices.Delete(svc.callOrder, i, i+1)
 			}
 		default:
 		}
@@ -276,12 +265,12 @@ func (n *Node) pruneCallsLocked() {
 }
 
 // activeCalls returns the calls that have not ended.
-func (n *Node) activeCalls() []*call {
-	n.callsMu.Lock()
-	defer n.callsMu.Unlock()
+func (svc *Service) activeCalls() []*call {
+	svc.callsMu.Lock()
+	defer svc.callsMu.Unlock()
 	var out []*call
-	for _, id := range n.callOrder {
-		c := n.calls[id]
+	for _, id := range svc.callOrder {
+		c := svc.calls[id]
 		select {
 		case <-c.done:
 		default:
@@ -293,22 +282,22 @@ func (n *Node) activeCalls() []*call {
 
 // findCall returns the call named by id, or when id is empty the only
 // active call for which ok returns true.
-func (n *Node) findCall(id string, ok func(*call) bool) (*call, error) {
+func (svc *Service) findCall(id string, ok func(*call) bool) (*call, error) {
 	if id != "" {
 		cid, err := parseCallID(id)
 		if err != nil {
 			return nil, err
 		}
-		n.callsMu.Lock()
-		c := n.calls[cid]
-		n.callsMu.Unlock()
+		svc.callsMu.Lock()
+		c := svc.calls[cid]
+		svc.callsMu.Unlock()
 		if c == nil {
 			return nil, fmt.Errorf("%w: %s", ErrNoSuchCall, id)
 		}
 		return c, nil
 	}
 	var match []*call
-	for _, c := range n.activeCalls() {
+	for _, c := range svc.activeCalls() {
 		if ok(c) {
 			match = append(match, c)
 		}
@@ -323,14 +312,14 @@ func (n *Node) findCall(id string, ok func(*call) bool) (*call, error) {
 }
 
 // Calls lists the active and recently ended calls, newest first.
-func (n *Node) Calls() []apitype.Call {
-	n.callsMu.Lock()
-	order := slices.Clone(n.callOrder)
+func (svc *Service) Calls() []apitype.Call {
+	svc.callsMu.Lock()
+	order := slices.Clone(svc.callOrder)
 	calls := make([]*call, 0, len(order))
 	for _, id := range order {
-		calls = append(calls, n.calls[id])
+		calls = append(calls, svc.calls[id])
 	}
-	n.callsMu.Unlock()
+	svc.callsMu.Unlock()
 	out := make([]apitype.Call, 0, len(calls))
 	for i := len(calls) - 1; i >= 0; i-- {
 		out = append(out, calls[i].info())
@@ -340,35 +329,35 @@ func (n *Node) Calls() []apitype.Call {
 
 // StartCall calls a contact: every online device of the account rings; the
 // first to answer gets the call.
-func (n *Node) StartCall(ctx context.Context, req apitype.CallRequest) (*apitype.Call, error) {
+func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*apitype.Call, error) {
 	acct, err := pcrypto.ParseAccountID(req.AccountID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		return nil, fmt.Errorf("%w: %w", service.ErrInvalidInput, err)
 	}
-	if acct == n.id.AccountCert.ID {
-		return nil, fmt.Errorf("%w: cannot call this node's own account", ErrInvalidInput)
+	if acct == svc.id.AccountCert.ID {
+		return nil, fmt.Errorf("%w: cannot call this node's own account", service.ErrInvalidInput)
 	}
-	ct, err := n.st.Contact(acct.String())
+	ct, err := svc.st.Contact(acct.String())
 	if errors.Is(err, store.ErrNotFound) || (err == nil && ct.State != store.Accepted) {
-		return nil, fmt.Errorf("%w: %s is not an accepted contact (parley contact add %s, and wait for them to accept)", ErrConflict, acct, acct)
+		return nil, fmt.Errorf("%w: %s is not an accepted contact (parley contact add %s, and wait for them to accept)", service.ErrConflict, acct, acct)
 	}
 	if err != nil {
 		return nil, err
 	}
-	_, results, err := n.reachAccount(ctx, acct)
+	_, results, err := svc.pres.ReachAccount(ctx, acct)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	var targets []pcrypto.DeviceID
 	for _, r := range results {
-		if r.connected && r.cert.Device != n.id.DeviceCert.Device {
-			targets = append(targets, r.cert.Device)
+		if r.Connected && r.Cert.Device != svc.id.DeviceCert.Device {
+			targets = append(targets, r.Cert.Device)
 		}
 	}
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("%w: %s (is its daemon running?)", ErrUnreachable, acct)
 	}
-	c, err := n.startCall(acct, targets, req, callproto.CallID{})
+	c, err := svc.startCall(acct, targets, req, callproto.CallID{})
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +367,7 @@ func (n *Node) StartCall(ctx context.Context, req apitype.CallRequest) (*apitype
 
 // startCall rings the given devices of acct (already connected or
 // reachable); conf is the conference the call belongs to, or zero.
-func (n *Node) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID, req apitype.CallRequest, conf callproto.CallID) (*call, error) {
+func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID, req apitype.CallRequest, conf callproto.CallID) (*call, error) {
 	sources, err := openSources(req.Audio, req.Video)
 	if err != nil {
 		return nil, err
@@ -388,7 +377,7 @@ func (n *Node) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID, req
 		closeSources(sources)
 		return nil, err
 	}
-	c := n.newCall(id, true, acct)
+	c := svc.newCall(id, true, acct)
 	c.mu.Lock()
 	c.sources, c.opts, c.conf = sources, req, conf
 	for _, d := range targets {
@@ -408,31 +397,31 @@ func (n *Node) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID, req
 			}
 		}
 	}()
-	n.log.Info("calling", "call", callIDString(id), "peer", acct, "devices", len(targets))
+	svc.log.Info("calling", "call", callIDString(id), "peer", acct, "devices", len(targets))
 	return c, nil
 }
 
 // AnswerCall answers a ringing incoming call.
-func (n *Node) AnswerCall(a apitype.CallAction) (*apitype.Call, error) {
-	c, err := n.findCall(a.CallID, func(c *call) bool { return !c.outgoing && c.info().State == stateRinging })
+func (svc *Service) AnswerCall(a apitype.CallAction) (*apitype.Call, error) {
+	c, err := svc.findCall(a.CallID, func(c *call) bool { return !c.outgoing && c.info().State == stateRinging })
 	if err != nil {
 		return nil, err
 	}
 	if c.outgoing || c.info().State != stateRinging {
-		return nil, fmt.Errorf("%w: call %s is %s, not ringing here", ErrConflict, callIDString(c.id), c.info().State)
+		return nil, fmt.Errorf("%w: call %s is %s, not ringing here", service.ErrConflict, callIDString(c.id), c.info().State)
 	}
 	select {
 	case c.decide <- callDecision{answer: true, opts: a}:
 	default:
-		return nil, fmt.Errorf("%w: call %s is already being answered", ErrConflict, callIDString(c.id))
+		return nil, fmt.Errorf("%w: call %s is already being answered", service.ErrConflict, callIDString(c.id))
 	}
 	info := c.info()
 	return &info, nil
 }
 
 // DeclineCall declines a ringing incoming call.
-func (n *Node) DeclineCall(a apitype.CallAction) error {
-	c, err := n.findCall(a.CallID, func(c *call) bool { return !c.outgoing && c.info().State == stateRinging })
+func (svc *Service) DeclineCall(a apitype.CallAction) error {
+	c, err := svc.findCall(a.CallID, func(c *call) bool { return !c.outgoing && c.info().State == stateRinging })
 	if err != nil {
 		return err
 	}
@@ -444,8 +433,8 @@ func (n *Node) DeclineCall(a apitype.CallAction) error {
 }
 
 // HangUp ends a call (or stops an outgoing one from ringing).
-func (n *Node) HangUp(a apitype.CallAction) error {
-	c, err := n.findCall(a.CallID, func(*call) bool { return true })
+func (svc *Service) HangUp(a apitype.CallAction) error {
+	c, err := svc.findCall(a.CallID, func(*call) bool { return true })
 	if err != nil {
 		return err
 	}
@@ -469,38 +458,38 @@ func randomSSRC() uint32 {
 }
 
 // openStream opens a call signalling stream, allowing relayed connections.
-func (n *Node) openCallStream(ctx context.Context, d pcrypto.DeviceID) (network.Stream, error) {
+func (svc *Service) openCallStream(ctx context.Context, d pcrypto.DeviceID) (network.Stream, error) {
 	ctx = network.WithAllowLimitedConn(ctx, "call")
-	return n.h.NewStream(ctx, peerOf(d), CallProtocol)
+	return svc.h.NewStream(ctx, peerOf(d), CallProtocol)
 }
 
 // iceConfig is the ICE configuration of a new leg.
-func (n *Node) iceConfig(ctx context.Context, controlling bool) calltransport.Config {
+func (svc *Service) iceConfig(ctx context.Context, controlling bool) calltransport.Config {
 	return calltransport.Config{
 		Controlling:     controlling,
-		Servers:         n.iceServers(ctx),
-		RelayOnly:       n.o.ICERelayOnly,
-		IncludeLoopback: n.o.ICELoopback,
-		Logger:          n.log.With("component", "ice"),
+		Servers:         svc.iceServers(ctx),
+		RelayOnly:       svc.o.ICERelayOnly,
+		IncludeLoopback: svc.o.ICELoopback,
+		Logger:          svc.log.With("component", "ice"),
 	}
 }
 
 // recordHistory stores an ended call in the history.
-func (n *Node) recordHistory(c *call) {
+func (svc *Service) recordHistory(c *call) {
 	ci := c.info()
 	h := store.CallRecord{
 		ID: ci.ID, Direction: ci.Direction, Peer: ci.Peer, PeerDevice: ci.PeerDevice,
-		Started: ci.Started, Ended: n.o.Now(), Reason: ci.Reason, Answered: !c.firstRecv.IsZero() || ci.SAS != "",
+		Started: ci.Started, Ended: svc.o.Now(), Reason: ci.Reason, Answered: !c.firstRecv.IsZero() || ci.SAS != "",
 	}
-	if err := n.st.PutCall(h); err != nil {
-		n.log.Warn("call history", "err", err)
+	if err := svc.st.PutCall(h); err != nil {
+		svc.log.Warn("call history", "err", err)
 	}
 }
 
 // busy reports whether a one-to-one call is active (conference calls may
 // run side by side).
-func (n *Node) busy() bool {
-	for _, c := range n.activeCalls() {
+func (svc *Service) busy() bool {
+	for _, c := range svc.activeCalls() {
 		if c.conf == (callproto.CallID{}) {
 			return true
 		}

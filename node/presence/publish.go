@@ -1,9 +1,11 @@
-package node
+package presence
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/parleyhq/parley/node/account"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/localapi/apitype"
@@ -22,7 +24,7 @@ const (
 // publishLoop publishes the account record and this device's presence
 // record when the DHT has peers, again at a third of their lifetime, and
 // whenever addresses, reachability or bootstrap connections change.
-func (n *Node) publishLoop(ctx context.Context) {
+func (svc *Service) publishLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	var last time.Time
@@ -31,13 +33,13 @@ func (n *Node) publishLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-n.publishNow:
+		case <-svc.publishNow:
 			if gap := time.Since(last); gap < minPublishGap {
 				t.Reset(minPublishGap - gap)
 				continue
 			}
 		}
-		next, ok := n.publishOnce(ctx)
+		next, ok := svc.publishOnce(ctx)
 		if ok {
 			last = time.Now()
 		}
@@ -47,64 +49,64 @@ func (n *Node) publishLoop(ctx context.Context) {
 
 // publishOnce puts both records and returns when to publish next, and
 // whether it published.
-func (n *Node) publishOnce(ctx context.Context) (time.Duration, bool) {
-	if n.dht.RoutingTable().Size() == 0 {
+func (svc *Service) publishOnce(ctx context.Context) (time.Duration, bool) {
+	if svc.dht.RoutingTable().Size() == 0 {
 		return 100 * time.Millisecond, false // not joined yet; a bootstrap connection also wakes us
 	}
-	addrs := n.h.Addrs()
+	addrs := svc.h.Addrs()
 	if len(addrs) == 0 {
 		return publishRetry, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	now := n.o.Now()
-	acct, err := n.accountRecord(now)
+	now := svc.o.Now()
+	acct, err := svc.AccountRecord(now)
 	if err != nil {
-		n.log.Error("cannot build account record", "err", err)
+		svc.log.Error("cannot build account record", "err", err)
 		return publishRetry, false
 	}
-	if err := n.dht.PutValue(ctx, records.AccountKey(n.id.AccountCert.ID), acct); err != nil {
-		n.log.Warn("publishing account record failed", "err", err)
+	if err := svc.dht.PutValue(ctx, records.AccountKey(svc.id.AccountCert.ID), acct); err != nil {
+		svc.log.Warn("publishing account record failed", "err", err)
 		return publishRetry, false
 	}
 	if len(addrs) > records.MaxAddrs {
 		addrs = addrs[:records.MaxAddrs]
 	}
-	pres, err := records.NewPresence(n.id.DeviceKey, n.id.AccountCert.ID, addrs, n.nextSeq(now), n.o.PresenceTTL, now)
+	pres, err := records.NewPresence(svc.id.DeviceKey, svc.id.AccountCert.ID, addrs, svc.nextSeq(now), svc.o.PresenceTTL, now)
 	if err != nil {
-		n.log.Error("cannot build presence record", "err", err)
+		svc.log.Error("cannot build presence record", "err", err)
 		return publishRetry, false
 	}
-	if err := n.dht.PutValue(ctx, records.PresenceKey(n.id.DeviceCert.Device), pres); err != nil {
-		n.log.Warn("publishing presence failed", "err", err)
+	if err := svc.dht.PutValue(ctx, records.PresenceKey(svc.id.DeviceCert.Device), pres); err != nil {
+		svc.log.Warn("publishing presence failed", "err", err)
 		return publishRetry, false
 	}
-	n.mu.Lock()
-	n.published = now
-	n.mu.Unlock()
-	n.log.Debug("published records", "addrs", len(addrs))
-	n.ev.publish(apitype.Event{Type: apitype.EventPresencePublished, Time: now, Device: n.h.ID().String()})
-	return min(n.o.PresenceTTL, n.o.AccountTTL) / 3, true
+	svc.mu.Lock()
+	svc.published = now
+	svc.mu.Unlock()
+	svc.log.Debug("published records", "addrs", len(addrs))
+	svc.ev.Publish(apitype.Event{Type: apitype.EventPresencePublished, Time: now, Device: svc.h.ID().String()})
+	return min(svc.o.PresenceTTL, svc.o.AccountTTL) / 3, true
 }
 
 // nextSeq returns a sequence number larger than any this device used before:
 // milliseconds since the epoch, bumped when the clock did not move.
-func (n *Node) nextSeq(now time.Time) uint64 {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.seq = max(n.seq+1, uint64(now.UnixMilli()))
-	return n.seq
+func (svc *Service) nextSeq(now time.Time) uint64 {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	svc.seq = max(svc.seq+1, uint64(now.UnixMilli()))
+	return svc.seq
 }
 
-// accountRecord builds the signed account record from the store: the
+// AccountRecord builds the signed account record from the store: the
 // account certificate, the certificates of the devices not revoked, and the
 // CRL.
-func (n *Node) accountRecord(now time.Time) ([]byte, error) {
-	crl, err := n.loadCRL()
+func (svc *Service) AccountRecord(now time.Time) ([]byte, error) {
+	crl, err := account.LoadCRL(svc.st)
 	if err != nil {
 		return nil, err
 	}
-	ders, err := n.st.DeviceCerts()
+	ders, err := svc.st.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +119,7 @@ func (n *Node) accountRecord(now time.Time) ([]byte, error) {
 		if crl != nil && crl.IsRevoked(dc.Serial()) {
 			continue
 		}
-		if pcrypto.VerifyDevice(n.id.AccountCert.ID, n.id.AccountCert, dc, crl, now) != nil {
+		if pcrypto.VerifyDevice(svc.id.AccountCert.ID, svc.id.AccountCert, dc, crl, now) != nil {
 			continue // expired; not worth advertising
 		}
 		devices = append(devices, dc)
@@ -125,14 +127,5 @@ func (n *Node) accountRecord(now time.Time) ([]byte, error) {
 	if len(devices) > records.MaxDevices {
 		return nil, fmt.Errorf("account has %d devices, at most %d fit in a record", len(devices), records.MaxDevices)
 	}
-	return records.NewAccount(n.id.AccountKey, n.id.AccountCert, devices, crl, n.nextSeq(now), n.o.AccountTTL, now)
-}
-
-// loadCRL returns the account's CRL from the store, or nil.
-func (n *Node) loadCRL() (*pcrypto.CRL, error) {
-	der, _, err := n.st.CRL()
-	if err != nil || der == nil {
-		return nil, err
-	}
-	return pcrypto.ParseCRL(der)
+	return records.NewAccount(svc.id.AccountKey, svc.id.AccountCert, devices, crl, svc.nextSeq(now), svc.o.AccountTTL, now)
 }

@@ -1,4 +1,4 @@
-package node
+package presence
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -70,14 +72,14 @@ const recordGrace = 30 * time.Millisecond
 // search ends, recordGrace after the first valid record arrived, or at the
 // lookup timeout, whichever comes first; the search is cancelled on return,
 // so no query to a silent peer outlives the lookup.
-func (n *Node) getRecord(ctx context.Context, key string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, n.o.LookupTimeout)
+func (svc *Service) GetRecord(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
 	defer cancel()
-	vals, err := n.dht.SearchValue(ctx, key)
+	vals, err := svc.dht.SearchValue(ctx, key)
 	if err != nil {
 		return nil, lookupError(err)
 	}
-	v := records.Validator(n.o.Now)
+	v := records.Validator(svc.o.Now)
 	val, err := firstBest(ctx, vals, recordGrace, func(vs [][]byte) (int, error) { return v.Select(key, vs) })
 	if val != nil {
 		return val, nil // best seen, even if the deadline cut the lookup short
@@ -140,13 +142,13 @@ func firstBest(ctx context.Context, vals <-chan []byte, grace time.Duration, sel
 }
 
 // resolveAccount returns the verified account record of id.
-func (n *Node) resolveAccount(ctx context.Context, id pcrypto.AccountID) (*records.Account, error) {
-	now := n.o.Now()
-	if rec := n.cache.get(id, now, n.o.AccountCacheTTL); rec != nil {
+func (svc *Service) ResolveAccount(ctx context.Context, id pcrypto.AccountID) (*records.Account, error) {
+	now := svc.o.Now()
+	if rec := svc.cache.get(id, now, svc.o.AccountCacheTTL); rec != nil {
 		return rec, nil
 	}
 	key := records.AccountKey(id)
-	val, err := n.getRecord(ctx, key)
+	val, err := svc.GetRecord(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("account %s: %w", id.Short(), err)
 	}
@@ -154,18 +156,18 @@ func (n *Node) resolveAccount(ctx context.Context, id pcrypto.AccountID) (*recor
 	if err != nil {
 		return nil, fmt.Errorf("account %s: %w", id.Short(), err)
 	}
-	n.cache.put(id, rec, now)
+	svc.cache.put(id, rec, now)
 	return rec, nil
 }
 
 // resolvePresence returns the verified presence record of a device.
-func (n *Node) resolvePresence(ctx context.Context, account pcrypto.AccountID, d pcrypto.DeviceID) (*records.Presence, error) {
+func (svc *Service) ResolvePresence(ctx context.Context, account pcrypto.AccountID, d pcrypto.DeviceID) (*records.Presence, error) {
 	key := records.PresenceKey(d)
-	val, err := n.getRecord(ctx, key)
+	val, err := svc.GetRecord(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", d.Short(), err)
 	}
-	p, err := records.ParsePresence(key, val, n.o.Now())
+	p, err := records.ParsePresence(key, val, svc.o.Now())
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", d.Short(), err)
 	}
@@ -175,41 +177,46 @@ func (n *Node) resolvePresence(ctx context.Context, account pcrypto.AccountID, d
 	return p, nil
 }
 
-// deviceResult is the outcome of reaching one device of an account.
-type deviceResult struct {
-	cert      *pcrypto.DeviceCert
-	presence  *records.Presence
-	connected bool
-	err       error
+// DeviceResult is the outcome of reaching one device of an account.
+type DeviceResult struct {
+	// Cert is the device's certificate from the account record.
+	Cert *pcrypto.DeviceCert
+	// Presence is its verified presence record (nil if none was found).
+	Presence *records.Presence
+	// Connected is true when a libp2p connection to it is up (and for
+	// this device itself).
+	Connected bool
+	// Err is why it could not be reached.
+	Err error
 }
 
 // reachAccount resolves an account and connects to each of its devices that
 // has a current presence record, concurrently. Our own device is skipped.
-func (n *Node) reachAccount(ctx context.Context, id pcrypto.AccountID) (*records.Account, []deviceResult, error) {
-	acct, err := n.resolveAccount(ctx, id)
+func (svc *Service) ReachAccount(ctx context.Context, id pcrypto.AccountID) (*records.Account, []DeviceResult, error) {
+	acct, err := svc.ResolveAccount(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	results := make([]deviceResult, len(acct.Devices))
+	results := make([]DeviceResult, len(acct.Devices))
 	var wg sync.WaitGroup
 	for i, dc := range acct.Devices {
-		results[i].cert = dc
-		if dc.Device == n.id.DeviceCert.Device {
-			results[i].connected = true
+		results[i].Cert = dc
+		if dc.Device == svc.id.DeviceCert.Device {
+			results[i].Connected = true
 			continue
 		}
 		wg.Add(1)
-		go func(r *deviceResult) {
+		go func(r *DeviceResult) {
 			defer wg.Done()
-			r.presence, r.err = n.resolvePresence(ctx, id, r.cert.Device)
-			if r.err != nil {
+			r.Presence, r.Err = svc.ResolvePresence(ctx, id, r.Cert.Device)
+			if r.Err != nil {
 				return
 			}
-			pid := peer.ID(r.cert.Device)
-			dctx, cancel := context.WithTimeout(ctx, n.o.LookupTimeout)
+			pid := peer.ID(r.Cert.Device)
+			dctx, cancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
 			defer cancel()
-			r.err = n.h.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: r.presence.Addrs})
-			r.connected = r.err == nil
+			r.Err = svc.h.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: r.Presence.Addrs})
+			r.Connected = r.Err == nil
 		}(&results[i])
 	}
 	wg.Wait()
@@ -217,32 +224,32 @@ func (n *Node) reachAccount(ctx context.Context, id pcrypto.AccountID) (*records
 }
 
 // Lookup resolves an account ID to its devices and connects to those online.
-func (n *Node) Lookup(ctx context.Context, account string) (*apitype.Lookup, error) {
+func (svc *Service) Lookup(ctx context.Context, account string) (*apitype.Lookup, error) {
 	id, err := pcrypto.ParseAccountID(account)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		return nil, fmt.Errorf("%w: %w", service.ErrInvalidInput, err)
 	}
 	start := time.Now()
-	acct, results, err := n.reachAccount(ctx, id)
+	acct, results, err := svc.ReachAccount(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	out := &apitype.Lookup{AccountID: id.String(), Seq: acct.Seq}
 	for _, r := range results {
-		d := apitype.LookupDevice{DeviceID: r.cert.Device.String(), Name: r.cert.Name, Connected: r.connected}
-		if r.presence != nil {
+		d := apitype.LookupDevice{DeviceID: r.Cert.Device.String(), Name: r.Cert.Name, Connected: r.Connected}
+		if r.Presence != nil {
 			d.Online = true
-			for _, a := range r.presence.Addrs {
+			for _, a := range r.Presence.Addrs {
 				d.Addrs = append(d.Addrs, a.String())
 			}
 		}
-		if r.cert.Device == n.id.DeviceCert.Device {
+		if r.Cert.Device == svc.id.DeviceCert.Device {
 			d.Online, d.Path = true, "self"
-		} else if r.connected {
-			d.Path = n.pathTo(peer.ID(r.cert.Device))
+		} else if r.Connected {
+			d.Path = svc.PathTo(peer.ID(r.Cert.Device))
 		}
-		if r.err != nil {
-			d.Error = r.err.Error()
+		if r.Err != nil {
+			d.Error = r.Err.Error()
 		}
 		out.Devices = append(out.Devices, d)
 	}
@@ -253,9 +260,9 @@ func (n *Node) Lookup(ctx context.Context, account string) (*apitype.Lookup, err
 
 // pathTo says how we are connected to p: "direct" if any connection is not
 // through a relay, else "relay"; "" when not connected.
-func (n *Node) pathTo(p peer.ID) string {
+func (svc *Service) PathTo(p peer.ID) string {
 	path := ""
-	for _, c := range n.h.Network().ConnsToPeer(p) {
+	for _, c := range svc.h.Network().ConnsToPeer(p) {
 		if !c.Stat().Limited {
 			return "direct"
 		}
@@ -264,7 +271,20 @@ func (n *Node) pathTo(p peer.ID) string {
 	return path
 }
 
-// connected reports whether we hold any connection to p.
-func (n *Node) connected(p peer.ID) bool {
-	return n.h.Network().Connectedness(p) == network.Connected
+// Connected reports whether we hold any connection to p.
+func (svc *Service) Connected(p peer.ID) bool {
+	return svc.h.Network().Connectedness(p) == network.Connected
+}
+
+// CachedAccount returns the cached account record of id if it was fetched
+// less than ttl ago and has not expired, else nil.
+func (svc *Service) CachedAccount(id pcrypto.AccountID, now time.Time, ttl time.Duration) *records.Account {
+	return svc.cache.get(id, now, ttl)
+}
+
+// UpdateAccount caches a verified account record that arrived another way
+// than a lookup (a contact pushed it); an older record never replaces a
+// newer one.
+func (svc *Service) UpdateAccount(id pcrypto.AccountID, rec *records.Account, now time.Time) {
+	svc.cache.put(id, rec, now)
 }

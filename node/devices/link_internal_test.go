@@ -1,4 +1,4 @@
-package node
+package devices
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/node/service"
 
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -81,8 +83,8 @@ func TestLinkCodeRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseLinkCode(tt.in)
-			if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want ErrInvalidInput mentioning %q", err, tt.want)
+			if !errors.Is(err, service.ErrInvalidInput) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want service.ErrInvalidInput mentioning %q", err, tt.want)
 			}
 		})
 	}

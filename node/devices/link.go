@@ -1,4 +1,4 @@
-package node
+package devices
 
 import (
 	"bufio"
@@ -15,6 +15,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parleyhq/parley/node/account"
+	"github.com/parleyhq/parley/node/presence"
+
+	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p"
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
@@ -46,8 +51,8 @@ const (
 
 // LinkOptions configure NewLinkRequest. Zero values mean the defaults.
 type LinkOptions struct {
-	// AccountOptions name the device and seal its keys, as for InitAccount.
-	AccountOptions
+	// account.AccountOptions name the device and seal its keys, as for InitAccount.
+	account.AccountOptions
 	// Bootstraps are the bootstrap servers' multiaddrs (with /p2p/ID). The
 	// new device connects to them and reserves a relay slot on each, so an
 	// approving device behind another NAT can reach it.
@@ -143,15 +148,15 @@ func NewLinkRequest(dir string, o LinkOptions) (r *LinkRequest, err error) {
 	if len(o.ListenAddrs) == 0 {
 		o.ListenAddrs = []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
 	}
-	name, err := o.deviceName()
+	name, err := o.ValidDeviceName()
 	if err != nil {
 		return nil, err
 	}
-	bs, err := parseBootstraps(o.Bootstraps)
+	bs, err := presence.ParseBootstraps(o.Bootstraps)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openEmpty(dir, o.AccountOptions)
+	st, err := account.OpenEmpty(dir, o.AccountOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +174,7 @@ func NewLinkRequest(dir string, o LinkOptions) (r *LinkRequest, err error) {
 		return nil, err
 	}
 	relays := r.reserveRelays(bs)
-	r.code = &LinkCode{Device: r.dk.ID(), Expires: o.now().Add(o.TTL).Truncate(time.Second), Addrs: codeAddrs(relays, r.h.Addrs())}
+	r.code = &LinkCode{Device: r.dk.ID(), Expires: o.Clock().Add(o.TTL).Truncate(time.Second), Addrs: codeAddrs(relays, r.h.Addrs())}
 	if _, err := rand.Read(r.code.Secret[:]); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
@@ -358,7 +363,7 @@ func (r *LinkRequest) claim() error {
 		return fmt.Errorf("%w: the new device stopped accepting this code", ErrLinkAttempts)
 	case r.done:
 		return r.err
-	case !r.o.now().Before(r.code.Expires):
+	case !r.o.Clock().Before(r.code.Expires):
 		r.finishLocked(nil, fmt.Errorf("link: %w at %s", ErrLinkExpired, r.code.Expires.Format(time.TimeOnly)))
 		return fmt.Errorf("%w at %s", ErrLinkExpired, r.code.Expires.Format(time.TimeOnly))
 	case r.busy:
@@ -404,7 +409,7 @@ func (r *LinkRequest) handleStream(s network.Stream) {
 	w := &linkConn{s: s, r: bufio.NewReader(s)}
 	hello, err := w.read()
 	if err != nil || hello.Type != linkHello {
-		w.fail(fmt.Errorf("%w: expected a hello message", ErrInvalidInput))
+		w.fail(fmt.Errorf("%w: expected a hello message", service.ErrInvalidInput))
 		return
 	}
 	// A wrong proof is a failed attempt: it is what guessing looks like.
@@ -427,7 +432,7 @@ func (r *LinkRequest) handleStream(s network.Stream) {
 
 // session runs an admitted session; an error is a failed attempt.
 func (r *LinkRequest) session(w *linkConn, hello *linkMsg, approver pcrypto.DeviceID) error {
-	ac, adc, err := checkApprover(hello, approver, r.o.now())
+	ac, adc, err := checkApprover(hello, approver, r.o.Clock())
 	if err != nil {
 		return err
 	}
@@ -443,7 +448,7 @@ func (r *LinkRequest) session(w *linkConn, hello *linkMsg, approver pcrypto.Devi
 		return err
 	}
 	if !hmac.Equal(linkCommit(reveal.Nonce), hello.Commit) {
-		return fmt.Errorf("%w: the approving device's nonce does not match its commitment", ErrInvalidInput)
+		return fmt.Errorf("%w: the approving device's nonce does not match its commitment", service.ErrInvalidInput)
 	}
 	sas := linkSAS(r.code.Secret[:], approver, r.dk.ID(), reveal.Nonce, nonce)
 	r.log.Info("link session: compare the SAS on both devices", "approver", approver, "account", ac.ID)
@@ -485,17 +490,17 @@ func (r *LinkRequest) session(w *linkConn, hello *linkMsg, approver pcrypto.Devi
 func checkApprover(hello *linkMsg, approver pcrypto.DeviceID, now time.Time) (*pcrypto.AccountCert, *pcrypto.DeviceCert, error) {
 	ac, err := pcrypto.ParseAccountCert(hello.AccountCert)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: approver's account certificate: %v", ErrInvalidInput, err)
+		return nil, nil, fmt.Errorf("%w: approver's account certificate: %v", service.ErrInvalidInput, err)
 	}
 	dc, err := pcrypto.ParseDeviceCert(hello.DeviceCert)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: approver's device certificate: %v", ErrInvalidInput, err)
+		return nil, nil, fmt.Errorf("%w: approver's device certificate: %v", service.ErrInvalidInput, err)
 	}
 	if err := pcrypto.VerifyDevice(ac.ID, ac, dc, nil, now); err != nil {
-		return nil, nil, fmt.Errorf("%w: approver's certificates: %v", ErrInvalidInput, err)
+		return nil, nil, fmt.Errorf("%w: approver's certificates: %v", service.ErrInvalidInput, err)
 	}
 	if dc.Device != approver {
-		return nil, nil, fmt.Errorf("%w: the approver's certificate names another device", ErrInvalidInput)
+		return nil, nil, fmt.Errorf("%w: the approver's certificate names another device", service.ErrInvalidInput)
 	}
 	return ac, dc, nil
 }
@@ -503,36 +508,36 @@ func checkApprover(hello *linkMsg, approver pcrypto.DeviceID, now time.Time) (*p
 // complete checks the transferred certificate and archive and stores the
 // identity.
 func (r *LinkRequest) complete(ac *pcrypto.AccountCert, approver *pcrypto.DeviceCert, m *linkMsg, pass []byte) (*apitype.Identity, error) {
-	now := r.o.now()
+	now := r.o.Clock()
 	dc, err := pcrypto.ParseDeviceCert(m.DeviceCert)
 	if err != nil {
-		return nil, fmt.Errorf("%w: device certificate: %v", ErrInvalidInput, err)
+		return nil, fmt.Errorf("%w: device certificate: %v", service.ErrInvalidInput, err)
 	}
 	if dc.Device != r.dk.ID() {
-		return nil, fmt.Errorf("%w: the certificate is for another device", ErrInvalidInput)
+		return nil, fmt.Errorf("%w: the certificate is for another device", service.ErrInvalidInput)
 	}
 	if err := checkArchiveKDF(m.Archive); err != nil {
 		return nil, err
 	}
 	a, err := pcrypto.DecryptArchive(m.Archive, pass)
 	if err != nil {
-		return nil, fmt.Errorf("%w: archive: %v", ErrInvalidInput, err)
+		return nil, fmt.Errorf("%w: archive: %v", service.ErrInvalidInput, err)
 	}
 	defer clear(a.AccountKeySeed)
 	if !slices.Equal(a.AccountCert, ac.Raw()) {
-		return nil, fmt.Errorf("%w: the archive is of another account than the approver's", ErrInvalidInput)
+		return nil, fmt.Errorf("%w: the archive is of another account than the approver's", service.ErrInvalidInput)
 	}
 	var crl *pcrypto.CRL
 	if len(a.CRL) > 0 {
 		if crl, err = pcrypto.ParseCRL(a.CRL); err != nil {
-			return nil, fmt.Errorf("%w: archive CRL: %v", ErrInvalidInput, err)
+			return nil, fmt.Errorf("%w: archive CRL: %v", service.ErrInvalidInput, err)
 		}
 	}
 	if err := pcrypto.VerifyDevice(ac.ID, ac, approver, crl, now); err != nil {
-		return nil, fmt.Errorf("%w: the approving device is not trusted by its own account: %v", ErrInvalidInput, err)
+		return nil, fmt.Errorf("%w: the approving device is not trusted by its own account: %v", service.ErrInvalidInput, err)
 	}
 	if err := pcrypto.VerifyDevice(ac.ID, ac, dc, crl, now); err != nil {
-		return nil, fmt.Errorf("%w: new device certificate: %v", ErrInvalidInput, err)
+		return nil, fmt.Errorf("%w: new device certificate: %v", service.ErrInvalidInput, err)
 	}
 	if err := importArchive(r.st, a, crl, ac); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
@@ -548,24 +553,24 @@ func (r *LinkRequest) complete(ac *pcrypto.AccountCert, approver *pcrypto.Device
 		return nil, fmt.Errorf("link: %w", err)
 	}
 	_ = r.st.NoteDeviceLinked(dc.Device.String(), now)
-	if err := writePublic(filepath.Join(r.dir, AccountCertFile), ac.PEM()); err != nil {
+	if err := account.WritePublic(filepath.Join(r.dir, account.AccountCertFile), ac.PEM()); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
-	if err := writePublic(filepath.Join(r.dir, DeviceCertFile), dc.PEM()); err != nil {
+	if err := account.WritePublic(filepath.Join(r.dir, account.DeviceCertFile), dc.PEM()); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
-	return Summary(r.st, r.dir)
+	return account.Summary(r.st, r.dir)
 }
 
 // checkArchiveKDF refuses an archive whose argon2id cost exceeds what a link
 // archive needs, before spending it (the sealed header holds the cost).
 func checkArchiveKDF(archive []byte) error {
 	if len(archive) < 18 {
-		return fmt.Errorf("%w: archive truncated", ErrInvalidInput)
+		return fmt.Errorf("%w: archive truncated", service.ErrInvalidInput)
 	}
 	mem := uint32(archive[13])<<24 | uint32(archive[14])<<16 | uint32(archive[15])<<8 | uint32(archive[16])
 	if mem > maxArchiveKDFMemoryKiB {
-		return fmt.Errorf("%w: archive key derivation asks for %d KiB", ErrInvalidInput, mem)
+		return fmt.Errorf("%w: archive key derivation asks for %d KiB", service.ErrInvalidInput, mem)
 	}
 	return nil
 }
@@ -637,7 +642,7 @@ func (c *linkConn) expect(want string) (*linkMsg, error) {
 		return nil, linkErrorFrom(m.Code, m.Reason)
 	}
 	if m.Type != want {
-		return nil, fmt.Errorf("%w: got a %s message, expected %s", ErrInvalidInput, m.Type, want)
+		return nil, fmt.Errorf("%w: got a %s message, expected %s", service.ErrInvalidInput, m.Type, want)
 	}
 	return m, nil
 }

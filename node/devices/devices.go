@@ -1,10 +1,7 @@
-package node
+package devices
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -13,7 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/parleyhq/parley/node/presence"
+
+	"github.com/parleyhq/parley/node/account"
+	"github.com/parleyhq/parley/node/service"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/localapi/apitype"
@@ -51,7 +51,7 @@ func (d *deviceState) init() {
 // kickSync wakes the sync loop.
 func (d *deviceState) kickSync() {
 	d.init()
-	kick(d.kick)
+	service.Kick(d.kick)
 }
 
 // markReady releases the publish loop (once).
@@ -146,28 +146,28 @@ func (d *deviceState) wasRefused(dev pcrypto.DeviceID) bool {
 
 // accountChanged reacts to a change of the device set or CRL: republish the
 // account record, tell the other devices and push the record to contacts.
-func (n *Node) accountChanged() {
-	kick(n.publishNow)
-	if cs, err := n.st.Contacts(); err == nil {
+func (svc *Service) accountChanged() {
+	svc.pres.PublishNow()
+	if cs, err := svc.st.Contacts(); err == nil {
 		var accepted []string
 		for _, c := range cs {
 			if c.State == store.Accepted {
 				accepted = append(accepted, c.AccountID)
 			}
 		}
-		n.devs.wantPush(accepted)
+		svc.devs.wantPush(accepted)
 	}
-	n.devs.kickSync()
+	svc.devs.kickSync()
 }
 
 // activeDevices returns the account's device certificates that are not
 // revoked by its CRL, ourselves included.
-func (n *Node) activeDevices() ([]*pcrypto.DeviceCert, error) {
-	crl, err := n.loadCRL()
+func (svc *Service) activeDevices() ([]*pcrypto.DeviceCert, error) {
+	crl, err := account.LoadCRL(svc.st)
 	if err != nil {
 		return nil, err
 	}
-	ders, err := n.st.DeviceCerts()
+	ders, err := svc.st.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +194,8 @@ func sortedMapKeys[V any](m map[string]V) []string {
 // trustedDevice returns the certificate of another device of the account
 // that this device trusts: one it knows (linked here or learned by sync from
 // a trusted device), valid, and not revoked.
-func (n *Node) trustedDevice(d pcrypto.DeviceID) (*pcrypto.DeviceCert, error) {
-	ders, err := n.st.DeviceCerts()
+func (svc *Service) trustedDevice(d pcrypto.DeviceID) (*pcrypto.DeviceCert, error) {
+	ders, err := svc.st.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
@@ -207,11 +207,11 @@ func (n *Node) trustedDevice(d pcrypto.DeviceID) (*pcrypto.DeviceCert, error) {
 	if err != nil {
 		return nil, err
 	}
-	crl, err := n.loadCRL()
+	crl, err := account.LoadCRL(svc.st)
 	if err != nil {
 		return nil, err
 	}
-	if err := pcrypto.VerifyDevice(n.id.AccountCert.ID, n.id.AccountCert, dc, crl, n.o.Now()); err != nil {
+	if err := pcrypto.VerifyDevice(svc.id.AccountCert.ID, svc.id.AccountCert, dc, crl, svc.o.Now()); err != nil {
 		return nil, fmt.Errorf("device %s: %w", d.Short(), err)
 	}
 	return dc, nil
@@ -219,16 +219,16 @@ func (n *Node) trustedDevice(d pcrypto.DeviceID) (*pcrypto.DeviceCert, error) {
 
 // Devices lists the account's devices as this device knows them, revoked
 // ones included; this device first.
-func (n *Node) Devices() ([]apitype.Device, error) {
-	ders, err := n.st.DeviceCerts()
+func (svc *Service) Devices() ([]apitype.Device, error) {
+	ders, err := svc.st.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
-	metas, err := n.st.DeviceMetas()
+	metas, err := svc.st.DeviceMetas()
 	if err != nil {
 		return nil, err
 	}
-	crl, err := n.loadCRL()
+	crl, err := account.LoadCRL(svc.st)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (n *Node) Devices() ([]apitype.Device, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, n.deviceInfo(dc, metas[id], crl))
+		out = append(out, svc.deviceInfo(dc, metas[id], crl))
 	}
 	slices.SortStableFunc(out, func(a, b apitype.Device) int {
 		if a.Self != b.Self {
@@ -253,17 +253,17 @@ func (n *Node) Devices() ([]apitype.Device, error) {
 }
 
 // deviceInfo describes one device for the API.
-func (n *Node) deviceInfo(dc *pcrypto.DeviceCert, meta store.DeviceMeta, crl *pcrypto.CRL) apitype.Device {
+func (svc *Service) deviceInfo(dc *pcrypto.DeviceCert, meta store.DeviceMeta, crl *pcrypto.CRL) apitype.Device {
 	d := apitype.Device{
 		DeviceID: dc.Device.String(), Name: dc.Name, Serial: fmt.Sprintf("%x", dc.Cert.SerialNumber),
-		Linked: meta.Linked, LastSeen: meta.LastSeen, Self: dc.Device == n.id.DeviceCert.Device,
+		Linked: meta.Linked, LastSeen: meta.LastSeen, Self: dc.Device == svc.id.DeviceCert.Device,
 	}
 	if d.Linked.IsZero() {
 		// Parley back-dates certificates by an hour against clock skew.
 		d.Linked = dc.Cert.NotBefore.Add(time.Hour).UTC()
 	}
 	if d.Self {
-		d.LastSeen = n.o.Now().UTC()
+		d.LastSeen = svc.o.Now().UTC()
 	}
 	if crl != nil {
 		for _, e := range crl.List.RevokedCertificateEntries {
@@ -277,8 +277,8 @@ func (n *Node) deviceInfo(dc *pcrypto.DeviceCert, meta store.DeviceMeta, crl *pc
 
 // findDevice resolves a device ID typed by a user: the full ID, or an
 // unambiguous prefix of at least 6 characters of a known device's ID.
-func (n *Node) findDevice(s string) (*pcrypto.DeviceCert, error) {
-	ders, err := n.st.DeviceCerts()
+func (svc *Service) findDevice(s string) (*pcrypto.DeviceCert, error) {
+	ders, err := svc.st.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +291,7 @@ func (n *Node) findDevice(s string) (*pcrypto.DeviceCert, error) {
 	}
 	switch {
 	case len(match) > 1:
-		return nil, fmt.Errorf("%w: %q names %d devices; give more of the ID", ErrInvalidInput, s, len(match))
+		return nil, fmt.Errorf("%w: %q names %d devices; give more of the ID", service.ErrInvalidInput, s, len(match))
 	case len(match) == 0:
 		return nil, fmt.Errorf("%w: %q (see: parley devices)", ErrUnknownDevice, s)
 	}
@@ -303,66 +303,41 @@ func (n *Node) findDevice(s string) (*pcrypto.DeviceCert, error) {
 // it, tells the other devices (and the revoked one) and pushes the record to
 // the contacts, so that the device is no longer rung and its calls are
 // refused by anyone who has the CRL.
-func (n *Node) RevokeDevice(ctx context.Context, device string) (*apitype.Revocation, error) {
-	if err := n.checkNotRevoked(); err != nil {
+func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.Revocation, error) {
+	if err := svc.checkNotRevoked(); err != nil {
 		return nil, err
 	}
-	dc, err := n.findDevice(device)
+	dc, err := svc.findDevice(device)
 	if err != nil {
 		return nil, err
 	}
-	if dc.Device == n.id.DeviceCert.Device {
-		return nil, fmt.Errorf("%w: a device cannot revoke itself; revoke it from another device of the account", ErrInvalidInput)
+	if dc.Device == svc.id.DeviceCert.Device {
+		return nil, fmt.Errorf("%w: a device cannot revoke itself; revoke it from another device of the account", service.ErrInvalidInput)
 	}
-	n.devs.mergeMu.Lock()
-	crl, err := n.loadCRL()
+	svc.devs.mergeMu.Lock()
+	crl, err := account.LoadCRL(svc.st)
 	if err == nil && crl.IsRevoked(dc.Serial()) {
-		err = fmt.Errorf("%w: device %s is already revoked (CRL #%v)", ErrConflict, dc.Device.Short(), crl.Number)
+		err = fmt.Errorf("%w: device %s is already revoked (CRL #%v)", service.ErrConflict, dc.Device.Short(), crl.Number)
 	}
 	var next *pcrypto.CRL
 	if err == nil {
-		next, err = pcrypto.CreateCRL(n.id.AccountKey, n.id.AccountCert, crl, []*big.Int{dc.Serial()}, n.o.Now())
+		next, err = pcrypto.CreateCRL(svc.id.AccountKey, svc.id.AccountCert, crl, []*big.Int{dc.Serial()}, svc.o.Now())
 	}
 	if err == nil {
-		err = n.st.PutCRL(next.Raw(), next.Number.Uint64())
+		err = svc.st.PutCRL(next.Raw(), next.Number.Uint64())
 	}
-	n.devs.mergeMu.Unlock()
+	svc.devs.mergeMu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	n.log.Info("device revoked", "device", dc.Device, "crl", next.Number)
-	n.ev.publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: n.o.Now(), Device: dc.Device.String()})
-	n.accountChanged()
+	svc.log.Info("device revoked", "device", dc.Device, "crl", next.Number)
+	svc.ev.Publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: svc.o.Now(), Device: dc.Device.String()})
+	svc.accountChanged()
 	// Tell the revoked device too (from the sync loop): an honest one stops
 	// acting for the account.
-	n.devs.tellRevoked(dc.Device)
-	metas, _ := n.st.DeviceMetas()
-	return &apitype.Revocation{Device: n.deviceInfo(dc, metas[dc.Device.String()], next), CRLNumber: next.Number.Uint64()}, nil
-}
-
-// RenameContact changes the local name of a contact (replicated to the
-// account's other devices).
-func (n *Node) RenameContact(account, name string) (*apitype.Contact, error) {
-	id, err := n.canonicalAccount(account)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkLengths(name, ""); err != nil {
-		return nil, err
-	}
-	c, ok, err := n.contact(id)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNoContact, id)
-	}
-	c.Name = name
-	if err := n.st.PutContact(c); err != nil {
-		return nil, err
-	}
-	n.devs.kickSync()
-	return n.apiContact(id)
+	svc.devs.tellRevoked(dc.Device)
+	metas, _ := svc.st.DeviceMetas()
+	return &apitype.Revocation{Device: svc.deviceInfo(dc, metas[dc.Device.String()], next), CRLNumber: next.Number.Uint64()}, nil
 }
 
 // mergeCRL merges a CRL of the account received from another device or
@@ -370,22 +345,22 @@ func (n *Node) RenameContact(account, name string) (*apitype.Contact, error) {
 // serial ours does not, ours is replaced (if it is a superset with a higher
 // number) or a new CRL is signed with the union and a number above both.
 // It reports whether the stored CRL changed.
-func (n *Node) mergeCRL(der []byte) (bool, error) {
+func (svc *Service) mergeCRL(der []byte) (bool, error) {
 	remote, err := pcrypto.ParseCRL(der)
 	if err != nil {
 		return false, err
 	}
-	if err := remote.Verify(n.id.AccountCert); err != nil {
+	if err := remote.Verify(svc.id.AccountCert); err != nil {
 		return false, err
 	}
-	n.devs.mergeMu.Lock()
-	defer n.devs.mergeMu.Unlock()
-	local, err := n.loadCRL()
+	svc.devs.mergeMu.Lock()
+	defer svc.devs.mergeMu.Unlock()
+	local, err := account.LoadCRL(svc.st)
 	if err != nil {
 		return false, err
 	}
 	if local == nil {
-		return true, n.st.PutCRL(remote.Raw(), remote.Number.Uint64())
+		return true, svc.st.PutCRL(remote.Raw(), remote.Number.Uint64())
 	}
 	missingHere := crlMissing(remote, local) // revoked there, not here
 	missingThere := crlMissing(local, remote)
@@ -394,17 +369,17 @@ func (n *Node) mergeCRL(der []byte) (bool, error) {
 	case len(missingHere) == 0 && !higher:
 		return false, nil
 	case len(missingThere) == 0 && higher:
-		return true, n.st.PutCRL(remote.Raw(), remote.Number.Uint64())
+		return true, svc.st.PutCRL(remote.Raw(), remote.Number.Uint64())
 	}
 	prev, add := local, missingHere
 	if higher {
 		prev, add = remote, missingThere
 	}
-	next, err := pcrypto.CreateCRL(n.id.AccountKey, n.id.AccountCert, prev, add, n.o.Now())
+	next, err := pcrypto.CreateCRL(svc.id.AccountKey, svc.id.AccountCert, prev, add, svc.o.Now())
 	if err != nil {
 		return false, err
 	}
-	return true, n.st.PutCRL(next.Raw(), next.Number.Uint64())
+	return true, svc.st.PutCRL(next.Raw(), next.Number.Uint64())
 }
 
 // crlMissing returns the serials a lists and b does not.
@@ -421,14 +396,14 @@ func crlMissing(a, b *pcrypto.CRL) []*big.Int {
 // mergeDevices adds device certificates learned from a trusted device of
 // the account: valid ones of our account, not revoked. It reports whether
 // one was added.
-func (n *Node) mergeDevices(devs []syncDevice) bool {
-	n.devs.mergeMu.Lock()
-	defer n.devs.mergeMu.Unlock()
-	crl, err := n.loadCRL()
+func (svc *Service) mergeDevices(devs []syncDevice) bool {
+	svc.devs.mergeMu.Lock()
+	defer svc.devs.mergeMu.Unlock()
+	crl, err := account.LoadCRL(svc.st)
 	if err != nil {
 		return false
 	}
-	have, err := n.st.DeviceCerts()
+	have, err := svc.st.DeviceCerts()
 	if err != nil {
 		return false
 	}
@@ -441,16 +416,16 @@ func (n *Node) mergeDevices(devs []syncDevice) bool {
 		if _, ok := have[dc.Device.String()]; ok {
 			continue
 		}
-		if pcrypto.VerifyDevice(n.id.AccountCert.ID, n.id.AccountCert, dc, crl, n.o.Now()) != nil {
+		if pcrypto.VerifyDevice(svc.id.AccountCert.ID, svc.id.AccountCert, dc, crl, svc.o.Now()) != nil {
 			continue
 		}
-		if n.st.PutDeviceCert(dc.Device.String(), dc.Raw()) != nil {
+		if svc.st.PutDeviceCert(dc.Device.String(), dc.Raw()) != nil {
 			continue
 		}
-		_ = n.st.NoteDeviceLinked(dc.Device.String(), d.Linked)
-		n.devs.noteRefused(dc.Device, false)
-		n.log.Info("learned a new device of the account", "device", dc.Device, "name", dc.Name)
-		n.ev.publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: n.o.Now(), Device: dc.Device.String(), Message: dc.Name})
+		_ = svc.st.NoteDeviceLinked(dc.Device.String(), d.Linked)
+		svc.devs.noteRefused(dc.Device, false)
+		svc.log.Info("learned a new device of the account", "device", dc.Device, "name", dc.Name)
+		svc.ev.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: svc.o.Now(), Device: dc.Device.String(), Message: dc.Name})
 		added = true
 	}
 	return added
@@ -462,29 +437,29 @@ func (n *Node) mergeDevices(devs []syncDevice) bool {
 // lists a device we refused (one that holds the account key but was never
 // approved by a trusted device, such as a revoked device that re-linked
 // itself).
-func (n *Node) checkOwnRecord(ctx context.Context) {
-	key := records.AccountKey(n.id.AccountCert.ID)
-	val, err := n.getRecord(ctx, key)
+func (svc *Service) checkOwnRecord(ctx context.Context) {
+	key := records.AccountKey(svc.id.AccountCert.ID)
+	val, err := svc.pres.GetRecord(ctx, key)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			kick(n.publishNow)
+		if errors.Is(err, presence.ErrNotFound) {
+			svc.pres.PublishNow()
 		}
 		return
 	}
-	rec, err := records.ParseAccount(key, val, n.o.Now())
+	rec, err := records.ParseAccount(key, val, svc.o.Now())
 	if err != nil {
 		return
 	}
 	if rec.CRL != nil {
-		if changed, err := n.mergeCRL(rec.CRL.Raw()); err != nil {
-			n.log.Warn("CRL in our account record refused", "err", err)
+		if changed, err := svc.mergeCRL(rec.CRL.Raw()); err != nil {
+			svc.log.Warn("CRL in our account record refused", "err", err)
 		} else if changed {
-			n.log.Info("adopted revocations from the account record")
-			n.devs.kickSync()
+			svc.log.Info("adopted revocations from the account record")
+			svc.devs.kickSync()
 		}
 	}
-	crl, _ := n.loadCRL()
-	active, err := n.activeDevices()
+	crl, _ := account.LoadCRL(svc.st)
+	active, err := svc.activeDevices()
 	if err != nil {
 		return
 	}
@@ -492,7 +467,7 @@ func (n *Node) checkOwnRecord(ctx context.Context) {
 	listed := map[pcrypto.DeviceID]bool{}
 	for _, d := range rec.Devices {
 		listed[d.Device] = true
-		if n.devs.wasRefused(d.Device) || crl.IsRevoked(d.Serial()) {
+		if svc.devs.wasRefused(d.Device) || crl.IsRevoked(d.Serial()) {
 			stale = true
 		}
 	}
@@ -502,8 +477,8 @@ func (n *Node) checkOwnRecord(ctx context.Context) {
 		}
 	}
 	if stale {
-		n.log.Info("the account record in the DHT is out of date; republishing")
-		kick(n.publishNow)
+		svc.log.Info("the account record in the DHT is out of date; republishing")
+		svc.pres.PublishNow()
 	}
 }
 
@@ -512,89 +487,25 @@ func (n *Node) checkOwnRecord(ctx context.Context) {
 // pushRecords sends the current account record to the contacts still
 // waiting for it, each to its online devices; those that acknowledged are
 // done, the others are retried on the next round.
-func (n *Node) pushRecords(ctx context.Context) {
-	targets := n.devs.pushTargets()
+func (svc *Service) pushRecords(ctx context.Context) {
+	targets := svc.devs.pushTargets()
 	if len(targets) == 0 {
 		return
 	}
-	rec, err := n.accountRecord(n.o.Now())
+	rec, err := svc.pres.AccountRecord(svc.o.Now())
 	if err != nil {
-		n.log.Warn("cannot build the account record to push", "err", err)
+		svc.log.Warn("cannot build the account record to push", "err", err)
 		return
 	}
 	var wg sync.WaitGroup
 	for _, to := range targets {
 		wg.Go(func() {
-			if err := n.pushRecord(ctx, to, rec); err != nil {
-				n.log.Debug("account record not pushed yet", "to", to, "err", err)
+			if err := svc.contacts.PushRecord(ctx, to, rec); err != nil {
+				svc.log.Debug("account record not pushed yet", "to", to, "err", err)
 				return
 			}
-			n.devs.pushed(to)
+			svc.devs.pushed(to)
 		})
 	}
 	wg.Wait()
-}
-
-func (n *Node) pushRecord(ctx context.Context, to string, rec []byte) error {
-	acct, err := pcrypto.ParseAccountID(to)
-	if err != nil {
-		return nil // nothing to retry
-	}
-	msg, err := n.signContactMsg(contactMsg{Kind: kindUpdate, To: to, Record: rec})
-	if err != nil {
-		return err
-	}
-	_, results, err := n.reachAccount(ctx, acct)
-	if err != nil {
-		return err
-	}
-	lastErr := errors.New("no device of the account is online")
-	for _, r := range results {
-		if !r.connected || r.cert.Device == n.id.DeviceCert.Device {
-			continue
-		}
-		if err := n.sendContact(ctx, peer.ID(r.cert.Device), msg); err != nil {
-			lastErr = err
-			continue
-		}
-		return nil
-	}
-	return lastErr
-}
-
-// applyRecordUpdate takes an account record a contact pushed: once it
-// verifies (signed by the contact's account, valid now) it replaces the
-// cached record, so the contact's revocations apply to calls at once.
-func (n *Node) applyRecordUpdate(m *contactMsg) error {
-	acct, err := pcrypto.ParseAccountID(m.From)
-	if err != nil {
-		return &errRefused{code: "invalid", reason: err.Error()}
-	}
-	now := n.o.Now()
-	rec, err := records.ParseAccount(records.AccountKey(acct), m.Record, now)
-	if err != nil {
-		return &errRefused{code: "invalid", reason: "account record: " + err.Error()}
-	}
-	n.cache.put(acct, rec, now)
-	n.log.Info("contact pushed its account record", "account", acct, "devices", len(rec.Devices), "seq", rec.Seq)
-	return nil
-}
-
-// signContactMsg fills in the sender fields of a contact message of any
-// kind and signs it with the device key.
-func (n *Node) signContactMsg(m contactMsg) ([]byte, error) {
-	nonce := make([]byte, 16)
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	m.V, m.From = 1, n.id.AccountCert.ID.String()
-	m.AccountCert, m.DeviceCert = n.id.AccountCert.Raw(), n.id.DeviceCert.Raw()
-	m.Time, m.Nonce = n.o.Now().UTC(), hex.EncodeToString(nonce)
-	payload, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	k := n.id.DeviceKey.Ed25519()
-	defer clear(k)
-	return pcrypto.SignEnvelope(k, contactContext, payload)
 }

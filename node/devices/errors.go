@@ -1,17 +1,11 @@
-package node
+package devices
 
 import (
 	"errors"
 	"fmt"
+
+	"github.com/parleyhq/parley/node/service"
 )
-
-// ErrIdentityExists is returned when init or restore would overwrite the
-// identity already held by a data directory.
-var ErrIdentityExists = errors.New("data dir already holds an identity")
-
-// ErrInvalidInput is returned for input that fails validation (too long,
-// malformed); the wrapping error says which field and why.
-var ErrInvalidInput = errors.New("invalid input")
 
 // Errors of linking devices (link.go) and of the account's device list
 // (devices.go, sync.go). The wrapping error says why, in words a user can act
@@ -69,7 +63,7 @@ func linkErrorCode(err error) string {
 			return code
 		}
 	}
-	if errors.Is(err, ErrInvalidInput) {
+	if errors.Is(err, service.ErrInvalidInput) {
 		return linkCodeInvalid
 	}
 	return linkCodeInternal

@@ -1,11 +1,13 @@
-package node
+package contacts
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/node/presence"
+	"github.com/parleyhq/parley/node/service/servicetest"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -13,24 +15,25 @@ import (
 	"github.com/parleyhq/parley/store"
 )
 
-// newTestNode builds (but does not run) a node on a fresh account.
-func newTestNode(t testing.TB, name string) *Node {
+// newTestNode builds (but does not serve) the contacts service of a fresh
+// account.
+func newTestNode(t testing.TB, name string) *Service {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), name)
-	if _, err := InitAccount(dir, AccountOptions{DeviceName: name, KDF: pcrypto.TestKDFParams}); err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(Options{DataDir: dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	env := servicetest.NewEnv(t, name)
+	pres, err := presence.New(env, presence.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	svc, err := New(env, pres, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
 
 // signAs builds a contact message from n with fields changed by edit, signed
 // by key (n's device key when nil).
-func signAs(t testing.TB, n *Node, key *pcrypto.DeviceKey, edit func(*contactMsg)) []byte {
+func signAs(t testing.TB, n *Service, key *pcrypto.DeviceKey, edit func(*contactMsg)) []byte {
 	t.Helper()
 	m := contactMsg{
 		V: 1, Kind: kindRequest, From: n.id.AccountCert.ID.String(),

@@ -1,4 +1,4 @@
-package node
+package calls
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync/atomic"
 	"time"
+
+	"github.com/parleyhq/parley/node/service"
 
 	"github.com/pion/rtp"
 
@@ -43,7 +45,7 @@ func openSources(audio, video string) ([]*sendStream, error) {
 	if audio != "none" {
 		src, err := media.ParseSource(audio, media.Audio)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --audio %q: %w", ErrInvalidInput, audio, err)
+			return nil, fmt.Errorf("%w: --audio %q: %w", service.ErrInvalidInput, audio, err)
 		}
 		out = append(out, &sendStream{src: src, codec: src.Codec(), ssrc: randomSSRC()})
 	}
@@ -51,7 +53,7 @@ func openSources(audio, video string) ([]*sendStream, error) {
 		src, err := media.ParseSource(video, media.Video)
 		if err != nil {
 			closeSources(out)
-			return nil, fmt.Errorf("%w: --video %q: %w", ErrInvalidInput, video, err)
+			return nil, fmt.Errorf("%w: --video %q: %w", service.ErrInvalidInput, video, err)
 		}
 		out = append(out, &sendStream{src: src, codec: src.Codec(), ssrc: randomSSRC()})
 	}
@@ -115,7 +117,7 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 		}
 		p := l.tl.Path()
 		c.setState(stateConnected, apitype.EventCallConnected, fmt.Sprintf("%s/%s over %s", p.Local, p.Remote, p.Network))
-		c.n.log.Info("call connected", "call", callIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
+		c.svc.log.Info("call connected", "call", callIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
 		c.mu.Lock()
 		sources := c.sources
 		c.mu.Unlock()
@@ -133,7 +135,7 @@ func (l *leg) send(s *sendStream) {
 		p, err := s.src.ReadRTP(c.ctx)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && c.ctx.Err() == nil {
-				c.n.log.Warn("media source failed", "codec", s.codec.Name, "err", err)
+				c.svc.log.Warn("media source failed", "codec", s.codec.Name, "err", err)
 			}
 			return
 		}
@@ -199,7 +201,7 @@ func (c *call) sinkFor(p *rtp.Packet) (*recvStream, error) {
 	if c.opts.Record != "" {
 		rec, err := media.ParseSink(c.opts.Record, codec)
 		if err != nil {
-			c.n.log.Warn("cannot record", "record", c.opts.Record, "codec", codec.Name, "err", err)
+			c.svc.log.Warn("cannot record", "record", c.opts.Record, "codec", codec.Name, "err", err)
 		} else {
 			r.sink = media.Tee(r.counter, rec)
 		}
@@ -219,23 +221,23 @@ func codecByPT(pt uint8) (media.Codec, bool) {
 
 // iceServers returns STUN/TURN servers with fresh credentials from the
 // connected bootstraps (cached until shortly before they expire).
-func (n *Node) iceServers(ctx context.Context) []calltransport.ICEServer {
-	n.turnMu.Lock()
-	defer n.turnMu.Unlock()
-	if time.Until(n.turnExpires) > time.Minute {
-		return n.turnServers
+func (svc *Service) iceServers(ctx context.Context) []calltransport.ICEServer {
+	svc.turnMu.Lock()
+	defer svc.turnMu.Unlock()
+	if time.Until(svc.turnExpires) > time.Minute {
+		return svc.turnServers
 	}
 	var out []calltransport.ICEServer
 	var exp time.Time
-	for _, bs := range n.bootstraps {
-		if !n.connected(bs.ID) {
+	for _, bs := range svc.pres.Bootstraps() {
+		if !svc.pres.Connected(bs.ID) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		cred, err := turncred.Request(rctx, n.h, bs.ID, n.id.AccountCert.Raw(), n.id.DeviceCert.Raw())
+		cred, err := turncred.Request(rctx, svc.h, bs.ID, svc.id.AccountCert.Raw(), svc.id.DeviceCert.Raw())
 		cancel()
 		if err != nil {
-			n.log.Debug("no TURN credentials from bootstrap", "peer", bs.ID, "err", err)
+			svc.log.Debug("no TURN credentials from bootstrap", "peer", bs.ID, "err", err)
 			continue
 		}
 		for _, u := range cred.URLs {
@@ -245,6 +247,6 @@ func (n *Node) iceServers(ctx context.Context) []calltransport.ICEServer {
 			exp = cred.Expires
 		}
 	}
-	n.turnServers, n.turnExpires = out, exp
+	svc.turnServers, svc.turnExpires = out, exp
 	return out
 }

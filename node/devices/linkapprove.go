@@ -1,4 +1,4 @@
-package node
+package devices
 
 import (
 	"bufio"
@@ -8,6 +8,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+
+	"github.com/parleyhq/parley/node/account"
+	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/network"
 
@@ -56,29 +59,29 @@ func (s *linkSession) close(err error) {
 // session with the SAS for the user to compare with the one the new device
 // shows; the transfer waits for ConfirmLink. With a SAS, it confirms (the
 // pending session of the code, or one it opens first).
-func (n *Node) ApproveLink(ctx context.Context, req apitype.LinkApprove) (*apitype.LinkSession, error) {
+func (svc *Service) ApproveLink(ctx context.Context, req apitype.LinkApprove) (*apitype.LinkSession, error) {
 	code, err := ParseLinkCode(req.Code)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.checkNotRevoked(); err != nil {
+	if err := svc.checkNotRevoked(); err != nil {
 		return nil, err
 	}
-	if s := n.devs.sessionByCode(code.codeID()); s != nil {
+	if s := svc.devs.sessionByCode(code.codeID()); s != nil {
 		if req.SAS == "" {
 			return s.info(apitype.LinkStateConfirm), nil
 		}
-		return n.confirmLink(ctx, s.id, req.SAS, false)
+		return svc.confirmLink(ctx, s.id, req.SAS, false)
 	}
-	if err := n.admitCode(code); err != nil {
+	if err := svc.admitCode(code); err != nil {
 		return nil, err
 	}
-	s, err := n.openLinkSession(ctx, code)
+	s, err := svc.openLinkSession(ctx, code)
 	if err != nil {
 		return nil, err
 	}
 	if req.SAS != "" {
-		return n.confirmLink(ctx, s.id, req.SAS, false)
+		return svc.confirmLink(ctx, s.id, req.SAS, false)
 	}
 	return s.info(apitype.LinkStateConfirm), nil
 }
@@ -89,48 +92,48 @@ func (n *Node) ApproveLink(ctx context.Context, req apitype.LinkApprove) (*apity
 // the new device's acknowledgement, adds the device to the account and
 // republishes the account record. A wrong SAS or Cancel ends the session
 // and tells the new device why.
-func (n *Node) ConfirmLink(ctx context.Context, req apitype.LinkConfirm) (*apitype.LinkSession, error) {
-	return n.confirmLink(ctx, req.Session, req.SAS, req.Cancel)
+func (svc *Service) ConfirmLink(ctx context.Context, req apitype.LinkConfirm) (*apitype.LinkSession, error) {
+	return svc.confirmLink(ctx, req.Session, req.SAS, req.Cancel)
 }
 
 // admitCode checks a code before dialing its device.
-func (n *Node) admitCode(code *LinkCode) error {
-	now := n.o.Now()
-	if n.devs.codeUsed(code.codeID(), now) {
+func (svc *Service) admitCode(code *LinkCode) error {
+	now := svc.o.Now()
+	if svc.devs.codeUsed(code.codeID(), now) {
 		return fmt.Errorf("%w: this code already linked a device; ask the new device for a new one", ErrLinkUsed)
 	}
 	if !now.Before(code.Expires) {
 		return fmt.Errorf("%w at %s; ask the new device for a new code", ErrLinkExpired, code.Expires.Format(time.TimeOnly))
 	}
-	if code.Device == n.id.DeviceCert.Device {
-		return fmt.Errorf("%w: that is this device's own code", ErrInvalidInput)
+	if code.Device == svc.id.DeviceCert.Device {
+		return fmt.Errorf("%w: that is this device's own code", service.ErrInvalidInput)
 	}
-	certs, err := n.st.DeviceCerts()
+	certs, err := svc.st.DeviceCerts()
 	if err != nil {
 		return err
 	}
 	if _, ok := certs[code.Device.String()]; ok {
-		return fmt.Errorf("%w: device %s is already a device of this account", ErrConflict, code.Device.Short())
+		return fmt.Errorf("%w: device %s is already a device of this account", service.ErrConflict, code.Device.Short())
 	}
-	active, err := n.activeDevices()
+	active, err := svc.activeDevices()
 	if err != nil {
 		return err
 	}
 	if len(active) >= records.MaxDevices {
-		return fmt.Errorf("%w: the account has %d devices, the most an account record holds; revoke one first", ErrConflict, len(active))
+		return fmt.Errorf("%w: the account has %d devices, the most an account record holds; revoke one first", service.ErrConflict, len(active))
 	}
 	return nil
 }
 
 // openLinkSession dials the new device and runs the session up to the SAS.
-func (n *Node) openLinkSession(ctx context.Context, code *LinkCode) (*linkSession, error) {
+func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, linkIOTimeout)
 	defer cancel()
 	ctx = network.WithAllowLimitedConn(ctx, "link")
-	if err := n.h.Connect(ctx, code.peerInfo()); err != nil {
+	if err := svc.h.Connect(ctx, code.peerInfo()); err != nil {
 		return nil, fmt.Errorf("%w %s (is it still waiting for approval?): %v", ErrLinkUnreachable, code.Device.Short(), err)
 	}
-	st, err := n.h.NewStream(ctx, code.peerInfo().ID, LinkProtocol)
+	st, err := svc.h.NewStream(ctx, code.peerInfo().ID, LinkProtocol)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrLinkUnreachable, code.Device.Short(), err)
 	}
@@ -146,8 +149,8 @@ func (n *Node) openLinkSession(ctx context.Context, code *LinkCode) (*linkSessio
 	}
 	commit := linkCommit(s.nonceA)
 	err = c.write(&linkMsg{
-		Type: linkHello, AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
-		Commit: commit, Proof: linkProof(code.Secret[:], n.id.DeviceCert.Device, code.Device, commit),
+		Type: linkHello, AccountCert: svc.id.AccountCert.Raw(), DeviceCert: svc.id.DeviceCert.Raw(),
+		Commit: commit, Proof: linkProof(code.Secret[:], svc.id.DeviceCert.Device, code.Device, commit),
 	})
 	if err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrLinkUnreachable, err))
@@ -160,31 +163,31 @@ func (n *Node) openLinkSession(ctx context.Context, code *LinkCode) (*linkSessio
 	if err := c.write(&linkMsg{Type: linkReveal, Nonce: s.nonceA}); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrLinkUnreachable, err))
 	}
-	s.sas = linkSAS(code.Secret[:], n.id.DeviceCert.Device, code.Device, s.nonceA, s.nonceN)
+	s.sas = linkSAS(code.Secret[:], svc.id.DeviceCert.Device, code.Device, s.nonceA, s.nonceN)
 	s.expires = time.Now().Add(linkConfirmTimeout)
 	_ = st.SetDeadline(s.expires.Add(linkIOTimeout))
 	idb := make([]byte, 8)
 	_, _ = rand.Read(idb)
 	s.id = hex.EncodeToString(idb)
 	s.timer = time.AfterFunc(linkConfirmTimeout, func() {
-		if n.devs.takeSession(s.id) != nil {
+		if svc.devs.takeSession(s.id) != nil {
 			s.close(fmt.Errorf("%w: the SAS was not confirmed on the approving device within %v", ErrLinkSAS, linkConfirmTimeout))
-			n.log.Info("link session timed out", "device", s.device)
+			svc.log.Info("link session timed out", "device", s.device)
 		}
 	})
-	if !n.devs.addSession(s) {
+	if !svc.devs.addSession(s) {
 		s.timer.Stop()
 		s.c.fail(fmt.Errorf("%w: the approving device is already linking with this code", ErrLinkInUse))
 		return fail(fmt.Errorf("%w: a session for this code is already open here", ErrLinkInUse))
 	}
-	n.log.Info("link session open: compare the SAS", "device", s.device, "name", s.name)
-	n.ev.publish(apitype.Event{Type: apitype.EventLinkSAS, Time: n.o.Now(), Device: s.device.String(), Message: s.sas})
+	svc.log.Info("link session open: compare the SAS", "device", s.device, "name", s.name)
+	svc.ev.Publish(apitype.Event{Type: apitype.EventLinkSAS, Time: svc.o.Now(), Device: s.device.String(), Message: s.sas})
 	return s, nil
 }
 
 // confirmLink confirms (or cancels) a pending session.
-func (n *Node) confirmLink(ctx context.Context, id, sas string, cancel bool) (*apitype.LinkSession, error) {
-	s := n.devs.takeSession(id)
+func (svc *Service) confirmLink(ctx context.Context, id, sas string, cancel bool) (*apitype.LinkSession, error) {
+	s := svc.devs.takeSession(id)
 	if s == nil {
 		return nil, fmt.Errorf("%w: %q (it may have timed out; sessions wait %v for confirmation)", ErrNoLinkSession, id, linkConfirmTimeout)
 	}
@@ -198,7 +201,7 @@ func (n *Node) confirmLink(ctx context.Context, id, sas string, cancel bool) (*a
 		return nil, fmt.Errorf("%w: %q is not the SAS of this session; nothing was sent; if the new device shows another SAS than this device did, someone else may be in the middle", ErrLinkSAS, sas)
 	}
 	s.timer.Stop()
-	err := n.transferAccount(ctx, s)
+	err := svc.transferAccount(ctx, s)
 	if err != nil {
 		s.close(err)
 		return nil, err
@@ -209,8 +212,8 @@ func (n *Node) confirmLink(ctx context.Context, id, sas string, cancel bool) (*a
 
 // transferAccount issues the certificate, sends it with the archive and
 // records the new device once it acknowledged.
-func (n *Node) transferAccount(ctx context.Context, s *linkSession) error {
-	now := n.o.Now()
+func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
+	now := svc.o.Now()
 	pub, err := s.device.PublicKey()
 	if err != nil {
 		return err
@@ -219,13 +222,13 @@ func (n *Node) transferAccount(ctx context.Context, s *linkSession) error {
 	if name == "" {
 		name = "device"
 	}
-	dc, err := pcrypto.IssueDeviceCert(n.id.AccountKey, n.id.AccountCert, pub, name, pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
+	dc, err := pcrypto.IssueDeviceCert(svc.id.AccountKey, svc.id.AccountCert, pub, name, pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
 	if err != nil {
 		return fmt.Errorf("link: device certificate: %w", err)
 	}
-	pass := linkArchivePassphrase(s.code.Secret[:], n.id.DeviceCert.Device, s.device, s.nonceA, s.nonceN)
+	pass := linkArchivePassphrase(s.code.Secret[:], svc.id.DeviceCert.Device, s.device, s.nonceA, s.nonceN)
 	defer clear(pass)
-	archive, err := n.linkArchive(dc, pass)
+	archive, err := svc.linkArchive(dc, pass)
 	if err != nil {
 		return err
 	}
@@ -236,45 +239,45 @@ func (n *Node) transferAccount(ctx context.Context, s *linkSession) error {
 	if _, err := s.c.expect(linkDone); err != nil {
 		return fmt.Errorf("the new device did not take the account: %w", err)
 	}
-	n.devs.markUsed(s.codeID, s.code.Expires)
-	if err := n.st.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
+	svc.devs.markUsed(s.codeID, s.code.Expires)
+	if err := svc.st.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
 		return err
 	}
-	_ = n.st.NoteDeviceLinked(dc.Device.String(), now)
-	n.log.Info("device linked", "device", dc.Device, "name", name)
-	n.ev.publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: now, Device: dc.Device.String(), Message: name})
-	n.accountChanged()
+	_ = svc.st.NoteDeviceLinked(dc.Device.String(), now)
+	svc.log.Info("device linked", "device", dc.Device, "name", name)
+	svc.ev.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: now, Device: dc.Device.String(), Message: name})
+	svc.accountChanged()
 	return nil
 }
 
 // linkArchive builds the account archive for a new device (its own
 // certificate included) and encrypts it with the session's passphrase.
-func (n *Node) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, error) {
-	raw, err := n.st.Identity()
+func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, error) {
+	raw, err := svc.st.Identity()
 	if err != nil {
 		return nil, err
 	}
 	defer clear(raw.AccountKeySeed)
 	defer clear(raw.DeviceKeySeed)
-	certs, err := n.st.DeviceCerts()
+	certs, err := svc.st.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
-	crl, _, err := n.st.CRL()
+	crl, _, err := svc.st.CRL()
 	if err != nil {
 		return nil, err
 	}
-	contacts, err := n.st.Contacts()
+	contacts, err := svc.st.Contacts()
 	if err != nil {
 		return nil, err
 	}
 	settings := map[string]string{}
 	for _, k := range accountSettings {
-		if v, ok, err := n.st.Setting(k); err == nil && ok {
+		if v, ok, err := svc.st.Setting(k); err == nil && ok {
 			settings[k] = v
 		}
 	}
-	a := &pcrypto.Archive{AccountKeySeed: raw.AccountKeySeed, AccountCert: raw.AccountCert, CRL: crl, Settings: settings, Created: n.o.Now().UTC()}
+	a := &pcrypto.Archive{AccountKeySeed: raw.AccountKeySeed, AccountCert: raw.AccountCert, CRL: crl, Settings: settings, Created: svc.o.Now().UTC()}
 	for _, der := range certs {
 		a.DeviceCerts = append(a.DeviceCerts, der)
 	}
@@ -291,12 +294,12 @@ func (n *Node) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, error) 
 
 // checkNotRevoked refuses to act for the account once this device is on
 // its CRL.
-func (n *Node) checkNotRevoked() error {
-	crl, err := n.loadCRL()
+func (svc *Service) checkNotRevoked() error {
+	crl, err := account.LoadCRL(svc.st)
 	if err != nil {
 		return err
 	}
-	if crl.IsRevoked(n.id.DeviceCert.Serial()) {
+	if crl.IsRevoked(svc.id.DeviceCert.Serial()) {
 		return fmt.Errorf("%w (CRL #%v); use another device of the account", ErrDeviceRevoked, crl.Number)
 	}
 	return nil

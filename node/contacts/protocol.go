@@ -1,0 +1,398 @@
+package contacts
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/node/service"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/store"
+)
+
+// ContactProtocol carries contact requests, acceptances and declines between
+// devices. One stream carries one signed message and one reply.
+const ContactProtocol = "/parley/contact/1.0.0"
+
+// contactContext is the signing context of contact messages.
+const contactContext = "parley/contact/v1"
+
+// Bounds on the contact protocol.
+const (
+	maxNameLen    = 128
+	maxMessageLen = 1024
+)
+
+// Kinds of contact message.
+const (
+	kindRequest = "request"
+	kindAccept  = "accept"
+	kindDecline = "decline"
+	// kindUpdate carries the sender's account record, pushed to contacts
+	// when its devices or revocations change (devices.go).
+	kindUpdate = "update"
+)
+
+// contactMsg is the payload of a contact message's signed envelope; see
+// docs/protocol.md.
+type contactMsg struct {
+	V           int       `json:"v"`
+	Kind        string    `json:"kind"`
+	From        string    `json:"from"`
+	To          string    `json:"to"`
+	AccountCert []byte    `json:"account_cert"`
+	DeviceCert  []byte    `json:"device_cert"`
+	Name        string    `json:"name,omitempty"`
+	Message     string    `json:"message,omitempty"`
+	Time        time.Time `json:"time"`
+	Nonce       string    `json:"nonce"`
+	// Record is the sender's signed account record (kind "update").
+	Record []byte `json:"record,omitempty"`
+}
+
+// ---- receiving ----
+
+// handleContactStream reads one contact message, checks it and answers.
+func (svc *Service) handleContactStream(s network.Stream) {
+	service.ServeOne(svc.log, s, "contact", svc.receiveContact)
+}
+
+// receiveContact verifies a contact message from peer and applies it.
+// Errors of type *service.Refused are sent back to the peer.
+func (svc *Service) receiveContact(from peer.ID, data []byte) error {
+	m, err := svc.verifyContact(from, data)
+	if err != nil {
+		return &service.Refused{Code: "invalid", Reason: err.Error()}
+	}
+	return svc.applyContact(m)
+}
+
+// verifyContact checks signature, certificate chain, sender, recipient and
+// time of a contact message.
+func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error) {
+	env, err := pcrypto.OpenEnvelope(data, contactContext, service.MaxMessage)
+	if err != nil {
+		return nil, err
+	}
+	var m contactMsg
+	dec := json.NewDecoder(bytes.NewReader(env.Payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("malformed payload: %v", err)
+	}
+	if m.V != 1 {
+		return nil, fmt.Errorf("unsupported version %d", m.V)
+	}
+	switch m.Kind {
+	case kindRequest, kindAccept, kindDecline, kindUpdate:
+	default:
+		return nil, fmt.Errorf("unknown kind %q", m.Kind)
+	}
+	if len(m.Name) > maxNameLen || len(m.Message) > maxMessageLen {
+		return nil, fmt.Errorf("name or message too long")
+	}
+	ac, err := pcrypto.ParseAccountCert(m.AccountCert)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := pcrypto.ParseDeviceCert(m.DeviceCert)
+	if err != nil {
+		return nil, err
+	}
+	fromAcct, err := pcrypto.ParseAccountID(m.From)
+	if err != nil {
+		return nil, err
+	}
+	now := svc.o.Now()
+	var crl *pcrypto.CRL
+	if rec := svc.pres.CachedAccount(fromAcct, now, svc.o.AccountCacheTTL); rec != nil {
+		crl = rec.CRL
+	}
+	if err := pcrypto.VerifyDevice(fromAcct, ac, dc, crl, now); err != nil {
+		return nil, err
+	}
+	if pub, ok := dc.Cert.PublicKey.(ed25519.PublicKey); !ok || !bytes.Equal(env.Signer, pub) {
+		return nil, errors.New("signed by a key other than the sending device's")
+	}
+	if peer.ID(dc.Device) != from {
+		return nil, errors.New("sent by a peer other than the device that signed it")
+	}
+	if m.To != svc.id.AccountCert.ID.String() {
+		return nil, errors.New("addressed to another account")
+	}
+	if d := now.Sub(m.Time); d > service.ClockSkew || d < -service.ClockSkew {
+		return nil, fmt.Errorf("message time %s is more than %v from ours: check the clocks", m.Time.UTC().Format(time.RFC3339), service.ClockSkew)
+	}
+	return &m, nil
+}
+
+// applyContact updates the contact list for a verified message.
+func (svc *Service) applyContact(m *contactMsg) error {
+	cur, err := svc.st.Contact(m.From)
+	exists := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	ev := apitype.Event{Time: svc.o.Now(), Account: m.From, Message: m.Message}
+	switch m.Kind {
+	case kindUpdate:
+		return svc.applyRecordUpdate(m)
+	case kindRequest:
+		switch {
+		case exists && cur.State == store.Blocked:
+			return nil // dropped without a trace; the sender is not told
+		case exists && (cur.State == store.Accepted || cur.State == store.RequestSent):
+			// They asked us while we asked them (or they lost our
+			// acceptance): both sides want it, so it is accepted.
+			cur.State = store.Accepted
+			if err := svc.st.PutContact(cur); err != nil {
+				return err
+			}
+			if err := svc.enqueue(m.From, kindAccept, "", ""); err != nil {
+				return err
+			}
+			ev.Type = apitype.EventContactAccepted
+		default:
+			c := store.Contact{AccountID: m.From, Name: m.Name, State: store.RequestReceived, Message: m.Message}
+			if exists && cur.Name != "" {
+				c.Name = cur.Name
+			}
+			if err := svc.st.PutContact(c); err != nil {
+				return err
+			}
+			ev.Type = apitype.EventContactRequest
+		}
+	case kindAccept:
+		if !exists || cur.State == store.Blocked {
+			return &service.Refused{Code: "unexpected", Reason: "no contact request pending for this account"}
+		}
+		if cur.State == store.Accepted {
+			return nil
+		}
+		cur.State = store.Accepted
+		if err := svc.st.PutContact(cur); err != nil {
+			return err
+		}
+		ev.Type = apitype.EventContactAccepted
+	case kindDecline:
+		if !exists || cur.State != store.RequestSent {
+			return nil
+		}
+		if err := svc.st.DeleteContact(m.From); err != nil {
+			return err
+		}
+		ev.Type = apitype.EventContactDeclined
+	}
+	svc.ev.Publish(ev)
+	return nil
+}
+
+// ---- sending ----
+
+// signContact builds a signed contact message to account to.
+func (svc *Service) signContact(kind, to, name, message string) ([]byte, error) {
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(contactMsg{
+		V: 1, Kind: kind, From: svc.id.AccountCert.ID.String(), To: to,
+		AccountCert: svc.id.AccountCert.Raw(), DeviceCert: svc.id.DeviceCert.Raw(),
+		Name: name, Message: message, Time: svc.o.Now().UTC(), Nonce: hex.EncodeToString(nonce),
+	})
+	if err != nil {
+		return nil, err
+	}
+	k := svc.id.DeviceKey.Ed25519()
+	defer clear(k)
+	return pcrypto.SignEnvelope(k, contactContext, payload)
+}
+
+// sendContact delivers one message to one connected device and reads its
+// reply.
+func (svc *Service) sendContact(ctx context.Context, p peer.ID, msg []byte) error {
+	return service.Request(ctx, svc.h, p, ContactProtocol, "contact", msg)
+}
+
+// enqueue stores a message for delivery (replacing an older one to the same
+// account) and wakes the delivery loop.
+func (svc *Service) enqueue(to, kind, name, message string) error {
+	err := svc.st.PutOutbox(store.OutboxItem{To: to, Kind: kind, Name: name, Message: message})
+	if err != nil {
+		return err
+	}
+	service.Kick(svc.outboxKick)
+	return nil
+}
+
+// outboxLoop delivers pending contact messages: at start, when woken, and
+// every RetryInterval.
+func (svc *Service) outboxLoop(ctx context.Context) {
+	t := time.NewTicker(svc.o.RetryInterval)
+	defer t.Stop()
+	for {
+		svc.deliverAll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-svc.outboxKick:
+		}
+	}
+}
+
+// deliverAll tries every pending message once, concurrently.
+func (svc *Service) deliverAll(ctx context.Context) {
+	items, err := svc.st.Outbox()
+	if err != nil {
+		svc.log.Error("reading outbox", "err", err)
+		return
+	}
+	done := make(chan struct{}, len(items))
+	for _, it := range items {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			svc.deliver(ctx, it)
+		}()
+	}
+	for range items {
+		<-done
+	}
+}
+
+// deliver sends one pending message to every online device of its account.
+// One acknowledgement is enough: the other devices of that account learn of
+// it from their own devices' sync.
+func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
+	to, err := pcrypto.ParseAccountID(it.To)
+	if err != nil {
+		_ = svc.st.DeleteOutbox(it.To, it.ID)
+		return
+	}
+	msg, err := svc.signContact(it.Kind, it.To, it.Name, it.Message)
+	if err != nil {
+		svc.log.Error("signing contact message", "err", err)
+		return
+	}
+	_, results, err := svc.pres.ReachAccount(ctx, to)
+	var lastErr error = err
+	delivered := false
+	for _, r := range results {
+		if !r.Connected || r.Cert.Device == svc.id.DeviceCert.Device {
+			if r.Err != nil {
+				lastErr = r.Err
+			}
+			continue
+		}
+		err := svc.sendContact(ctx, peer.ID(r.Cert.Device), msg)
+		var ref *service.Refused
+		switch {
+		case err == nil:
+			delivered = true
+		case errors.As(err, &ref) && ref.Permanent():
+			svc.log.Warn("contact message refused", "to", to, "kind", it.Kind, "reason", ref.Reason)
+			_ = svc.st.DeleteOutbox(it.To, it.ID)
+			svc.ev.Publish(apitype.Event{Type: apitype.EventContactRefused, Time: svc.o.Now(), Account: it.To, Message: ref.Error()})
+			return
+		default:
+			lastErr = err
+		}
+	}
+	if delivered {
+		if err := svc.st.DeleteOutbox(it.To, it.ID); err != nil {
+			svc.log.Error("outbox", "err", err)
+		}
+		svc.log.Info("contact message delivered", "to", to, "kind", it.Kind)
+		svc.ev.Publish(apitype.Event{Type: apitype.EventContactDelivered, Time: svc.o.Now(), Account: it.To, Message: it.Kind})
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no device of the account is online")
+	}
+	if err := svc.st.RecordOutboxAttempt(it.To, it.ID, lastErr.Error()); err != nil {
+		svc.log.Error("outbox", "err", err)
+	}
+	svc.log.Debug("contact message not delivered yet", "to", to, "attempts", it.Attempts+1, "err", lastErr)
+}
+
+// PushRecord sends this account's signed record rec to the online devices
+// of contact account to (an "update" message), so that its revocations
+// apply there at once. One acknowledgement is enough.
+func (svc *Service) PushRecord(ctx context.Context, to string, rec []byte) error {
+	acct, err := pcrypto.ParseAccountID(to)
+	if err != nil {
+		return nil // nothing to retry
+	}
+	msg, err := svc.signContactMsg(contactMsg{Kind: kindUpdate, To: to, Record: rec})
+	if err != nil {
+		return err
+	}
+	_, results, err := svc.pres.ReachAccount(ctx, acct)
+	if err != nil {
+		return err
+	}
+	lastErr := errors.New("no device of the account is online")
+	for _, r := range results {
+		if !r.Connected || r.Cert.Device == svc.id.DeviceCert.Device {
+			continue
+		}
+		if err := svc.sendContact(ctx, peer.ID(r.Cert.Device), msg); err != nil {
+			lastErr = err
+			continue
+		}
+		return nil
+	}
+	return lastErr
+}
+
+// applyRecordUpdate takes an account record a contact pushed: once it
+// verifies (signed by the contact's account, valid now) it replaces the
+// cached record, so the contact's revocations apply to calls at once.
+func (svc *Service) applyRecordUpdate(m *contactMsg) error {
+	acct, err := pcrypto.ParseAccountID(m.From)
+	if err != nil {
+		return &service.Refused{Code: "invalid", Reason: err.Error()}
+	}
+	now := svc.o.Now()
+	rec, err := records.ParseAccount(records.AccountKey(acct), m.Record, now)
+	if err != nil {
+		return &service.Refused{Code: "invalid", Reason: "account record: " + err.Error()}
+	}
+	svc.pres.UpdateAccount(acct, rec, now)
+	svc.log.Info("contact pushed its account record", "account", acct, "devices", len(rec.Devices), "seq", rec.Seq)
+	return nil
+}
+
+// signContactMsg fills in the sender fields of a contact message of any
+// kind and signs it with the device key.
+func (svc *Service) signContactMsg(m contactMsg) ([]byte, error) {
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	m.V, m.From = 1, svc.id.AccountCert.ID.String()
+	m.AccountCert, m.DeviceCert = svc.id.AccountCert.Raw(), svc.id.DeviceCert.Raw()
+	m.Time, m.Nonce = svc.o.Now().UTC(), hex.EncodeToString(nonce)
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	k := svc.id.DeviceKey.Ed25519()
+	defer clear(k)
+	return pcrypto.SignEnvelope(k, contactContext, payload)
+}

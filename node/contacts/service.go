@@ -1,0 +1,95 @@
+// Package contacts is the contact protocol of a Parley device
+// (/parley/contact/1.0.0): requests, acceptances, declines and account
+// record updates between accounts, each one signed message on its own
+// stream with a one-line reply. Outgoing messages wait in a durable outbox
+// (bbolt) and are retried until a device of the other account acknowledges
+// one. Every change of a contact's state goes through one transition table
+// (state.go), the same table docs/protocol.md shows.
+package contacts
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/parleyhq/parley/node/account"
+	"github.com/parleyhq/parley/node/presence"
+	"github.com/parleyhq/parley/node/service"
+	"github.com/parleyhq/parley/store"
+)
+
+// Options configure the contacts service. Zero values mean the defaults.
+type Options struct {
+	// RetryInterval is how often undelivered messages are retried (they
+	// are also retried when a bootstrap connection comes up). Defaults to
+	// 15s.
+	RetryInterval time.Duration
+	// AccountCacheTTL is how long a cached account record of the sender
+	// is trusted for its CRL. Defaults to 30s.
+	AccountCacheTTL time.Duration
+	// Changed is called after a local change the account's other devices
+	// should learn of (a rename); the devices service syncs then. Optional.
+	Changed func()
+	// Now is the clock (set from service.Env).
+	Now func() time.Time
+}
+
+// Service is the contacts service of one device.
+type Service struct {
+	o          Options
+	h          host.Host
+	st         *store.Store
+	id         *account.Identity
+	log        *slog.Logger
+	ev         *service.Events
+	pres       *presence.Service
+	outboxKick chan struct{} // wakes the delivery loop; buffered 1
+}
+
+// New returns the contacts service; pres resolves and reaches accounts.
+func New(env service.Env, pres *presence.Service, o Options) (*Service, error) {
+	if err := env.Validate(); err != nil {
+		return nil, err
+	}
+	if pres == nil {
+		return nil, errors.New("contacts: the presence service is required")
+	}
+	if o.RetryInterval == 0 {
+		o.RetryInterval = 15 * time.Second
+	}
+	if o.RetryInterval < 0 {
+		return nil, errors.New("contacts: RetryInterval must be positive")
+	}
+	if o.AccountCacheTTL == 0 {
+		o.AccountCacheTTL = 30 * time.Second
+	}
+	o.Now = env.Now
+	return &Service{
+		o: o, h: env.Host, st: env.Store, id: env.ID, log: env.Log, ev: env.Events,
+		pres: pres, outboxKick: make(chan struct{}, 1),
+	}, nil
+}
+
+// Serve answers contact streams and delivers the outbox until ctx is done.
+func (svc *Service) Serve(ctx context.Context) error {
+	svc.h.SetStreamHandler(ContactProtocol, svc.handleContactStream)
+	defer svc.h.RemoveStreamHandler(ContactProtocol)
+	var wg sync.WaitGroup
+	wg.Go(func() { svc.outboxLoop(ctx) })
+	wg.Wait()
+	return nil
+}
+
+// Retry wakes the delivery loop (a bootstrap connection came up: contacts
+// may be reachable now).
+func (svc *Service) Retry() { service.Kick(svc.outboxKick) }
+
+func (svc *Service) changed() {
+	if svc.o.Changed != nil {
+		svc.o.Changed()
+	}
+}

@@ -1,0 +1,97 @@
+package node
+
+import (
+	"github.com/parleyhq/parley/node/account"
+	"github.com/parleyhq/parley/node/calls"
+	"github.com/parleyhq/parley/node/contacts"
+	"github.com/parleyhq/parley/node/devices"
+	"github.com/parleyhq/parley/node/presence"
+	"github.com/parleyhq/parley/node/service"
+)
+
+// The names below are the services' own, re-exported so that the daemon,
+// the local API and the tools reach a device through one package. Each is
+// documented where it is defined.
+
+// Account and identity (package account).
+type (
+	Identity       = account.Identity
+	AccountOptions = account.AccountOptions
+)
+
+// Account operations on a data directory (package account).
+var (
+	InitAccount    = account.InitAccount
+	RestoreAccount = account.RestoreAccount
+	ExportAccount  = account.ExportAccount
+	OpenStore      = account.OpenStore
+	Summary        = account.Summary
+	LoadIdentity   = account.LoadIdentity
+)
+
+// Files next to the store (package account).
+const (
+	AccountCertFile = account.AccountCertFile
+	DeviceCertFile  = account.DeviceCertFile
+)
+
+// Linking a new device (package devices).
+type (
+	LinkOptions = devices.LinkOptions
+	LinkRequest = devices.LinkRequest
+	LinkEvent   = devices.LinkEvent
+	LinkCode    = devices.LinkCode
+)
+
+// NewLinkRequest starts linking a new device (package devices).
+var NewLinkRequest = devices.NewLinkRequest
+
+// Link event kinds and defaults (package devices).
+const (
+	LinkEventSAS        = devices.LinkEventSAS
+	LinkEventFailed     = devices.LinkEventFailed
+	DefaultLinkAttempts = devices.DefaultLinkAttempts
+)
+
+// Settings (package service) and conference defaults (package calls).
+const (
+	SettingAutoAnswer       = service.SettingAutoAnswer
+	SettingAllowNonContacts = service.SettingAllowNonContacts
+	SettingAutoRecord       = service.SettingAutoRecord
+	DefaultConferenceMax    = calls.DefaultConferenceMax
+)
+
+// Protocol IDs of the services.
+const (
+	ContactProtocol     = contacts.ContactProtocol
+	SyncProtocol        = devices.SyncProtocol
+	LinkProtocol        = devices.LinkProtocol
+	CallProtocol        = calls.CallProtocol
+	CallControlProtocol = calls.CallControlProtocol
+	ConferenceProtocol  = calls.ConferenceProtocol
+)
+
+// Sentinel errors, each the service's own value (errors.Is matches either
+// name).
+var (
+	ErrIdentityExists   = account.ErrIdentityExists
+	ErrInvalidInput     = account.ErrInvalidInput
+	ErrConflict         = service.ErrConflict
+	ErrNotFound         = presence.ErrNotFound
+	ErrNoContact        = contacts.ErrNoContact
+	ErrNoSuchCall       = calls.ErrNoSuchCall
+	ErrUnreachable      = calls.ErrUnreachable
+	ErrNoSuchConference = calls.ErrNoSuchConference
+	ErrConferenceFull   = calls.ErrConferenceFull
+	ErrLinkExpired      = devices.ErrLinkExpired
+	ErrLinkUsed         = devices.ErrLinkUsed
+	ErrLinkInUse        = devices.ErrLinkInUse
+	ErrLinkAttempts     = devices.ErrLinkAttempts
+	ErrLinkProof        = devices.ErrLinkProof
+	ErrLinkSAS          = devices.ErrLinkSAS
+	ErrLinkRefused      = devices.ErrLinkRefused
+	ErrLinkUnreachable  = devices.ErrLinkUnreachable
+	ErrNoLinkSession    = devices.ErrNoLinkSession
+	ErrDeviceRevoked    = devices.ErrDeviceRevoked
+	ErrUnknownDevice    = devices.ErrUnknownDevice
+)

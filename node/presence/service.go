@@ -1,0 +1,131 @@
+// Package presence is the rendezvous service of a Parley device: it keeps
+// the device connected to its bootstrap servers, publishes the account
+// record and the device's presence record in the DHT (at start, at a third
+// of their lifetime and whenever addresses or reachability change), and
+// resolves other accounts: account ID → verified account record → devices →
+// presence records → libp2p connections. Resolved account records are
+// cached; a record a contact pushes directly replaces an older cached one.
+//
+// The records' formats and validators are package records; docs/protocol.md
+// describes the lookup.
+package presence
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parleyhq/parley/node/account"
+	"github.com/parleyhq/parley/node/service"
+	"github.com/parleyhq/parley/store"
+)
+
+// Options configure the presence service. Zero values mean the defaults.
+type Options struct {
+	// Bootstraps are the bootstrap servers to keep connections to.
+	Bootstraps []peer.AddrInfo
+	// PresenceTTL is the lifetime of the presence record. Defaults to 1h.
+	PresenceTTL time.Duration
+	// AccountTTL is the lifetime of the account record. Defaults to 24h.
+	AccountTTL time.Duration
+	// LookupTimeout bounds one DHT lookup. Defaults to 5s.
+	LookupTimeout time.Duration
+	// AccountCacheTTL is how long a resolved account record is reused;
+	// negative disables the cache. Defaults to 30s.
+	AccountCacheTTL time.Duration
+	// Now is the clock (set from service.Env).
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.PresenceTTL == 0 {
+		o.PresenceTTL = time.Hour
+	}
+	if o.AccountTTL == 0 {
+		o.AccountTTL = 24 * time.Hour
+	}
+	if o.LookupTimeout == 0 {
+		o.LookupTimeout = 5 * time.Second
+	}
+	if o.AccountCacheTTL == 0 {
+		o.AccountCacheTTL = 30 * time.Second
+	}
+}
+
+// Service publishes this device's records and resolves other accounts.
+type Service struct {
+	o             Options
+	h             host.Host
+	dht           *dht.IpfsDHT
+	st            *store.Store
+	id            *account.Identity
+	log           *slog.Logger
+	ev            *service.Events
+	bootstraps    []peer.AddrInfo
+	publishNow    chan struct{} // wakes the publish loop; buffered 1
+	bootstrapKick chan struct{} // wakes the bootstrap loop; buffered 1
+
+	mu        sync.Mutex // guards the following fields
+	published time.Time
+	seq       uint64
+
+	cache recordCache
+}
+
+// New returns the presence service of env's device.
+func New(env service.Env, o Options) (*Service, error) {
+	if err := env.Validate(); err != nil {
+		return nil, err
+	}
+	o.setDefaults()
+	o.Now = env.Now
+	return &Service{
+		o: o, h: env.Host, dht: env.DHT, st: env.Store, id: env.ID,
+		log: env.Log, ev: env.Events, bootstraps: o.Bootstraps,
+		publishNow:    make(chan struct{}, 1),
+		bootstrapKick: make(chan struct{}, 1),
+	}, nil
+}
+
+// Serve keeps the bootstrap connections and publishes the records until ctx
+// is done. Publishing waits for start to be closed (the devices service
+// closes it once it has synced with the account's other devices, so a
+// fresh device does not publish a stale device list).
+func (svc *Service) Serve(ctx context.Context, start <-chan struct{}) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { svc.bootstrapLoop(ctx) })
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-start:
+		}
+		svc.publishLoop(ctx)
+	})
+	wg.Wait()
+	return nil
+}
+
+// PublishNow asks the publish loop to republish soon (debounced).
+func (svc *Service) PublishNow() { service.Kick(svc.publishNow) }
+
+// BootstrapLost wakes the bootstrap loop to redial at once.
+func (svc *Service) BootstrapLost() { service.Kick(svc.bootstrapKick) }
+
+// Published is when the records were last published (zero if never).
+func (svc *Service) Published() time.Time {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	return svc.published
+}
+
+// Bootstraps are the configured bootstrap servers.
+func (svc *Service) Bootstraps() []peer.AddrInfo { return svc.bootstraps }
+
+// LookupTimeout bounds one DHT lookup.
+func (svc *Service) LookupTimeout() time.Duration { return svc.o.LookupTimeout }
