@@ -5,6 +5,7 @@ import (
 	"github.com/parleyhq/parley/node/calls"
 	"github.com/parleyhq/parley/node/contacts"
 	"github.com/parleyhq/parley/node/devices"
+	"github.com/parleyhq/parley/node/link"
 	"github.com/parleyhq/parley/node/presence"
 	"github.com/parleyhq/parley/node/service"
 )
@@ -35,22 +36,22 @@ const (
 	DeviceCertFile  = account.DeviceCertFile
 )
 
-// Linking a new device (package devices).
+// Linking a new device (package link).
 type (
-	LinkOptions = devices.LinkOptions
-	LinkRequest = devices.LinkRequest
-	LinkEvent   = devices.LinkEvent
-	LinkCode    = devices.LinkCode
+	LinkOptions = link.LinkOptions
+	LinkRequest = link.LinkRequest
+	LinkEvent   = link.LinkEvent
+	LinkCode    = link.LinkCode
 )
 
-// NewLinkRequest starts linking a new device (package devices).
-var NewLinkRequest = devices.NewLinkRequest
+// NewLinkRequest starts linking a new device (package link).
+var NewLinkRequest = link.NewLinkRequest
 
-// Link event kinds and defaults (package devices).
+// Link event kinds and defaults (package link).
 const (
-	LinkEventSAS        = devices.LinkEventSAS
-	LinkEventFailed     = devices.LinkEventFailed
-	DefaultLinkAttempts = devices.DefaultLinkAttempts
+	LinkEventSAS        = link.LinkEventSAS
+	LinkEventFailed     = link.LinkEventFailed
+	DefaultLinkAttempts = link.DefaultLinkAttempts
 )
 
 // Settings (package service) and conference defaults (package calls).
@@ -65,7 +66,7 @@ const (
 const (
 	ContactProtocol     = contacts.ContactProtocol
 	SyncProtocol        = devices.SyncProtocol
-	LinkProtocol        = devices.LinkProtocol
+	LinkProtocol        = link.LinkProtocol
 	CallProtocol        = calls.CallProtocol
 	CallControlProtocol = calls.CallControlProtocol
 	ConferenceProtocol  = calls.ConferenceProtocol
@@ -83,15 +84,15 @@ var (
 	ErrUnreachable      = calls.ErrUnreachable
 	ErrNoSuchConference = calls.ErrNoSuchConference
 	ErrConferenceFull   = calls.ErrConferenceFull
-	ErrLinkExpired      = devices.ErrLinkExpired
-	ErrLinkUsed         = devices.ErrLinkUsed
-	ErrLinkInUse        = devices.ErrLinkInUse
-	ErrLinkAttempts     = devices.ErrLinkAttempts
-	ErrLinkProof        = devices.ErrLinkProof
-	ErrLinkSAS          = devices.ErrLinkSAS
-	ErrLinkRefused      = devices.ErrLinkRefused
-	ErrLinkUnreachable  = devices.ErrLinkUnreachable
-	ErrNoLinkSession    = devices.ErrNoLinkSession
+	ErrLinkExpired      = link.ErrLinkExpired
+	ErrLinkUsed         = link.ErrLinkUsed
+	ErrLinkInUse        = link.ErrLinkInUse
+	ErrLinkAttempts     = link.ErrLinkAttempts
+	ErrLinkProof        = link.ErrLinkProof
+	ErrLinkSAS          = link.ErrLinkSAS
+	ErrLinkRefused      = link.ErrLinkRefused
+	ErrLinkUnreachable  = link.ErrLinkUnreachable
+	ErrNoLinkSession    = link.ErrNoLinkSession
 	ErrDeviceRevoked    = devices.ErrDeviceRevoked
 	ErrUnknownDevice    = devices.ErrUnknownDevice
 )

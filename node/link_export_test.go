@@ -1,9 +1,9 @@
 package node
 
-import "github.com/parleyhq/parley/node/devices"
+import "github.com/parleyhq/parley/node/link"
 
-// SetLinkWireTapForTest: see devices.SetLinkWireTapForTest.
-func SetLinkWireTapForTest(f func([]byte)) (remove func()) { return devices.SetLinkWireTapForTest(f) }
+// SetLinkWireTapForTest: see link.SetLinkWireTapForTest.
+func SetLinkWireTapForTest(f func([]byte)) (remove func()) { return link.SetLinkWireTapForTest(f) }
 
-// WrongSecretCodeForTest: see devices.WrongSecretCodeForTest.
-func WrongSecretCodeForTest(code string) string { return devices.WrongSecretCodeForTest(code) }
+// WrongSecretCodeForTest: see link.WrongSecretCodeForTest.
+func WrongSecretCodeForTest(code string) string { return link.WrongSecretCodeForTest(code) }

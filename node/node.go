@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/node/calls"
 	"github.com/parleyhq/parley/node/contacts"
 	"github.com/parleyhq/parley/node/devices"
+	"github.com/parleyhq/parley/node/link"
 	"github.com/parleyhq/parley/node/presence"
 	"github.com/parleyhq/parley/node/service"
 
@@ -116,6 +117,7 @@ type (
 	presenceSvc = presence.Service
 	contactsSvc = contacts.Service
 	devicesSvc  = devices.Service
+	linkSvc     = link.Service
 	callsSvc    = calls.Service
 )
 
@@ -139,6 +141,7 @@ type Node struct {
 	*presenceSvc
 	*contactsSvc
 	*devicesSvc
+	*linkSvc
 	*callsSvc
 
 	mu      sync.Mutex // guards the following fields
@@ -199,7 +202,7 @@ func New(o Options) (n *Node, err error) {
 }
 
 // buildServices constructs the protocol services in their dependency order:
-// account ← presence ← contacts ← devices ← calls.
+// account ← presence ← contacts ← devices ← link, calls.
 func (n *Node) buildServices() (err error) {
 	env := service.Env{Host: n.h, DHT: n.dht, Store: n.st, ID: n.id, Log: n.log, Now: n.o.Now, Events: &n.ev}
 	n.presenceSvc, err = presence.New(env, presence.Options{
@@ -221,11 +224,15 @@ func (n *Node) buildServices() (err error) {
 	if err != nil {
 		return err
 	}
+	lk, err := link.New(env, devs, link.Options{})
+	if err != nil {
+		return err
+	}
 	cl, err := calls.New(env, n.presenceSvc, cs, calls.Options{ICELoopback: n.o.ICELoopback, ICERelayOnly: n.o.ICERelayOnly})
 	if err != nil {
 		return err
 	}
-	n.contactsSvc, n.devicesSvc, n.callsSvc = cs, devs, cl
+	n.contactsSvc, n.devicesSvc, n.linkSvc, n.callsSvc = cs, devs, lk, cl
 	return nil
 }
 

@@ -29,9 +29,7 @@ type deviceState struct {
 	ready     chan struct{} // closed when the first sync round is over
 	readyOnce sync.Once
 
-	mu        sync.Mutex // guards the following fields
-	sessions  map[string]*linkSession
-	usedCodes map[[32]byte]time.Time
+	mu        sync.Mutex                // guards the following fields
 	pushTo    map[string]bool           // accepted contacts still to be sent our account record
 	refused   map[pcrypto.DeviceID]bool // devices of our account refused as unknown
 	recheckAt time.Time                 // when to look for refused devices in the account record
@@ -144,9 +142,9 @@ func (d *deviceState) wasRefused(dev pcrypto.DeviceID) bool {
 	return d.refused[dev]
 }
 
-// accountChanged reacts to a change of the device set or CRL: republish the
+// AccountChanged reacts to a change of the device set or CRL: republish the
 // account record, tell the other devices and push the record to contacts.
-func (svc *Service) accountChanged() {
+func (svc *Service) AccountChanged() {
 	svc.pres.PublishNow()
 	if cs, err := svc.st.Contacts(); err == nil {
 		var accepted []string
@@ -160,9 +158,9 @@ func (svc *Service) accountChanged() {
 	svc.devs.kickSync()
 }
 
-// activeDevices returns the account's device certificates that are not
+// ActiveDevices returns the account's device certificates that are not
 // revoked by its CRL, ourselves included.
-func (svc *Service) activeDevices() ([]*pcrypto.DeviceCert, error) {
+func (svc *Service) ActiveDevices() ([]*pcrypto.DeviceCert, error) {
 	crl, err := account.LoadCRL(svc.st)
 	if err != nil {
 		return nil, err
@@ -304,7 +302,7 @@ func (svc *Service) findDevice(s string) (*pcrypto.DeviceCert, error) {
 // the contacts, so that the device is no longer rung and its calls are
 // refused by anyone who has the CRL.
 func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.Revocation, error) {
-	if err := svc.checkNotRevoked(); err != nil {
+	if err := svc.CheckNotRevoked(); err != nil {
 		return nil, err
 	}
 	dc, err := svc.findDevice(device)
@@ -332,7 +330,7 @@ func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.R
 	}
 	svc.log.Info("device revoked", "device", dc.Device, "crl", next.Number)
 	svc.ev.Publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: svc.o.Now(), Device: dc.Device.String()})
-	svc.accountChanged()
+	svc.AccountChanged()
 	// Tell the revoked device too (from the sync loop): an honest one stops
 	// acting for the account.
 	svc.devs.tellRevoked(dc.Device)
@@ -459,7 +457,7 @@ func (svc *Service) checkOwnRecord(ctx context.Context) {
 		}
 	}
 	crl, _ := account.LoadCRL(svc.st)
-	active, err := svc.activeDevices()
+	active, err := svc.ActiveDevices()
 	if err != nil {
 		return
 	}
@@ -508,4 +506,17 @@ func (svc *Service) pushRecords(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+}
+
+// CheckNotRevoked refuses to act for the account once this device is on
+// its CRL.
+func (svc *Service) CheckNotRevoked() error {
+	crl, err := account.LoadCRL(svc.st)
+	if err != nil {
+		return err
+	}
+	if crl.IsRevoked(svc.id.DeviceCert.Serial()) {
+		return fmt.Errorf("%w (CRL #%v); use another device of the account", ErrDeviceRevoked, crl.Number)
+	}
+	return nil
 }

@@ -1,10 +1,9 @@
-// Package devices is everything between the devices of one account:
-// linking a new device (/parley/link/1.0.0: link code, SAS confirmed on
-// both screens, certificate and archive over the Noise channel), keeping
-// contacts, settings, device certificates and revocations in sync
+// Package devices keeps the devices of one account in agreement: contacts,
+// settings, device certificates and revocations in sync between them
 // (/parley/sync/1.0.0), revoking a device (a new CRL, merged so that
-// revocations only accumulate) and pushing the account record to contacts
-// when it changes.
+// revocations only accumulate), checking the account record in the DHT and
+// pushing it to contacts when it changes. Linking a new device is package
+// link.
 package devices
 
 import (
@@ -45,7 +44,7 @@ type Service struct {
 	pres     *presence.Service
 	contacts *contacts.Service
 
-	// devs holds link sessions and the state of sync (devices.go).
+	// devs holds the state of sync (devices.go).
 	devs deviceState
 }
 

@@ -49,10 +49,6 @@ const (
 	refusedRecheck = 3 * time.Second
 )
 
-// accountSettings are the settings that belong to the account and are
-// replicated to all its devices. Others (calls.auto_answer) are per device.
-var accountSettings = []string{service.SettingAllowNonContacts}
-
 // syncMsg is a sync request or reply; see docs/protocol.md "Sync between
 // devices".
 type syncMsg struct {
@@ -148,7 +144,7 @@ func readSyncMsg(r *bufio.Reader) (*syncMsg, error) {
 // syncState is this device's state to send: every replicated entry (local
 // changes versioned first), the device certificates and the CRL.
 func (svc *Service) syncState() (*syncMsg, error) {
-	entries, err := svc.st.SyncState(svc.id.DeviceCert.Device.String(), accountSettings)
+	entries, err := svc.st.SyncState(svc.id.DeviceCert.Device.String(), service.AccountSettings)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +207,7 @@ func (svc *Service) receiveSync(from pcrypto.DeviceID, m *syncMsg) *syncMsg {
 		return svc.refusal("account", fmt.Errorf("%w: device %s is of another account", ErrUnknownDevice, from.Short()))
 	}
 	crlChanged := svc.mergeSyncCRL(m.CRL)
-	if err := svc.checkNotRevoked(); err != nil {
+	if err := svc.CheckNotRevoked(); err != nil {
 		return svc.refusal("revoked", err)
 	}
 	if _, err := svc.trustedDevice(from); err != nil {
@@ -265,7 +261,7 @@ func (svc *Service) applyState(from pcrypto.DeviceID, m *syncMsg, crlChanged boo
 	for _, it := range m.Entries {
 		entries = append(entries, it.entry())
 	}
-	res, err := svc.st.MergeSync(svc.id.DeviceCert.Device.String(), accountSettings, entries)
+	res, err := svc.st.MergeSync(svc.id.DeviceCert.Device.String(), service.AccountSettings, entries)
 	if err != nil {
 		svc.log.Error("merging state from another device", "from", from, "err", err)
 	}
@@ -356,7 +352,7 @@ func (svc *Service) syncRound(ctx context.Context) bool {
 		}
 		cancel()
 	}
-	if svc.checkNotRevoked() != nil {
+	if svc.CheckNotRevoked() != nil {
 		return true // a revoked device no longer acts for the account
 	}
 	peers, err := svc.otherDevices()
@@ -387,7 +383,7 @@ func (svc *Service) syncRound(ctx context.Context) bool {
 
 // otherDevices are the account's trusted devices other than this one.
 func (svc *Service) otherDevices() ([]pcrypto.DeviceID, error) {
-	active, err := svc.activeDevices()
+	active, err := svc.ActiveDevices()
 	if err != nil {
 		return nil, err
 	}
@@ -407,7 +403,7 @@ func (svc *Service) localPending() bool {
 	if err != nil || len(others) == 0 {
 		return false
 	}
-	p, err := svc.st.SyncPending(accountSettings)
+	p, err := svc.st.SyncPending(service.AccountSettings)
 	return err == nil && p
 }
 

@@ -13,3 +13,8 @@ const (
 	// (a directory or rtp://127.0.0.1:PORT); empty: counted only.
 	SettingAutoRecord = "calls.auto_record"
 )
+
+// AccountSettings are the settings that belong to the account and are
+// replicated to all its devices (and carried in the account archive).
+// Others (calls.auto_answer) are per device.
+var AccountSettings = []string{SettingAllowNonContacts}

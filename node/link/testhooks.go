@@ -1,7 +1,7 @@
 // Test hooks. They are in the package (not an _test file) because the
 // node package's tests use them through node; only tests call them.
 
-package devices
+package link
 
 // SetLinkWireTapForTest makes f see every link message written by any
 // device of this process (framed, inside the Noise channel); the returned

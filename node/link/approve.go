@@ -1,4 +1,4 @@
-package devices
+package link
 
 import (
 	"bufio"
@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -64,10 +63,10 @@ func (svc *Service) ApproveLink(ctx context.Context, req apitype.LinkApprove) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := svc.checkNotRevoked(); err != nil {
+	if err := svc.devs.CheckNotRevoked(); err != nil {
 		return nil, err
 	}
-	if s := svc.devs.sessionByCode(code.codeID()); s != nil {
+	if s := svc.sessions.sessionByCode(code.codeID()); s != nil {
 		if req.SAS == "" {
 			return s.info(apitype.LinkStateConfirm), nil
 		}
@@ -99,7 +98,7 @@ func (svc *Service) ConfirmLink(ctx context.Context, req apitype.LinkConfirm) (*
 // admitCode checks a code before dialing its device.
 func (svc *Service) admitCode(code *LinkCode) error {
 	now := svc.o.Now()
-	if svc.devs.codeUsed(code.codeID(), now) {
+	if svc.sessions.codeUsed(code.codeID(), now) {
 		return fmt.Errorf("%w: this code already linked a device; ask the new device for a new one", ErrLinkUsed)
 	}
 	if !now.Before(code.Expires) {
@@ -115,7 +114,7 @@ func (svc *Service) admitCode(code *LinkCode) error {
 	if _, ok := certs[code.Device.String()]; ok {
 		return fmt.Errorf("%w: device %s is already a device of this account", service.ErrConflict, code.Device.Short())
 	}
-	active, err := svc.activeDevices()
+	active, err := svc.devs.ActiveDevices()
 	if err != nil {
 		return err
 	}
@@ -170,12 +169,12 @@ func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkS
 	_, _ = rand.Read(idb)
 	s.id = hex.EncodeToString(idb)
 	s.timer = time.AfterFunc(linkConfirmTimeout, func() {
-		if svc.devs.takeSession(s.id) != nil {
+		if svc.sessions.takeSession(s.id) != nil {
 			s.close(fmt.Errorf("%w: the SAS was not confirmed on the approving device within %v", ErrLinkSAS, linkConfirmTimeout))
 			svc.log.Info("link session timed out", "device", s.device)
 		}
 	})
-	if !svc.devs.addSession(s) {
+	if !svc.sessions.addSession(s) {
 		s.timer.Stop()
 		s.c.fail(fmt.Errorf("%w: the approving device is already linking with this code", ErrLinkInUse))
 		return fail(fmt.Errorf("%w: a session for this code is already open here", ErrLinkInUse))
@@ -187,7 +186,7 @@ func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkS
 
 // confirmLink confirms (or cancels) a pending session.
 func (svc *Service) confirmLink(ctx context.Context, id, sas string, cancel bool) (*apitype.LinkSession, error) {
-	s := svc.devs.takeSession(id)
+	s := svc.sessions.takeSession(id)
 	if s == nil {
 		return nil, fmt.Errorf("%w: %q (it may have timed out; sessions wait %v for confirmation)", ErrNoLinkSession, id, linkConfirmTimeout)
 	}
@@ -239,14 +238,14 @@ func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 	if _, err := s.c.expect(linkDone); err != nil {
 		return fmt.Errorf("the new device did not take the account: %w", err)
 	}
-	svc.devs.markUsed(s.codeID, s.code.Expires)
+	svc.sessions.markUsed(s.codeID, s.code.Expires)
 	if err := svc.st.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
 		return err
 	}
 	_ = svc.st.NoteDeviceLinked(dc.Device.String(), now)
 	svc.log.Info("device linked", "device", dc.Device, "name", name)
 	svc.ev.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: now, Device: dc.Device.String(), Message: name})
-	svc.accountChanged()
+	svc.devs.AccountChanged()
 	return nil
 }
 
@@ -272,7 +271,7 @@ func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, er
 		return nil, err
 	}
 	settings := map[string]string{}
-	for _, k := range accountSettings {
+	for _, k := range service.AccountSettings {
 		if v, ok, err := svc.st.Setting(k); err == nil && ok {
 			settings[k] = v
 		}
@@ -292,22 +291,9 @@ func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, er
 	return out, nil
 }
 
-// checkNotRevoked refuses to act for the account once this device is on
-// its CRL.
-func (svc *Service) checkNotRevoked() error {
-	crl, err := account.LoadCRL(svc.st)
-	if err != nil {
-		return err
-	}
-	if crl.IsRevoked(svc.id.DeviceCert.Serial()) {
-		return fmt.Errorf("%w (CRL #%v); use another device of the account", ErrDeviceRevoked, crl.Number)
-	}
-	return nil
-}
-
 // ---- session bookkeeping ----
 
-func (d *deviceState) sessionByCode(id [32]byte) *linkSession {
+func (d *sessionTable) sessionByCode(id [32]byte) *linkSession {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, s := range d.sessions {
@@ -319,7 +305,7 @@ func (d *deviceState) sessionByCode(id [32]byte) *linkSession {
 }
 
 // addSession registers s unless a session for its code exists.
-func (d *deviceState) addSession(s *linkSession) bool {
+func (d *sessionTable) addSession(s *linkSession) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, o := range d.sessions {
@@ -336,7 +322,7 @@ func (d *deviceState) addSession(s *linkSession) bool {
 
 // takeSession removes and returns a session (nil when unknown), so that
 // exactly one caller finishes it.
-func (d *deviceState) takeSession(id string) *linkSession {
+func (d *sessionTable) takeSession(id string) *linkSession {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.sessions[id]
@@ -345,7 +331,7 @@ func (d *deviceState) takeSession(id string) *linkSession {
 }
 
 // markUsed remembers a code that linked a device until it expires.
-func (d *deviceState) markUsed(id [32]byte, expires time.Time) {
+func (d *sessionTable) markUsed(id [32]byte, expires time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.usedCodes == nil {
@@ -354,7 +340,7 @@ func (d *deviceState) markUsed(id [32]byte, expires time.Time) {
 	d.usedCodes[id] = expires
 }
 
-func (d *deviceState) codeUsed(id [32]byte, now time.Time) bool {
+func (d *sessionTable) codeUsed(id [32]byte, now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for k, exp := range d.usedCodes {

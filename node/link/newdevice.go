@@ -1,4 +1,4 @@
-package devices
+package link
 
 import (
 	"bufio"
@@ -601,7 +601,7 @@ func importArchive(st *store.Store, a *pcrypto.Archive, crl *pcrypto.CRL, ac *pc
 			return fmt.Errorf("contact %s: %w", c.AccountID, err)
 		}
 	}
-	for _, k := range accountSettings {
+	for _, k := range service.AccountSettings {
 		if v, ok := a.Settings[k]; ok {
 			if err := st.SetSetting(k, v); err != nil {
 				return err
