@@ -16,12 +16,14 @@ const (
 	RequestReceived ContactState = "request-received" // they asked, we have not answered
 	Accepted        ContactState = "accepted"         // both sides agreed
 	Blocked         ContactState = "blocked"          // we refuse their requests and calls
+	Declined        ContactState = "declined"         // we asked, they declined
+	Removed         ContactState = "removed"          // they removed us from their contacts
 )
 
 // Valid reports whether s is one of the defined states.
 func (s ContactState) Valid() bool {
 	switch s {
-	case RequestSent, RequestReceived, Accepted, Blocked:
+	case RequestSent, RequestReceived, Accepted, Blocked, Declined, Removed:
 		return true
 	}
 	return false
@@ -91,6 +93,15 @@ func (s *Store) PutContact(c Contact) error {
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("store: put contact: %w", err)
 	}
+	err := s.db.Update(func(tx *bolt.Tx) error { return s.putContactTx(tx, c) })
+	if err != nil {
+		return fmt.Errorf("store: put contact %q: %w", c.AccountID, err)
+	}
+	return nil
+}
+
+// putContactTx writes c (validated) in tx, keeping a stored Created.
+func (s *Store) putContactTx(tx *bolt.Tx, c Contact) error {
 	now := s.now().UTC().Round(0)
 	rec := contactRecord{
 		V:       recordVersion,
@@ -100,24 +111,18 @@ func (s *Store) PutContact(c Contact) error {
 		Created: now,
 		Updated: now,
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := bucket(tx, bucketContacts)
-		if err != nil {
-			return err
-		}
-		if raw := b.Get([]byte(c.AccountID)); raw != nil {
-			// A record that no longer decodes is replaced rather than
-			// blocking every future update of this contact.
-			if old, err := decodeContact(c.AccountID, raw); err == nil {
-				rec.Created = old.Created
-			}
-		}
-		return putJSON(b, []byte(c.AccountID), &rec)
-	})
+	b, err := bucket(tx, bucketContacts)
 	if err != nil {
-		return fmt.Errorf("store: put contact %q: %w", c.AccountID, err)
+		return err
 	}
-	return nil
+	if raw := b.Get([]byte(c.AccountID)); raw != nil {
+		// A record that no longer decodes is replaced rather than
+		// blocking every future update of this contact.
+		if old, err := decodeContact(c.AccountID, raw); err == nil {
+			rec.Created = old.Created
+		}
+	}
+	return putJSON(b, []byte(c.AccountID), &rec)
 }
 
 // Contact returns one contact, or ErrNotFound.
@@ -180,6 +185,76 @@ func (s *Store) DeleteContact(accountID string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete contact %q: %w", accountID, err)
+	}
+	return nil
+}
+
+// ContactChange is one user-visible change of a contact, applied in one
+// transaction so that a crash never splits it (a contact in request-sent
+// with no request queued, say).
+type ContactChange struct {
+	// AccountID is the contact's account (text form).
+	AccountID string
+	// Contact is the new record; nil deletes the contact (no error if
+	// there is none).
+	Contact *Contact
+	// Send, when set, is queued as the pending message to AccountID,
+	// replacing any other.
+	Send *OutboxItem
+	// ClearOutbox drops any pending message to AccountID (before Send is
+	// queued).
+	ClearOutbox bool
+}
+
+// ApplyContactChange applies ch atomically.
+func (s *Store) ApplyContactChange(ch ContactChange) error {
+	if ch.Contact != nil {
+		if ch.Contact.AccountID != ch.AccountID {
+			return fmt.Errorf("store: contact change: %w: record for %q under %q", ErrInvalid, ch.Contact.AccountID, ch.AccountID)
+		}
+		if err := ch.Contact.validate(); err != nil {
+			return fmt.Errorf("store: contact change: %w", err)
+		}
+	}
+	var out *outboxRecord
+	if ch.Send != nil {
+		ch.Send.To = ch.AccountID
+		rec, err := s.newOutboxRecord(ch.Send)
+		if err != nil {
+			return fmt.Errorf("store: contact change: %w", err)
+		}
+		out = rec
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if ch.Contact != nil {
+			if err := s.putContactTx(tx, *ch.Contact); err != nil {
+				return err
+			}
+		} else {
+			b, err := bucket(tx, bucketContacts)
+			if err != nil {
+				return err
+			}
+			if err := b.Delete([]byte(ch.AccountID)); err != nil {
+				return err
+			}
+		}
+		ob, err := bucket(tx, bucketOutbox)
+		if err != nil {
+			return err
+		}
+		if ch.ClearOutbox {
+			if err := ob.Delete([]byte(ch.AccountID)); err != nil {
+				return err
+			}
+		}
+		if out != nil {
+			return putJSON(ob, []byte(ch.AccountID), out)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: contact change %q: %w", ch.AccountID, err)
 	}
 	return nil
 }

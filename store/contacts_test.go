@@ -202,3 +202,46 @@ func TestContactCorruptJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyContactChange checks that a contact and its queued message are
+// written, and removed, together, and that an invalid change writes nothing.
+func TestApplyContactChange(t *testing.T) {
+	s := storetest.MustOpen(t, nil)
+	const acct = "parley1xyz"
+	err := s.ApplyContactChange(store.ContactChange{
+		AccountID: acct,
+		Contact:   &store.Contact{AccountID: acct, State: store.RequestSent, Message: "hi"},
+		Send:      &store.OutboxItem{Kind: "request", Message: "hi"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Contact(acct)
+	if err != nil || c.State != store.RequestSent {
+		t.Fatalf("contact = %+v, %v", c, err)
+	}
+	if items, _ := s.Outbox(); len(items) != 1 || items[0].To != acct || items[0].Kind != "request" {
+		t.Fatalf("outbox = %+v", items)
+	}
+	// An invalid contact (unknown state) writes neither part.
+	err = s.ApplyContactChange(store.ContactChange{
+		AccountID: acct, ClearOutbox: true,
+		Contact: &store.Contact{AccountID: acct, State: "friends"},
+	})
+	if !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+	if items, _ := s.Outbox(); len(items) != 1 {
+		t.Fatalf("a refused change cleared the outbox: %+v", items)
+	}
+	// Delete with ClearOutbox removes both.
+	if err := s.ApplyContactChange(store.ContactChange{AccountID: acct, ClearOutbox: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Contact(acct); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("contact still there: %v", err)
+	}
+	if items, _ := s.Outbox(); len(items) != 0 {
+		t.Fatalf("outbox = %+v", items)
+	}
+}

@@ -43,42 +43,52 @@ const maxErrorLen = 512
 
 // PutOutbox stores it as the pending message to it.To, replacing any other.
 func (s *Store) PutOutbox(it OutboxItem) error {
-	if err := checkKey("recipient", it.To); err != nil {
+	rec, err := s.newOutboxRecord(&it)
+	if err != nil {
 		return fmt.Errorf("store: put outbox: %w", err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketOutbox)
+		if err != nil {
+			return err
+		}
+		return putJSON(b, []byte(it.To), rec)
+	})
+	if err != nil {
+		return fmt.Errorf("store: put outbox: %w", err)
+	}
+	return nil
+}
+
+// newOutboxRecord validates it, fills in its ID and Created when unset,
+// and returns the record to store.
+func (s *Store) newOutboxRecord(it *OutboxItem) (*outboxRecord, error) {
+	if err := checkKey("recipient", it.To); err != nil {
+		return nil, err
 	}
 	if err := checkKey("message kind", it.Kind); err != nil {
-		return fmt.Errorf("store: put outbox: %w", err)
+		return nil, err
 	}
 	if err := checkText("name", it.Name, maxNameLen); err != nil {
-		return fmt.Errorf("store: put outbox: %w", err)
+		return nil, err
 	}
 	if err := checkText("message", it.Message, maxMessageLen); err != nil {
-		return fmt.Errorf("store: put outbox: %w", err)
+		return nil, err
 	}
 	if it.ID == "" {
 		b := make([]byte, 8)
 		if _, err := rand.Read(b); err != nil {
-			return err
+			return nil, err
 		}
 		it.ID = hex.EncodeToString(b)
 	}
 	if it.Created.IsZero() {
 		it.Created = s.now().UTC()
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := bucket(tx, bucketOutbox)
-		if err != nil {
-			return err
-		}
-		return putJSON(b, []byte(it.To), outboxRecord{
-			V: recordVersion, ID: it.ID, Kind: it.Kind, Name: it.Name, Message: it.Message,
-			Created: it.Created, Attempts: it.Attempts, LastAttempt: it.LastAttempt, LastError: it.LastError,
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("store: put outbox: %w", err)
-	}
-	return nil
+	return &outboxRecord{
+		V: recordVersion, ID: it.ID, Kind: it.Kind, Name: it.Name, Message: it.Message,
+		Created: it.Created, Attempts: it.Attempts, LastAttempt: it.LastAttempt, LastError: it.LastError,
+	}, nil
 }
 
 // Outbox returns the pending messages, ordered by recipient.

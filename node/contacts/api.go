@@ -56,26 +56,7 @@ func (svc *Service) AddContact(account, name, message string) (*apitype.Contact,
 	if err := checkLengths(name, message); err != nil {
 		return nil, err
 	}
-	c, ok, err := svc.contact(id)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case ok && c.State == store.Accepted:
-		return nil, fmt.Errorf("%w: %s is already a contact", service.ErrConflict, id)
-	case ok && c.State == store.Blocked:
-		return nil, fmt.Errorf("%w: %s is blocked; remove it first (parley contact remove)", service.ErrConflict, id)
-	case ok && c.State == store.RequestReceived:
-		if name != "" {
-			c.Name = name
-		}
-		return svc.accept(c)
-	}
-	c = store.Contact{AccountID: id, Name: name, State: store.RequestSent, Message: message}
-	if err := svc.st.PutContact(c); err != nil {
-		return nil, err
-	}
-	if err := svc.enqueue(id, kindRequest, svc.id.DeviceCert.Name, message); err != nil {
+	if _, err := svc.apply(id, APIAdd, name, message); err != nil {
 		return nil, err
 	}
 	return svc.apiContact(id)
@@ -83,92 +64,143 @@ func (svc *Service) AddContact(account, name, message string) (*apitype.Contact,
 
 // AcceptContact accepts a received contact request.
 func (svc *Service) AcceptContact(account string) (*apitype.Contact, error) {
-	c, err := svc.mustContact(account, store.RequestReceived)
-	if err != nil {
-		return nil, err
-	}
-	return svc.accept(c)
-}
-
-func (svc *Service) accept(c store.Contact) (*apitype.Contact, error) {
-	c.State = store.Accepted
-	if err := svc.st.PutContact(c); err != nil {
-		return nil, err
-	}
-	if err := svc.enqueue(c.AccountID, kindAccept, svc.id.DeviceCert.Name, ""); err != nil {
-		return nil, err
-	}
-	svc.ev.Publish(apitype.Event{Type: apitype.EventContactAccepted, Time: svc.o.Now(), Account: c.AccountID})
-	return svc.apiContact(c.AccountID)
+	return svc.act(account, APIAccept)
 }
 
 // DeclineContact declines a received request and tells the requester.
 func (svc *Service) DeclineContact(account string) error {
-	c, err := svc.mustContact(account, store.RequestReceived)
-	if err != nil {
-		return err
-	}
-	if err := svc.st.DeleteContact(c.AccountID); err != nil {
-		return err
-	}
-	return svc.enqueue(c.AccountID, kindDecline, "", "")
+	_, err := svc.act(account, APIDecline)
+	return err
 }
 
 // BlockContact blocks an account: its requests are dropped from now on and
 // nothing more is sent to it.
 func (svc *Service) BlockContact(account string) (*apitype.Contact, error) {
+	return svc.act(account, APIBlock)
+}
+
+// RemoveContact forgets an account (and any message still queued to it);
+// an accepted contact is told.
+func (svc *Service) RemoveContact(account string) error {
+	_, err := svc.act(account, APIRemove)
+	return err
+}
+
+// act applies a user's action without text to the contact of account and
+// returns the contact afterwards (nil when it is gone).
+func (svc *Service) act(account string, in Input) (*apitype.Contact, error) {
 	id, err := svc.CanonicalAccount(account)
 	if err != nil {
 		return nil, err
 	}
-	c, _, err := svc.contact(id)
+	t, err := svc.apply(id, in, "", "")
 	if err != nil {
 		return nil, err
 	}
-	c.AccountID, c.State = id, store.Blocked
-	if err := svc.st.PutContact(c); err != nil {
-		return nil, err
-	}
-	if err := svc.st.DeleteOutbox(id, ""); err != nil {
-		return nil, err
+	if t.Next == StateNone {
+		return nil, nil
 	}
 	return svc.apiContact(id)
 }
 
-// RemoveContact forgets an account (and any message still queued to it).
-func (svc *Service) RemoveContact(account string) error {
-	id, err := svc.CanonicalAccount(account)
+// peek returns the transition in would take now, without taking it; a
+// refusal comes back as the error apply would return.
+func (svc *Service) peek(id string, in Input) (Transition, error) {
+	_, state, err := svc.current(id)
 	if err != nil {
-		return err
+		return Transition{}, err
 	}
-	if _, ok, err := svc.contact(id); err != nil {
-		return err
-	} else if !ok {
-		return fmt.Errorf("%w: %s", ErrNoContact, id)
+	t := Step(state, in)
+	if t.Outcome == Refuse {
+		return t, refusal(id, state, in, t)
 	}
-	if err := svc.st.DeleteOutbox(id, ""); err != nil {
-		return err
-	}
-	return svc.st.DeleteContact(id)
+	return t, nil
 }
 
-// mustContact returns the contact for account, which must be in state want.
-func (svc *Service) mustContact(account string, want store.ContactState) (store.Contact, error) {
-	id, err := svc.CanonicalAccount(account)
-	if err != nil {
-		return store.Contact{}, err
-	}
+// current loads the contact of id and its state (StateNone when absent).
+func (svc *Service) current(id string) (store.Contact, State, error) {
 	c, ok, err := svc.contact(id)
 	if err != nil {
-		return c, err
+		return c, "", err
 	}
 	if !ok {
-		return c, fmt.Errorf("%w: %s", ErrNoContact, id)
+		return store.Contact{AccountID: id}, StateNone, nil
 	}
-	if c.State != want {
-		return c, fmt.Errorf("%w: %s is %s, not %s", service.ErrConflict, id, c.State, want)
+	return c, c.State, nil
+}
+
+// refusal is the error for a refused transition: for the API ErrNoContact
+// or ErrConflict, for a message a refusal with code "unexpected".
+func refusal(id string, state State, in Input, t Transition) error {
+	if !in.fromAPI() {
+		return &service.Refused{Code: "unexpected", Reason: t.Why}
 	}
-	return c, nil
+	if state == StateNone {
+		return fmt.Errorf("%w: %s", ErrNoContact, id)
+	}
+	return fmt.Errorf("%w: %s is %s: %s", service.ErrConflict, id, state, t.Why)
+}
+
+// apply moves the contact of id by in. It is the one place where contact
+// state changes: the new record, the message queued to the other account
+// and the dropped queue are one store transaction; the event follows it.
+// name and message are the request's texts (API add: our local name for
+// the contact and the request message; a received request: the sender's
+// device name and message).
+func (svc *Service) apply(id string, in Input, name, message string) (Transition, error) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	cur, state, err := svc.current(id)
+	if err != nil {
+		return Transition{}, err
+	}
+	t := Step(state, in)
+	switch t.Outcome {
+	case Refuse:
+		return t, refusal(id, state, in, t)
+	case Ignore:
+		return t, nil
+	}
+	ch := store.ContactChange{AccountID: id, ClearOutbox: t.Next == StateNone || t.Next == StateBlocked}
+	if t.Next != StateNone {
+		next := cur
+		next.State = t.Next
+		switch in {
+		case APIAdd:
+			if name != "" {
+				next.Name = name
+			}
+			if t.Next == StateRequestSent {
+				next.Message = message
+			}
+		case MsgRequest:
+			next.Message = message
+			if next.Name == "" {
+				next.Name = name
+			}
+		}
+		ch.Contact = &next
+	}
+	if t.Send != "" {
+		it := store.OutboxItem{Kind: t.Send}
+		switch t.Send {
+		case kindRequest:
+			it.Name, it.Message = svc.id.DeviceCert.Name, message
+		case kindAccept:
+			it.Name = svc.id.DeviceCert.Name
+		}
+		ch.Send = &it
+	}
+	if err := svc.st.ApplyContactChange(ch); err != nil {
+		return t, err
+	}
+	if t.Send != "" {
+		service.Kick(svc.outboxKick)
+	}
+	if t.Event != "" {
+		svc.ev.Publish(apitype.Event{Type: t.Event, Time: svc.o.Now(), Account: id, Message: message})
+	}
+	return t, nil
 }
 
 // Contacts lists the contacts, marking those with a message awaiting

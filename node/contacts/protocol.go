@@ -40,6 +40,8 @@ const (
 	kindRequest = "request"
 	kindAccept  = "accept"
 	kindDecline = "decline"
+	// kindRemove tells a contact that the sender removed it.
+	kindRemove = "remove"
 	// kindUpdate carries the sender's account record, pushed to contacts
 	// when its devices or revocations change (devices.go).
 	kindUpdate = "update"
@@ -96,7 +98,7 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 		return nil, fmt.Errorf("unsupported version %d", m.V)
 	}
 	switch m.Kind {
-	case kindRequest, kindAccept, kindDecline, kindUpdate:
+	case kindRequest, kindAccept, kindDecline, kindRemove, kindUpdate:
 	default:
 		return nil, fmt.Errorf("unknown kind %q", m.Kind)
 	}
@@ -138,65 +140,32 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 	return &m, nil
 }
 
-// applyContact updates the contact list for a verified message.
+// applyContact updates the contact list for a verified message, through
+// the transition table.
 func (svc *Service) applyContact(m *contactMsg) error {
-	cur, err := svc.st.Contact(m.From)
-	exists := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
+	in, ok := msgInputs[m.Kind]
+	if !ok {
+		return &service.Refused{Code: "invalid", Reason: fmt.Sprintf("unknown kind %q", m.Kind)}
 	}
-	ev := apitype.Event{Time: svc.o.Now(), Account: m.From, Message: m.Message}
-	switch m.Kind {
-	case kindUpdate:
+	if in == MsgUpdate {
+		// Only a contact's record is taken (and only when it verifies):
+		// a stranger's pushes would fill the record cache.
+		if t, err := svc.peek(m.From, in); err != nil || t.Outcome != Move {
+			return err
+		}
 		return svc.applyRecordUpdate(m)
-	case kindRequest:
-		switch {
-		case exists && cur.State == store.Blocked:
-			return nil // dropped without a trace; the sender is not told
-		case exists && (cur.State == store.Accepted || cur.State == store.RequestSent):
-			// They asked us while we asked them (or they lost our
-			// acceptance): both sides want it, so it is accepted.
-			cur.State = store.Accepted
-			if err := svc.st.PutContact(cur); err != nil {
-				return err
-			}
-			if err := svc.enqueue(m.From, kindAccept, "", ""); err != nil {
-				return err
-			}
-			ev.Type = apitype.EventContactAccepted
-		default:
-			c := store.Contact{AccountID: m.From, Name: m.Name, State: store.RequestReceived, Message: m.Message}
-			if exists && cur.Name != "" {
-				c.Name = cur.Name
-			}
-			if err := svc.st.PutContact(c); err != nil {
-				return err
-			}
-			ev.Type = apitype.EventContactRequest
-		}
-	case kindAccept:
-		if !exists || cur.State == store.Blocked {
-			return &service.Refused{Code: "unexpected", Reason: "no contact request pending for this account"}
-		}
-		if cur.State == store.Accepted {
-			return nil
-		}
-		cur.State = store.Accepted
-		if err := svc.st.PutContact(cur); err != nil {
-			return err
-		}
-		ev.Type = apitype.EventContactAccepted
-	case kindDecline:
-		if !exists || cur.State != store.RequestSent {
-			return nil
-		}
-		if err := svc.st.DeleteContact(m.From); err != nil {
-			return err
-		}
-		ev.Type = apitype.EventContactDeclined
 	}
-	svc.ev.Publish(ev)
-	return nil
+	_, err := svc.apply(m.From, in, m.Name, m.Message)
+	return err
+}
+
+// msgInputs maps a message kind to its input of the transition table.
+var msgInputs = map[string]Input{
+	kindRequest: MsgRequest,
+	kindAccept:  MsgAccept,
+	kindDecline: MsgDecline,
+	kindRemove:  MsgRemove,
+	kindUpdate:  MsgUpdate,
 }
 
 // ---- sending ----
@@ -224,17 +193,6 @@ func (svc *Service) signContact(kind, to, name, message string) ([]byte, error) 
 // reply.
 func (svc *Service) sendContact(ctx context.Context, p peer.ID, msg []byte) error {
 	return service.Request(ctx, svc.h, p, ContactProtocol, "contact", msg)
-}
-
-// enqueue stores a message for delivery (replacing an older one to the same
-// account) and wakes the delivery loop.
-func (svc *Service) enqueue(to, kind, name, message string) error {
-	err := svc.st.PutOutbox(store.OutboxItem{To: to, Kind: kind, Name: name, Message: message})
-	if err != nil {
-		return err
-	}
-	service.Kick(svc.outboxKick)
-	return nil
 }
 
 // outboxLoop delivers pending contact messages: at start, when woken, and

@@ -48,6 +48,9 @@ type Service struct {
 	ev         *service.Events
 	pres       *presence.Service
 	outboxKick chan struct{} // wakes the delivery loop; buffered 1
+
+	// mu serialises transitions (read state, look up, write).
+	mu sync.Mutex
 }
 
 // New returns the contacts service; pres resolves and reaches accounts.

@@ -123,6 +123,7 @@ const (
 	EventContactDeclined   = "contact.declined"
 	EventContactDelivered  = "contact.delivered"
 	EventContactRefused    = "contact.refused"
+	EventContactRemoved    = "contact.removed"
 	EventPresencePublished = "presence.published"
 	EventBootstrapUp       = "bootstrap.connected"
 	EventBootstrapDown     = "bootstrap.disconnected"

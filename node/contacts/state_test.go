@@ -1,0 +1,245 @@
+package contacts
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/node/service"
+	"github.com/parleyhq/parley/store"
+)
+
+// TestTransitionTableComplete checks that every (state, input) pair has a
+// cell and that every Move names a state.
+func TestTransitionTableComplete(t *testing.T) {
+	for _, s := range States {
+		for _, in := range Inputs {
+			tr, ok := table[s][in]
+			if !ok {
+				t.Errorf("no transition for %s × %s", s, in)
+				continue
+			}
+			if tr.Outcome == Move && !slicesContains(States, tr.Next) {
+				t.Errorf("%s × %s moves to unknown state %q", s, in, tr.Next)
+			}
+			if tr.Outcome == Refuse && tr.Why == "" {
+				t.Errorf("%s × %s refuses without a reason", s, in)
+			}
+		}
+	}
+}
+
+// TestTransitionTableDocumented checks that docs/protocol.md shows the table
+// the code runs.
+func TestTransitionTableDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := TableMarkdown(); !strings.Contains(string(doc), want) {
+		t.Fatalf("docs/protocol.md does not hold the contact state table; paste this:\n%s", want)
+	}
+}
+
+// TestTransitionSafety states, independently of the table, what no message
+// from the other account may ever do.
+func TestTransitionSafety(t *testing.T) {
+	for _, s := range States {
+		for _, in := range Inputs {
+			tr := Step(s, in)
+			if in.fromAPI() || tr.Outcome != Move {
+				continue
+			}
+			if tr.Next == StateAccepted && s != StateAccepted && s != StateRequestSent {
+				t.Errorf("a %s message makes a contact in state %s accepted: only our own request may be answered", in, s)
+			}
+			if s == StateBlocked {
+				t.Errorf("a %s message changes a blocked contact", in)
+			}
+		}
+	}
+	if Step(StateRequestReceived, MsgAccept).Outcome != Refuse {
+		t.Error("a stranger who sent a request can accept it himself")
+	}
+	for _, s := range States {
+		if s != StateAccepted && Step(s, MsgUpdate).Outcome == Move {
+			t.Errorf("an update message is taken from a %s account", s)
+		}
+	}
+}
+
+// TestTransitionsWalk drives every (state, input) pair through the real code
+// path — the API method, or a signed message from the other account's
+// device received as from the network — and checks the stored contact, the
+// queued message, the event and the refusal against the table.
+func TestTransitionsWalk(t *testing.T) {
+	bob := newTestNode(t, "bob")
+	alice := newTestNode(t, "alice")
+	acct := alice.id.AccountCert.ID.String()
+	alicePeer := peer.ID(alice.id.DeviceCert.Device)
+	events, stop := bob.ev.Subscribe()
+	defer stop()
+	seq := uint64(time.Now().UnixMilli())
+	kinds := map[Input]string{MsgRequest: kindRequest, MsgAccept: kindAccept, MsgDecline: kindDecline, MsgRemove: kindRemove, MsgUpdate: kindUpdate}
+
+	for _, s := range States {
+		for _, in := range Inputs {
+			t.Run(string(s)+"/"+strings.ReplaceAll(string(in), " ", "-"), func(t *testing.T) {
+				setState(t, bob.st, acct, s)
+				for len(events) > 0 {
+					<-events
+				}
+				seq++ // each case pushes a newer record, to tell whether it was taken
+				now := time.Now()
+				rec, err := records.NewAccount(alice.id.AccountKey, alice.id.AccountCert, []*pcrypto.DeviceCert{alice.id.DeviceCert}, nil, seq, time.Hour, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch in {
+				case APIAdd:
+					_, err = bob.AddContact(acct, "", "hi")
+				case APIAccept:
+					_, err = bob.AcceptContact(acct)
+				case APIDecline:
+					err = bob.DeclineContact(acct)
+				case APIBlock:
+					_, err = bob.BlockContact(acct)
+				case APIRemove:
+					err = bob.RemoveContact(acct)
+				default:
+					msg := signAs(t, alice, nil, func(m *contactMsg) {
+						m.To, m.Kind = bob.id.AccountCert.ID.String(), kinds[in]
+						if in == MsgUpdate {
+							m.Record = rec
+						}
+					})
+					err = bob.receiveContact(alicePeer, msg)
+				}
+				want := Step(s, in)
+				got := stateOf(t, bob.st, acct)
+				switch want.Outcome {
+				case Refuse:
+					var r *service.Refused
+					switch {
+					case err == nil:
+						t.Fatalf("accepted; want refused (%s)", want.Why)
+					case in.fromAPI() && !errors.Is(err, service.ErrConflict) && !errors.Is(err, ErrNoContact):
+						t.Fatalf("err = %v, want ErrConflict or ErrNoContact", err)
+					case !in.fromAPI() && (!errors.As(err, &r) || r.Code != "unexpected"):
+						t.Fatalf("err = %v, want a refusal with code unexpected", err)
+					}
+					if got != s {
+						t.Fatalf("refused, yet the state moved %s → %s", s, got)
+					}
+				case Ignore:
+					if err != nil {
+						t.Fatalf("err = %v, want the message ignored", err)
+					}
+					if got != s {
+						t.Fatalf("ignored, yet the state moved %s → %s", s, got)
+					}
+				case Move:
+					if err != nil {
+						t.Fatalf("err = %v, want a move to %s", err, want.Next)
+					}
+					if got != want.Next {
+						t.Fatalf("state %s, want %s", got, want.Next)
+					}
+				}
+				if kind := queued(t, bob.st, acct); want.Outcome == Move && want.Send != kind {
+					t.Fatalf("queued %q, want %q", kind, want.Send)
+				} else if want.Outcome != Move && kind != "" {
+					t.Fatalf("queued %q on a %v", kind, want.Outcome)
+				}
+				var ev string
+				select {
+				case e := <-events:
+					ev = e.Type
+				default:
+				}
+				if wantEv := map[bool]string{true: want.Event}[want.Outcome == Move]; ev != wantEv {
+					t.Fatalf("event %q, want %q", ev, wantEv)
+				}
+				c := bob.pres.CachedAccount(alice.id.AccountCert.ID, time.Now(), time.Hour)
+				cached := c != nil && c.Seq == seq
+				if in == MsgUpdate && cached != (want.Outcome == Move) {
+					t.Fatalf("record cached = %v after an update in state %s", cached, s)
+				}
+			})
+		}
+	}
+}
+
+// TestStrangerCannotAcceptHimself is the attack of issue 14 finding 1: a
+// request and then an accept from a stranger leave a pending request, not
+// a contact.
+func TestStrangerCannotAcceptHimself(t *testing.T) {
+	bob := newTestNode(t, "bob")
+	mallory := newTestNode(t, "mallory")
+	from := peer.ID(mallory.id.DeviceCert.Device)
+	to := bob.id.AccountCert.ID.String()
+	for _, kind := range []string{kindRequest, kindAccept} {
+		err := bob.receiveContact(from, signAs(t, mallory, nil, func(m *contactMsg) { m.To, m.Kind = to, kind }))
+		if kind == kindAccept && err == nil {
+			t.Error("the stranger's accept was taken")
+		}
+	}
+	if got := stateOf(t, bob.st, mallory.id.AccountCert.ID.String()); got != StateRequestReceived {
+		t.Fatalf("stranger is %s after request+accept, want %s", got, StateRequestReceived)
+	}
+}
+
+func setState(t *testing.T, st *store.Store, acct string, s State) {
+	t.Helper()
+	ch := store.ContactChange{AccountID: acct, ClearOutbox: true}
+	if s != StateNone {
+		ch.Contact = &store.Contact{AccountID: acct, State: s}
+	}
+	if err := st.ApplyContactChange(ch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func stateOf(t *testing.T, st *store.Store, acct string) State {
+	t.Helper()
+	c, err := st.Contact(acct)
+	if errors.Is(err, store.ErrNotFound) {
+		return StateNone
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.State
+}
+
+func queued(t *testing.T, st *store.Store, acct string) string {
+	t.Helper()
+	items, err := st.Outbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if it.To == acct {
+			return it.Kind
+		}
+	}
+	return ""
+}
+
+func slicesContains(ss []State, s State) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = apitype.EventContactRequest
