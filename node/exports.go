@@ -3,6 +3,7 @@ package node
 import (
 	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/calls"
+	"github.com/parleyhq/parley/node/conference"
 	"github.com/parleyhq/parley/node/contacts"
 	"github.com/parleyhq/parley/node/devices"
 	"github.com/parleyhq/parley/node/link"
@@ -54,12 +55,12 @@ const (
 	DefaultLinkAttempts = link.DefaultLinkAttempts
 )
 
-// Settings (package service) and conference defaults (package calls).
+// Settings (package service) and conference defaults (package conference).
 const (
 	SettingAutoAnswer       = service.SettingAutoAnswer
 	SettingAllowNonContacts = service.SettingAllowNonContacts
 	SettingAutoRecord       = service.SettingAutoRecord
-	DefaultConferenceMax    = calls.DefaultConferenceMax
+	DefaultConferenceMax    = conference.DefaultConferenceMax
 )
 
 // Protocol IDs of the services.
@@ -69,7 +70,7 @@ const (
 	LinkProtocol        = link.LinkProtocol
 	CallProtocol        = calls.CallProtocol
 	CallControlProtocol = calls.CallControlProtocol
-	ConferenceProtocol  = calls.ConferenceProtocol
+	ConferenceProtocol  = conference.ConferenceProtocol
 )
 
 // Sentinel errors, each the service's own value (errors.Is matches either
@@ -82,8 +83,8 @@ var (
 	ErrNoContact        = contacts.ErrNoContact
 	ErrNoSuchCall       = calls.ErrNoSuchCall
 	ErrUnreachable      = calls.ErrUnreachable
-	ErrNoSuchConference = calls.ErrNoSuchConference
-	ErrConferenceFull   = calls.ErrConferenceFull
+	ErrNoSuchConference = conference.ErrNoSuchConference
+	ErrConferenceFull   = conference.ErrConferenceFull
 	ErrLinkExpired      = link.ErrLinkExpired
 	ErrLinkUsed         = link.ErrLinkUsed
 	ErrLinkInUse        = link.ErrLinkInUse

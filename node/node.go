@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/node/calls"
+	"github.com/parleyhq/parley/node/conference"
 	"github.com/parleyhq/parley/node/contacts"
 	"github.com/parleyhq/parley/node/devices"
 	"github.com/parleyhq/parley/node/link"
@@ -119,6 +120,7 @@ type (
 	devicesSvc  = devices.Service
 	linkSvc     = link.Service
 	callsSvc    = calls.Service
+	confSvc     = conference.Service
 )
 
 // Node is one running Parley device: the libp2p host, the DHT, the store
@@ -143,6 +145,7 @@ type Node struct {
 	*devicesSvc
 	*linkSvc
 	*callsSvc
+	*confSvc
 
 	mu      sync.Mutex // guards the following fields
 	running bool
@@ -202,7 +205,8 @@ func New(o Options) (n *Node, err error) {
 }
 
 // buildServices constructs the protocol services in their dependency order:
-// account ← presence ← contacts ← devices ← link, calls.
+// account ← presence ← contacts ← devices ← link; contacts ← calls ←
+// conference.
 func (n *Node) buildServices() (err error) {
 	env := service.Env{Host: n.h, DHT: n.dht, Store: n.st, ID: n.id, Log: n.log, Now: n.o.Now, Events: &n.ev}
 	n.presenceSvc, err = presence.New(env, presence.Options{
@@ -232,7 +236,11 @@ func (n *Node) buildServices() (err error) {
 	if err != nil {
 		return err
 	}
-	n.contactsSvc, n.devicesSvc, n.linkSvc, n.callsSvc = cs, devs, lk, cl
+	cf, err := conference.New(env, n.presenceSvc, cs, cl, conference.Options{})
+	if err != nil {
+		return err
+	}
+	n.contactsSvc, n.devicesSvc, n.linkSvc, n.callsSvc, n.confSvc = cs, devs, lk, cl, cf
 	return nil
 }
 
@@ -325,6 +333,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.contactsSvc.Serve,
 		n.devicesSvc.Serve,
 		n.callsSvc.Serve,
+		n.confSvc.Serve,
 		n.watchHost,
 	} {
 		wg.Go(func() {

@@ -57,8 +57,8 @@ var (
 	ErrUnreachable = errors.New("no device of the account is online")
 )
 
-// call is one call, outgoing or incoming.
-type call struct {
+// Call is one call, outgoing or incoming.
+type Call struct {
 	svc      *Service
 	id       callproto.CallID
 	conf     callproto.CallID // the conference this call belongs to; zero for 1:1
@@ -93,9 +93,9 @@ type callDecision struct {
 }
 
 // callIDString is the text form of a call ID.
-func callIDString(id callproto.CallID) string { return hex.EncodeToString(id[:]) }
+func CallIDString(id callproto.CallID) string { return hex.EncodeToString(id[:]) }
 
-func parseCallID(s string) (callproto.CallID, error) {
+func ParseCallID(s string) (callproto.CallID, error) {
 	var id callproto.CallID
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != len(id) {
@@ -106,7 +106,7 @@ func parseCallID(s string) (callproto.CallID, error) {
 }
 
 // setState changes the call's state and publishes an event.
-func (c *call) setState(state, evType, msg string) {
+func (c *Call) setState(state, evType, msg string) {
 	c.mu.Lock()
 	if c.ended {
 		c.mu.Unlock()
@@ -119,14 +119,14 @@ func (c *call) setState(state, evType, msg string) {
 	}
 }
 
-func (c *call) event(typ, msg string) {
-	c.svc.ev.Publish(apitype.Event{Type: typ, Time: c.svc.o.Now(), Account: c.peer.String(), Call: callIDString(c.id), Message: msg})
+func (c *Call) event(typ, msg string) {
+	c.svc.ev.Publish(apitype.Event{Type: typ, Time: c.svc.o.Now(), Account: c.peer.String(), Call: CallIDString(c.id), Message: msg})
 }
 
 // end ends the call once: it tells every still-open peer leg why (when
 // notify is a control type), closes media, wipes the keys and records the
 // call in the history.
-func (c *call) end(reason string, notify string) {
+func (c *Call) end(reason string, notify string) {
 	c.mu.Lock()
 	if c.ended {
 		c.mu.Unlock()
@@ -159,15 +159,15 @@ func (c *call) end(reason string, notify string) {
 	close(c.done)
 	c.svc.recordHistory(c)
 	c.event(apitype.EventCallEnded, reason)
-	c.svc.log.Info("call ended", "call", callIDString(c.id), "peer", c.peer, "reason", reason)
+	c.svc.log.Info("call ended", "call", CallIDString(c.id), "peer", c.peer, "reason", reason)
 }
 
 // info describes the call for the API.
-func (c *call) info() apitype.Call {
+func (c *Call) info() apitype.Call {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ci := apitype.Call{
-		ID: callIDString(c.id), Direction: "incoming", Peer: c.peer.String(), State: c.state,
+		ID: CallIDString(c.id), Direction: "incoming", Peer: c.peer.String(), State: c.state,
 		Reason: c.reason, SAS: c.sas, Started: c.started,
 	}
 	if c.outgoing {
@@ -226,9 +226,9 @@ var toneCandidates = func() []float64 {
 }()
 
 // newCall registers a call.
-func (svc *Service) newCall(id callproto.CallID, outgoing bool, peerAcct pcrypto.AccountID) *call {
+func (svc *Service) newCall(id callproto.CallID, outgoing bool, peerAcct pcrypto.AccountID) *Call {
 	ctx, cancel := context.WithCancel(svc.runCtx())
-	c := &call{
+	c := &Call{
 		svc: svc, id: id, outgoing: outgoing, peer: peerAcct, started: time.Now(),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), decide: make(chan callDecision, 1),
 		state: stateCalling, sinks: map[string]*recvStream{},
@@ -239,7 +239,7 @@ func (svc *Service) newCall(id callproto.CallID, outgoing bool, peerAcct pcrypto
 	svc.callsMu.Lock()
 	defer svc.callsMu.Unlock()
 	if svc.calls == nil {
-		svc.calls = map[callproto.CallID]*call{}
+		svc.calls = map[callproto.CallID]*Call{}
 	}
 	svc.calls[id] = c
 	svc.callOrder = append(svc.callOrder, id)
@@ -265,10 +265,10 @@ func (svc *Service) pruneCallsLocked() {
 }
 
 // activeCalls returns the calls that have not ended.
-func (svc *Service) activeCalls() []*call {
+func (svc *Service) activeCalls() []*Call {
 	svc.callsMu.Lock()
 	defer svc.callsMu.Unlock()
-	var out []*call
+	var out []*Call
 	for _, id := range svc.callOrder {
 		c := svc.calls[id]
 		select {
@@ -282,9 +282,9 @@ func (svc *Service) activeCalls() []*call {
 
 // findCall returns the call named by id, or when id is empty the only
 // active call for which ok returns true.
-func (svc *Service) findCall(id string, ok func(*call) bool) (*call, error) {
+func (svc *Service) findCall(id string, ok func(*Call) bool) (*Call, error) {
 	if id != "" {
-		cid, err := parseCallID(id)
+		cid, err := ParseCallID(id)
 		if err != nil {
 			return nil, err
 		}
@@ -296,7 +296,7 @@ func (svc *Service) findCall(id string, ok func(*call) bool) (*call, error) {
 		}
 		return c, nil
 	}
-	var match []*call
+	var match []*Call
 	for _, c := range svc.activeCalls() {
 		if ok(c) {
 			match = append(match, c)
@@ -315,7 +315,7 @@ func (svc *Service) findCall(id string, ok func(*call) bool) (*call, error) {
 func (svc *Service) Calls() []apitype.Call {
 	svc.callsMu.Lock()
 	order := slices.Clone(svc.callOrder)
-	calls := make([]*call, 0, len(order))
+	calls := make([]*Call, 0, len(order))
 	for _, id := range order {
 		calls = append(calls, svc.calls[id])
 	}
@@ -367,7 +367,7 @@ func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*ap
 
 // startCall rings the given devices of acct (already connected or
 // reachable); conf is the conference the call belongs to, or zero.
-func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID, req apitype.CallRequest, conf callproto.CallID) (*call, error) {
+func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID, req apitype.CallRequest, conf callproto.CallID) (*Call, error) {
 	sources, err := openSources(req.Audio, req.Video)
 	if err != nil {
 		return nil, err
@@ -397,23 +397,23 @@ func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID
 			}
 		}
 	}()
-	svc.log.Info("calling", "call", callIDString(id), "peer", acct, "devices", len(targets))
+	svc.log.Info("calling", "call", CallIDString(id), "peer", acct, "devices", len(targets))
 	return c, nil
 }
 
 // AnswerCall answers a ringing incoming call.
 func (svc *Service) AnswerCall(a apitype.CallAction) (*apitype.Call, error) {
-	c, err := svc.findCall(a.CallID, func(c *call) bool { return !c.outgoing && c.info().State == stateRinging })
+	c, err := svc.findCall(a.CallID, func(c *Call) bool { return !c.outgoing && c.info().State == stateRinging })
 	if err != nil {
 		return nil, err
 	}
 	if c.outgoing || c.info().State != stateRinging {
-		return nil, fmt.Errorf("%w: call %s is %s, not ringing here", service.ErrConflict, callIDString(c.id), c.info().State)
+		return nil, fmt.Errorf("%w: call %s is %s, not ringing here", service.ErrConflict, CallIDString(c.id), c.info().State)
 	}
 	select {
 	case c.decide <- callDecision{answer: true, opts: a}:
 	default:
-		return nil, fmt.Errorf("%w: call %s is already being answered", service.ErrConflict, callIDString(c.id))
+		return nil, fmt.Errorf("%w: call %s is already being answered", service.ErrConflict, CallIDString(c.id))
 	}
 	info := c.info()
 	return &info, nil
@@ -421,7 +421,7 @@ func (svc *Service) AnswerCall(a apitype.CallAction) (*apitype.Call, error) {
 
 // DeclineCall declines a ringing incoming call.
 func (svc *Service) DeclineCall(a apitype.CallAction) error {
-	c, err := svc.findCall(a.CallID, func(c *call) bool { return !c.outgoing && c.info().State == stateRinging })
+	c, err := svc.findCall(a.CallID, func(c *Call) bool { return !c.outgoing && c.info().State == stateRinging })
 	if err != nil {
 		return err
 	}
@@ -434,7 +434,7 @@ func (svc *Service) DeclineCall(a apitype.CallAction) error {
 
 // HangUp ends a call (or stops an outgoing one from ringing).
 func (svc *Service) HangUp(a apitype.CallAction) error {
-	c, err := svc.findCall(a.CallID, func(*call) bool { return true })
+	c, err := svc.findCall(a.CallID, func(*Call) bool { return true })
 	if err != nil {
 		return err
 	}
@@ -475,7 +475,7 @@ func (svc *Service) iceConfig(ctx context.Context, controlling bool) calltranspo
 }
 
 // recordHistory stores an ended call in the history.
-func (svc *Service) recordHistory(c *call) {
+func (svc *Service) recordHistory(c *Call) {
 	ci := c.info()
 	h := store.CallRecord{
 		ID: ci.ID, Direction: ci.Direction, Peer: ci.Peer, PeerDevice: ci.PeerDevice,
@@ -499,7 +499,7 @@ func (svc *Service) busy() bool {
 
 // mediaUp reports whether l is the call's answered leg and its media path
 // is connected.
-func (c *call) mediaUp(l *leg) bool {
+func (c *Call) mediaUp(l *leg) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.winner == l && c.state == stateConnected && !c.ended
@@ -507,7 +507,7 @@ func (c *call) mediaUp(l *leg) bool {
 
 // mediaUpAny reports whether l is the call's answered leg with media started
 // (connected or not: a hang-up must reach it either way).
-func (c *call) mediaUpAny(l *leg) bool {
+func (c *Call) mediaUpAny(l *leg) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.winner == l && l.media != nil

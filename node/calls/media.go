@@ -36,6 +36,18 @@ type recvStream struct {
 	ssrc    atomic.Uint32
 }
 
+// CheckSources opens the audio and video sources a call would send and
+// closes them again: the error a call with them would fail with, before
+// any call is placed.
+func CheckSources(audio, video string) error {
+	ss, err := openSources(audio, video)
+	if err != nil {
+		return err
+	}
+	closeSources(ss)
+	return nil
+}
+
 // openSources opens the call's audio (default: a tone) and video sources.
 func openSources(audio, video string) ([]*sendStream, error) {
 	var out []*sendStream
@@ -67,7 +79,7 @@ func closeSources(ss []*sendStream) {
 }
 
 // mediaDescs describes what this side sends.
-func (c *call) mediaDescs() []callproto.MediaDesc {
+func (c *Call) mediaDescs() []callproto.MediaDesc {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []callproto.MediaDesc
@@ -117,7 +129,7 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 		}
 		p := l.tl.Path()
 		c.setState(stateConnected, apitype.EventCallConnected, fmt.Sprintf("%s/%s over %s", p.Local, p.Remote, p.Network))
-		c.svc.log.Info("call connected", "call", callIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
+		c.svc.log.Info("call connected", "call", CallIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
 		c.mu.Lock()
 		sources := c.sources
 		c.mu.Unlock()
@@ -182,7 +194,7 @@ func (l *leg) receive() {
 }
 
 // sinkFor returns (creating on first use) the receive stream for p's codec.
-func (c *call) sinkFor(p *rtp.Packet) (*recvStream, error) {
+func (c *Call) sinkFor(p *rtp.Packet) (*recvStream, error) {
 	codec, ok := codecByPT(p.PayloadType)
 	if !ok {
 		return nil, fmt.Errorf("payload type %d not offered", p.PayloadType)

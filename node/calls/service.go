@@ -1,10 +1,10 @@
 // Package calls is the call service of a Parley device: one-to-one calls
 // (/parley/call/1.0.0 signalling with end-to-end keys, forking to every
 // device of the callee, /parley/call-control/1.0.0 for hang-ups that
-// outlive a relayed signalling stream), the media of each call (ICE and
-// SRTP through package calltransport, sources and sinks through package
-// media) and group calls (/parley/conf/1.0.0: a full mesh of pairwise
-// calls with signed membership).
+// outlive a relayed signalling stream) and the media of each call (ICE
+// and SRTP through package calltransport, sources and sinks through package
+// media). Group calls are package conference: a full mesh of these calls,
+// which plugs in through Conferences.
 package calls
 
 import (
@@ -17,10 +17,12 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 
+	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calltransport"
 	"github.com/parleyhq/parley/node/contacts"
+	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/node/presence"
 	"github.com/parleyhq/parley/node/service"
 	"github.com/parleyhq/parley/store"
@@ -53,12 +55,12 @@ type Service struct {
 	runCtx_ context.Context // Serve's context; calls live within it
 
 	callsMu   sync.Mutex // guards calls and callOrder
-	calls     map[callproto.CallID]*call
+	calls     map[callproto.CallID]*Call
 	callOrder []callproto.CallID
 	replay    callproto.ReplayCache
 
-	confMu sync.Mutex // guards confs
-	confs  map[callproto.CallID]*conference
+	confMu sync.Mutex  // guards confs
+	confs  Conferences // set once by SetConferences; nil: no conferences
 
 	// sigDropped counts call signalling messages refused as malformed,
 	// oversized, forged or not for us.
@@ -94,8 +96,6 @@ func (svc *Service) Serve(ctx context.Context) error {
 	defer svc.h.RemoveStreamHandler(CallProtocol)
 	svc.h.SetStreamHandler(CallControlProtocol, svc.handleCallControlStream)
 	defer svc.h.RemoveStreamHandler(CallControlProtocol)
-	svc.h.SetStreamHandler(ConferenceProtocol, svc.handleConfStream)
-	defer svc.h.RemoveStreamHandler(ConferenceProtocol)
 	<-ctx.Done()
 	svc.endAllCalls()
 	return nil
@@ -121,3 +121,58 @@ func (svc *Service) endAllCalls() {
 // SignallingDropped counts call signalling messages refused as malformed,
 // oversized, forged or not for us.
 func (svc *Service) SignallingDropped() uint64 { return svc.sigDropped.Load() }
+
+// Conferences is what the calls service asks of the group-call service
+// about a pairwise call that belongs to a conference.
+type Conferences interface {
+	// IsMember reports whether device d is a member of conference conf,
+	// which this device has joined (else its offer is refused).
+	IsMember(conf callproto.CallID, d pcrypto.DeviceID) bool
+	// AnswerOptions is how a member's call is answered (at once).
+	AnswerOptions(conf callproto.CallID, d pcrypto.DeviceID) apitype.CallAction
+	// Attach hands over the pairwise call with member d.
+	Attach(c *Call, d pcrypto.DeviceID)
+}
+
+// noConferences refuses every conference call.
+type noConferences struct{}
+
+func (noConferences) IsMember(callproto.CallID, pcrypto.DeviceID) bool { return false }
+func (noConferences) AnswerOptions(callproto.CallID, pcrypto.DeviceID) apitype.CallAction {
+	return apitype.CallAction{}
+}
+func (noConferences) Attach(c *Call, _ pcrypto.DeviceID) { c.End("conference unknown") }
+
+// SetConferences plugs in the group-call service (once, before Serve).
+func (svc *Service) SetConferences(c Conferences) {
+	svc.confMu.Lock()
+	defer svc.confMu.Unlock()
+	svc.confs = c
+}
+
+func (svc *Service) conf() Conferences {
+	svc.confMu.Lock()
+	defer svc.confMu.Unlock()
+	if svc.confs == nil {
+		return noConferences{}
+	}
+	return svc.confs
+}
+
+// StartMemberCall calls device d of account acct as a member of
+// conference conf, with the conference's media.
+func (svc *Service) StartMemberCall(acct pcrypto.AccountID, d pcrypto.DeviceID, opts apitype.CallRequest, conf callproto.CallID) (*Call, error) {
+	return svc.startCall(acct, []pcrypto.DeviceID{d}, opts, conf)
+}
+
+// Conference is the conference c belongs to (zero for a one-to-one call).
+func (c *Call) Conference() callproto.CallID { return c.conf }
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// Info describes the call as the local API shows it.
+func (c *Call) Info() apitype.Call { return c.info() }
+
+// End hangs up the call (telling the other device) with reason.
+func (c *Call) End(reason string) { c.end(reason, callproto.ControlHangup) }

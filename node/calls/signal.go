@@ -32,7 +32,7 @@ func peerOf(d pcrypto.DeviceID) peer.ID { return peer.ID(d) }
 // leg is one device's side of a call: its signalling stream and, once
 // answered, its ICE leg and SRTP media.
 type leg struct {
-	c      *call
+	c      *Call
 	device pcrypto.DeviceID
 	// peerPub is the key the peer device signs control messages with.
 	peerPub ed25519.PublicKey
@@ -160,7 +160,7 @@ func (l *leg) ring() {
 		// the call goes on. Later control messages (hang-up) go on streams
 		// of their own (CallControlProtocol).
 		l.sigLost.Store(true)
-		svc.log.Info("signalling stream closed; the call continues on its media path", "call", callIDString(c.id), "err", err)
+		svc.log.Info("signalling stream closed; the call continues on its media path", "call", CallIDString(c.id), "err", err)
 		return
 	}
 	l.close()
@@ -174,7 +174,7 @@ func (l *leg) ring() {
 		}
 	}
 	c.mu.Unlock()
-	svc.log.Info("call leg ended", "call", callIDString(c.id), "device", l.device, "err", err)
+	svc.log.Info("call leg ended", "call", CallIDString(c.id), "device", l.device, "err", err)
 	if won || alive == 0 {
 		c.end(err.Error(), callproto.ControlHangup)
 	}
@@ -395,7 +395,7 @@ func (svc *Service) handleCallStream(s network.Stream) {
 	if err != nil {
 		svc.sigDropped.Add(1)
 		svc.log.Info("call refused", "from", s.Conn().RemotePeer(), "err", err)
-		l.c = &call{svc: svc, id: offerID(signedOffer)}
+		l.c = &Call{svc: svc, id: offerID(signedOffer)}
 		code := callproto.CodeOf(err)
 		l.sendControl(&callproto.Control{Type: callproto.ControlError, Code: code, Reason: err.Error()})
 		s.Close()
@@ -403,7 +403,7 @@ func (svc *Service) handleCallStream(s network.Stream) {
 	}
 	l.device, l.peerPub, l.sasCommit = dc.Device, dc.Cert.PublicKey.(ed25519.PublicKey), offer.SASCommit
 	if offer.Conference == (callproto.CallID{}) && svc.busy() {
-		l.c = &call{svc: svc, id: offer.CallID}
+		l.c = &Call{svc: svc, id: offer.CallID}
 		l.sendControl(&callproto.Control{Type: callproto.ControlBusy, Reason: "in another call"})
 		s.Close()
 		return
@@ -417,7 +417,7 @@ func (svc *Service) handleCallStream(s network.Stream) {
 	c.mu.Unlock()
 	l.sendControl(&callproto.Control{Type: callproto.ControlRinging})
 	c.event(apitype.EventCallIncoming, "from device "+dc.Device.String())
-	svc.log.Info("incoming call", "call", callIDString(c.id), "from", offer.From)
+	svc.log.Info("incoming call", "call", CallIDString(c.id), "from", offer.From)
 
 	// Control messages from the caller may arrive while we ring (cancel,
 	// answered elsewhere) and after the answer (confirm, candidates).
@@ -427,8 +427,8 @@ func (svc *Service) handleCallStream(s network.Stream) {
 	if c.conf != (callproto.CallID{}) {
 		// A member of a conference we joined: its pairwise call is part
 		// of it and answered at once with the conference's media.
-		kickDecision(c, callDecision{answer: true, opts: svc.conferenceAnswer(c.conf, dc.Device)})
-		svc.confAttach(c, dc.Device)
+		kickDecision(c, callDecision{answer: true, opts: svc.conf().AnswerOptions(c.conf, dc.Device)})
+		svc.conf().Attach(c, dc.Device)
 	} else if auto, _, _ := svc.st.Setting(service.SettingAutoAnswer); auto == "contacts" {
 		rec, _, _ := svc.st.Setting(service.SettingAutoRecord)
 		kickDecision(c, callDecision{answer: true, opts: apitype.CallAction{Record: rec}})
@@ -453,7 +453,7 @@ func (svc *Service) handleCallStream(s network.Stream) {
 	close(answered)
 }
 
-func kickDecision(c *call, d callDecision) {
+func kickDecision(c *Call, d callDecision) {
 	select {
 	case c.decide <- d:
 	default:
@@ -502,7 +502,7 @@ func (svc *Service) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *
 		// Conference members are introduced by the roster, not the
 		// contact list: the device must be a member of a conference we
 		// are in.
-		if !svc.conferenceMember(o.Conference, dc.Device) {
+		if !svc.conf().IsMember(o.Conference, dc.Device) {
 			return nil, nil, fmt.Errorf("%w: not a member of a conference this device is in", callproto.ErrNotContact)
 		}
 	case err == nil && ct.State == store.Accepted:
@@ -602,7 +602,7 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 				// As on the caller's side: the call goes on on its media
 				// path (see ring).
 				l.sigLost.Store(true)
-				svc.log.Info("signalling stream closed; the call continues on its media path", "call", callIDString(c.id), "err", err)
+				svc.log.Info("signalling stream closed; the call continues on its media path", "call", CallIDString(c.id), "err", err)
 			default:
 				c.end("signalling stream closed", "")
 			}

@@ -1,4 +1,4 @@
-package calls
+package conference
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/node/calls"
 
 	"github.com/parleyhq/parley/node/service"
 
@@ -85,9 +87,9 @@ type conference struct {
 	mu      sync.Mutex // guards the following fields
 	joined  bool
 	inviter string
-	members map[pcrypto.DeviceID]confMember // verified; includes this device once joined
-	calls   map[pcrypto.DeviceID]*call      // pairwise calls by peer device
-	opts    apitype.CallRequest             // media of the pairwise calls
+	members map[pcrypto.DeviceID]confMember  // verified; includes this device once joined
+	calls   map[pcrypto.DeviceID]*calls.Call // pairwise calls by peer device
+	opts    apitype.CallRequest              // media of the pairwise calls
 }
 
 // self describes this device as a conference member.
@@ -132,7 +134,7 @@ func (svc *Service) blocked(account string) bool {
 }
 
 func (svc *Service) conference(id string) (*conference, error) {
-	cid, err := parseCallID(id)
+	cid, err := calls.ParseCallID(id)
 	if err != nil {
 		return nil, err
 	}
@@ -154,12 +156,10 @@ func (svc *Service) StartConference(max int, opts apitype.CallRequest) (*apitype
 	if max < 2 || max > maxConferenceLimit {
 		return nil, fmt.Errorf("%w: --max %d (2..%d)", service.ErrInvalidInput, max, maxConferenceLimit)
 	}
-	ss, err := openSources(opts.Audio, opts.Video)
-	if err != nil {
+	if err := calls.CheckSources(opts.Audio, opts.Video); err != nil {
 		return nil, err
 	}
-	closeSources(ss) // checked only: each pairwise call opens its own
-	cf := &conference{max: max, joined: true, opts: opts, members: map[pcrypto.DeviceID]confMember{}, calls: map[pcrypto.DeviceID]*call{}}
+	cf := &conference{max: max, joined: true, opts: opts, members: map[pcrypto.DeviceID]confMember{}, calls: map[pcrypto.DeviceID]*calls.Call{}}
 	if _, err := rand.Read(cf.id[:]); err != nil {
 		return nil, err
 	}
@@ -192,12 +192,12 @@ func (svc *Service) InviteToConference(ctx context.Context, confID, account stri
 		cf.mu.Unlock()
 		return fmt.Errorf("%w: join the conference before inviting others", service.ErrConflict)
 	}
-	msg := confMsg{Kind: confInvite, Conf: callIDString(cf.id), Max: cf.max, Members: slices.Collect(mapValues(cf.members))}
+	msg := confMsg{Kind: confInvite, Conf: calls.CallIDString(cf.id), Max: cf.max, Members: slices.Collect(mapValues(cf.members))}
 	cf.mu.Unlock()
 	id, _ := pcrypto.ParseAccountID(acct)
 	_, results, err := svc.pres.ReachAccount(ctx, id)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnreachable, err)
+		return fmt.Errorf("%w: %w", calls.ErrUnreachable, err)
 	}
 	sent := 0
 	for _, r := range results {
@@ -211,7 +211,7 @@ func (svc *Service) InviteToConference(ctx context.Context, confID, account stri
 		sent++
 	}
 	if sent == 0 {
-		return fmt.Errorf("%w: %s", ErrUnreachable, acct)
+		return fmt.Errorf("%w: %s", calls.ErrUnreachable, acct)
 	}
 	return nil
 }
@@ -233,11 +233,9 @@ func (svc *Service) JoinConference(ctx context.Context, confID string, opts apit
 	if err != nil {
 		return nil, err
 	}
-	ss, err := openSources(opts.Audio, opts.Video)
-	if err != nil {
+	if err := calls.CheckSources(opts.Audio, opts.Video); err != nil {
 		return nil, err
 	}
-	closeSources(ss) // checked only: each pairwise call opens its own
 	cf.mu.Lock()
 	if cf.joined {
 		cf.mu.Unlock()
@@ -285,7 +283,7 @@ func (svc *Service) confJoinMember(ctx context.Context, cf *conference, d pcrypt
 	if err != nil {
 		return err
 	}
-	if !svc.pres.Connected(peerOf(d)) {
+	if !svc.pres.Connected(peer.ID(d)) {
 		if _, _, err := svc.pres.ReachAccount(ctx, acct); err != nil {
 			return err
 		}
@@ -296,11 +294,11 @@ func (svc *Service) confJoinMember(ctx context.Context, cf *conference, d pcrypt
 	cf.mu.Lock()
 	opts := svc.memberOpts(cf, d)
 	cf.mu.Unlock()
-	c, err := svc.startCall(acct, []pcrypto.DeviceID{d}, opts, cf.id)
+	c, err := svc.calls.StartMemberCall(acct, d, opts, cf.id)
 	if err != nil {
 		return err
 	}
-	svc.confAttach(c, d)
+	svc.Attach(c, d)
 	return nil
 }
 
@@ -317,9 +315,9 @@ func (svc *Service) memberOpts(cf *conference, d pcrypto.DeviceID) apitype.CallR
 
 func isRTPSpec(s string) bool { return len(s) > 6 && s[:6] == "rtp://" }
 
-// conferenceAnswer is how a pairwise call of conference conf from device d
+// AnswerOptions is how a pairwise call of conference conf from device d
 // is answered.
-func (svc *Service) conferenceAnswer(conf callproto.CallID, d pcrypto.DeviceID) apitype.CallAction {
+func (svc *Service) AnswerOptions(conf callproto.CallID, d pcrypto.DeviceID) apitype.CallAction {
 	svc.confMu.Lock()
 	cf := svc.confs[conf]
 	svc.confMu.Unlock()
@@ -332,9 +330,9 @@ func (svc *Service) conferenceAnswer(conf callproto.CallID, d pcrypto.DeviceID) 
 	return apitype.CallAction{Audio: o.Audio, Video: o.Video, Record: o.Record}
 }
 
-// conferenceMember reports whether d is a member of conference conf, which
+// IsMember reports whether d is a member of conference conf, which
 // this device has joined.
-func (svc *Service) conferenceMember(conf callproto.CallID, d pcrypto.DeviceID) bool {
+func (svc *Service) IsMember(conf callproto.CallID, d pcrypto.DeviceID) bool {
 	svc.confMu.Lock()
 	cf := svc.confs[conf]
 	svc.confMu.Unlock()
@@ -347,32 +345,32 @@ func (svc *Service) conferenceMember(conf callproto.CallID, d pcrypto.DeviceID) 
 	return cf.joined && ok
 }
 
-// confAttach records c as the pairwise call with device d, and drops d
+// Attach records c as the pairwise call with device d, and drops d
 // from the roster when that call ends while we are still in the conference
 // (a participant that crashed or left).
-func (svc *Service) confAttach(c *call, d pcrypto.DeviceID) {
+func (svc *Service) Attach(c *calls.Call, d pcrypto.DeviceID) {
 	svc.confMu.Lock()
-	cf := svc.confs[c.conf]
+	cf := svc.confs[c.Conference()]
 	svc.confMu.Unlock()
 	if cf == nil {
-		c.end("conference unknown", callproto.ControlHangup)
+		c.End("conference unknown")
 		return
 	}
 	cf.mu.Lock()
 	if old := cf.calls[d]; old != nil && old != c {
-		go old.end("replaced", callproto.ControlHangup)
+		go old.End("replaced")
 	}
 	cf.calls[d] = c
 	cf.mu.Unlock()
 	go func() {
-		<-c.done
+		<-c.Done()
 		cf.mu.Lock()
 		if cf.calls[d] == c {
 			delete(cf.calls, d)
 			delete(cf.members, d)
 		}
 		cf.mu.Unlock()
-		svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceLeft, Time: svc.o.Now(), Call: callIDString(cf.id), Device: d.String(), Message: c.info().Reason})
+		svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceLeft, Time: svc.o.Now(), Call: calls.CallIDString(cf.id), Device: d.String(), Message: c.Info().Reason})
 	}()
 }
 
@@ -400,13 +398,13 @@ func (svc *Service) LeaveConference(ctx context.Context, confID string) error {
 	if joined {
 		msg := confMsg{Kind: confLeave, Conf: confID, Max: cf.max}
 		for _, d := range devices {
-			if svc.pres.Connected(peerOf(d)) {
+			if svc.pres.Connected(peer.ID(d)) {
 				_ = svc.sendConf(ctx, d, msg)
 			}
 		}
 	}
 	for _, c := range calls {
-		c.end("left the conference", callproto.ControlHangup)
+		c.End("left the conference")
 	}
 	return nil
 }
@@ -436,10 +434,10 @@ func cmpString(a, b string) int {
 
 func (svc *Service) confInfo(cf *conference) apitype.Conference {
 	cf.mu.Lock()
-	info := apitype.Conference{ID: callIDString(cf.id), Max: cf.max, Joined: cf.joined, Inviter: cf.inviter}
+	info := apitype.Conference{ID: calls.CallIDString(cf.id), Max: cf.max, Joined: cf.joined, Inviter: cf.inviter}
 	type mc struct {
 		m confMember
-		c *call
+		c *calls.Call
 	}
 	var ms []mc
 	for d, m := range cf.members {
@@ -449,7 +447,7 @@ func (svc *Service) confInfo(cf *conference) apitype.Conference {
 	for _, x := range ms {
 		p := apitype.Participant{Account: x.m.Account, Device: x.m.Device, Name: x.m.Name, Self: x.m.Device == svc.id.DeviceCert.Device.String()}
 		if x.c != nil {
-			ci := x.c.info()
+			ci := x.c.Info()
 			p.Call = &ci
 		}
 		info.Participants = append(info.Participants, p)
@@ -473,7 +471,7 @@ func (svc *Service) sendConf(ctx context.Context, d pcrypto.DeviceID, msg confMs
 	if err != nil {
 		return err
 	}
-	return service.Request(ctx, svc.h, peerOf(d), ConferenceProtocol, "conference", data)
+	return service.Request(ctx, svc.h, peer.ID(d), ConferenceProtocol, "conference", data)
 }
 
 // handleConfStream reads one conference message and answers it.
@@ -517,7 +515,7 @@ func (svc *Service) applyConf(from peer.ID, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("sender: %w", err)
 	}
-	if peerOf(sender) != from {
+	if peer.ID(sender) != from {
 		return errors.New("sent by a peer other than the device it names")
 	}
 	if pub, err := sender.PublicKey(); err != nil || !bytes.Equal(pub, ed25519.PublicKey(env.Signer)) {
@@ -526,7 +524,7 @@ func (svc *Service) applyConf(from peer.ID, data []byte) error {
 	if svc.blocked(m.From.Account) {
 		return &service.Refused{Code: "invalid", Reason: "refused"}
 	}
-	id, err := parseCallID(m.Conf)
+	id, err := calls.ParseCallID(m.Conf)
 	if err != nil {
 		return err
 	}
@@ -571,7 +569,7 @@ func (svc *Service) onInvite(id callproto.CallID, m confMsg) error {
 		svc.confs = map[callproto.CallID]*conference{}
 	}
 	if _, ok := svc.confs[id]; !ok {
-		svc.confs[id] = &conference{id: id, max: m.Max, inviter: m.From.Account, members: members, calls: map[pcrypto.DeviceID]*call{}}
+		svc.confs[id] = &conference{id: id, max: m.Max, inviter: m.From.Account, members: members, calls: map[pcrypto.DeviceID]*calls.Call{}}
 	}
 	svc.confMu.Unlock()
 	svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceInvite, Time: svc.o.Now(), Account: m.From.Account, Call: m.Conf,

@@ -1,0 +1,70 @@
+// Package conference is group calls (/parley/conf/1.0.0): a full mesh of
+// pairwise calls, each with its own ICE and its own end-to-end keys
+// (package calls), and signed membership messages (invite, join, leave)
+// with each member's certificate chain. Nobody mixes or re-encrypts.
+package conference
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/parleyhq/parley/node/account"
+	"github.com/parleyhq/parley/node/callproto"
+	"github.com/parleyhq/parley/node/calls"
+	"github.com/parleyhq/parley/node/contacts"
+	"github.com/parleyhq/parley/node/presence"
+	"github.com/parleyhq/parley/node/service"
+	"github.com/parleyhq/parley/store"
+)
+
+// Options configure the conference service.
+type Options struct {
+	// Now is the clock (set from service.Env).
+	Now func() time.Time
+}
+
+// Service runs this device's conferences.
+type Service struct {
+	o        Options
+	h        host.Host
+	st       *store.Store
+	id       *account.Identity
+	log      *slog.Logger
+	ev       *service.Events
+	pres     *presence.Service
+	contacts *contacts.Service
+	calls    *calls.Service
+
+	confMu sync.Mutex // guards confs
+	confs  map[callproto.CallID]*conference
+}
+
+// New returns the conference service and plugs it into cl.
+func New(env service.Env, pres *presence.Service, cs *contacts.Service, cl *calls.Service, o Options) (*Service, error) {
+	if err := env.Validate(); err != nil {
+		return nil, err
+	}
+	if pres == nil || cs == nil || cl == nil {
+		return nil, errors.New("conference: the presence, contacts and calls services are required")
+	}
+	o.Now = env.Now
+	svc := &Service{
+		o: o, h: env.Host, st: env.Store, id: env.ID, log: env.Log, ev: env.Events,
+		pres: pres, contacts: cs, calls: cl,
+	}
+	cl.SetConferences(svc)
+	return svc, nil
+}
+
+// Serve answers conference streams until ctx is done.
+func (svc *Service) Serve(ctx context.Context) error {
+	svc.h.SetStreamHandler(ConferenceProtocol, svc.handleConfStream)
+	defer svc.h.RemoveStreamHandler(ConferenceProtocol)
+	<-ctx.Done()
+	return nil
+}
