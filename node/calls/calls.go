@@ -38,15 +38,6 @@ const (
 	keepEnded = 20
 )
 
-// Call states.
-const (
-	stateCalling    = "calling"    // offer sent, nothing heard yet
-	stateRinging    = "ringing"    // a device of the callee rings (or: we ring)
-	stateConnecting = "connecting" // answered; ICE in progress
-	stateConnected  = "connected"  // media path up
-	stateEnded      = "ended"
-)
-
 // Errors of the call API.
 var (
 	// ErrNoSuchCall is returned for a call ID that is not known, or when no
@@ -73,7 +64,7 @@ type Call struct {
 	decide chan callDecision
 
 	mu         sync.Mutex // guards the following fields
-	state      string
+	state      State
 	reason     string
 	sas        string
 	peerDevice pcrypto.DeviceID
@@ -105,14 +96,18 @@ func ParseCallID(s string) (callproto.CallID, error) {
 	return id, nil
 }
 
-// setState changes the call's state and publishes an event.
-func (c *Call) setState(state, evType, msg string) {
+// step moves the call by in, through the call table, and publishes an
+// event of type evType when it moved. Ending is end's (it also tears the
+// call down).
+func (c *Call) step(in Input, evType, msg string) {
 	c.mu.Lock()
-	if c.ended {
+	next, ok := StepCall(c.state, in)
+	if !ok || c.ended {
 		c.mu.Unlock()
+		c.svc.log.Debug("call input ignored", "call", CallIDString(c.id), "state", c.state, "input", in)
 		return
 	}
-	c.state = state
+	c.state = next
 	c.mu.Unlock()
 	if evType != "" {
 		c.event(evType, msg)
@@ -133,7 +128,7 @@ func (c *Call) end(reason string, notify string) {
 		return
 	}
 	c.ended = true
-	c.state = stateEnded
+	c.state = StateEnded
 	c.reason = reason
 	legs := slices.Clone(c.legs)
 	sources := c.sources
@@ -167,7 +162,7 @@ func (c *Call) info() apitype.Call {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ci := apitype.Call{
-		ID: CallIDString(c.id), Direction: "incoming", Peer: c.peer.String(), State: c.state,
+		ID: CallIDString(c.id), Direction: "incoming", Peer: c.peer.String(), State: string(c.state),
 		Reason: c.reason, SAS: c.sas, Started: c.started,
 	}
 	if c.outgoing {
@@ -231,10 +226,10 @@ func (svc *Service) newCall(id callproto.CallID, outgoing bool, peerAcct pcrypto
 	c := &Call{
 		svc: svc, id: id, outgoing: outgoing, peer: peerAcct, started: time.Now(),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), decide: make(chan callDecision, 1),
-		state: stateCalling, sinks: map[string]*recvStream{},
+		state: StateCalling, sinks: map[string]*recvStream{},
 	}
 	if !outgoing {
-		c.state = stateRinging
+		c.state = StateRinging
 	}
 	svc.callsMu.Lock()
 	defer svc.callsMu.Unlock()
@@ -392,7 +387,7 @@ func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID
 		select {
 		case <-c.done:
 		case <-time.After(ringTimeout):
-			if st := c.info().State; st != stateConnected && st != stateConnecting {
+			if st := State(c.info().State); st != StateConnected && st != StateConnecting {
 				c.end("no answer", callproto.ControlCancel)
 			}
 		}
@@ -403,11 +398,11 @@ func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID
 
 // AnswerCall answers a ringing incoming call.
 func (svc *Service) AnswerCall(a apitype.CallAction) (*apitype.Call, error) {
-	c, err := svc.findCall(a.CallID, func(c *Call) bool { return !c.outgoing && c.info().State == stateRinging })
+	c, err := svc.findCall(a.CallID, func(c *Call) bool { return !c.outgoing && State(c.info().State) == StateRinging })
 	if err != nil {
 		return nil, err
 	}
-	if c.outgoing || c.info().State != stateRinging {
+	if c.outgoing || State(c.info().State) != StateRinging {
 		return nil, fmt.Errorf("%w: call %s is %s, not ringing here", service.ErrConflict, CallIDString(c.id), c.info().State)
 	}
 	select {
@@ -421,7 +416,7 @@ func (svc *Service) AnswerCall(a apitype.CallAction) (*apitype.Call, error) {
 
 // DeclineCall declines a ringing incoming call.
 func (svc *Service) DeclineCall(a apitype.CallAction) error {
-	c, err := svc.findCall(a.CallID, func(c *Call) bool { return !c.outgoing && c.info().State == stateRinging })
+	c, err := svc.findCall(a.CallID, func(c *Call) bool { return !c.outgoing && State(c.info().State) == StateRinging })
 	if err != nil {
 		return err
 	}
@@ -438,7 +433,7 @@ func (svc *Service) HangUp(a apitype.CallAction) error {
 	if err != nil {
 		return err
 	}
-	if c.outgoing && c.info().State != stateConnected && c.info().State != stateConnecting {
+	if c.outgoing && State(c.info().State) != StateConnected && State(c.info().State) != StateConnecting {
 		c.end("cancelled", callproto.ControlCancel)
 	} else {
 		c.end("hung up", callproto.ControlHangup)
@@ -502,7 +497,7 @@ func (svc *Service) busy() bool {
 func (c *Call) mediaUp(l *leg) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.winner == l && c.state == stateConnected && !c.ended
+	return c.winner == l && c.state == StateConnected && !c.ended
 }
 
 // mediaUpAny reports whether l is the call's answered leg with media started

@@ -128,7 +128,7 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 			return
 		}
 		p := l.tl.Path()
-		c.setState(stateConnected, apitype.EventCallConnected, fmt.Sprintf("%s/%s over %s", p.Local, p.Remote, p.Network))
+		c.step(InMediaUp, apitype.EventCallConnected, fmt.Sprintf("%s/%s over %s", p.Local, p.Remote, p.Network))
 		c.svc.log.Info("call connected", "call", CallIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
 		c.mu.Lock()
 		sources := c.sources

@@ -302,7 +302,7 @@ func (l *leg) onAnswer(ck *callproto.CallerKeys, signedOffer, signedAnswer []byt
 	c.mu.Lock()
 	c.sas = keys.SAS
 	c.mu.Unlock()
-	c.setState(stateConnecting, apitype.EventCallAnswered, "answered by "+l.device.String())
+	c.step(InAnswered, apitype.EventCallAnswered, "answered by "+l.device.String())
 	c.event(apitype.EventCallSAS, keys.SAS)
 	return l.startMedia(ans.ICEUfrag, ans.ICEPwd, true)
 }
@@ -314,7 +314,7 @@ func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
 	switch m.Type {
 	case callproto.ControlRinging:
 		if c.outgoing {
-			c.setState(stateRinging, apitype.EventCallRinging, "ringing on "+l.device.String())
+			c.step(InRinging, apitype.EventCallRinging, "ringing on "+l.device.String())
 		}
 	case callproto.ControlCandidate:
 		if l.tl != nil {
@@ -586,7 +586,7 @@ func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.Ca
 	if err := l.writeFrame(signedAnswer); err != nil {
 		return err
 	}
-	c.setState(stateConnecting, apitype.EventCallAnswered, "answered here")
+	c.step(InAnswered, apitype.EventCallAnswered, "answered here")
 	return l.startMedia(offer.ICEUfrag, offer.ICEPwd, false)
 }
 
