@@ -137,7 +137,7 @@ func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkS
 		return nil, fmt.Errorf("%w %s: %v", ErrLinkUnreachable, code.Device.Short(), err)
 	}
 	_ = st.SetDeadline(time.Now().Add(linkIOTimeout))
-	c := &linkConn{s: st, r: bufio.NewReader(st)}
+	c := &linkConn{s: st, r: bufio.NewReader(st), phase: phaseApproverAwaitDevice}
 	s := &linkSession{code: code, codeID: code.codeID(), c: c, device: code.Device, nonceA: make([]byte, linkNonceLen)}
 	fail := func(err error) (*linkSession, error) {
 		st.Reset()
@@ -154,7 +154,7 @@ func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkS
 	if err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrLinkUnreachable, err))
 	}
-	dm, err := c.expect(linkDevice)
+	dm, err := c.expect()
 	if err != nil {
 		return fail(fmt.Errorf("the new device refused: %w", err))
 	}
@@ -231,11 +231,14 @@ func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 	if err != nil {
 		return err
 	}
+	if err := s.c.userConfirmed(); err != nil {
+		return err
+	}
 	_ = s.c.s.SetDeadline(time.Now().Add(linkIOTimeout))
 	if err := s.c.write(&linkMsg{Type: linkTransfer, DeviceCert: dc.Raw(), Archive: archive}); err != nil {
 		return fmt.Errorf("%w: %v", ErrLinkUnreachable, err)
 	}
-	if _, err := s.c.expect(linkDone); err != nil {
+	if _, err := s.c.expect(); err != nil {
 		return fmt.Errorf("the new device did not take the account: %w", err)
 	}
 	svc.sessions.markUsed(s.codeID, s.code.Expires)

@@ -406,10 +406,10 @@ func (r *LinkRequest) handleStream(s network.Stream) {
 	defer s.Close()
 	approver := pcrypto.DeviceID(s.Conn().RemotePeer())
 	_ = s.SetDeadline(time.Now().Add(linkIOTimeout))
-	w := &linkConn{s: s, r: bufio.NewReader(s)}
-	hello, err := w.read()
-	if err != nil || hello.Type != linkHello {
-		w.fail(fmt.Errorf("%w: expected a hello message", service.ErrInvalidInput))
+	w := &linkConn{s: s, r: bufio.NewReader(s), phase: phaseNewAwaitHello}
+	hello, err := w.expect()
+	if err != nil {
+		w.fail(err)
 		return
 	}
 	// A wrong proof is a failed attempt: it is what guessing looks like.
@@ -443,7 +443,7 @@ func (r *LinkRequest) session(w *linkConn, hello *linkMsg, approver pcrypto.Devi
 	if err := w.write(&linkMsg{Type: linkDevice, Name: r.name, Nonce: nonce}); err != nil {
 		return fmt.Errorf("%w: %v", ErrLinkRefused, err)
 	}
-	reveal, err := w.expect(linkReveal)
+	reveal, err := w.expect()
 	if err != nil {
 		return err
 	}
@@ -455,7 +455,7 @@ func (r *LinkRequest) session(w *linkConn, hello *linkMsg, approver pcrypto.Devi
 	r.event(LinkEvent{Type: LinkEventSAS, Account: ac.ID.String(), Approver: approver.String(), SAS: sas})
 	// The user now compares the SAS; the transfer follows their confirmation.
 	_ = w.s.SetDeadline(time.Now().Add(linkConfirmTimeout + linkIOTimeout))
-	transfer, err := w.expect(linkTransfer)
+	transfer, err := w.expect()
 	if err != nil {
 		return err
 	}
@@ -613,8 +613,9 @@ func importArchive(st *store.Store, a *pcrypto.Archive, crl *pcrypto.CRL, ac *pc
 
 // linkConn frames link messages on a stream, for both sides.
 type linkConn struct {
-	s network.Stream
-	r *bufio.Reader
+	s     network.Stream
+	r     *bufio.Reader
+	phase phase // moved only by expect
 }
 
 func (c *linkConn) write(m *linkMsg) error {
@@ -631,9 +632,14 @@ func (c *linkConn) write(m *linkMsg) error {
 
 func (c *linkConn) read() (*linkMsg, error) { return readLinkMsg(c.r) }
 
-// expect reads the next message, which must be of type want; an error
-// message from the peer becomes the matching error.
-func (c *linkConn) expect(want string) (*linkMsg, error) {
+// expect reads the next message, which must be the one the session's
+// phase expects (linkSteps), and moves to the next phase; an error message
+// from the peer becomes the matching error.
+func (c *linkConn) expect() (*linkMsg, error) {
+	st, ok := linkSteps[c.phase]
+	if !ok {
+		return nil, fmt.Errorf("%w: nothing to read in phase %q", service.ErrInvalidInput, c.phase)
+	}
 	m, err := c.read()
 	if err != nil {
 		return nil, fmt.Errorf("%w: the other device went away: %v", ErrLinkRefused, err)
@@ -641,9 +647,10 @@ func (c *linkConn) expect(want string) (*linkMsg, error) {
 	if m.Type == linkError {
 		return nil, linkErrorFrom(m.Code, m.Reason)
 	}
-	if m.Type != want {
-		return nil, fmt.Errorf("%w: got a %s message, expected %s", service.ErrInvalidInput, m.Type, want)
+	if m.Type != st.want {
+		return nil, fmt.Errorf("%w: got a %s message, expected %s", service.ErrInvalidInput, m.Type, st.want)
 	}
+	c.phase = st.next
 	return m, nil
 }
 
