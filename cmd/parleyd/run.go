@@ -64,6 +64,11 @@ func (c *runCmd) Run(g *globals) error {
 	if sock == "" {
 		sock = filepath.Join(g.Data, apitype.SocketName)
 	}
+	api, err := localapi.NewHandler(n, log.With("component", "localapi"))
+	if err != nil {
+		n.Close()
+		return err
+	}
 	ln, err := localapi.Listen(sock)
 	if err != nil {
 		n.Close()
@@ -80,7 +85,7 @@ func (c *runCmd) Run(g *globals) error {
 	eg, ctx := errgroup.WithContext(g.ctx)
 	eg.Go(func() error { return n.Run(ctx) })
 	eg.Go(func() error {
-		return localapi.Serve(ctx, ln, localapi.NewHandler(n, log.With("component", "localapi")))
+		return localapi.Serve(ctx, ln, api)
 	})
 	err = eg.Wait()
 	log.Info("parleyd stopped")

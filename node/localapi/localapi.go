@@ -1,8 +1,9 @@
 // Package localapi serves parleyd's local control API: HTTP/JSON on a unix
 // socket (mode 0600) under the versioned prefix /localapi/v0/, plus an
-// NDJSON event stream. Every handler is one entry of the handlers map;
-// package localclient is its Go client and docs/localapi.md lists the
-// endpoints.
+// NDJSON event stream. Each service of the node brings its own endpoints
+// (service.Endpoints); this package routes to them, maps their errors to
+// HTTP statuses and serves the events. Package localclient is its Go
+// client and docs/localapi.md lists the endpoints.
 package localapi
 
 import (
@@ -10,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,147 +18,44 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleyhq/parley/node"
+	"github.com/parleyhq/parley/node/account"
+	"github.com/parleyhq/parley/node/calls"
+	"github.com/parleyhq/parley/node/conference"
+	"github.com/parleyhq/parley/node/contacts"
+	"github.com/parleyhq/parley/node/devices"
+	"github.com/parleyhq/parley/node/link"
+	"github.com/parleyhq/parley/node/presence"
+	"github.com/parleyhq/parley/node/service"
+
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/store"
 )
 
-// maxBody bounds a request body.
-const maxBody = 64 << 10
-
-// Backend is what the API drives; *node.Node implements it.
-type Backend interface {
-	Identity() (*apitype.Identity, error)
-	Status() (*apitype.Status, error)
-	Lookup(ctx context.Context, account string) (*apitype.Lookup, error)
-	Contacts() ([]apitype.Contact, error)
-	AddContact(account, name, message string) (*apitype.Contact, error)
-	AcceptContact(account string) (*apitype.Contact, error)
-	DeclineContact(account string) error
-	BlockContact(account string) (*apitype.Contact, error)
-	RemoveContact(account string) error
+// API is what the local API serves; *node.Node implements it.
+type API interface {
+	// Endpoints are the operations, by path below apitype.Prefix.
+	Endpoints() (service.Endpoints, error)
+	// Subscribe returns the event stream and a function that ends it.
 	Subscribe() (<-chan apitype.Event, func())
-	Calls() []apitype.Call
-	StartCall(ctx context.Context, req apitype.CallRequest) (*apitype.Call, error)
-	AnswerCall(a apitype.CallAction) (*apitype.Call, error)
-	DeclineCall(a apitype.CallAction) error
-	HangUp(a apitype.CallAction) error
-	Settings() (map[string]string, error)
-	SetSetting(key, value string) error
-	ConferenceBackend
 }
 
-// handler serves one endpoint; its result is encoded as JSON with status 200.
-type handler func(b Backend, r *http.Request) (any, error)
-
-// endpoint is a handler and the one method it accepts.
-type endpoint struct {
-	method string
-	h      handler
-}
-
-// handlers maps a path below apitype.Prefix to its endpoint.
-var handlers = map[string]endpoint{
-	"identity": {http.MethodGet, func(b Backend, _ *http.Request) (any, error) { return b.Identity() }},
-	"status":   {http.MethodGet, func(b Backend, _ *http.Request) (any, error) { return b.Status() }},
-	"lookup":   {http.MethodGet, serveLookup},
-	"contacts": {http.MethodGet, func(b Backend, _ *http.Request) (any, error) { return b.Contacts() }},
-	"contacts/add": {http.MethodPost, contactOp(func(b Backend, c apitype.ContactRequest) (any, error) {
-		return b.AddContact(c.AccountID, c.Name, c.Message)
-	})},
-	"contacts/accept": {http.MethodPost, contactOp(func(b Backend, c apitype.ContactRequest) (any, error) { return b.AcceptContact(c.AccountID) })},
-	"contacts/decline": {http.MethodPost, contactOp(func(b Backend, c apitype.ContactRequest) (any, error) {
-		return okResult(b.DeclineContact(c.AccountID))
-	})},
-	"contacts/block": {http.MethodPost, contactOp(func(b Backend, c apitype.ContactRequest) (any, error) { return b.BlockContact(c.AccountID) })},
-	"contacts/remove": {http.MethodPost, contactOp(func(b Backend, c apitype.ContactRequest) (any, error) {
-		return okResult(b.RemoveContact(c.AccountID))
-	})},
-	"calls": {http.MethodGet, func(b Backend, _ *http.Request) (any, error) { return b.Calls(), nil }},
-	"calls/start": {http.MethodPost, func(b Backend, r *http.Request) (any, error) {
-		var req apitype.CallRequest
-		if err := decodeBody(r, &req); err != nil {
-			return nil, err
-		}
-		return b.StartCall(r.Context(), req)
-	}},
-	"calls/answer": {http.MethodPost, callOp(func(b Backend, a apitype.CallAction) (any, error) { return b.AnswerCall(a) })},
-	"calls/decline": {http.MethodPost, callOp(func(b Backend, a apitype.CallAction) (any, error) {
-		return okResult(b.DeclineCall(a))
-	})},
-	"calls/hangup": {http.MethodPost, callOp(func(b Backend, a apitype.CallAction) (any, error) { return okResult(b.HangUp(a)) })},
-	"settings":     {http.MethodGet, func(b Backend, _ *http.Request) (any, error) { return b.Settings() }},
-	"settings/set": {http.MethodPost, func(b Backend, r *http.Request) (any, error) {
-		var req apitype.Setting
-		if err := decodeBody(r, &req); err != nil {
-			return nil, err
-		}
-		return okResult(b.SetSetting(req.Key, req.Value))
-	}},
-}
-
-// decodeBody decodes a bounded JSON request body, refusing unknown fields.
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: request body: %v", node.ErrInvalidInput, err)
-	}
-	return nil
-}
-
-// callOp decodes a CallAction body and calls op.
-func callOp(op func(Backend, apitype.CallAction) (any, error)) handler {
-	return func(b Backend, r *http.Request) (any, error) {
-		var a apitype.CallAction
-		if err := decodeBody(r, &a); err != nil {
-			return nil, err
-		}
-		return op(b, a)
-	}
-}
-
-func okResult(err error) (any, error) {
-	if err != nil {
-		return nil, err
-	}
-	return map[string]bool{"ok": true}, nil
-}
-
-func serveLookup(b Backend, r *http.Request) (any, error) {
-	acct := r.URL.Query().Get("account")
-	if acct == "" {
-		return nil, fmt.Errorf("%w: the account query parameter is required", node.ErrInvalidInput)
-	}
-	return b.Lookup(r.Context(), acct)
-}
-
-// contactOp decodes a ContactRequest body and calls op.
-func contactOp(op func(Backend, apitype.ContactRequest) (any, error)) handler {
-	return func(b Backend, r *http.Request) (any, error) {
-		var c apitype.ContactRequest
-		if err := decodeBody(r, &c); err != nil {
-			return nil, err
-		}
-		if c.AccountID == "" {
-			return nil, fmt.Errorf("%w: account_id is required", node.ErrInvalidInput)
-		}
-		return op(b, c)
-	}
-}
-
-// Handler serves the API for a backend.
+// Handler serves the API.
 type Handler struct {
-	b   Backend
+	api API
+	eps service.Endpoints
 	log *slog.Logger
 }
 
 // NewHandler returns the API's HTTP handler.
-func NewHandler(b Backend, log *slog.Logger) *Handler {
+func NewHandler(api API, log *slog.Logger) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{b: b, log: log}
+	eps, err := api.Endpoints()
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{api: api, eps: eps, log: log}, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -171,17 +68,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveEvents(w, r)
 		return
 	}
-	ep, ok := handlers[name]
+	ep, ok := h.eps[name]
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q", name), "")
 		return
 	}
-	if r.Method != ep.method {
-		w.Header().Set("Allow", ep.method)
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s needs %s", name, ep.method), "")
+	if r.Method != ep.Method {
+		w.Header().Set("Allow", ep.Method)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s needs %s", name, ep.Method), "")
 		return
 	}
-	v, err := ep.h(h.b, r)
+	v, err := ep.Serve(r)
 	if err != nil {
 		status, hint := classify(err)
 		if status == http.StatusInternalServerError {
@@ -197,21 +94,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // classify maps an error to an HTTP status and a hint for the user.
 func classify(err error) (int, string) {
 	switch {
-	case errors.Is(err, node.ErrInvalidInput):
+	case errors.Is(err, account.ErrInvalidInput),
+		errors.Is(err, link.ErrLinkSAS), errors.Is(err, link.ErrLinkProof),
+		errors.Is(err, devices.ErrUnknownDevice), errors.Is(err, link.ErrNoLinkSession):
 		return http.StatusBadRequest, ""
-	case errors.Is(err, node.ErrNoSuchConference):
+	case errors.Is(err, conference.ErrNoSuchConference):
 		return http.StatusNotFound, "see: parley conference list"
-	case errors.Is(err, node.ErrConferenceFull):
+	case errors.Is(err, conference.ErrConferenceFull):
 		return http.StatusConflict, "the conference's --max is reached"
-	case errors.Is(err, node.ErrNoSuchCall):
+	case errors.Is(err, calls.ErrNoSuchCall):
 		return http.StatusNotFound, "see: parley calls"
-	case errors.Is(err, node.ErrUnreachable):
+	case errors.Is(err, calls.ErrUnreachable):
 		return http.StatusServiceUnavailable, "the account's devices must be running and connected to a bootstrap"
-	case errors.Is(err, node.ErrNoContact), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, link.ErrLinkUnreachable):
+		return http.StatusServiceUnavailable, ""
+	case errors.Is(err, contacts.ErrNoContact), errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "see: parley contacts"
-	case errors.Is(err, node.ErrNotFound):
+	case errors.Is(err, presence.ErrNotFound):
 		return http.StatusNotFound, "the account has not published a record: is its daemon running and connected to a bootstrap?"
-	case errors.Is(err, node.ErrConflict):
+	case errors.Is(err, service.ErrConflict),
+		errors.Is(err, link.ErrLinkExpired), errors.Is(err, link.ErrLinkUsed), errors.Is(err, link.ErrLinkInUse),
+		errors.Is(err, link.ErrLinkAttempts), errors.Is(err, link.ErrLinkRefused), errors.Is(err, devices.ErrDeviceRevoked):
 		return http.StatusConflict, ""
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusGatewayTimeout, ""
@@ -231,7 +134,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "events needs GET", "")
 		return
 	}
-	ch, cancel := h.b.Subscribe()
+	ch, cancel := h.api.Subscribe()
 	defer cancel()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")

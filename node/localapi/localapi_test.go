@@ -13,34 +13,39 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/service"
 )
 
-// fakeBackend implements the calls the tests make; any other call panics
-// through the nil embedded interface.
-type fakeBackend struct {
-	Backend
+// fakeAPI serves a contacts list and an add operation, as a service's
+// endpoints would.
+type fakeAPI struct {
 	events chan apitype.Event
 	added  []apitype.ContactRequest
 }
 
-func (f *fakeBackend) Contacts() ([]apitype.Contact, error) {
-	return []apitype.Contact{{AccountID: "parley1x", State: "accepted"}}, nil
+func (f *fakeAPI) Endpoints() (service.Endpoints, error) {
+	return service.Endpoints{
+		"contacts": service.Get(func(*http.Request) (any, error) {
+			return []apitype.Contact{{AccountID: "parley1x", State: "accepted"}}, nil
+		}),
+		"contacts/add": service.Post(func(_ *http.Request, c apitype.ContactRequest) (any, error) {
+			if err := service.Required("account_id", c.AccountID); err != nil {
+				return nil, err
+			}
+			if c.AccountID == "conflict" {
+				return nil, fmt.Errorf("%w: already a contact", service.ErrConflict)
+			}
+			f.added = append(f.added, c)
+			return &apitype.Contact{AccountID: c.AccountID, State: "request-sent"}, nil
+		}),
+	}, nil
 }
 
-func (f *fakeBackend) AddContact(account, name, message string) (*apitype.Contact, error) {
-	if account == "conflict" {
-		return nil, fmt.Errorf("%w: already a contact", node.ErrConflict)
-	}
-	f.added = append(f.added, apitype.ContactRequest{AccountID: account, Name: name, Message: message})
-	return &apitype.Contact{AccountID: account, State: "request-sent"}, nil
-}
-
-func (f *fakeBackend) Subscribe() (<-chan apitype.Event, func()) { return f.events, func() {} }
+func (f *fakeAPI) Subscribe() (<-chan apitype.Event, func()) { return f.events, func() {} }
 
 // serve runs the API on a unix socket in a temp dir and returns a client.
-func serve(t *testing.T, b Backend) (*http.Client, string) {
+func serve(t *testing.T, api API) (*http.Client, string) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	ln, err := Listen(sock)
@@ -49,7 +54,11 @@ func serve(t *testing.T, b Backend) (*http.Client, string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, NewHandler(b, nil)) }()
+	h, err := NewHandler(api, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- Serve(ctx, ln, h) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -64,7 +73,7 @@ func serve(t *testing.T, b Backend) (*http.Client, string) {
 }
 
 func TestHandlers(t *testing.T) {
-	fb := &fakeBackend{events: make(chan apitype.Event, 1)}
+	fb := &fakeAPI{events: make(chan apitype.Event, 1)}
 	hc, sock := serve(t, fb)
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode: %v, %v; want 0600", fi.Mode().Perm(), err)
@@ -128,7 +137,7 @@ func TestHandlers(t *testing.T) {
 
 // TestListen replaces a stale socket file but refuses a live one.
 func TestListen(t *testing.T) {
-	_, sock := serve(t, &fakeBackend{})
+	_, sock := serve(t, &fakeAPI{})
 	if _, err := Listen(sock); err == nil || !strings.Contains(err.Error(), "another daemon") {
 		t.Fatalf("Listen on a live socket: %v", err)
 	}

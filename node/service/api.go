@@ -1,0 +1,77 @@
+package service
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// MaxBody bounds a local-API request body.
+const MaxBody = 64 << 10
+
+// Endpoint is one local-API operation: the one HTTP method it accepts and
+// the function that serves it (its result is sent as JSON with status 200;
+// an error is mapped to a status by the local API).
+type Endpoint struct {
+	Method string
+	Serve  func(r *http.Request) (any, error)
+}
+
+// Endpoints maps a path below the API's prefix (apitype.Prefix) to its
+// endpoint. Each service returns its own; the node merges them.
+type Endpoints map[string]Endpoint
+
+// Merge adds other's endpoints to e; a path served twice is an error.
+func (e Endpoints) Merge(other Endpoints) error {
+	for path, ep := range other {
+		if _, dup := e[path]; dup {
+			return fmt.Errorf("local API: %s is served twice", path)
+		}
+		e[path] = ep
+	}
+	return nil
+}
+
+// Get is a GET endpoint.
+func Get(f func(r *http.Request) (any, error)) Endpoint {
+	return Endpoint{Method: http.MethodGet, Serve: f}
+}
+
+// Post is a POST endpoint whose JSON body decodes into a T (bounded,
+// unknown fields refused) before f runs.
+func Post[T any](f func(r *http.Request, body T) (any, error)) Endpoint {
+	return Endpoint{Method: http.MethodPost, Serve: func(r *http.Request) (any, error) {
+		var body T
+		if err := DecodeBody(r, &body); err != nil {
+			return nil, err
+		}
+		return f(r, body)
+	}}
+}
+
+// DecodeBody decodes a bounded JSON request body, refusing unknown fields.
+func DecodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: request body: %v", ErrInvalidInput, err)
+	}
+	return nil
+}
+
+// OK is the result of an operation that returns nothing: {"ok": true}.
+func OK(err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return map[string]bool{"ok": true}, nil
+}
+
+// Required fails with ErrInvalidInput when v is empty.
+func Required(name, v string) error {
+	if v == "" {
+		return fmt.Errorf("%w: %s is required", ErrInvalidInput, name)
+	}
+	return nil
+}
