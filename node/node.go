@@ -33,6 +33,32 @@ import (
 	"github.com/parleyhq/parley/store"
 )
 
+// DHTMode is a device's role in the DHT.
+type DHTMode string
+
+// The DHT modes.
+const (
+	// DHTAuto is a server when AutoNAT finds the device publicly
+	// reachable, else a client.
+	DHTAuto   DHTMode = "auto"
+	DHTClient DHTMode = "client"
+	DHTServer DHTMode = "server"
+)
+
+// Reachability is what the device assumes of its own reachability.
+type Reachability string
+
+// The reachability settings.
+const (
+	// ReachAuto lets AutoNAT find out (its first probes are some 15 s in).
+	ReachAuto Reachability = "auto"
+	// ReachPrivate: behind NAT; reserve relay slots on the bootstraps at
+	// once, so the device is callable from its first seconds.
+	ReachPrivate Reachability = "private"
+	// ReachPublic: the device has a public address.
+	ReachPublic Reachability = "public"
+)
+
 // Options configure a Node. Zero values mean the documented defaults.
 type Options struct {
 	// DataDir holds the store (required); it must have been initialised
@@ -46,9 +72,8 @@ type Options struct {
 	// the host has no other transport. Defaults to TCP and QUIC on all IPv4
 	// interfaces, on ports the kernel picks.
 	ListenAddrs []string
-	// DHTMode is "auto" (server when AutoNAT finds us publicly reachable,
-	// else client), "client" or "server". Defaults to "auto".
-	DHTMode string
+	// DHTMode is the device's role in the DHT. Defaults to DHTAuto.
+	DHTMode DHTMode
 	// PresenceTTL is the lifetime of the device presence record; it is
 	// republished at a third of it. Defaults to 1h.
 	PresenceTTL time.Duration
@@ -69,7 +94,7 @@ type Options struct {
 	// 15 s in), "private" (behind NAT: reserve relay slots on the
 	// bootstraps at once, so the device is callable from its first
 	// seconds) or "public". Defaults to "auto".
-	Reachability string
+	Reachability Reachability
 	// ICELoopback offers loopback ICE candidates (tests and one-machine
 	// labs). Off by default.
 	ICELoopback bool
@@ -87,7 +112,7 @@ func (o *Options) setDefaults() {
 		o.ListenAddrs = []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
 	}
 	if o.DHTMode == "" {
-		o.DHTMode = "auto"
+		o.DHTMode = DHTAuto
 	}
 	if o.PresenceTTL == 0 {
 		o.PresenceTTL = time.Hour
@@ -271,10 +296,10 @@ func (n *Node) buildHost() error {
 		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(n.bootstraps))
 	}
 	switch n.o.Reachability {
-	case "", "auto":
-	case "private":
+	case "", ReachAuto:
+	case ReachPrivate:
 		opts = append(opts, libp2p.ForceReachabilityPrivate())
-	case "public":
+	case ReachPublic:
 		opts = append(opts, libp2p.ForceReachabilityPublic())
 	default:
 		return fmt.Errorf("node: %w: reachability %q (want auto, private or public)", ErrInvalidInput, n.o.Reachability)
@@ -285,10 +310,10 @@ func (n *Node) buildHost() error {
 	}
 	mode := dht.ModeAuto
 	switch n.o.DHTMode {
-	case "auto":
-	case "client":
+	case DHTAuto:
+	case DHTClient:
 		mode = dht.ModeClient
-	case "server":
+	case DHTServer:
 		mode = dht.ModeServer
 	default:
 		h.Close()

@@ -49,11 +49,11 @@ func (c *runCmd) Run(g *globals) error {
 		Passphrase:    pass,
 		Bootstraps:    c.Bootstrap,
 		ListenAddrs:   c.Listen,
-		DHTMode:       c.DHTMode,
+		DHTMode:       node.DHTMode(c.DHTMode),
 		RetryInterval: c.RetryInterval,
 		PresenceTTL:   c.PresenceTTL,
 		ICELoopback:   c.ICELoopback,
-		Reachability:  c.Reachability,
+		Reachability:  node.Reachability(c.Reachability),
 		ICERelayOnly:  c.ICERelayOnly,
 		Logger:        log,
 	})
