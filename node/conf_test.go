@@ -131,3 +131,65 @@ func TestConferenceFullMesh(t *testing.T) {
 	hears(0, 2, 4)
 	t.Logf("the others dropped the vanished participant within %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestConferenceInviteAllFirst is the natural order: the host invites
+// everyone, then they join — two of them at the same moment, one later.
+// Each invitee's invitation lists only the host, yet every participant
+// must end up hearing every other (issue: invitees who joined this way
+// heard only the host).
+func TestConferenceInviteAllFirst(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	freqs := []float64{500, 700, 900, 1100}
+	var nodes []*testNode
+	for _, name := range []string{"h", "p", "q", "r"} {
+		nodes = append(nodes, startNode(t, initAccount(t, name), bs))
+	}
+	waitPublished(t, nodes...)
+	host := nodes[0]
+	for _, n := range nodes[1:] {
+		befriend(t, host, n)
+	}
+	ctx := context.Background()
+	tone := func(i int) apitype.CallRequest { return apitype.CallRequest{Audio: fmt.Sprintf("tone:%.0f", freqs[i])} }
+	cf, err := host.StartConference(0, tone(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		if err := host.InviteToConference(ctx, cf.ID, n.account.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes[1:] {
+		test.WaitFor(t, 10*time.Second, func() error {
+			if _, ok := confOf(n, cf.ID); !ok {
+				return fmt.Errorf("%s has no invitation", n.dir)
+			}
+			return nil
+		})
+	}
+	joinErr := make(chan error, 2)
+	for _, i := range []int{1, 2} {
+		go func() {
+			_, err := nodes[i].JoinConference(ctx, cf.ID, tone(i))
+			joinErr <- err
+		}()
+	}
+	for range 2 {
+		if err := <-joinErr; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := nodes[3].JoinConference(ctx, cf.ID, tone(3)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range nodes {
+		want := map[string]float64{}
+		for j := range nodes {
+			if j != i {
+				want[device(nodes[j])] = freqs[j]
+			}
+		}
+		waitHears(t, nodes[i], cf.ID, freqs[i], want)
+	}
+}

@@ -46,9 +46,10 @@ const maxConferenceLimit = 32
 
 // Kinds of conference message.
 const (
-	confInvite = "invite"
-	confJoin   = "join"
-	confLeave  = "leave"
+	confInvite  = "invite"
+	confJoin    = "join"
+	confLeave   = "leave"
+	confMembers = "members"
 )
 
 // Errors of the conference API.
@@ -87,8 +88,14 @@ type conference struct {
 	mu      sync.Mutex // guards the following fields
 	joined  bool
 	inviter string
-	members map[pcrypto.DeviceID]confMember  // verified; includes this device once joined
+	// invited is the roster of the invitations received before joining
+	// (verified); joining takes it as "listed".
+	invited map[pcrypto.DeviceID]confMember
+	// members is the roster once joined (verified), this device included;
+	// moved only by Service.move, through the membership table.
+	members map[pcrypto.DeviceID]confMember
 	calls   map[pcrypto.DeviceID]*calls.Call // pairwise calls by peer device
+	dialing map[pcrypto.DeviceID]bool        // our call to it is being placed
 	opts    apitype.CallRequest              // media of the pairwise calls
 }
 
@@ -159,7 +166,8 @@ func (svc *Service) StartConference(max int, opts apitype.CallRequest) (*apitype
 	if err := calls.CheckSources(opts.Audio, opts.Video); err != nil {
 		return nil, err
 	}
-	cf := &conference{max: max, joined: true, opts: opts, members: map[pcrypto.DeviceID]confMember{}, calls: map[pcrypto.DeviceID]*calls.Call{}}
+	cf := newConference(callproto.CallID{}, max, "")
+	cf.joined, cf.opts = true, opts
 	if _, err := rand.Read(cf.id[:]); err != nil {
 		return nil, err
 	}
@@ -226,8 +234,10 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 	}
 }
 
-// JoinConference joins a conference we were invited to: every member is
-// told (and acknowledges), then this device calls each of them.
+// JoinConference joins a conference we were invited to: it introduces
+// this device to every participant of the invitations' rosters (each
+// answers with its own roster, so participants invited later or elsewhere
+// are found too), and of each pair the device with the smaller ID calls.
 func (svc *Service) JoinConference(ctx context.Context, confID string, opts apitype.CallRequest) (*apitype.Conference, error) {
 	cf, err := svc.conference(confID)
 	if err != nil {
@@ -241,65 +251,167 @@ func (svc *Service) JoinConference(ctx context.Context, confID string, opts apit
 		cf.mu.Unlock()
 		return nil, fmt.Errorf("%w: already in conference %s", service.ErrConflict, confID)
 	}
-	if len(cf.members) >= cf.max {
+	if len(cf.invited)+1 > cf.max {
 		cf.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d of %d", ErrConferenceFull, len(cf.members), cf.max)
+		return nil, fmt.Errorf("%w: %d of %d", ErrConferenceFull, len(cf.invited), cf.max)
 	}
 	cf.joined, cf.opts = true, opts
-	others := make([]confMember, 0, len(cf.members))
-	for _, m := range cf.members {
-		others = append(others, m)
-	}
 	cf.members[svc.id.DeviceCert.Device] = svc.selfMember()
-	roster := slices.Collect(mapValues(cf.members))
+	invited := cf.invited
+	cf.invited = nil
 	cf.mu.Unlock()
-
-	msg := confMsg{Kind: confJoin, Conf: confID, Max: cf.max, Members: roster}
 	var wg sync.WaitGroup
-	for _, m := range others {
-		d, _ := pcrypto.ParseDeviceID(m.Device)
+	for d, m := range invited {
 		if svc.blocked(m.Account) {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := svc.confJoinMember(ctx, cf, d, m, msg); err != nil {
-				svc.log.Info("could not join conference member", "device", d, "err", err)
-				cf.mu.Lock()
-				delete(cf.members, d)
-				cf.mu.Unlock()
-			}
-		}()
+		wg.Go(func() { _ = svc.move(ctx, cf, d, m, inListed, nil) })
 	}
 	wg.Wait()
 	info := svc.confInfo(cf)
 	return &info, nil
 }
 
-// confJoinMember tells one member we join and calls it.
-func (svc *Service) confJoinMember(ctx context.Context, cf *conference, d pcrypto.DeviceID, m confMember, msg confMsg) error {
-	acct, err := pcrypto.ParseAccountID(m.Account)
-	if err != nil {
-		return err
+// move applies input in for participant d (roster entry m) of the joined
+// conference cf: the one place membership changes, through the membership
+// table. c is the pairwise call for inCallUp and inCallEnded. The step's
+// messages are sent before move returns; a call it places runs on.
+func (svc *Service) move(ctx context.Context, cf *conference, d pcrypto.DeviceID, m confMember, in memberInput, c *calls.Call) error {
+	self := svc.id.DeviceCert.Device
+	if d == self {
+		return nil
 	}
+	cf.mu.Lock()
+	if !cf.joined {
+		cf.mu.Unlock()
+		return &service.Refused{Code: "invalid", Reason: "not in that conference"}
+	}
+	s := memberUnknown
+	if _, ok := cf.members[d]; ok {
+		s = memberKnown
+		if cf.calls[d] != nil {
+			s = memberInCall
+		}
+	}
+	if in == inCallEnded && s == memberInCall && cf.calls[d] != c {
+		cf.mu.Unlock()
+		return nil // a call it replaced ended
+	}
+	st := stepMember(s, in)
+	switch {
+	case st.act&actRefuse != 0:
+		cf.mu.Unlock()
+		return &service.Refused{Code: "invalid", Reason: "not a member of that conference"}
+	case s == memberUnknown && st.next != memberUnknown && len(cf.members) >= cf.max:
+		cf.mu.Unlock()
+		return &service.Refused{Code: "invalid", Reason: fmt.Sprintf("conference is full (%d)", cf.max)}
+	}
+	var old *calls.Call
+	switch st.next {
+	case memberUnknown:
+		delete(cf.members, d)
+		delete(cf.calls, d)
+	case memberKnown:
+		if s == memberUnknown {
+			cf.members[d] = m
+		}
+	case memberInCall:
+		if in == inCallUp {
+			if prev := cf.calls[d]; prev != nil && prev != c {
+				old = prev
+			}
+			cf.calls[d] = c
+		}
+	}
+	dial := st.act&actCall != 0 && places(self, d) && cf.calls[d] == nil && !cf.dialing[d]
+	if dial {
+		cf.dialing[d] = true
+	}
+	var roster []confMember
+	if st.act&actSendMembers != 0 {
+		roster = slices.Collect(mapValues(cf.members))
+	}
+	member := cf.members[d]
+	cf.mu.Unlock()
+	cid, oid := "", ""
+	if c != nil {
+		cid = c.Info().ID
+	}
+	if old != nil {
+		oid = old.Info().ID
+	}
+	svc.log.Debug("conference member", "conf", calls.CallIDString(cf.id), "member", d, "state", s, "input", in, "next", st.next, "dial", dial, "call", cid, "old", oid)
+
+	if old != nil {
+		go old.End("replaced")
+	}
+	if st.act&actLeft != 0 {
+		reason := "left"
+		if c != nil {
+			reason = c.Info().Reason
+		}
+		svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceLeft, Time: svc.o.Now(), Call: calls.CallIDString(cf.id), Device: d.String(), Message: reason})
+	}
+	if st.act&actSendJoin != 0 {
+		msg := confMsg{Kind: confJoin, Conf: calls.CallIDString(cf.id), Max: cf.max}
+		if err := svc.io.introduce(ctx, d, member, msg); err != nil {
+			svc.log.Info("could not reach conference member", "device", d, "err", err)
+			if dial {
+				cf.mu.Lock()
+				delete(cf.dialing, d)
+				cf.mu.Unlock()
+			}
+			return svc.move(ctx, cf, d, member, inCallEnded, nil)
+		}
+	}
+	if roster != nil {
+		msg := confMsg{Kind: confMembers, Conf: calls.CallIDString(cf.id), Max: cf.max, Members: roster}
+		if err := svc.io.sendConf(ctx, d, msg); err != nil {
+			svc.log.Info("could not send the roster", "device", d, "err", err)
+		}
+	}
+	if dial {
+		go svc.io.dial(svc.runCtx(), cf, d, member)
+	}
+	return nil
+}
+
+// introduce sends a join message to member d, reaching its account first
+// when not connected.
+func (svc *Service) introduce(ctx context.Context, d pcrypto.DeviceID, m confMember, msg confMsg) error {
 	if !svc.pres.Connected(peer.ID(d)) {
+		acct, err := pcrypto.ParseAccountID(m.Account)
+		if err != nil {
+			return err
+		}
 		if _, _, err := svc.pres.ReachAccount(ctx, acct); err != nil {
 			return err
 		}
 	}
-	if err := svc.sendConf(ctx, d, msg); err != nil {
-		return err
+	return svc.sendConf(ctx, d, msg)
+}
+
+// dial places this device's pairwise call with member d.
+func (svc *Service) dial(ctx context.Context, cf *conference, d pcrypto.DeviceID, m confMember) {
+	defer func() {
+		cf.mu.Lock()
+		delete(cf.dialing, d)
+		cf.mu.Unlock()
+	}()
+	acct, err := pcrypto.ParseAccountID(m.Account)
+	if err != nil {
+		return
 	}
 	cf.mu.Lock()
 	opts := svc.memberOpts(cf, d)
 	cf.mu.Unlock()
 	c, err := svc.calls.StartMemberCall(acct, d, opts, cf.id)
 	if err != nil {
-		return err
+		svc.log.Info("could not call conference member", "device", d, "err", err)
+		_ = svc.move(ctx, cf, d, m, inCallEnded, nil)
+		return
 	}
 	svc.Attach(c, d)
-	return nil
 }
 
 // memberOpts is the media of the pairwise call with device d: the
@@ -345,9 +457,9 @@ func (svc *Service) IsMember(conf callproto.CallID, d pcrypto.DeviceID) bool {
 	return cf.joined && ok
 }
 
-// Attach records c as the pairwise call with device d, and drops d
-// from the roster when that call ends while we are still in the conference
-// (a participant that crashed or left).
+// Attach records c as the pairwise call with device d, and drops d from
+// the roster when that call ends while we are still in the conference (a
+// participant that left or crashed).
 func (svc *Service) Attach(c *calls.Call, d pcrypto.DeviceID) {
 	svc.confMu.Lock()
 	cf := svc.confs[c.Conference()]
@@ -356,21 +468,14 @@ func (svc *Service) Attach(c *calls.Call, d pcrypto.DeviceID) {
 		c.End("conference unknown")
 		return
 	}
-	cf.mu.Lock()
-	if old := cf.calls[d]; old != nil && old != c {
-		go old.End("replaced")
+	ctx := svc.runCtx()
+	if err := svc.move(ctx, cf, d, confMember{}, inCallUp, c); err != nil {
+		c.End("not a member of the conference")
+		return
 	}
-	cf.calls[d] = c
-	cf.mu.Unlock()
 	go func() {
 		<-c.Done()
-		cf.mu.Lock()
-		if cf.calls[d] == c {
-			delete(cf.calls, d)
-			delete(cf.members, d)
-		}
-		cf.mu.Unlock()
-		svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceLeft, Time: svc.o.Now(), Call: calls.CallIDString(cf.id), Device: d.String(), Message: c.Info().Reason})
+		_ = svc.move(ctx, cf, d, confMember{}, inCallEnded, c)
 	}()
 }
 
@@ -440,7 +545,11 @@ func (svc *Service) confInfo(cf *conference) apitype.Conference {
 		c *calls.Call
 	}
 	var ms []mc
-	for d, m := range cf.members {
+	roster := cf.members
+	if !cf.joined {
+		roster = cf.invited
+	}
+	for d, m := range roster {
 		ms = append(ms, mc{m, cf.calls[d]})
 	}
 	cf.mu.Unlock()
@@ -534,69 +643,139 @@ func (svc *Service) applyConf(from peer.ID, data []byte) error {
 	case confJoin:
 		return svc.onJoin(id, sender, m)
 	case confLeave:
-		svc.confMu.Lock()
-		cf := svc.confs[id]
-		svc.confMu.Unlock()
-		if cf != nil {
-			cf.mu.Lock()
-			delete(cf.members, sender)
-			cf.mu.Unlock()
+		if cf := svc.joined(id); cf != nil {
+			return svc.move(svc.runCtx(), cf, sender, m.From, inLeave, nil)
 		}
 		return nil
+	case confMembers:
+		return svc.onMembers(id, sender, m)
 	}
 	return fmt.Errorf("unknown kind %q", m.Kind)
 }
 
 // onInvite records an invitation from a contact, with its verified roster.
+// An invitation to a conference this device is in already lists members
+// it may not know yet.
 func (svc *Service) onInvite(id callproto.CallID, m confMsg) error {
 	if c, err := svc.st.Contact(m.From.Account); err != nil || c.State != store.Accepted {
 		return &service.Refused{Code: "invalid", Reason: "invitations are taken from contacts only"}
 	}
-	members := map[pcrypto.DeviceID]confMember{}
-	for _, mm := range m.Members {
-		d, err := svc.verifyMember(mm)
-		if err != nil {
-			return fmt.Errorf("member %s: %w", mm.Device, err)
-		}
-		if d == svc.id.DeviceCert.Device {
-			continue
-		}
-		members[d] = mm
+	members, err := svc.verifyRoster(m.Members)
+	if err != nil {
+		return err
 	}
-	count := len(members) // members is shared once stored
+	if cf := svc.joined(id); cf != nil {
+		svc.listed(cf, members)
+		return nil
+	}
 	svc.confMu.Lock()
 	if svc.confs == nil {
 		svc.confs = map[callproto.CallID]*conference{}
 	}
-	if _, ok := svc.confs[id]; !ok {
-		svc.confs[id] = &conference{id: id, max: m.Max, inviter: m.From.Account, members: members, calls: map[pcrypto.DeviceID]*calls.Call{}}
+	cf, ok := svc.confs[id]
+	if !ok {
+		cf = newConference(id, m.Max, m.From.Account)
+		svc.confs[id] = cf
 	}
 	svc.confMu.Unlock()
+	cf.mu.Lock()
+	for d, mm := range members {
+		if len(cf.invited) < cf.max {
+			cf.invited[d] = mm
+		}
+	}
+	count := len(cf.invited)
+	cf.mu.Unlock()
 	svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceInvite, Time: svc.o.Now(), Account: m.From.Account, Call: m.Conf,
 		Message: fmt.Sprintf("%d participant(s); join with: parley conference join %s", count, m.Conf)})
 	return nil
 }
 
-// onJoin adds a verified participant that announces itself; its call
-// follows.
+// onJoin takes a participant that introduces itself.
 func (svc *Service) onJoin(id callproto.CallID, sender pcrypto.DeviceID, m confMsg) error {
-	svc.confMu.Lock()
-	cf := svc.confs[id]
-	svc.confMu.Unlock()
+	cf := svc.joined(id)
+	if cf == nil {
+		return &service.Refused{Code: "invalid", Reason: "not in that conference"}
+	}
+	if err := svc.move(svc.runCtx(), cf, sender, m.From, inJoin, nil); err != nil {
+		return err
+	}
+	svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceJoined, Time: svc.o.Now(), Account: m.From.Account, Device: m.From.Device, Call: m.Conf})
+	return nil
+}
+
+// onMembers takes the roster a participant sent us in answer to our join:
+// everyone in it we do not know yet is "listed".
+func (svc *Service) onMembers(id callproto.CallID, sender pcrypto.DeviceID, m confMsg) error {
+	cf := svc.joined(id)
 	if cf == nil {
 		return &service.Refused{Code: "invalid", Reason: "not in that conference"}
 	}
 	cf.mu.Lock()
+	_, known := cf.members[sender]
+	cf.mu.Unlock()
+	if !known {
+		return &service.Refused{Code: "invalid", Reason: "rosters are taken from members only"}
+	}
+	members, err := svc.verifyRoster(m.Members)
+	if err != nil {
+		return err
+	}
+	go svc.listed(cf, members)
+	return nil
+}
+
+// listed introduces this device to every member of a received roster
+// (blocked accounts skipped).
+func (svc *Service) listed(cf *conference, members map[pcrypto.DeviceID]confMember) {
+	ctx := svc.runCtx()
+	var wg sync.WaitGroup
+	for d, mm := range members {
+		if svc.blocked(mm.Account) {
+			continue
+		}
+		wg.Go(func() { _ = svc.move(ctx, cf, d, mm, inListed, nil) })
+	}
+	wg.Wait()
+}
+
+// verifyRoster verifies every entry of a received roster (this device
+// left out).
+func (svc *Service) verifyRoster(roster []confMember) (map[pcrypto.DeviceID]confMember, error) {
+	members := map[pcrypto.DeviceID]confMember{}
+	for _, mm := range roster {
+		d, err := svc.verifyMember(mm)
+		if err != nil {
+			return nil, fmt.Errorf("member %s: %w", mm.Device, err)
+		}
+		if d != svc.id.DeviceCert.Device {
+			members[d] = mm
+		}
+	}
+	return members, nil
+}
+
+// joined returns conference id if this device is in it, else nil.
+func (svc *Service) joined(id callproto.CallID) *conference {
+	svc.confMu.Lock()
+	cf := svc.confs[id]
+	svc.confMu.Unlock()
+	if cf == nil {
+		return nil
+	}
+	cf.mu.Lock()
 	defer cf.mu.Unlock()
 	if !cf.joined {
-		return &service.Refused{Code: "invalid", Reason: "not in that conference"}
+		return nil
 	}
-	if _, ok := cf.members[sender]; !ok && len(cf.members) >= cf.max {
-		return &service.Refused{Code: "invalid", Reason: fmt.Sprintf("conference is full (%d)", cf.max)}
+	return cf
+}
+
+// newConference returns an empty conference.
+func newConference(id callproto.CallID, max int, inviter string) *conference {
+	return &conference{
+		id: id, max: max, inviter: inviter,
+		invited: map[pcrypto.DeviceID]confMember{}, members: map[pcrypto.DeviceID]confMember{},
+		calls: map[pcrypto.DeviceID]*calls.Call{}, dialing: map[pcrypto.DeviceID]bool{},
 	}
-	cf.members[sender] = m.From
-	// Members introduced by the joiner's roster that we do not know yet
-	// are not added: each participant introduces itself when it joins.
-	svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceJoined, Time: svc.o.Now(), Account: m.From.Account, Device: m.From.Device, Call: m.Conf})
-	return nil
 }

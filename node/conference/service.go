@@ -13,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 
+	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calls"
@@ -40,8 +41,25 @@ type Service struct {
 	contacts *contacts.Service
 	calls    *calls.Service
 
-	confMu sync.Mutex // guards confs
+	// io is what membership changes do on the network: svc itself, or a
+	// recorder in the membership walk test.
+	io memberIO
+
+	confMu sync.Mutex // guards confs and runCtx_
 	confs  map[callproto.CallID]*conference
+	// runCtx_ is Serve's context: messages and calls that outlive the
+	// request that caused them run within it.
+	runCtx_ context.Context
+}
+
+// runCtx is the context of Serve (background before Serve).
+func (svc *Service) runCtx() context.Context {
+	svc.confMu.Lock()
+	defer svc.confMu.Unlock()
+	if svc.runCtx_ == nil {
+		return context.Background()
+	}
+	return svc.runCtx_
 }
 
 // New returns the conference service and plugs it into cl.
@@ -57,14 +75,25 @@ func New(env service.Env, pres *presence.Service, cs *contacts.Service, cl *call
 		o: o, h: env.Host, st: env.Store, id: env.ID, log: env.Log, ev: env.Events,
 		pres: pres, contacts: cs, calls: cl,
 	}
+	svc.io = svc
 	cl.SetConferences(svc)
 	return svc, nil
 }
 
 // Serve answers conference streams until ctx is done.
 func (svc *Service) Serve(ctx context.Context) error {
+	svc.confMu.Lock()
+	svc.runCtx_ = ctx
+	svc.confMu.Unlock()
 	svc.h.SetStreamHandler(ConferenceProtocol, svc.handleConfStream)
 	defer svc.h.RemoveStreamHandler(ConferenceProtocol)
 	<-ctx.Done()
 	return nil
+}
+
+// memberIO is what a membership transition does beyond the roster.
+type memberIO interface {
+	introduce(ctx context.Context, d pcrypto.DeviceID, m confMember, msg confMsg) error
+	sendConf(ctx context.Context, d pcrypto.DeviceID, msg confMsg) error
+	dial(ctx context.Context, cf *conference, d pcrypto.DeviceID, m confMember)
 }

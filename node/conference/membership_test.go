@@ -1,0 +1,158 @@
+package conference
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/callproto"
+	"github.com/parleyhq/parley/node/calls"
+	"github.com/parleyhq/parley/node/contacts"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/presence"
+	"github.com/parleyhq/parley/node/service"
+	"github.com/parleyhq/parley/node/service/servicetest"
+)
+
+// recorder stands in for the network side of membership changes.
+type recorder struct {
+	mu    sync.Mutex
+	sent  []string // message kinds, in order
+	dials int
+}
+
+func (r *recorder) introduce(_ context.Context, _ pcrypto.DeviceID, _ confMember, msg confMsg) error {
+	return r.sendConf(context.Background(), "", msg)
+}
+
+func (r *recorder) sendConf(_ context.Context, _ pcrypto.DeviceID, msg confMsg) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, msg.Kind)
+	return nil
+}
+
+func (r *recorder) dial(context.Context, *conference, pcrypto.DeviceID, confMember) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dials++
+}
+
+func newTestService(t *testing.T, name string) *Service {
+	t.Helper()
+	env := servicetest.NewEnv(t, name)
+	pres, err := presence.New(env, presence.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := contacts.New(env, pres, contacts.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := calls.New(env, pres, cs, calls.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(env, pres, cs, cl, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// TestMembershipWalk feeds every input to a member in every state through
+// Service.move and checks the state it leaves, the refusal, the messages
+// it sends and whether it calls, against the table — for a member whose
+// device ID is above ours (we call it) and one below (it calls us).
+func TestMembershipWalk(t *testing.T) {
+	me := newTestService(t, "me")
+	others := []*Service{newTestService(t, "o1"), newTestService(t, "o2")}
+	for _, other := range others {
+		d, m := other.id.DeviceCert.Device, other.selfMember()
+		weCall := places(me.id.DeviceCert.Device, d)
+		for _, s := range memberStates {
+			for _, in := range memberInputs {
+				t.Run(string(s)+"/"+strings.ReplaceAll(string(in), " ", "-"), func(t *testing.T) {
+					rec := &recorder{}
+					me.io = rec
+					cf := newConference(callproto.CallID{1}, 8, "")
+					cf.joined = true
+					cf.members[me.id.DeviceCert.Device] = me.selfMember()
+					var current *calls.Call
+					if s != memberUnknown {
+						cf.members[d] = m
+					}
+					if s == memberInCall {
+						current = testCall(t, me, d)
+						cf.calls[d] = current
+					}
+					var c *calls.Call
+					switch in {
+					case inCallUp:
+						c = testCall(t, me, d)
+					case inCallEnded:
+						c = current
+					}
+					err := me.move(context.Background(), cf, d, m, in, c)
+					want := stepMember(s, in)
+					if (want.act&actRefuse != 0) != (err != nil) {
+						t.Fatalf("err = %v, want refused = %v", err, want.act&actRefuse != 0)
+					}
+					got := memberUnknown
+					if _, ok := cf.members[d]; ok {
+						got = memberKnown
+						if cf.calls[d] != nil {
+							got = memberInCall
+						}
+					}
+					if err == nil && got != want.next {
+						t.Fatalf("state %s, want %s", got, want.next)
+					}
+					var wantSent []string
+					if want.act&actSendJoin != 0 {
+						wantSent = append(wantSent, confJoin)
+					}
+					if want.act&actSendMembers != 0 {
+						wantSent = append(wantSent, confMembers)
+					}
+					if strings.Join(rec.sent, ",") != strings.Join(wantSent, ",") {
+						t.Fatalf("sent %v, want %v", rec.sent, wantSent)
+					}
+					wantDial := want.act&actCall != 0 && weCall && s != memberInCall
+					if (rec.dials == 1) != wantDial || rec.dials > 1 {
+						t.Fatalf("%d dials, want %v", rec.dials, wantDial)
+					}
+				})
+			}
+		}
+	}
+}
+
+// testCall is a real conference call object to device d (its legs fail
+// in the background: nothing listens).
+func testCall(t *testing.T, svc *Service, d pcrypto.DeviceID) *calls.Call {
+	t.Helper()
+	c, err := svc.calls.StartMemberCall(svc.id.AccountCert.ID, d, apitype.CallRequest{}, callproto.CallID{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.End("test over") })
+	return c
+}
+
+// TestMembershipTableDocumented checks that docs/protocol.md shows the
+// table the code runs.
+func TestMembershipTableDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := membershipMarkdown(); !strings.Contains(string(doc), want) {
+		t.Fatalf("docs/protocol.md does not hold the membership table; paste this:\n%s", want)
+	}
+}
+
+var _ = service.ErrInvalidInput
