@@ -104,7 +104,7 @@ func (c *Call) step(in Input, evType, msg string) {
 	next, ok := StepCall(c.state, in)
 	if !ok || c.ended {
 		c.mu.Unlock()
-		c.svc.log.Debug("call input ignored", "call", CallIDString(c.id), "state", c.state, "input", in)
+		c.svc.Log.Debug("call input ignored", "call", CallIDString(c.id), "state", c.state, "input", in)
 		return
 	}
 	c.state = next
@@ -115,7 +115,7 @@ func (c *Call) step(in Input, evType, msg string) {
 }
 
 func (c *Call) event(typ, msg string) {
-	c.svc.ev.Publish(apitype.Event{Type: typ, Time: c.svc.o.Now(), Account: c.peer.String(), Call: CallIDString(c.id), Message: msg})
+	c.svc.Events.Publish(apitype.Event{Type: typ, Time: c.svc.Now(), Account: c.peer.String(), Call: CallIDString(c.id), Message: msg})
 }
 
 // end ends the call once: it tells every still-open peer leg why (when
@@ -154,7 +154,7 @@ func (c *Call) end(reason string, notify string) {
 	close(c.done)
 	c.svc.recordHistory(c)
 	c.event(apitype.EventCallEnded, reason)
-	c.svc.log.Info("call ended", "call", CallIDString(c.id), "peer", c.peer, "reason", reason)
+	c.svc.Log.Info("call ended", "call", CallIDString(c.id), "peer", c.peer, "reason", reason)
 }
 
 // info describes the call for the API.
@@ -329,10 +329,10 @@ func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*ap
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", service.ErrInvalidInput, err)
 	}
-	if acct == svc.id.AccountCert.ID {
+	if acct == svc.ID.AccountCert.ID {
 		return nil, fmt.Errorf("%w: cannot call this node's own account", service.ErrInvalidInput)
 	}
-	ct, err := svc.st.Contact(acct.String())
+	ct, err := svc.Store.Contact(acct.String())
 	if errors.Is(err, store.ErrNotFound) || (err == nil && ct.State != store.Accepted) {
 		return nil, fmt.Errorf("%w: %s is not an accepted contact (parley contact add %s, and wait for them to accept)", service.ErrConflict, acct, acct)
 	}
@@ -345,7 +345,7 @@ func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*ap
 	}
 	var targets []pcrypto.DeviceID
 	for _, r := range results {
-		if r.Connected && r.Cert.Device != svc.id.DeviceCert.Device {
+		if r.Connected && r.Cert.Device != svc.ID.DeviceCert.Device {
 			targets = append(targets, r.Cert.Device)
 		}
 	}
@@ -392,7 +392,7 @@ func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID
 			}
 		}
 	}()
-	svc.log.Info("calling", "call", CallIDString(id), "peer", acct, "devices", len(targets))
+	svc.Log.Info("calling", "call", CallIDString(id), "peer", acct, "devices", len(targets))
 	return c, nil
 }
 
@@ -455,7 +455,7 @@ func randomSSRC() uint32 {
 // openStream opens a call signalling stream, allowing relayed connections.
 func (svc *Service) openCallStream(ctx context.Context, d pcrypto.DeviceID) (network.Stream, error) {
 	ctx = network.WithAllowLimitedConn(ctx, "call")
-	return svc.h.NewStream(ctx, peerOf(d), CallProtocol)
+	return svc.Host.NewStream(ctx, peerOf(d), CallProtocol)
 }
 
 // iceConfig is the ICE configuration of a new leg.
@@ -465,7 +465,7 @@ func (svc *Service) iceConfig(ctx context.Context, controlling bool) calltranspo
 		Servers:         svc.iceServers(ctx),
 		RelayOnly:       svc.o.ICERelayOnly,
 		IncludeLoopback: svc.o.ICELoopback,
-		Logger:          svc.log.With("component", "ice"),
+		Logger:          svc.Log.With("component", "ice"),
 	}
 }
 
@@ -474,10 +474,10 @@ func (svc *Service) recordHistory(c *Call) {
 	ci := c.info()
 	h := store.CallRecord{
 		ID: ci.ID, Direction: ci.Direction, Peer: ci.Peer, PeerDevice: ci.PeerDevice,
-		Started: ci.Started, Ended: svc.o.Now(), Reason: ci.Reason, Answered: !c.firstRecv.IsZero() || ci.SAS != "",
+		Started: ci.Started, Ended: svc.Now(), Reason: ci.Reason, Answered: !c.firstRecv.IsZero() || ci.SAS != "",
 	}
-	if err := svc.st.PutCall(h); err != nil {
-		svc.log.Warn("call history", "err", err)
+	if err := svc.Store.PutCall(h); err != nil {
+		svc.Log.Warn("call history", "err", err)
 	}
 }
 

@@ -129,7 +129,7 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 		}
 		p := l.tl.Path()
 		c.step(InMediaUp, apitype.EventCallConnected, fmt.Sprintf("%s/%s over %s", p.Local, p.Remote, p.Network))
-		c.svc.log.Info("call connected", "call", CallIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
+		c.svc.Log.Info("call connected", "call", CallIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
 		c.mu.Lock()
 		sources := c.sources
 		c.mu.Unlock()
@@ -147,7 +147,7 @@ func (l *leg) send(s *sendStream) {
 		p, err := s.src.ReadRTP(c.ctx)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && c.ctx.Err() == nil {
-				c.svc.log.Warn("media source failed", "codec", s.codec.Name, "err", err)
+				c.svc.Log.Warn("media source failed", "codec", s.codec.Name, "err", err)
 			}
 			return
 		}
@@ -213,7 +213,7 @@ func (c *Call) sinkFor(p *rtp.Packet) (*recvStream, error) {
 	if c.opts.Record != "" {
 		rec, err := media.ParseSink(c.opts.Record, codec)
 		if err != nil {
-			c.svc.log.Warn("cannot record", "record", c.opts.Record, "codec", codec.Name, "err", err)
+			c.svc.Log.Warn("cannot record", "record", c.opts.Record, "codec", codec.Name, "err", err)
 		} else {
 			r.sink = media.Tee(r.counter, rec)
 		}
@@ -246,10 +246,10 @@ func (svc *Service) iceServers(ctx context.Context) []calltransport.ICEServer {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		cred, err := turncred.Request(rctx, svc.h, bs.ID, svc.id.AccountCert.Raw(), svc.id.DeviceCert.Raw())
+		cred, err := turncred.Request(rctx, svc.Host, bs.ID, svc.ID.AccountCert.Raw(), svc.ID.DeviceCert.Raw())
 		cancel()
 		if err != nil {
-			svc.log.Debug("no TURN credentials from bootstrap", "peer", bs.ID, "err", err)
+			svc.Log.Debug("no TURN credentials from bootstrap", "peer", bs.ID, "err", err)
 			continue
 		}
 		for _, u := range cred.URLs {

@@ -36,8 +36,8 @@ func offerFrom(t *testing.T, n *Service, to pcrypto.AccountID, key *pcrypto.Devi
 		t.Fatal(err)
 	}
 	o := &callproto.Offer{
-		Time: time.Now(), From: n.id.AccountCert.ID, To: to,
-		AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
+		Time: time.Now(), From: n.ID.AccountCert.ID, To: to,
+		AccountCert: n.ID.AccountCert.Raw(), DeviceCert: n.ID.DeviceCert.Raw(),
 		ICEUfrag: "ufragufragufrag1", ICEPwd: "pwdpwdpwdpwdpwdpwdpwdpwd",
 		Media: []callproto.MediaDesc{{Kind: "audio", Codec: "PCMU", ClockRate: 8000, Channels: 1, SSRC: 1}},
 	}
@@ -48,7 +48,7 @@ func offerFrom(t *testing.T, n *Service, to pcrypto.AccountID, key *pcrypto.Devi
 		edit(o)
 	}
 	if key == nil {
-		key = n.id.DeviceKey
+		key = n.ID.DeviceKey
 	}
 	b, err := callproto.SignOffer(key, o)
 	if err != nil {
@@ -62,15 +62,15 @@ func offerFrom(t *testing.T, n *Service, to pcrypto.AccountID, key *pcrypto.Devi
 func cacheAccount(t *testing.T, m, n *Service, devices []*pcrypto.DeviceCert, crl *pcrypto.CRL) {
 	t.Helper()
 	now := time.Now()
-	raw, err := records.NewAccount(n.id.AccountKey, n.id.AccountCert, devices, crl, uint64(now.UnixNano()), time.Hour, now)
+	raw, err := records.NewAccount(n.ID.AccountKey, n.ID.AccountCert, devices, crl, uint64(now.UnixNano()), time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := records.ParseAccount(records.AccountKey(n.id.AccountCert.ID), raw, now)
+	rec, err := records.ParseAccount(records.AccountKey(n.ID.AccountCert.ID), raw, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.pres.UpdateAccount(n.id.AccountCert.ID, rec, now)
+	m.pres.UpdateAccount(n.ID.AccountCert.ID, rec, now)
 }
 
 // TestCallOfferRefused checks each reason a callee refuses an offer, and
@@ -78,16 +78,16 @@ func cacheAccount(t *testing.T, m, n *Service, devices []*pcrypto.DeviceCert, cr
 func TestCallOfferRefused(t *testing.T) {
 	bob := newTestNode(t, "bob")
 	alice := newTestNode(t, "alice")
-	bobID := bob.id.AccountCert.ID
-	alicePeer := peer.ID(alice.id.DeviceCert.Device)
-	if err := bob.st.PutContact(store.Contact{AccountID: alice.id.AccountCert.ID.String(), State: store.Accepted}); err != nil {
+	bobID := bob.ID.AccountCert.ID
+	alicePeer := peer.ID(alice.ID.DeviceCert.Device)
+	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID.String(), State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
-	cacheAccount(t, bob, alice, []*pcrypto.DeviceCert{alice.id.DeviceCert}, nil)
+	cacheAccount(t, bob, alice, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil)
 
 	// A second device of alice's account that the account never published.
 	hiddenKey, _ := pcrypto.NewDeviceKey(nil)
-	hiddenCert, err := pcrypto.IssueDeviceCert(alice.id.AccountKey, alice.id.AccountCert, hiddenKey.Public(), "hidden", pcrypto.CertOptions{})
+	hiddenCert, err := pcrypto.IssueDeviceCert(alice.ID.AccountKey, alice.ID.AccountCert, hiddenKey.Public(), "hidden", pcrypto.CertOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +104,8 @@ func TestCallOfferRefused(t *testing.T) {
 	}{
 		{"forged signature", alicePeer, forged, callproto.ErrBadSignature, 0},
 		{"stale", alicePeer, offerFrom(t, alice, bobID, nil, func(o *callproto.Offer) { o.Time = time.Now().Add(-time.Minute) }), callproto.ErrStale, callproto.CodeStale},
-		{"to another account", alicePeer, offerFrom(t, alice, alice.id.AccountCert.ID, nil, nil), callproto.ErrWrongRecipient, callproto.CodeWrongRecipient},
-		{"relayed by another peer", peer.ID(bob.id.DeviceCert.Device), good, callproto.ErrWrongSigner, 0},
+		{"to another account", alicePeer, offerFrom(t, alice, alice.ID.AccountCert.ID, nil, nil), callproto.ErrWrongRecipient, callproto.CodeWrongRecipient},
+		{"relayed by another peer", peer.ID(bob.ID.DeviceCert.Device), good, callproto.ErrWrongSigner, 0},
 		{"device not in the account's set", peer.ID(hiddenCert.Device), offerFrom(t, alice, bobID, hiddenKey, func(o *callproto.Offer) { o.DeviceCert = hiddenCert.Raw() }), callproto.ErrUntrustedDevice, callproto.CodeUntrusted},
 	}
 	for _, tt := range tests {
@@ -129,7 +129,7 @@ func TestCallOfferRefused(t *testing.T) {
 	}
 
 	// Revoked: the account publishes a CRL naming alice's device.
-	crl, err := pcrypto.CreateCRL(alice.id.AccountKey, alice.id.AccountCert, nil, []*big.Int{alice.id.DeviceCert.Serial()}, time.Now())
+	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{alice.ID.DeviceCert.Serial()}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,22 +137,22 @@ func TestCallOfferRefused(t *testing.T) {
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, pcrypto.ErrRevoked) {
 		t.Fatalf("revoked device: %v", err)
 	}
-	cacheAccount(t, bob, alice, []*pcrypto.DeviceCert{alice.id.DeviceCert}, nil)
+	cacheAccount(t, bob, alice, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil)
 
 	// Not a contact (removed), then blocked.
-	if err := bob.st.DeleteContact(alice.id.AccountCert.ID.String()); err != nil {
+	if err := bob.Store.DeleteContact(alice.ID.AccountCert.ID.String()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) || callproto.CodeOf(err) != callproto.CodeNotContact {
 		t.Fatalf("non-contact: %v", err)
 	}
-	if err := bob.st.SetSetting(service.SettingAllowNonContacts, "true"); err != nil {
+	if err := bob.Store.SetSetting(service.SettingAllowNonContacts, "true"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); err != nil {
 		t.Fatalf("non-contact allowed by setting: %v", err)
 	}
-	if err := bob.st.PutContact(store.Contact{AccountID: alice.id.AccountCert.ID.String(), State: store.Blocked}); err != nil {
+	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID.String(), State: store.Blocked}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) {
@@ -174,7 +174,7 @@ func FuzzCallFrame(f *testing.F) {
 		if len(b) > callproto.MaxMessage {
 			t.Fatalf("frame of %d bytes accepted", len(b))
 		}
-		_, _, _ = bob.checkOffer(peer.ID(bob.id.DeviceCert.Device), b)
+		_, _, _ = bob.checkOffer(peer.ID(bob.ID.DeviceCert.Device), b)
 	})
 }
 
@@ -183,11 +183,11 @@ func FuzzCallFrame(f *testing.F) {
 func TestOversizedSignallingRefused(t *testing.T) {
 	bob := newTestNode(t, "bob")
 	alice := newTestNode(t, "alice")
-	bob.h.SetStreamHandler(CallProtocol, bob.handleCallStream)
-	if err := alice.h.Connect(context.Background(), peer.AddrInfo{ID: bob.h.ID(), Addrs: bob.h.Addrs()}); err != nil {
+	bob.Host.SetStreamHandler(CallProtocol, bob.handleCallStream)
+	if err := alice.Host.Connect(context.Background(), peer.AddrInfo{ID: bob.Host.ID(), Addrs: bob.Host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := alice.h.NewStream(context.Background(), bob.h.ID(), CallProtocol)
+	s, err := alice.Host.NewStream(context.Background(), bob.Host.ID(), CallProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}

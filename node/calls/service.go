@@ -10,22 +10,17 @@ package calls
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
-
 	pcrypto "github.com/parleyhq/parley/crypto"
-	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calltransport"
 	"github.com/parleyhq/parley/node/contacts"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/node/presence"
 	"github.com/parleyhq/parley/node/service"
-	"github.com/parleyhq/parley/store"
 )
 
 // Options configure the calls service.
@@ -36,18 +31,12 @@ type Options struct {
 	// ICERelayOnly restricts calls to TURN relay candidates. Off by
 	// default.
 	ICERelayOnly bool
-	// Now is the clock (set from service.Env).
-	Now func() time.Time
 }
 
 // Service places, answers and runs calls and conferences.
 type Service struct {
+	service.Env
 	o        Options
-	h        host.Host
-	st       *store.Store
-	id       *account.Identity
-	log      *slog.Logger
-	ev       *service.Events
 	pres     *presence.Service
 	contacts *contacts.Service
 
@@ -79,9 +68,8 @@ func New(env service.Env, pres *presence.Service, cs *contacts.Service, o Option
 	if pres == nil || cs == nil {
 		return nil, errors.New("calls: the presence and contacts services are required")
 	}
-	o.Now = env.Now
 	return &Service{
-		o: o, h: env.Host, st: env.Store, id: env.ID, log: env.Log, ev: env.Events,
+		Env: env, o: o,
 		pres: pres, contacts: cs,
 	}, nil
 }
@@ -92,10 +80,10 @@ func (svc *Service) Serve(ctx context.Context) error {
 	svc.ctxMu.Lock()
 	svc.runCtx_ = ctx
 	svc.ctxMu.Unlock()
-	svc.h.SetStreamHandler(CallProtocol, svc.handleCallStream)
-	defer svc.h.RemoveStreamHandler(CallProtocol)
-	svc.h.SetStreamHandler(CallControlProtocol, svc.handleCallControlStream)
-	defer svc.h.RemoveStreamHandler(CallControlProtocol)
+	svc.Host.SetStreamHandler(CallProtocol, svc.handleCallStream)
+	defer svc.Host.RemoveStreamHandler(CallProtocol)
+	svc.Host.SetStreamHandler(CallControlProtocol, svc.handleCallControlStream)
+	defer svc.Host.RemoveStreamHandler(CallControlProtocol)
 	<-ctx.Done()
 	svc.endAllCalls()
 	return nil

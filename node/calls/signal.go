@@ -88,10 +88,10 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 // stream, which is torn down anyway.
 func (l *leg) sendControl(m *callproto.Control) {
 	m.CallID = l.c.id
-	m.Time = l.c.svc.o.Now()
-	b, err := callproto.SignControl(l.c.svc.id.DeviceKey, m)
+	m.Time = l.c.svc.Now()
+	b, err := callproto.SignControl(l.c.svc.ID.DeviceKey, m)
 	if err != nil {
-		l.c.svc.log.Debug("signing control", "type", m.Type, "err", err)
+		l.c.svc.Log.Debug("signing control", "type", m.Type, "err", err)
 		return
 	}
 	if !l.sigLost.Load() && l.writeFrame(b) == nil {
@@ -160,7 +160,7 @@ func (l *leg) ring() {
 		// the call goes on. Later control messages (hang-up) go on streams
 		// of their own (CallControlProtocol).
 		l.sigLost.Store(true)
-		svc.log.Info("signalling stream closed; the call continues on its media path", "call", CallIDString(c.id), "err", err)
+		svc.Log.Info("signalling stream closed; the call continues on its media path", "call", CallIDString(c.id), "err", err)
 		return
 	}
 	l.close()
@@ -174,7 +174,7 @@ func (l *leg) ring() {
 		}
 	}
 	c.mu.Unlock()
-	svc.log.Info("call leg ended", "call", CallIDString(c.id), "device", l.device, "err", err)
+	svc.Log.Info("call leg ended", "call", CallIDString(c.id), "device", l.device, "err", err)
 	if won || alive == 0 {
 		c.end(err.Error(), callproto.ControlHangup)
 	}
@@ -210,12 +210,12 @@ func (l *leg) ringErr() error {
 	l.setTransport(tl)
 	ufrag, pwd := tl.LocalCredentials()
 	offer := &callproto.Offer{
-		CallID: c.id, Time: svc.o.Now(), From: svc.id.AccountCert.ID, To: c.peer,
-		AccountCert: svc.id.AccountCert.Raw(), DeviceCert: svc.id.DeviceCert.Raw(),
+		CallID: c.id, Time: svc.Now(), From: svc.ID.AccountCert.ID, To: c.peer,
+		AccountCert: svc.ID.AccountCert.Raw(), DeviceCert: svc.ID.DeviceCert.Raw(),
 		ICEUfrag: ufrag, ICEPwd: pwd, Media: c.mediaDescs(), Conference: c.conf,
 	}
 	ck.FillOffer(offer)
-	signedOffer, err := callproto.SignOffer(svc.id.DeviceKey, offer)
+	signedOffer, err := callproto.SignOffer(svc.ID.DeviceKey, offer)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func (l *leg) ringErr() error {
 			}
 			continue
 		}
-		m, err := callproto.ParseControl(b, l.peerPub, svc.o.Now())
+		m, err := callproto.ParseControl(b, l.peerPub, svc.Now())
 		if err != nil || m.CallID != c.id {
 			svc.sigDropped.Add(1)
 			return fmt.Errorf("bad control message from the callee: %v", err)
@@ -259,10 +259,10 @@ func (l *leg) ringErr() error {
 func (l *leg) onAnswer(ck *callproto.CallerKeys, signedOffer, signedAnswer []byte) error {
 	c, svc := l.c, l.c.svc
 	var crl *pcrypto.CRL
-	if rec := svc.pres.CachedAccount(c.peer, svc.o.Now(), time.Hour); rec != nil {
+	if rec := svc.pres.CachedAccount(c.peer, svc.Now(), time.Hour); rec != nil {
 		crl = rec.CRL
 	}
-	ans, dc, err := callproto.ParseAnswer(signedAnswer, signedOffer, c.peer, svc.o.Now(), callproto.WithCRL(crl))
+	ans, dc, err := callproto.ParseAnswer(signedAnswer, signedOffer, c.peer, svc.Now(), callproto.WithCRL(crl))
 	if err != nil {
 		l.sendControl(&callproto.Control{Type: callproto.ControlError, Code: callproto.CodeOf(err), Reason: err.Error()})
 		return fmt.Errorf("answer refused: %w", err)
@@ -319,7 +319,7 @@ func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
 	case callproto.ControlCandidate:
 		if l.tl != nil {
 			if err := l.tl.AddRemoteCandidate(m.Candidate); err != nil {
-				c.svc.log.Debug("remote candidate refused", "err", err)
+				c.svc.Log.Debug("remote candidate refused", "err", err)
 			}
 		}
 	case callproto.ControlEndOfCandidates:
@@ -394,7 +394,7 @@ func (svc *Service) handleCallStream(s network.Stream) {
 	offer, dc, err := svc.checkOffer(s.Conn().RemotePeer(), signedOffer)
 	if err != nil {
 		svc.sigDropped.Add(1)
-		svc.log.Info("call refused", "from", s.Conn().RemotePeer(), "err", err)
+		svc.Log.Info("call refused", "from", s.Conn().RemotePeer(), "err", err)
 		l.c = &Call{svc: svc, id: offerID(signedOffer)}
 		code := callproto.CodeOf(err)
 		l.sendControl(&callproto.Control{Type: callproto.ControlError, Code: code, Reason: err.Error()})
@@ -417,7 +417,7 @@ func (svc *Service) handleCallStream(s network.Stream) {
 	c.mu.Unlock()
 	l.sendControl(&callproto.Control{Type: callproto.ControlRinging})
 	c.event(apitype.EventCallIncoming, "from device "+dc.Device.String())
-	svc.log.Info("incoming call", "call", CallIDString(c.id), "from", offer.From)
+	svc.Log.Info("incoming call", "call", CallIDString(c.id), "from", offer.From)
 
 	// Control messages from the caller may arrive while we ring (cancel,
 	// answered elsewhere) and after the answer (confirm, candidates).
@@ -429,8 +429,8 @@ func (svc *Service) handleCallStream(s network.Stream) {
 		// of it and answered at once with the conference's media.
 		kickDecision(c, callDecision{answer: true, opts: svc.conf().AnswerOptions(c.conf, dc.Device)})
 		svc.conf().Attach(c, dc.Device)
-	} else if auto, _, _ := svc.st.Setting(service.SettingAutoAnswer); auto == "contacts" {
-		rec, _, _ := svc.st.Setting(service.SettingAutoRecord)
+	} else if auto, _, _ := svc.Store.Setting(service.SettingAutoAnswer); auto == "contacts" {
+		rec, _, _ := svc.Store.Setting(service.SettingAutoRecord)
 		kickDecision(c, callDecision{answer: true, opts: apitype.CallAction{Record: rec}})
 	}
 	var d callDecision
@@ -474,14 +474,14 @@ func offerID(b []byte) callproto.CallID {
 // when known), addressed to us, sent by the device that signed it, fresh,
 // not a replay, and from a contact unless we allow others.
 func (svc *Service) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *pcrypto.DeviceCert, error) {
-	now := svc.o.Now()
+	now := svc.Now()
 	crlOf := func(a pcrypto.AccountID) *pcrypto.CRL {
 		if rec := svc.pres.CachedAccount(a, now, time.Hour); rec != nil {
 			return rec.CRL
 		}
 		return nil
 	}
-	o, dc, err := callproto.ParseOffer(signed, now, callproto.WithRecipient(svc.id.AccountCert.ID), callproto.WithCRLLookup(crlOf))
+	o, dc, err := callproto.ParseOffer(signed, now, callproto.WithRecipient(svc.ID.AccountCert.ID), callproto.WithCRLLookup(crlOf))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -494,7 +494,7 @@ func (svc *Service) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *
 	if err := svc.replay.Check(o.CallID, now); err != nil {
 		return nil, nil, err
 	}
-	ct, err := svc.st.Contact(o.From.String())
+	ct, err := svc.Store.Contact(o.From.String())
 	switch {
 	case err == nil && ct.State == store.Blocked:
 		return nil, nil, fmt.Errorf("%w: blocked", callproto.ErrNotContact)
@@ -507,7 +507,7 @@ func (svc *Service) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *
 		}
 	case err == nil && ct.State == store.Accepted:
 	case errors.Is(err, store.ErrNotFound) || err == nil:
-		if v, _, _ := svc.st.Setting(service.SettingAllowNonContacts); v != "true" {
+		if v, _, _ := svc.Store.Setting(service.SettingAllowNonContacts); v != "true" {
 			return nil, nil, fmt.Errorf("%w: this account only takes calls from its contacts", callproto.ErrNotContact)
 		}
 	default:
@@ -529,7 +529,7 @@ func (svc *Service) checkDeviceListed(acct pcrypto.AccountID, dc *pcrypto.Device
 	defer cancel()
 	rec, err := svc.pres.ResolveAccount(ctx, acct)
 	if err != nil {
-		svc.log.Debug("caller's account record unavailable; trusting the certificate chain", "account", acct, "err", err)
+		svc.Log.Debug("caller's account record unavailable; trusting the certificate chain", "account", acct, "err", err)
 		return nil
 	}
 	if rec.CRL != nil && rec.CRL.IsRevoked(dc.Serial()) {
@@ -566,11 +566,11 @@ func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.Ca
 	l.setTransport(tl)
 	ufrag, pwd := tl.LocalCredentials()
 	ans := &callproto.Answer{
-		CallID: c.id, Time: svc.o.Now(), OfferHash: callproto.OfferHash(signedOffer),
-		AccountCert: svc.id.AccountCert.Raw(), DeviceCert: svc.id.DeviceCert.Raw(),
+		CallID: c.id, Time: svc.Now(), OfferHash: callproto.OfferHash(signedOffer),
+		AccountCert: svc.ID.AccountCert.Raw(), DeviceCert: svc.ID.DeviceCert.Raw(),
 		X25519: x, MLKEMCiphertext: ct, ICEUfrag: ufrag, ICEPwd: pwd, Media: c.mediaDescs(),
 	}
-	signedAnswer, err := callproto.SignAnswer(svc.id.DeviceKey, ans)
+	signedAnswer, err := callproto.SignAnswer(svc.ID.DeviceKey, ans)
 	if err != nil {
 		return err
 	}
@@ -602,13 +602,13 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 				// As on the caller's side: the call goes on on its media
 				// path (see ring).
 				l.sigLost.Store(true)
-				svc.log.Info("signalling stream closed; the call continues on its media path", "call", CallIDString(c.id), "err", err)
+				svc.Log.Info("signalling stream closed; the call continues on its media path", "call", CallIDString(c.id), "err", err)
 			default:
 				c.end("signalling stream closed", "")
 			}
 			return
 		}
-		m, err := callproto.ParseControl(b, l.peerPub, svc.o.Now())
+		m, err := callproto.ParseControl(b, l.peerPub, svc.Now())
 		if err != nil || m.CallID != c.id {
 			svc.sigDropped.Add(1)
 			c.end(fmt.Sprintf("bad control message from the caller: %v", err), callproto.ControlHangup)
@@ -640,9 +640,9 @@ const CallControlProtocol = "/parley/call-control/1.0.0"
 func (svc *Service) sendControlStream(d pcrypto.DeviceID, msg []byte) {
 	ctx, cancel := context.WithTimeout(svc.runCtx(), service.IOTimeout)
 	defer cancel()
-	s, err := svc.h.NewStream(network.WithAllowLimitedConn(ctx, "call-control"), peerOf(d), CallControlProtocol)
+	s, err := svc.Host.NewStream(network.WithAllowLimitedConn(ctx, "call-control"), peerOf(d), CallControlProtocol)
 	if err != nil {
-		svc.log.Debug("control stream", "device", d, "err", err)
+		svc.Log.Debug("control stream", "device", d, "err", err)
 		return
 	}
 	defer s.Close()
@@ -667,7 +667,7 @@ func (svc *Service) handleCallControlStream(s network.Stream) {
 		svc.sigDropped.Add(1)
 		return
 	}
-	m, err := callproto.ParseControl(b, pub, svc.o.Now())
+	m, err := callproto.ParseControl(b, pub, svc.Now())
 	if err != nil {
 		svc.sigDropped.Add(1)
 		return

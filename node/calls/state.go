@@ -1,9 +1,6 @@
 package calls
 
-import (
-	"fmt"
-	"strings"
-)
+import "github.com/parleyhq/parley/node/service"
 
 // State is where a call stands, as the local API shows it.
 type State string
@@ -62,26 +59,14 @@ func StepCall(s State, in Input) (State, bool) {
 
 // CallTableMarkdown renders the call table as docs/protocol.md shows it.
 func CallTableMarkdown() string {
-	var b strings.Builder
-	b.WriteString("| state \\ input |")
-	for _, in := range Inputs {
-		fmt.Fprintf(&b, " %s |", in)
+	rows := make([]string, len(States))
+	for i, s := range States {
+		rows[i] = "**" + string(s) + "**"
 	}
-	b.WriteString("\n|---|")
-	for range Inputs {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
-	for _, s := range States {
-		fmt.Fprintf(&b, "| **%s** |", s)
-		for _, in := range Inputs {
-			if next, ok := StepCall(s, in); ok {
-				fmt.Fprintf(&b, " %s |", next)
-			} else {
-				b.WriteString(" ignored |")
-			}
+	return service.MarkdownTable("state \\ input", rows, service.Names(Inputs), func(r, c int) string {
+		if next, ok := StepCall(States[r], Inputs[c]); ok {
+			return string(next)
 		}
-		b.WriteString("\n")
-	}
-	return b.String()
+		return "ignored"
+	})
 }

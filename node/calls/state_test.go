@@ -26,7 +26,7 @@ func TestCallTableDocumented(t *testing.T) {
 // against the table, and that nothing leaves "ended" or goes back.
 func TestCallStateWalk(t *testing.T) {
 	svc := newTestNode(t, "alice")
-	events, stop := svc.ev.Subscribe()
+	events, stop := svc.Events.Subscribe()
 	defer stop()
 	order := map[State]int{}
 	for i, s := range States {
@@ -37,7 +37,7 @@ func TestCallStateWalk(t *testing.T) {
 			t.Run(string(s)+"/"+strings.ReplaceAll(string(in), " ", "-"), func(t *testing.T) {
 				var id callproto.CallID
 				id[0], id[1] = byte(order[s]), byte(len(in))
-				c := svc.newCall(id, true, svc.id.AccountCert.ID)
+				c := svc.newCall(id, true, svc.ID.AccountCert.ID)
 				if s == StateEnded {
 					c.end("test", "")
 				}

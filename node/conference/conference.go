@@ -102,8 +102,8 @@ type conference struct {
 // self describes this device as a conference member.
 func (svc *Service) selfMember() confMember {
 	return confMember{
-		Account: svc.id.AccountCert.ID.String(), Device: svc.id.DeviceCert.Device.String(), Name: svc.id.DeviceCert.Name,
-		AccountCert: svc.id.AccountCert.Raw(), DeviceCert: svc.id.DeviceCert.Raw(),
+		Account: svc.ID.AccountCert.ID.String(), Device: svc.ID.DeviceCert.Device.String(), Name: svc.ID.DeviceCert.Name,
+		AccountCert: svc.ID.AccountCert.Raw(), DeviceCert: svc.ID.DeviceCert.Raw(),
 	}
 }
 
@@ -122,10 +122,10 @@ func (svc *Service) verifyMember(m confMember) (pcrypto.DeviceID, error) {
 		return "", err
 	}
 	var crl *pcrypto.CRL
-	if rec := svc.pres.CachedAccount(acct, svc.o.Now(), time.Hour); rec != nil {
+	if rec := svc.pres.CachedAccount(acct, svc.Now(), time.Hour); rec != nil {
 		crl = rec.CRL
 	}
-	if err := pcrypto.VerifyDevice(acct, ac, dc, crl, svc.o.Now()); err != nil {
+	if err := pcrypto.VerifyDevice(acct, ac, dc, crl, svc.Now()); err != nil {
 		return "", err
 	}
 	if m.Device != dc.Device.String() {
@@ -136,7 +136,7 @@ func (svc *Service) verifyMember(m confMember) (pcrypto.DeviceID, error) {
 
 // blocked reports whether account is blocked here.
 func (svc *Service) blocked(account string) bool {
-	c, err := svc.st.Contact(account)
+	c, err := svc.Store.Contact(account)
 	return err == nil && c.State == store.Blocked
 }
 
@@ -171,7 +171,7 @@ func (svc *Service) StartConference(max int, opts apitype.CallRequest) (*apitype
 	if _, err := rand.Read(cf.id[:]); err != nil {
 		return nil, err
 	}
-	cf.members[svc.id.DeviceCert.Device] = svc.selfMember()
+	cf.members[svc.ID.DeviceCert.Device] = svc.selfMember()
 	svc.confMu.Lock()
 	if svc.confs == nil {
 		svc.confs = map[callproto.CallID]*conference{}
@@ -192,7 +192,7 @@ func (svc *Service) InviteToConference(ctx context.Context, confID, account stri
 	if err != nil {
 		return err
 	}
-	if c, err := svc.st.Contact(acct); err != nil || c.State != store.Accepted {
+	if c, err := svc.Store.Contact(acct); err != nil || c.State != store.Accepted {
 		return fmt.Errorf("%w: %s is not an accepted contact", service.ErrConflict, acct)
 	}
 	cf.mu.Lock()
@@ -209,11 +209,11 @@ func (svc *Service) InviteToConference(ctx context.Context, confID, account stri
 	}
 	sent := 0
 	for _, r := range results {
-		if !r.Connected || r.Cert.Device == svc.id.DeviceCert.Device {
+		if !r.Connected || r.Cert.Device == svc.ID.DeviceCert.Device {
 			continue
 		}
 		if err := svc.sendConf(ctx, r.Cert.Device, msg); err != nil {
-			svc.log.Info("conference invite not delivered", "device", r.Cert.Device, "err", err)
+			svc.Log.Info("conference invite not delivered", "device", r.Cert.Device, "err", err)
 			continue
 		}
 		sent++
@@ -256,7 +256,7 @@ func (svc *Service) JoinConference(ctx context.Context, confID string, opts apit
 		return nil, fmt.Errorf("%w: %d of %d", ErrConferenceFull, len(cf.invited), cf.max)
 	}
 	cf.joined, cf.opts = true, opts
-	cf.members[svc.id.DeviceCert.Device] = svc.selfMember()
+	cf.members[svc.ID.DeviceCert.Device] = svc.selfMember()
 	invited := cf.invited
 	cf.invited = nil
 	cf.mu.Unlock()
@@ -277,7 +277,7 @@ func (svc *Service) JoinConference(ctx context.Context, confID string, opts apit
 // table. c is the pairwise call for inCallUp and inCallEnded. The step's
 // messages are sent before move returns; a call it places runs on.
 func (svc *Service) move(ctx context.Context, cf *conference, d pcrypto.DeviceID, m confMember, in memberInput, c *calls.Call) error {
-	self := svc.id.DeviceCert.Device
+	self := svc.ID.DeviceCert.Device
 	if d == self {
 		return nil
 	}
@@ -340,7 +340,7 @@ func (svc *Service) move(ctx context.Context, cf *conference, d pcrypto.DeviceID
 	if old != nil {
 		oid = old.Info().ID
 	}
-	svc.log.Debug("conference member", "conf", calls.CallIDString(cf.id), "member", d, "state", s, "input", in, "next", st.next, "dial", dial, "call", cid, "old", oid)
+	svc.Log.Debug("conference member", "conf", calls.CallIDString(cf.id), "member", d, "state", s, "input", in, "next", st.next, "dial", dial, "call", cid, "old", oid)
 
 	if old != nil {
 		go old.End("replaced")
@@ -350,12 +350,12 @@ func (svc *Service) move(ctx context.Context, cf *conference, d pcrypto.DeviceID
 		if c != nil {
 			reason = c.Info().Reason
 		}
-		svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceLeft, Time: svc.o.Now(), Call: calls.CallIDString(cf.id), Device: d.String(), Message: reason})
+		svc.Events.Publish(apitype.Event{Type: apitype.EventConferenceLeft, Time: svc.Now(), Call: calls.CallIDString(cf.id), Device: d.String(), Message: reason})
 	}
 	if st.act&actSendJoin != 0 {
 		msg := confMsg{Kind: confJoin, Conf: calls.CallIDString(cf.id), Max: cf.max}
 		if err := svc.io.introduce(ctx, d, member, msg); err != nil {
-			svc.log.Info("could not reach conference member", "device", d, "err", err)
+			svc.Log.Info("could not reach conference member", "device", d, "err", err)
 			if dial {
 				cf.mu.Lock()
 				delete(cf.dialing, d)
@@ -367,7 +367,7 @@ func (svc *Service) move(ctx context.Context, cf *conference, d pcrypto.DeviceID
 	if roster != nil {
 		msg := confMsg{Kind: confMembers, Conf: calls.CallIDString(cf.id), Max: cf.max, Members: roster}
 		if err := svc.io.sendConf(ctx, d, msg); err != nil {
-			svc.log.Info("could not send the roster", "device", d, "err", err)
+			svc.Log.Info("could not send the roster", "device", d, "err", err)
 		}
 	}
 	if dial {
@@ -407,7 +407,7 @@ func (svc *Service) dial(ctx context.Context, cf *conference, d pcrypto.DeviceID
 	cf.mu.Unlock()
 	c, err := svc.calls.StartMemberCall(acct, d, opts, cf.id)
 	if err != nil {
-		svc.log.Info("could not call conference member", "device", d, "err", err)
+		svc.Log.Info("could not call conference member", "device", d, "err", err)
 		_ = svc.move(ctx, cf, d, m, inCallEnded, nil)
 		return
 	}
@@ -494,7 +494,7 @@ func (svc *Service) LeaveConference(ctx context.Context, confID string) error {
 	cf.joined = false
 	var devices []pcrypto.DeviceID
 	for d := range cf.members {
-		if d != svc.id.DeviceCert.Device {
+		if d != svc.ID.DeviceCert.Device {
 			devices = append(devices, d)
 		}
 	}
@@ -554,7 +554,7 @@ func (svc *Service) confInfo(cf *conference) apitype.Conference {
 	}
 	cf.mu.Unlock()
 	for _, x := range ms {
-		p := apitype.Participant{Account: x.m.Account, Device: x.m.Device, Name: x.m.Name, Self: x.m.Device == svc.id.DeviceCert.Device.String()}
+		p := apitype.Participant{Account: x.m.Account, Device: x.m.Device, Name: x.m.Name, Self: x.m.Device == svc.ID.DeviceCert.Device.String()}
 		if x.c != nil {
 			ci := x.c.Info()
 			p.Call = &ci
@@ -569,23 +569,23 @@ func (svc *Service) confInfo(cf *conference) apitype.Conference {
 
 // sendConf signs msg and sends it to device d, waiting for the reply.
 func (svc *Service) sendConf(ctx context.Context, d pcrypto.DeviceID, msg confMsg) error {
-	msg.V, msg.From, msg.Time = 1, svc.selfMember(), svc.o.Now().UTC()
+	msg.V, msg.From, msg.Time = 1, svc.selfMember(), svc.Now().UTC()
 	payload, err := json.Marshal(msg)
 	if err != nil {
 		return err
 	}
-	k := svc.id.DeviceKey.Ed25519()
+	k := svc.ID.DeviceKey.Ed25519()
 	data, err := pcrypto.SignEnvelope(k, confContext, payload)
 	clear(k)
 	if err != nil {
 		return err
 	}
-	return service.Request(ctx, svc.h, peer.ID(d), ConferenceProtocol, "conference", data)
+	return service.Request(ctx, svc.Host, peer.ID(d), ConferenceProtocol, "conference", data)
 }
 
 // handleConfStream reads one conference message and answers it.
 func (svc *Service) handleConfStream(s network.Stream) {
-	service.ServeOne(svc.log, s, "conference", svc.receiveConf)
+	service.ServeOne(svc.Log, s, "conference", svc.receiveConf)
 }
 
 // receiveConf verifies and applies a conference message from peer; every
@@ -617,7 +617,7 @@ func (svc *Service) applyConf(from peer.ID, data []byte) error {
 	if m.V != 1 || len(m.Members) > maxConferenceLimit || m.Max < 2 || m.Max > maxConferenceLimit {
 		return errors.New("unsupported or out-of-range message")
 	}
-	if d := svc.o.Now().Sub(m.Time); d > service.ClockSkew || d < -service.ClockSkew {
+	if d := svc.Now().Sub(m.Time); d > service.ClockSkew || d < -service.ClockSkew {
 		return errors.New("message time too far from ours: check the clocks")
 	}
 	sender, err := svc.verifyMember(m.From)
@@ -657,7 +657,7 @@ func (svc *Service) applyConf(from peer.ID, data []byte) error {
 // An invitation to a conference this device is in already lists members
 // it may not know yet.
 func (svc *Service) onInvite(id callproto.CallID, m confMsg) error {
-	if c, err := svc.st.Contact(m.From.Account); err != nil || c.State != store.Accepted {
+	if c, err := svc.Store.Contact(m.From.Account); err != nil || c.State != store.Accepted {
 		return &service.Refused{Code: "invalid", Reason: "invitations are taken from contacts only"}
 	}
 	members, err := svc.verifyRoster(m.Members)
@@ -686,7 +686,7 @@ func (svc *Service) onInvite(id callproto.CallID, m confMsg) error {
 	}
 	count := len(cf.invited)
 	cf.mu.Unlock()
-	svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceInvite, Time: svc.o.Now(), Account: m.From.Account, Call: m.Conf,
+	svc.Events.Publish(apitype.Event{Type: apitype.EventConferenceInvite, Time: svc.Now(), Account: m.From.Account, Call: m.Conf,
 		Message: fmt.Sprintf("%d participant(s); join with: parley conference join %s", count, m.Conf)})
 	return nil
 }
@@ -700,7 +700,7 @@ func (svc *Service) onJoin(id callproto.CallID, sender pcrypto.DeviceID, m confM
 	if err := svc.move(svc.runCtx(), cf, sender, m.From, inJoin, nil); err != nil {
 		return err
 	}
-	svc.ev.Publish(apitype.Event{Type: apitype.EventConferenceJoined, Time: svc.o.Now(), Account: m.From.Account, Device: m.From.Device, Call: m.Conf})
+	svc.Events.Publish(apitype.Event{Type: apitype.EventConferenceJoined, Time: svc.Now(), Account: m.From.Account, Device: m.From.Device, Call: m.Conf})
 	return nil
 }
 
@@ -748,7 +748,7 @@ func (svc *Service) verifyRoster(roster []confMember) (map[pcrypto.DeviceID]conf
 		if err != nil {
 			return nil, fmt.Errorf("member %s: %w", mm.Device, err)
 		}
-		if d != svc.id.DeviceCert.Device {
+		if d != svc.ID.DeviceCert.Device {
 			members[d] = mm
 		}
 	}

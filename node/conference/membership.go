@@ -1,10 +1,10 @@
 package conference
 
 import (
-	"fmt"
 	"strings"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/service"
 )
 
 // memberState is where another participant stands in a conference this
@@ -100,33 +100,22 @@ func places(self, other pcrypto.DeviceID) bool { return self.String() < other.St
 
 // membershipMarkdown renders the table as docs/protocol.md shows it.
 func membershipMarkdown() string {
-	var b strings.Builder
-	b.WriteString("| member \\ input |")
-	for _, in := range memberInputs {
-		fmt.Fprintf(&b, " %s |", in)
-	}
-	b.WriteString("\n|---|")
-	for range memberInputs {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
 	names := []struct {
 		a action
 		s string
 	}{{actSendJoin, "send join"}, {actSendMembers, "send members"}, {actCall, "call if smaller ID"}, {actLeft, "left"}, {actRefuse, "refused"}}
-	for _, s := range memberStates {
-		fmt.Fprintf(&b, "| **%s** |", s)
-		for _, in := range memberInputs {
-			st := stepMember(s, in)
-			cell := []string{string(st.next)}
-			for _, n := range names {
-				if st.act&n.a != 0 {
-					cell = append(cell, n.s)
-				}
-			}
-			fmt.Fprintf(&b, " %s |", strings.Join(cell, ", "))
-		}
-		b.WriteString("\n")
+	rows := make([]string, len(memberStates))
+	for i, s := range memberStates {
+		rows[i] = "**" + string(s) + "**"
 	}
-	return b.String()
+	return service.MarkdownTable("member \\ input", rows, service.Names(memberInputs), func(r, c int) string {
+		st := stepMember(memberStates[r], memberInputs[c])
+		cell := []string{string(st.next)}
+		for _, n := range names {
+			if st.act&n.a != 0 {
+				cell = append(cell, n.s)
+			}
+		}
+		return strings.Join(cell, ", ")
+	})
 }

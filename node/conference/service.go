@@ -7,36 +7,24 @@ package conference
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/host"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
-	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calls"
 	"github.com/parleyhq/parley/node/contacts"
 	"github.com/parleyhq/parley/node/presence"
 	"github.com/parleyhq/parley/node/service"
-	"github.com/parleyhq/parley/store"
 )
 
-// Options configure the conference service.
-type Options struct {
-	// Now is the clock (set from service.Env).
-	Now func() time.Time
-}
+// Options configure the conference service. None yet: the type keeps New's
+// signature stable when one comes.
+type Options struct{}
 
 // Service runs this device's conferences.
 type Service struct {
+	service.Env
 	o        Options
-	h        host.Host
-	st       *store.Store
-	id       *account.Identity
-	log      *slog.Logger
-	ev       *service.Events
 	pres     *presence.Service
 	contacts *contacts.Service
 	calls    *calls.Service
@@ -70,9 +58,8 @@ func New(env service.Env, pres *presence.Service, cs *contacts.Service, cl *call
 	if pres == nil || cs == nil || cl == nil {
 		return nil, errors.New("conference: the presence, contacts and calls services are required")
 	}
-	o.Now = env.Now
 	svc := &Service{
-		o: o, h: env.Host, st: env.Store, id: env.ID, log: env.Log, ev: env.Events,
+		Env: env, o: o,
 		pres: pres, contacts: cs, calls: cl,
 	}
 	svc.io = svc
@@ -85,8 +72,8 @@ func (svc *Service) Serve(ctx context.Context) error {
 	svc.confMu.Lock()
 	svc.runCtx_ = ctx
 	svc.confMu.Unlock()
-	svc.h.SetStreamHandler(ConferenceProtocol, svc.handleConfStream)
-	defer svc.h.RemoveStreamHandler(ConferenceProtocol)
+	svc.Host.SetStreamHandler(ConferenceProtocol, svc.handleConfStream)
+	defer svc.Host.RemoveStreamHandler(ConferenceProtocol)
 	<-ctx.Done()
 	return nil
 }

@@ -21,7 +21,7 @@ func (svc *Service) CanonicalAccount(s string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", service.ErrInvalidInput, err)
 	}
-	if id == svc.id.AccountCert.ID {
+	if id == svc.ID.AccountCert.ID {
 		return "", fmt.Errorf("%w: that is this node's own account", service.ErrInvalidInput)
 	}
 	return id.String(), nil
@@ -39,7 +39,7 @@ func checkLengths(name, message string) error {
 
 // contact returns the stored contact for a canonical account ID.
 func (svc *Service) contact(id string) (store.Contact, bool, error) {
-	c, err := svc.st.Contact(id)
+	c, err := svc.Store.Contact(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Contact{}, false, nil
 	}
@@ -185,20 +185,20 @@ func (svc *Service) apply(id string, in Input, name, message string) (Transition
 		it := store.OutboxItem{Kind: t.Send}
 		switch t.Send {
 		case kindRequest:
-			it.Name, it.Message = svc.id.DeviceCert.Name, message
+			it.Name, it.Message = svc.ID.DeviceCert.Name, message
 		case kindAccept:
-			it.Name = svc.id.DeviceCert.Name
+			it.Name = svc.ID.DeviceCert.Name
 		}
 		ch.Send = &it
 	}
-	if err := svc.st.ApplyContactChange(ch); err != nil {
+	if err := svc.Store.ApplyContactChange(ch); err != nil {
 		return t, err
 	}
 	if t.Send != "" {
 		service.Kick(svc.outboxKick)
 	}
 	if t.Event != "" {
-		svc.ev.Publish(apitype.Event{Type: t.Event, Time: svc.o.Now(), Account: id, Message: message})
+		svc.Events.Publish(apitype.Event{Type: t.Event, Time: svc.Now(), Account: id, Message: message})
 	}
 	return t, nil
 }
@@ -206,7 +206,7 @@ func (svc *Service) apply(id string, in Input, name, message string) (Transition
 // Contacts lists the contacts, marking those with a message awaiting
 // delivery.
 func (svc *Service) Contacts() ([]apitype.Contact, error) {
-	cs, err := svc.st.Contacts()
+	cs, err := svc.Store.Contacts()
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func (svc *Service) Contacts() ([]apitype.Contact, error) {
 }
 
 func (svc *Service) apiContact(id string) (*apitype.Contact, error) {
-	c, err := svc.st.Contact(id)
+	c, err := svc.Store.Contact(id)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func (svc *Service) apiContact(id string) (*apitype.Contact, error) {
 }
 
 func (svc *Service) pendingSet() (map[string]bool, error) {
-	items, err := svc.st.Outbox()
+	items, err := svc.Store.Outbox()
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func (svc *Service) RenameContact(account, name string) (*apitype.Contact, error
 		return nil, fmt.Errorf("%w: %s", ErrNoContact, id)
 	}
 	c.Name = name
-	if err := svc.st.PutContact(c); err != nil {
+	if err := svc.Store.PutContact(c); err != nil {
 		return nil, err
 	}
 	svc.changed()

@@ -68,7 +68,7 @@ type contactMsg struct {
 
 // handleContactStream reads one contact message, checks it and answers.
 func (svc *Service) handleContactStream(s network.Stream) {
-	service.ServeOne(svc.log, s, "contact", svc.receiveContact)
+	service.ServeOne(svc.Log, s, "contact", svc.receiveContact)
 }
 
 // receiveContact verifies a contact message from peer and applies it.
@@ -117,7 +117,7 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 	if err != nil {
 		return nil, err
 	}
-	now := svc.o.Now()
+	now := svc.Now()
 	var crl *pcrypto.CRL
 	if rec := svc.pres.CachedAccount(fromAcct, now, svc.o.AccountCacheTTL); rec != nil {
 		crl = rec.CRL
@@ -131,7 +131,7 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 	if peer.ID(dc.Device) != from {
 		return nil, errors.New("sent by a peer other than the device that signed it")
 	}
-	if m.To != svc.id.AccountCert.ID.String() {
+	if m.To != svc.ID.AccountCert.ID.String() {
 		return nil, errors.New("addressed to another account")
 	}
 	if d := now.Sub(m.Time); d > service.ClockSkew || d < -service.ClockSkew {
@@ -177,14 +177,14 @@ func (svc *Service) signContact(kind, to, name, message string) ([]byte, error) 
 		return nil, err
 	}
 	payload, err := json.Marshal(contactMsg{
-		V: 1, Kind: kind, From: svc.id.AccountCert.ID.String(), To: to,
-		AccountCert: svc.id.AccountCert.Raw(), DeviceCert: svc.id.DeviceCert.Raw(),
-		Name: name, Message: message, Time: svc.o.Now().UTC(), Nonce: hex.EncodeToString(nonce),
+		V: 1, Kind: kind, From: svc.ID.AccountCert.ID.String(), To: to,
+		AccountCert: svc.ID.AccountCert.Raw(), DeviceCert: svc.ID.DeviceCert.Raw(),
+		Name: name, Message: message, Time: svc.Now().UTC(), Nonce: hex.EncodeToString(nonce),
 	})
 	if err != nil {
 		return nil, err
 	}
-	k := svc.id.DeviceKey.Ed25519()
+	k := svc.ID.DeviceKey.Ed25519()
 	defer clear(k)
 	return pcrypto.SignEnvelope(k, contactContext, payload)
 }
@@ -192,7 +192,7 @@ func (svc *Service) signContact(kind, to, name, message string) ([]byte, error) 
 // sendContact delivers one message to one connected device and reads its
 // reply.
 func (svc *Service) sendContact(ctx context.Context, p peer.ID, msg []byte) error {
-	return service.Request(ctx, svc.h, p, ContactProtocol, "contact", msg)
+	return service.Request(ctx, svc.Host, p, ContactProtocol, "contact", msg)
 }
 
 // outboxLoop delivers pending contact messages: at start, when woken, and
@@ -213,9 +213,9 @@ func (svc *Service) outboxLoop(ctx context.Context) {
 
 // deliverAll tries every pending message once, concurrently.
 func (svc *Service) deliverAll(ctx context.Context) {
-	items, err := svc.st.Outbox()
+	items, err := svc.Store.Outbox()
 	if err != nil {
-		svc.log.Error("reading outbox", "err", err)
+		svc.Log.Error("reading outbox", "err", err)
 		return
 	}
 	done := make(chan struct{}, len(items))
@@ -236,19 +236,19 @@ func (svc *Service) deliverAll(ctx context.Context) {
 func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
 	to, err := pcrypto.ParseAccountID(it.To)
 	if err != nil {
-		_ = svc.st.DeleteOutbox(it.To, it.ID)
+		_ = svc.Store.DeleteOutbox(it.To, it.ID)
 		return
 	}
 	msg, err := svc.signContact(it.Kind, it.To, it.Name, it.Message)
 	if err != nil {
-		svc.log.Error("signing contact message", "err", err)
+		svc.Log.Error("signing contact message", "err", err)
 		return
 	}
 	_, results, err := svc.pres.ReachAccount(ctx, to)
 	var lastErr error = err
 	delivered := false
 	for _, r := range results {
-		if !r.Connected || r.Cert.Device == svc.id.DeviceCert.Device {
+		if !r.Connected || r.Cert.Device == svc.ID.DeviceCert.Device {
 			if r.Err != nil {
 				lastErr = r.Err
 			}
@@ -260,20 +260,20 @@ func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
 		case err == nil:
 			delivered = true
 		case errors.As(err, &ref) && ref.Permanent():
-			svc.log.Warn("contact message refused", "to", to, "kind", it.Kind, "reason", ref.Reason)
-			_ = svc.st.DeleteOutbox(it.To, it.ID)
-			svc.ev.Publish(apitype.Event{Type: apitype.EventContactRefused, Time: svc.o.Now(), Account: it.To, Message: ref.Error()})
+			svc.Log.Warn("contact message refused", "to", to, "kind", it.Kind, "reason", ref.Reason)
+			_ = svc.Store.DeleteOutbox(it.To, it.ID)
+			svc.Events.Publish(apitype.Event{Type: apitype.EventContactRefused, Time: svc.Now(), Account: it.To, Message: ref.Error()})
 			return
 		default:
 			lastErr = err
 		}
 	}
 	if delivered {
-		if err := svc.st.DeleteOutbox(it.To, it.ID); err != nil {
-			svc.log.Error("outbox", "err", err)
+		if err := svc.Store.DeleteOutbox(it.To, it.ID); err != nil {
+			svc.Log.Error("outbox", "err", err)
 		}
-		svc.log.Info("contact message delivered", "to", to, "kind", it.Kind)
-		svc.ev.Publish(apitype.Event{Type: apitype.EventContactDelivered, Time: svc.o.Now(), Account: it.To, Message: it.Kind})
+		svc.Log.Info("contact message delivered", "to", to, "kind", it.Kind)
+		svc.Events.Publish(apitype.Event{Type: apitype.EventContactDelivered, Time: svc.Now(), Account: it.To, Message: it.Kind})
 		return
 	}
 	if ctx.Err() != nil {
@@ -282,10 +282,10 @@ func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
 	if lastErr == nil {
 		lastErr = errors.New("no device of the account is online")
 	}
-	if err := svc.st.RecordOutboxAttempt(it.To, it.ID, lastErr.Error()); err != nil {
-		svc.log.Error("outbox", "err", err)
+	if err := svc.Store.RecordOutboxAttempt(it.To, it.ID, lastErr.Error()); err != nil {
+		svc.Log.Error("outbox", "err", err)
 	}
-	svc.log.Debug("contact message not delivered yet", "to", to, "attempts", it.Attempts+1, "err", lastErr)
+	svc.Log.Debug("contact message not delivered yet", "to", to, "attempts", it.Attempts+1, "err", lastErr)
 }
 
 // PushRecord sends this account's signed record rec to the online devices
@@ -306,7 +306,7 @@ func (svc *Service) PushRecord(ctx context.Context, to string, rec []byte) error
 	}
 	lastErr := errors.New("no device of the account is online")
 	for _, r := range results {
-		if !r.Connected || r.Cert.Device == svc.id.DeviceCert.Device {
+		if !r.Connected || r.Cert.Device == svc.ID.DeviceCert.Device {
 			continue
 		}
 		if err := svc.sendContact(ctx, peer.ID(r.Cert.Device), msg); err != nil {
@@ -326,13 +326,13 @@ func (svc *Service) applyRecordUpdate(m *contactMsg) error {
 	if err != nil {
 		return &service.Refused{Code: "invalid", Reason: err.Error()}
 	}
-	now := svc.o.Now()
+	now := svc.Now()
 	rec, err := records.ParseAccount(records.AccountKey(acct), m.Record, now)
 	if err != nil {
 		return &service.Refused{Code: "invalid", Reason: "account record: " + err.Error()}
 	}
 	svc.pres.UpdateAccount(acct, rec, now)
-	svc.log.Info("contact pushed its account record", "account", acct, "devices", len(rec.Devices), "seq", rec.Seq)
+	svc.Log.Info("contact pushed its account record", "account", acct, "devices", len(rec.Devices), "seq", rec.Seq)
 	return nil
 }
 
@@ -343,14 +343,14 @@ func (svc *Service) signContactMsg(m contactMsg) ([]byte, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	m.V, m.From = 1, svc.id.AccountCert.ID.String()
-	m.AccountCert, m.DeviceCert = svc.id.AccountCert.Raw(), svc.id.DeviceCert.Raw()
-	m.Time, m.Nonce = svc.o.Now().UTC(), hex.EncodeToString(nonce)
+	m.V, m.From = 1, svc.ID.AccountCert.ID.String()
+	m.AccountCert, m.DeviceCert = svc.ID.AccountCert.Raw(), svc.ID.DeviceCert.Raw()
+	m.Time, m.Nonce = svc.Now().UTC(), hex.EncodeToString(nonce)
 	payload, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
-	k := svc.id.DeviceKey.Ed25519()
+	k := svc.ID.DeviceKey.Ed25519()
 	defer clear(k)
 	return pcrypto.SignEnvelope(k, contactContext, payload)
 }

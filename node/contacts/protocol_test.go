@@ -36,8 +36,8 @@ func newTestNode(t testing.TB, name string) *Service {
 func signAs(t testing.TB, n *Service, key *pcrypto.DeviceKey, edit func(*contactMsg)) []byte {
 	t.Helper()
 	m := contactMsg{
-		V: 1, Kind: kindRequest, From: n.id.AccountCert.ID.String(),
-		AccountCert: n.id.AccountCert.Raw(), DeviceCert: n.id.DeviceCert.Raw(),
+		V: 1, Kind: kindRequest, From: n.ID.AccountCert.ID.String(),
+		AccountCert: n.ID.AccountCert.Raw(), DeviceCert: n.ID.DeviceCert.Raw(),
 		Message: "hello", Time: time.Now().UTC(), Nonce: "00",
 	}
 	edit(&m)
@@ -46,7 +46,7 @@ func signAs(t testing.TB, n *Service, key *pcrypto.DeviceKey, edit func(*contact
 		t.Fatal(err)
 	}
 	if key == nil {
-		key = n.id.DeviceKey
+		key = n.ID.DeviceKey
 	}
 	k := key.Ed25519()
 	env, err := pcrypto.SignEnvelope(k, contactContext, payload)
@@ -62,12 +62,12 @@ func TestContactMessageRefused(t *testing.T) {
 	bob := newTestNode(t, "bob")
 	alice := newTestNode(t, "alice")
 	mallory := newTestNode(t, "mallory")
-	to := bob.id.AccountCert.ID.String()
-	alicePeer := peer.ID(alice.id.DeviceCert.Device)
+	to := bob.ID.AccountCert.ID.String()
+	alicePeer := peer.ID(alice.ID.DeviceCert.Device)
 	otherKey, _ := pcrypto.NewDeviceKey(nil)
 
 	good := signAs(t, alice, nil, func(m *contactMsg) { m.To = to })
-	wrongContext, _ := pcrypto.SignEnvelope(alice.id.DeviceKey.Ed25519(), "parley/test/v1", []byte("{}"))
+	wrongContext, _ := pcrypto.SignEnvelope(alice.ID.DeviceKey.Ed25519(), "parley/test/v1", []byte("{}"))
 	tests := []struct {
 		name string
 		from peer.ID
@@ -78,10 +78,10 @@ func TestContactMessageRefused(t *testing.T) {
 		{"truncated", alicePeer, good[:len(good)-10], "malformed"},
 		{"wrong context", alicePeer, wrongContext, "context"},
 		{"forged signature", alicePeer, signAs(t, alice, otherKey, func(m *contactMsg) { m.To = to }), "signed by a key other"},
-		{"sent by another peer", peer.ID(mallory.id.DeviceCert.Device), good, "sent by a peer other"},
-		{"claims another account", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.From = mallory.id.AccountCert.ID.String() }), "account"},
-		{"device of another account", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.AccountCert = mallory.id.AccountCert.Raw() }), "account"},
-		{"to someone else", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = mallory.id.AccountCert.ID.String() }), "another account"},
+		{"sent by another peer", peer.ID(mallory.ID.DeviceCert.Device), good, "sent by a peer other"},
+		{"claims another account", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.From = mallory.ID.AccountCert.ID.String() }), "account"},
+		{"device of another account", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.AccountCert = mallory.ID.AccountCert.Raw() }), "account"},
+		{"to someone else", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = mallory.ID.AccountCert.ID.String() }), "another account"},
 		{"stale", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Time = time.Now().Add(-time.Hour) }), "clocks"},
 		{"future", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Time = time.Now().Add(time.Hour) }), "clocks"},
 		{"unknown kind", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Kind = "spam" }), "kind"},
@@ -94,7 +94,7 @@ func TestContactMessageRefused(t *testing.T) {
 			if err == nil || !strings.Contains(strings.ToLower(err.Error()), tt.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
-			if cs, _ := bob.st.Contacts(); len(cs) != 0 {
+			if cs, _ := bob.Store.Contacts(); len(cs) != 0 {
 				t.Fatalf("refused message was stored: %+v", cs)
 			}
 		})
@@ -103,7 +103,7 @@ func TestContactMessageRefused(t *testing.T) {
 	if err := bob.receiveContact(alicePeer, good); err != nil {
 		t.Fatal(err)
 	}
-	c, err := bob.st.Contact(alice.id.AccountCert.ID.String())
+	c, err := bob.Store.Contact(alice.ID.AccountCert.ID.String())
 	if err != nil || c.State != store.RequestReceived || c.Message != "hello" {
 		t.Fatalf("contact = %+v, %v", c, err)
 	}
@@ -114,10 +114,10 @@ func TestContactMessageRefused(t *testing.T) {
 func FuzzReceiveContact(f *testing.F) {
 	bob := newTestNode(f, "bob")
 	alice := newTestNode(f, "alice")
-	f.Add(signAs(f, alice, nil, func(m *contactMsg) { m.To = bob.id.AccountCert.ID.String() }))
+	f.Add(signAs(f, alice, nil, func(m *contactMsg) { m.To = bob.ID.AccountCert.ID.String() }))
 	f.Add([]byte("PE\x01"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = bob.verifyContact(peer.ID(alice.id.DeviceCert.Device), data)
+		_, _ = bob.verifyContact(peer.ID(alice.ID.DeviceCert.Device), data)
 	})
 }

@@ -10,16 +10,11 @@ package contacts
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
-
-	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/presence"
 	"github.com/parleyhq/parley/node/service"
-	"github.com/parleyhq/parley/store"
 )
 
 // Options configure the contacts service. Zero values mean the defaults.
@@ -34,18 +29,12 @@ type Options struct {
 	// Changed is called after a local change the account's other devices
 	// should learn of (a rename); the devices service syncs then. Optional.
 	Changed func()
-	// Now is the clock (set from service.Env).
-	Now func() time.Time
 }
 
 // Service is the contacts service of one device.
 type Service struct {
+	service.Env
 	o          Options
-	h          host.Host
-	st         *store.Store
-	id         *account.Identity
-	log        *slog.Logger
-	ev         *service.Events
 	pres       *presence.Service
 	outboxKick chan struct{} // wakes the delivery loop; buffered 1
 
@@ -70,17 +59,16 @@ func New(env service.Env, pres *presence.Service, o Options) (*Service, error) {
 	if o.AccountCacheTTL == 0 {
 		o.AccountCacheTTL = 30 * time.Second
 	}
-	o.Now = env.Now
 	return &Service{
-		o: o, h: env.Host, st: env.Store, id: env.ID, log: env.Log, ev: env.Events,
+		Env: env, o: o,
 		pres: pres, outboxKick: make(chan struct{}, 1),
 	}, nil
 }
 
 // Serve answers contact streams and delivers the outbox until ctx is done.
 func (svc *Service) Serve(ctx context.Context) error {
-	svc.h.SetStreamHandler(ContactProtocol, svc.handleContactStream)
-	defer svc.h.RemoveStreamHandler(ContactProtocol)
+	svc.Host.SetStreamHandler(ContactProtocol, svc.handleContactStream)
+	defer svc.Host.RemoveStreamHandler(ContactProtocol)
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.outboxLoop(ctx) })
 	wg.Wait()

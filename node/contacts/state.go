@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/service"
 	"github.com/parleyhq/parley/store"
 )
 
@@ -196,24 +197,13 @@ func Step(s State, in Input) Transition {
 
 // TableMarkdown renders the table as docs/protocol.md shows it.
 func TableMarkdown() string {
-	var b strings.Builder
-	b.WriteString("| state \\ input |")
-	for _, in := range Inputs {
-		fmt.Fprintf(&b, " %s |", in)
+	rows := make([]string, len(States))
+	for i, s := range States {
+		rows[i] = "**" + string(s) + "**"
 	}
-	b.WriteString("\n|---|")
-	for range Inputs {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
-	for _, s := range States {
-		fmt.Fprintf(&b, "| **%s** |", s)
-		for _, in := range Inputs {
-			fmt.Fprintf(&b, " %s |", cell(Step(s, in)))
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
+	return service.MarkdownTable("state \\ input", rows, service.Names(Inputs), func(r, c int) string {
+		return cell(Step(States[r], Inputs[c]))
+	})
 }
 
 func cell(t Transition) string {

@@ -82,9 +82,9 @@ func TestTransitionSafety(t *testing.T) {
 func TestTransitionsWalk(t *testing.T) {
 	bob := newTestNode(t, "bob")
 	alice := newTestNode(t, "alice")
-	acct := alice.id.AccountCert.ID.String()
-	alicePeer := peer.ID(alice.id.DeviceCert.Device)
-	events, stop := bob.ev.Subscribe()
+	acct := alice.ID.AccountCert.ID.String()
+	alicePeer := peer.ID(alice.ID.DeviceCert.Device)
+	events, stop := bob.Events.Subscribe()
 	defer stop()
 	seq := uint64(time.Now().UnixMilli())
 	kinds := map[Input]string{MsgRequest: kindRequest, MsgAccept: kindAccept, MsgDecline: kindDecline, MsgRemove: kindRemove, MsgUpdate: kindUpdate}
@@ -92,13 +92,13 @@ func TestTransitionsWalk(t *testing.T) {
 	for _, s := range States {
 		for _, in := range Inputs {
 			t.Run(string(s)+"/"+strings.ReplaceAll(string(in), " ", "-"), func(t *testing.T) {
-				setState(t, bob.st, acct, s)
+				setState(t, bob.Store, acct, s)
 				for len(events) > 0 {
 					<-events
 				}
 				seq++ // each case pushes a newer record, to tell whether it was taken
 				now := time.Now()
-				rec, err := records.NewAccount(alice.id.AccountKey, alice.id.AccountCert, []*pcrypto.DeviceCert{alice.id.DeviceCert}, nil, seq, time.Hour, now)
+				rec, err := records.NewAccount(alice.ID.AccountKey, alice.ID.AccountCert, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil, seq, time.Hour, now)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -115,7 +115,7 @@ func TestTransitionsWalk(t *testing.T) {
 					err = bob.RemoveContact(acct)
 				default:
 					msg := signAs(t, alice, nil, func(m *contactMsg) {
-						m.To, m.Kind = bob.id.AccountCert.ID.String(), kinds[in]
+						m.To, m.Kind = bob.ID.AccountCert.ID.String(), kinds[in]
 						if in == MsgUpdate {
 							m.Record = rec
 						}
@@ -123,7 +123,7 @@ func TestTransitionsWalk(t *testing.T) {
 					err = bob.receiveContact(alicePeer, msg)
 				}
 				want := Step(s, in)
-				got := stateOf(t, bob.st, acct)
+				got := stateOf(t, bob.Store, acct)
 				switch want.Outcome {
 				case Refuse:
 					var r *service.Refused
@@ -153,7 +153,7 @@ func TestTransitionsWalk(t *testing.T) {
 						t.Fatalf("state %s, want %s", got, want.Next)
 					}
 				}
-				if kind := queued(t, bob.st, acct); want.Outcome == Move && want.Send != kind {
+				if kind := queued(t, bob.Store, acct); want.Outcome == Move && want.Send != kind {
 					t.Fatalf("queued %q, want %q", kind, want.Send)
 				} else if want.Outcome != Move && kind != "" {
 					t.Fatalf("queued %q on a %v", kind, want.Outcome)
@@ -167,7 +167,7 @@ func TestTransitionsWalk(t *testing.T) {
 				if wantEv := map[bool]string{true: want.Event}[want.Outcome == Move]; ev != wantEv {
 					t.Fatalf("event %q, want %q", ev, wantEv)
 				}
-				c := bob.pres.CachedAccount(alice.id.AccountCert.ID, time.Now(), time.Hour)
+				c := bob.pres.CachedAccount(alice.ID.AccountCert.ID, time.Now(), time.Hour)
 				cached := c != nil && c.Seq == seq
 				if in == MsgUpdate && cached != (want.Outcome == Move) {
 					t.Fatalf("record cached = %v after an update in state %s", cached, s)
@@ -183,15 +183,15 @@ func TestTransitionsWalk(t *testing.T) {
 func TestStrangerCannotAcceptHimself(t *testing.T) {
 	bob := newTestNode(t, "bob")
 	mallory := newTestNode(t, "mallory")
-	from := peer.ID(mallory.id.DeviceCert.Device)
-	to := bob.id.AccountCert.ID.String()
+	from := peer.ID(mallory.ID.DeviceCert.Device)
+	to := bob.ID.AccountCert.ID.String()
 	for _, kind := range []string{kindRequest, kindAccept} {
 		err := bob.receiveContact(from, signAs(t, mallory, nil, func(m *contactMsg) { m.To, m.Kind = to, kind }))
 		if kind == kindAccept && err == nil {
 			t.Error("the stranger's accept was taken")
 		}
 	}
-	if got := stateOf(t, bob.st, mallory.id.AccountCert.ID.String()); got != StateRequestReceived {
+	if got := stateOf(t, bob.Store, mallory.ID.AccountCert.ID.String()); got != StateRequestReceived {
 		t.Fatalf("stranger is %s after request+accept, want %s", got, StateRequestReceived)
 	}
 }

@@ -146,7 +146,7 @@ func (d *deviceState) wasRefused(dev pcrypto.DeviceID) bool {
 // account record, tell the other devices and push the record to contacts.
 func (svc *Service) AccountChanged() {
 	svc.pres.PublishNow()
-	if cs, err := svc.st.Contacts(); err == nil {
+	if cs, err := svc.Store.Contacts(); err == nil {
 		var accepted []string
 		for _, c := range cs {
 			if c.State == store.Accepted {
@@ -161,11 +161,11 @@ func (svc *Service) AccountChanged() {
 // ActiveDevices returns the account's device certificates that are not
 // revoked by its CRL, ourselves included.
 func (svc *Service) ActiveDevices() ([]*pcrypto.DeviceCert, error) {
-	crl, err := account.LoadCRL(svc.st)
+	crl, err := account.LoadCRL(svc.Store)
 	if err != nil {
 		return nil, err
 	}
-	ders, err := svc.st.DeviceCerts()
+	ders, err := svc.Store.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func sortedMapKeys[V any](m map[string]V) []string {
 // that this device trusts: one it knows (linked here or learned by sync from
 // a trusted device), valid, and not revoked.
 func (svc *Service) trustedDevice(d pcrypto.DeviceID) (*pcrypto.DeviceCert, error) {
-	ders, err := svc.st.DeviceCerts()
+	ders, err := svc.Store.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
@@ -205,11 +205,11 @@ func (svc *Service) trustedDevice(d pcrypto.DeviceID) (*pcrypto.DeviceCert, erro
 	if err != nil {
 		return nil, err
 	}
-	crl, err := account.LoadCRL(svc.st)
+	crl, err := account.LoadCRL(svc.Store)
 	if err != nil {
 		return nil, err
 	}
-	if err := pcrypto.VerifyDevice(svc.id.AccountCert.ID, svc.id.AccountCert, dc, crl, svc.o.Now()); err != nil {
+	if err := pcrypto.VerifyDevice(svc.ID.AccountCert.ID, svc.ID.AccountCert, dc, crl, svc.Now()); err != nil {
 		return nil, fmt.Errorf("device %s: %w", d.Short(), err)
 	}
 	return dc, nil
@@ -218,15 +218,15 @@ func (svc *Service) trustedDevice(d pcrypto.DeviceID) (*pcrypto.DeviceCert, erro
 // Devices lists the account's devices as this device knows them, revoked
 // ones included; this device first.
 func (svc *Service) Devices() ([]apitype.Device, error) {
-	ders, err := svc.st.DeviceCerts()
+	ders, err := svc.Store.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
-	metas, err := svc.st.DeviceMetas()
+	metas, err := svc.Store.DeviceMetas()
 	if err != nil {
 		return nil, err
 	}
-	crl, err := account.LoadCRL(svc.st)
+	crl, err := account.LoadCRL(svc.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -254,14 +254,14 @@ func (svc *Service) Devices() ([]apitype.Device, error) {
 func (svc *Service) deviceInfo(dc *pcrypto.DeviceCert, meta store.DeviceMeta, crl *pcrypto.CRL) apitype.Device {
 	d := apitype.Device{
 		DeviceID: dc.Device.String(), Name: dc.Name, Serial: fmt.Sprintf("%x", dc.Cert.SerialNumber),
-		Linked: meta.Linked, LastSeen: meta.LastSeen, Self: dc.Device == svc.id.DeviceCert.Device,
+		Linked: meta.Linked, LastSeen: meta.LastSeen, Self: dc.Device == svc.ID.DeviceCert.Device,
 	}
 	if d.Linked.IsZero() {
 		// Parley back-dates certificates by an hour against clock skew.
 		d.Linked = dc.Cert.NotBefore.Add(time.Hour).UTC()
 	}
 	if d.Self {
-		d.LastSeen = svc.o.Now().UTC()
+		d.LastSeen = svc.Now().UTC()
 	}
 	if crl != nil {
 		for _, e := range crl.List.RevokedCertificateEntries {
@@ -276,7 +276,7 @@ func (svc *Service) deviceInfo(dc *pcrypto.DeviceCert, meta store.DeviceMeta, cr
 // findDevice resolves a device ID typed by a user: the full ID, or an
 // unambiguous prefix of at least 6 characters of a known device's ID.
 func (svc *Service) findDevice(s string) (*pcrypto.DeviceCert, error) {
-	ders, err := svc.st.DeviceCerts()
+	ders, err := svc.Store.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
@@ -309,32 +309,32 @@ func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.R
 	if err != nil {
 		return nil, err
 	}
-	if dc.Device == svc.id.DeviceCert.Device {
+	if dc.Device == svc.ID.DeviceCert.Device {
 		return nil, fmt.Errorf("%w: a device cannot revoke itself; revoke it from another device of the account", service.ErrInvalidInput)
 	}
 	svc.devs.mergeMu.Lock()
-	crl, err := account.LoadCRL(svc.st)
+	crl, err := account.LoadCRL(svc.Store)
 	if err == nil && crl.IsRevoked(dc.Serial()) {
 		err = fmt.Errorf("%w: device %s is already revoked (CRL #%v)", service.ErrConflict, dc.Device.Short(), crl.Number)
 	}
 	var next *pcrypto.CRL
 	if err == nil {
-		next, err = pcrypto.CreateCRL(svc.id.AccountKey, svc.id.AccountCert, crl, []*big.Int{dc.Serial()}, svc.o.Now())
+		next, err = pcrypto.CreateCRL(svc.ID.AccountKey, svc.ID.AccountCert, crl, []*big.Int{dc.Serial()}, svc.Now())
 	}
 	if err == nil {
-		err = svc.st.PutCRL(next.Raw(), next.Number.Uint64())
+		err = svc.Store.PutCRL(next.Raw(), next.Number.Uint64())
 	}
 	svc.devs.mergeMu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	svc.log.Info("device revoked", "device", dc.Device, "crl", next.Number)
-	svc.ev.Publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: svc.o.Now(), Device: dc.Device.String()})
+	svc.Log.Info("device revoked", "device", dc.Device, "crl", next.Number)
+	svc.Events.Publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: svc.Now(), Device: dc.Device.String()})
 	svc.AccountChanged()
 	// Tell the revoked device too (from the sync loop): an honest one stops
 	// acting for the account.
 	svc.devs.tellRevoked(dc.Device)
-	metas, _ := svc.st.DeviceMetas()
+	metas, _ := svc.Store.DeviceMetas()
 	return &apitype.Revocation{Device: svc.deviceInfo(dc, metas[dc.Device.String()], next), CRLNumber: next.Number.Uint64()}, nil
 }
 
@@ -348,17 +348,17 @@ func (svc *Service) mergeCRL(der []byte) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := remote.Verify(svc.id.AccountCert); err != nil {
+	if err := remote.Verify(svc.ID.AccountCert); err != nil {
 		return false, err
 	}
 	svc.devs.mergeMu.Lock()
 	defer svc.devs.mergeMu.Unlock()
-	local, err := account.LoadCRL(svc.st)
+	local, err := account.LoadCRL(svc.Store)
 	if err != nil {
 		return false, err
 	}
 	if local == nil {
-		return true, svc.st.PutCRL(remote.Raw(), remote.Number.Uint64())
+		return true, svc.Store.PutCRL(remote.Raw(), remote.Number.Uint64())
 	}
 	missingHere := crlMissing(remote, local) // revoked there, not here
 	missingThere := crlMissing(local, remote)
@@ -367,17 +367,17 @@ func (svc *Service) mergeCRL(der []byte) (bool, error) {
 	case len(missingHere) == 0 && !higher:
 		return false, nil
 	case len(missingThere) == 0 && higher:
-		return true, svc.st.PutCRL(remote.Raw(), remote.Number.Uint64())
+		return true, svc.Store.PutCRL(remote.Raw(), remote.Number.Uint64())
 	}
 	prev, add := local, missingHere
 	if higher {
 		prev, add = remote, missingThere
 	}
-	next, err := pcrypto.CreateCRL(svc.id.AccountKey, svc.id.AccountCert, prev, add, svc.o.Now())
+	next, err := pcrypto.CreateCRL(svc.ID.AccountKey, svc.ID.AccountCert, prev, add, svc.Now())
 	if err != nil {
 		return false, err
 	}
-	return true, svc.st.PutCRL(next.Raw(), next.Number.Uint64())
+	return true, svc.Store.PutCRL(next.Raw(), next.Number.Uint64())
 }
 
 // crlMissing returns the serials a lists and b does not.
@@ -397,11 +397,11 @@ func crlMissing(a, b *pcrypto.CRL) []*big.Int {
 func (svc *Service) mergeDevices(devs []syncDevice) bool {
 	svc.devs.mergeMu.Lock()
 	defer svc.devs.mergeMu.Unlock()
-	crl, err := account.LoadCRL(svc.st)
+	crl, err := account.LoadCRL(svc.Store)
 	if err != nil {
 		return false
 	}
-	have, err := svc.st.DeviceCerts()
+	have, err := svc.Store.DeviceCerts()
 	if err != nil {
 		return false
 	}
@@ -414,16 +414,16 @@ func (svc *Service) mergeDevices(devs []syncDevice) bool {
 		if _, ok := have[dc.Device.String()]; ok {
 			continue
 		}
-		if pcrypto.VerifyDevice(svc.id.AccountCert.ID, svc.id.AccountCert, dc, crl, svc.o.Now()) != nil {
+		if pcrypto.VerifyDevice(svc.ID.AccountCert.ID, svc.ID.AccountCert, dc, crl, svc.Now()) != nil {
 			continue
 		}
-		if svc.st.PutDeviceCert(dc.Device.String(), dc.Raw()) != nil {
+		if svc.Store.PutDeviceCert(dc.Device.String(), dc.Raw()) != nil {
 			continue
 		}
-		_ = svc.st.NoteDeviceLinked(dc.Device.String(), d.Linked)
+		_ = svc.Store.NoteDeviceLinked(dc.Device.String(), d.Linked)
 		svc.devs.noteRefused(dc.Device, false)
-		svc.log.Info("learned a new device of the account", "device", dc.Device, "name", dc.Name)
-		svc.ev.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: svc.o.Now(), Device: dc.Device.String(), Message: dc.Name})
+		svc.Log.Info("learned a new device of the account", "device", dc.Device, "name", dc.Name)
+		svc.Events.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: svc.Now(), Device: dc.Device.String(), Message: dc.Name})
 		added = true
 	}
 	return added
@@ -436,7 +436,7 @@ func (svc *Service) mergeDevices(devs []syncDevice) bool {
 // approved by a trusted device, such as a revoked device that re-linked
 // itself).
 func (svc *Service) checkOwnRecord(ctx context.Context) {
-	key := records.AccountKey(svc.id.AccountCert.ID)
+	key := records.AccountKey(svc.ID.AccountCert.ID)
 	val, err := svc.pres.GetRecord(ctx, key)
 	if err != nil {
 		if errors.Is(err, presence.ErrNotFound) {
@@ -444,19 +444,19 @@ func (svc *Service) checkOwnRecord(ctx context.Context) {
 		}
 		return
 	}
-	rec, err := records.ParseAccount(key, val, svc.o.Now())
+	rec, err := records.ParseAccount(key, val, svc.Now())
 	if err != nil {
 		return
 	}
 	if rec.CRL != nil {
 		if changed, err := svc.mergeCRL(rec.CRL.Raw()); err != nil {
-			svc.log.Warn("CRL in our account record refused", "err", err)
+			svc.Log.Warn("CRL in our account record refused", "err", err)
 		} else if changed {
-			svc.log.Info("adopted revocations from the account record")
+			svc.Log.Info("adopted revocations from the account record")
 			svc.devs.kickSync()
 		}
 	}
-	crl, _ := account.LoadCRL(svc.st)
+	crl, _ := account.LoadCRL(svc.Store)
 	active, err := svc.ActiveDevices()
 	if err != nil {
 		return
@@ -475,7 +475,7 @@ func (svc *Service) checkOwnRecord(ctx context.Context) {
 		}
 	}
 	if stale {
-		svc.log.Info("the account record in the DHT is out of date; republishing")
+		svc.Log.Info("the account record in the DHT is out of date; republishing")
 		svc.pres.PublishNow()
 	}
 }
@@ -490,16 +490,16 @@ func (svc *Service) pushRecords(ctx context.Context) {
 	if len(targets) == 0 {
 		return
 	}
-	rec, err := svc.pres.AccountRecord(svc.o.Now())
+	rec, err := svc.pres.AccountRecord(svc.Now())
 	if err != nil {
-		svc.log.Warn("cannot build the account record to push", "err", err)
+		svc.Log.Warn("cannot build the account record to push", "err", err)
 		return
 	}
 	var wg sync.WaitGroup
 	for _, to := range targets {
 		wg.Go(func() {
 			if err := svc.contacts.PushRecord(ctx, to, rec); err != nil {
-				svc.log.Debug("account record not pushed yet", "to", to, "err", err)
+				svc.Log.Debug("account record not pushed yet", "to", to, "err", err)
 				return
 			}
 			svc.devs.pushed(to)
@@ -511,11 +511,11 @@ func (svc *Service) pushRecords(ctx context.Context) {
 // CheckNotRevoked refuses to act for the account once this device is on
 // its CRL.
 func (svc *Service) CheckNotRevoked() error {
-	crl, err := account.LoadCRL(svc.st)
+	crl, err := account.LoadCRL(svc.Store)
 	if err != nil {
 		return err
 	}
-	if crl.IsRevoked(svc.id.DeviceCert.Serial()) {
+	if crl.IsRevoked(svc.ID.DeviceCert.Serial()) {
 		return fmt.Errorf("%w (CRL #%v); use another device of the account", ErrDeviceRevoked, crl.Number)
 	}
 	return nil

@@ -9,18 +9,12 @@ package devices
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
-	dht "github.com/libp2p/go-libp2p-kad-dht"
-	"github.com/libp2p/go-libp2p/core/host"
-
-	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/contacts"
 	"github.com/parleyhq/parley/node/presence"
 	"github.com/parleyhq/parley/node/service"
-	"github.com/parleyhq/parley/store"
 )
 
 // Options configure the devices service.
@@ -28,19 +22,12 @@ type Options struct {
 	// LookupTimeout bounds one DHT lookup of the account's own records.
 	// Defaults to 5s.
 	LookupTimeout time.Duration
-	// Now is the clock (set from service.Env).
-	Now func() time.Time
 }
 
 // Service links, syncs and revokes the devices of one account.
 type Service struct {
+	service.Env
 	o        Options
-	h        host.Host
-	dht      *dht.IpfsDHT
-	st       *store.Store
-	id       *account.Identity
-	log      *slog.Logger
-	ev       *service.Events
 	pres     *presence.Service
 	contacts *contacts.Service
 
@@ -59,10 +46,8 @@ func New(env service.Env, pres *presence.Service, cs *contacts.Service, o Option
 	if o.LookupTimeout == 0 {
 		o.LookupTimeout = 5 * time.Second
 	}
-	o.Now = env.Now
 	svc := &Service{
-		o: o, h: env.Host, dht: env.DHT, st: env.Store, id: env.ID, log: env.Log,
-		ev: env.Events, pres: pres, contacts: cs,
+		Env: env, o: o, pres: pres, contacts: cs,
 	}
 	svc.devs.init()
 	return svc, nil
@@ -70,8 +55,8 @@ func New(env service.Env, pres *presence.Service, cs *contacts.Service, o Option
 
 // Serve answers sync streams and runs the sync loop until ctx is done.
 func (svc *Service) Serve(ctx context.Context) error {
-	svc.h.SetStreamHandler(SyncProtocol, svc.handleSyncStream)
-	defer svc.h.RemoveStreamHandler(SyncProtocol)
+	svc.Host.SetStreamHandler(SyncProtocol, svc.handleSyncStream)
+	defer svc.Host.RemoveStreamHandler(SyncProtocol)
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.syncLoop(ctx) })
 	wg.Wait()

@@ -144,22 +144,22 @@ func readSyncMsg(r *bufio.Reader) (*syncMsg, error) {
 // syncState is this device's state to send: every replicated entry (local
 // changes versioned first), the device certificates and the CRL.
 func (svc *Service) syncState() (*syncMsg, error) {
-	entries, err := svc.st.SyncState(svc.id.DeviceCert.Device.String(), service.AccountSettings)
+	entries, err := svc.Store.SyncState(svc.ID.DeviceCert.Device.String(), service.AccountSettings)
 	if err != nil {
 		return nil, err
 	}
-	m := &syncMsg{Account: svc.id.AccountCert.ID.String()}
+	m := &syncMsg{Account: svc.ID.AccountCert.ID.String()}
 	for _, e := range entries {
 		m.Entries = append(m.Entries, toSyncItem(e))
 	}
-	if m.CRL, _, err = svc.st.CRL(); err != nil {
+	if m.CRL, _, err = svc.Store.CRL(); err != nil {
 		return nil, err
 	}
-	ders, err := svc.st.DeviceCerts()
+	ders, err := svc.Store.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
-	metas, err := svc.st.DeviceMetas()
+	metas, err := svc.Store.DeviceMetas()
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +172,8 @@ func (svc *Service) syncState() (*syncMsg, error) {
 // refusal is a sync reply that refuses the request; it carries our CRL so
 // that a revoked device learns it is revoked.
 func (svc *Service) refusal(code string, err error) *syncMsg {
-	m := &syncMsg{Account: svc.id.AccountCert.ID.String(), Code: code, Error: err.Error()}
-	m.CRL, _, _ = svc.st.CRL()
+	m := &syncMsg{Account: svc.ID.AccountCert.ID.String(), Code: code, Error: err.Error()}
+	m.CRL, _, _ = svc.Store.CRL()
 	return m
 }
 
@@ -183,7 +183,7 @@ func (svc *Service) handleSyncStream(s network.Stream) {
 	_ = s.SetDeadline(time.Now().Add(syncTimeout))
 	req, err := readSyncMsg(bufio.NewReader(io.LimitReader(s, maxSyncMessage+16)))
 	if err != nil {
-		svc.log.Debug("sync request dropped", "from", s.Conn().RemotePeer(), "err", err)
+		svc.Log.Debug("sync request dropped", "from", s.Conn().RemotePeer(), "err", err)
 		s.Reset()
 		return
 	}
@@ -203,7 +203,7 @@ func (svc *Service) handleSyncStream(s network.Stream) {
 // revocation in the request is merged first, so a device that learns of
 // its own revocation cannot slip in its state.
 func (svc *Service) receiveSync(from pcrypto.DeviceID, m *syncMsg) *syncMsg {
-	if m.Account != svc.id.AccountCert.ID.String() {
+	if m.Account != svc.ID.AccountCert.ID.String() {
 		return svc.refusal("account", fmt.Errorf("%w: device %s is of another account", ErrUnknownDevice, from.Short()))
 	}
 	crlChanged := svc.mergeSyncCRL(m.CRL)
@@ -216,13 +216,13 @@ func (svc *Service) receiveSync(from pcrypto.DeviceID, m *syncMsg) *syncMsg {
 			code = "unknown"
 			svc.refusedUnknown(from)
 		}
-		svc.log.Info("sync refused", "from", from, "err", err)
+		svc.Log.Info("sync refused", "from", from, "err", err)
 		return svc.refusal(code, err)
 	}
 	svc.applyState(from, m, crlChanged)
 	reply, err := svc.syncState()
 	if err != nil {
-		svc.log.Error("sync state", "err", err)
+		svc.Log.Error("sync state", "err", err)
 		return svc.refusal("busy", errors.New("internal error, try again"))
 	}
 	return reply
@@ -243,12 +243,12 @@ func (svc *Service) mergeSyncCRL(der []byte) bool {
 	}
 	changed, err := svc.mergeCRL(der)
 	if err != nil {
-		svc.log.Warn("CRL from another device refused", "err", err)
+		svc.Log.Warn("CRL from another device refused", "err", err)
 		return false
 	}
 	if changed {
-		svc.log.Info("adopted revocations from another device")
-		svc.ev.Publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: svc.o.Now()})
+		svc.Log.Info("adopted revocations from another device")
+		svc.Events.Publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: svc.Now()})
 	}
 	return changed
 }
@@ -261,18 +261,18 @@ func (svc *Service) applyState(from pcrypto.DeviceID, m *syncMsg, crlChanged boo
 	for _, it := range m.Entries {
 		entries = append(entries, it.entry())
 	}
-	res, err := svc.st.MergeSync(svc.id.DeviceCert.Device.String(), service.AccountSettings, entries)
+	res, err := svc.Store.MergeSync(svc.ID.DeviceCert.Device.String(), service.AccountSettings, entries)
 	if err != nil {
-		svc.log.Error("merging state from another device", "from", from, "err", err)
+		svc.Log.Error("merging state from another device", "from", from, "err", err)
 	}
 	applied := res.Applied
 	if res.Skipped > 0 {
-		svc.log.Warn("entries from another device skipped as invalid", "from", from, "count", res.Skipped)
+		svc.Log.Warn("entries from another device skipped as invalid", "from", from, "count", res.Skipped)
 	}
-	_ = svc.st.NoteDeviceSeen(from.String(), svc.o.Now())
+	_ = svc.Store.NoteDeviceSeen(from.String(), svc.Now())
 	if len(applied) > 0 {
-		svc.log.Info("applied changes from another device", "from", from, "count", len(applied))
-		svc.ev.Publish(apitype.Event{Type: apitype.EventSyncApplied, Time: svc.o.Now(), Device: from.String(), Message: strconv.Itoa(len(applied))})
+		svc.Log.Info("applied changes from another device", "from", from, "count", len(applied))
+		svc.Events.Publish(apitype.Event{Type: apitype.EventSyncApplied, Time: svc.Now(), Device: from.String(), Message: strconv.Itoa(len(applied))})
 	}
 	if added || crlChanged {
 		svc.pres.PublishNow()
@@ -290,11 +290,11 @@ func (svc *Service) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly b
 	pid := peer.ID(d)
 	var err error
 	if !svc.pres.Connected(pid) {
-		p, err := svc.pres.ResolvePresence(ctx, svc.id.AccountCert.ID, d)
+		p, err := svc.pres.ResolvePresence(ctx, svc.ID.AccountCert.ID, d)
 		if err != nil {
 			return err
 		}
-		if err := svc.h.Connect(ctx, peer.AddrInfo{ID: pid, Addrs: p.Addrs}); err != nil {
+		if err := svc.Host.Connect(ctx, peer.AddrInfo{ID: pid, Addrs: p.Addrs}); err != nil {
 			return err
 		}
 	}
@@ -309,7 +309,7 @@ func (svc *Service) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly b
 	if err != nil {
 		return err
 	}
-	s, err := svc.h.NewStream(network.WithAllowLimitedConn(ctx, "sync"), pid, SyncProtocol)
+	s, err := svc.Host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), pid, SyncProtocol)
 	if err != nil {
 		return err
 	}
@@ -327,7 +327,7 @@ func (svc *Service) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly b
 	if tellOnly {
 		return nil
 	}
-	if reply.Account != svc.id.AccountCert.ID.String() {
+	if reply.Account != svc.ID.AccountCert.ID.String() {
 		return fmt.Errorf("%w: device %s answered for another account", ErrUnknownDevice, d.Short())
 	}
 	crlChanged := svc.mergeSyncCRL(reply.CRL)
@@ -348,7 +348,7 @@ func (svc *Service) syncRound(ctx context.Context) bool {
 	for _, d := range svc.devs.takeTell() {
 		cctx, cancel := context.WithTimeout(ctx, syncTimeout)
 		if err := svc.syncWith(cctx, d, true); err != nil {
-			svc.log.Debug("revoked device not told", "device", d, "err", err)
+			svc.Log.Debug("revoked device not told", "device", d, "err", err)
 		}
 		cancel()
 	}
@@ -368,7 +368,7 @@ func (svc *Service) syncRound(ctx context.Context) bool {
 			defer cancel()
 			start := time.Now()
 			err := svc.syncWith(cctx, d, false)
-			svc.log.Debug("sync with device", "device", d, "took", time.Since(start), "err", err)
+			svc.Log.Debug("sync with device", "device", d, "took", time.Since(start), "err", err)
 			if err != nil {
 				mu.Lock()
 				ok = false
@@ -389,7 +389,7 @@ func (svc *Service) otherDevices() ([]pcrypto.DeviceID, error) {
 	}
 	var out []pcrypto.DeviceID
 	for _, dc := range active {
-		if dc.Device != svc.id.DeviceCert.Device {
+		if dc.Device != svc.ID.DeviceCert.Device {
 			out = append(out, dc.Device)
 		}
 	}
@@ -403,14 +403,14 @@ func (svc *Service) localPending() bool {
 	if err != nil || len(others) == 0 {
 		return false
 	}
-	p, err := svc.st.SyncPending(service.AccountSettings)
+	p, err := svc.Store.SyncPending(service.AccountSettings)
 	return err == nil && p
 }
 
 // waitDHT waits (bounded) until the DHT has peers.
 func (svc *Service) waitDHT(ctx context.Context, limit time.Duration) {
 	deadline := time.Now().Add(limit)
-	for svc.dht.RoutingTable().Size() == 0 && time.Now().Before(deadline) {
+	for svc.DHT.RoutingTable().Size() == 0 && time.Now().Before(deadline) {
 		t := time.NewTimer(100 * time.Millisecond)
 		select {
 		case <-ctx.Done():

@@ -97,17 +97,17 @@ func (svc *Service) ConfirmLink(ctx context.Context, req apitype.LinkConfirm) (*
 
 // admitCode checks a code before dialing its device.
 func (svc *Service) admitCode(code *LinkCode) error {
-	now := svc.o.Now()
+	now := svc.Now()
 	if svc.sessions.codeUsed(code.codeID(), now) {
 		return fmt.Errorf("%w: this code already linked a device; ask the new device for a new one", ErrLinkUsed)
 	}
 	if !now.Before(code.Expires) {
 		return fmt.Errorf("%w at %s; ask the new device for a new code", ErrLinkExpired, code.Expires.Format(time.TimeOnly))
 	}
-	if code.Device == svc.id.DeviceCert.Device {
+	if code.Device == svc.ID.DeviceCert.Device {
 		return fmt.Errorf("%w: that is this device's own code", service.ErrInvalidInput)
 	}
-	certs, err := svc.st.DeviceCerts()
+	certs, err := svc.Store.DeviceCerts()
 	if err != nil {
 		return err
 	}
@@ -129,10 +129,10 @@ func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkS
 	ctx, cancel := context.WithTimeout(ctx, linkIOTimeout)
 	defer cancel()
 	ctx = network.WithAllowLimitedConn(ctx, "link")
-	if err := svc.h.Connect(ctx, code.peerInfo()); err != nil {
+	if err := svc.Host.Connect(ctx, code.peerInfo()); err != nil {
 		return nil, fmt.Errorf("%w %s (is it still waiting for approval?): %v", ErrLinkUnreachable, code.Device.Short(), err)
 	}
-	st, err := svc.h.NewStream(ctx, code.peerInfo().ID, LinkProtocol)
+	st, err := svc.Host.NewStream(ctx, code.peerInfo().ID, LinkProtocol)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrLinkUnreachable, code.Device.Short(), err)
 	}
@@ -148,8 +148,8 @@ func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkS
 	}
 	commit := linkCommit(s.nonceA)
 	err = c.write(&linkMsg{
-		Type: linkHello, AccountCert: svc.id.AccountCert.Raw(), DeviceCert: svc.id.DeviceCert.Raw(),
-		Commit: commit, Proof: linkProof(code.Secret[:], svc.id.DeviceCert.Device, code.Device, commit),
+		Type: linkHello, AccountCert: svc.ID.AccountCert.Raw(), DeviceCert: svc.ID.DeviceCert.Raw(),
+		Commit: commit, Proof: linkProof(code.Secret[:], svc.ID.DeviceCert.Device, code.Device, commit),
 	})
 	if err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrLinkUnreachable, err))
@@ -162,7 +162,7 @@ func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkS
 	if err := c.write(&linkMsg{Type: linkReveal, Nonce: s.nonceA}); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrLinkUnreachable, err))
 	}
-	s.sas = linkSAS(code.Secret[:], svc.id.DeviceCert.Device, code.Device, s.nonceA, s.nonceN)
+	s.sas = linkSAS(code.Secret[:], svc.ID.DeviceCert.Device, code.Device, s.nonceA, s.nonceN)
 	s.expires = time.Now().Add(linkConfirmTimeout)
 	_ = st.SetDeadline(s.expires.Add(linkIOTimeout))
 	idb := make([]byte, 8)
@@ -171,7 +171,7 @@ func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkS
 	s.timer = time.AfterFunc(linkConfirmTimeout, func() {
 		if svc.sessions.takeSession(s.id) != nil {
 			s.close(fmt.Errorf("%w: the SAS was not confirmed on the approving device within %v", ErrLinkSAS, linkConfirmTimeout))
-			svc.log.Info("link session timed out", "device", s.device)
+			svc.Log.Info("link session timed out", "device", s.device)
 		}
 	})
 	if !svc.sessions.addSession(s) {
@@ -179,8 +179,8 @@ func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkS
 		s.c.fail(fmt.Errorf("%w: the approving device is already linking with this code", ErrLinkInUse))
 		return fail(fmt.Errorf("%w: a session for this code is already open here", ErrLinkInUse))
 	}
-	svc.log.Info("link session open: compare the SAS", "device", s.device, "name", s.name)
-	svc.ev.Publish(apitype.Event{Type: apitype.EventLinkSAS, Time: svc.o.Now(), Device: s.device.String(), Message: s.sas})
+	svc.Log.Info("link session open: compare the SAS", "device", s.device, "name", s.name)
+	svc.Events.Publish(apitype.Event{Type: apitype.EventLinkSAS, Time: svc.Now(), Device: s.device.String(), Message: s.sas})
 	return s, nil
 }
 
@@ -212,7 +212,7 @@ func (svc *Service) confirmLink(ctx context.Context, id, sas string, cancel bool
 // transferAccount issues the certificate, sends it with the archive and
 // records the new device once it acknowledged.
 func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
-	now := svc.o.Now()
+	now := svc.Now()
 	pub, err := s.device.PublicKey()
 	if err != nil {
 		return err
@@ -221,11 +221,11 @@ func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 	if name == "" {
 		name = "device"
 	}
-	dc, err := pcrypto.IssueDeviceCert(svc.id.AccountKey, svc.id.AccountCert, pub, name, pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
+	dc, err := pcrypto.IssueDeviceCert(svc.ID.AccountKey, svc.ID.AccountCert, pub, name, pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
 	if err != nil {
 		return fmt.Errorf("link: device certificate: %w", err)
 	}
-	pass := linkArchivePassphrase(s.code.Secret[:], svc.id.DeviceCert.Device, s.device, s.nonceA, s.nonceN)
+	pass := linkArchivePassphrase(s.code.Secret[:], svc.ID.DeviceCert.Device, s.device, s.nonceA, s.nonceN)
 	defer clear(pass)
 	archive, err := svc.linkArchive(dc, pass)
 	if err != nil {
@@ -242,12 +242,12 @@ func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 		return fmt.Errorf("the new device did not take the account: %w", err)
 	}
 	svc.sessions.markUsed(s.codeID, s.code.Expires)
-	if err := svc.st.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
+	if err := svc.Store.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
 		return err
 	}
-	_ = svc.st.NoteDeviceLinked(dc.Device.String(), now)
-	svc.log.Info("device linked", "device", dc.Device, "name", name)
-	svc.ev.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: now, Device: dc.Device.String(), Message: name})
+	_ = svc.Store.NoteDeviceLinked(dc.Device.String(), now)
+	svc.Log.Info("device linked", "device", dc.Device, "name", name)
+	svc.Events.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: now, Device: dc.Device.String(), Message: name})
 	svc.devs.AccountChanged()
 	return nil
 }
@@ -255,31 +255,31 @@ func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 // linkArchive builds the account archive for a new device (its own
 // certificate included) and encrypts it with the session's passphrase.
 func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, error) {
-	raw, err := svc.st.Identity()
+	raw, err := svc.Store.Identity()
 	if err != nil {
 		return nil, err
 	}
 	defer clear(raw.AccountKeySeed)
 	defer clear(raw.DeviceKeySeed)
-	certs, err := svc.st.DeviceCerts()
+	certs, err := svc.Store.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
-	crl, _, err := svc.st.CRL()
+	crl, _, err := svc.Store.CRL()
 	if err != nil {
 		return nil, err
 	}
-	contacts, err := svc.st.Contacts()
+	contacts, err := svc.Store.Contacts()
 	if err != nil {
 		return nil, err
 	}
 	settings := map[string]string{}
 	for _, k := range service.AccountSettings {
-		if v, ok, err := svc.st.Setting(k); err == nil && ok {
+		if v, ok, err := svc.Store.Setting(k); err == nil && ok {
 			settings[k] = v
 		}
 	}
-	a := &pcrypto.Archive{AccountKeySeed: raw.AccountKeySeed, AccountCert: raw.AccountCert, CRL: crl, Settings: settings, Created: svc.o.Now().UTC()}
+	a := &pcrypto.Archive{AccountKeySeed: raw.AccountKeySeed, AccountCert: raw.AccountCert, CRL: crl, Settings: settings, Created: svc.Now().UTC()}
 	for _, der := range certs {
 		a.DeviceCerts = append(a.DeviceCerts, der)
 	}

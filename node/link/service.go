@@ -10,32 +10,21 @@ package link
 
 import (
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
-
-	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/devices"
 	"github.com/parleyhq/parley/node/service"
-	"github.com/parleyhq/parley/store"
 )
 
-// Options configure the approving side of linking.
-type Options struct {
-	// Now is the clock (set from service.Env).
-	Now func() time.Time
-}
+// Options configure the approving side of linking. None yet: the type keeps
+// New's signature stable when one comes.
+type Options struct{}
 
 // Service is the approving side of linking on a device of the account.
 type Service struct {
+	service.Env
 	o        Options
-	h        host.Host
-	st       *store.Store
-	id       *account.Identity
-	log      *slog.Logger
-	ev       *service.Events
 	devs     *devices.Service
 	sessions sessionTable
 }
@@ -56,6 +45,5 @@ func New(env service.Env, devs *devices.Service, o Options) (*Service, error) {
 	if devs == nil {
 		return nil, errors.New("link: the devices service is required")
 	}
-	o.Now = env.Now
-	return &Service{o: o, h: env.Host, st: env.Store, id: env.ID, log: env.Log, ev: env.Events, devs: devs}, nil
+	return &Service{Env: env, o: o, devs: devs}, nil
 }

@@ -2,7 +2,8 @@ package link
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/parleyhq/parley/node/service"
 )
 
 // phase is where one side of a link session stands. Each side reads its
@@ -55,34 +56,18 @@ var linkSteps = map[phase]linkStep{
 
 // linkTableMarkdown renders the table as docs/protocol.md shows it.
 func linkTableMarkdown() string {
-	var b strings.Builder
-	b.WriteString("| phase \\ message |")
-	for _, t := range linkMsgTypes {
-		fmt.Fprintf(&b, " %s |", t)
-	}
-	b.WriteString("\n|---|")
-	for range linkMsgTypes {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
-	for _, p := range phases {
-		fmt.Fprintf(&b, "| %s |", p)
-		st, reads := linkSteps[p]
-		for _, t := range linkMsgTypes {
-			switch {
-			case !reads:
-				b.WriteString(" – |")
-			case t == st.want:
-				fmt.Fprintf(&b, " → %s |", st.next)
-			case t == linkError:
-				b.WriteString(" ends (their reason) |")
-			default:
-				b.WriteString(" ends (invalid) |")
-			}
+	return service.MarkdownTable("phase \\ message", service.Names(phases), linkMsgTypes, func(r, c int) string {
+		st, reads := linkSteps[phases[r]]
+		switch t := linkMsgTypes[c]; {
+		case !reads:
+			return "–"
+		case t == st.want:
+			return "→ " + string(st.next)
+		case t == linkError:
+			return "ends (their reason)"
 		}
-		b.WriteString("\n")
-	}
-	return b.String()
+		return "ends (invalid)"
+	})
 }
 
 // userConfirmed moves the approver's session on once its user confirmed

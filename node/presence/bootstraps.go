@@ -24,18 +24,18 @@ const (
 // rejoined.
 func (svc *Service) bootstrapLoop(ctx context.Context) {
 	if len(svc.bootstraps) == 0 {
-		svc.log.Warn("no bootstrap servers configured: this node can only be reached by peers that already know its address")
+		svc.Log.Warn("no bootstrap servers configured: this node can only be reached by peers that already know its address")
 		return
 	}
 	redial.Run(ctx, redial.Config{
-		Host:        svc.h,
+		Host:        svc.Host,
 		Peers:       svc.bootstraps,
 		DialTimeout: bootstrapDialTimeout,
 		MinBackoff:  minBootstrapBackoff,
 		MaxBackoff:  maxBootstrapBackoff,
 		Recheck:     maxBootstrapBackoff,
 		Kick:        svc.bootstrapKick,
-		Log:         svc.log,
+		Log:         svc.Log,
 		Name:        "bootstrap",
 	})
 }

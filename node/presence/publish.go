@@ -50,42 +50,42 @@ func (svc *Service) publishLoop(ctx context.Context) {
 // publishOnce puts both records and returns when to publish next, and
 // whether it published.
 func (svc *Service) publishOnce(ctx context.Context) (time.Duration, bool) {
-	if svc.dht.RoutingTable().Size() == 0 {
+	if svc.DHT.RoutingTable().Size() == 0 {
 		return 100 * time.Millisecond, false // not joined yet; a bootstrap connection also wakes us
 	}
-	addrs := svc.h.Addrs()
+	addrs := svc.Host.Addrs()
 	if len(addrs) == 0 {
 		return publishRetry, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	now := svc.o.Now()
+	now := svc.Now()
 	acct, err := svc.AccountRecord(now)
 	if err != nil {
-		svc.log.Error("cannot build account record", "err", err)
+		svc.Log.Error("cannot build account record", "err", err)
 		return publishRetry, false
 	}
-	if err := svc.dht.PutValue(ctx, records.AccountKey(svc.id.AccountCert.ID), acct); err != nil {
-		svc.log.Warn("publishing account record failed", "err", err)
+	if err := svc.DHT.PutValue(ctx, records.AccountKey(svc.ID.AccountCert.ID), acct); err != nil {
+		svc.Log.Warn("publishing account record failed", "err", err)
 		return publishRetry, false
 	}
 	if len(addrs) > records.MaxAddrs {
 		addrs = addrs[:records.MaxAddrs]
 	}
-	pres, err := records.NewPresence(svc.id.DeviceKey, svc.id.AccountCert.ID, addrs, svc.nextSeq(now), svc.o.PresenceTTL, now)
+	pres, err := records.NewPresence(svc.ID.DeviceKey, svc.ID.AccountCert.ID, addrs, svc.nextSeq(now), svc.o.PresenceTTL, now)
 	if err != nil {
-		svc.log.Error("cannot build presence record", "err", err)
+		svc.Log.Error("cannot build presence record", "err", err)
 		return publishRetry, false
 	}
-	if err := svc.dht.PutValue(ctx, records.PresenceKey(svc.id.DeviceCert.Device), pres); err != nil {
-		svc.log.Warn("publishing presence failed", "err", err)
+	if err := svc.DHT.PutValue(ctx, records.PresenceKey(svc.ID.DeviceCert.Device), pres); err != nil {
+		svc.Log.Warn("publishing presence failed", "err", err)
 		return publishRetry, false
 	}
 	svc.mu.Lock()
 	svc.published = now
 	svc.mu.Unlock()
-	svc.log.Debug("published records", "addrs", len(addrs))
-	svc.ev.Publish(apitype.Event{Type: apitype.EventPresencePublished, Time: now, Device: svc.h.ID().String()})
+	svc.Log.Debug("published records", "addrs", len(addrs))
+	svc.Events.Publish(apitype.Event{Type: apitype.EventPresencePublished, Time: now, Device: svc.Host.ID().String()})
 	return min(svc.o.PresenceTTL, svc.o.AccountTTL) / 3, true
 }
 
@@ -102,11 +102,11 @@ func (svc *Service) nextSeq(now time.Time) uint64 {
 // account certificate, the certificates of the devices not revoked, and the
 // CRL.
 func (svc *Service) AccountRecord(now time.Time) ([]byte, error) {
-	crl, err := account.LoadCRL(svc.st)
+	crl, err := account.LoadCRL(svc.Store)
 	if err != nil {
 		return nil, err
 	}
-	ders, err := svc.st.DeviceCerts()
+	ders, err := svc.Store.DeviceCerts()
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func (svc *Service) AccountRecord(now time.Time) ([]byte, error) {
 		if crl != nil && crl.IsRevoked(dc.Serial()) {
 			continue
 		}
-		if pcrypto.VerifyDevice(svc.id.AccountCert.ID, svc.id.AccountCert, dc, crl, now) != nil {
+		if pcrypto.VerifyDevice(svc.ID.AccountCert.ID, svc.ID.AccountCert, dc, crl, now) != nil {
 			continue // expired; not worth advertising
 		}
 		devices = append(devices, dc)
@@ -127,5 +127,5 @@ func (svc *Service) AccountRecord(now time.Time) ([]byte, error) {
 	if len(devices) > records.MaxDevices {
 		return nil, fmt.Errorf("account has %d devices, at most %d fit in a record", len(devices), records.MaxDevices)
 	}
-	return records.NewAccount(svc.id.AccountKey, svc.id.AccountCert, devices, crl, svc.nextSeq(now), svc.o.AccountTTL, now)
+	return records.NewAccount(svc.ID.AccountKey, svc.ID.AccountCert, devices, crl, svc.nextSeq(now), svc.o.AccountTTL, now)
 }

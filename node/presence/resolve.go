@@ -75,11 +75,11 @@ const recordGrace = 30 * time.Millisecond
 func (svc *Service) GetRecord(ctx context.Context, key string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
 	defer cancel()
-	vals, err := svc.dht.SearchValue(ctx, key)
+	vals, err := svc.DHT.SearchValue(ctx, key)
 	if err != nil {
 		return nil, lookupError(err)
 	}
-	v := records.Validator(svc.o.Now)
+	v := records.Validator(svc.Now)
 	val, err := firstBest(ctx, vals, recordGrace, func(vs [][]byte) (int, error) { return v.Select(key, vs) })
 	if val != nil {
 		return val, nil // best seen, even if the deadline cut the lookup short
@@ -143,7 +143,7 @@ func firstBest(ctx context.Context, vals <-chan []byte, grace time.Duration, sel
 
 // resolveAccount returns the verified account record of id.
 func (svc *Service) ResolveAccount(ctx context.Context, id pcrypto.AccountID) (*records.Account, error) {
-	now := svc.o.Now()
+	now := svc.Now()
 	if rec := svc.cache.get(id, now, svc.o.AccountCacheTTL); rec != nil {
 		return rec, nil
 	}
@@ -167,7 +167,7 @@ func (svc *Service) ResolvePresence(ctx context.Context, account pcrypto.Account
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", d.Short(), err)
 	}
-	p, err := records.ParsePresence(key, val, svc.o.Now())
+	p, err := records.ParsePresence(key, val, svc.Now())
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", d.Short(), err)
 	}
@@ -201,7 +201,7 @@ func (svc *Service) ReachAccount(ctx context.Context, id pcrypto.AccountID) (*re
 	var wg sync.WaitGroup
 	for i, dc := range acct.Devices {
 		results[i].Cert = dc
-		if dc.Device == svc.id.DeviceCert.Device {
+		if dc.Device == svc.ID.DeviceCert.Device {
 			results[i].Connected = true
 			continue
 		}
@@ -215,7 +215,7 @@ func (svc *Service) ReachAccount(ctx context.Context, id pcrypto.AccountID) (*re
 			pid := peer.ID(r.Cert.Device)
 			dctx, cancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
 			defer cancel()
-			r.Err = svc.h.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: r.Presence.Addrs})
+			r.Err = svc.Host.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: r.Presence.Addrs})
 			r.Connected = r.Err == nil
 		}(&results[i])
 	}
@@ -243,7 +243,7 @@ func (svc *Service) Lookup(ctx context.Context, account string) (*apitype.Lookup
 				d.Addrs = append(d.Addrs, a.String())
 			}
 		}
-		if r.Cert.Device == svc.id.DeviceCert.Device {
+		if r.Cert.Device == svc.ID.DeviceCert.Device {
 			d.Online, d.Path = true, "self"
 		} else if r.Connected {
 			d.Path = svc.PathTo(peer.ID(r.Cert.Device))
@@ -262,7 +262,7 @@ func (svc *Service) Lookup(ctx context.Context, account string) (*apitype.Lookup
 // through a relay, else "relay"; "" when not connected.
 func (svc *Service) PathTo(p peer.ID) string {
 	path := ""
-	for _, c := range svc.h.Network().ConnsToPeer(p) {
+	for _, c := range svc.Host.Network().ConnsToPeer(p) {
 		if !c.Stat().Limited {
 			return "direct"
 		}
@@ -273,7 +273,7 @@ func (svc *Service) PathTo(p peer.ID) string {
 
 // Connected reports whether we hold any connection to p.
 func (svc *Service) Connected(p peer.ID) bool {
-	return svc.h.Network().Connectedness(p) == network.Connected
+	return svc.Host.Network().Connectedness(p) == network.Connected
 }
 
 // CachedAccount returns the cached account record of id if it was fetched

@@ -12,17 +12,12 @@ package presence
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"time"
 
-	dht "github.com/libp2p/go-libp2p-kad-dht"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/service"
-	"github.com/parleyhq/parley/store"
 )
 
 // Options configure the presence service. Zero values mean the defaults.
@@ -38,8 +33,6 @@ type Options struct {
 	// AccountCacheTTL is how long a resolved account record is reused;
 	// negative disables the cache. Defaults to 30s.
 	AccountCacheTTL time.Duration
-	// Now is the clock (set from service.Env).
-	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -59,13 +52,8 @@ func (o *Options) setDefaults() {
 
 // Service publishes this device's records and resolves other accounts.
 type Service struct {
+	service.Env
 	o             Options
-	h             host.Host
-	dht           *dht.IpfsDHT
-	st            *store.Store
-	id            *account.Identity
-	log           *slog.Logger
-	ev            *service.Events
 	bootstraps    []peer.AddrInfo
 	publishNow    chan struct{} // wakes the publish loop; buffered 1
 	bootstrapKick chan struct{} // wakes the bootstrap loop; buffered 1
@@ -83,10 +71,9 @@ func New(env service.Env, o Options) (*Service, error) {
 		return nil, err
 	}
 	o.setDefaults()
-	o.Now = env.Now
 	return &Service{
-		o: o, h: env.Host, dht: env.DHT, st: env.Store, id: env.ID,
-		log: env.Log, ev: env.Events, bootstraps: o.Bootstraps,
+		Env: env, o: o,
+		bootstraps:    o.Bootstraps,
 		publishNow:    make(chan struct{}, 1),
 		bootstrapKick: make(chan struct{}, 1),
 	}, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // MaxBody bounds a local-API request body.
@@ -74,4 +75,38 @@ func Required(name, v string) error {
 		return fmt.Errorf("%w: %s is required", ErrInvalidInput, name)
 	}
 	return nil
+}
+
+// MarkdownTable renders a state table as docs/protocol.md shows it: the
+// corner label, one column per input, one row per state (bold), and
+// cell(row, col) in each cell. The services' transition tables use it so
+// that a test can check the docs hold the table the code runs.
+func MarkdownTable(corner string, rows, cols []string, cell func(r, c int) string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| %s |", corner)
+	for _, c := range cols {
+		fmt.Fprintf(&b, " %s |", c)
+	}
+	b.WriteString("\n|---|")
+	for range cols {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for r, name := range rows {
+		fmt.Fprintf(&b, "| %s |", name)
+		for c := range cols {
+			fmt.Fprintf(&b, " %s |", cell(r, c))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// Names returns the string forms of a list of named string values.
+func Names[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
 }
