@@ -65,7 +65,7 @@ func findDemo(self string, lookPath func(string) (string, error)) (string, error
 	return "", fmt.Errorf("%w %s: the demo is a program of its own.\n"+
 		"Run it from a checkout of Parley with:\n"+
 		"    go run ./cmd/%s\n"+
-		"or build it next to parley (go build -o bin/ ./cmd/...) and run parley demo again.", errNoDemo, where, demoBinary)
+		"or build it next to parley (go build -o bin/ ./cmd/...) and run parley demo again", errNoDemo, where, demoBinary)
 }
 
 // errNoDemo means parley-demo was not found.
