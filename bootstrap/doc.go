@@ -1,7 +1,7 @@
 // Package bootstrap is the Parley bootstrap server as a library: the entry
 // point to the Parley DHT and its rendezvous store, a libp2p circuit relay,
 // STUN/TURN, and the TURN credential protocol. cmd/parley-bootstrap is a thin
-// wrapper around New and Server.Run; tests and `parley demo` embed it.
+// wrapper around New and Server.Run; tests and parley-demo embed it.
 //
 // A Server runs one go-libp2p host (TCP and QUIC, Noise and TLS, identify)
 // with:

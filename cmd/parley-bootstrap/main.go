@@ -35,8 +35,8 @@ const secretEnv = "PARLEY_BOOTSTRAP_TURN_SECRET"
 const addrsFile = "addrs.txt"
 
 type cli struct {
-	Config  kong.ConfigFlag  `short:"c" env:"PARLEY_BOOTSTRAP_CONFIG" placeholder:"FILE" help:"JSON config file; keys are the long flag names in snake_case (\"data_dir\", \"turn_relay_ip\", ...). Flags on the command line override it; it overrides environment variables."`
-	Version kong.VersionFlag `help:"Print the version and exit."`
+	Config  cliutil.ConfigFile `short:"c" env:"PARLEY_BOOTSTRAP_CONFIG" placeholder:"FILE" help:"JSON config file; keys are the long flag names in snake_case (\"data_dir\", \"turn_relay_ip\", ...). Flags on the command line override it; it overrides environment variables."`
+	Version kong.VersionFlag   `help:"Print the version and exit."`
 
 	DataDir  string   `short:"d" env:"PARLEY_BOOTSTRAP_DATA_DIR" default:"${datadir}" type:"path" help:"Data directory: the libp2p key (bootstrap.key, created on first run; it fixes the peer ID), the generated TURN secret (turn.secret) and addrs.txt."`
 	Listen   []string `env:"PARLEY_BOOTSTRAP_LISTEN" sep:"," default:"/ip4/0.0.0.0/tcp/4001,/ip4/0.0.0.0/udp/4001/quic-v1" placeholder:"MULTIADDR" help:"libp2p listen multiaddr (repeatable or comma-separated)."`
@@ -47,23 +47,23 @@ type cli struct {
 	TURNRelayIP           string        `name:"turn-relay-ip" env:"PARLEY_BOOTSTRAP_TURN_RELAY_IP" placeholder:"IP" help:"Public IP of this server for TURN relayed candidates and URLs (default: the listen IP, else the first global IPv4 address of the machine). Set it behind 1:1 NAT."`
 	TURNSecretFile        string        `name:"turn-secret-file" env:"PARLEY_BOOTSTRAP_TURN_SECRET_FILE" placeholder:"FILE" help:"File holding the TURN REST shared secret (same on all bootstraps and coturn; mode 0600). Else $$PARLEY_BOOTSTRAP_TURN_SECRET, else DATA/turn.secret, generated if missing."`
 	TURNURL               []string      `name:"turn-url" env:"PARLEY_BOOTSTRAP_TURN_URLS" sep:"," placeholder:"URL" help:"STUN/TURN URL handed to nodes with credentials (repeatable), replacing the built-in server's, e.g. turn:turn.example.org:3478?transport=udp for coturn."`
-	TURNCredentialTTL     time.Duration `name:"turn-credential-ttl" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_TTL" default:"10m" help:"Lifetime of issued TURN credentials."`
-	TURNCredentialRate    int           `name:"turn-credential-rate" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_RATE" default:"10" help:"TURN credential requests allowed per device per minute."`
+	TURNCredentialTTL     time.Duration `name:"turn-credential-ttl" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_TTL" default:"10m" min:"1m" max:"24h" help:"Lifetime of issued TURN credentials."`
+	TURNCredentialRate    int           `name:"turn-credential-rate" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_RATE" default:"10" min:"1" max:"1000" help:"TURN credential requests allowed per device per minute."`
 	TURNAllowPrivatePeers bool          `name:"turn-allow-private-peers" env:"PARLEY_BOOTSTRAP_TURN_ALLOW_PRIVATE_PEERS" help:"Let TURN clients relay to loopback and private addresses (labs and tests only)."`
-	TURNUDPSockets        int           `name:"turn-udp-sockets" env:"PARLEY_BOOTSTRAP_TURN_UDP_SOCKETS" default:"0" help:"UDP sockets sharing the TURN port, each relaying on its own goroutine (Linux; 0: one per four cores, at most 4)."`
+	TURNUDPSockets        int           `name:"turn-udp-sockets" env:"PARLEY_BOOTSTRAP_TURN_UDP_SOCKETS" default:"0" min:"0" max:"64" help:"UDP sockets sharing the TURN port, each relaying on its own goroutine (Linux; 0: one per four cores, at most 4)."`
 	TURNPionDataPath      bool          `name:"turn-pion-data-path" env:"PARLEY_BOOTSTRAP_TURN_PION_DATA_PATH" help:"Relay every TURN datagram through pion/turn instead of the batched data path (Linux). Slower; an escape hatch and a baseline for comparisons."`
 	TURNDisabled          bool          `name:"turn-disabled" env:"PARLEY_BOOTSTRAP_TURN_DISABLED" help:"Do not run the built-in STUN/TURN server (e.g. coturn runs here with the same secret); credentials are still issued."`
 
 	MetricsAddr string `env:"PARLEY_BOOTSTRAP_METRICS_ADDR" default:"${metricsaddr}" help:"Address of the HTTP server for /metrics (Prometheus) and /healthz; empty disables it."`
 
-	RelayMaxReservations       int           `name:"relay-max-reservations" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS" default:"${relaymaxres}" help:"Circuit relay: devices holding a relay slot at once."`
-	RelayMaxReservationsPerIP  int           `name:"relay-max-reservations-per-ip" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_IP" default:"${relaymaxresperip}" help:"Circuit relay: reservations per IP address."`
-	RelayMaxReservationsPerASN int           `name:"relay-max-reservations-per-asn" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_ASN" default:"${relaymaxresperasn}" help:"Circuit relay: reservations per autonomous system."`
-	RelayMaxCircuits           int           `name:"relay-max-circuits" env:"PARLEY_BOOTSTRAP_RELAY_MAX_CIRCUITS" default:"${relaymaxcircuits}" help:"Circuit relay: relayed connections open at once per peer."`
-	RelayReservationTTL        time.Duration `name:"relay-reservation-ttl" env:"PARLEY_BOOTSTRAP_RELAY_RESERVATION_TTL" default:"${relayresttl}" help:"Circuit relay: lifetime of a reservation before it must be refreshed."`
-	RelayCircuitDuration       time.Duration `name:"relay-circuit-duration" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DURATION" default:"${relaycircuitduration}" help:"Circuit relay: maximum duration of one relayed connection."`
-	RelayCircuitData           int64         `name:"relay-circuit-data" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DATA" default:"${relaycircuitdata}" help:"Circuit relay: maximum bytes one relayed connection carries in each direction."`
-	RelayBufferSize            int           `name:"relay-buffer-size" env:"PARLEY_BOOTSTRAP_RELAY_BUFFER_SIZE" default:"${relaybuffer}" help:"Circuit relay: buffer size per relayed connection, in bytes."`
+	RelayMaxReservations       int           `name:"relay-max-reservations" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS" default:"${relaymaxres}" min:"1" help:"Circuit relay: devices holding a relay slot at once."`
+	RelayMaxReservationsPerIP  int           `name:"relay-max-reservations-per-ip" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_IP" default:"${relaymaxresperip}" min:"1" help:"Circuit relay: reservations per IP address."`
+	RelayMaxReservationsPerASN int           `name:"relay-max-reservations-per-asn" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_ASN" default:"${relaymaxresperasn}" min:"1" help:"Circuit relay: reservations per autonomous system."`
+	RelayMaxCircuits           int           `name:"relay-max-circuits" env:"PARLEY_BOOTSTRAP_RELAY_MAX_CIRCUITS" default:"${relaymaxcircuits}" min:"1" help:"Circuit relay: relayed connections open at once per peer."`
+	RelayReservationTTL        time.Duration `name:"relay-reservation-ttl" env:"PARLEY_BOOTSTRAP_RELAY_RESERVATION_TTL" default:"${relayresttl}" min:"1m" max:"24h" help:"Circuit relay: lifetime of a reservation before it must be refreshed."`
+	RelayCircuitDuration       time.Duration `name:"relay-circuit-duration" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DURATION" default:"${relaycircuitduration}" min:"1s" max:"24h" help:"Circuit relay: maximum duration of one relayed connection."`
+	RelayCircuitData           int64         `name:"relay-circuit-data" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DATA" default:"${relaycircuitdata}" min:"1" help:"Circuit relay: maximum bytes one relayed connection carries in each direction."`
+	RelayBufferSize            int           `name:"relay-buffer-size" env:"PARLEY_BOOTSTRAP_RELAY_BUFFER_SIZE" default:"${relaybuffer}" min:"1" help:"Circuit relay: buffer size per relayed connection, in bytes."`
 
 	LogLevel  string `env:"PARLEY_BOOTSTRAP_LOG_LEVEL" enum:"debug,info,warn,error" default:"info" help:"Log level: debug, info, warn or error."`
 	LogFormat string `env:"PARLEY_BOOTSTRAP_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
@@ -118,8 +118,7 @@ func defaultDataDir() string {
 
 // parse parses args (and the config file and environment) into c.
 func parse(c *cli, args []string, stdout, stderr io.Writer) (*kong.Context, int) {
-	parser, err := cliutil.NewParser(c, "parley-bootstrap", description, vars(), stdout, stderr,
-		kong.Configuration(kong.JSON))
+	parser, err := cliutil.NewParser(c, "parley-bootstrap", description, vars(), stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "parley-bootstrap:", err)
 		return nil, 2

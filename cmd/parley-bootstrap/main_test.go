@@ -231,3 +231,84 @@ func TestHelp(t *testing.T) {
 		t.Errorf("bad flag: exit %d, want 2", code)
 	}
 }
+
+// TestConfigFileErrors: a bad config file stops the server before it starts
+// (no data directory, no key), with exit code 2 and a message naming the
+// file, the line and the problem. Unknown keys were ignored before the
+// shared loader.
+func TestConfigFileErrors(t *testing.T) {
+	tests := []struct {
+		name, json, want string
+	}{
+		{"unknown key", `{"data_dir": "x", "turn_secret": "s3cret"}`, `line 1: unknown key "turn_secret"; allowed: announce, data_dir,`},
+		{"typo in a key", "{\n  \"turn-relay-ip\": \"192.0.2.1\"\n}", `line 2: unknown key "turn-relay-ip": did you mean "turn_relay_ip"?`},
+		{"camelCase key", `{"dataDir": "/srv"}`, `unknown key "dataDir": did you mean "data_dir"?`},
+		{"number for a duration", `{"turn_credential_ttl": 600}`, `"turn_credential_ttl": use a string such as "10m", not 600`},
+		{"negative duration", `{"relay_circuit_duration": "-2m"}`, `"relay_circuit_duration": -2m is out of range (allowed: 1s to 24h)`},
+		{"zero limit", `{"relay_max_reservations": 0}`, `"relay_max_reservations": 0 is out of range (allowed: at least 1)`},
+		{"string for a number", `{"relay_circuit_data": "1MiB"}`, `"relay_circuit_data": use a whole number, not "1MiB"`},
+		{"malformed", "{\n  \"data_dir\": \"/srv\",\n}", `line 3: invalid JSON`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "bootstrap.json")
+			if err := os.WriteFile(file, []byte(tt.json), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			data := filepath.Join(t.TempDir(), "data")
+			var out bytes.Buffer
+			code := run(context.Background(), append(loopbackArgs(data), "--config", file), &out, &out)
+			if code != 2 || !strings.Contains(out.String(), "config file "+file) || !strings.Contains(out.String(), tt.want) {
+				t.Fatalf("exit %d, output %q; want exit 2, the file's name and %q", code, out.String(), tt.want)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("the data directory was created (%v): the server started", err)
+			}
+		})
+	}
+}
+
+// TestFlagRanges: durations and limits out of range are refused on the
+// command line and in the environment too.
+func TestFlagRanges(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  [2]string
+		want string
+	}{
+		{"negative credential TTL", []string{"--turn-credential-ttl=-10m"}, [2]string{}, "--turn-credential-ttl ($PARLEY_BOOTSTRAP_TURN_CREDENTIAL_TTL): -10m is out of range (allowed: 1m to 24h)"},
+		{"zero reservation TTL", []string{"--relay-reservation-ttl", "0s"}, [2]string{}, "-relay-reservation-ttl ($PARLEY_BOOTSTRAP_RELAY_RESERVATION_TTL): 0s is out of range (allowed: 1m to 24h)"},
+		{"too many UDP sockets", []string{"--turn-udp-sockets", "65"}, [2]string{}, "65 is out of range (allowed: 0 to 64)"},
+		{"from the environment", nil, [2]string{"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DURATION", "1ns"}, "--relay-circuit-duration ($PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DURATION): 1ns is out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env[0] != "" {
+				t.Setenv(tt.env[0], tt.env[1])
+			}
+			data := filepath.Join(t.TempDir(), "data")
+			var out bytes.Buffer
+			code := run(context.Background(), append(loopbackArgs(data), tt.args...), &out, &out)
+			if code != 2 || !strings.Contains(out.String(), tt.want) {
+				t.Fatalf("exit %d, output %q; want exit 2 and %q", code, out.String(), tt.want)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("the data directory was created (%v): the server started", err)
+			}
+		})
+	}
+}
+
+// TestDeployConfig: the sample config in docs/deploy loads.
+func TestDeployConfig(t *testing.T) {
+	var c cli
+	var out bytes.Buffer
+	file := filepath.Join("..", "..", "docs", "deploy", "parley-bootstrap.json")
+	if kctx, code := parse(&c, []string{"--config", file}, &out, &out); kctx == nil {
+		t.Fatalf("%s: exit %d: %s", file, code, out.String())
+	}
+	if cfg := c.config(); cfg.DataDir != "/var/lib/parley-bootstrap" || cfg.TURN.CredentialTTL != 10*time.Minute || len(cfg.Peers) != 2 {
+		t.Fatalf("config from %s: %+v", file, cfg)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/cmd/internal/cliutil"
 )
 
 // writeConfig writes a config file in a temporary directory.
@@ -113,29 +115,82 @@ func TestConfigFile(t *testing.T) {
 	}
 }
 
-// TestConfigFileErrors: a bad file stops parleyd with exit code 2 and a
-// message naming the problem; nothing runs.
+// TestConfigFileErrors: a bad file stops parleyd before anything runs (the
+// data directory is not even created), with exit code 2 and a message that
+// names the file, the line and the problem.
 func TestConfigFileErrors(t *testing.T) {
 	tests := []struct {
 		name, json, want string
 	}{
-		{"typo in a key", `{"dht-mode": "client"}`, `unknown key "dht-mode"`},
+		{"typo in a key", `{"dht-mode": "client"}`, `line 1: unknown key "dht-mode": did you mean "dht_mode"?`},
 		{"flag of another command", `{"restore": "/tmp/a.parley"}`, `unknown key "restore"`},
 		{"config in config", `{"config": "other.json"}`, `unknown key "config"`},
-		{"not JSON", `data = "/var/lib/parleyd"`, "config file: invalid character"},
-		{"not an object", `["data"]`, "config file: json: cannot unmarshal array"},
-		{"bad enum value", `{"dht_mode": "sometimes"}`, "sometimes"},
-		{"bad duration", `{"presence_ttl": "forever"}`, "forever"},
+		{"not JSON", `data = "/var/lib/parleyd"`, "line 1: invalid JSON: invalid character"},
+		{"not an object", `["data"]`, "must hold a JSON object"},
+		{"bad enum value", `{"dht_mode": "sometimes"}`, `"dht_mode": "sometimes" is not one of auto, client, server`},
+		{"bad duration", `{"presence_ttl": "forever"}`, `"presence_ttl": "forever" is not a duration`},
+		{"number for a duration", "{\n  \"dht_mode\": \"client\",\n  \"retry_interval\": 15\n}", `line 3: "retry_interval": use a string such as "15s", not 15`},
+		{"negative duration", `{"retry_interval": "-5s"}`, `"retry_interval": -5s is out of range (allowed: 100ms to 1h)`},
+		{"presence TTL beyond what the DHT keeps", `{"presence_ttl": "72h"}`, `"presence_ttl": 72h is out of range (allowed: 1m to 48h)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			file := writeConfig(t, tt.json)
+			data := filepath.Join(t.TempDir(), "data")
 			var out bytes.Buffer
-			code := run(context.Background(), []string{"run", "--config", file}, strings.NewReader(""), &out, &out)
+			code := run(context.Background(), []string{"run", "--config", file, "--data", data}, strings.NewReader(""), &out, &out)
+			if code != 2 || !strings.Contains(out.String(), "config file "+file) || !strings.Contains(out.String(), tt.want) {
+				t.Fatalf("exit %d, output %q; want exit 2, the file's name and %q", code, out.String(), tt.want)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("the data directory was created (%v): something ran", err)
+			}
+		})
+	}
+}
+
+// TestFlagRanges: duration flags out of their range are refused from the
+// command line and the environment too, before anything runs.
+func TestFlagRanges(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  [2]string
+		want string
+	}{
+		{"negative retry interval", []string{"run", "--retry-interval=-5s"}, [2]string{}, "--retry-interval ($PARLEY_RETRY_INTERVAL): -5s is out of range (allowed: 100ms to 1h)"},
+		{"zero presence TTL", []string{"run", "--presence-ttl", "0s"}, [2]string{}, "--presence-ttl ($PARLEY_PRESENCE_TTL): 0s is out of range (allowed: 1m to 48h)"},
+		{"from the environment", []string{"run"}, [2]string{"PARLEY_RETRY_INTERVAL", "15ns"}, "15ns is out of range"},
+		{"link code TTL", []string{"init", "--link", "--link-ttl=-1m"}, [2]string{}, "--link-ttl: -1m is out of range (allowed: 1s to 1h)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env[0] != "" {
+				t.Setenv(tt.env[0], tt.env[1])
+			}
+			data := filepath.Join(t.TempDir(), "data")
+			var out bytes.Buffer
+			code := run(context.Background(), append(tt.args, "--data", data), strings.NewReader(""), &out, &out)
 			if code != 2 || !strings.Contains(out.String(), tt.want) {
 				t.Fatalf("exit %d, output %q; want exit 2 and %q", code, out.String(), tt.want)
 			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("the data directory was created (%v): something ran", err)
+			}
 		})
+	}
+}
+
+// TestDeployConfig: the sample config in docs/deploy loads.
+func TestDeployConfig(t *testing.T) {
+	var c cli
+	var out bytes.Buffer
+	file := filepath.Join("..", "..", "docs", "deploy", "parleyd.json")
+	if kctx, code := parse(&c, []string{"run", "--config", file}, &out, &out); kctx == nil {
+		t.Fatalf("%s: exit %d: %s", file, code, out.String())
+	}
+	if c.Data != "/var/lib/parleyd" || len(c.Run.Bootstrap) != 3 {
+		t.Fatalf("Data %q, Bootstrap %v", c.Data, c.Run.Bootstrap)
 	}
 }
 
@@ -157,7 +212,7 @@ func TestConfigKeysInHelp(t *testing.T) {
 	if parser == nil {
 		t.Fatalf("parse: exit %d", code)
 	}
-	keys := configKeys(parser.Model)
+	keys := cliutil.ConfigKeys(parser.Model)
 	if len(keys) < 10 || !slices.Contains(keys, "dht_mode") || slices.Contains(keys, "restore") {
 		t.Fatalf("config keys = %v", keys)
 	}

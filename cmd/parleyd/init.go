@@ -18,7 +18,7 @@ type initCmd struct {
 	Link      bool          `help:"Join an existing account instead: show a one-time link code (text and QR) and wait until a device of the account approves it with 'parley link approve CODE'."`
 	Bootstrap []string      `short:"b" env:"PARLEY_BOOTSTRAP" sep:"," placeholder:"MULTIADDR" help:"With --link: a bootstrap server's address (repeatable), so an approving device behind another NAT reaches this one through its relay."`
 	Listen    []string      `env:"PARLEY_LISTEN" sep:"," placeholder:"MULTIADDR" help:"With --link: listen address while waiting (repeatable). Default: TCP and QUIC on all IPv4 interfaces."`
-	LinkTTL   time.Duration `default:"5m" help:"With --link: how long the code is valid."`
+	LinkTTL   time.Duration `default:"5m" min:"1s" max:"1h" help:"With --link: how long the code is valid."`
 	NoQR      bool          `name:"no-qr" help:"With --link: do not draw the QR code."`
 }
 

@@ -6,17 +6,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"slices"
-	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -26,10 +21,10 @@ import (
 
 // globals are the flags every parleyd command takes, and its I/O.
 type globals struct {
-	Config         kong.ConfigFlag  `short:"c" env:"PARLEY_CONFIG" placeholder:"FILE" help:"JSON config file with the daemon's settings: keys are the long flag names of run and of the global flags in snake_case (\"data\", \"bootstrap\", \"dht_mode\", ...). Flags on the command line override it; it overrides environment variables."`
-	Data           string           `short:"d" env:"PARLEY_DATA" default:"${datadir}" type:"path" help:"Data directory holding the store and certificates (created with mode 0700).."`
-	PassphraseFile string           `env:"PARLEY_PASSPHRASE_FILE" placeholder:"FILE" help:"File whose first line is the store passphrase sealing the private keys ('-' = stdin). Else $$PARLEY_PASSPHRASE, else asked on a terminal; none = keys kept unsealed in a 0600 file."`
-	Version        kong.VersionFlag `help:"Print the version and exit."`
+	Config         cliutil.ConfigFile `short:"c" env:"PARLEY_CONFIG" placeholder:"FILE" config-commands:"run" help:"JSON config file with the daemon's settings: keys are the long flag names of run and of the global flags in snake_case (\"data\", \"bootstrap\", \"dht_mode\", ...). Flags on the command line override it; it overrides environment variables."`
+	Data           string             `short:"d" env:"PARLEY_DATA" default:"${datadir}" type:"path" help:"Data directory holding the store and certificates (created with mode 0700).."`
+	PassphraseFile string             `env:"PARLEY_PASSPHRASE_FILE" placeholder:"FILE" help:"File whose first line is the store passphrase sealing the private keys ('-' = stdin). Else $$PARLEY_PASSPHRASE, else asked on a terminal; none = keys kept unsealed in a 0600 file."`
+	Version        kong.VersionFlag   `help:"Print the version and exit."`
 
 	ctx    context.Context
 	stdin  io.Reader
@@ -72,8 +67,7 @@ func main() {
 // returns a nil context and the exit code.
 func parse(c *cli, args []string, stdout, stderr io.Writer) (*kong.Context, int) {
 	parser, err := cliutil.NewParser(c, "parleyd", description,
-		kong.Vars{"datadir": cliutil.DefaultDataDir(), "socket": apitype.SocketName}, stdout, stderr,
-		kong.Configuration(loadConfig))
+		kong.Vars{"datadir": cliutil.DefaultDataDir(), "socket": apitype.SocketName}, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "parleyd:", err)
 		return nil, 2
@@ -97,79 +91,4 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
-}
-
-// configCommand is the command whose flags the config file may set, besides
-// the global ones: the file describes a running daemon, not a one-off init
-// or export.
-const configCommand = "run"
-
-// maxConfig bounds the size of the config file.
-const maxConfig = 1 << 20
-
-// loadConfig reads parleyd's JSON config file: kong's JSON resolver (keys
-// are flag names, dashes as underscores), plus a check that every key names
-// a flag the file may set, so a typo is an error instead of being ignored.
-func loadConfig(r io.Reader) (kong.Resolver, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxConfig+1))
-	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
-	}
-	if len(data) > maxConfig {
-		return nil, fmt.Errorf("config file: larger than %d bytes", maxConfig)
-	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(data, &keys); err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
-	}
-	res, err := kong.JSON(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
-	}
-	names := make([]string, 0, len(keys))
-	for k := range keys {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return configResolver{Resolver: res, keys: names}, nil
-}
-
-// configResolver is kong's JSON resolver with key validation.
-type configResolver struct {
-	kong.Resolver
-	keys []string // the file's top-level keys, sorted
-}
-
-// Validate refuses keys that are not the snake_case name of a global flag or
-// of a flag of run.
-func (c configResolver) Validate(app *kong.Application) error {
-	allowed := configKeys(app)
-	for _, k := range c.keys {
-		if !slices.Contains(allowed, k) {
-			return fmt.Errorf("config file: unknown key %q; allowed: %s", k, strings.Join(allowed, ", "))
-		}
-	}
-	return nil
-}
-
-// configKeys lists the keys a config file may hold, sorted.
-func configKeys(app *kong.Application) []string {
-	var keys []string
-	add := func(n *kong.Node) {
-		for _, f := range n.Flags {
-			switch f.Name {
-			case "config", "help", "version":
-				continue
-			}
-			keys = append(keys, strings.ReplaceAll(f.Name, "-", "_"))
-		}
-	}
-	add(app.Node)
-	for _, ch := range app.Children {
-		if ch.Name == configCommand {
-			add(ch)
-		}
-	}
-	sort.Strings(keys)
-	return keys
 }

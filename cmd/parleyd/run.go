@@ -19,8 +19,8 @@ type runCmd struct {
 	Bootstrap     []string      `short:"b" env:"PARLEY_BOOTSTRAP" sep:"," placeholder:"MULTIADDR" help:"A bootstrap server's address ending in /p2p/PEER-ID (repeatable; parley-bootstrap prints it at start)."`
 	Listen        []string      `env:"PARLEY_LISTEN" sep:"," placeholder:"MULTIADDR" help:"libp2p listen address (repeatable). Default: TCP and QUIC on all IPv4 interfaces, ports picked by the kernel."`
 	DHTMode       string        `env:"PARLEY_DHT_MODE" enum:"auto,client,server" default:"auto" help:"DHT role: auto (server when publicly reachable, else client), client or server."`
-	RetryInterval time.Duration `env:"PARLEY_RETRY_INTERVAL" default:"15s" help:"How often undelivered contact messages are retried."`
-	PresenceTTL   time.Duration `env:"PARLEY_PRESENCE_TTL" default:"1h" help:"Lifetime of this device's presence record in the DHT; republished at a third of it and when addresses change."`
+	RetryInterval time.Duration `env:"PARLEY_RETRY_INTERVAL" default:"15s" min:"100ms" max:"1h" help:"How often undelivered contact messages are retried."`
+	PresenceTTL   time.Duration `env:"PARLEY_PRESENCE_TTL" default:"1h" min:"1m" max:"48h" help:"Lifetime of this device's presence record in the DHT; republished at a third of it and when addresses change (DHT nodes refuse records living longer than 48h)."`
 	Socket        string        `env:"PARLEY_SOCKET" placeholder:"PATH" help:"Unix socket of the local API (default: DATA/${socket})."`
 	Reachability  string        `env:"PARLEY_REACHABILITY" enum:"auto,private,public" default:"auto" help:"auto: AutoNAT finds out (its first probe is ~15 s after start); private: this device is behind NAT, reserve relay slots at once so it is callable from the start; public: it has a public address."`
 	ICELoopback   bool          `env:"PARLEY_ICE_LOOPBACK" help:"Offer loopback ICE candidates (calls between daemons on one machine: tests, demos)."`

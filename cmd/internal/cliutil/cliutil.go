@@ -1,6 +1,8 @@
-// Package cliutil holds what the three Parley binaries share: the version
-// string, the default data directory, passphrase input and JSON output. It
-// imports nothing heavy so that the parley CLI stays thin.
+// Package cliutil holds what the Parley binaries share: the kong parser
+// setup, the JSON config file loader (ConfigFile), range checks on flags
+// (min/max tags), the version string, the default data directory,
+// passphrase input and JSON output. It imports nothing heavy so that the
+// parley CLI stays thin.
 package cliutil
 
 import (

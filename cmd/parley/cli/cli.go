@@ -1,6 +1,6 @@
 // Package cli implements the parley commands, one file per command. Every
-// command reaches the daemon only through package localclient; a test keeps
-// libp2p and pion out of this package's dependencies.
+// command reaches the daemon only through package localclient; a test in
+// cmd/parley keeps libp2p, pion, quic and bbolt out of the binary.
 package cli
 
 import (
@@ -63,25 +63,18 @@ type cli struct {
 	Set        setCmd        `cmd:"" help:"Show or change settings (e.g. parley set calls.auto_answer contacts)."`
 	Events     eventsCmd     `cmd:"" help:"Stream the daemon's events (calls, contact requests, bootstrap connections, …) until interrupted."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script: source <(parley completion bash), or zsh."`
+	Demo       demoCmd       `cmd:"" passthrough:"" help:"Run the whole Parley story in one process on loopback (runs parley-demo; or: go run ./cmd/parley-demo)."`
 }
 
 const description = `Parley: peer-to-peer calls, end-to-end encrypted, no account server.
 parley drives a running parleyd through its local API.`
 
 // Run runs the parley command line and returns the process exit code.
-// extra adds commands that live outside this package (`parley demo`, which
-// embeds a node, is added by the binary so this package stays a thin
-// client); their Run methods may take a context.Context and an io.Writer
-// (standard output).
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, extra ...kong.Option) int {
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c cli
 	c.ctx, c.stdin, c.stdout, c.stderr = ctx, stdin, stdout, stderr
-	opts := append([]kong.Option{
-		kong.BindTo(ctx, (*context.Context)(nil)),
-		kong.BindTo(stdout, (*io.Writer)(nil)),
-	}, extra...)
 	parser, err := cliutil.NewParser(&c, "parley", description,
-		kong.Vars{"datadir": cliutil.DefaultDataDir(), "socket": apitype.SocketName}, stdout, stderr, opts...)
+		kong.Vars{"datadir": cliutil.DefaultDataDir(), "socket": apitype.SocketName}, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "parley:", err)
 		return 2
@@ -93,6 +86,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := kctx.Run(&c.globals); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return 130
+		}
+		if code := exitCode(0); errors.As(err, &code) {
+			return int(code)
 		}
 		fmt.Fprintln(stderr, "parley:", err)
 		if errors.Is(err, localclient.ErrDaemonNotRunning) {

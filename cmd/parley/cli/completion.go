@@ -213,6 +213,9 @@ func (st *walkState) setFlag(f *kong.Flag, v string) {
 
 // complete returns the candidates for cur, or a directive.
 func (st *walkState) complete(ctx context.Context, g *globals, cur string) ([]candidate, string) {
+	if st.node.Passthrough {
+		return nil, "" // another program's arguments (parley demo runs parley-demo)
+	}
 	switch {
 	case st.pending != nil:
 		return flagValues(st.pending, cur, "")

@@ -76,6 +76,8 @@ func TestComplete(t *testing.T) {
 		{name: "bool flag takes no value", words: []string{"calls", "--json", ""}, want: nil},
 		{name: "after --", words: []string{"call", "--", "--"}, want: nil},
 		{name: "no daemon: no IDs, no error", words: []string{"--data", noDaemon, "call", ""}, want: nil},
+		{name: "demo is a command", words: []string{"de"}, want: []string{"decline", "demo", "devices"}},
+		{name: "demo's arguments are parley-demo's", words: []string{"demo", "--"}, want: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

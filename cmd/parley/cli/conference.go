@@ -25,7 +25,7 @@ type confMedia struct {
 }
 
 type confStartCmd struct {
-	Max int `default:"8" help:"Most participants. Each sends its media to the N-1 others, so upload grows with N."`
+	Max int `default:"8" min:"2" max:"32" help:"Most participants. Each sends its media to the N-1 others, so upload grows with N."`
 	confMedia
 }
 

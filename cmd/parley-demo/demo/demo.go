@@ -1,11 +1,12 @@
-// Package demo is `parley demo`: the whole Parley story in one process on
-// loopback, for a newcomer. It runs an embedded bootstrap server and three
-// devices (Alice with two linked devices, and Bob) in a temporary
+// Package demo is the parley-demo binary's story: the whole of Parley in one
+// process on loopback, for a newcomer. It runs an embedded bootstrap server
+// and three devices (Alice with two linked devices, and Bob) in a temporary
 // directory, has Bob ask Alice to be a contact, call her, verifies the media
 // both ways, and shows what the bootstrap server saw.
 //
-// It is the one part of the parley binary that embeds a node; every other
-// command is a client of a running parleyd.
+// It embeds a whole node and a bootstrap server, so it lives in a binary of
+// its own: the parley CLI stays a thin client of a running parleyd and links
+// no network stack (`parley demo` only runs parley-demo).
 package demo
 
 import (
@@ -45,18 +46,7 @@ const (
 	aliceTone = 660.0
 )
 
-// Cmd is the kong command for `parley demo`.
-type Cmd struct {
-	Keep    bool `help:"Keep the data directories and print how to poke at them with the CLI."`
-	Verbose bool `help:"Show the nodes' logs."`
-}
-
-// Run runs the demo, narrating to the command's standard output.
-func (c *Cmd) Run(ctx context.Context, w io.Writer) error {
-	return Run(ctx, w, Options{Keep: c.Keep, Verbose: c.Verbose})
-}
-
-// step narrates one step with the time since the start.
+// narrator prints the steps, each with the time since the start.
 type narrator struct {
 	w     io.Writer
 	start time.Time

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// TestDemo runs `parley demo`'s code path and checks the story it tells and
+// TestDemo runs parley-demo's code path and checks the story it tells and
 // that it leaves nothing behind.
 func TestDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
