@@ -128,6 +128,9 @@ func CreateAccountCert(k *AccountKey, name string, o CertOptions) (*AccountCert,
 	if err := checkName(name); err != nil {
 		return nil, fmt.Errorf("crypto.CreateAccountCert: %w", err)
 	}
+	if err := CheckPublicKey(k.Public()); err != nil {
+		return nil, fmt.Errorf("crypto.CreateAccountCert: %w", err)
+	}
 	o = o.fill(accountCertLifetime)
 	if err := o.checkWindow(); err != nil {
 		return nil, fmt.Errorf("crypto.CreateAccountCert: %w", err)
@@ -222,6 +225,9 @@ func ed25519Cert(c *x509.Certificate) (ed25519.PublicKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: public key is %T, want Ed25519", ErrInvalidCert, c.PublicKey)
 	}
+	if err := CheckPublicKey(pub); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCert, err)
+	}
 	if c.SerialNumber == nil || c.SerialNumber.Sign() <= 0 {
 		return nil, fmt.Errorf("%w: serial number not positive", ErrInvalidCert)
 	}
@@ -261,8 +267,8 @@ func IssueDeviceCert(ak *AccountKey, ac *AccountCert, devicePub ed25519.PublicKe
 	if ak.ID() != ac.ID {
 		return nil, fmt.Errorf("crypto.IssueDeviceCert: %w: key is %s, certificate is %s", ErrWrongAccount, ak.ID().Short(), ac.ID.Short())
 	}
-	if len(devicePub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("crypto.IssueDeviceCert: %w: device public key is %d bytes", ErrInvalidKey, len(devicePub))
+	if err := CheckPublicKey(devicePub); err != nil {
+		return nil, fmt.Errorf("crypto.IssueDeviceCert: device key: %w", err)
 	}
 	if err := checkName(name); err != nil {
 		return nil, fmt.Errorf("crypto.IssueDeviceCert: %w", err)

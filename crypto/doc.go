@@ -60,4 +60,10 @@
 // "parley/contact-request/v1", so a signature made for one purpose never
 // verifies for another. SignEnvelope/OpenEnvelope wrap a payload with its
 // context, signer and signature in a small binary envelope (see Envelope).
+//
+// Every public key that comes from outside (certificates, device IDs,
+// envelope signers, Verify) and every key about to be certified passes
+// CheckPublicKey: points of small order, under which anyone can forge
+// signatures, and non-canonical encodings, which would give one key two
+// IDs, are refused with ErrWeakKey.
 package crypto

@@ -14,6 +14,13 @@ var (
 	// ErrInvalidKey means a key or seed has the wrong size or type.
 	ErrInvalidKey = errors.New("invalid key")
 
+	// ErrWeakKey means an Ed25519 public key from outside was refused by
+	// CheckPublicKey: a point of small order (under which a forged
+	// signature verifies for any message), a non-canonical encoding (a
+	// second spelling, so a second ID, of another key), or not a point of
+	// the curve at all.
+	ErrWeakKey = errors.New("unsafe Ed25519 public key")
+
 	// ErrInvalidKDFParams means argon2id parameters are outside the bounds
 	// this package accepts (see MaxKDFMemoryKiB, MaxKDFTime).
 	ErrInvalidKDFParams = errors.New("invalid key derivation parameters")

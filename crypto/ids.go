@@ -163,10 +163,14 @@ func ParseDeviceID(s string) (DeviceID, error) {
 	return d, nil
 }
 
-// check verifies that d holds an Ed25519 identity-multihash peer ID.
+// check verifies that d holds an Ed25519 identity-multihash peer ID whose
+// key passes CheckPublicKey.
 func (d DeviceID) check() error {
 	if len(d) != len(devicePrefix)+ed25519.PublicKeySize || !strings.HasPrefix(string(d), devicePrefix) {
 		return fmt.Errorf("%w: not an Ed25519 device ID", ErrInvalidID)
+	}
+	if err := CheckPublicKey(ed25519.PublicKey(d[len(devicePrefix):])); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidID, err)
 	}
 	return nil
 }

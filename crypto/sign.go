@@ -46,13 +46,15 @@ func signNoCheck(k ed25519.PrivateKey, context string, msg []byte) []byte {
 
 // Verify checks an Ed25519ctx signature made by Sign. A wrong key, message,
 // signature or context all give ErrBadSignature: they are not
-// distinguishable cryptographically.
+// distinguishable cryptographically. A key CheckPublicKey refuses gives
+// ErrWeakKey (or ErrInvalidKey for a wrong length) before any signature
+// is looked at.
 func Verify(pub ed25519.PublicKey, context string, msg, sig []byte) error {
 	if err := CheckContext(context); err != nil {
 		return fmt.Errorf("crypto.Verify: %w", err)
 	}
-	if len(pub) != ed25519.PublicKeySize {
-		return fmt.Errorf("crypto.Verify: %w: public key is %d bytes", ErrInvalidKey, len(pub))
+	if err := CheckPublicKey(pub); err != nil {
+		return fmt.Errorf("crypto.Verify: %w", err)
 	}
 	if err := ed25519.VerifyWithOptions(pub, msg, sig, &ed25519.Options{Context: context}); err != nil {
 		return fmt.Errorf("crypto.Verify: %w", ErrBadSignature)
@@ -126,7 +128,8 @@ func (e *Envelope) Marshal() []byte {
 
 // ParseEnvelope decodes an envelope without verifying it. maxPayload bounds
 // the payload; a value ≤ 0 or above MaxEnvelopePayload means
-// MaxEnvelopePayload. Errors wrap ErrMalformed or ErrUnsupportedVersion.
+// MaxEnvelopePayload. Errors wrap ErrMalformed or ErrUnsupportedVersion,
+// or ErrWeakKey for a signer key CheckPublicKey refuses.
 func ParseEnvelope(data []byte, maxPayload int) (*Envelope, error) {
 	e, err := parseEnvelope(data, maxPayload)
 	if err != nil {
@@ -160,6 +163,9 @@ func parseEnvelope(data []byte, maxPayload int) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: empty context", ErrMalformed)
 	case len(r.b) != 0:
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r.b))
+	}
+	if err := CheckPublicKey(signer); err != nil {
+		return nil, fmt.Errorf("signer: %w", err)
 	}
 	return &Envelope{
 		Context:   string(ctx),

@@ -76,7 +76,7 @@ func Example() {
 
 	aliceSend, _ := aliceKeys.Directions(true)
 	_, bobReceive := bobKeys.Directions(false)
-	fmt.Println("same media keys:", aliceSend == bobReceive)
+	fmt.Println("same media keys:", *aliceSend == *bobReceive)
 	fmt.Println("same SAS:", aliceKeys.SAS == bobKeys.SAS)
 	// Output:
 	// offer accepted: true

@@ -73,12 +73,13 @@ type Keys struct {
 }
 
 // Directions returns the keys this side encrypts with (local) and decrypts
-// with (remote).
-func (k *Keys) Directions(caller bool) (local, remote DirectionKeys) {
+// with (remote). They point into k, not copies, so Wipe clears them too;
+// slices taken of them are wiped with k.
+func (k *Keys) Directions(caller bool) (local, remote *DirectionKeys) {
 	if caller {
-		return k.CallerToCallee, k.CalleeToCaller
+		return &k.CallerToCallee, &k.CalleeToCaller
 	}
-	return k.CalleeToCaller, k.CallerToCallee
+	return &k.CalleeToCaller, &k.CallerToCallee
 }
 
 // ConfirmSAS computes the SAS on the callee from the caller's nonce (the

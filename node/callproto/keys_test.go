@@ -236,7 +236,7 @@ func TestCallRoundTrip(t *testing.T) {
 	}
 	local, remote := callerKeys.Directions(true)
 	cl, cr := calleeKeys.Directions(false)
-	if local != cr || remote != cl {
+	if *local != *cr || *remote != *cl {
 		t.Error("Directions: caller's local keys are not the callee's remote keys")
 	}
 }

@@ -102,6 +102,17 @@
 // is on with a 1024-packet window for SRTP and 128 for SRTCP. A leg carries
 // one SRTP session: restarting one with the same keys would reuse nonces.
 //
+// The SRTP index (rollover counter and sequence number) is the nonce, so
+// [Media.WriteRTP] decides it itself, per SSRC, and refuses with
+// [ErrStaleIndex] any packet whose index would not be above the last one
+// sent on its SSRC: a repeated or older sequence number, from a restarted
+// or misbehaving source, is dropped and counted (Stats.SendRefused)
+// instead of being encrypted under a nonce already used. The rollover
+// counter follows RFC 3711 Appendix A, as the receiver's estimate does,
+// and is pinned in pion/srtp before each packet rather than left to its
+// guess. Every sender (tone, files, RTP from a local port, each leg of a
+// conference) goes through WriteRTP.
+//
 // # What is counted
 //
 // Every datagram that reaches the media adds one to exactly one counter of

@@ -57,6 +57,14 @@ var ErrUnsupportedProfile = errors.New("unsupported SRTP profile")
 // (RFC 5761 section 4).
 var ErrPayloadTypeConflict = errors.New("RTP payload type conflicts with RTCP")
 
+// ErrStaleIndex is returned by [Media.WriteRTP] for a packet whose SRTP
+// index (rollover counter and sequence number, RFC 3711 §3.3.1) is not
+// above the last one sent on its SSRC: a repeated or older sequence
+// number. Encrypting it would reuse a nonce (AES-GCM) or keystream
+// (AES-CM) under the same key. The packet is dropped, not sent; the
+// stream goes on with the next higher sequence number.
+var ErrStaleIndex = errors.New("SRTP index not above the last one sent")
+
 // ErrBadPacket is returned by [Media.WriteRTP] and [Media.WriteRTCP] for a
 // nil or empty packet, or one that does not marshal.
 var ErrBadPacket = errors.New("bad packet")

@@ -1,6 +1,10 @@
 package calltransport
 
-import "github.com/pion/rtp"
+import (
+	"bytes"
+
+	"github.com/pion/rtp"
+)
 
 // writeRawForTest sends b as is on the leg's ICE connection, the same
 // socket and pair media uses, so the peer receives it from a valid remote
@@ -13,16 +17,13 @@ func (l *Leg) writeRawForTest(b []byte) error {
 	return err
 }
 
-// sealRTPForTest encrypts p with the media's sending context, as WriteRTP
-// would, and returns the SRTP packet without sending it.
+// sealRTPForTest encrypts p as WriteRTP would (index check included) and
+// returns the SRTP packet without sending it.
 func (m *Media) sealRTPForTest(p *rtp.Packet) ([]byte, error) {
-	raw, err := p.Marshal()
-	if err != nil {
-		return nil, err
-	}
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
-	return m.enc.EncryptRTP(nil, raw, nil)
+	out, err := m.sealRTPLocked(p)
+	return bytes.Clone(out), err
 }
 
 // sealRTCPForTest is sealRTPForTest for a raw compound RTCP packet.
@@ -38,3 +39,6 @@ func (l *Leg) setMaxRemotesForTest(n int) {
 	defer l.mu.Unlock()
 	l.maxRemotes = n
 }
+
+// sendRefusedForTest is Stats().SendRefused.
+func sendRefusedForTest(m *Media) uint64 { return m.Stats().SendRefused }

@@ -47,8 +47,9 @@ type Media struct {
 	rtcpMinLen   int // smallest SRTCP packet
 	reporterSSRC uint32
 
-	wmu  sync.Mutex // guards enc, pbuf, wbuf, tx
+	wmu  sync.Mutex // guards enc, sidx, pbuf, wbuf, tx
 	enc  *srtp.Context
+	sidx sendIndex
 	pbuf []byte
 	wbuf []byte
 	tx   map[uint32]*txSource
@@ -86,6 +87,7 @@ type counters struct {
 	garbage, truncated, auth         atomic.Uint64
 	replayed, malformed              atomic.Uint64
 	rtpQueueFull, rtcpQueueFull      atomic.Uint64
+	sendRefused                      atomic.Uint64
 }
 
 // newMedia builds the SRTP session without starting any goroutine; start
@@ -168,9 +170,12 @@ func (m *Media) closed() bool {
 }
 
 // WriteRTP encrypts p and sends it on the selected pair. It fails before
-// the leg has a working pair, after Close, and for payload types 64 to 95
-// (see [ErrPayloadTypeConflict]). The version field is always sent as 2.
-// p is not retained.
+// the leg has a working pair, after Close, for payload types 64 to 95
+// (see [ErrPayloadTypeConflict]), and with [ErrStaleIndex] for a packet
+// whose SRTP index would not be above the last one sent on its SSRC (a
+// repeated or older sequence number), which is counted in
+// [Stats].SendRefused. The version field is always sent as 2. p is not
+// retained.
 func (m *Media) WriteRTP(p *rtp.Packet) error {
 	if p == nil {
 		return fmt.Errorf("calltransport: write RTP: %w: nil", ErrBadPacket)
@@ -183,21 +188,10 @@ func (m *Media) WriteRTP(p *rtp.Packet) error {
 	}
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
-	size := p.MarshalSize()
-	if cap(m.pbuf) < size {
-		m.pbuf = make([]byte, size)
-	}
-	n, err := p.MarshalTo(m.pbuf[:size])
+	out, err := m.sealRTPLocked(p)
 	if err != nil {
-		return fmt.Errorf("calltransport: write RTP: %w: %w", ErrBadPacket, err)
+		return fmt.Errorf("calltransport: write RTP: %w", err)
 	}
-	m.pbuf[0] = m.pbuf[0]&0x3F | 2<<6 // RTP version 2, whatever p.Version says
-	var hdr rtp.Header
-	out, err := m.enc.EncryptRTP(m.wbuf[:0], m.pbuf[:n], &hdr)
-	if err != nil {
-		return fmt.Errorf("calltransport: write RTP: encrypt: %w", err)
-	}
-	m.wbuf = out
 	if _, err := m.conn.Write(out); err != nil {
 		return fmt.Errorf("calltransport: write RTP: %w", err)
 	}
@@ -207,6 +201,37 @@ func (m *Media) WriteRTP(p *rtp.Packet) error {
 	m.firstSent.CompareAndSwap(0, now.UnixNano())
 	m.noteSentLocked(&p.Header, len(p.Payload), now)
 	return nil
+}
+
+// sealRTPLocked marshals p and encrypts it under the SRTP index sendIndex
+// decides, which must be above every index used before on p's SSRC. The
+// result is in m.wbuf. The caller holds m.wmu.
+func (m *Media) sealRTPLocked(p *rtp.Packet) ([]byte, error) {
+	size := p.MarshalSize()
+	if cap(m.pbuf) < size {
+		m.pbuf = make([]byte, size)
+	}
+	n, err := p.MarshalTo(m.pbuf[:size])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadPacket, err)
+	}
+	m.pbuf[0] = m.pbuf[0]&0x3F | 2<<6 // RTP version 2, whatever p.Version says
+	idx, err := m.sidx.next(p.SSRC, p.SequenceNumber)
+	if err != nil {
+		m.ctr.sendRefused.Add(1)
+		return nil, err
+	}
+	m.sidx.commit(p.SSRC, idx)
+	// Pin the ROC: pion then uses exactly idx (SetROC makes the next
+	// packet on the SSRC take the given ROC with its sequence number).
+	m.enc.SetROC(p.SSRC, uint32(idx>>16))
+	var hdr rtp.Header
+	out, err := m.enc.EncryptRTP(m.wbuf[:0], m.pbuf[:n], &hdr)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt: %w", err)
+	}
+	m.wbuf = out
+	return out, nil
 }
 
 // ReadRTP returns the next decrypted RTP packet, of any SSRC. It blocks

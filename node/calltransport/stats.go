@@ -13,6 +13,10 @@ type Stats struct {
 	PacketsReceived, BytesReceived uint64
 	// RTCPSent and RTCPReceived count compound SRTCP packets.
 	RTCPSent, RTCPReceived uint64
+	// SendRefused counts RTP packets WriteRTP refused to encrypt because
+	// their SRTP index was not above the last one sent on their SSRC
+	// (see ErrStaleIndex).
+	SendRefused uint64
 
 	// Dropped counts what arrived on the ICE connection and was not
 	// delivered, by reason.
@@ -79,6 +83,7 @@ func (m *Media) Stats() Stats {
 		BytesReceived:   m.ctr.recvBytes.Load(),
 		RTCPSent:        m.ctr.rtcpSent.Load(),
 		RTCPReceived:    m.ctr.rtcpRecv.Load(),
+		SendRefused:     m.ctr.sendRefused.Load(),
 		Dropped: DropStats{
 			Garbage:       m.ctr.garbage.Load(),
 			Truncated:     m.ctr.truncated.Load(),

@@ -25,10 +25,13 @@
 //   - ListenRTP: RTP arriving on a loopback UDP port, so ffmpeg
 //     (-f rtp rtp://127.0.0.1:PORT) or GStreamer (udpsink) can feed a call.
 //     Datagrams longer than MaxPacketSize or not valid RTP are dropped and
-//     counted.
+//     counted, and so are datagrams from any address but the first
+//     sender's (or UDPOptions.From) and packets late or duplicated. The
+//     source numbers packets itself, one after the other, so a sequence
+//     number (and the SRTP nonce built from it) is never passed on twice.
 //
 // ParseSource builds one from a spec string such as "tone:1000",
-// "rtp://127.0.0.1:5004?codec=opus" or "loop:clip.ivf".
+// "rtp://127.0.0.1:5004?codec=opus&from=127.0.0.1:5006" or "loop:clip.ivf".
 //
 // Every source starts its sequence numbers and timestamps at random values
 // (RFC 3550 §5.1) and leaves the SSRC to the caller.

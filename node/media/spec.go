@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,7 +18,8 @@ import (
 //	tone:FREQ         a PCMU test tone of FREQ Hz, e.g. tone:1000 (audio)
 //	rtp://HOST:PORT   RTP arriving on a loopback UDP port (ListenRTP); the
 //	                  codec is ?codec=NAME, by default opus for audio and
-//	                  VP8 for video
+//	                  VP8 for video; ?from=IP:PORT accepts only that
+//	                  sender (by default the first one to send)
 //	PATH.ogg, .opus   an Ogg/Opus file (audio)
 //	PATH.ivf          an IVF file of VP8, VP9 or AV1 (video)
 //	loop:PATH         a file that restarts at its end
@@ -45,11 +47,11 @@ func parseSource(spec string, kind Kind) (Source, error) {
 		return NewTone(freq, ToneOptions{})
 	}
 	if strings.HasPrefix(spec, "rtp://") {
-		addr, c, err := parseRTPURL(spec, kind)
+		addr, c, o, err := parseRTPURL(spec, kind)
 		if err != nil {
 			return nil, err
 		}
-		return ListenRTP(addr, c)
+		return ListenUDP(addr, c, o)
 	}
 	path, loop := strings.CutPrefix(spec, "loop:")
 	switch strings.ToLower(filepath.Ext(path)) {
@@ -67,19 +69,20 @@ func parseSource(spec string, kind Kind) (Source, error) {
 	return nil, fmt.Errorf("%w: want tone, tone:FREQ, rtp://HOST:PORT, or a .ogg/.opus/.ivf file", ErrBadSpec)
 }
 
-// parseRTPURL parses rtp://HOST:PORT[?codec=NAME].
-func parseRTPURL(spec string, kind Kind) (string, Codec, error) {
+// parseRTPURL parses rtp://HOST:PORT[?codec=NAME][&from=IP:PORT].
+func parseRTPURL(spec string, kind Kind) (string, Codec, UDPOptions, error) {
+	var o UDPOptions
 	u, err := url.Parse(spec)
 	if err != nil {
-		return "", Codec{}, fmt.Errorf("%w: %w", ErrBadSpec, err)
+		return "", Codec{}, o, fmt.Errorf("%w: %w", ErrBadSpec, err)
 	}
 	if u.Port() == "" || u.Path != "" || u.User != nil || u.Fragment != "" {
-		return "", Codec{}, fmt.Errorf("%w: want rtp://HOST:PORT", ErrBadSpec)
+		return "", Codec{}, o, fmt.Errorf("%w: want rtp://HOST:PORT", ErrBadSpec)
 	}
 	q := u.Query()
-	for k := range q {
-		if k != "codec" {
-			return "", Codec{}, fmt.Errorf("%w: unknown parameter %q", ErrBadSpec, k)
+	for k, v := range q {
+		if (k != "codec" && k != "from") || len(v) != 1 {
+			return "", Codec{}, o, fmt.Errorf("%w: unknown or repeated parameter %q", ErrBadSpec, k)
 		}
 	}
 	c := Opus
@@ -88,13 +91,18 @@ func parseRTPURL(spec string, kind Kind) (string, Codec, error) {
 	}
 	if name := q.Get("codec"); name != "" {
 		if c, err = CodecByName(name); err != nil {
-			return "", Codec{}, err
+			return "", Codec{}, o, err
 		}
 	}
 	if err := checkKind(c.Kind, kind); err != nil {
-		return "", Codec{}, err
+		return "", Codec{}, o, err
 	}
-	return net.JoinHostPort(u.Hostname(), u.Port()), c, nil
+	if from := q.Get("from"); q.Has("from") {
+		if o.From, err = netip.ParseAddrPort(from); err != nil || o.From.Port() == 0 {
+			return "", Codec{}, o, fmt.Errorf("%w: from=%q is not IP:PORT", ErrBadSpec, from)
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), u.Port()), c, o, nil
 }
 
 // checkKind fails if a stream of kind have is used where want is asked for.

@@ -56,6 +56,8 @@ func printLinkSession(w io.Writer, s *apitype.LinkSession, code string) {
 		fmt.Fprintln(w, "Calls to your account now ring it too; `parley devices` lists the account's devices.")
 		return
 	}
-	fmt.Fprintf(w, "SAS: %s\nCheck that the new device %s (%s) shows the same, then confirm before %s with:\n  parley link approve %s --sas '%s'\n",
-		s.SAS, s.DeviceName, s.DeviceID, s.Expires.Local().Format("15:04:05"), code, s.SAS)
+	// The command to run carries a placeholder, not this side's SAS: the
+	// user has to read the digits off the new device, which is the check.
+	fmt.Fprintf(w, "SAS: %s\nCheck that the new device %s (%s) shows the same SAS. If it does, confirm before %s\nwith the digits the new device shows in place of DIGITS:\n  parley link approve %s --sas DIGITS\nIf it shows other digits, do not confirm: someone else may be answering the code.\n",
+		s.SAS, s.DeviceName, s.DeviceID, s.Expires.Local().Format("15:04:05"), code)
 }
