@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"errors"
 	"path/filepath"
 
 	"context"
@@ -130,8 +131,12 @@ func TestCallRefusedNonContact(t *testing.T) {
 	if _, err := alice.StartCall(ctx, apitype.CallRequest{AccountID: bob.account.String()}); err == nil || !strings.Contains(err.Error(), "not an accepted contact") {
 		t.Fatalf("call to a non-contact: %v", err)
 	}
-	// Alice thinks bob is a contact; bob does not know alice.
+	// Alice thinks bob is a contact; bob does not know alice. (Blocking
+	// first forgets alice without telling her; a plain remove would.)
 	befriend(t, alice, bob)
+	if _, err := bob.BlockContact(alice.account.String()); err != nil {
+		t.Fatal(err)
+	}
 	if err := bob.RemoveContact(alice.account.String()); err != nil {
 		t.Fatal(err)
 	}
@@ -175,4 +180,47 @@ func TestCallTURNOnly(t *testing.T) {
 		t.Fatalf("path = %+v, want relay", ac.Path)
 	}
 	t.Logf("relayed call: path %+v, first media after %.1f ms", ac.Path, ac.SetupMS)
+}
+
+// TestCallUnverifiedWithoutConfirm: a caller that never sends the SAS
+// confirmation (a man in the middle removing the callee's SAS) leaves the
+// callee with no SAS — and the call must say so, in the API and the
+// events, instead of showing nothing. Fails on 6d52b8b (no such state).
+func TestCallUnverifiedWithoutConfirm(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	mitm := startNodeWith(t, initAccount(t, "mitm"), bs, func(o *node.Options) { o.TestOnlyWithholdSASConfirm = true })
+	bob := startNode(t, initAccount(t, "bob"), bs)
+	waitPublished(t, mitm, bob)
+	befriend(t, mitm, bob)
+	if err := bob.Store().SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
+		t.Fatal(err)
+	}
+	events, stop := bob.Subscribe()
+	defer stop()
+	c, err := mitm.StartCall(context.Background(), apitype.CallRequest{AccountID: bob.account.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	test.WaitFor(t, 20*time.Second, func() error {
+		bc, ok := findCall(bob, c.ID)
+		if !ok || !bc.Unverified || bc.SAS != "" {
+			return fmt.Errorf("bob's call: %+v, want unverified with no SAS", bc)
+		}
+		return nil
+	})
+	test.WaitFor(t, 5*time.Second, func() error {
+		for {
+			select {
+			case e := <-events:
+				if e.Type == apitype.EventCallUnverified && e.Call == c.ID {
+					return nil
+				}
+			default:
+				return errors.New("no call.unverified event")
+			}
+		}
+	})
+	if ac, _ := findCall(mitm, c.ID); ac.Unverified {
+		t.Errorf("the caller's side is marked unverified: %+v", ac)
+	}
 }

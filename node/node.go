@@ -101,6 +101,9 @@ type Options struct {
 	// ICERelayOnly restricts calls to TURN relay candidates (privacy mode,
 	// tests). Off by default.
 	ICERelayOnly bool
+	// TestOnlyWithholdSASConfirm makes the node, as a caller, never send
+	// the SAS confirmation (tests of the callee's "unverified" warning).
+	TestOnlyWithholdSASConfirm bool
 	// Logger receives the node's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.
@@ -257,7 +260,7 @@ func (n *Node) buildServices() (err error) {
 	if err != nil {
 		return err
 	}
-	cl, err := calls.New(env, n.presenceSvc, cs, calls.Options{ICELoopback: n.o.ICELoopback, ICERelayOnly: n.o.ICERelayOnly})
+	cl, err := calls.New(env, n.presenceSvc, cs, calls.Options{ICELoopback: n.o.ICELoopback, ICERelayOnly: n.o.ICERelayOnly, TestOnlyWithholdConfirm: n.o.TestOnlyWithholdSASConfirm})
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,9 @@ const (
 	ringTimeout = 60 * time.Second
 	// connectTimeout bounds ICE after the answer.
 	connectTimeout = 20 * time.Second
+	// confirmWait is how long the callee waits, after its answer, for the
+	// caller's SAS confirmation before it marks the call unverified.
+	confirmWait = 5 * time.Second
 	// keepEnded is how many ended calls `calls` still lists.
 	keepEnded = 20
 )
@@ -67,6 +70,7 @@ type Call struct {
 	state      State
 	reason     string
 	sas        string
+	unverified bool // the callee's confirm wait ran out (see confirmWait)
 	peerDevice pcrypto.DeviceID
 	firstRecv  time.Time
 	winner     *leg // the answered leg
@@ -163,7 +167,7 @@ func (c *Call) info() apitype.Call {
 	defer c.mu.Unlock()
 	ci := apitype.Call{
 		ID: CallIDString(c.id), Direction: "incoming", Peer: c.peer.String(), State: string(c.state),
-		Reason: c.reason, SAS: c.sas, Started: c.started,
+		Reason: c.reason, SAS: c.sas, Unverified: c.unverified, Started: c.started,
 	}
 	if c.outgoing {
 		ci.Direction = "outgoing"
@@ -506,4 +510,29 @@ func (c *Call) mediaUpAny(l *leg) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.winner == l && l.media != nil
+}
+
+// awaitConfirm marks an answered incoming call unverified, prominently, if
+// the caller's SAS confirmation has not come confirmWait after the answer:
+// the callee then has no SAS to compare, which is exactly what a man in the
+// middle who withholds the confirmation would cause. The call goes on (the
+// media is encrypted and the caller's user still sees a SAS to read out);
+// a confirmation that comes later clears the mark.
+func (c *Call) awaitConfirm() {
+	t := time.NewTimer(confirmWait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return
+	case <-t.C:
+	}
+	c.mu.Lock()
+	if c.sas != "" || c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.unverified = true
+	c.mu.Unlock()
+	c.svc.Log.Warn("call unverified: the caller never confirmed the SAS", "call", CallIDString(c.id), "peer", c.peer)
+	c.event(apitype.EventCallUnverified, fmt.Sprintf("no SAS from the caller within %v: this call cannot be verified; someone may be in the middle", confirmWait))
 }

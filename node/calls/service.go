@@ -31,6 +31,9 @@ type Options struct {
 	// ICERelayOnly restricts calls to TURN relay candidates. Off by
 	// default.
 	ICERelayOnly bool
+	// TestOnlyWithholdConfirm makes this device, as a caller, never send
+	// the SAS confirmation: what a man in the middle does (tests).
+	TestOnlyWithholdConfirm bool
 }
 
 // Service places, answers and runs calls and conferences.

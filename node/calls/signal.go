@@ -298,7 +298,9 @@ func (l *leg) onAnswer(ck *callproto.CallerKeys, signedOffer, signedAnswer []byt
 	c.mu.Lock()
 	l.keys = keys
 	c.mu.Unlock()
-	l.sendControl(&callproto.Control{Type: callproto.ControlConfirm, SASNonce: keys.SASNonce})
+	if !svc.o.TestOnlyWithholdConfirm {
+		l.sendControl(&callproto.Control{Type: callproto.ControlConfirm, SASNonce: keys.SASNonce})
+	}
 	c.mu.Lock()
 	c.sas = keys.SAS
 	c.mu.Unlock()
@@ -331,7 +333,7 @@ func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
 			return true, fmt.Errorf("SAS commitment does not match: %w", err)
 		}
 		c.mu.Lock()
-		c.sas = l.keys.SAS
+		c.sas, c.unverified = l.keys.SAS, false
 		c.mu.Unlock()
 		c.event(apitype.EventCallSAS, l.keys.SAS)
 	case callproto.ControlDecline:
@@ -587,6 +589,7 @@ func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.Ca
 		return err
 	}
 	c.step(InAnswered, apitype.EventCallAnswered, "answered here")
+	go c.awaitConfirm()
 	return l.startMedia(offer.ICEUfrag, offer.ICEPwd, false)
 }
 

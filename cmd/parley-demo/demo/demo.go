@@ -267,10 +267,14 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	}
 	nr.say("connected %s (%s/%s over %s); first media after %.1f ms", bc.Path.Kind, bc.Path.Local, bc.Path.Remote, bc.Path.Network, bc.SetupMS)
 	nr.say("Bob hears %.0f Hz from Alice, Alice hears %.0f Hz from Bob: decoded from SRTP at each end", bc.ToneHz, ac.ToneHz)
+	if ac.Unverified || bc.Unverified {
+		return fmt.Errorf("the call is UNVERIFIED (a SAS confirmation never came): someone may be in the middle")
+	}
 	if bc.SAS == "" || bc.SAS != ac.SAS {
 		return fmt.Errorf("SAS differs: Bob %q, Alice %q", bc.SAS, ac.SAS)
 	}
-	nr.say("both screens show the same SAS: Bob %s, Alice %s (they read it aloud to rule out a man in the middle)", bc.SAS, ac.SAS)
+	nr.say("both screens show the same SAS: Bob %s, Alice %s (they read it aloud to rule out a man in the middle;", bc.SAS, ac.SAS)
+	nr.say("had the caller's SAS confirmation not come, Bob's screen would say UNVERIFIED instead)")
 
 	nr.begin("hang up")
 	if err := bob.HangUp(apitype.CallAction{CallID: call.ID}); err != nil {

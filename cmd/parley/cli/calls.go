@@ -70,6 +70,10 @@ func waitCall(g *globals, id string, limit time.Duration) (*apitype.Call, error)
 }
 
 func printCall(w io.Writer, c apitype.Call) {
+	if c.Unverified {
+		fmt.Fprintln(w, "  !! UNVERIFIED: the caller never confirmed the SAS, so there is nothing to compare.")
+		fmt.Fprintln(w, "  !! Someone may be in the middle of this call; do not say anything private.")
+	}
 	if c.SAS != "" {
 		fmt.Fprintf(w, "  SAS %s  (read it aloud: the other side must see the same)\n", c.SAS)
 	}
@@ -110,7 +114,11 @@ func (c *callsCmd) Run(g *globals) error {
 			fmt.Fprintln(w, "No calls.")
 		}
 		for _, call := range cs {
-			fmt.Fprintf(w, "%s %-8s %-10s %s\n", call.ID, call.Direction, call.State, call.Peer)
+			state := call.State
+			if call.Unverified {
+				state += " UNVERIFIED"
+			}
+			fmt.Fprintf(w, "%s %-8s %-10s %s\n", call.ID, call.Direction, state, call.Peer)
 			printCall(w, call)
 		}
 	})

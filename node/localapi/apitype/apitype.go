@@ -154,13 +154,17 @@ type CallAction struct {
 
 // Call is the state and statistics of one call.
 type Call struct {
-	ID         string    `json:"id"`
-	Direction  string    `json:"direction"` // "outgoing" or "incoming"
-	Peer       string    `json:"peer"`      // the other account
-	PeerDevice string    `json:"peer_device,omitempty"`
-	State      string    `json:"state"` // calling, ringing, connecting, connected, ended
-	Reason     string    `json:"reason,omitempty"`
-	SAS        string    `json:"sas,omitempty"`
+	ID         string `json:"id"`
+	Direction  string `json:"direction"` // "outgoing" or "incoming"
+	Peer       string `json:"peer"`      // the other account
+	PeerDevice string `json:"peer_device,omitempty"`
+	State      string `json:"state"` // calling, ringing, connecting, connected, ended
+	Reason     string `json:"reason,omitempty"`
+	SAS        string `json:"sas,omitempty"`
+	// Unverified is set on the callee when the caller's SAS confirmation
+	// never came: there is no SAS to compare, which is what a man in the
+	// middle would cause. The media is encrypted, but to whom is unknown.
+	Unverified bool      `json:"unverified,omitempty"`
 	Started    time.Time `json:"started"`
 	// SetupMS is the time from the call's start on this side to the first
 	// decrypted media packet received.
@@ -198,13 +202,14 @@ type Stream struct {
 
 // Call event types.
 const (
-	EventCallIncoming  = "call.incoming"
-	EventCallRinging   = "call.ringing"
-	EventCallAnswered  = "call.answered"
-	EventCallSAS       = "call.sas"
-	EventCallConnected = "call.connected" // the ICE pair is up; message = path
-	EventCallMedia     = "call.media"     // first decrypted media packet
-	EventCallEnded     = "call.ended"
+	EventCallIncoming   = "call.incoming"
+	EventCallRinging    = "call.ringing"
+	EventCallAnswered   = "call.answered"
+	EventCallSAS        = "call.sas"
+	EventCallUnverified = "call.unverified"
+	EventCallConnected  = "call.connected" // the ICE pair is up; message = path
+	EventCallMedia      = "call.media"     // first decrypted media packet
+	EventCallEnded      = "call.ended"
 )
 
 // Setting is one key/value setting of the node.
