@@ -155,7 +155,7 @@ func DecodeLinkCode(b []byte) (*LinkCode, error) {
 	}
 	c.Device = pcrypto.DeviceID(pid)
 	if _, err := c.Device.PublicKey(); err != nil {
-		return nil, fmt.Errorf("%w: link code device ID: %v", service.ErrInvalidInput, err)
+		return nil, fmt.Errorf("%w: link code device ID: %w", service.ErrInvalidInput, err)
 	}
 	n, err := r.ReadByte()
 	if err != nil || n > maxLinkCodeAddrs {

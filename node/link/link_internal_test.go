@@ -219,3 +219,20 @@ func uvarintLen(b []byte) (uint64, int) {
 //	    m.update(struct.pack(">I", len(p)) + p)
 //	v = int.from_bytes(m.digest()[:8], "big") % 10**6
 const linkSASKAT = "190 728"
+
+// TestLinkCodeRefusesSmallOrderDevice: a link code naming a device whose
+// key has small order (under which any signature verifies) is refused, so
+// an approver never certifies such a device (issue 19 item 3).
+func TestLinkCodeRefusesSmallOrderDevice(t *testing.T) {
+	c := testLinkCode(t)
+	weak := make([]byte, 32)
+	weak[0] = 1 // the identity point, of order 1
+	c.Device = pcrypto.DeviceIDFromPublicKey(weak)
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeLinkCode(b); !errors.Is(err, pcrypto.ErrWeakKey) {
+		t.Fatalf("DecodeLinkCode = %v, want ErrWeakKey", err)
+	}
+}
