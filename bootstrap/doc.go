@@ -7,7 +7,7 @@
 // with:
 //
 //   - kad-dht in server mode under the private "/parley" protocol prefix with
-//     the validators of package node/records, so it stores and serves only
+//     the validators of package internal/records, so it stores and serves only
 //     valid, signed Parley account and presence records (kept in memory:
 //     nodes re-publish them);
 //   - the AutoNAT service, so nodes can learn whether they are reachable;

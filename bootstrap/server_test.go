@@ -28,7 +28,7 @@ import (
 	"github.com/parleyhq/parley/bootstrap/turncred"
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/crypto"
-	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/internal/records"
 	ptest "github.com/parleyhq/parley/test"
 )
 

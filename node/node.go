@@ -22,10 +22,10 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calltransport"
 	"github.com/parleyhq/parley/node/localapi/apitype"
-	"github.com/parleyhq/parley/node/records"
 	"github.com/parleyhq/parley/store"
 )
 
