@@ -7,14 +7,15 @@
 // with:
 //
 //   - kad-dht in server mode under the private "/parley" protocol prefix with
-//     the validators of package node/records, so it stores and serves only
+//     the validators of package internal/records, so it stores and serves only
 //     valid, signed Parley account and presence records (kept in memory:
 //     nodes re-publish them);
 //   - the AutoNAT service, so nodes can learn whether they are reachable;
 //   - the circuit relay v2 service with limits sized for signalling (see
 //     RelayLimits): calls' media goes over ICE and TURN, never the circuit;
-//   - the TURN credential protocol (package bootstrap/turncred) and, unless
-//     disabled, a STUN/TURN server on UDP and TCP (package bootstrap/turnsrv);
+//   - the TURN credential issuer (package bootstrap/turncred; the protocol
+//     is package internal/turncred) and, unless disabled, a STUN/TURN server
+//     on UDP and TCP (package bootstrap/turnsrv);
 //   - optional Prometheus metrics and a health check over HTTP.
 //
 // Bootstrap servers peer with each other (Config.Peers): each keeps

@@ -6,7 +6,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
-	"github.com/parleyhq/parley/node/redial"
+	"github.com/parleyhq/parley/internal/redial"
 )
 
 // Peering backoff bounds.

@@ -32,7 +32,7 @@ import (
 
 	"github.com/parleyhq/parley/bootstrap/turncred"
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
-	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/internal/records"
 )
 
 // Connection manager watermarks: a bootstrap keeps many more connections

@@ -25,10 +25,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/routing"
 	"github.com/pion/turn/v5"
 
-	"github.com/parleyhq/parley/bootstrap/turncred"
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/crypto"
-	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/internal/records"
+	"github.com/parleyhq/parley/internal/turncred"
 	ptest "github.com/parleyhq/parley/test"
 )
 

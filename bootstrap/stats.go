@@ -10,7 +10,7 @@ import (
 	recpb "github.com/libp2p/go-libp2p-record/pb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/internal/records"
 )
 
 // Stats is what a bootstrap server holds and has done, for operators and

@@ -16,9 +16,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/localapi/apitype"
-	"github.com/parleyhq/parley/node/records"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/test"
 )

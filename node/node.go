@@ -28,8 +28,8 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
-	"github.com/parleyhq/parley/node/records"
 	"github.com/parleyhq/parley/store"
 )
 

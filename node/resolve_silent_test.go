@@ -14,8 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node"
-	"github.com/parleyhq/parley/node/records"
 	"github.com/parleyhq/parley/test"
 )
 

@@ -15,11 +15,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/crypto"
+	credproto "github.com/parleyhq/parley/internal/turncred"
 	"golang.org/x/time/rate"
 )
-
-// ID is the libp2p protocol ID of TURN credential requests.
-const ID = "/parley/turn-cred/1.0.0"
 
 // Defaults of Issuer fields.
 const (
@@ -78,16 +76,16 @@ type Metrics struct {
 func (is *Issuer) Check() error {
 	switch {
 	case len(is.Secret) < turnsrv.MinSecretLen:
-		return fmt.Errorf("turncred: %w: secret shorter than %d bytes", ErrServer, turnsrv.MinSecretLen)
+		return fmt.Errorf("turncred: %w: secret shorter than %d bytes", credproto.ErrServer, turnsrv.MinSecretLen)
 	case is.TTL < 0 || is.RatePerMinute < 0:
-		return fmt.Errorf("turncred: %w: negative TTL or rate", ErrServer)
+		return fmt.Errorf("turncred: %w: negative TTL or rate", credproto.ErrServer)
 	}
 	return nil
 }
 
 // Register installs the protocol handler on h.
 func (is *Issuer) Register(h host.Host) {
-	h.SetStreamHandler(ID, is.handle)
+	h.SetStreamHandler(credproto.ID, is.handle)
 }
 
 func (is *Issuer) now() time.Time {
@@ -108,28 +106,28 @@ func (is *Issuer) logger() *slog.Logger {
 func (is *Issuer) handle(s network.Stream) {
 	_ = s.SetDeadline(time.Now().Add(RequestTimeout))
 	remote := s.Conn().RemotePeer()
-	data, err := io.ReadAll(io.LimitReader(s, MaxRequestSize+1))
+	data, err := io.ReadAll(io.LimitReader(s, credproto.MaxRequestSize+1))
 	if err != nil {
 		is.logger().Debug("turn-cred: read request", "peer", remote, "err", err)
 		_ = s.Reset()
 		return
 	}
-	var resp response
+	var resp credproto.ResponseMsg
 	creds, err := is.issue(remote, data)
 	if err != nil {
 		is.count(false)
 		level := slog.LevelInfo
-		if errors.Is(err, ErrRateLimited) {
+		if errors.Is(err, credproto.ErrRateLimited) {
 			level = slog.LevelDebug // a flood must not flood the log too
 		}
 		is.logger().Log(context.Background(), level, "turn-cred: refused", "peer", remote, "err", err)
-		resp = response{Code: errorToCode(err), Message: truncate(err.Error(), maxMessage)}
+		resp = credproto.ResponseMsg{Code: credproto.ErrorCode(err), Message: truncate(err.Error(), credproto.MaxMessageLen)}
 	} else {
 		is.count(true)
 		is.logger().Debug("turn-cred: issued", "peer", remote, "creds", *creds)
-		resp = response{Code: codeOK, Creds: creds}
+		resp = credproto.ResponseMsg{Code: credproto.CodeOK, Creds: creds}
 	}
-	if _, err := s.Write(encodeResponse(resp)); err != nil {
+	if _, err := s.Write(credproto.EncodeResponse(resp)); err != nil {
 		is.logger().Debug("turn-cred: write response", "peer", remote, "err", err)
 		_ = s.Reset()
 		return
@@ -148,42 +146,42 @@ func (is *Issuer) count(ok bool) {
 }
 
 // issue checks a request from remote and makes its credentials.
-func (is *Issuer) issue(remote peer.ID, data []byte) (*Credentials, error) {
+func (is *Issuer) issue(remote peer.ID, data []byte) (*credproto.Credentials, error) {
 	now := is.now()
 	if !is.allow(remote, now) {
-		return nil, fmt.Errorf("%w: try again later", ErrRateLimited)
+		return nil, fmt.Errorf("%w: try again later", credproto.ErrRateLimited)
 	}
 	if err := is.Check(); err != nil {
 		return nil, err
 	}
-	req, err := decodeRequest(data)
+	req, err := credproto.DecodeRequest(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", credproto.ErrBadRequest, err)
 	}
 	ac, err := crypto.ParseAccountCert(req.AccountCert)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", credproto.ErrBadRequest, err)
 	}
 	dc, err := crypto.ParseDeviceCert(req.DeviceCert)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", credproto.ErrBadRequest, err)
 	}
 	if peer.ID(dc.Device) != remote {
-		return nil, fmt.Errorf("%w: certificate of device %s", ErrWrongDevice, dc.Device.Short())
+		return nil, fmt.Errorf("%w: certificate of device %s", credproto.ErrWrongDevice, dc.Device.Short())
 	}
 	if err := crypto.VerifyDevice(ac.ID, ac, dc, nil, now); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+		return nil, fmt.Errorf("%w: %w", credproto.ErrUnauthorized, err)
 	}
 	ttl := is.TTL
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
 	user, pass := turnsrv.Credentials(is.Secret, dc.Device.String(), ttl, now)
-	exp, _, err := turnsrv.ParseUsername(user)
+	exp, _, err := credproto.ParseUsername(user)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrServer, err)
+		return nil, fmt.Errorf("%w: %w", credproto.ErrServer, err)
 	}
-	return &Credentials{Username: user, Password: pass, Expires: exp, URLs: append([]string(nil), is.URLs...)}, nil
+	return &credproto.Credentials{Username: user, Password: pass, Expires: exp, URLs: append([]string(nil), is.URLs...)}, nil
 }
 
 // allow takes a token from remote's bucket.

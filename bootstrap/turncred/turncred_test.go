@@ -1,7 +1,6 @@
 package turncred
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/crypto"
+	credproto "github.com/parleyhq/parley/internal/turncred"
 	ptest "github.com/parleyhq/parley/test"
 )
 
@@ -129,11 +129,11 @@ func (e *env) client(t *testing.T, d device) host.Host {
 	return h
 }
 
-func (e *env) request(t *testing.T, h host.Host, ac *crypto.AccountCert, dc *crypto.DeviceCert) (*Credentials, error) {
+func (e *env) request(t *testing.T, h host.Host, ac *crypto.AccountCert, dc *crypto.DeviceCert) (*credproto.Credentials, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return Request(ctx, h, e.server.ID(), ac.Raw(), dc.Raw())
+	return credproto.Request(ctx, h, e.server.ID(), ac.Raw(), dc.Raw())
 }
 
 func TestIssue(t *testing.T) {
@@ -180,14 +180,14 @@ func TestRefused(t *testing.T) {
 		want    error
 		refused uint64
 	}{
-		{"another device's certificate", d1, a.cert.Raw(), d2.cert.Raw(), ErrWrongDevice, 1},
-		{"expired device certificate", expired, a.cert.Raw(), expired.cert.Raw(), ErrUnauthorized, 1},
-		{"device certificate not yet valid", notYet, a.cert.Raw(), notYet.cert.Raw(), ErrUnauthorized, 1},
-		{"device of another account", other, a.cert.Raw(), other.cert.Raw(), ErrUnauthorized, 1},
-		{"account certificate swapped for device's", d1, d1.cert.Raw(), d1.cert.Raw(), ErrBadRequest, 1},
-		{"garbage certificates", d1, []byte("junk"), []byte("junk"), ErrBadRequest, 1},
-		{"empty certificates", d1, nil, nil, ErrBadRequest, 1},
-		{"oversize request", d1, make([]byte, MaxRequestSize), []byte("x"), ErrBadRequest, 0},
+		{"another device's certificate", d1, a.cert.Raw(), d2.cert.Raw(), credproto.ErrWrongDevice, 1},
+		{"expired device certificate", expired, a.cert.Raw(), expired.cert.Raw(), credproto.ErrUnauthorized, 1},
+		{"device certificate not yet valid", notYet, a.cert.Raw(), notYet.cert.Raw(), credproto.ErrUnauthorized, 1},
+		{"device of another account", other, a.cert.Raw(), other.cert.Raw(), credproto.ErrUnauthorized, 1},
+		{"account certificate swapped for device's", d1, d1.cert.Raw(), d1.cert.Raw(), credproto.ErrBadRequest, 1},
+		{"garbage certificates", d1, []byte("junk"), []byte("junk"), credproto.ErrBadRequest, 1},
+		{"empty certificates", d1, nil, nil, credproto.ErrBadRequest, 1},
+		{"oversize request", d1, make([]byte, credproto.MaxRequestSize), []byte("x"), credproto.ErrBadRequest, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,7 +195,7 @@ func TestRefused(t *testing.T) {
 			h := e.client(t, tt.dev)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := Request(ctx, h, e.server.ID(), tt.ac, tt.dc)
+			c, err := credproto.Request(ctx, h, e.server.ID(), tt.ac, tt.dc)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Request = %v, %v; want %v", c, err, tt.want)
 			}
@@ -220,8 +220,8 @@ func TestRateLimit(t *testing.T) {
 			t.Fatalf("request %d: %v", i+1, err)
 		}
 	}
-	if _, err := e.request(t, h, a.cert, d.cert); !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("request %d: %v, want ErrRateLimited", n+1, err)
+	if _, err := e.request(t, h, a.cert, d.cert); !errors.Is(err, credproto.ErrRateLimited) {
+		t.Fatalf("request %d: %v, want credproto.ErrRateLimited", n+1, err)
 	}
 	// Another device is not affected.
 	d2 := a.device(t, crypto.CertOptions{})
@@ -233,8 +233,8 @@ func TestRateLimit(t *testing.T) {
 	if _, err := e.request(t, h, a.cert, d.cert); err != nil {
 		t.Fatalf("after refill: %v", err)
 	}
-	if _, err := e.request(t, h, a.cert, d.cert); !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("after one refill, second request: %v, want ErrRateLimited", err)
+	if _, err := e.request(t, h, a.cert, d.cert); !errors.Is(err, credproto.ErrRateLimited) {
+		t.Fatalf("after one refill, second request: %v, want credproto.ErrRateLimited", err)
 	}
 }
 
@@ -243,8 +243,8 @@ func TestServerMisconfigured(t *testing.T) {
 	e.issuer.Secret = []byte("short")
 	a := newAcct(t)
 	d := a.device(t, crypto.CertOptions{})
-	if _, err := e.request(t, e.client(t, d), a.cert, d.cert); !errors.Is(err, ErrServer) {
-		t.Fatalf("Request = %v, want ErrServer", err)
+	if _, err := e.request(t, e.client(t, d), a.cert, d.cert); !errors.Is(err, credproto.ErrServer) {
+		t.Fatalf("Request = %v, want credproto.ErrServer", err)
 	}
 }
 
@@ -255,17 +255,8 @@ func TestRequestCancelled(t *testing.T) {
 	h := e.client(t, d)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Request(ctx, h, e.server.ID(), a.cert.Raw(), d.cert.Raw()); !errors.Is(err, context.Canceled) {
+	if _, err := credproto.Request(ctx, h, e.server.ID(), a.cert.Raw(), d.cert.Raw()); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Request = %v, want context.Canceled", err)
-	}
-}
-
-func TestCredentialsLogValue(t *testing.T) {
-	var buf bytes.Buffer
-	c := Credentials{Username: "1:x", Password: "hunter2-secret", URLs: []string{"stun:x"}}
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("c", "creds", c)
-	if strings.Contains(buf.String(), "hunter2") || !strings.Contains(buf.String(), "1:x") {
-		t.Fatalf("log line: %s", buf.String())
 	}
 }
 
@@ -285,7 +276,7 @@ func TestPrune(t *testing.T) {
 	}
 }
 
-// TestOversizeOnWire sends the server more than MaxRequestSize bytes
+// TestOversizeOnWire sends the server more than credproto.MaxRequestSize bytes
 // directly: it answers "bad request" without reading further.
 func TestOversizeOnWire(t *testing.T) {
 	e := newEnv(t, 0)
@@ -294,22 +285,22 @@ func TestOversizeOnWire(t *testing.T) {
 	h := e.client(t, d)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := h.NewStream(ctx, e.server.ID(), ID)
+	s, err := h.NewStream(ctx, e.server.ID(), credproto.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	big := encodeRequest(request{AccountCert: make([]byte, MaxRequestSize), DeviceCert: []byte("x")})
+	big := credproto.EncodeRequest(credproto.RequestMsg{AccountCert: make([]byte, credproto.MaxRequestSize), DeviceCert: []byte("x")})
 	if _, err := s.Write(big); err != nil {
 		t.Fatal(err)
 	}
 	_ = s.CloseWrite()
-	data, err := io.ReadAll(io.LimitReader(s, MaxResponseSize+1))
+	data, err := io.ReadAll(io.LimitReader(s, credproto.MaxResponseSize+1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := decodeResponse(data)
-	if err != nil || resp.Code != codeBadRequest {
+	resp, err := credproto.DecodeResponse(data)
+	if err != nil || resp.Code != credproto.CodeBadRequest {
 		t.Fatalf("response %+v, %v; want bad request", resp, err)
 	}
 }

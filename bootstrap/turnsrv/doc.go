@@ -1,5 +1,8 @@
-// Package turnsrv is Parley's STUN and TURN server, a thin wrapper around
-// github.com/pion/turn/v5 for the bootstrap servers.
+// Package turnsrv is Parley's STUN and TURN server for the bootstrap
+// servers. It is built on github.com/pion/turn/v5, which handles STUN and
+// TURN requests and the allocations' state, and on Linux it relays
+// ChannelData on a batched data path of its own (see "Data path" below), so
+// it is more than a configuration of pion.
 //
 // Like pion's examples, the server opens no sockets of its own: the caller
 // creates the UDP sockets and TCP listeners and passes them in
@@ -34,14 +37,16 @@
 //
 // expiry is a Unix time in seconds written in canonical decimal (no sign,
 // no leading zeros); deviceID is the device's ID in text form, printable
-// ASCII without spaces. The whole username is at most 256 bytes. The
-// bootstrap issues credentials with [Credentials] over an authenticated
-// libp2p protocol; the server checks them without keeping any per-user state.
+// ASCII without spaces. The whole username is at most 256 bytes. The form
+// is defined, parsed and formatted by package internal/turncred, which the
+// nodes share. The bootstrap issues credentials with [Credentials] over an
+// authenticated libp2p protocol (package bootstrap/turncred); the server
+// checks them without keeping any per-user state.
 // A credential is refused once its expiry has passed, also for Refresh,
 // CreatePermission and ChannelBind on an allocation that already exists, so
 // the TTL given to clients must cover a whole call (coturn behaves the same
-// way). [ParseUsername] lets a client read the expiry back to know when to
-// ask for new credentials.
+// way). A client reads the expiry back with turncred.ParseUsername to know
+// when to ask for new credentials.
 //
 // The shared secret is at least 16 bytes and must be the same on every
 // bootstrap that issues or checks credentials. It is never logged.
@@ -77,7 +82,12 @@
 // into the network the TURN server sits in, a well-known TURN abuse.
 //
 // Shared address space 100.64.0.0/10 (carrier-grade NAT, RFC 6598) is
-// deliberately not refused: peers behind CGNAT are reached at such
-// addresses, and Parley's NAT lab uses them. Tests and labs that relay to
-// loopback or private addresses set AllowPrivatePeers.
+// not refused: hosts behind a carrier-grade NAT are reached at such
+// addresses from inside the carrier's network. (Parley's NAT lab does not
+// need it: its internet is 5.0.0.0/16, test/natlab.InternetPrefix, because
+// libp2p counts 100.64.0.0/10 as private.) A server on a host whose own
+// networks use that range, such as a Tailscale tailnet or some cloud
+// providers' internal networks, can therefore relay into them; refuse the
+// range with a firewall rule on the relay sockets there. Tests and labs that
+// relay to loopback or private addresses set AllowPrivatePeers.
 package turnsrv

@@ -18,14 +18,6 @@ var ErrNoSockets = errors.New("no sockets to serve on")
 // [Config.Listeners] holds a nil entry.
 var ErrNilSocket = errors.New("nil socket in config")
 
-// ErrMalformedUsername is returned by [ParseUsername] for a username that
-// is not "<expiry>:<deviceID>" as described in the package documentation.
-var ErrMalformedUsername = errors.New("malformed TURN REST username")
-
-// ErrUsernameTooLong is returned by [ParseUsername] for a username longer
-// than [MaxUsernameLen] bytes.
-var ErrUsernameTooLong = errors.New("TURN REST username too long")
-
 // ErrCredentialExpired is the reason logged when a client presents a
 // credential whose expiry has passed.
 var ErrCredentialExpired = errors.New("credential expired")

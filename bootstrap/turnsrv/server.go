@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleyhq/parley/internal/turncred"
 	"github.com/pion/turn/v5"
 )
 
@@ -190,7 +191,7 @@ func (s *Server) AllocationCount() int {
 // request's MESSAGE-INTEGRITY against the resulting key in constant time
 // (hmac.Equal in pion/stun). A wrong password is reported to onAuth.
 func (s *Server) authenticate(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
-	expiry, deviceID, err := parseUsername(ra.Username)
+	expiry, deviceID, err := turncred.ParseUsername(ra.Username)
 	switch {
 	case err != nil:
 		// Log only the length of an unparsable username: it is untrusted.
@@ -199,7 +200,7 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (userID string, key []
 	case ra.Realm != s.realm:
 		s.refuseAuth(ra, ErrRealmMismatch, "username", ra.Username)
 		return "", nil, false
-	case s.now().Unix() >= expiry:
+	case s.now().Unix() >= expiry.Unix():
 		s.refuseAuth(ra, ErrCredentialExpired, "username", ra.Username)
 		return "", nil, false
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
+	"github.com/parleyhq/parley/internal/turncred"
 	"github.com/parleyhq/parley/test"
 )
 
@@ -127,7 +128,7 @@ func TestAuthRefused(t *testing.T) {
 	}
 	// signed gives a correctly signed password, so only the username's
 	// form is wrong.
-	signed := func(u string) [2]string { return [2]string{u, restPassword(testSecret, u)} }
+	signed := func(u string) [2]string { return [2]string{u, turncred.Password(testSecret, u)} }
 	pair := func(u, p string) [2]string { return [2]string{u, p} }
 
 	for _, tc := range []struct {
@@ -146,7 +147,7 @@ func TestAuthRefused(t *testing.T) {
 		{"malformed expiry overflow", signed("99999999999999999999:device-a"), false},
 		{"malformed empty device", signed(exp + ":"), false},
 		{"malformed space in device", signed(exp + ":device a"), false},
-		{"too long", signed(exp + ":" + strings.Repeat("d", MaxUsernameLen)), false},
+		{"too long", signed(exp + ":" + strings.Repeat("d", turncred.MaxUsernameLen)), false},
 		{"valid", pair(userA, passA), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

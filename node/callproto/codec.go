@@ -3,11 +3,13 @@ package callproto
 import (
 	"bytes"
 	"crypto/mlkem"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/parleyhq/parley/internal/wire"
 )
 
 // payloadVersion starts every payload; a different value is refused.
@@ -239,203 +241,117 @@ func checkText(field, s string, max int) error {
 	return nil
 }
 
-// encoder appends payload fields.
-type encoder struct{ b []byte }
-
-func (e *encoder) u8(v uint8)     { e.b = append(e.b, v) }
-func (e *encoder) u16(v uint16)   { e.b = binary.BigEndian.AppendUint16(e.b, v) }
-func (e *encoder) u32(v uint32)   { e.b = binary.BigEndian.AppendUint32(e.b, v) }
-func (e *encoder) raw(v []byte)   { e.b = append(e.b, v...) }
-func (e *encoder) bytes(v []byte) { e.b = binary.AppendUvarint(e.b, uint64(len(v))); e.raw(v) }
-func (e *encoder) str(s string)   { e.bytes([]byte(s)) }
-
-func (e *encoder) header(typ uint8, id CallID, t time.Time) {
-	e.u8(payloadVersion)
-	e.u8(typ)
-	e.raw(id[:])
-	e.b = binary.BigEndian.AppendUint64(e.b, uint64(t.UnixMilli()))
+// encodeHeader appends version, type, call ID and time.
+func encodeHeader(e *wire.Encoder, typ uint8, id CallID, t time.Time) {
+	e.Uint8(payloadVersion)
+	e.Uint8(typ)
+	e.Raw(id[:])
+	e.Uint64(uint64(t.UnixMilli()))
 }
 
-func (e *encoder) session(ufrag, pwd string, media []MediaDesc) {
-	e.str(ufrag)
-	e.str(pwd)
-	e.b = binary.AppendUvarint(e.b, uint64(len(media)))
+func encodeSession(e *wire.Encoder, ufrag, pwd string, media []MediaDesc) {
+	e.String(ufrag)
+	e.String(pwd)
+	e.Uvarint(uint64(len(media)))
 	for _, m := range media {
-		e.u8(wireCode(kindCodes, m.Kind))
-		e.str(m.Codec)
-		e.u32(m.ClockRate)
-		e.u16(m.Channels)
-		e.u8(m.PayloadType)
-		e.u32(m.SSRC)
+		e.Uint8(wireCode(kindCodes, m.Kind))
+		e.String(m.Codec)
+		e.Uint32(m.ClockRate)
+		e.Uint16(m.Channels)
+		e.Uint8(m.PayloadType)
+		e.Uint32(m.SSRC)
 	}
 }
 
 func encodeOffer(o *Offer) []byte {
-	e := &encoder{b: make([]byte, 0, 2048+len(o.AccountCert)+len(o.DeviceCert))}
-	e.header(msgOffer, o.CallID, o.Time)
-	e.raw(o.From[:])
-	e.raw(o.To[:])
-	e.bytes(o.AccountCert)
-	e.bytes(o.DeviceCert)
-	e.raw(o.X25519)
-	e.raw(o.MLKEMEncapKey)
-	e.raw(o.SASCommit[:])
-	e.session(o.ICEUfrag, o.ICEPwd, o.Media)
-	e.raw(o.Conference[:])
-	return e.b
+	e := wire.NewEncoder(make([]byte, 0, 2048+len(o.AccountCert)+len(o.DeviceCert)))
+	encodeHeader(e, msgOffer, o.CallID, o.Time)
+	e.Raw(o.From[:])
+	e.Raw(o.To[:])
+	e.Bytes(o.AccountCert)
+	e.Bytes(o.DeviceCert)
+	e.Raw(o.X25519)
+	e.Raw(o.MLKEMEncapKey)
+	e.Raw(o.SASCommit[:])
+	encodeSession(e, o.ICEUfrag, o.ICEPwd, o.Media)
+	e.Raw(o.Conference[:])
+	return e.Data()
 }
 
 func encodeAnswer(a *Answer) []byte {
-	e := &encoder{b: make([]byte, 0, 2048+len(a.AccountCert)+len(a.DeviceCert))}
-	e.header(msgAnswer, a.CallID, a.Time)
-	e.raw(a.OfferHash[:])
-	e.bytes(a.AccountCert)
-	e.bytes(a.DeviceCert)
-	e.raw(a.X25519)
-	e.raw(a.MLKEMCiphertext)
-	e.session(a.ICEUfrag, a.ICEPwd, a.Media)
-	return e.b
+	e := wire.NewEncoder(make([]byte, 0, 2048+len(a.AccountCert)+len(a.DeviceCert)))
+	encodeHeader(e, msgAnswer, a.CallID, a.Time)
+	e.Raw(a.OfferHash[:])
+	e.Bytes(a.AccountCert)
+	e.Bytes(a.DeviceCert)
+	e.Raw(a.X25519)
+	e.Raw(a.MLKEMCiphertext)
+	encodeSession(e, a.ICEUfrag, a.ICEPwd, a.Media)
+	return e.Data()
 }
 
 func encodeControl(c *Control) []byte {
-	e := &encoder{}
-	e.header(msgControl, c.CallID, c.Time)
-	e.u8(wireCode(controlCodes, c.Type))
-	e.str(c.Reason)
+	e := wire.NewEncoder(nil)
+	encodeHeader(e, msgControl, c.CallID, c.Time)
+	e.Uint8(wireCode(controlCodes, c.Type))
+	e.String(c.Reason)
 	switch c.Type {
 	case ControlCandidate:
-		e.str(c.Candidate)
+		e.String(c.Candidate)
 	case ControlError:
-		e.u16(uint16(c.Code))
+		e.Uint16(uint16(c.Code))
 	case ControlConfirm:
-		e.raw(c.SASNonce[:])
+		e.Raw(c.SASNonce[:])
 	}
-	return e.b
+	return e.Data()
 }
 
-// decoder reads payload fields and records the first error, which always
-// wraps ErrMalformed.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(err error) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-}
-
-func (d *decoder) failf(format string, args ...any) { d.fail(fmt.Errorf(format, args...)) }
-
-func (d *decoder) next(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(d.b) {
-		d.failf("truncated")
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
-
-// fixed reads exactly len(dst) bytes into dst.
-func (d *decoder) fixed(dst []byte) { copy(dst, d.next(len(dst))) }
-
-func (d *decoder) u8() uint8 {
-	if v := d.next(1); v != nil {
-		return v[0]
-	}
-	return 0
-}
-
-func (d *decoder) u16() uint16 {
-	if v := d.next(2); v != nil {
-		return binary.BigEndian.Uint16(v)
-	}
-	return 0
-}
-
-func (d *decoder) u32() uint32 {
-	if v := d.next(4); v != nil {
-		return binary.BigEndian.Uint32(v)
-	}
-	return 0
-}
-
-// uvarint reads a minimally encoded uvarint no larger than limit.
-func (d *decoder) uvarint(limit int) int {
-	if d.err != nil {
-		return 0
-	}
-	n, k := binary.Uvarint(d.b)
-	switch {
-	case k <= 0:
-		d.failf("bad varint")
-	case k != len(binary.AppendUvarint(nil, n)):
-		d.failf("non-minimal varint")
-	case n > uint64(limit):
-		d.failf("length or count %d > %d", n, limit)
-	}
-	if d.err != nil {
-		return 0
-	}
-	d.b = d.b[k:]
-	return int(n)
-}
-
-// bytes reads a length-prefixed field of at most limit bytes and copies it.
-func (d *decoder) bytes(limit int) []byte { return bytes.Clone(d.next(d.uvarint(limit))) }
-
-func (d *decoder) str(limit int) string { return string(d.next(d.uvarint(limit))) }
-
-// header reads version, type, call ID and time, refusing other versions and
-// types.
-func (d *decoder) header(typ uint8) (CallID, time.Time) {
+// decodeHeader reads version, type, call ID and time, refusing other
+// versions and types (a wrong type is ErrWrongMessageType, not malformed).
+func decodeHeader(d *wire.Decoder, typ uint8) (CallID, time.Time) {
 	var id CallID
-	if v := d.u8(); d.err == nil && v != payloadVersion {
-		d.failf("payload version %d, want %d", v, payloadVersion)
+	if v := d.Uint8(); d.Err() == nil && v != payloadVersion {
+		d.Fail(fmt.Errorf("payload version %d, want %d", v, payloadVersion))
 	}
-	if t := d.u8(); d.err == nil && t != typ {
-		d.err = fmt.Errorf("%w: payload type %d, want %d", ErrWrongMessageType, t, typ)
+	if t := d.Uint8(); d.Err() == nil && t != typ {
+		d.Fail(fmt.Errorf("%w: payload type %d, want %d", ErrWrongMessageType, t, typ))
 	}
-	d.fixed(id[:])
-	v := d.next(8)
-	if d.err != nil {
+	d.Fill(id[:])
+	ms := d.Uint64()
+	if d.Err() != nil {
 		return id, time.Time{}
 	}
-	return id, time.UnixMilli(int64(binary.BigEndian.Uint64(v))).UTC()
+	return id, time.UnixMilli(int64(ms)).UTC()
 }
 
-func (d *decoder) session() (ufrag, pwd string, media []MediaDesc) {
-	ufrag = d.str(MaxICELen)
-	pwd = d.str(MaxICELen)
-	n := d.uvarint(MaxMedia)
+func decodeSession(d *wire.Decoder) (ufrag, pwd string, media []MediaDesc) {
+	ufrag = d.String(MaxICELen)
+	pwd = d.String(MaxICELen)
+	n := d.Count(MaxMedia)
 	for range n {
 		m := MediaDesc{}
-		if m.Kind = codeName(kindCodes, d.u8()); m.Kind == "" && d.err == nil {
-			d.failf("unknown media kind")
+		if m.Kind = codeName(kindCodes, d.Uint8()); m.Kind == "" && d.Err() == nil {
+			d.Fail(errors.New("unknown media kind"))
 		}
-		m.Codec = d.str(MaxCodecLen)
-		m.ClockRate = d.u32()
-		m.Channels = d.u16()
-		m.PayloadType = d.u8()
-		m.SSRC = d.u32()
+		m.Codec = d.String(MaxCodecLen)
+		m.ClockRate = d.Uint32()
+		m.Channels = d.Uint16()
+		m.PayloadType = d.Uint8()
+		m.SSRC = d.Uint32()
 		media = append(media, m)
 	}
 	return ufrag, pwd, media
 }
 
-// finish checks that nothing follows, that the decoded message is valid
-// and that it re-encodes to the payload (one encoding per message).
-func (d *decoder) finish(validate func() error, reencode func() []byte, payload []byte) error {
-	if d.err == nil && len(d.b) != 0 {
-		d.failf("%d trailing bytes", len(d.b))
-	}
-	if d.err != nil {
-		return d.err
+// decodeFinish checks that nothing follows, that the decoded message is
+// valid and that it re-encodes to the payload (one encoding per message).
+// Its errors wrap ErrMalformed, except a wrong message type.
+func decodeFinish(d *wire.Decoder, validate func() error, reencode func() []byte, payload []byte) error {
+	if err := d.Finish(); err != nil {
+		if errors.Is(err, ErrWrongMessageType) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if err := validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -447,57 +363,57 @@ func (d *decoder) finish(validate func() error, reencode func() []byte, payload 
 }
 
 func decodeOffer(payload []byte) (*Offer, error) {
-	d := &decoder{b: payload}
+	d := wire.NewDecoder(payload)
 	o := &Offer{}
-	o.CallID, o.Time = d.header(msgOffer)
-	d.fixed(o.From[:])
-	d.fixed(o.To[:])
-	o.AccountCert = d.bytes(MaxCertSize)
-	o.DeviceCert = d.bytes(MaxCertSize)
-	o.X25519 = bytes.Clone(d.next(X25519Size))
-	o.MLKEMEncapKey = bytes.Clone(d.next(mlkem.EncapsulationKeySize768))
-	d.fixed(o.SASCommit[:])
-	o.ICEUfrag, o.ICEPwd, o.Media = d.session()
-	d.fixed(o.Conference[:])
-	if err := d.finish(o.validate, func() []byte { return encodeOffer(o) }, payload); err != nil {
+	o.CallID, o.Time = decodeHeader(d, msgOffer)
+	d.Fill(o.From[:])
+	d.Fill(o.To[:])
+	o.AccountCert = bytes.Clone(d.Bytes(MaxCertSize))
+	o.DeviceCert = bytes.Clone(d.Bytes(MaxCertSize))
+	o.X25519 = bytes.Clone(d.Raw(X25519Size))
+	o.MLKEMEncapKey = bytes.Clone(d.Raw(mlkem.EncapsulationKeySize768))
+	d.Fill(o.SASCommit[:])
+	o.ICEUfrag, o.ICEPwd, o.Media = decodeSession(d)
+	d.Fill(o.Conference[:])
+	if err := decodeFinish(d, o.validate, func() []byte { return encodeOffer(o) }, payload); err != nil {
 		return nil, err
 	}
 	return o, nil
 }
 
 func decodeAnswer(payload []byte) (*Answer, error) {
-	d := &decoder{b: payload}
+	d := wire.NewDecoder(payload)
 	a := &Answer{}
-	a.CallID, a.Time = d.header(msgAnswer)
-	d.fixed(a.OfferHash[:])
-	a.AccountCert = d.bytes(MaxCertSize)
-	a.DeviceCert = d.bytes(MaxCertSize)
-	a.X25519 = bytes.Clone(d.next(X25519Size))
-	a.MLKEMCiphertext = bytes.Clone(d.next(mlkem.CiphertextSize768))
-	a.ICEUfrag, a.ICEPwd, a.Media = d.session()
-	if err := d.finish(a.validate, func() []byte { return encodeAnswer(a) }, payload); err != nil {
+	a.CallID, a.Time = decodeHeader(d, msgAnswer)
+	d.Fill(a.OfferHash[:])
+	a.AccountCert = bytes.Clone(d.Bytes(MaxCertSize))
+	a.DeviceCert = bytes.Clone(d.Bytes(MaxCertSize))
+	a.X25519 = bytes.Clone(d.Raw(X25519Size))
+	a.MLKEMCiphertext = bytes.Clone(d.Raw(mlkem.CiphertextSize768))
+	a.ICEUfrag, a.ICEPwd, a.Media = decodeSession(d)
+	if err := decodeFinish(d, a.validate, func() []byte { return encodeAnswer(a) }, payload); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
 func decodeControl(payload []byte) (*Control, error) {
-	d := &decoder{b: payload}
+	d := wire.NewDecoder(payload)
 	c := &Control{}
-	c.CallID, c.Time = d.header(msgControl)
-	if c.Type = codeName(controlCodes, d.u8()); c.Type == "" && d.err == nil {
-		d.failf("unknown control type")
+	c.CallID, c.Time = decodeHeader(d, msgControl)
+	if c.Type = codeName(controlCodes, d.Uint8()); c.Type == "" && d.Err() == nil {
+		d.Fail(errors.New("unknown control type"))
 	}
-	c.Reason = d.str(MaxReasonLen)
+	c.Reason = d.String(MaxReasonLen)
 	switch c.Type {
 	case ControlCandidate:
-		c.Candidate = d.str(MaxCandidateLen)
+		c.Candidate = d.String(MaxCandidateLen)
 	case ControlError:
-		c.Code = Code(d.u16())
+		c.Code = Code(d.Uint16())
 	case ControlConfirm:
-		d.fixed(c.SASNonce[:])
+		d.Fill(c.SASNonce[:])
 	}
-	if err := d.finish(c.validate, func() []byte { return encodeControl(c) }, payload); err != nil {
+	if err := decodeFinish(d, c.validate, func() []byte { return encodeControl(c) }, payload); err != nil {
 		return nil, err
 	}
 	return c, nil

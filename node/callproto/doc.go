@@ -34,8 +34,9 @@
 //
 // # Payload encoding (version 1)
 //
-// Integers are big-endian; "uvarint" is a minimally encoded unsigned LEB128
-// varint; "str" and "bytes" are a uvarint length then the bytes. Nothing may
+// Payloads are read and written with package internal/wire. Integers are
+// big-endian; "uvarint" is a minimally encoded unsigned LEB128 varint; "str"
+// and "bytes" are a uvarint length then the bytes. Nothing may
 // follow the last field, every field is range-checked, and a payload must
 // re-encode to itself, so each message has exactly one encoding.
 //

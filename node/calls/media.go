@@ -12,7 +12,7 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/parleyhq/parley/bootstrap/turncred"
+	"github.com/parleyhq/parley/internal/turncred"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calltransport"
 	"github.com/parleyhq/parley/node/localapi/apitype"

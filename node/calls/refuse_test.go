@@ -22,8 +22,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/callproto"
-	"github.com/parleyhq/parley/node/records"
 	"github.com/parleyhq/parley/store"
 )
 

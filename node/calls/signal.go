@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/wire"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calltransport"
 	"github.com/parleyhq/parley/node/localapi/apitype"
@@ -62,27 +61,11 @@ func (l *leg) writeFrame(b []byte) error {
 		return errors.New("no stream")
 	}
 	_ = l.s.SetWriteDeadline(time.Now().Add(service.IOTimeout))
-	var hdr [binary.MaxVarintLen64]byte
-	k := binary.PutUvarint(hdr[:], uint64(len(b)))
-	if _, err := l.s.Write(append(hdr[:k:k], b...)); err != nil {
-		return err
-	}
-	return nil
+	return wire.WriteFrame(l.s, b, callproto.MaxMessage)
 }
 
 // readFrame reads one length-prefixed message of at most MaxMessage bytes.
-func readFrame(r *bufio.Reader) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		return nil, err
-	}
-	if n > callproto.MaxMessage {
-		return nil, fmt.Errorf("%w: frame of %d bytes", callproto.ErrTooLarge, n)
-	}
-	b := make([]byte, n)
-	_, err = io.ReadFull(r, b)
-	return b, err
-}
+func readFrame(r *bufio.Reader) ([]byte, error) { return wire.ReadFrame(r, callproto.MaxMessage) }
 
 // sendControl signs and sends a control message; errors only matter to the
 // stream, which is torn down anyway.
@@ -650,8 +633,7 @@ func (svc *Service) sendControlStream(d pcrypto.DeviceID, msg []byte) {
 	}
 	defer s.Close()
 	_ = s.SetWriteDeadline(time.Now().Add(service.IOTimeout))
-	frame := binary.AppendUvarint(nil, uint64(len(msg)))
-	_, _ = s.Write(append(frame, msg...))
+	_ = wire.WriteFrame(s, msg, callproto.MaxMessage)
 }
 
 // handleCallControlStream applies one control message to the call it

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/network"

@@ -16,8 +16,8 @@ import (
 	"github.com/parleyhq/parley/node/service"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
-	"github.com/parleyhq/parley/node/records"
 	"github.com/parleyhq/parley/store"
 )
 

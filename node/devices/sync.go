@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/wire"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/store"
 )
@@ -97,10 +97,7 @@ func encodeSyncMsg(m *syncMsg) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(body) > maxSyncMessage {
-		return nil, fmt.Errorf("sync message of %d bytes, at most %d", len(body), maxSyncMessage)
-	}
-	return append(binary.AppendUvarint(nil, uint64(len(body))), body...), nil
+	return wire.AppendFrame(nil, body, maxSyncMessage)
 }
 
 // decodeSyncMsg parses one message body.
@@ -127,15 +124,8 @@ func decodeSyncMsg(body []byte) (*syncMsg, error) {
 }
 
 func readSyncMsg(r *bufio.Reader) (*syncMsg, error) {
-	n, err := binary.ReadUvarint(r)
+	body, err := wire.ReadFrame(r, maxSyncMessage)
 	if err != nil {
-		return nil, err
-	}
-	if n == 0 || n > maxSyncMessage {
-		return nil, fmt.Errorf("sync frame of %d bytes", n)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
 		return nil, err
 	}
 	return decodeSyncMsg(body)

@@ -14,8 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
-	"github.com/parleyhq/parley/node/records"
 )
 
 // This file is the approving device's side of linking: ApproveLink dials

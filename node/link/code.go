@@ -21,6 +21,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/wire"
 )
 
 // A link code names a new device waiting to be linked and carries the
@@ -378,10 +379,7 @@ func encodeLinkMsg(m *linkMsg) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(body) > maxLinkFrame {
-		return nil, fmt.Errorf("link message of %d bytes, at most %d", len(body), maxLinkFrame)
-	}
-	return append(binary.AppendUvarint(nil, uint64(len(body))), body...), nil
+	return wire.AppendFrame(nil, body, maxLinkFrame)
 }
 
 // decodeLinkMsg parses one message body (without its length prefix).
@@ -403,15 +401,8 @@ func decodeLinkMsg(body []byte) (*linkMsg, error) {
 
 // readLinkMsg reads one framed message.
 func readLinkMsg(r *bufio.Reader) (*linkMsg, error) {
-	n, err := binary.ReadUvarint(r)
+	body, err := wire.ReadFrame(r, maxLinkFrame)
 	if err != nil {
-		return nil, err
-	}
-	if n == 0 || n > maxLinkFrame {
-		return nil, fmt.Errorf("link frame of %d bytes", n)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
 		return nil, err
 	}
 	return decodeLinkMsg(body)

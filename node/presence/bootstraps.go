@@ -9,7 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/parleyhq/parley/node/redial"
+	"github.com/parleyhq/parley/internal/redial"
 )
 
 // Bootstrap reconnection backoff bounds.

@@ -8,8 +8,8 @@ import (
 	"github.com/parleyhq/parley/node/account"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
-	"github.com/parleyhq/parley/node/records"
 )
 
 const (

@@ -14,8 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
-	"github.com/parleyhq/parley/node/records"
 )
 
 // ErrNotFound is returned when the DHT holds no valid record for an account

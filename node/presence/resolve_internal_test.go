@@ -10,7 +10,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
-	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/internal/records"
 )
 
 // presenceVersions returns presence records of seq 1..n of one new

@@ -16,7 +16,7 @@ import (
 
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/account"
-	"github.com/parleyhq/parley/node/records"
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/service"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/test"

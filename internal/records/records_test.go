@@ -12,6 +12,7 @@ import (
 	record "github.com/libp2p/go-libp2p-record"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/wire"
 )
 
 func TestKeys(t *testing.T) {
@@ -207,6 +208,9 @@ func TestParseAccountRejects(t *testing.T) {
 		{"non-minimal varint", key, signRaw(t, a.priv(), AccountContext, nonMinimal), testNow, ErrMalformed},
 		{"wrong context", key, signRaw(t, a.priv(), PresenceContext, payload), testNow, ErrMalformed},
 		{"account cert garbage", key, signRaw(t, a.priv(), AccountContext, encodeAccountRaw(hdr(1, time.Hour), []byte("junk"), nil, nil)), testNow, ErrMalformed},
+		{"account cert too long", key, signRaw(t, a.priv(), AccountContext, encodeAccountRaw(hdr(1, time.Hour), make([]byte, MaxCertSize+1), nil, nil)), testNow, ErrMalformed},
+		{"device cert too long", key, signRaw(t, a.priv(), AccountContext, encodeAccountRaw(hdr(1, time.Hour), a.cert.Raw(), [][]byte{make([]byte, MaxCertSize+1)}, nil)), testNow, ErrMalformed},
+		{"CRL too long", key, signRaw(t, a.priv(), AccountContext, encodeAccountRaw(hdr(1, time.Hour), a.cert.Raw(), nil, make([]byte, MaxCRLSize+1))), testNow, ErrMalformed},
 		{"device cert garbage", key, signRaw(t, a.priv(), AccountContext, encodeAccountRaw(hdr(1, time.Hour), a.cert.Raw(), [][]byte{[]byte("junk")}, nil)), testNow, ErrMalformed},
 		{"duplicate device", key, rawAccount(t, a.priv(), hdr(1, time.Hour), a.cert, []*crypto.DeviceCert{a.devs[0], a.devs[0]}, nil), testNow, ErrMalformed},
 		{"bad signature", key, corrupt(good, -1), testNow, ErrBadSignature},
@@ -250,15 +254,15 @@ func TestParseAccountRejects(t *testing.T) {
 // encodeAccountRaw encodes an account payload from raw DER, for certificates
 // that do not parse.
 func encodeAccountRaw(h header, ac []byte, devs [][]byte, crl []byte) []byte {
-	var e encoder
-	e.header(h)
-	e.bytes(ac)
-	e.uvarint(len(devs))
+	e := wire.NewEncoder(nil)
+	encodeHeader(e, h)
+	e.Bytes(ac)
+	e.Uvarint(uint64(len(devs)))
 	for _, d := range devs {
-		e.bytes(d)
+		e.Bytes(d)
 	}
-	e.bytes(crl)
-	return e.b
+	e.Bytes(crl)
+	return e.Data()
 }
 
 func TestParsePresenceRejects(t *testing.T) {
@@ -297,6 +301,7 @@ func TestParsePresenceRejects(t *testing.T) {
 		{"signed by the account key", key, rawPresence(t, a.priv(), hdr(1, time.Hour), id, fixAddrs), testNow, ErrWrongSigner},
 		{"under other device's key", PresenceKey(b.devKeys[0].ID()), good, testNow, ErrWrongSigner},
 		{"too many addrs", key, rawPresence(t, priv(), hdr(1, time.Hour), id, manyAddrs(MaxAddrs+1)), testNow, ErrTooManyAddrs},
+		{"addr too long", key, signRaw(t, priv(), PresenceContext, encodePresenceRaw(hdr(1, time.Hour), id, [][]byte{make([]byte, MaxAddrLen+1)})), testNow, ErrMalformed},
 		{"expired", key, good, testNow.Add(time.Hour + time.Second), ErrExpired},
 		{"expiry too far", key, rawPresence(t, priv(), hdr(1, 49*time.Hour), id, fixAddrs), testNow, ErrExpiryTooFar},
 		{"account namespace", "/" + AccountNamespace + "/" + string(dk.ID()), good, testNow, ErrBadKey},
@@ -321,14 +326,14 @@ func TestParsePresenceRejects(t *testing.T) {
 }
 
 func encodePresenceRaw(h header, acct crypto.AccountID, addrs [][]byte) []byte {
-	var e encoder
-	e.header(h)
-	e.b = append(e.b, acct[:]...)
-	e.uvarint(len(addrs))
+	e := wire.NewEncoder(nil)
+	encodeHeader(e, h)
+	e.Raw(acct[:])
+	e.Uvarint(uint64(len(addrs)))
 	for _, a := range addrs {
-		e.bytes(a)
+		e.Bytes(a)
 	}
-	return e.b
+	return e.Data()
 }
 
 func TestSelect(t *testing.T) {
@@ -411,4 +416,39 @@ func TestDHTOptions(t *testing.T) {
 	if len(v) != 2 || v[AccountNamespace] == nil || v[PresenceNamespace] == nil {
 		t.Fatalf("Validator namespaces: %v", v)
 	}
+}
+
+// TestFieldBounds checks that each variable-length field is refused by its
+// own bound, before anything parses it.
+func TestFieldBounds(t *testing.T) {
+	a, _ := fixtures(t)
+	h := hdr(1, time.Hour)
+	big := func(n int) []byte { return make([]byte, n+1) }
+	tests := []struct {
+		name    string
+		payload []byte
+		decode  func([]byte) error
+	}{
+		{"account cert", encodeAccountRaw(h, big(MaxCertSize), nil, nil), decodeAccountErr},
+		{"device cert", encodeAccountRaw(h, a.cert.Raw(), [][]byte{big(MaxCertSize)}, nil), decodeAccountErr},
+		{"CRL", encodeAccountRaw(h, a.cert.Raw(), nil, big(MaxCRLSize)), decodeAccountErr},
+		{"address", encodePresenceRaw(h, a.key.ID(), [][]byte{big(MaxAddrLen)}), decodePresenceErr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.decode(tt.payload); !errors.Is(err, ErrMalformed) || !errors.Is(err, wire.ErrTooLong) {
+				t.Fatalf("decode = %v, want ErrMalformed and wire.ErrTooLong", err)
+			}
+		})
+	}
+}
+
+func decodeAccountErr(b []byte) error {
+	_, err := decodeAccount(b)
+	return err
+}
+
+func decodePresenceErr(b []byte) error {
+	_, err := decodePresence(b)
+	return err
 }

@@ -22,19 +22,21 @@
 //
 // # Payload encoding (version 1)
 //
-// All integers are big-endian; "uvarint" is a minimally encoded unsigned
-// LEB128 varint (encoding/binary). Nothing may follow the last field, so a
-// payload has exactly one encoding.
+// Payloads are read and written with package internal/wire. All integers
+// are big-endian; "uvarint" is a minimally encoded unsigned LEB128 varint
+// (encoding/binary). Every length is bounded (MaxCertSize, MaxCRLSize,
+// MaxAddrLen) before its field is read. Nothing may follow the last field,
+// and a payload must re-encode to itself, so it has exactly one encoding.
 //
 // Account record payload (envelope context "parley/account-record/v1"):
 //
 //	0x01                        1 byte  payload version
 //	seq                         8 bytes uint64
 //	expires                     8 bytes int64 Unix seconds
-//	uvarint len, cert           account certificate DER
+//	uvarint len, cert           account certificate DER, len ≤ MaxCertSize
 //	uvarint n                   number of devices, 0..MaxDevices
-//	n × (uvarint len, cert)     device certificate DER
-//	uvarint len, crl            CRL DER; length 0 = no CRL
+//	n × (uvarint len, cert)     device certificate DER, len ≤ MaxCertSize
+//	uvarint len, crl            CRL DER, len ≤ MaxCRLSize; 0 = no CRL
 //
 // Presence record payload (envelope context "parley/presence/v1"):
 //
@@ -43,7 +45,7 @@
 //	expires                     8 bytes  int64 Unix seconds
 //	account                     32 bytes account ID (not zero)
 //	uvarint n                   number of addresses, 0..MaxAddrs
-//	n × (uvarint len, addr)     binary multiaddr
+//	n × (uvarint len, addr)     binary multiaddr, len ≤ MaxAddrLen
 //
 // The device of a presence record is not in the payload: it is the device ID
 // of the envelope's signer, which must equal the device ID in the DHT key.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/wire"
 )
 
 // Account is a parsed and validated account record.
@@ -53,19 +54,19 @@ func NewAccount(ak *crypto.AccountKey, ac *crypto.AccountCert, devices []*crypto
 
 // encodeAccount encodes an account record payload.
 func encodeAccount(h header, ac *crypto.AccountCert, devices []*crypto.DeviceCert, crl *crypto.CRL) []byte {
-	var e encoder
-	e.header(h)
-	e.bytes(ac.Raw())
-	e.uvarint(len(devices))
+	e := wire.NewEncoder(nil)
+	encodeHeader(e, h)
+	e.Bytes(ac.Raw())
+	e.Uvarint(uint64(len(devices)))
 	for _, dc := range devices {
-		e.bytes(dc.Raw())
+		e.Bytes(dc.Raw())
 	}
 	if crl != nil {
-		e.bytes(crl.Raw())
+		e.Bytes(crl.Raw())
 	} else {
-		e.bytes(nil)
+		e.Bytes(nil)
 	}
-	return e.b
+	return e.Data()
 }
 
 // ParseAccount parses data as the account record stored under key and
@@ -116,19 +117,19 @@ func parseAccount(key string, data []byte, now time.Time) (*Account, error) {
 
 // decodeAccount decodes an account payload and parses its certificates.
 func decodeAccount(payload []byte) (*Account, error) {
-	d := decoder{b: payload}
-	h := d.header()
-	acDER := d.bytes()
-	n := d.uvarint(len(d.b))
-	if d.err == nil && n > MaxDevices {
+	d := wire.NewDecoder(payload)
+	h := decodeHeader(d)
+	acDER := d.Bytes(MaxCertSize)
+	n := decodeCount(d)
+	if n > MaxDevices {
 		return nil, fmt.Errorf("%w: %d > %d", ErrTooManyDevices, n, MaxDevices)
 	}
 	devDER := make([][]byte, 0, n)
 	for range n {
-		devDER = append(devDER, d.bytes())
+		devDER = append(devDER, d.Bytes(MaxCertSize))
 	}
-	crlDER := d.bytes()
-	if err := d.finish(); err != nil {
+	crlDER := d.Bytes(MaxCRLSize)
+	if err := finish(d); err != nil {
 		return nil, err
 	}
 	a := &Account{Seq: h.Seq, Expires: h.Expires}

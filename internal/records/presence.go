@@ -6,6 +6,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/wire"
 )
 
 // Presence is a parsed and validated device presence record.
@@ -50,14 +51,14 @@ func NewPresence(dk *crypto.DeviceKey, account crypto.AccountID, addrs []ma.Mult
 
 // encodePresence encodes a presence record payload.
 func encodePresence(h header, account crypto.AccountID, addrs []ma.Multiaddr) []byte {
-	var e encoder
-	e.header(h)
-	e.b = append(e.b, account[:]...)
-	e.uvarint(len(addrs))
+	e := wire.NewEncoder(nil)
+	encodeHeader(e, h)
+	e.Raw(account[:])
+	e.Uvarint(uint64(len(addrs)))
 	for _, a := range addrs {
-		e.bytes(a.Bytes())
+		e.Bytes(a.Bytes())
 	}
-	return e.b
+	return e.Data()
 }
 
 // ParsePresence parses data as the presence record stored under key and
@@ -100,19 +101,19 @@ func parsePresence(key string, data []byte, now time.Time) (*Presence, error) {
 
 // decodePresence decodes a presence payload.
 func decodePresence(payload []byte) (*Presence, error) {
-	d := decoder{b: payload}
-	h := d.header()
+	d := wire.NewDecoder(payload)
+	h := decodeHeader(d)
 	var account crypto.AccountID
-	copy(account[:], d.next(len(account)))
-	n := d.uvarint(len(d.b))
-	if d.err == nil && n > MaxAddrs {
+	d.Fill(account[:])
+	n := decodeCount(d)
+	if n > MaxAddrs {
 		return nil, fmt.Errorf("%w: %d > %d", ErrTooManyAddrs, n, MaxAddrs)
 	}
 	raw := make([][]byte, 0, n)
 	for range n {
-		raw = append(raw, d.bytes())
+		raw = append(raw, d.Bytes(MaxAddrLen))
 	}
-	if err := d.finish(); err != nil {
+	if err := finish(d); err != nil {
 		return nil, err
 	}
 	if account.IsZero() {

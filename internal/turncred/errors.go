@@ -3,7 +3,7 @@ package turncred
 import "errors"
 
 // Errors returned by Request, one per response error code, and by the
-// response decoder. The server's message is wrapped with the sentinel.
+// decoders. The server's message is wrapped with the sentinel.
 var (
 	// ErrBadRequest (code 1) means the server could not parse the request.
 	ErrBadRequest = errors.New("bad TURN credential request")
@@ -28,33 +28,49 @@ var (
 	// oversize, trailing bytes, unknown version or status code, or
 	// credentials that are not in the TURN REST form.
 	ErrMalformed = errors.New("malformed TURN credential message")
+
+	// ErrMalformedUsername is returned by ParseUsername for a username that
+	// is not "<expiry>:<deviceID>" as described in the package documentation.
+	ErrMalformedUsername = errors.New("malformed TURN REST username")
+
+	// ErrUsernameTooLong is returned by ParseUsername for a username longer
+	// than MaxUsernameLen bytes.
+	ErrUsernameTooLong = errors.New("TURN REST username too long")
 )
 
-// Error codes on the wire.
+// Code is the status byte of a response.
+type Code byte
+
+// Status codes on the wire.
 const (
-	codeOK           byte = 0
-	codeBadRequest   byte = 1
-	codeUnauthorized byte = 2
-	codeWrongDevice  byte = 3
-	codeRateLimited  byte = 4
-	codeServer       byte = 5
+	CodeOK           Code = 0
+	CodeBadRequest   Code = 1
+	CodeUnauthorized Code = 2
+	CodeWrongDevice  Code = 3
+	CodeRateLimited  Code = 4
+	CodeServer       Code = 5
 )
 
-// codeErrors maps wire codes to sentinels and back.
-var codeErrors = map[byte]error{
-	codeBadRequest:   ErrBadRequest,
-	codeUnauthorized: ErrUnauthorized,
-	codeWrongDevice:  ErrWrongDevice,
-	codeRateLimited:  ErrRateLimited,
-	codeServer:       ErrServer,
+// codeErrors maps error codes to sentinels and back.
+var codeErrors = map[Code]error{
+	CodeBadRequest:   ErrBadRequest,
+	CodeUnauthorized: ErrUnauthorized,
+	CodeWrongDevice:  ErrWrongDevice,
+	CodeRateLimited:  ErrRateLimited,
+	CodeServer:       ErrServer,
 }
 
-// errorToCode returns the wire code of an error made by the issuer.
-func errorToCode(err error) byte {
+// Err returns the sentinel of an error code, or nil for CodeOK and for
+// codes this version does not know.
+func (c Code) Err() error { return codeErrors[c] }
+
+// ErrorCode returns the code that reports err to a client: the code of the
+// sentinel err wraps, or CodeServer.
+func ErrorCode(err error) Code {
 	for code, sentinel := range codeErrors {
 		if errors.Is(err, sentinel) {
 			return code
 		}
 	}
-	return codeServer
+	return CodeServer
 }

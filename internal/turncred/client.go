@@ -30,7 +30,7 @@ func Request(ctx context.Context, h host.Host, server peer.ID, accountCert, devi
 }
 
 func doRequest(ctx context.Context, h host.Host, server peer.ID, accountCert, deviceCert []byte) (*Credentials, error) {
-	req := encodeRequest(request{AccountCert: accountCert, DeviceCert: deviceCert})
+	req := EncodeRequest(RequestMsg{AccountCert: accountCert, DeviceCert: deviceCert})
 	if len(req) > MaxRequestSize {
 		return nil, fmt.Errorf("%w: request of %d bytes > %d", ErrBadRequest, len(req), MaxRequestSize)
 	}
@@ -59,12 +59,12 @@ func doRequest(ctx context.Context, h host.Host, server peer.ID, accountCert, de
 		_ = s.Reset()
 		return nil, fmt.Errorf("read response: %w", err)
 	}
-	resp, err := decodeResponse(data)
+	resp, err := DecodeResponse(data)
 	if err != nil {
 		return nil, err
 	}
-	if resp.Code != codeOK {
-		return nil, fmt.Errorf("%w: server says: %s", codeErrors[resp.Code], resp.Message)
+	if resp.Code != CodeOK {
+		return nil, fmt.Errorf("%w: server says: %s", resp.Code.Err(), resp.Message)
 	}
 	return resp.Creds, nil
 }

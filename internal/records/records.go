@@ -3,12 +3,12 @@ package records
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/wire"
 )
 
 // DHT namespaces, bounds and signing contexts of Parley records.
@@ -37,6 +37,15 @@ const (
 	MaxAddrs = 32
 	// MaxDevices bounds the devices listed in an account record.
 	MaxDevices = 16
+
+	// MaxCertSize bounds each certificate (DER) in an account record: the
+	// account's and each device's. The same bound as callproto.MaxCertSize,
+	// so a device that can be listed can also place calls.
+	MaxCertSize = 4096
+	// MaxCRLSize bounds the CRL (DER) in an account record.
+	MaxCRLSize = 32 << 10
+	// MaxAddrLen bounds one binary multiaddr in a presence record.
+	MaxAddrLen = 512
 
 	// AccountContext is the signing context of account records (signed by
 	// the account key).
@@ -149,97 +158,33 @@ func signEnvelope(priv ed25519.PrivateKey, context string, payload []byte) ([]by
 	return crypto.SignEnvelope(priv, context, payload)
 }
 
-// encoder appends payload fields.
-type encoder struct{ b []byte }
-
-func (e *encoder) header(h header) {
-	e.b = append(e.b, payloadVersion)
-	e.b = binary.BigEndian.AppendUint64(e.b, h.Seq)
-	e.b = binary.BigEndian.AppendUint64(e.b, uint64(h.Expires.Unix()))
+// encodeHeader appends the fields both payloads start with.
+func encodeHeader(e *wire.Encoder, h header) {
+	e.Uint8(payloadVersion)
+	e.Uint64(h.Seq)
+	e.Uint64(uint64(h.Expires.Unix()))
 }
 
-func (e *encoder) uvarint(n int) { e.b = binary.AppendUvarint(e.b, uint64(n)) }
-
-func (e *encoder) bytes(v []byte) {
-	e.uvarint(len(v))
-	e.b = append(e.b, v...)
+// decodeHeader reads the fields both payloads start with and refuses other
+// payload versions.
+func decodeHeader(d *wire.Decoder) header {
+	if v := d.Uint8(); d.Err() == nil && v != payloadVersion {
+		d.Fail(fmt.Errorf("payload version %d, want %d", v, payloadVersion))
+	}
+	return header{Seq: d.Uint64(), Expires: time.Unix(int64(d.Uint64()), 0)}
 }
 
-// decoder reads payload fields and records the first error, which always
-// wraps ErrMalformed.
-type decoder struct {
-	b   []byte
-	err error
-}
+// decodeCount reads a count that the caller checks against its own bound
+// (to report ErrTooManyDevices or ErrTooManyAddrs); it is never more than
+// the bytes left, each item taking at least one.
+func decodeCount(d *wire.Decoder) int { return d.Count(d.Remaining()) }
 
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+// finish ends decoding; its error wraps ErrMalformed.
+func finish(d *wire.Decoder) error {
+	if err := d.Finish(); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-}
-
-func (d *decoder) next(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(d.b) {
-		d.fail("truncated")
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) header() header {
-	v := d.next(1)
-	if d.err != nil {
-		return header{}
-	}
-	if v[0] != payloadVersion {
-		d.fail("payload version %d, want %d", v[0], payloadVersion)
-		return header{}
-	}
-	f := d.next(16)
-	if d.err != nil {
-		return header{}
-	}
-	return header{
-		Seq:     binary.BigEndian.Uint64(f[:8]),
-		Expires: time.Unix(int64(binary.BigEndian.Uint64(f[8:])), 0),
-	}
-}
-
-// uvarint reads a minimally encoded uvarint no larger than limit.
-func (d *decoder) uvarint(limit int) int {
-	if d.err != nil {
-		return 0
-	}
-	n, k := binary.Uvarint(d.b)
-	switch {
-	case k <= 0:
-		d.fail("bad varint")
-	case k != len(binary.AppendUvarint(nil, n)):
-		d.fail("non-minimal varint")
-	case n > uint64(limit):
-		d.fail("length or count %d > %d", n, limit)
-	}
-	if d.err != nil {
-		return 0
-	}
-	d.b = d.b[k:]
-	return int(n)
-}
-
-func (d *decoder) bytes() []byte {
-	return d.next(d.uvarint(len(d.b)))
-}
-
-func (d *decoder) finish() error {
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("%d trailing bytes", len(d.b))
-	}
-	return d.err
+	return nil
 }
 
 // canonical rejects a payload whose re-encoding differs from it.
