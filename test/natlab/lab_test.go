@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // echoServer answers every UDP datagram with the sender's address as seen
@@ -424,7 +426,7 @@ func TestCaptureTCP(t *testing.T) {
 		}
 		return fmt.Errorf("no server stream starting %q in %d streams", wantReply, len(streams))
 	}
-	if err := poll(t.Context(), 5*time.Second, test); err != nil {
+	if err := wait.For(t.Context(), 5*time.Second, test); err != nil {
 		t.Fatal(err)
 	}
 	capt.Stop()

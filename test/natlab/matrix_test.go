@@ -9,17 +9,18 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test/daemon"
 )
 
 var (
 	binsOnce sync.Once
-	bins     Binaries
+	bins     daemon.Binaries
 	binsErr  error
 	binsDir  string // removed by TestMain
 )
 
 // labBinaries builds the lab's Parley binaries once per test process.
-func labBinaries(t testing.TB) Binaries {
+func labBinaries(t testing.TB) daemon.Binaries {
 	t.Helper()
 	binsOnce.Do(func() {
 		var err error
