@@ -222,31 +222,3 @@ func TestSyntheticIVF(t *testing.T) {
 		t.Errorf("timestamp span %d ticks, want %d (30 fps at 90 kHz)", got, want)
 	}
 }
-
-// TestPoll: success, timeout with the last error, stopPolling at once, and
-// cancellation.
-func TestPoll(t *testing.T) {
-	ctx := context.Background()
-	n := 0
-	if err := poll(ctx, time.Second, func() error {
-		if n++; n < 3 {
-			return errors.New("not yet")
-		}
-		return nil
-	}); err != nil || n != 3 {
-		t.Errorf("poll = %v after %d calls, want nil after 3", err, n)
-	}
-	errLast := errors.New("last")
-	if err := poll(ctx, 20*time.Millisecond, func() error { return errLast }); !errors.Is(err, errLast) {
-		t.Errorf("poll timeout = %v, want the last error", err)
-	}
-	start := time.Now()
-	if err := poll(ctx, time.Minute, func() error { return stopPolling{errLast} }); !errors.Is(err, errLast) || time.Since(start) > time.Second {
-		t.Errorf("poll with stopPolling = %v after %v", err, time.Since(start))
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := poll(cctx, time.Minute, func() error { return errLast }); !errors.Is(err, context.Canceled) {
-		t.Errorf("poll on a cancelled context = %v", err)
-	}
-}

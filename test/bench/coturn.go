@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/test/proc"
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // coturnTools are the coturn binaries the relay bench runs.
@@ -117,10 +120,10 @@ func stunPing(addr string, wait time.Duration) error {
 }
 
 // waitSTUN polls addr with STUN Binding requests until one is answered.
-func waitSTUN(ctx context.Context, p *proc, addr string) error {
-	return poll(ctx, bootstrapStart, func() error {
-		if p.exited() {
-			return stopPolling{p.failure("exited at start")}
+func waitSTUN(ctx context.Context, p *proc.Proc, addr string) error {
+	return wait.For(ctx, bootstrapStart, func() error {
+		if p.Exited() {
+			return wait.Stop(p.Failure("exited at start"))
 		}
 		return stunPing(addr, 200*time.Millisecond)
 	})
@@ -129,7 +132,7 @@ func waitSTUN(ctx context.Context, p *proc, addr string) error {
 // startCoturn runs turnserver on 127.0.0.1:port with the TURN REST secret,
 // relaying to loopback peers, with no TLS, CLI or database outside the
 // scratch directory.
-func (e *benchEnv) startCoturn(ctx context.Context, bin, name string, port int, secret string) (*proc, error) {
+func (e *benchEnv) startCoturn(ctx context.Context, bin, name string, port int, secret string) (*proc.Proc, error) {
 	dir := e.path(name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("coturn: %w", err)
@@ -145,7 +148,7 @@ func (e *benchEnv) startCoturn(ctx context.Context, bin, name string, port int, 
 		return nil, err
 	}
 	if err := waitSTUN(ctx, p, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
-		p.stop()
+		p.Stop()
 		return nil, err
 	}
 	return p, nil
@@ -154,7 +157,7 @@ func (e *benchEnv) startCoturn(ctx context.Context, bin, name string, port int, 
 // startParleyTURN runs parley-bootstrap with its built-in STUN/TURN on
 // 127.0.0.1:port, the TURN REST secret in a file, relaying to loopback
 // peers. libp2p listens on loopback TCP only.
-func (e *benchEnv) startParleyTURN(ctx context.Context, bin, name string, port int, secret string) (*proc, error) {
+func (e *benchEnv) startParleyTURN(ctx context.Context, bin, name string, port int, secret string) (*proc.Proc, error) {
 	dir := e.path(name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("parley-bootstrap: %w", err)
@@ -170,7 +173,7 @@ func (e *benchEnv) startParleyTURN(ctx context.Context, bin, name string, port i
 		return nil, err
 	}
 	if err := waitSTUN(ctx, p, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
-		p.stop()
+		p.Stop()
 		return nil, err
 	}
 	return p, nil
@@ -178,7 +181,7 @@ func (e *benchEnv) startParleyTURN(ctx context.Context, bin, name string, port i
 
 // startTurnServe runs this bench binary's turnserve subcommand:
 // bootstrap/turnsrv alone, without the libp2p host around it.
-func (e *benchEnv) startTurnServe(ctx context.Context, name string, port int, secret string) (*proc, error) {
+func (e *benchEnv) startTurnServe(ctx context.Context, name string, port int, secret string) (*proc.Proc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("turnserve: %w", err)
@@ -193,7 +196,7 @@ func (e *benchEnv) startTurnServe(ctx context.Context, name string, port int, se
 		return nil, err
 	}
 	if err := waitSTUN(ctx, p, addr); err != nil {
-		p.stop()
+		p.Stop()
 		return nil, err
 	}
 	return p, nil

@@ -89,15 +89,18 @@ func Build(ctx context.Context, dir string, o BuildOptions) (Binaries, error) {
 	return BinariesIn(dir), nil
 }
 
-// LoopbackRunArgs are `parleyd run` flags for a daemon on loopback:
-// libp2p on TCP and QUIC with kernel-chosen ports, DHT client, loopback
-// ICE candidates, bootstrap retries every 300 ms.
-var LoopbackRunArgs = []string{"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1",
-	"--dht-mode", "client", "--ice-loopback", "--retry-interval", "300ms"}
+// LoopbackListenArgs are flags for libp2p on loopback TCP and QUIC with
+// kernel-chosen ports (parleyd run and parley-bootstrap).
+var LoopbackListenArgs = []string{"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1"}
+
+// LoopbackRunArgs are `parleyd run` flags for a daemon on loopback
+// (LoopbackListenArgs): DHT client, loopback ICE candidates, bootstrap
+// retries every 300 ms.
+var LoopbackRunArgs = slices.Concat(LoopbackListenArgs, []string{"--dht-mode", "client", "--ice-loopback", "--retry-interval", "300ms"})
 
 // LoopbackBootstrapArgs are parley-bootstrap flags for libp2p on loopback
-// TCP and QUIC with kernel-chosen ports and no metrics listener.
-var LoopbackBootstrapArgs = []string{"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1", "--metrics-addr", ""}
+// (LoopbackListenArgs) and no metrics listener.
+var LoopbackBootstrapArgs = slices.Concat(LoopbackListenArgs, []string{"--metrics-addr", ""})
 
 // LoopbackTURNArgs are parley-bootstrap flags for STUN/TURN on loopback,
 // relaying to loopback peers.

@@ -55,6 +55,10 @@ type Options struct {
 	// Logger receives the servers' and nodes' logs, each tagged with
 	// "who". Nil discards them.
 	Logger *slog.Logger
+	// Bootstraps are the multiaddrs of bootstraps outside the network
+	// (parley-bootstrap processes) that every node is given besides the
+	// network's own.
+	Bootstraps []string
 	// Node, when set, changes every node's options, before the edit given
 	// to StartNode.
 	Node func(*node.Options)
@@ -244,13 +248,13 @@ func (n *Network) InitAccount(name string) (string, *apitype.Identity, error) {
 }
 
 // NodeOptions are the options StartNode gives a node on dir before the
-// network's and the caller's edits: loopback, the network's bootstraps,
-// DHT client mode, loopback ICE candidates, bootstrap retries every
-// 250 ms.
+// network's and the caller's edits: loopback, every bootstrap (the
+// network's and Options.Bootstraps), DHT client mode, loopback ICE
+// candidates, bootstrap retries every 250 ms.
 func (n *Network) NodeOptions(dir string) node.Options {
 	return node.Options{
 		DataDir:       dir,
-		Bootstraps:    n.BootstrapAddrs(),
+		Bootstraps:    slices.Concat(n.o.Bootstraps, n.BootstrapAddrs()),
 		ListenAddrs:   Loopback,
 		DHTMode:       "client",
 		RetryInterval: 250 * time.Millisecond,
