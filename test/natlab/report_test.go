@@ -24,6 +24,7 @@ func fakeCall(a, b Kind, setup time.Duration, kind, network string) CallResult {
 }
 
 func TestReportTables(t *testing.T) {
+	t.Parallel()
 	m := &MatrixResult{Delay: 25 * time.Millisecond, Cells: []Cell{
 		{Caller: Cone, Callee: Cone, Runs: []CallResult{
 			fakeCall(Cone, Cone, 100*time.Millisecond, "direct", "udp"),
@@ -70,6 +71,7 @@ func TestReportTables(t *testing.T) {
 // TestCleanupStale deletes the namespaces of a lab whose process is gone
 // and leaves alone those of a live process and every other name.
 func TestCleanupStale(t *testing.T) {
+	t.Parallel()
 	skipUnsupported(t)
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
