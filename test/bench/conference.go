@@ -12,6 +12,7 @@ import (
 
 	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test/daemon"
 	"github.com/parleyhq/parley/test/testnet"
 	"github.com/parleyhq/parley/test/wait"
 )
@@ -213,7 +214,7 @@ func waitMesh(ctx context.Context, nodes []*testnet.Node, id string) error {
 					return fmt.Errorf("participant %d: call with %s not connected", i, p.Device)
 				}
 				for _, kind := range []string{"audio", "video"} {
-					if s, ok := findStream(*p.Call, "receive", kind); !ok || s.Packets == 0 {
+					if s, ok := daemon.Stream(*p.Call, "receive", kind); !ok || s.Packets == 0 {
 						return fmt.Errorf("participant %d: no %s from %s yet", i, kind, p.Device)
 					}
 				}

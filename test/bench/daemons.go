@@ -85,7 +85,7 @@ func daemonCall(ctx context.Context, name string, alice, bob *daemon.Parleyd, wi
 			if s.Direction != "receive" {
 				continue
 			}
-			if b, ok := findStream(before[i], "receive", s.Kind); ok {
+			if b, ok := daemon.Stream(before[i], "receive", s.Kind); ok {
 				s.Packets -= b.Packets
 				s.Bytes -= b.Bytes
 			}
@@ -118,15 +118,6 @@ func callStats(ctx context.Context, id string, ds ...*daemon.Parleyd) ([]apitype
 		out = append(out, c)
 	}
 	return out, nil
-}
-
-func findStream(c apitype.Call, direction, kind string) (apitype.Stream, bool) {
-	for _, s := range c.Streams {
-		if s.Direction == direction && s.Kind == kind {
-			return s, true
-		}
-	}
-	return apitype.Stream{}, false
 }
 
 // daemonBench runs a bootstrap and two parleyd processes and measures their

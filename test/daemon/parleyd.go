@@ -260,3 +260,14 @@ func Befriend(ctx context.Context, a, b *Parleyd) error {
 	}
 	return b.WaitContact(ctx, a.AccountID, wait.ContactIs("accepted"))
 }
+
+// Stream returns a call's stream of a direction ("send", "receive") and
+// kind ("audio", "video").
+func Stream(c apitype.Call, direction, kind string) (apitype.Stream, bool) {
+	for _, s := range c.Streams {
+		if s.Direction == direction && s.Kind == kind {
+			return s, true
+		}
+	}
+	return apitype.Stream{}, false
+}

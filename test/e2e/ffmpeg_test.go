@@ -149,7 +149,7 @@ func settleReceive(t *testing.T, alice, bob *daemon.Parleyd, id string) (recvSta
 		if err != nil {
 			return err
 		}
-		s, ok := findStream(bc, "receive", "audio")
+		s, ok := daemon.Stream(bc, "receive", "audio")
 		if !ok || s.Codec != "opus" {
 			return fmt.Errorf("bob has no Opus receive stream: %+v", bc.Streams)
 		}
@@ -167,19 +167,9 @@ func settleReceive(t *testing.T, alice, bob *daemon.Parleyd, id string) (recvSta
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent, ok := findStream(ac, "send", "audio")
+	sent, ok := daemon.Stream(ac, "send", "audio")
 	if !ok || sent.Codec != "opus" {
 		t.Fatalf("alice has no Opus send stream: %+v", ac.Streams)
 	}
 	return last, sent
-}
-
-// findStream returns the call's stream of a direction and kind.
-func findStream(c apitype.Call, direction, kind string) (apitype.Stream, bool) {
-	for _, s := range c.Streams {
-		if s.Direction == direction && s.Kind == kind {
-			return s, true
-		}
-	}
-	return apitype.Stream{}, false
 }

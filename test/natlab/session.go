@@ -180,22 +180,14 @@ type End struct {
 
 // Received is the end's receive stream of kind audio.
 func (e End) Received() apitype.Stream {
-	for _, s := range e.Call.Streams {
-		if s.Direction == "receive" && s.Kind == "audio" {
-			return s
-		}
-	}
-	return apitype.Stream{}
+	s, _ := daemon.Stream(e.Call, "receive", "audio")
+	return s
 }
 
 // Sent is the end's send stream of kind audio.
 func (e End) Sent() apitype.Stream {
-	for _, s := range e.Call.Streams {
-		if s.Direction == "send" && s.Kind == "audio" {
-			return s
-		}
-	}
-	return apitype.Stream{}
+	s, _ := daemon.Stream(e.Call, "send", "audio")
+	return s
 }
 
 // LossRate is the share of the peer's packets this end counted as lost.
