@@ -1,39 +1,27 @@
 package test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-// Binaries are the paths of the real Parley binaries, built once per test
-// process.
-type Binaries struct {
-	Parleyd, Parley, Bootstrap string
-}
+	"github.com/parleyhq/parley/test/daemon"
+	"github.com/parleyhq/parley/test/proc"
+)
 
 var (
 	buildOnce sync.Once
-	built     Binaries
+	built     daemon.Binaries
 	buildErr  error
 )
 
-// moduleRoot finds the directory holding go.mod, from this source file.
-func moduleRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
-}
-
 // BuildBinaries builds parleyd, parley and parley-bootstrap into a temporary
 // directory (shared by the tests of one package run) and returns their paths.
-func BuildBinaries(t testing.TB) Binaries {
+func BuildBinaries(t testing.TB) daemon.Binaries {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "parley-bin-")
@@ -41,17 +29,7 @@ func BuildBinaries(t testing.TB) Binaries {
 			buildErr = err
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/parleyd", "./cmd/parley", "./cmd/parley-bootstrap")
-		cmd.Dir = moduleRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		built = Binaries{
-			Parleyd:   filepath.Join(dir, "parleyd"),
-			Parley:    filepath.Join(dir, "parley"),
-			Bootstrap: filepath.Join(dir, "parley-bootstrap"),
-		}
+		built, buildErr = daemon.Build(context.Background(), dir, daemon.BuildOptions{})
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -59,29 +37,18 @@ func BuildBinaries(t testing.TB) Binaries {
 	return built
 }
 
-// Result is what a finished command printed.
-type Result struct {
-	Stdout, Stderr string
-	Code           int
-}
-
 // Exec runs a binary to completion (bounded by a minute) with extra
-// environment variables and returns its output and exit code.
-func Exec(t testing.TB, env []string, bin string, args ...string) Result {
+// environment variables, logs the command and what it printed, and
+// returns the result; a non-zero exit is for the caller to judge. It fails
+// the test only when the binary cannot run.
+func Exec(t testing.TB, env []string, bin string, args ...string) proc.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := Result{Stdout: out.String(), Stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.Code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s %v: %v", filepath.Base(bin), args, err)
+	r, err := proc.Run(ctx, proc.Spec{Path: bin, Args: args, Env: env})
+	if r.PID == 0 || ctx.Err() != nil {
+		t.Fatalf("%s %s: %v", filepath.Base(bin), strings.Join(args, " "), err)
 	}
-	t.Logf("$ %s %v -> %d\n%s%s", filepath.Base(bin), args, r.Code, r.Stdout, r.Stderr)
+	t.Logf("$ %s %s -> %d\n%s%s", filepath.Base(bin), strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
 	return r
 }

@@ -1,3 +1,6 @@
-// Package test holds helpers shared by Parley's tests (polling with a
-// deadline, building the real binaries) and repository-wide checks.
+// Package test is the testing.TB side of Parley's test harness: WaitFor
+// (over package wait), Procs (a process group whose processes stop when
+// the test ends and whose output is logged only if it failed, over
+// package proc), BuildBinaries and Exec (over package daemon and proc),
+// loggers and goroutine checks; and repository-wide checks.
 package test

@@ -13,6 +13,7 @@ import (
 // TestPackageDocs enforces that every package in the module has a package
 // doc comment.
 func TestPackageDocs(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join("..")
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		t.Fatalf("module root not found: %v", err)

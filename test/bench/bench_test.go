@@ -13,6 +13,7 @@ import (
 )
 
 func TestParseBench(t *testing.T) {
+	t.Parallel()
 	out := []byte(`goos: linux
 goarch: amd64
 pkg: github.com/parleyhq/parley/node/calltransport
@@ -57,6 +58,7 @@ ok  	github.com/parleyhq/parley/node/calltransport	5.1s
 }
 
 func TestTrimProcs(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"BenchmarkX-8", "BenchmarkX"},
 		{"BenchmarkX/160B-2", "BenchmarkX/160B"},
@@ -73,6 +75,7 @@ func TestTrimProcs(t *testing.T) {
 }
 
 func TestParseStatCPU(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -105,6 +108,7 @@ func TestParseStatCPU(t *testing.T) {
 // TestProcReaders reads this process's own RSS and CPU time, and sees the
 // CPU time grow with work.
 func TestProcReaders(t *testing.T) {
+	t.Parallel()
 	pid := os.Getpid()
 	rss, err := rssKiB(pid)
 	if err != nil || rss <= 0 {
@@ -138,6 +142,7 @@ func TestProcReaders(t *testing.T) {
 }
 
 func TestSummarize(t *testing.T) {
+	t.Parallel()
 	ms := func(vs ...int) []time.Duration {
 		var out []time.Duration
 		for _, v := range vs {
@@ -177,6 +182,7 @@ func TestSummarize(t *testing.T) {
 // source (the one parleyd uses) and checks that it is VP8 at the intended
 // frame rate and that every frame comes out as marked RTP packets.
 func TestSyntheticIVF(t *testing.T) {
+	t.Parallel()
 	const seconds = 2
 	path := filepath.Join(t.TempDir(), "v.ivf")
 	if err := writeSyntheticIVF(path, seconds); err != nil {
@@ -220,33 +226,5 @@ func TestSyntheticIVF(t *testing.T) {
 	}
 	if got, want := last-first, uint32((seconds*videoFPS-1)*90000/videoFPS); got != want {
 		t.Errorf("timestamp span %d ticks, want %d (30 fps at 90 kHz)", got, want)
-	}
-}
-
-// TestPoll: success, timeout with the last error, stopPolling at once, and
-// cancellation.
-func TestPoll(t *testing.T) {
-	ctx := context.Background()
-	n := 0
-	if err := poll(ctx, time.Second, func() error {
-		if n++; n < 3 {
-			return errors.New("not yet")
-		}
-		return nil
-	}); err != nil || n != 3 {
-		t.Errorf("poll = %v after %d calls, want nil after 3", err, n)
-	}
-	errLast := errors.New("last")
-	if err := poll(ctx, 20*time.Millisecond, func() error { return errLast }); !errors.Is(err, errLast) {
-		t.Errorf("poll timeout = %v, want the last error", err)
-	}
-	start := time.Now()
-	if err := poll(ctx, time.Minute, func() error { return stopPolling{errLast} }); !errors.Is(err, errLast) || time.Since(start) > time.Second {
-		t.Errorf("poll with stopPolling = %v after %v", err, time.Since(start))
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := poll(cctx, time.Minute, func() error { return errLast }); !errors.Is(err, context.Canceled) {
-		t.Errorf("poll on a cancelled context = %v", err)
 	}
 }

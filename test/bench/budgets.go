@@ -11,6 +11,7 @@ import (
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/test/daemon"
 )
 
 // Goals of the node budgets (from the issue).
@@ -59,12 +60,12 @@ func budgetsCmd(ctx context.Context, w io.Writer, args []string) error {
 // budgetsBench measures parley-bootstrap idle, then three idle parleyd
 // (no contacts; o.contacts accepted contacts; no contacts with a Go
 // memory limit) and two parleyd in one audio call.
-func budgetsBench(ctx context.Context, env *benchEnv, bins map[string]string, o budgetOptions) ([]budgetRow, error) {
+func budgetsBench(ctx context.Context, env *benchEnv, bins daemon.Binaries, o budgetOptions) ([]budgetRow, error) {
 	progressf("budgets: parley-bootstrap idle…")
-	boots, boot, err := env.startBootstraps(ctx, bins["parley-bootstrap"], 1, turnLoopback...)
+	boots, boot, err := env.startBootstraps(ctx, bins.Bootstrap, 1, turnLoopback...)
 	defer func() {
 		for _, p := range boots {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	if err != nil {
@@ -78,12 +79,10 @@ func budgetsBench(ctx context.Context, env *benchEnv, bins map[string]string, o 
 	rows = append(rows, budgetRow{"parley-bootstrap", "idle, no nodes", u[0]})
 
 	progressf("budgets: parleyd idle (0 and %d contacts, and with GOMEMLIMIT)…", o.contacts)
-	var ds []*daemon
+	var ds []*daemon.Parleyd
 	defer func() {
 		for _, d := range ds {
-			if d.proc != nil {
-				d.proc.stop()
-			}
+			_ = d.Stop()
 		}
 	}()
 	specs := []struct {
@@ -98,16 +97,15 @@ func budgetsBench(ctx context.Context, env *benchEnv, bins map[string]string, o 
 		{"bob", 0, nil, ""},
 	}
 	for _, s := range specs {
-		d, err := env.newDaemon(ctx, bins, s.name)
+		d, err := env.newDaemon(ctx, bins, s.name, "client", s.env...)
 		if err != nil {
 			return nil, err
 		}
-		d.env = s.env
-		if err := addFakeContacts(d.dir, s.contacts); err != nil {
+		if err := addFakeContacts(d.Dir, s.contacts); err != nil {
 			return nil, err
 		}
 		ds = append(ds, d)
-		if err := d.start(ctx, env, boot); err != nil {
+		if err := d.Start(ctx, boot); err != nil {
 			return nil, err
 		}
 	}
@@ -135,20 +133,11 @@ func budgetsBench(ctx context.Context, env *benchEnv, bins map[string]string, o 
 
 // befriendDaemons makes a and b accepted contacts through the CLI and lets
 // b auto-answer a's calls.
-func befriendDaemons(ctx context.Context, a, b *daemon) error {
-	if _, err := a.cli(ctx, "contact", "add", b.id); err != nil {
-		return err
+func befriendDaemons(ctx context.Context, a, b *daemon.Parleyd) error {
+	if err := daemon.Befriend(ctx, a, b); err != nil {
+		return fmt.Errorf("befriend: %w", err)
 	}
-	if err := b.waitContact(ctx, a.id, "request-received"); err != nil {
-		return err
-	}
-	if _, err := b.cli(ctx, "contact", "accept", a.id); err != nil {
-		return err
-	}
-	if err := a.waitContact(ctx, b.id, "accepted"); err != nil {
-		return err
-	}
-	_, err := b.cli(ctx, "set", node.SettingAutoAnswer, "contacts")
+	_, err := b.CLI(ctx, "set", node.SettingAutoAnswer, "contacts")
 	return err
 }
 

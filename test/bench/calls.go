@@ -64,7 +64,7 @@ func callsCmd(ctx context.Context, w io.Writer, args []string) error {
 		switch p {
 		case "setup":
 			fmt.Fprintf(w, "\n## Call setup on loopback (in-process nodes)\n\n")
-			err = callSetupBench(ctx, w, env, bins["parley-bootstrap"], o.calls)
+			err = callSetupBench(ctx, w, env, bins.Bootstrap, o.calls)
 		case "media":
 			fmt.Fprintf(w, "\n## Media path vs raw SRTP (node/calltransport benchmarks)\n\n")
 			err = mediaPathBench(ctx, w, "1s")

@@ -10,22 +10,19 @@ import (
 
 	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test/daemon"
+	"github.com/parleyhq/parley/test/testnet"
 )
 
 // Timeouts of the setup bench: generous, they only catch a stuck call.
 const (
 	callConnectTimeout = 20 * time.Second
 	callEndTimeout     = 10 * time.Second
-	publishTimeout     = 30 * time.Second
-	contactTimeout     = 30 * time.Second
 )
-
-// loopbackListen are the libp2p listen addresses of every benched node.
-var loopbackListen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 
 // turnLoopback are parley-bootstrap flags for STUN/TURN on loopback, as a
 // real deployment has TURN (the bench's paths stay direct).
-var turnLoopback = []string{"--turn-listen", "127.0.0.1:0", "--turn-allow-private-peers"}
+var turnLoopback = daemon.LoopbackTURNArgs
 
 // callTimes are one call's milestones, measured from the moment alice's
 // StartCall was called.
@@ -47,31 +44,29 @@ func callSetupBench(ctx context.Context, w io.Writer, env *benchEnv, bootBin str
 	boots, boot, err := env.startBootstraps(ctx, bootBin, 1, turnLoopback...)
 	defer func() {
 		for _, p := range boots {
-			p.stop() // free the CPU for the next parts
+			p.Stop() // free the CPU for the next parts
 		}
 	}()
 	if err != nil {
 		return err
 	}
-	quiet := quietLogs()
-	g := newNodeGroup(ctx)
-	defer g.stop()
-	opts := node.Options{
-		Bootstraps: boot, ListenAddrs: loopbackListen, DHTMode: "client",
-		RetryInterval: 250 * time.Millisecond, ICELoopback: true, Logger: quiet,
-	}
-	alice, err := g.start(env.path("setup-alice"), "alice", opts)
+	net, err := env.nodeNetwork("setup", boot, nil)
 	if err != nil {
 		return err
 	}
-	bob, err := g.start(env.path("setup-bob"), "bob", opts)
+	defer net.Close()
+	alice, err := net.AddNode("alice", nil)
 	if err != nil {
 		return err
 	}
-	if err := waitPublished(ctx, publishTimeout, alice, bob); err != nil {
+	bob, err := net.AddNode("bob", nil)
+	if err != nil {
 		return err
 	}
-	if err := befriend(ctx, alice, bob); err != nil {
+	if err := testnet.WaitPublished(ctx, alice, bob); err != nil {
+		return err
+	}
+	if err := testnet.Befriend(ctx, alice, bob); err != nil {
 		return err
 	}
 	if err := bob.SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
@@ -95,47 +90,12 @@ func callSetupBench(ctx context.Context, w io.Writer, env *benchEnv, bootBin str
 	return nil
 }
 
-// befriend makes a and b accepted contacts of each other.
-func befriend(ctx context.Context, a, b *runningNode) error {
-	if _, err := a.AddContact(b.account, "", ""); err != nil {
-		return fmt.Errorf("befriend: %w", err)
-	}
-	if err := waitContact(ctx, b, a.account, "request-received"); err != nil {
-		return err
-	}
-	if _, err := b.AcceptContact(a.account); err != nil {
-		return fmt.Errorf("befriend: %w", err)
-	}
-	return waitContact(ctx, a, b.account, "accepted")
-}
-
-// waitContact waits until n has account as a contact in state want with
-// nothing pending delivery.
-func waitContact(ctx context.Context, n *runningNode, account, want string) error {
-	err := poll(ctx, contactTimeout, func() error {
-		cs, err := n.Contacts()
-		if err != nil {
-			return err
-		}
-		for _, c := range cs {
-			if c.AccountID == account && c.State == want && !c.Pending {
-				return nil
-			}
-		}
-		return fmt.Errorf("%s is not %s: %+v", account, want, cs)
-	})
-	if err != nil {
-		return fmt.Errorf("befriend: %w", err)
-	}
-	return nil
-}
-
 // timeCall places one call from alice to bob (who auto-answers), waits for
 // first media on both sides, hangs up and waits for the end on both sides.
-func timeCall(ctx context.Context, alice, bob *runningNode, streams [2]eventStream) (callTimes, error) {
+func timeCall(ctx context.Context, alice, bob *testnet.Node, streams [2]eventStream) (callTimes, error) {
 	var t callTimes
 	start := time.Now()
-	c, err := alice.StartCall(ctx, apitype.CallRequest{AccountID: bob.account, Audio: "tone"})
+	c, err := alice.StartCall(ctx, apitype.CallRequest{AccountID: bob.Account.String(), Audio: "tone"})
 	t.returned = time.Since(start)
 	if err != nil {
 		return t, err

@@ -12,6 +12,9 @@ import (
 
 	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test/daemon"
+	"github.com/parleyhq/parley/test/testnet"
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // confSetupTimeout bounds the wait for a whole conference mesh to carry
@@ -59,7 +62,7 @@ func confCmd(ctx context.Context, w io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = confBench(ctx, w, env, bins["parley-bootstrap"], o)
+	_, err = confBench(ctx, w, env, bins.Bootstrap, o)
 	return err
 }
 
@@ -75,7 +78,7 @@ func confBench(ctx context.Context, w io.Writer, env *benchEnv, bootBin string, 
 	boots, boot, err := env.startBootstraps(ctx, bootBin, 1, turnLoopback...)
 	defer func() {
 		for _, p := range boots {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	if err != nil {
@@ -99,27 +102,25 @@ func confBench(ctx context.Context, w io.Writer, env *benchEnv, bootBin string, 
 // ways, and measures over window.
 func confRun(ctx context.Context, env *benchEnv, boot []string, n int, video string, window time.Duration) (confResult, error) {
 	r := confResult{n: n}
-	quiet := quietLogs()
-	g := newNodeGroup(ctx)
-	defer g.stop()
-	opts := node.Options{
-		Bootstraps: boot, ListenAddrs: loopbackListen, DHTMode: "client",
-		RetryInterval: 250 * time.Millisecond, ICELoopback: true, Logger: quiet,
+	net, err := env.nodeNetwork(fmt.Sprintf("conf%d", n), boot, nil)
+	if err != nil {
+		return r, err
 	}
-	var nodes []*runningNode
+	defer net.Close()
+	var nodes []*testnet.Node
 	for i := range n {
-		nd, err := g.start(env.path(fmt.Sprintf("conf%d-%d", n, i)), fmt.Sprintf("p%d", i), opts)
+		nd, err := net.AddNode(fmt.Sprintf("p%d", i), nil)
 		if err != nil {
 			return r, err
 		}
 		nodes = append(nodes, nd)
 	}
-	if err := waitPublished(ctx, publishTimeout, nodes...); err != nil {
+	if err := testnet.WaitPublished(ctx, nodes...); err != nil {
 		return r, err
 	}
 	host := nodes[0]
 	for _, nd := range nodes[1:] {
-		if err := befriend(ctx, host, nd); err != nil {
+		if err := testnet.Befriend(ctx, host, nd); err != nil {
 			return r, err
 		}
 	}
@@ -132,10 +133,10 @@ func confRun(ctx context.Context, env *benchEnv, boot []string, n int, video str
 		return r, err
 	}
 	for i, nd := range nodes[1:] {
-		if err := host.InviteToConference(ctx, cf.ID, nd.account); err != nil {
+		if err := host.InviteToConference(ctx, cf.ID, nd.Account.String()); err != nil {
 			return r, err
 		}
-		err := poll(ctx, contactTimeout, func() error {
+		err := wait.For(ctx, testnet.DefaultTimeout, func() error {
 			if _, ok := conferenceOf(nd, cf.ID); !ok {
 				return fmt.Errorf("participant %d has no invitation", i+1)
 			}
@@ -186,7 +187,7 @@ func confRun(ctx context.Context, env *benchEnv, boot []string, n int, video str
 }
 
 // conferenceOf returns n's view of conference id.
-func conferenceOf(n *runningNode, id string) (apitype.Conference, bool) {
+func conferenceOf(n *testnet.Node, id string) (apitype.Conference, bool) {
 	for _, c := range n.Conferences() {
 		if c.ID == id {
 			return c, true
@@ -197,8 +198,8 @@ func conferenceOf(n *runningNode, id string) (apitype.Conference, bool) {
 
 // waitMesh waits until every node has a connected call with every other
 // participant that has received both audio and video.
-func waitMesh(ctx context.Context, nodes []*runningNode, id string) error {
-	return poll(ctx, confSetupTimeout, func() error {
+func waitMesh(ctx context.Context, nodes []*testnet.Node, id string) error {
+	return wait.For(ctx, confSetupTimeout, func() error {
 		for i, nd := range nodes {
 			cf, ok := conferenceOf(nd, id)
 			if !ok {
@@ -213,7 +214,7 @@ func waitMesh(ctx context.Context, nodes []*runningNode, id string) error {
 					return fmt.Errorf("participant %d: call with %s not connected", i, p.Device)
 				}
 				for _, kind := range []string{"audio", "video"} {
-					if s, ok := findStream(*p.Call, "receive", kind); !ok || s.Packets == 0 {
+					if s, ok := daemon.Stream(*p.Call, "receive", kind); !ok || s.Packets == 0 {
 						return fmt.Errorf("participant %d: no %s from %s yet", i, kind, p.Device)
 					}
 				}
@@ -240,7 +241,7 @@ func (a meshTotals) sub(b meshTotals) meshTotals {
 
 // meshCounters sums the stream counters of all nodes' pairwise calls in
 // conference id.
-func meshCounters(nodes []*runningNode, id string) (meshTotals, error) {
+func meshCounters(nodes []*testnet.Node, id string) (meshTotals, error) {
 	var t meshTotals
 	for i, nd := range nodes {
 		cf, ok := conferenceOf(nd, id)

@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/test/proc"
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // coturnTools are the coturn binaries the relay bench runs.
@@ -116,20 +119,32 @@ func stunPing(addr string, wait time.Duration) error {
 	}
 }
 
-// waitSTUN polls addr with STUN Binding requests until one is answered.
-func waitSTUN(ctx context.Context, p *proc, addr string) error {
-	return poll(ctx, bootstrapStart, func() error {
-		if p.exited() {
-			return stopPolling{p.failure("exited at start")}
+// startSTUN starts a STUN/TURN server and polls 127.0.0.1:port with STUN
+// Binding requests until one is answered; a server that does not answer
+// is stopped.
+func (e *benchEnv) startSTUN(ctx context.Context, name string, port int, bin string, args ...string) (*proc.Proc, error) {
+	p, err := e.start(name, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	err = wait.For(ctx, bootstrapStart, func() error {
+		if p.Exited() {
+			return wait.Stop(p.Failure("exited at start"))
 		}
 		return stunPing(addr, 200*time.Millisecond)
 	})
+	if err != nil {
+		_ = p.Stop()
+		return nil, err
+	}
+	return p, nil
 }
 
 // startCoturn runs turnserver on 127.0.0.1:port with the TURN REST secret,
 // relaying to loopback peers, with no TLS, CLI or database outside the
 // scratch directory.
-func (e *benchEnv) startCoturn(ctx context.Context, bin, name string, port int, secret string) (*proc, error) {
+func (e *benchEnv) startCoturn(ctx context.Context, bin, name string, port int, secret string) (*proc.Proc, error) {
 	dir := e.path(name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("coturn: %w", err)
@@ -140,21 +155,13 @@ func (e *benchEnv) startCoturn(ctx context.Context, bin, name string, port int, 
 		"--relay-ip=127.0.0.1", "--use-auth-secret", "--static-auth-secret=" + secret, "--realm=parley",
 		"--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--no-tcp-relay",
 		"--pidfile=" + dir + "/turnserver.pid", "--db=" + dir + "/turndb", "--log-file=stdout", "--simple-log"}
-	p, err := e.start(name, bin, args...)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitSTUN(ctx, p, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return p, nil
+	return e.startSTUN(ctx, name, port, bin, args...)
 }
 
 // startParleyTURN runs parley-bootstrap with its built-in STUN/TURN on
 // 127.0.0.1:port, the TURN REST secret in a file, relaying to loopback
 // peers. libp2p listens on loopback TCP only.
-func (e *benchEnv) startParleyTURN(ctx context.Context, bin, name string, port int, secret string) (*proc, error) {
+func (e *benchEnv) startParleyTURN(ctx context.Context, bin, name string, port int, secret string) (*proc.Proc, error) {
 	dir := e.path(name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("parley-bootstrap: %w", err)
@@ -163,22 +170,14 @@ func (e *benchEnv) startParleyTURN(ctx context.Context, bin, name string, port i
 	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
 		return nil, fmt.Errorf("parley-bootstrap: %w", err)
 	}
-	p, err := e.start(name, bin, "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics-addr", "",
+	return e.startSTUN(ctx, name, port, bin, "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics-addr", "",
 		"--turn-listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "--turn-allow-private-peers",
 		"--turn-secret-file", secretFile, "--log-level", "warn")
-	if err != nil {
-		return nil, err
-	}
-	if err := waitSTUN(ctx, p, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return p, nil
 }
 
 // startTurnServe runs this bench binary's turnserve subcommand:
 // bootstrap/turnsrv alone, without the libp2p host around it.
-func (e *benchEnv) startTurnServe(ctx context.Context, name string, port int, secret string) (*proc, error) {
+func (e *benchEnv) startTurnServe(ctx context.Context, name string, port int, secret string) (*proc.Proc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("turnserve: %w", err)
@@ -187,16 +186,7 @@ func (e *benchEnv) startTurnServe(ctx context.Context, name string, port int, se
 	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
 		return nil, fmt.Errorf("turnserve: %w", err)
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	p, err := e.start(name, self, "turnserve", "-secret-file", secretFile, "-listen", addr)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitSTUN(ctx, p, addr); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return p, nil
+	return e.startSTUN(ctx, name, port, self, "turnserve", "-secret-file", secretFile, "-listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 }
 
 // randomSecret is a fresh hex TURN REST secret for one run.

@@ -2,155 +2,29 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
-	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test/daemon"
+	"github.com/parleyhq/parley/test/proc"
+	"github.com/parleyhq/parley/test/wait"
 )
 
-// daemon is one parleyd process and the parley CLI pointed at it.
-type daemon struct {
-	name    string
-	dir     string
-	id      string // account ID
-	parleyd string // binary paths
-	parley  string
-	env     []string // extra environment of `parleyd run`
-	proc    *proc
-}
-
-// newDaemon creates an account with `parleyd init` (no passphrase).
-func (e *benchEnv) newDaemon(ctx context.Context, bins map[string]string, name string) (*daemon, error) {
-	d := &daemon{name: name, dir: e.path("daemon-" + name), parleyd: bins["parleyd"], parley: bins["parley"]}
-	out, err := run(ctx, d.parleyd, "init", "--data", d.dir, "--name", name, "--json")
-	if err != nil {
-		return nil, err
-	}
-	var id apitype.Identity
-	if err := json.Unmarshal(out, &id); err != nil {
-		return nil, fmt.Errorf("parleyd init --json: %w", err)
-	}
-	d.id = id.AccountID
-	return d, nil
-}
-
-// start runs `parleyd run` on loopback in DHT client mode and waits until
-// it has published.
-func (d *daemon) start(ctx context.Context, e *benchEnv, boot []string) error {
-	if err := d.launch(e, boot, "client"); err != nil {
-		return err
-	}
-	return d.waitPublished(ctx)
-}
-
-// launch starts `parleyd run` on loopback with the given DHT mode.
-func (d *daemon) launch(e *benchEnv, boot []string, dhtMode string) error {
-	args := []string{"run", "--data", d.dir, "--listen", loopbackListen[0], "--listen", loopbackListen[1],
-		"--dht-mode", dhtMode, "--ice-loopback", "--log-level", "warn"}
-	for _, b := range boot {
-		args = append(args, "--bootstrap", b)
-	}
-	p, err := e.startEnv("parleyd-"+d.name, d.parleyd, d.env, args...)
-	if err != nil {
-		return err
-	}
-	d.proc = p
-	return nil
-}
-
-// waitPublished polls `parley status` until the daemon has published its
-// presence.
-func (d *daemon) waitPublished(ctx context.Context) error {
-	p := d.proc
-	err := poll(ctx, publishTimeout, func() error {
-		if p.exited() {
-			return stopPolling{p.failure("exited at start")}
-		}
-		var s apitype.Status
-		if err := d.cliJSON(ctx, &s, "status"); err != nil {
-			return err
-		}
-		if s.Published.IsZero() {
-			return fmt.Errorf("%s has not published its presence", d.name)
-		}
-		return nil
-	})
-	if err != nil && ctx.Err() == nil && !p.exited() {
-		return fmt.Errorf("%w\n%w", err, p.failure("not ready"))
-	}
-	return err
-}
-
-// cli runs parley against this daemon and returns its standard output.
-func (d *daemon) cli(ctx context.Context, args ...string) ([]byte, error) {
-	return run(ctx, d.parley, append([]string{"--data", d.dir}, args...)...)
-}
-
-// cliJSON runs `parley ARGS --json` and decodes its output into v.
-func (d *daemon) cliJSON(ctx context.Context, v any, args ...string) error {
-	out, err := d.cli(ctx, append(args, "--json")...)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(out, v); err != nil {
-		return fmt.Errorf("parley %v --json: %w", args, err)
-	}
-	return nil
-}
-
-// waitContact polls `parley contacts` until account is in state want with
-// nothing pending delivery.
-func (d *daemon) waitContact(ctx context.Context, account, want string) error {
-	err := poll(ctx, contactTimeout, func() error {
-		var cs []apitype.Contact
-		if err := d.cliJSON(ctx, &cs, "contacts"); err != nil {
-			return err
-		}
-		for _, c := range cs {
-			if c.AccountID == account && c.State == want && !c.Pending {
-				return nil
-			}
-		}
-		return fmt.Errorf("%s: %s is not %s", d.name, account, want)
-	})
-	if err != nil {
-		return fmt.Errorf("befriend: %w", err)
-	}
-	return nil
-}
-
-// callOn returns the daemon's view of call id (`parley calls`).
-func (d *daemon) callOn(ctx context.Context, id string) (apitype.Call, error) {
-	var cs []apitype.Call
-	if err := d.cliJSON(ctx, &cs, "calls"); err != nil {
-		return apitype.Call{}, err
-	}
-	if c, ok := findCall(cs, id); ok {
-		return c, nil
-	}
-	return apitype.Call{}, fmt.Errorf("%s: call %s not listed", d.name, id)
-}
-
-// waitCallState polls until the daemon's call id is in state want (and,
-// for "connected", has received media).
-func (d *daemon) waitCallState(ctx context.Context, id, want string, timeout time.Duration) error {
-	return poll(ctx, timeout, func() error {
-		c, err := d.callOn(ctx, id)
-		if err != nil {
-			return err
-		}
-		if c.State == "ended" && want != "ended" {
-			return stopPolling{fmt.Errorf("%w on %s: %s", ErrCallEnded, d.name, c.Reason)}
-		}
-		if c.State != want || (want == "connected" && c.SetupMS == 0) {
-			return fmt.Errorf("%s: call %s is %s, want %s", d.name, id, c.State, want)
-		}
-		return nil
+// newDaemon creates an account with `parleyd init` (no passphrase) for a
+// daemon on loopback in the given DHT mode, with extra environment
+// variables (KEY=VALUE) for `parleyd run`.
+func (e *benchEnv) newDaemon(ctx context.Context, bins daemon.Binaries, name, dhtMode string, env ...string) (*daemon.Parleyd, error) {
+	return daemon.Init(ctx, daemon.Config{
+		Bins: bins, Procs: e.procs, Name: name, Dir: e.path("daemon-" + name), Env: env,
+		RunArgs: slices.Concat(daemon.LoopbackListenArgs, []string{"--dht-mode", dhtMode, "--ice-loopback", "--log-level", "warn"}),
 	})
 }
+
+// callConnected holds once a call is connected and has received media.
+func callConnected(c apitype.Call) bool { return c.State == "connected" && c.SetupMS != 0 }
 
 // usage is a daemon's memory and CPU over one measurement window.
 type usage struct {
@@ -161,10 +35,10 @@ type usage struct {
 
 // measure reads the daemons' CPU time, waits for window and reads it and
 // their RSS again.
-func measure(ctx context.Context, window time.Duration, ds ...*daemon) ([]usage, error) {
-	ps := make([]*proc, len(ds))
+func measure(ctx context.Context, window time.Duration, ds ...*daemon.Parleyd) ([]usage, error) {
+	ps := make([]*proc.Proc, len(ds))
 	for i, d := range ds {
-		ps[i] = d.proc
+		ps[i] = d.Proc
 	}
 	return measureProcs(ctx, window, ps...)
 }
@@ -183,14 +57,14 @@ type callRun struct {
 // daemonCall has alice call bob through the CLI, measures both daemons
 // over window once media flows both ways, then hangs up and waits for the
 // end on both sides.
-func daemonCall(ctx context.Context, name string, alice, bob *daemon, window time.Duration, extra ...string) (callRun, error) {
+func daemonCall(ctx context.Context, name string, alice, bob *daemon.Parleyd, window time.Duration, extra ...string) (callRun, error) {
 	r := callRun{name: name}
 	var c apitype.Call
-	args := append([]string{"call", bob.id, "--audio", "tone", "--wait", callConnectTimeout.String()}, extra...)
-	if err := alice.cliJSON(ctx, &c, args...); err != nil {
+	args := append([]string{"call", bob.AccountID, "--audio", "tone", "--wait", callConnectTimeout.String()}, extra...)
+	if err := alice.CLIJSON(ctx, &c, args...); err != nil {
 		return r, err
 	}
-	if err := bob.waitCallState(ctx, c.ID, "connected", callConnectTimeout); err != nil {
+	if _, err := bob.WaitCall(ctx, c.ID, callConnected); err != nil {
 		return r, err
 	}
 	before, err := callStats(ctx, c.ID, alice, bob)
@@ -211,7 +85,7 @@ func daemonCall(ctx context.Context, name string, alice, bob *daemon, window tim
 			if s.Direction != "receive" {
 				continue
 			}
-			if b, ok := findStream(before[i], "receive", s.Kind); ok {
+			if b, ok := daemon.Stream(before[i], "receive", s.Kind); ok {
 				s.Packets -= b.Packets
 				s.Bytes -= b.Bytes
 			}
@@ -219,11 +93,11 @@ func daemonCall(ctx context.Context, name string, alice, bob *daemon, window tim
 		}
 	}
 	r.path = after[0].Path.Kind
-	if _, err := alice.cli(ctx, "hangup", c.ID); err != nil {
+	if _, err := alice.CLI(ctx, "hangup", c.ID); err != nil {
 		return r, err
 	}
-	for _, d := range []*daemon{alice, bob} {
-		if err := d.waitCallState(ctx, c.ID, "ended", callEndTimeout); err != nil {
+	for _, d := range []*daemon.Parleyd{alice, bob} {
+		if _, err := d.WaitCall(ctx, c.ID, wait.CallIs("ended")); err != nil {
 			return r, err
 		}
 	}
@@ -231,78 +105,57 @@ func daemonCall(ctx context.Context, name string, alice, bob *daemon, window tim
 }
 
 // callStats returns both daemons' view of a call.
-func callStats(ctx context.Context, id string, ds ...*daemon) ([]apitype.Call, error) {
+func callStats(ctx context.Context, id string, ds ...*daemon.Parleyd) ([]apitype.Call, error) {
 	var out []apitype.Call
 	for _, d := range ds {
-		c, err := d.callOn(ctx, id)
+		c, err := d.Call(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		if c.State != "connected" {
-			return nil, fmt.Errorf("%w on %s: call is %s (%s)", ErrCallEnded, d.name, c.State, c.Reason)
+			return nil, fmt.Errorf("%w on %s: call is %s (%s)", ErrCallEnded, d.Name, c.State, c.Reason)
 		}
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-func findStream(c apitype.Call, direction, kind string) (apitype.Stream, bool) {
-	for _, s := range c.Streams {
-		if s.Direction == direction && s.Kind == kind {
-			return s, true
-		}
-	}
-	return apitype.Stream{}, false
-}
-
 // daemonBench runs a bootstrap and two parleyd processes and measures their
 // RSS and CPU idle, in an audio call and in an audio+video call.
-func daemonBench(ctx context.Context, w io.Writer, env *benchEnv, bins map[string]string, o callsOptions) error {
+func daemonBench(ctx context.Context, w io.Writer, env *benchEnv, bins daemon.Binaries, o callsOptions) error {
 	fmt.Fprintf(w, "\n## parleyd RSS and CPU (real binaries)\n\n")
 	video := env.path("video.ivf")
 	// Longer than the call: the file must not end inside the window.
 	if err := writeSyntheticIVF(video, int((o.callTime+callConnectTimeout)/time.Second)); err != nil {
 		return err
 	}
-	boots, boot, err := env.startBootstraps(ctx, bins["parley-bootstrap"], 1, turnLoopback...)
+	boots, boot, err := env.startBootstraps(ctx, bins.Bootstrap, 1, turnLoopback...)
 	defer func() {
 		for _, p := range boots {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	if err != nil {
 		return err
 	}
-	var ds []*daemon
+	var ds []*daemon.Parleyd
+	defer func() {
+		for _, d := range ds {
+			_ = d.Stop()
+		}
+	}()
 	for _, name := range []string{"alice", "bob"} {
-		d, err := env.newDaemon(ctx, bins, name)
+		d, err := env.newDaemon(ctx, bins, name, "client")
 		if err != nil {
 			return err
 		}
-		if err := d.start(ctx, env, boot); err != nil {
+		ds = append(ds, d)
+		if err := d.Start(ctx, boot); err != nil {
 			return err
 		}
-		ds = append(ds, d)
 	}
-	defer func() {
-		for _, d := range ds {
-			d.proc.stop()
-		}
-	}()
 	alice, bob := ds[0], ds[1]
-	if _, err := alice.cli(ctx, "contact", "add", bob.id); err != nil {
-		return err
-	}
-	if err := bob.waitContact(ctx, alice.id, "request-received"); err != nil {
-		return err
-	}
-	if _, err := bob.cli(ctx, "contact", "accept", alice.id); err != nil {
-		return err
-	}
-	if err := alice.waitContact(ctx, bob.id, "accepted"); err != nil {
-		return err
-	}
-	if _, err := bob.cli(ctx, "set", node.SettingAutoAnswer, "contacts"); err != nil {
+	if err := befriendDaemons(ctx, alice, bob); err != nil {
 		return err
 	}
 

@@ -11,11 +11,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleyhq/parley/node"
+	"github.com/parleyhq/parley/test/daemon"
+	"github.com/parleyhq/parley/test/proc"
+	"github.com/parleyhq/parley/test/testnet"
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // Goals of the DHT bench (from the issue), at the largest N.
@@ -106,7 +111,7 @@ func dhtCmd(ctx context.Context, w io.Writer, args []string) error {
 }
 
 // dhtBench runs each network size in turn and prints the table.
-func dhtBench(ctx context.Context, w io.Writer, env *benchEnv, bins map[string]string, o dhtOptions) ([]dhtResult, error) {
+func dhtBench(ctx context.Context, w io.Writer, env *benchEnv, bins daemon.Binaries, o dhtOptions) ([]dhtResult, error) {
 	var all []dhtResult
 	for _, sz := range o.sizes {
 		r, err := dhtRun(ctx, env, bins, o, sz)
@@ -122,64 +127,66 @@ func dhtBench(ctx context.Context, w io.Writer, env *benchEnv, bins map[string]s
 // dhtRun measures one network: o.boots bootstraps, N·churn parleyd
 // processes in DHT server mode that are later paused, and the rest
 // in-process nodes in DHT server mode that look each other up.
-func dhtRun(ctx context.Context, env *benchEnv, bins map[string]string, o dhtOptions, sz dhtSize) (dhtResult, error) {
+func dhtRun(ctx context.Context, env *benchEnv, bins daemon.Binaries, o dhtOptions, sz dhtSize) (dhtResult, error) {
 	n := sz.n
 	r := dhtResult{n: n, lookupTimeout: sz.lookupTimeout, silent: int(math.Round(o.churn * float64(n)))}
 	r.live = n - r.silent
 	progressf("dht N=%d: %d bootstraps, %d parleyd to be silenced, %d in-process nodes…", n, o.boots, r.silent, r.live)
-	boots, boot, err := env.startBootstraps(ctx, bins["parley-bootstrap"], o.boots, "--turn-disabled")
+	boots, boot, err := env.startBootstraps(ctx, bins.Bootstrap, o.boots, "--turn-disabled")
 	defer func() {
 		for _, p := range boots {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	if err != nil {
 		return r, err
 	}
-	var ds []*daemon
+	var ds []*daemon.Parleyd
 	defer func() {
 		for _, d := range ds {
-			if d.proc != nil {
-				d.proc.stop()
-			}
+			_ = d.Stop()
 		}
 	}()
 	for i := range r.silent {
-		d, err := env.newDaemon(ctx, bins, fmt.Sprintf("dht%d-%v-silent%d", n, sz.lookupTimeout, i))
+		d, err := env.newDaemon(ctx, bins, fmt.Sprintf("dht%d-%v-silent%d", n, sz.lookupTimeout, i), "server")
 		if err != nil {
 			return r, err
 		}
 		ds = append(ds, d)
-		if err := d.launch(env, boot, "server"); err != nil {
+		if err := d.Launch(boot); err != nil {
 			return r, err
 		}
 	}
 	mem0 := goMemKiB()
-	g := newNodeGroup(ctx)
-	defer g.stop()
-	quiet := quietLogs()
+	net, err := env.nodeNetwork(fmt.Sprintf("dht%d-%v", n, sz.lookupTimeout), boot, func(o *node.Options) {
+		o.DHTMode, o.AccountCacheTTL, o.LookupTimeout = "server", -1, sz.lookupTimeout
+		o.RetryInterval, o.ICELoopback = 0, false // node defaults: lookups only
+	})
+	if err != nil {
+		return r, err
+	}
+	defer net.Close()
 	starts := make([]time.Time, 0, r.live)
+	nodes := make([]*testnet.Node, 0, r.live)
 	for i := range r.live {
 		starts = append(starts, time.Now())
-		_, err := g.start(env.path(fmt.Sprintf("dht%d-%v-node%d", n, sz.lookupTimeout, i)), fmt.Sprintf("n%d", i), node.Options{
-			Bootstraps: boot, DHTMode: "server", AccountCacheTTL: -1, LookupTimeout: sz.lookupTimeout,
-			ListenAddrs: loopbackListen, Logger: quiet,
-		})
+		nd, err := net.AddNode(fmt.Sprintf("n%d", i), nil)
 		if err != nil {
 			return r, err
 		}
+		nodes = append(nodes, nd)
 	}
-	if r.join, r.publish, err = waitJoined(ctx, g.nodes, starts); err != nil {
+	if r.join, r.publish, err = waitJoined(ctx, nodes, starts); err != nil {
 		return r, err
 	}
 	for _, d := range ds {
-		if err := d.waitPublished(ctx); err != nil {
+		if err := d.WaitPublished(ctx); err != nil {
 			return r, err
 		}
 	}
 	r.nodeKiB = float64(goMemKiB()-mem0) / float64(r.live)
 	for _, d := range ds {
-		rss, anon, err := memKiB(d.proc.pid())
+		rss, anon, err := memKiB(d.Proc.PID())
 		if err != nil {
 			return r, err
 		}
@@ -192,18 +199,18 @@ func dhtRun(ctx context.Context, env *benchEnv, bins map[string]string, o dhtOpt
 	r.lookups = o.lookups
 	progressf("dht N=%d: all published; %d lookups…", n, o.lookups)
 	var took []time.Duration
-	took, _, err = timeLookups(ctx, g.nodes, o.lookups)
+	took, _, err = timeLookups(ctx, nodes, o.lookups)
 	if err != nil {
 		return r, err
 	}
 	r.okBefore, r.before = len(took), summarize(took)
 	for _, d := range ds {
-		if err := d.proc.pause(); err != nil {
+		if err := d.Proc.Signal(syscall.SIGSTOP); err != nil {
 			return r, err
 		}
 	}
 	progressf("dht N=%d: %d nodes silenced (SIGSTOP); %d lookups…", n, len(ds), o.lookups)
-	took, r.failures, err = timeLookups(ctx, g.nodes, o.lookups)
+	took, r.failures, err = timeLookups(ctx, nodes, o.lookups)
 	if err != nil {
 		return r, err
 	}
@@ -214,10 +221,10 @@ func dhtRun(ctx context.Context, env *benchEnv, bins map[string]string, o dhtOpt
 // waitJoined polls the nodes until each has a bootstrap connection
 // (joined) and has published its presence, and summarizes how long each
 // took from its own start.
-func waitJoined(ctx context.Context, nodes []*runningNode, starts []time.Time) (join, publish summary, err error) {
+func waitJoined(ctx context.Context, nodes []*testnet.Node, starts []time.Time) (join, publish summary, err error) {
 	joined := make([]time.Duration, len(nodes))
 	published := make([]time.Duration, len(nodes))
-	err = poll(ctx, 2*time.Minute, func() error {
+	err = wait.For(ctx, 2*time.Minute, func() error {
 		missing := 0
 		for i, n := range nodes {
 			if published[i] > 0 {
@@ -253,7 +260,7 @@ func waitJoined(ctx context.Context, nodes []*runningNode, starts []time.Time) (
 // timeLookups has random live nodes look up other random live nodes, cold
 // (no cache, the connection to the target closed first). It returns the
 // times of the lookups that reached the target and a few failure reasons.
-func timeLookups(ctx context.Context, nodes []*runningNode, count int) ([]time.Duration, []string, error) {
+func timeLookups(ctx context.Context, nodes []*testnet.Node, count int) ([]time.Duration, []string, error) {
 	var took []time.Duration
 	var fails []string
 	for range count {
@@ -267,7 +274,7 @@ func timeLookups(ctx context.Context, nodes []*runningNode, count int) ([]time.D
 		from, to := nodes[a], nodes[b]
 		_ = from.Host().Network().ClosePeer(peer.ID(to.Keys().DeviceCert.Device))
 		start := time.Now()
-		l, err := from.Lookup(ctx, to.account)
+		l, err := from.Lookup(ctx, to.Account.String())
 		d := time.Since(start)
 		switch {
 		case err != nil:
@@ -299,11 +306,11 @@ func goMemKiB() int {
 }
 
 // measureProcs reads processes' CPU over window and their RSS at its end.
-func measureProcs(ctx context.Context, window time.Duration, ps ...*proc) ([]usage, error) {
+func measureProcs(ctx context.Context, window time.Duration, ps ...*proc.Proc) ([]usage, error) {
 	start := time.Now()
 	cpu0 := make([]time.Duration, len(ps))
 	for i, p := range ps {
-		c, err := cpuTime(p.pid())
+		c, err := cpuTime(p.PID())
 		if err != nil {
 			return nil, err
 		}
@@ -315,14 +322,14 @@ func measureProcs(ctx context.Context, window time.Duration, ps ...*proc) ([]usa
 	wall := time.Since(start)
 	out := make([]usage, len(ps))
 	for i, p := range ps {
-		if p.exited() {
-			return nil, p.failure("exited while measured")
+		if p.Exited() {
+			return nil, p.Failure("exited while measured")
 		}
-		c, err := cpuTime(p.pid())
+		c, err := cpuTime(p.PID())
 		if err != nil {
 			return nil, err
 		}
-		rss, anon, err := memKiB(p.pid())
+		rss, anon, err := memKiB(p.PID())
 		if err != nil {
 			return nil, err
 		}

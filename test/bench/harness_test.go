@@ -16,6 +16,7 @@ import (
 )
 
 func TestParseUclientLine(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		line       string
@@ -65,6 +66,7 @@ func FuzzParseUclientLine(f *testing.F) {
 }
 
 func TestCountAt(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	cs := []uclientCount{{at(1), 100, 90}, {at(2), 200, 190}, {at(4), 400, 390}}
@@ -94,6 +96,7 @@ func TestCountAt(t *testing.T) {
 }
 
 func TestParseStatusMem(t *testing.T) {
+	t.Parallel()
 	status := "Name:\tparleyd\nVmPeak:\t 1000 kB\nVmRSS:\t   31744 kB\nRssAnon:\t    5734 kB\nRssFile:\t   26010 kB\n"
 	tests := []struct {
 		name       string
@@ -123,6 +126,7 @@ func TestParseStatusMem(t *testing.T) {
 }
 
 func TestReplaceGenerated(t *testing.T) {
+	t.Parallel()
 	doc := "# Performance\n\nprose before\n\n" + beginMarker + "\nold tables\n" + endMarker + "\n\nprose after\n"
 	got, err := replaceGenerated([]byte(doc), []byte("\n| new | table |\n\n"))
 	if err != nil {
@@ -151,6 +155,7 @@ func TestReplaceGenerated(t *testing.T) {
 }
 
 func TestParseDHTSizes(t *testing.T) {
+	t.Parallel()
 	def := 2 * time.Second
 	tests := []struct {
 		in      string
@@ -177,6 +182,7 @@ func TestParseDHTSizes(t *testing.T) {
 // TestPrintRelay: rows are compared with coturn's row of the same load,
 // and the goals are judged on parley-bootstrap's rows only.
 func TestPrintRelay(t *testing.T) {
+	t.Parallel()
 	a := relayLoad{"VoIP", 50, 160, 20 * time.Millisecond}
 	b := relayLoad{"flood", 10, 160, 0}
 	tests := []struct {
@@ -214,6 +220,7 @@ func TestPrintRelay(t *testing.T) {
 }
 
 func TestStunPingTimesOut(t *testing.T) {
+	t.Parallel()
 	port, err := freeTURNPort()
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +236,7 @@ func TestStunPingTimesOut(t *testing.T) {
 
 // TestStunPing pings bootstrap/turnsrv (in process) and gets its answer.
 func TestStunPing(t *testing.T) {
+	t.Parallel()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -6,11 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/parleyhq/parley/test/daemon"
+	"github.com/parleyhq/parley/test/proc"
 )
 
 // benchResult is one line of `go test -bench` output: the metrics by unit.
@@ -69,14 +70,10 @@ func trimProcs(name string) string {
 // side.
 func mediaPathBench(ctx context.Context, w io.Writer, benchtime string) error {
 	args := []string{"test", "-run=NONE", "-bench=MediaPath|RawSRTP", "-benchtime=" + benchtime, "./node/calltransport"}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = moduleRoot()
-	// Its own process group, so that on Ctrl-C the test binary under go
-	// test is stopped too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = stopGrace
-	out, err := cmd.CombinedOutput()
+	// proc.Run gives it a process group of its own, so that on Ctrl-C the
+	// test binary under go test is stopped too.
+	r, err := proc.Run(ctx, proc.Spec{Path: "go", Args: args, Dir: daemon.ModuleRoot()})
+	out := []byte(r.Stdout)
 	if err != nil {
 		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 	}

@@ -3,38 +3,27 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-)
 
-// stopGrace is how long a process has to exit after SIGTERM before it is
-// killed.
-const stopGrace = 10 * time.Second
+	"github.com/parleyhq/parley/test/daemon"
+	"github.com/parleyhq/parley/test/proc"
+)
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It is
 // 100 on every Linux architecture Go supports (sysconf(_SC_CLK_TCK)).
 const clockTicks = 100
 
-// moduleRoot is the directory holding go.mod, from this source file.
-func moduleRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
-}
-
 // benchEnv is the scratch space of one bench run: a temporary directory for
-// binaries, data and logs, and the processes started in it. close stops the
-// processes (SIGTERM) and removes the directory.
+// binaries and data, and the group of processes started in it. close stops
+// the processes (SIGTERM) and removes the directory.
 type benchEnv struct {
 	tmp        string
-	procs      []*proc
+	procs      *proc.Group
 	bootstraps int // parley-bootstrap processes started, for their names
 }
 
@@ -43,15 +32,15 @@ func newBenchEnv() (*benchEnv, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench env: %w", err)
 	}
-	return &benchEnv{tmp: tmp}, nil
+	// Each process starts in its own process group, so a Ctrl-C on the
+	// terminal reaches only the bench, which then stops it with SIGTERM.
+	return &benchEnv{tmp: tmp, procs: &proc.Group{Env: cleanEnv()}}, nil
 }
 
 // close stops every process still running, newest first, then removes the
 // scratch directory.
 func (e *benchEnv) close() {
-	for i := len(e.procs) - 1; i >= 0; i-- {
-		e.procs[i].stop()
-	}
+	_ = e.procs.Close()
 	_ = os.RemoveAll(e.tmp)
 }
 
@@ -61,22 +50,15 @@ func (e *benchEnv) path(elem ...string) string {
 }
 
 // build builds the commands under ./cmd named by names into the scratch
-// directory and returns their paths by name.
-func (e *benchEnv) build(ctx context.Context, names ...string) (map[string]string, error) {
-	args := []string{"build", "-o", e.tmp + string(filepath.Separator)}
-	out := map[string]string{}
-	for _, n := range names {
-		args = append(args, "./cmd/"+n)
-		out[n] = e.path(n)
-	}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = moduleRoot()
-	// Static, as README.md builds them: no C library mapped.
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("CGO_ENABLED=0 go build %s: %w\n%s", strings.Join(names, " "), err, b)
-	}
-	return out, nil
+// directory, static as README.md builds them (no C library mapped).
+func (e *benchEnv) build(ctx context.Context, names ...string) (daemon.Binaries, error) {
+	return daemon.Build(ctx, e.tmp, daemon.BuildOptions{Env: []string{"CGO_ENABLED=0"}, Commands: names})
+}
+
+// start runs a long-lived program (a server, a load generator) in the
+// background; its output is kept for error messages.
+func (e *benchEnv) start(name, bin string, args ...string) (*proc.Proc, error) {
+	return e.procs.Start(proc.Spec{Name: name, Path: bin, Args: args})
 }
 
 // cleanEnv is this process's environment without PARLEY_* variables, so
@@ -92,150 +74,7 @@ func cleanEnv() []string {
 	return out
 }
 
-// proc is a long-running process (a daemon or a server) started by the
-// bench; its output goes to a log file in the scratch directory.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's result, valid after done
-}
-
-// start runs bin in the background in its own process group, so a Ctrl-C
-// on the terminal reaches only the bench, which then stops it with SIGTERM.
-func (e *benchEnv) start(name, bin string, args ...string) (*proc, error) {
-	return e.startEnv(name, bin, nil, args...)
-}
-
-// startEnv is start with extra environment variables (KEY=VALUE).
-func (e *benchEnv) startEnv(name, bin string, extraEnv []string, args ...string) (*proc, error) {
-	logPath := e.path(name + ".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(cleanEnv(), extraEnv...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	e.procs = append(e.procs, p)
-	go func() {
-		p.err = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM and waits for the exit, killing the process after
-// stopGrace. Stopping a stopped process does nothing.
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a paused process handles SIGTERM only once resumed
-	select {
-	case <-p.done:
-	case <-time.After(stopGrace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// pause stops the process with SIGSTOP: it keeps its sockets open and
-// answers nothing, so its peers see a silent node, not a closed one.
-func (p *proc) pause() error {
-	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		return fmt.Errorf("pause %s: %w", p.name, err)
-	}
-	return nil
-}
-
-// failure describes why the process is unusable, with the end of its log.
-func (p *proc) failure(what string) error {
-	state := "running"
-	if p.exited() {
-		state = fmt.Sprintf("exited: %v", p.err)
-	}
-	return fmt.Errorf("%s: %s (%s); last log lines:\n%s", p.name, what, state, tail(p.log, 15))
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// run runs a short-lived command (bounded by a minute) and returns its
-// standard output; a non-zero exit is an error carrying its stderr.
-func run(ctx context.Context, bin string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = cleanEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.Bytes(), nil
-}
-
-// stopPolling wraps an error after which poll gives up at once (a process
-// died, a call ended).
-type stopPolling struct{ error }
-
-func (s stopPolling) Unwrap() error { return s.error }
-
-// poll calls cond until it returns nil; it gives up with cond's last error
-// when timeout passes, when cond returns a stopPolling, or when ctx ends.
-func poll(ctx context.Context, timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	delay := 5 * time.Millisecond
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		var stop stopPolling
-		if errors.As(err, &stop) {
-			return stop.error
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %v: %w", timeout, err)
-		}
-		if err := sleepCtx(ctx, delay); err != nil {
-			return err
-		}
-		delay = min(2*delay, 100*time.Millisecond)
-	}
-}
-
-// sleepCtx waits for d (a measurement window or a polling interval) or
-// until ctx ends.
+// sleepCtx waits out a measurement window, or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()

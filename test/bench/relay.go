@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/test/proc"
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // relayLoad is one row of the relay bench: how many allocations
@@ -46,7 +49,7 @@ const relayWarmup = 60 * time.Second
 // relayServer is one TURN server under test.
 type relayServer struct {
 	name  string
-	start func(ctx context.Context, port int, secret string) (*proc, error)
+	start func(ctx context.Context, port int, secret string) (*proc.Proc, error)
 }
 
 // relayResult is one server under one load, over the measurement window.
@@ -120,25 +123,25 @@ func relayBench(ctx context.Context, w io.Writer, env *benchEnv, o relayOptions)
 	if err != nil {
 		return nil, err
 	}
-	defer peer.stop()
+	defer peer.Stop()
 	servers := []relayServer{
-		{"coturn " + coturnVersion(ctx, tools["turnserver"]), func(ctx context.Context, port int, secret string) (*proc, error) {
+		{"coturn " + coturnVersion(ctx, tools["turnserver"]), func(ctx context.Context, port int, secret string) (*proc.Proc, error) {
 			return env.startCoturn(ctx, tools["turnserver"], fmt.Sprintf("coturn-%d", port), port, secret)
 		}},
-		{"parley-bootstrap", func(ctx context.Context, port int, secret string) (*proc, error) {
-			return env.startParleyTURN(ctx, bins["parley-bootstrap"], fmt.Sprintf("pbturn-%d", port), port, secret)
+		{"parley-bootstrap", func(ctx context.Context, port int, secret string) (*proc.Proc, error) {
+			return env.startParleyTURN(ctx, bins.Bootstrap, fmt.Sprintf("pbturn-%d", port), port, secret)
 		}},
 	}
 	for b := range strings.SplitSeq(o.before, ",") {
 		if b == "" {
 			continue
 		}
-		servers = append(servers, relayServer{"parley-bootstrap " + filepath.Base(b), func(ctx context.Context, port int, secret string) (*proc, error) {
+		servers = append(servers, relayServer{"parley-bootstrap " + filepath.Base(b), func(ctx context.Context, port int, secret string) (*proc.Proc, error) {
 			return env.startParleyTURN(ctx, b, fmt.Sprintf("pb-%s-%d", filepath.Base(b), port), port, secret)
 		}})
 	}
 	if o.alone {
-		servers = append(servers, relayServer{"turnsrv alone", func(ctx context.Context, port int, secret string) (*proc, error) {
+		servers = append(servers, relayServer{"turnsrv alone", func(ctx context.Context, port int, secret string) (*proc.Proc, error) {
 			return env.startTurnServe(ctx, fmt.Sprintf("turnserve-%d", port), port, secret)
 		}})
 	}
@@ -147,7 +150,7 @@ func relayBench(ctx context.Context, w io.Writer, env *benchEnv, o relayOptions)
 		best := make([]relayResult, len(servers))
 		for rep := range max(1, o.reps) {
 			for i, s := range servers {
-				r, err := relayRunRetry(ctx, s, load, tools["turnutils_uclient"], peerPort, o.window)
+				r, err := relayRunRetry(ctx, env, s, load, tools["turnutils_uclient"], peerPort, o.window)
 				if err != nil {
 					return all, err
 				}
@@ -164,15 +167,15 @@ func relayBench(ctx context.Context, w io.Writer, env *benchEnv, o relayOptions)
 
 // relayRunRetry is relayRun, retried once with a fresh server when the
 // load never reached its pace.
-func relayRunRetry(ctx context.Context, s relayServer, load relayLoad, uclientBin string, peerPort int, window time.Duration) (relayResult, error) {
+func relayRunRetry(ctx context.Context, env *benchEnv, s relayServer, load relayLoad, uclientBin string, peerPort int, window time.Duration) (relayResult, error) {
 	progressf("relay: %s, %s %d × %d B…", s.name, load.name, load.allocs, load.size)
-	r, err := relayRun(ctx, s, load, uclientBin, peerPort, window)
+	r, err := relayRun(ctx, env, s, load, uclientBin, peerPort, window)
 	if errors.Is(err, ErrNoProgress) && ctx.Err() == nil {
 		// turnutils_uclient gives up on the first error response (it once
 		// got a 400 to a ChannelBind it had retried); one retry with a
 		// fresh server keeps a full run going.
 		progressf("relay: %v; retrying once", err)
-		r, err = relayRun(ctx, s, load, uclientBin, peerPort, window)
+		r, err = relayRun(ctx, env, s, load, uclientBin, peerPort, window)
 	}
 	if err != nil {
 		return r, fmt.Errorf("relay %s %s %d×%dB: %w", s.name, load.name, load.allocs, load.size, err)
@@ -183,7 +186,7 @@ func relayRunRetry(ctx context.Context, s relayServer, load relayLoad, uclientBi
 // relayRun starts a fresh server, drives it with turnutils_uclient
 // processes echoing through turnutils_peer, waits for the load to reach
 // its pace and measures over window.
-func relayRun(ctx context.Context, s relayServer, load relayLoad, uclientBin string, peerPort int, window time.Duration) (relayResult, error) {
+func relayRun(ctx context.Context, env *benchEnv, s relayServer, load relayLoad, uclientBin string, peerPort int, window time.Duration) (relayResult, error) {
 	r := relayResult{load: load, server: s.name}
 	port, err := freeTURNPort()
 	if err != nil {
@@ -197,14 +200,14 @@ func relayRun(ctx context.Context, s relayServer, load relayLoad, uclientBin str
 	if err != nil {
 		return r, err
 	}
-	defer p.stop()
-	if r.idleRSSKiB, _, err = memKiB(p.pid()); err != nil {
+	defer p.Stop()
+	if r.idleRSSKiB, _, err = memKiB(p.PID()); err != nil {
 		return r, err
 	}
-	us, err := startUclients(load, uclientBin, port, peerPort, secret, window)
+	us, err := startUclients(env, load, uclientBin, port, peerPort, secret, window)
 	defer func() {
 		for _, u := range us {
-			u.stop()
+			_ = u.Stop()
 		}
 	}()
 	if err != nil {
@@ -214,7 +217,7 @@ func relayRun(ctx context.Context, s relayServer, load relayLoad, uclientBin str
 		return r, err
 	}
 	t0 := time.Now()
-	cpu0, err := cpuTime(p.pid())
+	cpu0, err := cpuTime(p.PID())
 	if err != nil {
 		return r, err
 	}
@@ -222,11 +225,11 @@ func relayRun(ctx context.Context, s relayServer, load relayLoad, uclientBin str
 		return r, err
 	}
 	t1 := time.Now()
-	cpu1, err := cpuTime(p.pid())
+	cpu1, err := cpuTime(p.PID())
 	if err != nil {
 		return r, err
 	}
-	if r.rssKiB, r.anonKiB, err = memKiB(p.pid()); err != nil {
+	if r.rssKiB, r.anonKiB, err = memKiB(p.PID()); err != nil {
 		return r, err
 	}
 	if err := waitCounts(ctx, 5*time.Second, t1, us); err != nil {
@@ -250,7 +253,7 @@ func relayRun(ctx context.Context, s relayServer, load relayLoad, uclientBin str
 
 // startUclients starts enough turnutils_uclient processes for the load's
 // allocations, each sending long enough to outlast warm-up and window.
-func startUclients(load relayLoad, bin string, port, peerPort int, secret string, window time.Duration) ([]*uclient, error) {
+func startUclients(env *benchEnv, load relayLoad, bin string, port, peerPort int, secret string, window time.Duration) ([]*uclient, error) {
 	procs := (load.allocs + clientsPerUclient - 1) / clientsPerUclient
 	n := 10_000_000 // flood: until stopped
 	if load.interval > 0 {
@@ -265,7 +268,7 @@ func startUclients(load relayLoad, bin string, port, peerPort int, secret string
 		// -c: no RTCP allocation (one allocation per client); -X: IPv4
 		// relay; -e/-r: the echoing peer; -W: TURN REST secret, the
 		// username becomes "expiry:user" as parley's turncred issues.
-		u, err := startUclient(bin, "-c", "-X", "-W", secret, "-u", fmt.Sprintf("bench%d", i),
+		u, err := startUclient(env, bin, "-c", "-X", "-W", secret, "-u", fmt.Sprintf("bench%d", i),
 			"-p", strconv.Itoa(port), "-e", "127.0.0.1", "-r", strconv.Itoa(peerPort),
 			"-m", strconv.Itoa(m), "-n", strconv.Itoa(n), "-l", strconv.Itoa(load.size),
 			"-z", strconv.Itoa(int(load.interval/time.Millisecond)), "127.0.0.1")
@@ -281,10 +284,10 @@ func startUclients(load relayLoad, bin string, port, peerPort int, secret string
 // (over its last second of progress), or, for a flood, has been sending for
 // two seconds.
 func waitPace(ctx context.Context, load relayLoad, us []*uclient) error {
-	err := poll(ctx, relayWarmup, func() error {
+	err := wait.For(ctx, relayWarmup, func() error {
 		for i, u := range us {
-			if u.exited() {
-				return stopPolling{u.failure()}
+			if u.Exited() {
+				return wait.Stop(u.Failure("ended early"))
 			}
 			cs := u.snapshot()
 			if len(cs) < 3 || cs[len(cs)-3].sent == 0 {

@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/test/daemon"
 )
 
 // The generated part of docs/performance.md lies between these lines; the
@@ -98,7 +100,7 @@ func runAll(ctx context.Context, w io.Writer, o allOptions, kind string) error {
 	}
 	printBudgets(out, o.budget, rows)
 	fmt.Fprintf(out, "\n### 4. Call setup and media path\n\n#### Call setup on loopback (in-process nodes)\n\n")
-	if err := callSetupBench(ctx, out, env, bins["parley-bootstrap"], o.calls); err != nil {
+	if err := callSetupBench(ctx, out, env, bins.Bootstrap, o.calls); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\n#### Media path vs raw SRTP (node/calltransport benchmarks)\n\n")
@@ -106,14 +108,14 @@ func runAll(ctx context.Context, w io.Writer, o allOptions, kind string) error {
 		return err
 	}
 	fmt.Fprintf(out, "\n### 5. Group calls (full mesh)\n\n")
-	if _, err := confBench(ctx, out, env, bins["parley-bootstrap"], o.conf); err != nil {
+	if _, err := confBench(ctx, out, env, bins.Bootstrap, o.conf); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nWhole run: %v.\n", time.Since(start).Round(time.Second))
 	if !o.write {
 		return nil
 	}
-	path := filepath.Join(moduleRoot(), perfDoc)
+	path := filepath.Join(daemon.ModuleRoot(), perfDoc)
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
@@ -204,14 +206,14 @@ func depVersion(path string) string {
 // changes; empty when git is unavailable.
 func gitCommit(ctx context.Context) string {
 	cmd := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD")
-	cmd.Dir = moduleRoot()
+	cmd.Dir = daemon.ModuleRoot()
 	out, err := cmd.Output()
 	if err != nil {
 		return ""
 	}
 	c := strings.TrimSpace(string(out))
 	cmd = exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no")
-	cmd.Dir = moduleRoot()
+	cmd.Dir = daemon.ModuleRoot()
 	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0") // read only: no index refresh
 	if st, err := cmd.Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
 		c += " + uncommitted changes"

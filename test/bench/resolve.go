@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleyhq/parley/node"
+	"github.com/parleyhq/parley/test/testnet"
 )
 
 // resolveCmd parses the resolve flags and runs the bench.
@@ -36,29 +37,30 @@ func resolveBench(ctx context.Context, w io.Writer, nNodes, nBoots, nLookups int
 	if err != nil {
 		return err
 	}
-	procs, boot, err := env.startBootstraps(ctx, bins["parley-bootstrap"], nBoots, "--turn-disabled")
+	procs, boot, err := env.startBootstraps(ctx, bins.Bootstrap, nBoots, "--turn-disabled")
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "started %d bootstraps; starting %d nodes…\n", nBoots, nNodes)
 
-	quiet := quietLogs()
-	g := newNodeGroup(ctx)
-	defer g.stop()
+	net, err := env.nodeNetwork("resolve", boot, func(o *node.Options) {
+		o.AccountCacheTTL = -1
+		o.RetryInterval, o.ICELoopback = 0, false // node defaults: lookups only
+	})
+	if err != nil {
+		return err
+	}
+	defer net.Close()
 	joinStart := time.Now()
-	var nodes []*runningNode
+	var nodes []*testnet.Node
 	for i := range nNodes {
-		n, err := g.start(env.path(fmt.Sprintf("node%d", i)), fmt.Sprintf("n%d", i), node.Options{
-			Bootstraps: boot, DHTMode: "client", AccountCacheTTL: -1,
-			ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
-			Logger:      quiet,
-		})
+		n, err := net.AddNode(fmt.Sprintf("n%d", i), nil)
 		if err != nil {
 			return err
 		}
 		nodes = append(nodes, n)
 	}
-	if err := waitPublished(ctx, time.Minute, nodes...); err != nil {
+	if err := testnet.WaitPublished(ctx, nodes...); err != nil {
 		return err
 	}
 	joined := time.Since(joinStart)
@@ -76,7 +78,7 @@ func resolveBench(ctx context.Context, w io.Writer, nNodes, nBoots, nLookups int
 		from, to := nodes[a], nodes[b]
 		_ = from.Host().Network().ClosePeer(peer.ID(to.Keys().DeviceCert.Device)) // cold: no connection
 		start := time.Now()
-		l, err := from.Lookup(ctx, to.account)
+		l, err := from.Lookup(ctx, to.Account.String())
 		d := time.Since(start)
 		if err != nil || len(l.Devices) == 0 || !l.Devices[0].Connected {
 			failures++
@@ -90,11 +92,11 @@ func resolveBench(ctx context.Context, w io.Writer, nNodes, nBoots, nLookups int
 		len(took), nLookups, ms(s.median), ms(s.p95), ms(s.max))
 	fmt.Fprintf(w, "\n| bootstrap | RSS with %d nodes |\n|---|---|\n", nNodes)
 	for i, p := range procs {
-		rss, err := rssKiB(p.pid())
+		rss, err := rssKiB(p.PID())
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "| %d (pid %d) | %.1f MiB |\n", i, p.pid(), mib(rss))
+		fmt.Fprintf(w, "| %d (pid %d) | %.1f MiB |\n", i, p.PID(), mib(rss))
 	}
 	if failures > 0 {
 		return fmt.Errorf("%d of %d lookups failed", failures, nLookups)

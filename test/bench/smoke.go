@@ -57,7 +57,7 @@ func smokeCmd(ctx context.Context, w io.Writer, args []string) error {
 	printBudgets(w, bo, rows)
 
 	fmt.Fprintf(w, "\n## call setup\n\n")
-	if err := callSetupBench(ctx, w, env, bins["parley-bootstrap"], 3); err != nil {
+	if err := callSetupBench(ctx, w, env, bins.Bootstrap, 3); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\n## media path\n\n")
@@ -66,7 +66,7 @@ func smokeCmd(ctx context.Context, w io.Writer, args []string) error {
 	}
 
 	fmt.Fprintf(w, "\n## conference\n\n")
-	cr, err := confBench(ctx, w, env, bins["parley-bootstrap"], confOptions{sizes: []int{2}, window: time.Second})
+	cr, err := confBench(ctx, w, env, bins.Bootstrap, confOptions{sizes: []int{2}, window: time.Second})
 	if err != nil {
 		return err
 	}

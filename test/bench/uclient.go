@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/parleyhq/parley/test/proc"
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // uclientCount is one progress line of coturn's turnutils_uclient: the
@@ -57,53 +56,30 @@ func uclientField(line, key string) (uint64, bool) {
 // uclient is one running turnutils_uclient whose progress lines are
 // collected as they arrive.
 type uclient struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the output has ended and the process exited
+	*proc.Proc
 
-	mu     sync.Mutex // guards counts and lines
+	mu     sync.Mutex // guards counts
 	counts []uclientCount
-	lines  []string // the last lines of output, for errors
 }
 
-// startUclient runs turnutils_uclient with args; its standard output and
-// error are read line by line.
-func startUclient(bin string, args ...string) (*uclient, error) {
-	u := &uclient{done: make(chan struct{})}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = cleanEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return nil, fmt.Errorf("start turnutils_uclient: %w", err)
+// startUclient runs turnutils_uclient with args; its output is read line
+// by line.
+func startUclient(env *benchEnv, bin string, args ...string) (*uclient, error) {
+	u := &uclient{}
+	p, err := env.procs.Start(proc.Spec{Name: "turnutils_uclient", Path: bin, Args: args, Lines: u.add})
+	if err != nil {
+		return nil, err
 	}
-	u.cmd = cmd
-	go func() {
-		_ = cmd.Wait()
-		pw.Close()
-	}()
-	go func() {
-		defer close(u.done)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			u.add(time.Now(), sc.Text())
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
+	u.Proc = p
 	return u, nil
 }
 
-func (u *uclient) add(at time.Time, line string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.lines) == 10 {
-		u.lines = u.lines[1:]
-	}
-	u.lines = append(u.lines, line)
+func (u *uclient) add(line string) {
+	at := time.Now()
 	if s, r, ok := parseUclientLine(line); ok {
+		u.mu.Lock()
 		u.counts = append(u.counts, uclientCount{at: at, sent: s, recv: r})
+		u.mu.Unlock()
 	}
 }
 
@@ -112,37 +88,6 @@ func (u *uclient) snapshot() []uclientCount {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return append([]uclientCount(nil), u.counts...)
-}
-
-// exited reports whether the process has ended.
-func (u *uclient) exited() bool {
-	select {
-	case <-u.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// failure describes a uclient that stopped early, with its last lines.
-func (u *uclient) failure() error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return fmt.Errorf("turnutils_uclient ended early; last lines:\n%s", strings.Join(u.lines, "\n"))
-}
-
-// stop ends the process (SIGTERM, then SIGKILL) and waits for it.
-func (u *uclient) stop() {
-	if u.exited() {
-		return
-	}
-	_ = syscall.Kill(-u.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-u.done:
-	case <-time.After(stopGrace):
-		_ = syscall.Kill(-u.cmd.Process.Pid, syscall.SIGKILL)
-		<-u.done
-	}
 }
 
 // countAt interpolates the running totals at time t linearly between the
@@ -173,14 +118,14 @@ func countAt(cs []uclientCount, t time.Time) (sent, recv float64, ok bool) {
 
 // waitCounts waits until every uclient has printed a line at or after t.
 func waitCounts(ctx context.Context, timeout time.Duration, t time.Time, us []*uclient) error {
-	return poll(ctx, timeout, func() error {
+	return wait.For(ctx, timeout, func() error {
 		for _, u := range us {
 			cs := u.snapshot()
 			if len(cs) > 0 && !cs[len(cs)-1].at.Before(t) {
 				continue
 			}
-			if u.exited() {
-				return stopPolling{u.failure()}
+			if u.Exited() {
+				return wait.Stop(u.Failure("ended early"))
 			}
 			return fmt.Errorf("no uclient progress after %s", t.Format(time.TimeOnly))
 		}

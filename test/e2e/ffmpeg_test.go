@@ -14,6 +14,8 @@ import (
 
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/test"
+	"github.com/parleyhq/parley/test/daemon"
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // ffmpegSeconds is how much audio ffmpeg sends into the call.
@@ -25,34 +27,29 @@ const ffmpegSeconds = 4
 // what arrives to an Ogg file; ffprobe must read that file and find it as
 // long as what ffmpeg sent (within 10 %).
 func TestFFmpegInterop(t *testing.T) {
+	t.Parallel()
 	ffmpeg, ffprobe := lookTool(t, "ffmpeg"), lookTool(t, "ffprobe")
-	bins := test.BuildBinaries(t)
-	_, boot := startBootstrap(t, bins)
-	alice := newDaemon(t, bins, "alice", boot)
-	bob := newDaemon(t, bins, "bob", boot)
-	alice.start()
-	bob.start()
-	befriend(t, alice, bob)
+	net := newNetwork(t)
+	ctx := t.Context()
+	alice, bob := net.daemon("alice"), net.daemon("bob")
+	net.start(alice, bob)
+	ok(t, daemon.Befriend(ctx, alice, bob))
 
 	// Auto-answer would answer with default options, which do not record;
 	// bob answers by hand so that he can record.
 	port := freeUDPPort(t)
 	rtpURL := fmt.Sprintf("rtp://127.0.0.1:%d", port)
 	var c apitype.Call
-	if err := alice.cliJSON(&c, "call", bob.id, "--audio", rtpURL+"?codec=opus"); err != nil {
-		t.Fatal(err)
-	}
+	cliJSON(t, alice, &c, "call", bob.AccountID, "--audio", rtpURL+"?codec=opus")
 	waitCallState(t, bob, c.ID, "ringing")
 	recDir := filepath.Join(t.TempDir(), "bob-recordings")
 	var answered apitype.Call
-	if err := bob.cliJSON(&answered, "answer", c.ID, "--record", recDir); err != nil {
-		t.Fatal(err)
-	}
+	cliJSON(t, bob, &answered, "answer", c.ID, "--record", recDir)
 	waitCallState(t, alice, c.ID, "connected")
 	waitCallState(t, bob, c.ID, "connected")
 
 	// ffmpeg sends in real time (-re) and exits when its input ends.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	started := time.Now()
 	out, err := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error", "-re",
@@ -80,9 +77,7 @@ func TestFFmpegInterop(t *testing.T) {
 	}
 
 	// Bob hangs up: his recording is closed before the command returns.
-	if r := bob.cli("hangup", c.ID); r.Code != 0 {
-		t.Fatalf("hangup: %s", r.Stderr)
-	}
+	cli(t, bob, "hangup", c.ID)
 	waitCallState(t, alice, c.ID, "ended")
 
 	files, err := filepath.Glob(filepath.Join(recDir, "*.ogg"))
@@ -128,23 +123,12 @@ func freeUDPPort(t *testing.T) int {
 	return port
 }
 
-// waitCallState polls the daemon until call id is in state want; it fails
-// early when the call ends while another state is awaited.
-func waitCallState(t *testing.T, d *daemon, id, want string) {
+// waitCallState waits until call id is in state want on d; it fails early
+// when the call ends while another state is awaited.
+func waitCallState(t *testing.T, d *daemon.Parleyd, id, want string) {
 	t.Helper()
-	test.WaitFor(t, 30*time.Second, func() error {
-		c, err := d.callOn(id)
-		if err != nil {
-			return err
-		}
-		if c.State == "ended" && want != "ended" {
-			t.Fatalf("%s: call %s ended (%s) while waiting for %s", filepath.Base(d.dir), id, c.Reason, want)
-		}
-		if c.State != want {
-			return fmt.Errorf("%s: call %s is %s, want %s", filepath.Base(d.dir), id, c.State, want)
-		}
-		return nil
-	})
+	_, err := d.WaitCall(t.Context(), id, wait.CallIs(want))
+	ok(t, err)
 }
 
 // recvStats is bob's receive stream plus the call's dropped count.
@@ -155,17 +139,17 @@ type recvStats struct {
 
 // settleReceive polls until bob's audio receive count is non-zero and has
 // not changed for a second, and returns it with alice's send stream.
-func settleReceive(t *testing.T, alice, bob *daemon, id string) (recvStats, apitype.Stream) {
+func settleReceive(t *testing.T, alice, bob *daemon.Parleyd, id string) (recvStats, apitype.Stream) {
 	t.Helper()
 	const quiet = time.Second
 	var last recvStats
 	changed := time.Now()
 	test.WaitFor(t, 30*time.Second, func() error {
-		bc, err := bob.callOn(id)
+		bc, err := bob.Call(t.Context(), id)
 		if err != nil {
 			return err
 		}
-		s, ok := findStream(bc, "receive", "audio")
+		s, ok := daemon.Stream(bc, "receive", "audio")
 		if !ok || s.Codec != "opus" {
 			return fmt.Errorf("bob has no Opus receive stream: %+v", bc.Streams)
 		}
@@ -179,23 +163,13 @@ func settleReceive(t *testing.T, alice, bob *daemon, id string) (recvStats, apit
 		}
 		return nil
 	})
-	ac, err := alice.callOn(id)
+	ac, err := alice.Call(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent, ok := findStream(ac, "send", "audio")
+	sent, ok := daemon.Stream(ac, "send", "audio")
 	if !ok || sent.Codec != "opus" {
 		t.Fatalf("alice has no Opus send stream: %+v", ac.Streams)
 	}
 	return last, sent
-}
-
-// findStream returns the call's stream of a direction and kind.
-func findStream(c apitype.Call, direction, kind string) (apitype.Stream, bool) {
-	for _, s := range c.Streams {
-		if s.Direction == direction && s.Kind == kind {
-			return s, true
-		}
-	}
-	return apitype.Stream{}, false
 }

@@ -14,6 +14,7 @@ import (
 )
 
 func TestInitIdentityExportRestore(t *testing.T) {
+	t.Parallel()
 	bins := test.BuildBinaries(t)
 	dir := filepath.Join(t.TempDir(), "alice")
 
@@ -92,6 +93,7 @@ func TestInitIdentityExportRestore(t *testing.T) {
 // daemon does, and checks that parleyd on the same dir fails at once with an
 // error naming the cause and the fix.
 func TestSecondProcessFailsFast(t *testing.T) {
+	t.Parallel()
 	bins := test.BuildBinaries(t)
 	dir := filepath.Join(t.TempDir(), "bob")
 	if r := test.Exec(t, nil, bins.Parleyd, "init", "--data", dir); r.Code != 0 {

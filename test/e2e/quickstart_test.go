@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/test"
+	"github.com/parleyhq/parley/test/proc"
 )
 
 // The quick start lives in one script; README.md shows it verbatim between
@@ -83,6 +83,7 @@ func nonBlankLines(text string) []string {
 // lines), so what the README tells a newcomer to type is what TestQuickstart
 // runs.
 func TestREADMEShowsQuickstart(t *testing.T) {
+	t.Parallel()
 	script := repoFile(t, quickstartScript)
 	if first, rest, ok := strings.Cut(script, "\n"); ok && strings.HasPrefix(first, "#!") {
 		script = rest
@@ -107,6 +108,7 @@ func TestREADMEShowsQuickstart(t *testing.T) {
 // TestReadmeQuickstartExtraction checks the extraction itself, so that the
 // test above cannot pass by extracting nothing from both.
 func TestReadmeQuickstartExtraction(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, readme, want string
 		wantErr            bool
@@ -136,6 +138,7 @@ var sasLine = regexp.MustCompile(`(?m)^ +SAS (\d{3} \d{3})  `)
 // and a clean stop. Every process the script starts must be gone when it
 // returns.
 func TestQuickstart(t *testing.T) {
+	t.Parallel()
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Skip("no sh on PATH")
@@ -147,35 +150,25 @@ func TestQuickstart(t *testing.T) {
 	}
 	dir := t.TempDir()
 	qs := filepath.Join(dir, "qs")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, sh, script)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"PATH="+filepath.Dir(bins.Parley)+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"QS_DIR="+qs,
+	// The script and everything it starts share one process group, so a
+	// timeout can stop all of it.
+	start := time.Now()
+	r, err := proc.Run(ctx, proc.Spec{Path: sh, Args: []string{script}, Dir: dir, Env: []string{
+		"PATH=" + filepath.Dir(bins.Parley) + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"QS_DIR=" + qs,
 		"BS_IP=127.0.0.1", "BS_PORT=0", "TURN_PORT=0",
 		"BS_FLAGS=--turn-allow-private-peers --metrics-addr=",
 		"QS_TIMEOUT=60",
-	)
-	// The script and everything it starts share one process group, so a
-	// timeout or a failed test can stop all of it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	}})
+	if r.PID != 0 {
+		t.Cleanup(func() { _ = syscall.Kill(-r.PID, syscall.SIGKILL) })
 	}
-	pgid := cmd.Process.Pid
-	t.Cleanup(func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
-	err = cmd.Wait()
 	t.Logf("quickstart.sh ran for %v", time.Since(start).Round(time.Millisecond))
 	defer func() {
 		if t.Failed() {
-			t.Logf("quickstart.sh output:\n%s", out.String())
+			t.Logf("quickstart.sh output:\n%s%s", r.Stdout, r.Stderr)
 			for _, log := range []string{"bootstrap.log", "alice.log", "bob.log"} {
 				b, _ := os.ReadFile(filepath.Join(qs, log))
 				t.Logf("--- %s:\n%s", log, b)
@@ -186,7 +179,7 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("quickstart.sh: %v", err)
 	}
 
-	text := out.String()
+	text := r.Stdout + r.Stderr
 	for _, want := range []string{"bootstrap address: /ip4/127.0.0.1/", "request-received", ": connected\n", "hearing a 700 Hz tone", "quickstart: done"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
@@ -198,7 +191,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	// Nothing the script started is left running.
 	test.WaitFor(t, 10*time.Second, func() error {
-		if err := syscall.Kill(-pgid, 0); !errors.Is(err, syscall.ESRCH) {
+		if err := syscall.Kill(-r.PID, 0); !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("processes of the quick start still running (kill -0: %v)", err)
 		}
 		return nil
@@ -214,6 +207,7 @@ var helpFlag = regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z][a-z0-9-]*)`)
 // docs/bootstrap.md's table (parley-bootstrap), so a new flag cannot go
 // undocumented.
 func TestReferenceCoversFlags(t *testing.T) {
+	t.Parallel()
 	bins := test.BuildBinaries(t)
 	readme, _, _ := strings.Cut(repoFile(t, "README.md"), "## Troubleshooting")
 	_, reference, ok := strings.Cut(readme, "## Configuration reference")

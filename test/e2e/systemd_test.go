@@ -9,9 +9,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/parleyhq/parley/test"
+	"github.com/parleyhq/parley/test/daemon"
 )
 
 // installedBin is where the unit files expect the binaries.
@@ -45,6 +45,7 @@ func systemdAnalyze(t *testing.T) string {
 // rates them at most maxExposure. ExecStart is pointed at the built
 // binaries, since verify checks that the command exists.
 func TestSystemdUnits(t *testing.T) {
+	t.Parallel()
 	analyze := systemdAnalyze(t)
 	bins := test.BuildBinaries(t)
 	hardening := []string{
@@ -123,6 +124,7 @@ func checkKeysAreFlags(t *testing.T, keys []string, help string) {
 // be a flag, parleyd must accept the file, and parley-bootstrap must start
 // with it and show the file's settings.
 func TestSampleConfigs(t *testing.T) {
+	t.Parallel()
 	bins := test.BuildBinaries(t)
 	t.Run("parleyd.json", func(t *testing.T) {
 		path, _ := filepath.Abs(filepath.Join("..", "..", "docs", "deploy", "parleyd.json"))
@@ -145,32 +147,25 @@ func TestSampleConfigs(t *testing.T) {
 		if err := json.Unmarshal([]byte(text), &cfg); err != nil || len(cfg.Announce) == 0 {
 			t.Fatalf("no announce addresses in the sample: %v", err)
 		}
-		dir := filepath.Join(t.TempDir(), "bootstrap")
-		p := test.Start(t, "parley-bootstrap (sample config)", nil, bins.Bootstrap,
-			"--config", path, "--data-dir", dir,
-			"--listen", "/ip4/127.0.0.1/tcp/0", "--turn-listen", "127.0.0.1:0", "--turn-relay-ip", "127.0.0.1",
-			"--metrics-addr", "")
-		var addrs string
-		test.WaitFor(t, 30*time.Second, func() error {
-			if p.Exited() {
-				t.Fatalf("parley-bootstrap exited:\n%s", p.Output())
-			}
-			b, err := os.ReadFile(filepath.Join(dir, "addrs.txt"))
-			if err != nil {
-				return err
-			}
-			addrs = string(b)
-			return nil
+		b, err := daemon.StartBootstrap(t.Context(), daemon.BootstrapConfig{
+			Bin: bins.Bootstrap, Procs: test.Procs(t), Name: "parley-bootstrap (sample config)",
+			Dir: filepath.Join(t.TempDir(), "bootstrap"),
+			Args: []string{"--config", path, "--listen", "/ip4/127.0.0.1/tcp/0", "--turn-listen", "127.0.0.1:0",
+				"--turn-relay-ip", "127.0.0.1", "--metrics-addr", ""},
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs := strings.Join(b.Addrs, "\n")
 		// The announce addresses come from the file; the logs are JSON as
 		// the file says.
 		if !strings.HasPrefix(addrs, cfg.Announce[0]+"/p2p/") {
 			t.Errorf("addrs.txt = %q, want the sample's announce address %s first", addrs, cfg.Announce[0])
 		}
-		if code := p.Stop(t); code != 0 {
-			t.Fatalf("exit %d after SIGTERM", code)
+		if err := b.Stop(); err != nil {
+			t.Fatalf("after SIGTERM: %v", err)
 		}
-		if out := p.Output(); !strings.Contains(out, "\n{\"time\":") {
+		if out := b.Proc.Output(); !strings.Contains(out, "\n{\"time\":") {
 			t.Errorf("no JSON log lines (the sample sets log_format json):\n%s", out)
 		}
 	})

@@ -18,6 +18,7 @@ var versionLine = regexp.MustCompile(`^(parleyd|parley|parley-bootstrap) (\S+) \
 // no -ldflags, so the version is "devel"; the commit is the VCS revision
 // when the toolchain recorded one (-buildvcs), else "unknown".
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	bins := test.BuildBinaries(t)
 	tests := []struct {
 		name, binary, path string
@@ -49,6 +50,7 @@ func TestVersion(t *testing.T) {
 // packagers to, and checks that --version shows the version and commit
 // given with -ldflags -X.
 func TestVersionLdflags(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("links a binary")
 	}

@@ -46,6 +46,7 @@ func serverPort(p Packet) uint16 {
 // The detectors are checked too: a tone payload or a key spliced into
 // captured bytes is found.
 func TestServersSeeNoSecrets(t *testing.T) {
+	t.Parallel()
 	var capt *Capture
 	s := startSession(t, Cast{Callers: []Kind{Symmetric}, Callees: []Kind{UDPBlocked}}, 0, func(l *Lab) {
 		var err error

@@ -17,10 +17,6 @@ var ErrBadOptions = errors.New("natlab: bad options")
 // ErrDown is returned by operations on a lab that was torn down.
 var ErrDown = errors.New("natlab: lab is down")
 
-// ErrTimeout is returned when a process or state the lab waits for does not
-// appear in time.
-var ErrTimeout = errors.New("natlab: timed out")
-
 // ErrMalformed is returned by the decoders (netlink messages, captured IPv4
 // packets, libp2p secure-channel framing) for bytes they cannot parse.
 var ErrMalformed = errors.New("natlab: malformed data")

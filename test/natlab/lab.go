@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parleyhq/parley/test/proc"
 )
 
 // InternetPrefix holds every address of the lab's internet: the
@@ -49,6 +51,9 @@ const MaxSites = 99
 
 // helperReadyTimeout bounds the wait for the delay line to bind its queues.
 const helperReadyTimeout = 10 * time.Second
+
+// stopGrace is how long Down waits after SIGTERM before SIGKILL.
+const stopGrace = 5 * time.Second
 
 // SiteConfig describes one site: a router namespace with kernel NAT and a
 // host namespace behind it.
@@ -107,9 +112,10 @@ type Lab struct {
 	server string
 	sites  []*Site
 
+	procs *proc.Group // what the lab started; Down closes it
+
 	mu         sync.Mutex // guards the following fields
 	namespaces []string   // created by this lab, in creation order
-	procs      []*Proc    // started by this lab, in start order
 	down       bool
 }
 
@@ -149,6 +155,7 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if l.logf == nil {
 		l.logf = func(string, ...any) {}
 	}
+	l.procs = &proc.Group{Grace: stopGrace, Logf: func(format string, args ...any) { l.logf("natlab: "+format, args...) }}
 	l.prefix = fmt.Sprintf("plab%d-%d-", os.Getpid(), labSeq.Add(1))
 	l.inet = l.prefix + "inet"
 	l.server = l.prefix + "srv"
@@ -364,7 +371,7 @@ func (l *Lab) configureImpairments(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := p.waitOutput(DelayLineReady, helperReadyTimeout); err != nil {
+		if err := p.WaitOutput(ctx, DelayLineReady, helperReadyTimeout); err != nil {
 			return err
 		}
 	}
@@ -374,18 +381,14 @@ func (l *Lab) configureImpairments(ctx context.Context) error {
 
 // Start runs bin with args inside namespace ns and records it; Down stops
 // it.
-func (l *Lab) Start(ns, name string, env []string, bin string, args ...string) (*Proc, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.down {
+func (l *Lab) Start(ns, name string, env []string, bin string, args ...string) (*proc.Proc, error) {
+	if l.isDown() {
 		return nil, ErrDown
 	}
-	p, err := startProc(ns, name, env, bin, args...)
+	p, err := l.procs.Start(proc.Spec{Name: name, Path: bin, Args: args, Env: env, Wrap: netnsExec(ns)})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("natlab: in %s: %w", ns, err)
 	}
-	l.procs = append(l.procs, p)
-	l.logf("natlab: started %s", p)
 	return p, nil
 }
 
@@ -435,11 +438,7 @@ func (l *Lab) Namespaces() []string {
 }
 
 // Procs lists the processes this lab started.
-func (l *Lab) Procs() []*Proc {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.procs)
-}
+func (l *Lab) Procs() []*proc.Proc { return l.procs.Procs() }
 
 // Down stops the processes the lab started (newest first: SIGTERM, SIGKILL
 // after 5 s) and deletes the namespaces it created, and nothing else. It
@@ -451,14 +450,12 @@ func (l *Lab) Down() error {
 		return nil
 	}
 	l.down = true
-	procs, namespaces := l.procs, l.namespaces
+	namespaces := l.namespaces
 	l.mu.Unlock()
 
 	var errs []error
-	for i := len(procs) - 1; i >= 0; i-- {
-		if err := procs[i].Stop(); errors.Is(err, ErrTimeout) {
-			errs = append(errs, err)
-		}
+	if err := l.procs.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("natlab: %w", err))
 	}
 	// Cleanup must run even when the caller's context is done.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // echoServer answers every UDP datagram with the sender's address as seen
@@ -116,6 +118,7 @@ func listenIn(t *testing.T, l *Lab, ns string) *net.UDPConn {
 // endpoint cannot reach the mapping), that unsolicited packets are dropped
 // silently (no ICMP back), and that a UDP-blocked site still has TCP.
 func TestNATKinds(t *testing.T) {
+	t.Parallel()
 	l := newLab(t, SiteConfig{Kind: None}, SiteConfig{Kind: Cone}, SiteConfig{Kind: Symmetric}, SiteConfig{Kind: UDPBlocked})
 	a1 := netip.AddrPortFrom(BootstrapAddr, 7000)
 	a2 := netip.AddrPortFrom(ProbeAddr, 7000)
@@ -247,6 +250,7 @@ func checkTCP(t *testing.T, l *Lab, s *Site, dst netip.AddrPort) {
 // TestDelayLine measures the impairments: a site with a 30 ms uplink delay
 // sees ≈ 30 ms round trips to the bootstrap (only upstream is delayed) with
 // packets kept in order, and a site with 30% loss loses about that share.
+// It does not run in parallel: other labs' load would skew the timing.
 func TestDelayLine(t *testing.T) {
 	const delay = 30 * time.Millisecond
 	l := newLab(t, SiteConfig{Kind: Cone, Delay: delay}, SiteConfig{Kind: None, Loss: 0.3})
@@ -319,6 +323,7 @@ func TestDelayLine(t *testing.T) {
 // deletes exactly its namespaces, leaves a namespace it did not create
 // alone even when its name looks like the lab's, and refuses work after.
 func TestTeardown(t *testing.T) {
+	t.Parallel()
 	skipUnsupported(t)
 	foreign := fmt.Sprintf("plab%d-foreign", os.Getpid())
 	if _, err := run(t.Context(), "", "ip", "netns", "add", foreign); err != nil {
@@ -376,6 +381,7 @@ func TestTeardown(t *testing.T) {
 }
 
 func TestParseKind(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		in   string
@@ -405,6 +411,7 @@ func TestParseKind(t *testing.T) {
 // of a TCP connection to the bootstrap host from its SYN, and Reassemble
 // returns the bytes each side sent.
 func TestCaptureTCP(t *testing.T) {
+	t.Parallel()
 	l := newLab(t, SiteConfig{Kind: Cone})
 	dst := netip.AddrPortFrom(BootstrapAddr, 7000)
 	startEcho(t, l, dst)
@@ -424,7 +431,7 @@ func TestCaptureTCP(t *testing.T) {
 		}
 		return fmt.Errorf("no server stream starting %q in %d streams", wantReply, len(streams))
 	}
-	if err := poll(t.Context(), 5*time.Second, test); err != nil {
+	if err := wait.For(t.Context(), 5*time.Second, test); err != nil {
 		t.Fatal(err)
 	}
 	capt.Stop()

@@ -9,17 +9,18 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test/daemon"
 )
 
 var (
 	binsOnce sync.Once
-	bins     Binaries
+	bins     daemon.Binaries
 	binsErr  error
 	binsDir  string // removed by TestMain
 )
 
 // labBinaries builds the lab's Parley binaries once per test process.
-func labBinaries(t testing.TB) Binaries {
+func labBinaries(t testing.TB) daemon.Binaries {
 	t.Helper()
 	binsOnce.Do(func() {
 		var err error
@@ -126,6 +127,7 @@ func checkCall(t *testing.T, r CallResult, media time.Duration) {
 // carry media both ways for 3 s and end on the path theory predicts. With
 // -short only the diagonal runs.
 func TestMatrix(t *testing.T) {
+	t.Parallel()
 	runCells(t, 0, FullCast, allCells())
 }
 
@@ -133,6 +135,7 @@ func TestMatrix(t *testing.T) {
 // (the diagonal, and the direct paths that rely on a peer-reflexive
 // candidate) with 25 ms on every uplink.
 func TestMatrixDelayed(t *testing.T) {
+	t.Parallel()
 	cells := [][2]Kind{{None, None}, {Cone, Cone}, {Symmetric, Symmetric}, {UDPBlocked, UDPBlocked}, {Symmetric, None}, {None, Symmetric}}
 	runCells(t, 25*time.Millisecond, FullCast, cells)
 }
@@ -183,6 +186,7 @@ func pathString(p apitype.CallPath) string {
 // stream of its own). Found by the matrix report, where a pair's circuit was
 // 2 minutes old; the relay's limit is lowered to 10 s here.
 func TestRelayedCallOutlivesCircuit(t *testing.T) {
+	t.Parallel()
 	const media = 20 * time.Second
 	s := startSession(t, Cast{Callers: []Kind{Symmetric}, Callees: []Kind{UDPBlocked}}, 0, nil, "--relay-circuit-duration", "10s")
 	r, err := s.Call(t.Context(), Symmetric, UDPBlocked, media)

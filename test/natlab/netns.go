@@ -1,7 +1,6 @@
 package natlab
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/parleyhq/parley/test/proc"
 )
 
 // netnsDir is where `ip netns` keeps its named namespaces.
@@ -36,16 +37,12 @@ func Supported() error {
 // run runs a command to completion and returns its combined output; the
 // error names the command and carries the output.
 func run(ctx context.Context, stdin string, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+	s := proc.Spec{Path: name, Args: args}
 	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
+		s.Stdin = strings.NewReader(stdin)
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(out.Bytes()))
-	}
-	return out.Bytes(), nil
+	r, err := proc.Run(ctx, s)
+	return []byte(r.Stdout + r.Stderr), err
 }
 
 // inNetns runs fn on an OS thread that has joined the named network

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/parleyhq/parley/test/daemon"
 )
 
 // Goals of issue 5 at 25 ms one-way uplink delay: median time to first
@@ -26,7 +28,7 @@ const (
 // MatrixOptions configures RunMatrix.
 type MatrixOptions struct {
 	// Bins are the Parley binaries (see Build).
-	Bins Binaries
+	Bins daemon.Binaries
 	// Dir is a scratch directory for data directories.
 	Dir string
 	// Delay is every uplink's one-way delay (see SiteConfig).
@@ -329,7 +331,7 @@ func ThisMachine() Machine {
 		}
 	}
 	cmd := exec.Command("git", "describe", "--always", "--dirty")
-	cmd.Dir = ModuleRoot()
+	cmd.Dir = daemon.ModuleRoot()
 	if out, err := cmd.Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
 	}

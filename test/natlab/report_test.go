@@ -24,6 +24,7 @@ func fakeCall(a, b Kind, setup time.Duration, kind, network string) CallResult {
 }
 
 func TestReportTables(t *testing.T) {
+	t.Parallel()
 	m := &MatrixResult{Delay: 25 * time.Millisecond, Cells: []Cell{
 		{Caller: Cone, Callee: Cone, Runs: []CallResult{
 			fakeCall(Cone, Cone, 100*time.Millisecond, "direct", "udp"),
@@ -70,6 +71,7 @@ func TestReportTables(t *testing.T) {
 // TestCleanupStale deletes the namespaces of a lab whose process is gone
 // and leaves alone those of a live process and every other name.
 func TestCleanupStale(t *testing.T) {
+	t.Parallel()
 	skipUnsupported(t)
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
@@ -93,36 +95,5 @@ func TestCleanupStale(t *testing.T) {
 	}
 	if !nsExists(live) || !nsExists(other) {
 		t.Errorf("deleted a live lab's or a foreign namespace (deleted %v)", deleted)
-	}
-}
-
-func TestLimitedBuffer(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		writes  int
-		dropped bool
-	}{
-		{"small", 10, false},
-		{"over the limit", maxOutput/1000 + 100, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var b limitedBuffer
-			chunk := bytes.Repeat([]byte("x"), 999)
-			for i := range tc.writes {
-				if _, err := b.Write(append(chunk, byte('0'+i%10))); err != nil {
-					t.Fatal(err)
-				}
-			}
-			s := b.String()
-			if got := strings.Contains(s, "bytes dropped"); got != tc.dropped {
-				t.Fatalf("dropped marker %v, want %v", got, tc.dropped)
-			}
-			if len(s) > maxOutput+100 {
-				t.Fatalf("kept %d bytes", len(s))
-			}
-			if !strings.HasSuffix(s, string(byte('0'+(tc.writes-1)%10))) {
-				t.Fatal("lost the end of the output")
-			}
-		})
 	}
 }

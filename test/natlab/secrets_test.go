@@ -10,6 +10,7 @@ import (
 )
 
 func TestToneMatcher(t *testing.T) {
+	t.Parallel()
 	m, err := NewToneMatcher(CallerToneHz, CalleeToneHz)
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +35,7 @@ func TestToneMatcher(t *testing.T) {
 }
 
 func TestParseKeyLog(t *testing.T) {
+	t.Parallel()
 	key, salt := strings.Repeat("ab", 16), strings.Repeat("cd", 12)
 	line := "SRTP profile=7 local_key=" + key + " local_salt=" + salt + " remote_key=" + strings.Repeat("01", 16) + " remote_salt=" + strings.Repeat("02", 12) + "\n"
 	for _, tc := range []struct {
@@ -64,6 +66,7 @@ func TestParseKeyLog(t *testing.T) {
 }
 
 func TestFindNeedles(t *testing.T) {
+	t.Parallel()
 	k := SRTPKeys{LocalKey: []byte("0123456789abcdef"), LocalSalt: []byte("saltsaltsalt"), RemoteKey: bytes.Repeat([]byte{0xab, 0xcd}, 8), RemoteSalt: []byte("tlastlastlas")}
 	needles := k.Needles("x")
 	if len(needles) != 4*5 {

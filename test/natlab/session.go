@@ -2,6 +2,7 @@ package natlab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test/daemon"
+	"github.com/parleyhq/parley/test/proc"
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // Tones the two ends send: the caller `--audio tone:700`, the callee
@@ -20,12 +24,8 @@ const (
 	CalleeToneHz = 440
 )
 
-// Call timing.
-const (
-	callWait      = 20 * time.Second // parley call --wait
-	hangupTimeout = 10 * time.Second
-	pollEvery     = 250 * time.Millisecond
-)
+// callWait is how long `parley call --wait` waits for the call to connect.
+const callWait = 20 * time.Second
 
 // Cast says who runs where in a session: one caller daemon per kind in
 // Callers and one callee daemon per kind in Callees, each at a site of its
@@ -51,7 +51,7 @@ func (c Cast) Sites(delay time.Duration, loss float64) []SiteConfig {
 // SessionOptions describes what runs in a session's lab.
 type SessionOptions struct {
 	// Bins are the Parley binaries (see Build).
-	Bins Binaries
+	Bins daemon.Binaries
 	// Dir holds the bootstrap's and daemons' data directories.
 	Dir string
 	// LogLevel is the daemons' log level. Defaults to "info".
@@ -65,7 +65,7 @@ type SessionOptions struct {
 // automatically.
 type Session struct {
 	Lab       *Lab
-	Bootstrap *Bootstrap
+	Bootstrap *daemon.Bootstrap
 	Callers   map[Kind]*Daemon
 	Callees   map[Kind]*Daemon
 	// Ready is how long the start took, and ReachableAfter how long the
@@ -103,7 +103,7 @@ func StartSession(ctx context.Context, l *Lab, cast Cast, o SessionOptions) (*Se
 			return nil, fmt.Errorf("%w: two %ss of kind %v", ErrBadOptions, role, site.Kind)
 		}
 		name := role + "-" + site.Kind.String()
-		d, err := l.NewDaemon(ctx, o.Bins, site, name, filepath.Join(o.Dir, name))
+		d, err := l.NewDaemon(ctx, o.Bins, site, name, filepath.Join(o.Dir, name), s.o.LogLevel)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +129,7 @@ func (s *Session) startDaemons(ctx context.Context, ds []*Daemon) error {
 	for _, d := range ds {
 		g.Go(func() error {
 			start := time.Now()
-			if err := d.Start(gctx, s.Bootstrap.Addrs, s.o.LogLevel); err != nil {
+			if err := d.Start(gctx, s.Bootstrap.Addrs); err != nil {
 				return err
 			}
 			if !d.Site.Kind.NATed() {
@@ -154,7 +154,7 @@ func (s *Session) befriendAll(ctx context.Context, cast Cast) error {
 	g.SetLimit(4)
 	for _, ck := range cast.Callers {
 		for _, ek := range cast.Callees {
-			g.Go(func() error { return Befriend(gctx, s.Callers[ck], s.Callees[ek]) })
+			g.Go(func() error { return daemon.Befriend(gctx, s.Callers[ck].Parleyd, s.Callees[ek].Parleyd) })
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -180,22 +180,14 @@ type End struct {
 
 // Received is the end's receive stream of kind audio.
 func (e End) Received() apitype.Stream {
-	for _, s := range e.Call.Streams {
-		if s.Direction == "receive" && s.Kind == "audio" {
-			return s
-		}
-	}
-	return apitype.Stream{}
+	s, _ := daemon.Stream(e.Call, "receive", "audio")
+	return s
 }
 
 // Sent is the end's send stream of kind audio.
 func (e End) Sent() apitype.Stream {
-	for _, s := range e.Call.Streams {
-		if s.Direction == "send" && s.Kind == "audio" {
-			return s
-		}
-	}
-	return apitype.Stream{}
+	s, _ := daemon.Stream(e.Call, "send", "audio")
+	return s
 }
 
 // LossRate is the share of the peer's packets this end counted as lost.
@@ -253,22 +245,13 @@ func (s *Session) Call(ctx context.Context, caller, callee Kind, media time.Dura
 	connected := c.Started.Add(msDuration(c.SetupMS))
 	r.CallerEnd.Setup = connected.Sub(t0)
 	// The callee's first media time comes from its own record.
-	err = poll(ctx, callWait, func() error {
-		cc, err := to.Call(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		if cc.SetupMS == 0 {
-			return fmt.Errorf("callee has no media yet (state %s)", cc.State)
-		}
-		r.CalleeEnd.Setup = cc.Started.Add(msDuration(cc.SetupMS)).Sub(t0)
-		return nil
-	})
+	cc, err := to.WaitCall(ctx, c.ID, func(c apitype.Call) bool { return c.SetupMS != 0 })
 	if err != nil {
 		r.Err = err.Error()
 		_, _ = from.CLI(ctx, "hangup", c.ID)
 		return r, s.alive(from, to)
 	}
+	r.CalleeEnd.Setup = cc.Started.Add(msDuration(cc.SetupMS)).Sub(t0)
 	r.Connected = true
 	if err := s.flow(ctx, from, to, &r, media); err != nil {
 		r.Err = err.Error()
@@ -276,14 +259,7 @@ func (s *Session) Call(ctx context.Context, caller, callee Kind, media time.Dura
 	if _, err := from.CLI(ctx, "hangup", c.ID); err != nil && r.Err == "" {
 		r.Err = err.Error()
 	}
-	err = poll(ctx, hangupTimeout, func() error {
-		cc, err := to.Call(ctx, c.ID)
-		if err == nil && cc.State != "ended" {
-			err = fmt.Errorf("callee's call is %s after hangup", cc.State)
-		}
-		return err
-	})
-	if err != nil && r.Err == "" {
+	if _, err := to.WaitCall(ctx, c.ID, wait.CallIs("ended")); err != nil && r.Err == "" {
 		r.Err = err.Error()
 	}
 	return r, s.alive(from, to)
@@ -293,35 +269,30 @@ func (s *Session) Call(ctx context.Context, caller, callee Kind, media time.Dura
 // that neither end hangs up early, then reads both ends.
 func (s *Session) flow(ctx context.Context, from, to *Daemon, r *CallResult, media time.Duration) error {
 	until := time.Now().Add(media)
-	for {
+	return wait.For(ctx, 0, func() error {
 		var err error
 		if r.CallerEnd.Call, err = from.Call(ctx, r.ID); err != nil {
-			return err
+			return wait.Stop(err)
 		}
 		if r.CalleeEnd.Call, err = to.Call(ctx, r.ID); err != nil {
-			return err
+			return wait.Stop(err)
 		}
 		for _, e := range []End{r.CallerEnd, r.CalleeEnd} {
 			if e.Call.State == "ended" {
-				return fmt.Errorf("call ended during media: %s", e.Call.Reason)
+				return wait.Stop(fmt.Errorf("call ended during media: %s", e.Call.Reason))
 			}
 		}
-		left := time.Until(until)
-		if left <= 0 {
-			r.Media = media
-			return nil
+		if time.Now().Before(until) {
+			return errors.New("media period not over") // the media period, polled
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(min(left, pollEvery)): // the media period
-		}
-	}
+		r.Media = media
+		return nil
+	})
 }
 
 // alive reports a lab-level failure: a process that should run ended.
 func (s *Session) alive(ds ...*Daemon) error {
-	procs := []*Proc{s.Bootstrap.Proc}
+	procs := []*proc.Proc{s.Bootstrap.Proc}
 	for _, d := range ds {
 		procs = append(procs, d.Proc)
 	}

@@ -46,6 +46,7 @@ var (
 )
 
 func TestParsePacket(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -88,6 +89,7 @@ func seg(seq uint32, flags uint8, data string) Packet {
 }
 
 func TestReassemble(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		in        []Packet
@@ -129,6 +131,7 @@ func noiseFrame(body []byte) []byte {
 }
 
 func TestCheckSecureChannel(t *testing.T) {
+	t.Parallel()
 	hello := append([]byte{1}, bytes.Repeat([]byte{0xaa}, 40)...)
 	sealed := bytes.Repeat([]byte{0x5c}, 40)
 	cat := func(parts ...[]byte) []byte { return slices.Concat(parts...) }
@@ -166,6 +169,7 @@ func TestCheckSecureChannel(t *testing.T) {
 }
 
 func TestCheckQUIC(t *testing.T) {
+	t.Parallel()
 	long := append([]byte{0xc3, 0, 0, 0, 1}, make([]byte, 20)...)
 	for _, tc := range []struct {
 		name string
@@ -188,6 +192,7 @@ func TestCheckQUIC(t *testing.T) {
 }
 
 func TestNetlinkRoundTrip(t *testing.T) {
+	t.Parallel()
 	hdr := make([]byte, 7)
 	binary.BigEndian.PutUint32(hdr[0:4], 12345)
 	pkt := nfqMessage(nfqnlMsgPacket, 0, 9, 3, nlattr(nfqaPacketHdr, hdr), nlattr(10, []byte("payload")))
@@ -218,6 +223,7 @@ func TestNetlinkRoundTrip(t *testing.T) {
 }
 
 func TestQueueFlag(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		in   string
@@ -246,6 +252,7 @@ func TestQueueFlag(t *testing.T) {
 
 // TestExpect pins the theory table of the 16 cells.
 func TestExpect(t *testing.T) {
+	t.Parallel()
 	want := map[[2]Kind]string{}
 	for _, a := range Kinds {
 		for _, b := range Kinds {
@@ -267,6 +274,7 @@ func TestExpect(t *testing.T) {
 }
 
 func TestRouterRules(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		kind    Kind
 		has     []string

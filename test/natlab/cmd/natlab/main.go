@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parleyhq/parley/test/daemon"
 	"github.com/parleyhq/parley/test/natlab"
 )
 
@@ -89,7 +90,7 @@ func matrix(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 3, "calls per cell")
 	media := fs.Duration("media", 2*time.Second, "media time per call")
 	delays := fs.String("delays", "0,25ms", "comma-separated one-way uplink delays, one matrix each")
-	out := fs.String("out", filepath.Join(natlab.ModuleRoot(), "docs", "connectivity.md"), "report file (empty: print only)")
+	out := fs.String("out", filepath.Join(daemon.ModuleRoot(), "docs", "connectivity.md"), "report file (empty: print only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
