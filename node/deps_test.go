@@ -1,9 +1,11 @@
 package node_test
 
 import (
-	"os/exec"
-	"strings"
+	"runtime"
+	"slices"
 	"testing"
+
+	"github.com/parleyhq/parley/internal/deptest"
 )
 
 // TestServiceDependencies fences the one-way dependencies between the
@@ -12,10 +14,10 @@ import (
 //	account ← service ← presence ← contacts ← devices ← link
 //	                                contacts ← calls ← conference
 //
-// A service must not link a service above it, directly or through another
-// package.
+// A service must not link a service above it (nor the node that
+// supervises them), directly or through another package.
 func TestServiceDependencies(t *testing.T) {
-	const mod = "github.com/parleyhq/parley/node/"
+	const mod = deptest.Module + "/node/"
 	above := map[string][]string{
 		"account":    {"service", "presence", "contacts", "devices", "link", "calls", "conference", "localapi"},
 		"service":    {"presence", "contacts", "devices", "link", "calls", "conference", "localapi"},
@@ -27,21 +29,19 @@ func TestServiceDependencies(t *testing.T) {
 		"conference": {"devices", "link", "localapi"},
 	}
 	for pkg, banned := range above {
-		out, err := exec.Command("go", "list", "-deps", mod+pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
-		}
-		deps := map[string]bool{}
-		for _, d := range strings.Fields(string(out)) {
-			deps[d] = true
-		}
-		if deps["github.com/parleyhq/parley/node"] {
-			t.Errorf("%s links package node (the supervisor)", pkg)
-		}
-		for _, b := range banned {
-			if deps[mod+b] {
-				t.Errorf("%s links %s, which depends on it", pkg, b)
-			}
-		}
+		t.Run(pkg, func(t *testing.T) {
+			g := deptest.Load(t, runtime.GOOS, "../node/"+pkg)
+			g.Forbid(t, func(p string) string {
+				if p == deptest.Module+"/node" {
+					return pkg + " must not link the node that supervises it"
+				}
+				for _, b := range banned {
+					if p == mod+b && !slices.Contains(g.Roots, p) {
+						return pkg + " must not link " + b + ", which depends on it"
+					}
+				}
+				return ""
+			})
+		})
 	}
 }
