@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"errors"
-	"path/filepath"
 
 	"context"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/bootstrap"
+	"github.com/parleyhq/parley/test/testnet"
 
 	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/localapi/apitype"
@@ -20,14 +20,9 @@ import (
 // befriend makes a and b accepted contacts of each other.
 func befriend(t testing.TB, a, b *testNode) {
 	t.Helper()
-	if _, err := a.AddContact(b.account.String(), "", ""); err != nil {
+	if err := testnet.Befriend(context.Background(), a.tn, b.tn); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, b, a.account.String(), "request-received")
-	if _, err := b.AcceptContact(a.account.String()); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, a, b.account.String(), "accepted")
 }
 
 // findCall returns n's call with the given ID.
@@ -159,9 +154,9 @@ func TestCallRefusedNonContact(t *testing.T) {
 // TestCallTURNOnly restricts both sides to relay candidates: the call still
 // connects through the bootstrap's TURN server and carries the tones.
 func TestCallTURNOnly(t *testing.T) {
-	bs := []*testBootstrap{startBootstrapTURN(t, filepath.Join(t.TempDir(), "bs"), nil, bootstrap.TURNConfig{
+	bs := startBootstrapsTURN(t, 1, bootstrap.TURNConfig{
 		ListenAddr: "127.0.0.1:0", AllowPrivatePeers: true, Secret: []byte("0123456789abcdef0123456789abcdef"),
-	})}
+	})
 	relayOnly := func(o *node.Options) { o.ICERelayOnly = true }
 	alice := startNodeWith(t, initAccount(t, "alice"), bs, relayOnly)
 	bob := startNodeWith(t, initAccount(t, "bob"), bs, relayOnly)

@@ -2,13 +2,11 @@ package node_test
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/localapi/apitype"
-	"github.com/parleyhq/parley/test"
 )
 
 // contactState returns the state of account in n's contact list ("" if
@@ -29,13 +27,7 @@ func contactState(t testing.TB, n *testNode, account string) (apitype.Contact, b
 
 func waitState(t testing.TB, n *testNode, account, want string) {
 	t.Helper()
-	test.WaitFor(t, 20*time.Second, func() error {
-		c, ok := contactState(t, n, account)
-		if !ok || c.State != want || c.Pending {
-			return fmt.Errorf("%s: contact %s is %q (pending %v), want %q", n.dir, account, c.State, c.Pending, want)
-		}
-		return nil
-	})
+	waitContact(t, n, account, func(c apitype.Contact) bool { return c.State == want && !c.Pending })
 }
 
 // TestContactRequestAccept: alice asks bob, bob sees the request with its

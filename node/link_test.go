@@ -630,13 +630,9 @@ func accountOf(t testing.TB, dir string) string {
 
 func waitContact(t testing.TB, n *testNode, account string, ok func(apitype.Contact) bool) {
 	t.Helper()
-	test.WaitFor(t, 30*time.Second, func() error {
-		c, found := contactState(t, n, account)
-		if !found || !ok(c) {
-			return fmt.Errorf("%s: contact %s is %+v (found %v)", filepath.Base(n.dir), account, c, found)
-		}
-		return nil
-	})
+	if err := n.tn.WaitContact(context.Background(), account, ok); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestRevokedDeviceCannotRelink: a revoked device still holds the account

@@ -1,8 +1,6 @@
 package node_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +12,7 @@ import (
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/test"
+	"github.com/parleyhq/parley/test/testnet"
 )
 
 // quiet is the logger of in-process nodes; set PARLEY_TEST_LOG=1 to see logs.
@@ -24,67 +23,50 @@ func quiet(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// testBootstrap is one in-process bootstrap server.
+// testBootstrap is one in-process bootstrap server of the test's network
+// (test/testnet).
 type testBootstrap struct {
-	srv    *bootstrap.Server
-	addrs  []string
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Run returned
-	err    error         // Run's result, valid after done
+	*testnet.Bootstrap
+	srv   *bootstrap.Server
+	addrs []string
+	net   *testnet.Network
 }
 
 // stop stops the server and waits for Run to return; it may be called
 // more than once.
 func (b *testBootstrap) stop(t testing.TB) {
 	t.Helper()
-	b.cancel()
-	<-b.done
-	if b.err != nil {
-		t.Errorf("bootstrap Run: %v", b.err)
+	if err := b.Stop(); err != nil {
+		t.Errorf("%v", err)
 	}
 }
 
-// startBootstraps starts n peered bootstrap servers on loopback.
+// newNet returns a network for the test, closed when it ends.
+func newNet(t testing.TB) *testnet.Network {
+	return testnet.ForTest(t, testnet.Options{Logger: quiet(t), Node: func(o *node.Options) { o.LookupTimeout = 3 * time.Second }})
+}
+
+// startBootstraps starts n peered bootstrap servers on loopback, in a new
+// network of the test.
 func startBootstraps(t testing.TB, n int) []*testBootstrap {
 	t.Helper()
-	var out []*testBootstrap
-	var peers []string
-	for i := range n {
-		b := startBootstrap(t, filepath.Join(t.TempDir(), fmt.Sprintf("bs%d", i)), peers)
-		out = append(out, b)
-		peers = append(peers, b.addrs...)
-	}
-	return out
+	return startBootstrapsTURN(t, n, testnet.NoTURN)
 }
 
-func startBootstrap(t testing.TB, dir string, peers []string) *testBootstrap {
-	return startBootstrapTURN(t, dir, peers, bootstrap.TURNConfig{Disabled: true})
-}
-
-// startBootstrapTURN starts a bootstrap with the given TURN configuration.
-func startBootstrapTURN(t testing.TB, dir string, peers []string, turn bootstrap.TURNConfig) *testBootstrap {
+// startBootstrapsTURN starts n peered bootstraps with the given TURN
+// configuration.
+func startBootstrapsTURN(t testing.TB, n int, turn bootstrap.TURNConfig) []*testBootstrap {
 	t.Helper()
-	srv, err := bootstrap.New(bootstrap.Config{
-		DataDir:     dir,
-		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
-		Peers:       peers,
-		TURN:        turn,
-		Logger:      quiet(t),
-	})
+	net := newNet(t)
+	bs, err := net.StartBootstraps(n, turn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &testBootstrap{srv: srv, cancel: cancel, done: make(chan struct{})}
-	for _, a := range srv.Addrs() {
-		b.addrs = append(b.addrs, a.String())
+	out := make([]*testBootstrap, len(bs))
+	for i, b := range bs {
+		out[i] = &testBootstrap{Bootstrap: b, srv: b.Server, addrs: b.Addrs, net: net}
 	}
-	go func() {
-		b.err = srv.Run(ctx)
-		close(b.done)
-	}()
-	t.Cleanup(func() { b.stop(t) })
-	return b
+	return out
 }
 
 // testNode is one in-process parleyd.
@@ -92,8 +74,7 @@ type testNode struct {
 	*node.Node
 	dir     string
 	account pcrypto.AccountID
-	cancel  context.CancelFunc
-	done    chan error
+	tn      *testnet.Node
 }
 
 func bootstrapAddrs(bs []*testBootstrap) []string {
@@ -114,7 +95,8 @@ func initAccount(t testing.TB, name string) string {
 	return dir
 }
 
-// startNode runs a node on dir until the test ends (or stop is called).
+// startNode runs a node on dir until the test ends (or stop is called),
+// with the bootstraps bs.
 func startNode(t testing.TB, dir string, bs []*testBootstrap) *testNode {
 	return startNodeWith(t, dir, bs, nil)
 }
@@ -122,46 +104,27 @@ func startNode(t testing.TB, dir string, bs []*testBootstrap) *testNode {
 // startNodeWith is startNode with a chance to change the options.
 func startNodeWith(t testing.TB, dir string, bs []*testBootstrap, edit func(*node.Options)) *testNode {
 	t.Helper()
-	o := node.Options{
-		DataDir:       dir,
-		Bootstraps:    bootstrapAddrs(bs),
-		ListenAddrs:   []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
-		DHTMode:       "client",
-		RetryInterval: 250 * time.Millisecond,
-		LookupTimeout: 3 * time.Second,
-		ICELoopback:   true,
-		Logger:        quiet(t),
+	net := newNet(t)
+	if len(bs) > 0 {
+		net = bs[0].net
 	}
-	if edit != nil {
-		edit(&o)
-	}
-	n, err := node.New(o)
+	x, err := net.StartNode(dir, func(o *node.Options) {
+		o.Bootstraps = bootstrapAddrs(bs)
+		if edit != nil {
+			edit(o)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := n.Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct, err := pcrypto.ParseAccountID(id.AccountID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tn := &testNode{Node: n, dir: dir, account: acct, cancel: cancel, done: make(chan error, 1)}
-	go func() { tn.done <- n.Run(ctx) }()
+	tn := &testNode{Node: x.Node, dir: dir, account: x.Account, tn: x}
 	t.Cleanup(func() { tn.stop(t) })
 	return tn
 }
 
 func (n *testNode) stop(t testing.TB) {
-	if n.cancel == nil {
-		return
-	}
-	n.cancel()
-	n.cancel = nil
-	if err := <-n.done; err != nil && !errors.Is(err, context.Canceled) {
-		t.Errorf("node Run: %v", err)
+	if err := n.tn.Stop(); err != nil {
+		t.Errorf("%v", err)
 	}
 }
 
