@@ -10,8 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
-	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/internal/records"
+	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/node/service"
 	"github.com/parleyhq/parley/store"
 )

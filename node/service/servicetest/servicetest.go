@@ -15,8 +15,8 @@ import (
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
-	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/internal/records"
+	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/service"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/test"
