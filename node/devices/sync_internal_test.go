@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/parleyhq/parley/internal/wire"
+
 	pcrypto "github.com/parleyhq/parley/crypto"
 )
 
@@ -19,30 +21,22 @@ func FuzzDecodeSyncMsg(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, n := uvarintLen(enc)
-		again, err := decodeSyncMsg(enc[n:])
+		body, err := wire.ReadFrame(bytes.NewReader(enc), maxSyncMessage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := decodeSyncMsg(body)
 		if err != nil || len(again.Entries) != len(m.Entries) || again.Account != m.Account {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
 }
 
+// testAccountID is the account ID of a fixed test key.
 func testAccountID(t testing.TB) string {
-	ak, err := pcrypto.AccountKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	ak, err := pcrypto.AccountKeyFromSeed(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ak.ID().String()
-}
-
-// uvarintLen returns the value and length of the uvarint at the start of b.
-func uvarintLen(b []byte) (uint64, int) {
-	var v uint64
-	for i, c := range b {
-		v |= uint64(c&0x7f) << (7 * i)
-		if c < 0x80 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
 }

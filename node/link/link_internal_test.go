@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/internal/wire"
+
 	"github.com/parleyhq/parley/node/service"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -129,8 +131,11 @@ func TestLinkMsgValidation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, n := uvarintLen(b)
-			_, err = decodeLinkMsg(b[n:])
+			body, err := wire.ReadFrame(bytes.NewReader(b), maxLinkFrame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = decodeLinkMsg(body)
 			if (err == nil) != tt.ok {
 				t.Fatalf("decode error %v, want ok=%v", err, tt.ok)
 			}
@@ -182,8 +187,11 @@ func FuzzDecodeLinkMsg(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, n := uvarintLen(enc)
-		again, err := decodeLinkMsg(enc[n:])
+		body, err := wire.ReadFrame(bytes.NewReader(enc), maxLinkFrame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := decodeLinkMsg(body)
 		if err != nil || again.Type != m.Type {
 			t.Fatalf("round trip: %v", err)
 		}
@@ -196,18 +204,6 @@ func testAccountID(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return ak.ID().String()
-}
-
-// uvarintLen returns the value and length of the uvarint at the start of b.
-func uvarintLen(b []byte) (uint64, int) {
-	var v uint64
-	for i, c := range b {
-		v |= uint64(c&0x7f) << (7 * i)
-		if c < 0x80 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
 }
 
 // linkSASKAT is the SAS for the inputs of TestLinkSASKnownAnswer, computed
