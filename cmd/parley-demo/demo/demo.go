@@ -12,7 +12,6 @@ package demo
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,10 +22,11 @@ import (
 
 	"github.com/libp2p/go-libp2p/gologshim"
 
-	"github.com/parleyhq/parley/bootstrap"
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test/testnet"
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // Options configure a demo run.
@@ -91,23 +91,19 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 
 	// 1. The bootstrap server.
 	nr.begin("start the bootstrap server")
-	bs, err := bootstrap.New(bootstrap.Config{
-		DataDir:     filepath.Join(dir, "bootstrap"),
-		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
-		TURN:        bootstrap.TURNConfig{ListenAddr: "127.0.0.1:0", AllowPrivatePeers: true},
-		Logger:      logger.With("who", "bootstrap"),
+	net, err := testnet.New(testnet.Options{
+		Dir: dir, Logger: logger, Timeout: time.Minute,
+		Node: func(o *node.Options) { o.RetryInterval = 200 * time.Millisecond },
 	})
 	if err != nil {
 		return err
 	}
-	bsCtx, bsStop := context.WithCancel(context.Background())
-	bsDone := make(chan error, 1)
-	go func() { bsDone <- bs.Run(bsCtx) }()
-	defer func() { bsStop(); <-bsDone }()
-	var boot []string
-	for _, a := range bs.Addrs() {
-		boot = append(boot, a.String())
+	defer net.Close()
+	b, err := net.StartBootstrap(testnet.TURNLoopback)
+	if err != nil {
+		return err
 	}
+	bs, boot := b.Server, b.Addrs
 	nr.say("bootstrap server up at %s", boot[0])
 
 	// 2. Identities: Alice on two devices, Bob on one.
@@ -130,26 +126,14 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	// 3. Run the devices; link Alice's phone to her account.
 	nr.begin("start the devices")
 	var nodes []*node.Node
-	runCtx, stopNodes := context.WithCancel(context.Background())
-	done := make(chan struct{}, 3)
-	defer func() {
-		stopNodes()
-		for range nodes {
-			<-done
-		}
-	}()
+	var running []*testnet.Node
 	start := func(d string) (*node.Node, error) {
-		n, err := node.New(node.Options{
-			DataDir: d, Bootstraps: boot, DHTMode: "client", ICELoopback: true,
-			ListenAddrs:   loopback,
-			RetryInterval: 200 * time.Millisecond, Logger: logger.With("who", filepath.Base(d)),
-		})
+		x, err := net.StartNode(d, nil)
 		if err != nil {
 			return nil, err
 		}
-		go func() { _ = n.Run(runCtx); done <- struct{}{} }()
-		nodes = append(nodes, n)
-		return n, nil
+		nodes, running = append(nodes, x.Node), append(running, x)
+		return x.Node, nil
 	}
 	laptop, err := start(aliceLaptop)
 	if err != nil {
@@ -159,7 +143,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := waitPublished(ctx, laptop, bob); err != nil {
+	if err := testnet.WaitPublished(ctx, running...); err != nil {
 		return err
 	}
 	nr.say("Alice's laptop and Bob's device published their presence to the DHT through the bootstrap")
@@ -168,7 +152,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	phoneSAS := make(chan string, 1)
 	req, err := node.NewLinkRequest(alicePhone, node.LinkOptions{
 		AccountOptions: node.AccountOptions{DeviceName: "alice-phone", KDF: kdf},
-		Bootstraps:     boot, ListenAddrs: loopback, Logger: logger.With("who", "alice-phone"),
+		Bootstraps:     boot, ListenAddrs: testnet.Loopback, Logger: logger.With("who", "alice-phone"),
 		OnEvent: func(e node.LinkEvent) {
 			if e.Type == node.LinkEventSAS {
 				select {
@@ -208,7 +192,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := waitPublished(ctx, phone); err != nil {
+	if err := testnet.WaitPublished(ctx, running[len(running)-1]); err != nil {
 		return err
 	}
 	nr.say("the phone got its own certificate and the account over the encrypted channel; it is online")
@@ -314,32 +298,13 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	fmt.Fprintf(w, "\nDemo finished in %.1f s.\n", time.Since(nr.start).Seconds())
 	if o.Keep {
 		fmt.Fprintf(w, "\nThe data directories are in %s. To poke at them:\n", dir)
-		fmt.Fprintf(w, "  go run ./cmd/parley-bootstrap --data-dir %s --listen /ip4/127.0.0.1/tcp/4001 --turn-listen 127.0.0.1:3478 --turn-allow-private-peers\n", filepath.Join(dir, "bootstrap"))
-		fmt.Fprintf(w, "  go run ./cmd/parleyd run --data %s --ice-loopback --bootstrap \"$(head -1 %s)\"\n", bobDir, filepath.Join(dir, "bootstrap", "addrs.txt"))
+		fmt.Fprintf(w, "  go run ./cmd/parley-bootstrap --data-dir %s --listen /ip4/127.0.0.1/tcp/4001 --turn-listen 127.0.0.1:3478 --turn-allow-private-peers\n", b.Dir)
+		fmt.Fprintf(w, "  go run ./cmd/parleyd run --data %s --ice-loopback --bootstrap \"$(head -1 %s)\"\n", bobDir, filepath.Join(b.Dir, "addrs.txt"))
 		fmt.Fprintf(w, "  go run ./cmd/parley --data %s contacts\n", bobDir)
 	} else {
 		fmt.Fprintf(w, "(The temporary data was removed; run with --keep to keep it.)\n")
 	}
 	return nil
-}
-
-// loopback are the listen addresses of the demo's hosts.
-var loopback = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
-
-// waitPublished waits until every node has published its records.
-func waitPublished(ctx context.Context, nodes ...*node.Node) error {
-	return waitFor(ctx, func() error {
-		for _, n := range nodes {
-			s, err := n.Status()
-			if err != nil {
-				return err
-			}
-			if s.Published.IsZero() {
-				return errors.New("a device has not published its records yet")
-			}
-		}
-		return nil
-	})
 }
 
 // collectSecrets returns the private key seeds of the demo's devices.
@@ -357,12 +322,7 @@ func wantContact(n *node.Node, account, state string) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range cs {
-		if c.AccountID == account && c.State == state && !c.Pending {
-			return nil
-		}
-	}
-	return fmt.Errorf("contact %s is not %s yet", account, state)
+	return wait.Contact(cs, account, func(c apitype.Contact) bool { return c.State == state && !c.Pending })
 }
 
 func callOf(n *node.Node, id string) apitype.Call {
@@ -381,17 +341,5 @@ func wantCall(n *node.Node, id, state string) error {
 	return nil
 }
 
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, cond func() error) error {
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-time.After(20 * time.Millisecond): // polling in-process state
-		}
-	}
-}
+// waitFor polls cond until it holds, ctx ends or a minute passed.
+func waitFor(ctx context.Context, cond func() error) error { return wait.For(ctx, time.Minute, cond) }
