@@ -96,6 +96,15 @@ type conference struct {
 	members map[pcrypto.DeviceID]confMember
 	calls   map[pcrypto.DeviceID]*calls.Call // pairwise calls by peer device
 	dialing map[pcrypto.DeviceID]bool        // our call to it is being placed
+	// awaiting holds the members we introduced ourselves to and whose
+	// roster (members message) we take, once each: rosters are only
+	// taken as answers to our own joins, so a member cannot make us
+	// contact devices at will.
+	awaiting map[pcrypto.DeviceID]bool
+	// refused holds the devices that refused or could not take our join;
+	// they are not introduced to again (a roster cannot make us hammer a
+	// device outside the conference).
+	refused map[pcrypto.DeviceID]bool
 	opts    apitype.CallRequest              // media of the pairwise calls
 }
 
@@ -297,6 +306,10 @@ func (svc *Service) move(ctx context.Context, cf *conference, d pcrypto.DeviceID
 		cf.mu.Unlock()
 		return nil // a call it replaced ended
 	}
+	if in == inListed && s == memberUnknown && cf.refused[d] {
+		cf.mu.Unlock()
+		return nil // it refused our join before
+	}
 	st := stepMember(s, in)
 	switch {
 	case st.act&actRefuse != 0:
@@ -322,6 +335,9 @@ func (svc *Service) move(ctx context.Context, cf *conference, d pcrypto.DeviceID
 			}
 			cf.calls[d] = c
 		}
+	}
+	if st.act&actSendJoin != 0 {
+		cf.awaiting[d] = true
 	}
 	dial := st.act&actCall != 0 && places(self, d) && cf.calls[d] == nil && !cf.dialing[d]
 	if dial {
@@ -356,11 +372,13 @@ func (svc *Service) move(ctx context.Context, cf *conference, d pcrypto.DeviceID
 		msg := confMsg{Kind: confJoin, Conf: calls.CallIDString(cf.id), Max: cf.max}
 		if err := svc.io.introduce(ctx, d, member, msg); err != nil {
 			svc.Log.Info("could not reach conference member", "device", d, "err", err)
+			cf.mu.Lock()
 			if dial {
-				cf.mu.Lock()
 				delete(cf.dialing, d)
-				cf.mu.Unlock()
 			}
+			delete(cf.awaiting, d)
+			cf.refused[d] = true
+			cf.mu.Unlock()
 			return svc.move(ctx, cf, d, member, inCallEnded, nil)
 		}
 	}
@@ -713,9 +731,11 @@ func (svc *Service) onMembers(id callproto.CallID, sender pcrypto.DeviceID, m co
 	}
 	cf.mu.Lock()
 	_, known := cf.members[sender]
+	asked := cf.awaiting[sender]
+	delete(cf.awaiting, sender)
 	cf.mu.Unlock()
-	if !known {
-		return &service.Refused{Code: "invalid", Reason: "rosters are taken from members only"}
+	if !known || !asked {
+		return &service.Refused{Code: "invalid", Reason: "a roster is taken only in answer to our join"}
 	}
 	members, err := svc.verifyRoster(m.Members)
 	if err != nil {
@@ -777,5 +797,6 @@ func newConference(id callproto.CallID, max int, inviter string) *conference {
 		id: id, max: max, inviter: inviter,
 		invited: map[pcrypto.DeviceID]confMember{}, members: map[pcrypto.DeviceID]confMember{},
 		calls: map[pcrypto.DeviceID]*calls.Call{}, dialing: map[pcrypto.DeviceID]bool{},
+		awaiting: map[pcrypto.DeviceID]bool{}, refused: map[pcrypto.DeviceID]bool{},
 	}
 }

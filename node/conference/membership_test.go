@@ -2,6 +2,7 @@ package conference
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -170,3 +171,75 @@ func TestMembershipTableDocumented(t *testing.T) {
 }
 
 var _ = service.ErrInvalidInput
+
+// failing refuses every introduction, as a device outside the conference
+// does.
+type failing struct{ recorder }
+
+func (f *failing) introduce(ctx context.Context, d pcrypto.DeviceID, m confMember, msg confMsg) error {
+	_ = f.recorder.introduce(ctx, d, m, msg)
+	return errors.New("not in that conference")
+}
+
+// TestRosterOnlyAnswersOurJoin: a member cannot make this device contact
+// devices at will (found by the adversarial review of the new members
+// message). A roster is taken only in answer to our own join, once; a
+// device that refused our join is not introduced to again, however often
+// rosters name it.
+func TestRosterOnlyAnswersOurJoin(t *testing.T) {
+	me := newTestService(t, "me")
+	x, victim := newTestService(t, "x"), newTestService(t, "victim")
+	cf := newConference(callproto.CallID{2}, 8, "")
+	cf.joined = true
+	cf.members[me.ID.DeviceCert.Device] = me.selfMember()
+	me.confs = map[callproto.CallID]*conference{cf.id: cf}
+	xd := x.ID.DeviceCert.Device
+	roster := confMsg{Kind: confMembers, Conf: calls.CallIDString(cf.id), Max: 8, Members: []confMember{victim.selfMember()}}
+
+	rec := &failing{}
+	me.io = rec
+	cf.members[xd] = x.selfMember() // x is a member we have not introduced ourselves to
+	if err := me.onMembers(cf.id, xd, roster); err == nil {
+		t.Fatal("an unsolicited roster was taken")
+	}
+	// We introduce ourselves to x (move: listed → join sent); its roster
+	// answers that, once.
+	delete(cf.members, xd)
+	if err := me.move(context.Background(), cf, xd, x.selfMember(), inListed, nil); err != nil {
+		t.Fatal(err)
+	}
+	cf.mu.Lock()
+	cf.members[xd], cf.refused = x.selfMember(), map[pcrypto.DeviceID]bool{} // as if x had taken it
+	cf.awaiting[xd] = true
+	cf.mu.Unlock()
+	if err := me.onMembers(cf.id, xd, roster); err != nil {
+		t.Fatalf("the roster answering our join was refused: %v", err)
+	}
+	if err := me.onMembers(cf.id, xd, roster); err == nil {
+		t.Fatal("a second roster for one join was taken")
+	}
+	// The victim refuses our join; later rosters naming it change nothing.
+	test.WaitFor(t, 2*time.Second, func() error {
+		cf.mu.Lock()
+		defer cf.mu.Unlock()
+		if !cf.refused[victim.ID.DeviceCert.Device] {
+			return errors.New("the victim's refusal is not remembered")
+		}
+		return nil
+	})
+	before := len(rec.sent)
+	for range 3 {
+		cf.mu.Lock()
+		cf.awaiting[xd] = true
+		cf.mu.Unlock()
+		if err := me.onMembers(cf.id, xd, roster); err != nil {
+			t.Fatal(err)
+		}
+		me.listed(cf, map[pcrypto.DeviceID]confMember{victim.ID.DeviceCert.Device: victim.selfMember()})
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.sent) != before {
+		t.Fatalf("introduced %d more times to a device that refused", len(rec.sent)-before)
+	}
+}
