@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/parleyhq/parley/internal/records"
@@ -75,6 +76,10 @@ func (svc *Service) handleContactStream(s network.Stream) {
 // Errors of type *service.Refused are sent back to the peer.
 func (svc *Service) receiveContact(from peer.ID, data []byte) error {
 	m, err := svc.verifyContact(from, data)
+	var r *service.Refused
+	if errors.As(err, &r) {
+		return r
+	}
 	if err != nil {
 		return &service.Refused{Code: "invalid", Reason: err.Error()}
 	}
@@ -118,9 +123,9 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 		return nil, err
 	}
 	now := svc.Now()
-	var crl *pcrypto.CRL
-	if rec := svc.pres.CachedAccount(fromAcct, now, svc.o.AccountCacheTTL); rec != nil {
-		crl = rec.CRL
+	crl, err := svc.senderCRL(fromAcct, m.Kind, now)
+	if err != nil {
+		return nil, err
 	}
 	if err := pcrypto.VerifyDevice(fromAcct, ac, dc, crl, now); err != nil {
 		return nil, err
@@ -138,6 +143,38 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 		return nil, fmt.Errorf("message time %s is more than %v from ours: check the clocks", m.Time.UTC().Format(time.RFC3339), service.ClockSkew)
 	}
 	return &m, nil
+}
+
+// crlAnyAge is the cache age limit for a sender's CRL: any age, as long as
+// the record itself has not expired. A CRL only grows, so an old one is
+// never less safe than none; a fresher one is taken whenever a lookup or a
+// push brings it.
+const crlAnyAge = time.Duration(math.MaxInt64)
+
+// senderCRL returns the CRL to check the sender's device against: the one
+// of the newest record this device holds for the account, whatever its
+// age. A message that can change an existing relationship (anything but a
+// request) is not taken on a certificate chain alone: without a record the
+// account is looked up first (bounded by the lookup timeout; a lookup that
+// fails is a "busy" refusal the sender retries). A stranger's request, and
+// a message the contact's state refuses or ignores anyway, cost no lookup.
+func (svc *Service) senderCRL(acct pcrypto.AccountID, kind string, now time.Time) (*pcrypto.CRL, error) {
+	if rec := svc.pres.CachedAccount(acct, now, crlAnyAge); rec != nil {
+		return rec.CRL, nil
+	}
+	if kind == kindRequest {
+		return nil, nil
+	}
+	if t, err := svc.peek(acct.String(), msgInputs[kind]); err != nil || t.Outcome != Move {
+		return nil, nil // refused or ignored whatever the CRL says: no lookup
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), svc.pres.LookupTimeout())
+	defer cancel()
+	rec, err := svc.pres.ResolveAccount(ctx, acct)
+	if err != nil {
+		return nil, &service.Refused{Code: "busy", Reason: "cannot check the sender's revocation list yet: " + err.Error()}
+	}
+	return rec.CRL, nil
 }
 
 // applyContact updates the contact list for a verified message, through

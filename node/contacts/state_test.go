@@ -2,6 +2,7 @@ package contacts
 
 import (
 	"errors"
+	"math/big"
 	"os"
 	"strings"
 	"testing"
@@ -87,6 +88,17 @@ func TestTransitionsWalk(t *testing.T) {
 	events, stop := bob.Events.Subscribe()
 	defer stop()
 	seq := uint64(time.Now().UnixMilli())
+	// Bob holds a record of alice's account (as after adding her), so her
+	// messages' revocation check needs no lookup.
+	rec0, err := records.NewAccount(alice.ID.AccountKey, alice.ID.AccountCert, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil, seq, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := records.ParseAccount(records.AccountKey(alice.ID.AccountCert.ID), rec0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.pres.UpdateAccount(alice.ID.AccountCert.ID, parsed, time.Now())
 	kinds := map[Input]string{MsgRequest: kindRequest, MsgAccept: kindAccept, MsgDecline: kindDecline, MsgRemove: kindRemove, MsgUpdate: kindUpdate}
 
 	for _, s := range States {
@@ -243,3 +255,47 @@ func slicesContains(ss []State, s State) bool {
 }
 
 var _ = apitype.EventContactRequest
+
+// TestRevokedDeviceRefusedWhateverTheCacheAge is the attack of the
+// adversarial review: a revoked device (a stolen phone) sends "remove" as
+// its account once the recipient's cached record of that account is more
+// than the cache TTL (30 s) old. The CRL of the newest record held counts
+// whatever its age; the message is refused.
+func TestRevokedDeviceRefusedWhateverTheCacheAge(t *testing.T) {
+	bob := newTestNode(t, "bob")
+	alice := newTestNode(t, "alice")
+	acct := alice.ID.AccountCert.ID
+	phoneKey, err := pcrypto.NewDeviceKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone, err := pcrypto.IssueDeviceCert(alice.ID.AccountKey, alice.ID.AccountCert, phoneKey.Public(), "phone", pcrypto.CertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{phone.Serial()}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := records.NewAccount(alice.ID.AccountKey, alice.ID.AccountCert, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, crl, uint64(now.UnixMilli()), time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := records.ParseAccount(records.AccountKey(acct), raw, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setState(t, bob.Store, acct.String(), StateAccepted)
+	bob.pres.UpdateAccount(acct, rec, now.Add(-40*time.Second)) // fetched 40 s ago
+	msg := signAs(t, alice, phoneKey, func(m *contactMsg) {
+		m.To, m.Kind, m.DeviceCert = bob.ID.AccountCert.ID.String(), kindRemove, phone.Raw()
+	})
+	err = bob.receiveContact(peer.ID(phone.Device), msg)
+	if err == nil || !strings.Contains(err.Error(), "revocation") {
+		t.Fatalf("remove from the revoked phone: %v, want refused as revoked", err)
+	}
+	if got := stateOf(t, bob.Store, acct.String()); got != StateAccepted {
+		t.Fatalf("alice is %s at bob, want accepted", got)
+	}
+}
