@@ -1,3 +1,8 @@
+// Package account is a device's identity: creating an account and its first
+// device (InitAccount), restoring one from an archive, exporting it, loading
+// the keys and certificates from the store (LoadIdentity) and the account's
+// CRL. It is the bottom of the node's service chain (docs/architecture.md):
+// it knows no protocol.
 package account
 
 import (

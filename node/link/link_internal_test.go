@@ -198,14 +198,6 @@ func FuzzDecodeLinkMsg(f *testing.F) {
 	})
 }
 
-func testAccountID(t testing.TB) string {
-	ak, err := pcrypto.AccountKeyFromSeed(bytes.Repeat([]byte{3}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ak.ID().String()
-}
-
 // linkSASKAT is the SAS for the inputs of TestLinkSASKnownAnswer, computed
 // with Python:
 //
