@@ -3,6 +3,7 @@ package contacts
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/parleyhq/parley/node/service"
 
@@ -161,6 +162,11 @@ func (svc *Service) apply(id string, in Input, name, message string) (Transition
 	case Ignore:
 		return t, nil
 	}
+	if in == MsgRequest && state == StateNone {
+		if err := svc.makeRoomForRequest(); err != nil {
+			return t, err
+		}
+	}
 	ch := store.ContactChange{AccountID: id, ClearOutbox: t.Next == StateNone || t.Next == StateBlocked}
 	if t.Next != StateNone {
 		next := cur
@@ -276,4 +282,31 @@ func (svc *Service) RenameContact(account, name string) (*apitype.Contact, error
 	}
 	svc.changed()
 	return svc.apiContact(id)
+}
+
+// makeRoomForRequest drops the oldest pending received requests until a new
+// one fits within MaxPendingRequests. The caller holds svc.mu.
+func (svc *Service) makeRoomForRequest() error {
+	cs, err := svc.Store.Contacts()
+	if err != nil {
+		return err
+	}
+	var pending []store.Contact
+	for _, c := range cs {
+		if c.State == StateRequestReceived {
+			pending = append(pending, c)
+		}
+	}
+	if len(pending) < svc.o.MaxPendingRequests {
+		return nil
+	}
+	slices.SortFunc(pending, func(a, b store.Contact) int { return a.Updated.Compare(b.Updated) })
+	for _, c := range pending[:len(pending)-svc.o.MaxPendingRequests+1] {
+		if err := svc.Store.ApplyContactChange(store.ContactChange{AccountID: c.AccountID, ClearOutbox: true}); err != nil {
+			return err
+		}
+		svc.droppedRequests.Add(1)
+		svc.Log.Info("pending contact request dropped to make room", "account", c.AccountID, "max", svc.o.MaxPendingRequests)
+	}
+	return nil
 }

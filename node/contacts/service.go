@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleyhq/parley/node/presence"
@@ -26,6 +27,11 @@ type Options struct {
 	// AccountCacheTTL is how long a cached account record of the sender
 	// is trusted for its CRL. Defaults to 30s.
 	AccountCacheTTL time.Duration
+	// MaxPendingRequests bounds the contact requests received and not yet
+	// answered: anyone who knows an account ID can send one, and accounts
+	// cost nothing to make. When a new request would pass the bound, the
+	// oldest pending one is dropped (and counted). Defaults to 256.
+	MaxPendingRequests int
 	// Changed is called after a local change the account's other devices
 	// should learn of (a rename); the devices service syncs then. Optional.
 	Changed func()
@@ -40,6 +46,9 @@ type Service struct {
 
 	// mu serialises transitions (read state, look up, write).
 	mu sync.Mutex
+	// droppedRequests counts received requests dropped to keep the
+	// pending ones within MaxPendingRequests.
+	droppedRequests atomic.Uint64
 }
 
 // New returns the contacts service; pres resolves and reaches accounts.
@@ -58,6 +67,9 @@ func New(env service.Env, pres *presence.Service, o Options) (*Service, error) {
 	}
 	if o.AccountCacheTTL == 0 {
 		o.AccountCacheTTL = 30 * time.Second
+	}
+	if o.MaxPendingRequests <= 0 {
+		o.MaxPendingRequests = 256
 	}
 	return &Service{
 		Env: env, o: o,
@@ -84,3 +96,7 @@ func (svc *Service) changed() {
 		svc.o.Changed()
 	}
 }
+
+// DroppedRequests counts received contact requests dropped, oldest first,
+// to keep the pending ones within Options.MaxPendingRequests.
+func (svc *Service) DroppedRequests() uint64 { return svc.droppedRequests.Load() }

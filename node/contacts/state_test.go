@@ -2,6 +2,7 @@ package contacts
 
 import (
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/node/presence"
 	"github.com/parleyhq/parley/node/service"
+	"github.com/parleyhq/parley/node/service/servicetest"
 	"github.com/parleyhq/parley/store"
 )
 
@@ -297,5 +300,47 @@ func TestRevokedDeviceRefusedWhateverTheCacheAge(t *testing.T) {
 	}
 	if got := stateOf(t, bob.Store, acct.String()); got != StateAccepted {
 		t.Fatalf("alice is %s at bob, want accepted", got)
+	}
+}
+
+// TestStrangerRequestsBounded: requests from strangers are bounded (issue
+// 14 finding 4, and the adversarial review stored 2000): past the bound
+// the oldest pending request is dropped and counted, and accepted
+// contacts are never touched.
+func TestStrangerRequestsBounded(t *testing.T) {
+	env := servicetest.NewEnv(t, "bob")
+	pres, err := presence.New(env, presence.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := New(env, pres, Options{MaxPendingRequests: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	friend := newTestNode(t, "friend")
+	setState(t, bob.Store, friend.ID.AccountCert.ID.String(), StateAccepted)
+	var strangers []*Service
+	for i := range 5 {
+		s := newTestNode(t, fmt.Sprintf("stranger%d", i))
+		strangers = append(strangers, s)
+		msg := signAs(t, s, nil, func(m *contactMsg) { m.To, m.Kind = bob.ID.AccountCert.ID.String(), kindRequest })
+		if err := bob.receiveContact(peer.ID(s.ID.DeviceCert.Device), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, s := range strangers {
+		want := StateRequestReceived
+		if i < 2 {
+			want = StateNone // the two oldest made room
+		}
+		if got := stateOf(t, bob.Store, s.ID.AccountCert.ID.String()); got != want {
+			t.Errorf("stranger %d is %s, want %s", i, got, want)
+		}
+	}
+	if got := stateOf(t, bob.Store, friend.ID.AccountCert.ID.String()); got != StateAccepted {
+		t.Errorf("the accepted contact is %s", got)
+	}
+	if d := bob.DroppedRequests(); d != 2 {
+		t.Errorf("DroppedRequests = %d, want 2", d)
 	}
 }
