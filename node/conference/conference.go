@@ -105,7 +105,7 @@ type conference struct {
 	// they are not introduced to again (a roster cannot make us hammer a
 	// device outside the conference).
 	refused map[pcrypto.DeviceID]bool
-	opts    apitype.CallRequest              // media of the pairwise calls
+	opts    apitype.CallRequest // media of the pairwise calls
 }
 
 // self describes this device as a conference member.
