@@ -116,8 +116,9 @@ func TestWrapPID(t *testing.T) {
 	var cmdline []byte
 	err = wait.For(t.Context(), 10*time.Second, func() error {
 		cmdline, _ = os.ReadFile("/proc/" + strconv.Itoa(p.PID()) + "/cmdline")
-		if bytes.Contains(cmdline, []byte("PROC_TEST")) {
-			return errors.New("still the wrapper")
+		// Read during the exec, cmdline can be empty: wait for sleep's.
+		if bytes.Contains(cmdline, []byte("PROC_TEST")) || !bytes.Contains(cmdline, []byte("600")) {
+			return fmt.Errorf("still the wrapper (cmdline %q)", cmdline)
 		}
 		return nil
 	})

@@ -203,7 +203,12 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 		return err
 	}
 	nr.say("Bob sent Alice a contact request (signed by his device, delivered peer to peer)")
+	// Both of Alice's devices show the request (Bob's device delivers it
+	// to every device of hers that is online).
 	if err := waitFor(ctx, func() error { return wantContact(laptop, bobID.AccountID, "request-received") }); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, func() error { return wantContact(phone, bobID.AccountID, "request-received") }); err != nil {
 		return err
 	}
 	if _, err := laptop.AcceptContact(bobID.AccountID); err != nil {
