@@ -72,8 +72,16 @@ func ParseAccountID(s string) (AccountID, error) {
 		dataStart = len(accountIDPrefix)
 	}
 	if n := len(clean) - dataStart; n != accountIDData+bech32CheckLen {
-		return id, fmt.Errorf("crypto.ParseAccountID: %w: %d characters after the prefix, want %d",
-			ErrInvalidID, n, accountIDData+bech32CheckLen)
+		switch {
+		case strings.HasPrefix(s, "12D3KooW"):
+			return id, fmt.Errorf("%w: %.16s… is a device ID, not an account ID (account IDs start with %s; parley status shows yours)",
+				ErrInvalidID, s, accountIDPrefix)
+		case dataStart == 0:
+			return id, fmt.Errorf("%w: %q is not an account ID: account IDs are %s followed by %d characters",
+				ErrInvalidID, truncate(s, 24), accountIDPrefix, accountIDData+bech32CheckLen)
+		}
+		return id, fmt.Errorf("%w: %d characters after %s, want %d (part of the ID is missing or doubled)",
+			ErrInvalidID, n, accountIDPrefix, accountIDData+bech32CheckLen)
 	}
 	for i := dataStart; i < len(clean); i++ {
 		if bech32Rev[clean[i]] < 0 {
@@ -223,4 +231,12 @@ func (d *DeviceID) UnmarshalText(b []byte) error {
 	}
 	*d = v
 	return nil
+}
+
+// truncate shortens s to n bytes for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -94,7 +94,9 @@ func TestParseAccountIDErrors(t *testing.T) {
 		in       string
 		mentions []string
 	}{
-		{"empty", "", []string{"0 characters"}},
+		{"empty", "", []string{"not an account ID", "parley1 followed by 58 characters"}},
+		{"device ID", "12D3KooWAbCdEfGhIjKlMnOpQrStUvWxYz1234567890abcdefgh", []string{"is a device ID, not an account ID", "parley status"}},
+		{"a name", "bob", []string{`"bob" is not an account ID`}},
 		{"only prefix", "parley1", []string{"0 characters"}},
 		{"one short", katAccountID[:64], []string{"57 characters"}},
 		{"one long", katAccountID + "q", []string{"59 characters"}},

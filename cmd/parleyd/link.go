@@ -64,7 +64,11 @@ func (c *initCmd) runLink(g *globals, opts node.AccountOptions) error {
 	defer mu.Unlock()
 	fmt.Fprintln(g.stdout)
 	printIdentity(g.stdout, id, "Linked: this device now belongs to the account.")
-	fmt.Fprintf(g.stdout, "\nNext: parleyd run --data %s\n", g.Data)
+	boot := "BOOTSTRAP-ADDR"
+	if len(c.Bootstrap) > 0 {
+		boot = c.Bootstrap[0]
+	}
+	fmt.Fprintf(g.stdout, "\nNext: parleyd run --data %s --bootstrap %s\n", g.Data, boot)
 	return nil
 }
 

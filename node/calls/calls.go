@@ -354,7 +354,7 @@ func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*ap
 		}
 	}
 	if len(targets) == 0 {
-		return nil, fmt.Errorf("%w: %s (is its daemon running?)", ErrUnreachable, acct)
+		return nil, fmt.Errorf("%w: %s", ErrUnreachable, acct)
 	}
 	c, err := svc.startCall(acct, targets, req, callproto.CallID{})
 	if err != nil {

@@ -158,7 +158,7 @@ func (svc *Service) conference(id string) (*conference, error) {
 	defer svc.confMu.Unlock()
 	cf := svc.confs[cid]
 	if cf == nil {
-		return nil, fmt.Errorf("%w: %s (see parley conference list)", ErrNoSuchConference, id)
+		return nil, fmt.Errorf("%w: %s", ErrNoSuchConference, id)
 	}
 	return cf, nil
 }

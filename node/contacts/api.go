@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode"
 
 	"github.com/parleyhq/parley/node/service"
 
@@ -29,6 +31,12 @@ func (svc *Service) CanonicalAccount(s string) (string, error) {
 }
 
 func checkLengths(name, message string) error {
+	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
+		return fmt.Errorf("%w: the name has a control character at byte %d (names are one line of text)", service.ErrInvalidInput, i)
+	}
+	if i := strings.IndexFunc(message, func(r rune) bool { return unicode.IsControl(r) && r != '\n' }); i >= 0 {
+		return fmt.Errorf("%w: the message has a control character at byte %d", service.ErrInvalidInput, i)
+	}
 	if len(name) > maxNameLen {
 		return fmt.Errorf("%w: name is %d bytes, at most %d", service.ErrInvalidInput, len(name), maxNameLen)
 	}

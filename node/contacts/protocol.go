@@ -107,8 +107,8 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 	default:
 		return nil, fmt.Errorf("unknown kind %q", m.Kind)
 	}
-	if len(m.Name) > maxNameLen || len(m.Message) > maxMessageLen {
-		return nil, fmt.Errorf("name or message too long")
+	if err := checkLengths(m.Name, m.Message); err != nil {
+		return nil, err
 	}
 	ac, err := pcrypto.ParseAccountCert(m.AccountCert)
 	if err != nil {

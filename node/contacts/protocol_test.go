@@ -86,7 +86,9 @@ func TestContactMessageRefused(t *testing.T) {
 		{"future", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Time = time.Now().Add(time.Hour) }), "clocks"},
 		{"unknown kind", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Kind = "spam" }), "kind"},
 		{"bad version", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.V = 2 }), "version"},
-		{"long message", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Message = strings.Repeat("x", 2000) }), "too long"},
+		{"long message", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Message = strings.Repeat("x", 2000) }), "at most 1024"},
+		{"escape in name", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Name = "B\x1b[2Job" }), "control character"},
+		{"newline in name", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Name = "Bob\nfake row" }), "control character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

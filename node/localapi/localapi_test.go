@@ -103,6 +103,7 @@ func TestHandlers(t *testing.T) {
 		{"bad json", "POST", apitype.Prefix + "contacts/add", "{", 400, "request body"},
 		{"unknown field", "POST", apitype.Prefix + "contacts/add", `{"account_id":"a","x":1}`, 400, "unknown field"},
 		{"missing account", "POST", apitype.Prefix + "contacts/add", `{}`, 400, "account_id is required"},
+		{"huge body", "POST", apitype.Prefix + "contacts/add", `{"account_id":"a","message":"` + strings.Repeat("x", 100000) + `"}`, 400, "request body larger than 64 KiB"},
 		{"conflict", "POST", apitype.Prefix + "contacts/add", `{"account_id":"conflict"}`, 409, "already a contact"},
 		{"add", "POST", apitype.Prefix + "contacts/add", `{"account_id":"parley1y","message":"hi"}`, 200, ""},
 	}

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -53,7 +54,14 @@ func Post[T any](f func(r *http.Request, body T) (any, error)) Endpoint {
 
 // DecodeBody decodes a bounded JSON request body, refusing unknown fields.
 func DecodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return fmt.Errorf("%w: request body: %v", ErrInvalidInput, err)
+	}
+	if len(body) > MaxBody {
+		return fmt.Errorf("%w: request body larger than %d KiB (a message is at most 1 KiB, a name 128 bytes)", ErrInvalidInput, MaxBody>>10)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: request body: %v", ErrInvalidInput, err)

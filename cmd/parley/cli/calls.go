@@ -93,7 +93,7 @@ func printCall(w io.Writer, c apitype.Call) {
 		fmt.Fprintf(w, "  dropped %d bad packets\n", c.Dropped)
 	}
 	if c.Reason != "" {
-		fmt.Fprintf(w, "  ended: %s\n", c.Reason)
+		fmt.Fprintf(w, "  ended: %s\n", safe(c.Reason))
 	}
 }
 

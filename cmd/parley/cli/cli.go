@@ -76,7 +76,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	parser, err := cliutil.NewParser(&c, "parley", description,
 		kong.Vars{"datadir": cliutil.DefaultDataDir(), "socket": apitype.SocketName}, stdout, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "parley:", err)
+		fmt.Fprintln(stderr, "parley:", safe(err.Error()))
 		return 2
 	}
 	kctx, code := cliutil.Parse(parser, args, stderr)
@@ -90,7 +90,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if code := exitCode(0); errors.As(err, &code) {
 			return int(code)
 		}
-		fmt.Fprintln(stderr, "parley:", err)
+		fmt.Fprintln(stderr, "parley:", safe(err.Error()))
 		if errors.Is(err, localclient.ErrDaemonNotRunning) {
 			return 3
 		}

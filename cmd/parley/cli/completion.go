@@ -360,7 +360,7 @@ func (st *walkState) daemonCandidates(ctx context.Context, g *globals, name stri
 	case "account":
 		cs, _ := cl.Contacts(ctx)
 		for _, c := range cs {
-			out = append(out, candidate{c.AccountID, strings.TrimSpace(c.Name + " (" + c.State + ")")})
+			out = append(out, candidate{c.AccountID, strings.TrimSpace(safe(c.Name) + " (" + c.State + ")")})
 		}
 	case "call":
 		cs, _ := cl.Calls(ctx)

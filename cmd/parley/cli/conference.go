@@ -110,7 +110,7 @@ func printConference(w io.Writer, cf apitype.Conference) {
 			fmt.Fprintf(w, "  %s (this device)\n", p.Device)
 			continue
 		}
-		fmt.Fprintf(w, "  %s %s\n", p.Device, p.Name)
+		fmt.Fprintf(w, "  %s %s\n", p.Device, safe(p.Name))
 		if p.Call != nil {
 			printCall(w, *p.Call)
 		}

@@ -30,9 +30,9 @@ func (c *contactsCmd) Run(g *globals) error {
 			if ct.Pending {
 				pending = " (message pending delivery)"
 			}
-			fmt.Fprintf(w, "%-18s %-20s %s%s\n", ct.State, ct.Name, ct.AccountID, pending)
+			fmt.Fprintf(w, "%-18s %-20s %s%s\n", ct.State, safe(ct.Name), ct.AccountID, pending)
 			if ct.Message != "" && ct.State == "request-received" {
-				fmt.Fprintf(w, "%18s \"%s\"\n", "", ct.Message)
+				fmt.Fprintf(w, "%18s \"%s\"\n", "", safe(ct.Message))
 			}
 		}
 	})

@@ -36,7 +36,7 @@ func (c *devicesListCmd) Run(g *globals) error {
 			if d.Revoked {
 				status = "revoked " + when(d.RevokedAt)
 			}
-			fmt.Fprintf(w, "%-16s %-52s %-16s %-16s %s\n", d.Name, d.DeviceID, when(d.Linked), seen, status)
+			fmt.Fprintf(w, "%-16s %-52s %-16s %-16s %s\n", safe(d.Name), d.DeviceID, when(d.Linked), seen, status)
 		}
 	})
 }

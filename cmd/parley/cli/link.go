@@ -31,7 +31,7 @@ func (c *linkApproveCmd) Run(g *globals) error {
 	if s.State == apitype.LinkStateLinked || c.NoPrompt {
 		return g.output(c.JSON, s, func(w io.Writer) { printLinkSession(w, s, c.Code) })
 	}
-	fmt.Fprintf(g.stderr, "Connected to the new device %s (%s).\nIt must show the SAS:  %s\n", s.DeviceName, s.DeviceID, s.SAS)
+	fmt.Fprintf(g.stderr, "Connected to the new device %s (%s).\nIt must show the SAS:  %s\n", safe(s.DeviceName), s.DeviceID, s.SAS)
 	fmt.Fprint(g.stderr, "Type the SAS the new device shows (or y if it is the same, n to cancel): ")
 	line, _ := bufio.NewReader(g.stdin).ReadString('\n')
 	req := apitype.LinkConfirm{Session: s.Session}
@@ -52,7 +52,7 @@ func (c *linkApproveCmd) Run(g *globals) error {
 
 func printLinkSession(w io.Writer, s *apitype.LinkSession, code string) {
 	if s.State == apitype.LinkStateLinked {
-		fmt.Fprintf(w, "Linked %s (%s) to your account: it has its certificate, your contacts and settings.\n", s.DeviceName, s.DeviceID)
+		fmt.Fprintf(w, "Linked %s (%s) to your account: it has its certificate, your contacts and settings.\n", safe(s.DeviceName), s.DeviceID)
 		fmt.Fprintln(w, "Calls to your account now ring it too; `parley devices` lists the account's devices.")
 		return
 	}

@@ -25,9 +25,9 @@ func (c *lookupCmd) Run(g *globals) error {
 			case d.Online:
 				state = "online, not connected"
 			}
-			fmt.Fprintf(w, "  %s  %-20s %s\n", d.DeviceID, d.Name, state)
+			fmt.Fprintf(w, "  %s  %-20s %s\n", d.DeviceID, safe(d.Name), state)
 			if d.Error != "" && !d.Connected {
-				fmt.Fprintf(w, "      %s\n", d.Error)
+				fmt.Fprintf(w, "      %s\n", safe(d.Error))
 			}
 		}
 	})

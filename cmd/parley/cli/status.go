@@ -17,7 +17,7 @@ func (c *statusCmd) Run(g *globals) error {
 	}
 	return g.output(c.JSON, s, func(w io.Writer) {
 		fmt.Fprintf(w, "Account ID:   %s\n", s.Identity.AccountID)
-		fmt.Fprintf(w, "Device:       %s (%s), %d device(s) in the account\n", s.Identity.DeviceID, s.Identity.DeviceName, s.Identity.Devices)
+		fmt.Fprintf(w, "Device:       %s (%s), %d device(s) in the account\n", s.Identity.DeviceID, safe(s.Identity.DeviceName), s.Identity.Devices)
 		fmt.Fprintf(w, "Reachability: %s (DHT %s)\n", s.Reachability, s.DHTMode)
 		up := 0
 		for _, b := range s.Bootstraps {
