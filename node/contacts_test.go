@@ -68,7 +68,7 @@ func TestContactRequestAccept(t *testing.T) {
 	}
 }
 
-func waitEvent(t testing.TB, ch <-chan apitype.Event, typ, account string) {
+func waitEvent(t testing.TB, ch <-chan apitype.Event, typ apitype.EventType, account string) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {

@@ -103,7 +103,7 @@ func ParseCallID(s string) (callproto.CallID, error) {
 // step moves the call by in, through the call table, and publishes an
 // event of type evType when it moved. Ending is end's (it also tears the
 // call down).
-func (c *Call) step(in Input, evType, msg string) {
+func (c *Call) step(in Input, evType apitype.EventType, msg string) {
 	c.mu.Lock()
 	next, ok := StepCall(c.state, in)
 	if !ok || c.ended {
@@ -118,7 +118,7 @@ func (c *Call) step(in Input, evType, msg string) {
 	}
 }
 
-func (c *Call) event(typ, msg string) {
+func (c *Call) event(typ apitype.EventType, msg string) {
 	c.svc.Events.Publish(apitype.Event{Type: typ, Time: c.svc.Now(), Account: c.peer.String(), Call: CallIDString(c.id), Message: msg})
 }
 

@@ -76,12 +76,12 @@ type Transition struct {
 	// Send is the message kind queued to the other account, if any.
 	Send string
 	// Event is the event published, if any.
-	Event string
+	Event apitype.EventType
 	// Why explains a refusal.
 	Why string
 }
 
-func move(next State, send, event string) Transition {
+func move(next State, send string, event apitype.EventType) Transition {
 	return Transition{Outcome: Move, Next: next, Send: send, Event: event}
 }
 

@@ -173,13 +173,13 @@ func TestTransitionsWalk(t *testing.T) {
 				} else if want.Outcome != Move && kind != "" {
 					t.Fatalf("queued %q on a %v", kind, want.Outcome)
 				}
-				var ev string
+				var ev apitype.EventType
 				select {
 				case e := <-events:
 					ev = e.Type
 				default:
 				}
-				if wantEv := map[bool]string{true: want.Event}[want.Outcome == Move]; ev != wantEv {
+				if wantEv := map[bool]apitype.EventType{true: want.Event}[want.Outcome == Move]; ev != wantEv {
 					t.Fatalf("event %q, want %q", ev, wantEv)
 				}
 				c := bob.pres.CachedAccount(alice.ID.AccountCert.ID, time.Now(), time.Hour)

@@ -101,7 +101,7 @@ func timeCall(ctx context.Context, alice, bob *testnet.Node, streams [2]eventStr
 		return t, err
 	}
 	seen, err := waitCallEvents(ctx, callConnectTimeout, c.ID, streams,
-		[2][]string{{apitype.EventCallMedia}, {apitype.EventCallIncoming, apitype.EventCallMedia}})
+		[2][]apitype.EventType{{apitype.EventCallMedia}, {apitype.EventCallIncoming, apitype.EventCallMedia}})
 	if err != nil {
 		_ = alice.HangUp(apitype.CallAction{CallID: c.ID})
 		return t, err
@@ -119,7 +119,7 @@ func timeCall(ctx context.Context, alice, bob *testnet.Node, streams [2]eventStr
 		return t, err
 	}
 	_, err = waitCallEvents(ctx, callEndTimeout, c.ID, streams,
-		[2][]string{{apitype.EventCallEnded}, {apitype.EventCallEnded}})
+		[2][]apitype.EventType{{apitype.EventCallEnded}, {apitype.EventCallEnded}})
 	return t, err
 }
 
@@ -143,8 +143,8 @@ type eventStream struct {
 // every event type in want[i]; it returns the first event of each type seen
 // per stream. Events of other calls are skipped. A call.ended that is not
 // wanted is ErrCallEnded.
-func waitCallEvents(ctx context.Context, timeout time.Duration, id string, s [2]eventStream, want [2][]string) ([2]map[string]apitype.Event, error) {
-	seen := [2]map[string]apitype.Event{{}, {}}
+func waitCallEvents(ctx context.Context, timeout time.Duration, id string, s [2]eventStream, want [2][]apitype.EventType) ([2]map[apitype.EventType]apitype.Event, error) {
+	seen := [2]map[apitype.EventType]apitype.Event{{}, {}}
 	complete := func() bool {
 		for i := range seen {
 			for _, typ := range want[i] {
@@ -187,8 +187,8 @@ func waitCallEvents(ctx context.Context, timeout time.Duration, id string, s [2]
 	return seen, nil
 }
 
-func keys(m map[string]apitype.Event) []string {
-	var out []string
+func keys(m map[apitype.EventType]apitype.Event) []apitype.EventType {
+	var out []apitype.EventType
 	for k := range m {
 		out = append(out, k)
 	}

@@ -106,7 +106,7 @@ type ContactRequest struct {
 
 // Event is one line of the event stream (NDJSON on GET events).
 type Event struct {
-	Type string    `json:"type"`
+	Type EventType `json:"type"`
 	Time time.Time `json:"time"`
 	// Account is the account the event is about, when there is one.
 	Account string `json:"account,omitempty"`
@@ -116,17 +116,20 @@ type Event struct {
 	Call string `json:"call,omitempty"`
 }
 
+// EventType names what an event is about.
+type EventType string
+
 // Event types.
 const (
-	EventContactRequest    = "contact.request"
-	EventContactAccepted   = "contact.accepted"
-	EventContactDeclined   = "contact.declined"
-	EventContactDelivered  = "contact.delivered"
-	EventContactRefused    = "contact.refused"
-	EventContactRemoved    = "contact.removed"
-	EventPresencePublished = "presence.published"
-	EventBootstrapUp       = "bootstrap.connected"
-	EventBootstrapDown     = "bootstrap.disconnected"
+	EventContactRequest    EventType = "contact.request"
+	EventContactAccepted   EventType = "contact.accepted"
+	EventContactDeclined   EventType = "contact.declined"
+	EventContactDelivered  EventType = "contact.delivered"
+	EventContactRefused    EventType = "contact.refused"
+	EventContactRemoved    EventType = "contact.removed"
+	EventPresencePublished EventType = "presence.published"
+	EventBootstrapUp       EventType = "bootstrap.connected"
+	EventBootstrapDown     EventType = "bootstrap.disconnected"
 )
 
 // CallRequest starts a call.
@@ -202,14 +205,14 @@ type Stream struct {
 
 // Call event types.
 const (
-	EventCallIncoming   = "call.incoming"
-	EventCallRinging    = "call.ringing"
-	EventCallAnswered   = "call.answered"
-	EventCallSAS        = "call.sas"
-	EventCallUnverified = "call.unverified"
-	EventCallConnected  = "call.connected" // the ICE pair is up; message = path
-	EventCallMedia      = "call.media"     // first decrypted media packet
-	EventCallEnded      = "call.ended"
+	EventCallIncoming   EventType = "call.incoming"
+	EventCallRinging    EventType = "call.ringing"
+	EventCallAnswered   EventType = "call.answered"
+	EventCallSAS        EventType = "call.sas"
+	EventCallUnverified EventType = "call.unverified"
+	EventCallConnected  EventType = "call.connected" // the ICE pair is up; message = path
+	EventCallMedia      EventType = "call.media"     // first decrypted media packet
+	EventCallEnded      EventType = "call.ended"
 )
 
 // Setting is one key/value setting of the node.
@@ -250,7 +253,7 @@ type ConferenceRequest struct {
 
 // Conference event types.
 const (
-	EventConferenceInvite = "conference.invited"
-	EventConferenceJoined = "conference.joined" // a participant joined
-	EventConferenceLeft   = "conference.left"   // a participant's call ended
+	EventConferenceInvite EventType = "conference.invited"
+	EventConferenceJoined EventType = "conference.joined" // a participant joined
+	EventConferenceLeft   EventType = "conference.left"   // a participant's call ended
 )
