@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -25,8 +24,8 @@ import (
 )
 
 // A link code names a new device waiting to be linked and carries the
-// one-time secret of the link session. Binary layout, version 1 (all
-// integers big-endian):
+// one-time secret of the link session. Binary layout, version 1, read and
+// written with internal/wire (all integers big-endian):
 //
 //	size  field
 //	   1  version = 1
@@ -46,6 +45,7 @@ const (
 	linkCheckLen     = 4
 	maxLinkCodeAddrs = 4
 	maxLinkPeerIDLen = 64
+	maxLinkAddrLen   = 255
 	linkCodeGroup    = 4
 	// maxLinkCodeText bounds the text we try to parse.
 	maxLinkCodeText = 2048
@@ -74,22 +74,22 @@ func (c *LinkCode) Marshal() ([]byte, error) {
 	if len(pid) == 0 || len(pid) > maxLinkPeerIDLen {
 		return nil, fmt.Errorf("link code: %w: device ID of %d bytes", service.ErrInvalidInput, len(pid))
 	}
-	b := []byte{linkCodeVersion}
-	b = binary.BigEndian.AppendUint64(b, uint64(c.Expires.Unix()))
-	b = append(b, c.Secret[:]...)
-	b = append(b, byte(len(pid)))
-	b = append(b, pid...)
-	b = append(b, byte(len(c.Addrs)))
+	e := wire.NewEncoder([]byte{linkCodeVersion})
+	e.Uint64(uint64(c.Expires.Unix()))
+	e.Raw(c.Secret[:])
+	e.Uint8(byte(len(pid)))
+	e.Raw(pid)
+	e.Uint8(byte(len(c.Addrs)))
 	for _, a := range c.Addrs {
 		ab := a.Bytes()
-		if len(ab) == 0 || len(ab) > 255 {
+		if len(ab) == 0 || len(ab) > maxLinkAddrLen {
 			return nil, fmt.Errorf("link code: %w: address %s too long", service.ErrInvalidInput, a)
 		}
-		b = append(b, byte(len(ab)))
-		b = append(b, ab...)
+		e.Uint8(byte(len(ab)))
+		e.Raw(ab)
 	}
-	sum := sha256.Sum256(b)
-	return append(b, sum[:linkCheckLen]...), nil
+	sum := sha256.Sum256(e.Data())
+	return append(e.Data(), sum[:linkCheckLen]...), nil
 }
 
 // String returns the text form: grouped base32.
@@ -144,27 +144,24 @@ func DecodeLinkCode(b []byte) (*LinkCode, error) {
 	if body[0] != linkCodeVersion {
 		return nil, fmt.Errorf("%w: link code version %d (made by a newer Parley?)", service.ErrInvalidInput, body[0])
 	}
-	r := bytes.NewReader(body[1:])
-	c := &LinkCode{}
-	var exp [8]byte
-	_, _ = io.ReadFull(r, exp[:])
-	c.Expires = time.Unix(int64(binary.BigEndian.Uint64(exp[:])), 0)
-	_, _ = io.ReadFull(r, c.Secret[:])
-	pid, err := readShort(r, maxLinkPeerIDLen)
-	if err != nil {
+	d := wire.NewDecoder(body[1:])
+	c := &LinkCode{Expires: time.Unix(int64(d.Uint64()), 0)}
+	d.Fill(c.Secret[:])
+	pid := readShort(d, maxLinkPeerIDLen)
+	if err := d.Err(); err != nil {
 		return nil, fmt.Errorf("%w: link code device ID: %v", service.ErrInvalidInput, err)
 	}
 	c.Device = pcrypto.DeviceID(pid)
 	if _, err := c.Device.PublicKey(); err != nil {
 		return nil, fmt.Errorf("%w: link code device ID: %w", service.ErrInvalidInput, err)
 	}
-	n, err := r.ReadByte()
-	if err != nil || n > maxLinkCodeAddrs {
+	n := d.Uint8()
+	if d.Err() != nil || n > maxLinkCodeAddrs {
 		return nil, fmt.Errorf("%w: link code address count", service.ErrInvalidInput)
 	}
 	for range n {
-		ab, err := readShort(r, 255)
-		if err != nil {
+		ab := bytes.Clone(readShort(d, maxLinkAddrLen))
+		if err := d.Err(); err != nil {
 			return nil, fmt.Errorf("%w: link code address: %v", service.ErrInvalidInput, err)
 		}
 		a, err := ma.NewMultiaddrBytes(ab)
@@ -173,23 +170,19 @@ func DecodeLinkCode(b []byte) (*LinkCode, error) {
 		}
 		c.Addrs = append(c.Addrs, a)
 	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes in link code", service.ErrInvalidInput, r.Len())
+	if err := d.Finish(); err != nil {
+		return nil, fmt.Errorf("%w: link code: %v", service.ErrInvalidInput, err)
 	}
 	return c, nil
 }
 
-// readShort reads a 1-byte length and that many bytes (1..limit).
-func readShort(r *bytes.Reader, limit int) ([]byte, error) {
-	n, err := r.ReadByte()
-	if err != nil || n == 0 || int(n) > limit {
-		return nil, fmt.Errorf("bad length")
+// readShort reads a 1-byte length, 1..limit, and that many bytes.
+func readShort(d *wire.Decoder, limit int) []byte {
+	n := int(d.Uint8())
+	if d.Err() == nil && (n == 0 || n > limit) {
+		d.Fail(fmt.Errorf("%w: length %d not in 1..%d", wire.ErrTooLong, n, limit))
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, fmt.Errorf("truncated")
-	}
-	return b, nil
+	return d.Raw(n)
 }
 
 // peerInfo is where to dial the new device.

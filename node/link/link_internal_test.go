@@ -2,6 +2,7 @@ package link
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
@@ -174,6 +175,34 @@ func FuzzParseLinkCode(f *testing.F) {
 	})
 }
 
+// FuzzDecodeLinkCode fuzzes the binary decoder behind the check bytes
+// (which FuzzParseLinkCode's mutations almost never get past): the input
+// is a body, given its correct check. A code that decodes must marshal back
+// to the same bytes and decode again.
+func FuzzDecodeLinkCode(f *testing.F) {
+	good := must(testLinkCode(f).Marshal())
+	f.Add(good[:len(good)-linkCheckLen])
+	f.Add([]byte{linkCodeVersion})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sum := sha256.Sum256(body)
+		b := append(bytes.Clone(body), sum[:linkCheckLen]...)
+		c, err := DecodeLinkCode(b)
+		if err != nil {
+			if !errors.Is(err, service.ErrInvalidInput) {
+				t.Fatalf("error %v is not ErrInvalidInput", err)
+			}
+			return
+		}
+		again, err := c.Marshal()
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("re-marshal: %v\n got %x\nwant %x", err, again, b)
+		}
+		if _, err := DecodeLinkCode(again); err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+	})
+}
+
 func FuzzDecodeLinkMsg(f *testing.F) {
 	f.Add([]byte(`{"v":1,"type":"device","name":"phone","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`))
 	f.Add([]byte(`{"v":1,"type":"error","code":"sas","reason":"no"}`))
@@ -223,4 +252,83 @@ func TestLinkCodeRefusesSmallOrderDevice(t *testing.T) {
 	if _, err := DecodeLinkCode(b); !errors.Is(err, pcrypto.ErrWeakKey) {
 		t.Fatalf("DecodeLinkCode = %v, want ErrWeakKey", err)
 	}
+}
+
+// TestDecodeLinkCodeFields refuses bodies that pass the check but break the
+// layout: each field's bound, truncation and trailing bytes.
+func TestDecodeLinkCodeFields(t *testing.T) {
+	good := testLinkCode(t)
+	pid := []byte(good.Device)
+	addr := good.Addrs[1].Bytes()
+	build := func(pid []byte, addrs [][]byte, extra ...byte) []byte {
+		e := wire.NewEncoder([]byte{linkCodeVersion})
+		e.Uint64(uint64(good.Expires.Unix()))
+		e.Raw(good.Secret[:])
+		e.Uint8(byte(len(pid)))
+		e.Raw(pid)
+		e.Uint8(byte(len(addrs)))
+		for _, a := range addrs {
+			e.Uint8(byte(len(a)))
+			e.Raw(a)
+		}
+		e.Raw(extra)
+		sum := sha256.Sum256(e.Data())
+		return append(e.Data(), sum[:linkCheckLen]...)
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want string // "" = valid
+	}{
+		{"valid", build(pid, [][]byte{addr}), ""},
+		{"no addresses", build(pid, nil), ""},
+		{"as marshalled", must(good.Marshal()), ""},
+		{"empty device ID", build(nil, nil, 0, 0), "device ID"},
+		{"device ID too long", build(bytes.Repeat([]byte{1}, maxLinkPeerIDLen+1), nil), "device ID"},
+		{"device ID not a key", build([]byte("not a peer ID"), nil), "device ID"},
+		{"too many addresses", build(pid, [][]byte{addr, addr, addr, addr, addr}), "address count"},
+		{"empty address", build(pid, [][]byte{{}}), "address"},
+		{"address not a multiaddr", build(pid, [][]byte{[]byte("nonsense")}), "address"},
+		{"trailing byte", build(pid, [][]byte{addr}, 0), "trailing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := DecodeLinkCode(tt.in)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Device != good.Device || c.Secret != good.Secret || !c.Expires.Equal(good.Expires) {
+					t.Fatalf("decoded %+v", c)
+				}
+				again, err := c.Marshal()
+				if err != nil || !bytes.Equal(again, tt.in) {
+					t.Fatalf("re-marshal differs: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, service.ErrInvalidInput) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want service.ErrInvalidInput mentioning %q", err, tt.want)
+			}
+		})
+	}
+	// A truncated address count: the body ends right after the device ID.
+	e := wire.NewEncoder([]byte{linkCodeVersion})
+	e.Uint64(uint64(good.Expires.Unix()))
+	e.Raw(good.Secret[:])
+	e.Uint8(byte(len(pid)))
+	e.Raw(pid)
+	e.Raw([]byte{0, 0}) // pad to the minimum length, then cut below
+	body := e.Data()[:e.Len()-2]
+	sum := sha256.Sum256(body)
+	if _, err := DecodeLinkCode(append(body, sum[:linkCheckLen]...)); err == nil {
+		t.Fatal("accepted a code without an address count")
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
