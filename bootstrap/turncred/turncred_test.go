@@ -171,7 +171,7 @@ func TestRefused(t *testing.T) {
 	d2 := a.device(t, crypto.CertOptions{})
 	other := b.device(t, crypto.CertOptions{})
 	now := e.clock.Now()
-	expired := a.device(t, crypto.CertOptions{NotBefore: now.Add(-3 * time.Hour), NotAfter: now.Add(-time.Hour)})
+	expired := a.device(t, crypto.CertOptions{NotBefore: now.Add(-3 * time.Hour), NotAfter: now.Add(-30 * time.Minute)}) // the account cert is backdated 1 h: stay after it
 	notYet := a.device(t, crypto.CertOptions{NotBefore: now.Add(time.Hour), NotAfter: now.Add(3 * time.Hour)})
 	tests := []struct {
 		name    string
