@@ -52,6 +52,11 @@ func TestNetwork(t *testing.T) {
 	if err := alice.HangUp(apitype.CallAction{CallID: c.ID}); err != nil {
 		t.Fatal(err)
 	}
+	// The hang-up reaches bob's side a moment later; once it has, a wait
+	// for another state gives up at once instead of running out its time.
+	if _, err := bob.WaitCall(ctx, c.ID, wait.CallIs("ended")); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := bob.WaitCall(ctx, c.ID, wait.CallIs("connected")); !errors.Is(err, wait.ErrCallEnded) {
 		t.Fatalf("waiting for a hung-up call to connect: %v, want ErrCallEnded", err)
 	}
