@@ -106,6 +106,9 @@ type conference struct {
 	// device outside the conference).
 	refused map[pcrypto.DeviceID]bool
 	opts    apitype.CallRequest // media of the pairwise calls
+	// invitedSeq orders the invitations by arrival (zero for a conference
+	// started here); set once, before cf is shared.
+	invitedSeq uint64
 }
 
 // self describes this device as a conference member.
@@ -692,7 +695,10 @@ func (svc *Service) onInvite(id callproto.CallID, m confMsg) error {
 	}
 	cf, ok := svc.confs[id]
 	if !ok {
+		svc.dropOldestInvitationLocked()
 		cf = newConference(id, m.Max, m.From.Account)
+		svc.invitations++
+		cf.invitedSeq = svc.invitations
 		svc.confs[id] = cf
 	}
 	svc.confMu.Unlock()
@@ -773,6 +779,33 @@ func (svc *Service) verifyRoster(roster []confMember) (map[pcrypto.DeviceID]conf
 		}
 	}
 	return members, nil
+}
+
+// maxPendingInvitations bounds the invitations kept but not joined: any
+// contact can send any number of them, each with a new conference ID.
+const maxPendingInvitations = 16
+
+// dropOldestInvitationLocked forgets the oldest invitation not joined when
+// maxPendingInvitations are held. The caller holds svc.confMu.
+func (svc *Service) dropOldestInvitationLocked() {
+	var oldest *conference
+	pending := 0
+	for _, cf := range svc.confs {
+		cf.mu.Lock()
+		joined := cf.joined
+		cf.mu.Unlock()
+		if joined {
+			continue
+		}
+		pending++
+		if oldest == nil || cf.invitedSeq < oldest.invitedSeq {
+			oldest = cf
+		}
+	}
+	if pending >= maxPendingInvitations && oldest != nil {
+		delete(svc.confs, oldest.id)
+		svc.Log.Info("oldest pending conference invitation dropped to make room", "conf", calls.CallIDString(oldest.id), "max", maxPendingInvitations)
+	}
 }
 
 // joined returns conference id if this device is in it, else nil.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/test"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
@@ -241,5 +242,35 @@ func TestRosterOnlyAnswersOurJoin(t *testing.T) {
 	defer rec.mu.Unlock()
 	if len(rec.sent) != before {
 		t.Fatalf("introduced %d more times to a device that refused", len(rec.sent)-before)
+	}
+}
+
+// TestPendingInvitationsBounded: a contact who sends invitation after
+// invitation, each with a new conference ID, makes this device hold at
+// most maxPendingInvitations of them, the newest (found by the adversarial
+// review: 2,000 invitations were all held).
+func TestPendingInvitationsBounded(t *testing.T) {
+	me, friend := newTestService(t, "me"), newTestService(t, "friend")
+	acct := friend.ID.AccountCert.ID.String()
+	if err := me.Store.PutContact(store.Contact{AccountID: acct, State: store.Accepted}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []callproto.CallID
+	for i := range maxPendingInvitations + 4 {
+		id := callproto.CallID{0xee, byte(i)}
+		ids = append(ids, id)
+		m := confMsg{Kind: confInvite, Conf: calls.CallIDString(id), Max: 8, From: friend.selfMember(), Members: []confMember{friend.selfMember()}}
+		if err := me.onInvite(id, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(me.Conferences()); n != maxPendingInvitations {
+		t.Fatalf("%d invitations held, want %d", n, maxPendingInvitations)
+	}
+	if _, err := me.conference(calls.CallIDString(ids[0])); err == nil {
+		t.Error("the oldest invitation is still held")
+	}
+	if _, err := me.conference(calls.CallIDString(ids[len(ids)-1])); err != nil {
+		t.Errorf("the newest invitation was dropped: %v", err)
 	}
 }

@@ -35,6 +35,9 @@ type Service struct {
 
 	confMu sync.Mutex // guards confs and runCtx_
 	confs  map[callproto.CallID]*conference
+	// invitations counts the invitations that created a conference here
+	// (their order, for dropping the oldest).
+	invitations uint64
 	// runCtx_ is Serve's context: messages and calls that outlive the
 	// request that caused them run within it.
 	runCtx_ context.Context
