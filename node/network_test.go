@@ -111,7 +111,8 @@ func TestForgedRecordsNeverReturned(t *testing.T) {
 	})
 
 	// A forged record for alice's account: signed by another account key,
-	// with a huge sequence number so it would win any honest selection.
+	// with the highest sequence number validators take now, so it would
+	// win any honest selection.
 	key := records.AccountKey(alice.account)
 	mallory, err := pcrypto.NewAccountKey(nil)
 	if err != nil {
@@ -121,7 +122,7 @@ func TestForgedRecordsNeverReturned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, err := records.NewAccount(mallory, mcert, nil, nil, 1<<62, time.Hour, time.Now())
+	forged, err := records.NewAccount(mallory, mcert, nil, nil, records.MaxSeq(time.Now()), time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,10 @@ var (
 	// than the number of the stored one.
 	ErrStaleCRL = errors.New("CRL is not newer than the stored one")
 
+	// ErrRollback means an account record is older than one accepted
+	// before for the same account (see AccountPin).
+	ErrRollback = errors.New("account record rolled back")
+
 	// ErrNotFound means the requested record does not exist.
 	ErrNotFound = errors.New("not found")
 

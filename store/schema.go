@@ -19,6 +19,7 @@ var (
 	bucketCalls      = []byte("calls")
 	bucketSync       = []byte("sync")
 	bucketDeviceMeta = []byte("devicemeta")
+	bucketPins       = []byte("pins")
 )
 
 // keySchema is the key in bucketMeta holding the schema version as an 8-byte
@@ -37,6 +38,7 @@ var migrations = []migration{
 	migrateV2,
 	migrateV3,
 	migrateV4,
+	migrateV5,
 }
 
 // migrateV1 creates the buckets of schema 1.
@@ -72,6 +74,15 @@ func migrateV4(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// migrateV5 adds the per-account pins of the newest record accepted (record
+// sequence, CRL number, revoked serials), which refuse rollbacks.
+func migrateV5(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketPins); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketPins, err)
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ func parseAccount(key string, data []byte, now time.Time) (*Account, error) {
 	if pub, ok := a.Cert.Cert.PublicKey.(ed25519.PublicKey); !ok || !pub.Equal(env.Signer) || a.Cert.ID != id {
 		return nil, fmt.Errorf("%w: certificate of account %s", ErrCertKeyMismatch, a.Cert.ID.Short())
 	}
-	if err := checkExpiry(a.Expires, now); err != nil {
+	if err := checkHeader(header{a.Seq, a.Expires}, now); err != nil {
 		return nil, err
 	}
 	if err := verifyDevices(id, a, now); err != nil {

@@ -60,6 +60,10 @@ var (
 	// (plus ClockSkew).
 	ErrExpiryTooFar = errors.New("record expiry too far in the future")
 
+	// ErrSeqTooFar means the record's sequence number is further ahead of
+	// the validator's clock (in Unix milliseconds) than ClockSkew.
+	ErrSeqTooFar = errors.New("record sequence number ahead of the clock")
+
 	// ErrNoValidRecord means Select was given no valid record.
 	ErrNoValidRecord = errors.New("no valid record")
 

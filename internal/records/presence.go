@@ -93,7 +93,7 @@ func parsePresence(key string, data []byte, now time.Time) (*Presence, error) {
 	if err := canonical(env.Payload, encodePresence(header{p.Seq, p.Expires}, p.Account, p.Addrs)); err != nil {
 		return nil, err
 	}
-	if err := checkExpiry(p.Expires, now); err != nil {
+	if err := checkHeader(header{p.Seq, p.Expires}, now); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -124,6 +124,31 @@ func expiry(now time.Time, ttl time.Duration) time.Time {
 	return time.Unix(now.Add(ttl).Unix(), 0)
 }
 
+// checkHeader rejects expired records, records expiring too late and
+// records whose sequence number is ahead of the validator's clock.
+//
+// A sequence number is the publisher's clock in Unix milliseconds (or one
+// more than its previous record's, if that is larger). One more than
+// ClockSkew ahead of now is refused: otherwise a record with sequence
+// 2^64-1 would win over every honest record that follows and lock the
+// account or device out of the DHT for good.
+func checkHeader(h header, now time.Time) error {
+	if limit := MaxSeq(now); h.Seq > limit {
+		return fmt.Errorf("%w: %d is after %d (now %v plus %v)", ErrSeqTooFar, h.Seq, limit, now.UTC(), ClockSkew)
+	}
+	return checkExpiry(h.Expires, now)
+}
+
+// MaxSeq is the largest sequence number a record may carry at now: the
+// clock in Unix milliseconds plus ClockSkew.
+func MaxSeq(now time.Time) uint64 {
+	ms := now.Add(ClockSkew).UnixMilli()
+	if ms < 0 {
+		return 0
+	}
+	return uint64(ms)
+}
+
 // checkExpiry rejects expired records and records expiring too late.
 func checkExpiry(expires, now time.Time) error {
 	if !expires.After(now) {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -228,6 +229,9 @@ func TestParseAccountRejects(t *testing.T) {
 		{"long expired", key, good, testNow.Add(100 * 24 * time.Hour), ErrExpired},
 		{"expiry too far", key, rawAccount(t, a.priv(), hdr(1, MaxTTL+ClockSkew+time.Second), a.cert, a.devs, a.crl), testNow, ErrExpiryTooFar},
 		{"expiry at limit", key, rawAccount(t, a.priv(), hdr(1, MaxTTL+ClockSkew), a.cert, a.devs, a.crl), testNow, nil},
+		{"sequence 2^64-1", key, rawAccount(t, a.priv(), hdr(math.MaxUint64, time.Hour), a.cert, a.devs, a.crl), testNow, ErrSeqTooFar},
+		{"sequence one past clock skew", key, rawAccount(t, a.priv(), hdr(MaxSeq(testNow)+1, time.Hour), a.cert, a.devs, a.crl), testNow, ErrSeqTooFar},
+		{"sequence at clock skew", key, rawAccount(t, a.priv(), hdr(MaxSeq(testNow), time.Hour), a.cert, a.devs, a.crl), testNow, nil},
 		{"presence namespace", PresenceKey(a.devs[0].Device), good, testNow, ErrBadKey},
 		{"unknown namespace", "/pk/" + string(a.key.ID().Bytes()), good, testNow, ErrBadKey},
 		{"short key", key[:len(key)-1], good, testNow, ErrBadKey},
@@ -298,6 +302,8 @@ func TestParsePresenceRejects(t *testing.T) {
 		{"zero account", key, rawPresence(t, priv(), hdr(1, time.Hour), crypto.AccountID{}, fixAddrs), testNow, ErrMalformed},
 		{"bad signature", key, corrupt(good, -5), testNow, ErrBadSignature},
 		{"signed by other device", key, rawPresence(t, a.devKeys[1].Ed25519(), hdr(1, time.Hour), id, fixAddrs), testNow, ErrWrongSigner},
+		{"sequence 2^64-1", key, rawPresence(t, priv(), hdr(math.MaxUint64, time.Hour), id, fixAddrs), testNow, ErrSeqTooFar},
+		{"sequence one past clock skew", key, rawPresence(t, priv(), hdr(MaxSeq(testNow)+1, time.Hour), id, fixAddrs), testNow, ErrSeqTooFar},
 		{"signed by the account key", key, rawPresence(t, a.priv(), hdr(1, time.Hour), id, fixAddrs), testNow, ErrWrongSigner},
 		{"under other device's key", PresenceKey(b.devKeys[0].ID()), good, testNow, ErrWrongSigner},
 		{"too many addrs", key, rawPresence(t, priv(), hdr(1, time.Hour), id, manyAddrs(MaxAddrs+1)), testNow, ErrTooManyAddrs},
@@ -451,4 +457,15 @@ func decodeAccountErr(b []byte) error {
 func decodePresenceErr(b []byte) error {
 	_, err := decodePresence(b)
 	return err
+}
+
+// TestMaxSeqKnownAnswer pins the unit of sequence numbers: Unix
+// milliseconds, plus the one-minute clock skew.
+func TestMaxSeqKnownAnswer(t *testing.T) {
+	if got := MaxSeq(time.Unix(1000, 0)); got != 1_060_000 {
+		t.Fatalf("MaxSeq(1000 s) = %d, want 1060000", got)
+	}
+	if got := MaxSeq(time.Unix(-3600, 0)); got != 0 {
+		t.Fatalf("MaxSeq(before 1970) = %d, want 0", got)
+	}
 }

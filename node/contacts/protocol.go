@@ -368,7 +368,12 @@ func (svc *Service) applyRecordUpdate(m *contactMsg) error {
 	if err != nil {
 		return &service.Refused{Code: "invalid", Reason: "account record: " + err.Error()}
 	}
-	svc.pres.UpdateAccount(acct, rec, now)
+	if err := svc.pres.UpdateAccount(acct, rec, now); err != nil {
+		if errors.Is(err, store.ErrRollback) {
+			return &service.Refused{Code: "invalid", Reason: "account record: " + err.Error()}
+		}
+		return err
+	}
 	svc.Log.Info("contact pushed its account record", "account", acct, "devices", len(rec.Devices), "seq", rec.Seq)
 	return nil
 }

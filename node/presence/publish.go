@@ -89,12 +89,18 @@ func (svc *Service) publishOnce(ctx context.Context) (time.Duration, bool) {
 	return min(svc.o.PresenceTTL, svc.o.AccountTTL) / 3, true
 }
 
-// nextSeq returns a sequence number larger than any this device used before:
-// milliseconds since the epoch, bumped when the clock did not move.
+// nextSeq returns a sequence number larger than any this device used before
+// and than the account's pinned one (so a clock set back across a restart
+// does not publish records older than those already out): milliseconds
+// since the epoch, bumped when the clock did not move.
 func (svc *Service) nextSeq(now time.Time) uint64 {
+	var pinned uint64
+	if pin, ok, err := svc.Store.AccountPin(svc.ID.AccountCert.ID); err == nil && ok {
+		pinned = pin.Seq
+	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
-	svc.seq = max(svc.seq+1, uint64(now.UnixMilli()))
+	svc.seq = max(svc.seq+1, pinned+1, uint64(max(now.UnixMilli(), 0)))
 	return svc.seq
 }
 
@@ -127,5 +133,15 @@ func (svc *Service) AccountRecord(now time.Time) ([]byte, error) {
 	if len(devices) > records.MaxDevices {
 		return nil, fmt.Errorf("account has %d devices, at most %d fit in a record", len(devices), records.MaxDevices)
 	}
-	return records.NewAccount(svc.ID.AccountKey, svc.ID.AccountCert, devices, crl, svc.nextSeq(now), svc.o.AccountTTL, now)
+	seq := svc.nextSeq(now)
+	rec, err := records.NewAccount(svc.ID.AccountKey, svc.ID.AccountCert, devices, crl, seq, svc.o.AccountTTL, now)
+	if err != nil {
+		return nil, err
+	}
+	// Pin what goes out, so no older record of the account is taken back
+	// later (from the DHT, a contact or another device).
+	if err := svc.Store.RaiseAccountPin(svc.ID.AccountCert.ID, pinOf(seq, crl), true); err != nil {
+		return nil, err
+	}
+	return rec, nil
 }

@@ -16,6 +16,7 @@ import (
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/store"
 )
 
 // ErrNotFound is returned when the DHT holds no valid record for an account
@@ -43,16 +44,19 @@ func (c *recordCache) get(id pcrypto.AccountID, now time.Time, ttl time.Duration
 	return e.rec
 }
 
-func (c *recordCache) put(id pcrypto.AccountID, rec *records.Account, now time.Time) {
+// put caches rec unless the cache holds a newer record of id, and returns
+// the newer of the two: an older record never replaces a newer one.
+func (c *recordCache) put(id pcrypto.AccountID, rec *records.Account, now time.Time) *records.Account {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.accounts == nil {
 		c.accounts = make(map[pcrypto.AccountID]cachedAccount)
 	}
 	if old, ok := c.accounts[id]; ok && old.rec.Seq > rec.Seq {
-		return
+		return old.rec
 	}
 	c.accounts[id] = cachedAccount{rec: rec, fetched: now}
+	return rec
 }
 
 // recordGrace is how long a lookup keeps listening for a newer record once
@@ -156,7 +160,10 @@ func (svc *Service) ResolveAccount(ctx context.Context, id pcrypto.AccountID) (*
 	if err != nil {
 		return nil, fmt.Errorf("account %s: %w", id.Short(), err)
 	}
-	svc.cache.put(id, rec, now)
+	rec, err = svc.accept(id, rec, now)
+	if err != nil {
+		return nil, fmt.Errorf("the DHT's record of %w", err)
+	}
 	return rec, nil
 }
 
@@ -282,9 +289,56 @@ func (svc *Service) CachedAccount(id pcrypto.AccountID, now time.Time, ttl time.
 	return svc.cache.get(id, now, ttl)
 }
 
-// UpdateAccount caches a verified account record that arrived another way
-// than a lookup (a contact pushed it); an older record never replaces a
-// newer one.
-func (svc *Service) UpdateAccount(id pcrypto.AccountID, rec *records.Account, now time.Time) {
-	svc.cache.put(id, rec, now)
+// UpdateAccount takes a verified account record that arrived another way
+// than a lookup (a contact pushed it), as a lookup's record is taken: it is
+// refused (an error wrapping store.ErrRollback) when older than the
+// account's pin, and an older record never replaces a newer one in the
+// cache.
+func (svc *Service) UpdateAccount(id pcrypto.AccountID, rec *records.Account, now time.Time) error {
+	_, err := svc.accept(id, rec, now)
+	return err
+}
+
+// accept takes a verified account record of id. A record older than the
+// account's durable pin (its sequence, its CRL number, or a CRL that no
+// longer revokes a device revoked before) is refused with an error wrapping
+// store.ErrRollback; otherwise the pin is raised (our own account is always
+// pinned, others once Pin was called for them) and the record cached. It
+// returns the record to use: the newer of rec and the one cached.
+func (svc *Service) accept(id pcrypto.AccountID, rec *records.Account, now time.Time) (*records.Account, error) {
+	if err := svc.Store.RaiseAccountPin(id, pinOf(rec.Seq, rec.CRL), svc.pinned(id)); err != nil {
+		return nil, err
+	}
+	return svc.cache.put(id, rec, now), nil
+}
+
+// pinned reports whether records of id get a durable pin: our own account
+// and every account in the contact list that is not just a stranger's
+// pending request (those are bounded by the user's own actions; a
+// stranger's record is only ever cached, and only as checked against a pin
+// the account may already have).
+func (svc *Service) pinned(id pcrypto.AccountID) bool {
+	if id == svc.ID.AccountCert.ID {
+		return true
+	}
+	c, err := svc.Store.Contact(id.String())
+	return err == nil && c.State != store.RequestReceived
+}
+
+// pinOf returns the pin of a record with sequence seq and CRL crl (nil for
+// none).
+func pinOf(seq uint64, crl *pcrypto.CRL) store.AccountPin {
+	p := store.AccountPin{Seq: seq}
+	if crl == nil {
+		return p
+	}
+	p.CRLNumber = crl.Number.Uint64()
+	for _, e := range crl.List.RevokedCertificateEntries {
+		s := e.SerialNumber.Bytes()
+		if len(s) == 0 {
+			s = []byte{0}
+		}
+		p.Revoked = append(p.Revoked, s)
+	}
+	return p
 }
