@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"sync/atomic"
 
 	"github.com/parleyhq/parley/node/contacts"
 	"github.com/parleyhq/parley/node/presence"
@@ -62,7 +63,9 @@ func offerFrom(t *testing.T, n *Service, to pcrypto.AccountID, key *pcrypto.Devi
 func cacheAccount(t *testing.T, m, n *Service, devices []*pcrypto.DeviceCert, crl *pcrypto.CRL) {
 	t.Helper()
 	now := time.Now()
-	raw, err := records.NewAccount(n.ID.AccountKey, n.ID.AccountCert, devices, crl, uint64(now.UnixNano()), time.Hour, now)
+	seq := max(uint64(now.UnixMilli()), lastSeq.Add(1))
+	lastSeq.Store(seq)
+	raw, err := records.NewAccount(n.ID.AccountKey, n.ID.AccountCert, devices, crl, seq, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,8 +73,13 @@ func cacheAccount(t *testing.T, m, n *Service, devices []*pcrypto.DeviceCert, cr
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.pres.UpdateAccount(n.ID.AccountCert.ID, rec, now)
+	if err := m.pres.UpdateAccount(n.ID.AccountCert.ID, rec, now); err != nil {
+		t.Fatal(err)
+	}
 }
+
+// lastSeq keeps the records cacheAccount makes in order.
+var lastSeq atomic.Uint64
 
 // TestCallOfferRefused checks each reason a callee refuses an offer, and
 // that each maps to the error code the caller is told.
@@ -128,17 +136,6 @@ func TestCallOfferRefused(t *testing.T) {
 		t.Fatalf("replayed offer: %v", err)
 	}
 
-	// Revoked: the account publishes a CRL naming alice's device.
-	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{alice.ID.DeviceCert.Serial()}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cacheAccount(t, bob, alice, nil, crl)
-	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, pcrypto.ErrRevoked) {
-		t.Fatalf("revoked device: %v", err)
-	}
-	cacheAccount(t, bob, alice, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil)
-
 	// Not a contact (removed), then blocked.
 	if err := bob.Store.DeleteContact(alice.ID.AccountCert.ID.String()); err != nil {
 		t.Fatal(err)
@@ -157,6 +154,70 @@ func TestCallOfferRefused(t *testing.T) {
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) {
 		t.Fatalf("blocked: %v", err)
+	}
+
+	// Revoked: the account publishes a CRL naming alice's device (last:
+	// a revocation is for good, bob now refuses any record without it).
+	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID.String(), State: store.Accepted}); err != nil {
+		t.Fatal(err)
+	}
+	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{alice.ID.DeviceCert.Serial()}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheAccount(t, bob, alice, nil, crl)
+	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, pcrypto.ErrRevoked) {
+		t.Fatalf("revoked device: %v", err)
+	}
+}
+
+// TestStrangerOfferCostsNothing: an offer from a stranger is refused
+// before it costs a DHT lookup or a replay-cache entry (issue 14 finding
+// 9: both came before the contact check).
+func TestStrangerOfferCostsNothing(t *testing.T) {
+	bob, mallory := newTestNode(t, "bob"), newTestNode(t, "mallory")
+	lookups := bob.pres.Lookups()
+	for range 3 {
+		_, _, err := bob.checkOffer(peer.ID(mallory.ID.DeviceCert.Device), offerFrom(t, mallory, bob.ID.AccountCert.ID, nil, nil))
+		if !errors.Is(err, callproto.ErrNotContact) {
+			t.Fatalf("stranger's offer: %v, want not a contact", err)
+		}
+	}
+	if n := bob.pres.Lookups() - lookups; n != 0 {
+		t.Errorf("the stranger's offers cost %d DHT lookups", n)
+	}
+	if n := bob.replay.Len(); n != 0 {
+		t.Errorf("the stranger's offers hold %d replay-cache entries", n)
+	}
+}
+
+// TestPinnedRevocationWithoutRecord: when the caller's account record
+// cannot be fetched, the revocations pinned for the account still apply
+// (issue 14 finding 8: the chain alone was trusted, without any CRL, and
+// the record cache is empty after a restart).
+func TestPinnedRevocationWithoutRecord(t *testing.T) {
+	bob, alice := newTestNode(t, "bob"), newTestNode(t, "alice")
+	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID.String(), State: store.Accepted}); err != nil {
+		t.Fatal(err)
+	}
+	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{alice.ID.DeviceCert.Serial()}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheAccount(t, bob, alice, nil, crl)
+	// A restart: same store, a new presence service with an empty cache
+	// and a DHT that finds nothing.
+	pres, err := presence.New(bob.Env, presence.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := New(bob.Env, pres, bob.contacts, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = restarted.checkOffer(peer.ID(alice.ID.DeviceCert.Device), offerFrom(t, alice, bob.ID.AccountCert.ID, nil, nil))
+	if !errors.Is(err, pcrypto.ErrRevoked) {
+		t.Fatalf("offer from a device revoked before the restart: %v, want revoked", err)
 	}
 }
 

@@ -473,32 +473,45 @@ func (svc *Service) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *
 	if peerOf(dc.Device) != from {
 		return nil, nil, fmt.Errorf("%w: offer relayed by another peer than its signer", callproto.ErrWrongSigner)
 	}
+	// Who may call is decided before anything costs a lookup or a cache
+	// entry: a stranger's offer is refused here.
+	if err := svc.checkCaller(o, dc); err != nil {
+		return nil, nil, err
+	}
 	if err := svc.checkDeviceListed(o.From, dc); err != nil {
 		return nil, nil, err
 	}
 	if err := svc.replay.Check(o.CallID, now); err != nil {
 		return nil, nil, err
 	}
+	return o, dc, nil
+}
+
+// checkCaller applies the contact rules to an offer: blocked accounts are
+// refused; a conference offer must come from a member of a conference we
+// are in; otherwise the caller must be an accepted contact unless
+// non-contacts are allowed.
+func (svc *Service) checkCaller(o *callproto.Offer, dc *pcrypto.DeviceCert) error {
 	ct, err := svc.Store.Contact(o.From.String())
 	switch {
 	case err == nil && ct.State == store.Blocked:
-		return nil, nil, fmt.Errorf("%w: blocked", callproto.ErrNotContact)
+		return fmt.Errorf("%w: blocked", callproto.ErrNotContact)
 	case o.Conference != (callproto.CallID{}):
 		// Conference members are introduced by the roster, not the
 		// contact list: the device must be a member of a conference we
 		// are in.
 		if !svc.conf().IsMember(o.Conference, dc.Device) {
-			return nil, nil, fmt.Errorf("%w: not a member of a conference this device is in", callproto.ErrNotContact)
+			return fmt.Errorf("%w: not a member of a conference this device is in", callproto.ErrNotContact)
 		}
 	case err == nil && ct.State == store.Accepted:
 	case errors.Is(err, store.ErrNotFound) || err == nil:
 		if v, _, _ := svc.Store.Setting(service.SettingAllowNonContacts); v != "true" {
-			return nil, nil, fmt.Errorf("%w: this account only takes calls from its contacts", callproto.ErrNotContact)
+			return fmt.Errorf("%w: this account only takes calls from its contacts", callproto.ErrNotContact)
 		}
 	default:
-		return nil, nil, err
+		return err
 	}
-	return o, dc, nil
+	return nil
 }
 
 // deviceCheckTimeout bounds the account lookup made for an incoming call.
@@ -508,13 +521,21 @@ const deviceCheckTimeout = 2 * time.Second
 // published certificate set (and not revoked by the CRL published with it).
 // A device the account certified but never published, or has since
 // dropped, cannot call. When the account record cannot be fetched (the DHT
-// is unreachable), the certificate chain alone decides.
+// is unreachable), the certificate chain decides together with the
+// revocations pinned for the account (a contact's CRL survives restarts).
+// A record older than the pin is refused, not trusted.
 func (svc *Service) checkDeviceListed(acct pcrypto.AccountID, dc *pcrypto.DeviceCert) error {
 	ctx, cancel := context.WithTimeout(svc.runCtx(), deviceCheckTimeout)
 	defer cancel()
 	rec, err := svc.pres.ResolveAccount(ctx, acct)
+	if errors.Is(err, store.ErrRollback) {
+		return fmt.Errorf("%w: %w", callproto.ErrUntrustedDevice, err)
+	}
 	if err != nil {
-		svc.Log.Debug("caller's account record unavailable; trusting the certificate chain", "account", acct, "err", err)
+		if svc.pres.PinRevokes(acct, dc.Serial()) {
+			return fmt.Errorf("%w: %w (pinned revocation list)", callproto.ErrUntrustedDevice, pcrypto.ErrRevoked)
+		}
+		svc.Log.Debug("caller's account record unavailable; trusting the certificate chain and the pinned revocations", "account", acct, "err", err)
 		return nil
 	}
 	if rec.CRL != nil && rec.CRL.IsRevoked(dc.Serial()) {

@@ -1,9 +1,11 @@
 package presence
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"sort"
 	"sync"
 	"time"
@@ -79,6 +81,7 @@ const recordGrace = 30 * time.Millisecond
 func (svc *Service) GetRecord(ctx context.Context, key string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
 	defer cancel()
+	svc.lookups.Add(1)
 	vals, err := svc.DHT.SearchValue(ctx, key)
 	if err != nil {
 		return nil, lookupError(err)
@@ -325,6 +328,34 @@ func (svc *Service) pinned(id pcrypto.AccountID) bool {
 	return err == nil && c.State != store.RequestReceived
 }
 
+// Lookups counts the DHT record lookups made so far.
+func (svc *Service) Lookups() uint64 { return svc.lookups.Load() }
+
+// PinRevokes reports whether the durable pin of acct lists serial as
+// revoked: the newest CRL of the account this node took, kept across
+// restarts. False when the account has no pin.
+func (svc *Service) PinRevokes(acct pcrypto.AccountID, serial *big.Int) bool {
+	pin, ok, err := svc.Store.AccountPin(acct)
+	if err != nil || !ok {
+		return false
+	}
+	s := serialBytes(serial)
+	for _, r := range pin.Revoked {
+		if bytes.Equal(r, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// serialBytes is a serial number as pins keep it.
+func serialBytes(serial *big.Int) []byte {
+	if s := serial.Bytes(); len(s) > 0 {
+		return s
+	}
+	return []byte{0}
+}
+
 // pinOf returns the pin of a record with sequence seq and CRL crl (nil for
 // none).
 func pinOf(seq uint64, crl *pcrypto.CRL) store.AccountPin {
@@ -334,11 +365,7 @@ func pinOf(seq uint64, crl *pcrypto.CRL) store.AccountPin {
 	}
 	p.CRLNumber = crl.Number.Uint64()
 	for _, e := range crl.List.RevokedCertificateEntries {
-		s := e.SerialNumber.Bytes()
-		if len(s) == 0 {
-			s = []byte{0}
-		}
-		p.Revoked = append(p.Revoked, s)
+		p.Revoked = append(p.Revoked, serialBytes(e.SerialNumber))
 	}
 	return p
 }

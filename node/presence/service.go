@@ -13,6 +13,7 @@ package presence
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -62,7 +63,8 @@ type Service struct {
 	published time.Time
 	seq       uint64
 
-	cache recordCache
+	cache   recordCache
+	lookups atomic.Uint64 // DHT record lookups made
 }
 
 // New returns the presence service of env's device.
