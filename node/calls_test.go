@@ -129,10 +129,10 @@ func TestCallRefusedNonContact(t *testing.T) {
 	// Alice thinks bob is a contact; bob does not know alice. (Blocking
 	// first forgets alice without telling her; a plain remove would.)
 	befriend(t, alice, bob)
-	if _, err := bob.BlockContact(alice.account.String()); err != nil {
+	if _, err := bob.BlockContact(alice.account); err != nil {
 		t.Fatal(err)
 	}
-	if err := bob.RemoveContact(alice.account.String()); err != nil {
+	if err := bob.RemoveContact(alice.account); err != nil {
 		t.Fatal(err)
 	}
 	c, err := alice.StartCall(ctx, apitype.CallRequest{AccountID: bob.account.String()})

@@ -336,7 +336,7 @@ func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*ap
 	if acct == svc.ID.AccountCert.ID {
 		return nil, fmt.Errorf("%w: cannot call this node's own account", service.ErrInvalidInput)
 	}
-	ct, err := svc.Store.Contact(acct.String())
+	ct, err := svc.Store.Contact(acct)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && ct.State != store.Accepted) {
 		return nil, fmt.Errorf("%w: %s is not an accepted contact (parley contact add %s, and wait for them to accept)", service.ErrConflict, acct, acct)
 	}
@@ -476,8 +476,11 @@ func (svc *Service) iceConfig(ctx context.Context, controlling bool) calltranspo
 // recordHistory stores an ended call in the history.
 func (svc *Service) recordHistory(c *Call) {
 	ci := c.info()
+	c.mu.Lock()
+	peerDevice := c.peerDevice
+	c.mu.Unlock()
 	h := store.CallRecord{
-		ID: ci.ID, Direction: ci.Direction, Peer: ci.Peer, PeerDevice: ci.PeerDevice,
+		ID: ci.ID, Direction: ci.Direction, Peer: c.peer, PeerDevice: peerDevice,
 		Started: ci.Started, Ended: svc.Now(), Reason: ci.Reason, Answered: !c.firstRecv.IsZero() || ci.SAS != "",
 	}
 	if err := svc.Store.PutCall(h); err != nil {

@@ -80,7 +80,7 @@ func TestCallOfferRefused(t *testing.T) {
 	alice := newTestNode(t, "alice")
 	bobID := bob.ID.AccountCert.ID
 	alicePeer := peer.ID(alice.ID.DeviceCert.Device)
-	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID.String(), State: store.Accepted}); err != nil {
+	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID, State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
 	cacheAccount(t, bob, alice, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil)
@@ -140,7 +140,7 @@ func TestCallOfferRefused(t *testing.T) {
 	cacheAccount(t, bob, alice, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil)
 
 	// Not a contact (removed), then blocked.
-	if err := bob.Store.DeleteContact(alice.ID.AccountCert.ID.String()); err != nil {
+	if err := bob.Store.DeleteContact(alice.ID.AccountCert.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) || callproto.CodeOf(err) != callproto.CodeNotContact {
@@ -152,7 +152,7 @@ func TestCallOfferRefused(t *testing.T) {
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); err != nil {
 		t.Fatalf("non-contact allowed by setting: %v", err)
 	}
-	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID.String(), State: store.Blocked}); err != nil {
+	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID, State: store.Blocked}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) {

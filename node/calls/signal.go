@@ -479,7 +479,7 @@ func (svc *Service) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *
 	if err := svc.replay.Check(o.CallID, now); err != nil {
 		return nil, nil, err
 	}
-	ct, err := svc.Store.Contact(o.From.String())
+	ct, err := svc.Store.Contact(o.From)
 	switch {
 	case err == nil && ct.State == store.Blocked:
 		return nil, nil, fmt.Errorf("%w: blocked", callproto.ErrNotContact)

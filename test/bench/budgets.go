@@ -158,7 +158,7 @@ func addFakeContacts(dir string, n int) error {
 		if err != nil {
 			return fmt.Errorf("fake contacts: %w", err)
 		}
-		c := store.Contact{AccountID: pcrypto.AccountIDFromPublicKey(pub).String(), Name: fmt.Sprintf("contact%d", i), State: store.Accepted}
+		c := store.Contact{AccountID: pcrypto.AccountIDFromPublicKey(pub), Name: fmt.Sprintf("contact%d", i), State: store.Accepted}
 		if err := st.PutContact(c); err != nil {
 			return fmt.Errorf("fake contacts: %w", err)
 		}
