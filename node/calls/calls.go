@@ -329,9 +329,9 @@ func (svc *Service) Calls() []apitype.Call {
 // StartCall calls a contact: every online device of the account rings; the
 // first to answer gets the call.
 func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*apitype.Call, error) {
-	acct, err := pcrypto.ParseAccountID(req.AccountID)
+	acct, err := service.ParseAccount("account_id", req.AccountID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", service.ErrInvalidInput, err)
+		return nil, err
 	}
 	if acct == svc.ID.AccountCert.ID {
 		return nil, fmt.Errorf("%w: cannot call this node's own account", service.ErrInvalidInput)
