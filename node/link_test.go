@@ -178,7 +178,7 @@ func TestLinkCallRevoke(t *testing.T) {
 	}
 
 	// A call rings both; the phone answers.
-	if err := bob2.Store().SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
+	if err := bob2.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
 		t.Fatal(err)
 	}
 	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob1.account.String(), Audio: "tone:600"})
@@ -233,7 +233,7 @@ func TestLinkCallRevoke(t *testing.T) {
 	})
 
 	// Now only the laptop rings.
-	if err := bob1.Store().SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
+	if err := bob1.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
 		t.Fatal(err)
 	}
 	c2, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob1.account.String()})

@@ -125,7 +125,7 @@ func (c *Call) event(typ apitype.EventType, msg string) {
 // end ends the call once: it tells every still-open peer leg why (when
 // notify is a control type), closes media, wipes the keys and records the
 // call in the history.
-func (c *Call) end(reason string, notify string) {
+func (c *Call) end(reason string, notify callproto.ControlType) {
 	c.mu.Lock()
 	if c.ended {
 		c.mu.Unlock()

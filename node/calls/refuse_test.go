@@ -146,7 +146,7 @@ func TestCallOfferRefused(t *testing.T) {
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) || callproto.CodeOf(err) != callproto.CodeNotContact {
 		t.Fatalf("non-contact: %v", err)
 	}
-	if err := bob.Store.SetSetting(service.SettingAllowNonContacts, "true"); err != nil {
+	if err := bob.Store.SetSetting(string(service.SettingAllowNonContacts), "true"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); err != nil {

@@ -148,7 +148,7 @@ func readSyncMsg(r *bufio.Reader) (*syncMsg, error) {
 // syncState is this device's state to send: every replicated entry (local
 // changes versioned first), the device certificates and the CRL.
 func (svc *Service) syncState() (*syncMsg, error) {
-	entries, err := svc.Store.SyncState(svc.ID.DeviceCert.Device, service.AccountSettings)
+	entries, err := svc.Store.SyncState(svc.ID.DeviceCert.Device, service.Names(service.AccountSettings))
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func (svc *Service) applyState(from pcrypto.DeviceID, m *syncMsg, crlChanged boo
 		}
 		entries = append(entries, e)
 	}
-	res, err := svc.Store.MergeSync(svc.ID.DeviceCert.Device, service.AccountSettings, entries)
+	res, err := svc.Store.MergeSync(svc.ID.DeviceCert.Device, service.Names(service.AccountSettings), entries)
 	if err != nil {
 		svc.Log.Error("merging state from another device", "from", from, "err", err)
 	}
@@ -413,7 +413,7 @@ func (svc *Service) localPending() bool {
 	if err != nil || len(others) == 0 {
 		return false
 	}
-	p, err := svc.Store.SyncPending(service.AccountSettings)
+	p, err := svc.Store.SyncPending(service.Names(service.AccountSettings))
 	return err == nil && p
 }
 

@@ -275,8 +275,8 @@ func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, er
 	}
 	settings := map[string]string{}
 	for _, k := range service.AccountSettings {
-		if v, ok, err := svc.Store.Setting(k); err == nil && ok {
-			settings[k] = v
+		if v, ok, err := svc.Store.Setting(string(k)); err == nil && ok {
+			settings[string(k)] = v
 		}
 	}
 	a := &pcrypto.Archive{AccountKeySeed: raw.AccountKeySeed, AccountCert: raw.AccountCert, CRL: crl, Settings: settings, Created: svc.Now().UTC()}

@@ -602,8 +602,8 @@ func importArchive(st *store.Store, a *pcrypto.Archive, crl *pcrypto.CRL, ac *pc
 		}
 	}
 	for _, k := range service.AccountSettings {
-		if v, ok := a.Settings[k]; ok {
-			if err := st.SetSetting(k, v); err != nil {
+		if v, ok := a.Settings[string(k)]; ok {
+			if err := st.SetSetting(string(k), v); err != nil {
 				return err
 			}
 		}

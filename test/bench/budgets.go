@@ -137,7 +137,7 @@ func befriendDaemons(ctx context.Context, a, b *daemon.Parleyd) error {
 	if err := daemon.Befriend(ctx, a, b); err != nil {
 		return fmt.Errorf("befriend: %w", err)
 	}
-	_, err := b.CLI(ctx, "set", node.SettingAutoAnswer, "contacts")
+	_, err := b.CLI(ctx, "set", string(node.SettingAutoAnswer), "contacts")
 	return err
 }
 
