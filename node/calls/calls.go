@@ -387,15 +387,7 @@ func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID
 	for _, l := range legs {
 		go l.ring()
 	}
-	go func() {
-		select {
-		case <-c.done:
-		case <-time.After(ringTimeout):
-			if st := State(c.info().State); st != StateConnected && st != StateConnecting {
-				c.end("no answer", callproto.ControlCancel)
-			}
-		}
-	}()
+	go c.giveUpUnanswered()
 	svc.Log.Info("calling", "call", CallIDString(id), "peer", acct, "devices", len(targets))
 	return c, nil
 }
@@ -513,6 +505,20 @@ func (c *Call) mediaUpAny(l *leg) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.winner == l && l.media != nil
+}
+
+// giveUpUnanswered ends an outgoing call that is not answered (connected
+// or connecting) within ringTimeout.
+func (c *Call) giveUpUnanswered() {
+	t := time.NewTimer(ringTimeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+		if st := State(c.info().State); st != StateConnected && st != StateConnecting {
+			c.end("no answer", callproto.ControlCancel)
+		}
+	}
 }
 
 // awaitConfirm marks an answered incoming call unverified, prominently, if
