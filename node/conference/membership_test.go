@@ -47,7 +47,7 @@ func (r *recorder) dial(context.Context, *conference, pcrypto.DeviceID, confMemb
 	r.dials++
 }
 
-func newTestService(t *testing.T, name string) *Service {
+func newTestService(t testing.TB, name string) *Service {
 	t.Helper()
 	env := servicetest.NewEnv(t, name)
 	pres, err := presence.New(env, presence.Options{})
