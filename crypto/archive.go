@@ -7,8 +7,9 @@ import (
 )
 
 // ArchiveContact is one contact in an account archive.
+// The account ID is in its text form in the archive's JSON.
 type ArchiveContact struct {
-	AccountID string    `json:"account_id"`
+	AccountID AccountID `json:"account_id"`
 	Name      string    `json:"name,omitempty"`
 	State     string    `json:"state"`
 	Updated   time.Time `json:"updated"`
@@ -149,8 +150,8 @@ func (a *Archive) validate() error {
 		}
 	}
 	for i, c := range a.Contacts {
-		if _, err := ParseAccountID(c.AccountID); err != nil {
-			return fmt.Errorf("contact %d: %w", i, err)
+		if c.AccountID.IsZero() {
+			return fmt.Errorf("contact %d: %w: no account ID", i, ErrInvalidID)
 		}
 	}
 	return nil

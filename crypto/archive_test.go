@@ -25,8 +25,8 @@ func testArchive(t testing.TB) *Archive {
 		DeviceCerts:    [][]byte{d1.Raw(), d2.Raw()},
 		CRL:            crl.Raw(),
 		Contacts: []ArchiveContact{
-			{AccountID: testAccountKey(t, "bob").ID().String(), Name: "Bob", State: "accepted", Updated: testEpoch},
-			{AccountID: testAccountKey(t, "carol").ID().String(), State: "requested", Updated: testEpoch.Add(1)},
+			{AccountID: testAccountKey(t, "bob").ID(), Name: "Bob", State: "accepted", Updated: testEpoch},
+			{AccountID: testAccountKey(t, "carol").ID(), State: "requested", Updated: testEpoch.Add(1)},
 		},
 		Settings: map[string]string{"ring": "all", "accept_from": "contacts"},
 		Created:  testEpoch,
@@ -84,6 +84,22 @@ func TestArchiveEveryFlippedByte(t *testing.T) {
 }
 
 // sealArchiveJSON seals arbitrary plaintext in the archive format.
+// withRawContacts returns j as a JSON object whose contacts are the given
+// raw JSON, for contacts that an ArchiveContact cannot hold.
+func withRawContacts(t *testing.T, j archiveJSON, contacts string) map[string]json.RawMessage {
+	t.Helper()
+	raw, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["contacts"] = json.RawMessage(contacts)
+	return m
+}
+
 func sealArchiveJSON(t *testing.T, v any) []byte {
 	t.Helper()
 	pt, err := json.Marshal(v)
@@ -124,9 +140,8 @@ func TestDecryptArchiveContents(t *testing.T) {
 		{"seed short", func(j *archiveJSON) { j.AccountKeySeed = j.AccountKeySeed[:16] }, nil, []error{ErrCorrupt, ErrInvalidKey}},
 		{"device of another account", func(j *archiveJSON) { j.DeviceCerts = [][]byte{mdc.Raw()} }, nil, []error{ErrCorrupt, ErrWrongAccount}},
 		{"CRL of another account", func(j *archiveJSON) { j.CRL = mcrl.Raw() }, nil, []error{ErrCorrupt, ErrWrongAccount}},
-		{"bad contact ID", func(j *archiveJSON) {
-			j.Contacts = []ArchiveContact{{AccountID: "parley1nope", State: "accepted"}}
-		}, nil, []error{ErrCorrupt, ErrInvalidID}},
+		{"bad contact ID", nil, withRawContacts(t, base(), `[{"account_id":"parley1nope","state":"accepted"}]`), []error{ErrCorrupt, ErrInvalidID}},
+		{"contact ID not text", nil, withRawContacts(t, base(), `[{"account_id":7,"state":"accepted"}]`), []error{ErrCorrupt}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,7 +166,7 @@ func TestArchiveEncryptValidates(t *testing.T) {
 	}{
 		{"mismatched cert", func(a *Archive) { a.AccountCert = mc.Raw() }, ErrWrongAccount},
 		{"no seed", func(a *Archive) { a.AccountKeySeed = nil }, ErrInvalidKey},
-		{"bad contact", func(a *Archive) { a.Contacts[0].AccountID = "bob" }, ErrInvalidID},
+		{"zero contact ID", func(a *Archive) { a.Contacts[0].AccountID = AccountID{} }, ErrInvalidID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -64,7 +64,7 @@ func TestCallToneBothWays(t *testing.T) {
 	bob := startNode(t, initAccount(t, "bob"), bs)
 	waitPublished(t, alice, bob)
 	befriend(t, alice, bob)
-	if err := bob.Store().SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
+	if err := bob.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -129,10 +129,10 @@ func TestCallRefusedNonContact(t *testing.T) {
 	// Alice thinks bob is a contact; bob does not know alice. (Blocking
 	// first forgets alice without telling her; a plain remove would.)
 	befriend(t, alice, bob)
-	if _, err := bob.BlockContact(alice.account.String()); err != nil {
+	if _, err := bob.BlockContact(alice.account); err != nil {
 		t.Fatal(err)
 	}
-	if err := bob.RemoveContact(alice.account.String()); err != nil {
+	if err := bob.RemoveContact(alice.account); err != nil {
 		t.Fatal(err)
 	}
 	c, err := alice.StartCall(ctx, apitype.CallRequest{AccountID: bob.account.String()})
@@ -162,7 +162,7 @@ func TestCallTURNOnly(t *testing.T) {
 	bob := startNodeWith(t, initAccount(t, "bob"), bs, relayOnly)
 	waitPublished(t, alice, bob)
 	befriend(t, alice, bob)
-	if err := bob.Store().SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
+	if err := bob.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
 		t.Fatal(err)
 	}
 	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob.account.String(), Audio: "tone:500"})
@@ -187,7 +187,7 @@ func TestCallUnverifiedWithoutConfirm(t *testing.T) {
 	bob := startNode(t, initAccount(t, "bob"), bs)
 	waitPublished(t, mitm, bob)
 	befriend(t, mitm, bob)
-	if err := bob.Store().SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
+	if err := bob.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
 		t.Fatal(err)
 	}
 	events, stop := bob.Subscribe()

@@ -85,7 +85,7 @@ func TestConferenceFullMesh(t *testing.T) {
 	}
 	join := func(i int) {
 		t.Helper()
-		if err := host.InviteToConference(ctx, cf.ID, nodes[i].account.String()); err != nil {
+		if err := host.InviteToConference(ctx, cf.ID, nodes[i].account); err != nil {
 			t.Fatal(err)
 		}
 		test.WaitFor(t, 10*time.Second, func() error {
@@ -156,7 +156,7 @@ func TestConferenceInviteAllFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes[1:] {
-		if err := host.InviteToConference(ctx, cf.ID, n.account.String()); err != nil {
+		if err := host.InviteToConference(ctx, cf.ID, n.account); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"errors"
+	pcrypto "github.com/parleyhq/parley/crypto"
 	"testing"
 	"time"
 
@@ -11,21 +12,21 @@ import (
 
 // contactState returns the state of account in n's contact list ("" if
 // absent).
-func contactState(t testing.TB, n *testNode, account string) (apitype.Contact, bool) {
+func contactState(t testing.TB, n *testNode, account pcrypto.AccountID) (apitype.Contact, bool) {
 	t.Helper()
 	cs, err := n.Contacts()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cs {
-		if c.AccountID == account {
+		if c.AccountID == account.String() {
 			return c, true
 		}
 	}
 	return apitype.Contact{}, false
 }
 
-func waitState(t testing.TB, n *testNode, account, want string) {
+func waitState(t testing.TB, n *testNode, account pcrypto.AccountID, want string) {
 	t.Helper()
 	waitContact(t, n, account, func(c apitype.Contact) bool { return c.State == want && !c.Pending })
 }
@@ -40,7 +41,7 @@ func TestContactRequestAccept(t *testing.T) {
 	events, stop := bob.Subscribe()
 	defer stop()
 
-	a, b := alice.account.String(), bob.account.String()
+	a, b := alice.account, bob.account
 	if _, err := alice.AddContact(b, "Bob", "hi, it is Alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -63,18 +64,21 @@ func TestContactRequestAccept(t *testing.T) {
 	if _, err := alice.AddContact(b, "", ""); !errors.Is(err, node.ErrConflict) {
 		t.Fatalf("adding an accepted contact: %v", err)
 	}
-	if _, err := alice.AddContact("parley1notanid", "", ""); !errors.Is(err, node.ErrInvalidInput) {
-		t.Fatalf("adding a malformed ID: %v", err)
+	if _, err := alice.AddContact(alice.account, "", ""); !errors.Is(err, node.ErrInvalidInput) {
+		t.Fatalf("adding her own account: %v", err)
+	}
+	if _, err := alice.AddContact(pcrypto.AccountID{}, "", ""); !errors.Is(err, node.ErrInvalidInput) {
+		t.Fatalf("adding the zero account: %v", err)
 	}
 }
 
-func waitEvent(t testing.TB, ch <-chan apitype.Event, typ apitype.EventType, account string) {
+func waitEvent(t testing.TB, ch <-chan apitype.Event, typ apitype.EventType, account pcrypto.AccountID) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
 		select {
 		case ev := <-ch:
-			if ev.Type == typ && ev.Account == account {
+			if ev.Type == typ && ev.Account == account.String() {
 				return
 			}
 		case <-deadline:
@@ -92,7 +96,7 @@ func TestContactRequestToOfflineAccount(t *testing.T) {
 	carolDir := initAccount(t, "carol")
 	carol := startNode(t, carolDir, bs)
 	waitPublished(t, alice, carol)
-	carolID := carol.account.String()
+	carolID := carol.account
 	carol.stop(t)
 
 	if _, err := alice.AddContact(carolID, "Carol", "are you there?"); err != nil {
@@ -111,11 +115,11 @@ func TestContactRequestToOfflineAccount(t *testing.T) {
 	}
 
 	carol = startNode(t, carolDir, bs)
-	waitState(t, carol, alice.account.String(), "request-received")
+	waitState(t, carol, alice.account, "request-received")
 	waitState(t, alice, carolID, "request-sent") // delivered, no longer pending
 
 	// Carol blocks alice; alice's next request is dropped silently.
-	if _, err := carol.BlockContact(alice.account.String()); err != nil {
+	if _, err := carol.BlockContact(alice.account); err != nil {
 		t.Fatal(err)
 	}
 	if err := alice.RemoveContact(carolID); err != nil {
@@ -125,7 +129,7 @@ func TestContactRequestToOfflineAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, alice, carolID, "request-sent")
-	if c, _ := contactState(t, carol, alice.account.String()); c.State != "blocked" || c.Message == "again" {
+	if c, _ := contactState(t, carol, alice.account); c.State != "blocked" || c.Message == "again" {
 		t.Fatalf("blocked contact changed: %+v", c)
 	}
 }

@@ -15,7 +15,11 @@ func (n *Node) Endpoints() (service.Endpoints, error) {
 		"status":   service.Get(func(*http.Request) (any, error) { return n.Status() }),
 		"settings": service.Get(func(*http.Request) (any, error) { return n.Settings() }),
 		"settings/set": service.Post(func(_ *http.Request, req apitype.Setting) (any, error) {
-			return service.OK(n.SetSetting(req.Key, req.Value))
+			key, err := service.ParseSettingKey(req.Key)
+			if err != nil {
+				return nil, err
+			}
+			return service.OK(n.SetSetting(key, req.Value))
 		}),
 	}
 	for _, svc := range []interface{ Endpoints() service.Endpoints }{

@@ -50,3 +50,47 @@ func TestEndpointsDocumentedAndBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointsRefuseMalformedIDs: every endpoint that names an account
+// parses the ID where it enters and refuses a malformed one with 400 and
+// an error that names the field; the service behind it is never reached.
+func TestEndpointsRefuseMalformedIDs(t *testing.T) {
+	n, err := node.New(node.Options{DataDir: initAccount(t, "alice"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	h, err := localapi.NewHandler(n, quiet(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bad = "parley1notanid"
+	for _, tc := range []struct{ method, path, body string }{
+		{http.MethodPost, "contacts/add", `{"account_id":"` + bad + `"}`},
+		{http.MethodPost, "contacts/accept", `{"account_id":"` + bad + `"}`},
+		{http.MethodPost, "contacts/decline", `{"account_id":"` + bad + `"}`},
+		{http.MethodPost, "contacts/block", `{"account_id":"` + bad + `"}`},
+		{http.MethodPost, "contacts/remove", `{"account_id":"` + bad + `"}`},
+		{http.MethodPost, "contacts/rename", `{"account_id":"` + bad + `","name":"x"}`},
+		{http.MethodPost, "calls/start", `{"account_id":"` + bad + `"}`},
+		{http.MethodPost, "conferences/invite", `{"conference_id":"00","account_id":"` + bad + `"}`},
+		{http.MethodGet, "lookup?account=" + bad, ""},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, apitype.Prefix+tc.path, strings.NewReader(tc.body)))
+		field := "account_id"
+		if tc.method == http.MethodGet {
+			field = "account query parameter"
+		}
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), field) || !strings.Contains(rec.Body.String(), "invalid ID: 7 characters after parley1") {
+			t.Errorf("%s %s = %d %s; want 400 naming %q and the problem", tc.method, tc.path, rec.Code, rec.Body, field)
+		}
+	}
+	// A well-formed ID of this node's own account is refused too.
+	own := n.Keys().AccountCert.ID.String()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, apitype.Prefix+"contacts/add", strings.NewReader(`{"account_id":"`+own+`"}`)))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "own account") {
+		t.Errorf("adding the own account = %d %s", rec.Code, rec.Body)
+	}
+}

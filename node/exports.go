@@ -55,6 +55,9 @@ const (
 	DefaultLinkAttempts = link.DefaultLinkAttempts
 )
 
+// SettingKey names a setting (package service).
+type SettingKey = service.SettingKey
+
 // Settings (package service) and conference defaults (package conference).
 const (
 	SettingAutoAnswer       = service.SettingAutoAnswer

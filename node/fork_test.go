@@ -80,16 +80,16 @@ func TestCallRingsAllDevices(t *testing.T) {
 	}
 	// Both of bob's devices receive alice's request and accept it (device
 	// sync is not part of this test).
-	if _, err := alice.AddContact(bob1.account.String(), "", ""); err != nil {
+	if _, err := alice.AddContact(bob1.account, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range []*testNode{bob1, bob2} {
-		waitState(t, b, alice.account.String(), "request-received")
-		if _, err := b.AcceptContact(alice.account.String()); err != nil {
+		waitState(t, b, alice.account, "request-received")
+		if _, err := b.AcceptContact(alice.account); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitState(t, alice, bob1.account.String(), "accepted")
+	waitState(t, alice, bob1.account, "accepted")
 
 	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob1.account.String(), Audio: "tone:600"})
 	if err != nil {

@@ -109,7 +109,7 @@ func linkNewDevice(t testing.TB, approver *testNode, name string, bs []*testBoot
 
 // lookupDevices returns the device IDs a's lookup of account finds.
 func lookupDevices(a *testNode, account pcrypto.AccountID) ([]string, error) {
-	l, err := a.Lookup(context.Background(), account.String())
+	l, err := a.Lookup(context.Background(), account)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func TestLinkCallRevoke(t *testing.T) {
 	befriend(t, alice, bob1)
 
 	bob2 := startNode(t, linkNewDevice(t, bob1, "bob-phone", bs), bs)
-	if c, ok := contactState(t, bob2, alice.account.String()); !ok || c.State != "accepted" {
+	if c, ok := contactState(t, bob2, alice.account); !ok || c.State != "accepted" {
 		t.Fatalf("the new device's contacts: alice is %+v", c)
 	}
 	if bob2.account != bob1.account {
@@ -178,7 +178,7 @@ func TestLinkCallRevoke(t *testing.T) {
 	}
 
 	// A call rings both; the phone answers.
-	if err := bob2.Store().SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
+	if err := bob2.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
 		t.Fatal(err)
 	}
 	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob1.account.String(), Audio: "tone:600"})
@@ -204,7 +204,7 @@ func TestLinkCallRevoke(t *testing.T) {
 		if err != nil || len(hist) == 0 {
 			return fmt.Errorf("no history yet (%v)", err)
 		}
-		if h := hist[len(hist)-1]; h.ID != c.ID || h.PeerDevice != bob2ID || !h.Answered {
+		if h := hist[len(hist)-1]; h.ID != c.ID || h.PeerDevice.String() != bob2ID || !h.Answered {
 			return fmt.Errorf("history %+v, want answered by %s", h, bob2ID)
 		}
 		return nil
@@ -233,7 +233,7 @@ func TestLinkCallRevoke(t *testing.T) {
 	})
 
 	// Now only the laptop rings.
-	if err := bob1.Store().SetSetting(node.SettingAutoAnswer, "contacts"); err != nil {
+	if err := bob1.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
 		t.Fatal(err)
 	}
 	c2, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob1.account.String()})
@@ -289,7 +289,7 @@ func hasDevice(t testing.TB, n *testNode, d pcrypto.DeviceID) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ok := certs[d.String()]
+	_, ok := certs[d]
 	return ok
 }
 
@@ -478,7 +478,7 @@ func TestLinkOverRelayArchiveNotInClear(t *testing.T) {
 		t.Fatal(err)
 	}
 	const secretName = "Zebediah-the-unmistakable"
-	if err := bob.Store().PutContact(store.Contact{AccountID: friend.ID().String(), Name: secretName, State: store.Accepted}); err != nil {
+	if err := bob.Store().PutContact(store.Contact{AccountID: friend.ID(), Name: secretName, State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -537,7 +537,7 @@ func TestLinkOverRelayArchiveNotInClear(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if c, err := st.Contact(friend.ID().String()); err != nil || c.Name != secretName {
+	if c, err := st.Contact(friend.ID()); err != nil || c.Name != secretName {
 		t.Fatalf("the new device's contact: %+v, %v", c, err)
 	}
 }
@@ -614,7 +614,7 @@ func TestSyncBetweenDevices(t *testing.T) {
 	})
 }
 
-func accountOf(t testing.TB, dir string) string {
+func accountOf(t testing.TB, dir string) pcrypto.AccountID {
 	t.Helper()
 	st, err := node.OpenStore(dir, node.AccountOptions{})
 	if err != nil {
@@ -625,12 +625,16 @@ func accountOf(t testing.TB, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id.AccountID
+	acct, err := pcrypto.ParseAccountID(id.AccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acct
 }
 
-func waitContact(t testing.TB, n *testNode, account string, ok func(apitype.Contact) bool) {
+func waitContact(t testing.TB, n *testNode, account pcrypto.AccountID, ok func(apitype.Contact) bool) {
 	t.Helper()
-	if err := n.tn.WaitContact(context.Background(), account, ok); err != nil {
+	if err := n.tn.WaitContact(context.Background(), account.String(), ok); err != nil {
 		t.Fatal(err)
 	}
 }

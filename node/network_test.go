@@ -19,7 +19,7 @@ import (
 // checkResolves makes from look up to and requires every device of to to be
 // online and connected.
 func checkResolves(ctx context.Context, from, to *testNode) error {
-	l, err := from.Lookup(ctx, to.account.String())
+	l, err := from.Lookup(ctx, to.account)
 	if err != nil {
 		return fmt.Errorf("%s → %s: %w", from.dir, to.dir, err)
 	}
@@ -160,7 +160,7 @@ func TestForgedRecordsNeverReturned(t *testing.T) {
 	})
 	// Bob resolves alice many times over; the answer is always genuine.
 	for range 5 {
-		l, err := bob.Lookup(ctx, alice.account.String())
+		l, err := bob.Lookup(ctx, alice.account)
 		if err != nil {
 			t.Fatalf("lookup: %v", err)
 		}

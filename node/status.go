@@ -1,9 +1,6 @@
 package node
 
 import (
-	"fmt"
-	"slices"
-
 	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/service"
 
@@ -69,23 +66,16 @@ func reachabilityString(r network.Reachability) string {
 // Subscribe returns the node's event stream and a function that ends it.
 func (n *Node) Subscribe() (<-chan apitype.Event, func()) { return n.ev.Subscribe() }
 
-// knownSettings are the settings a user may change, with their allowed
-// values (nil: any).
-var knownSettings = map[string][]string{
-	service.SettingAutoAnswer:       {"off", "contacts"},
-	service.SettingAllowNonContacts: {"false", "true"},
-	service.SettingAutoRecord:       nil,
-}
-
 // Settings returns the node's settings, defaults included.
-func (n *Node) Settings() (map[string]string, error) {
-	out := map[string]string{service.SettingAutoAnswer: "off", service.SettingAllowNonContacts: "false", service.SettingAutoRecord: ""}
+func (n *Node) Settings() (map[service.SettingKey]string, error) {
 	all, err := n.st.Settings()
 	if err != nil {
 		return nil, err
 	}
-	for k := range knownSettings {
-		if v, ok := all[k]; ok {
+	out := map[service.SettingKey]string{}
+	for _, k := range service.SettingKeys() {
+		out[k] = k.Default()
+		if v, ok := all[string(k)]; ok {
 			out[k] = v
 		}
 	}
@@ -93,13 +83,9 @@ func (n *Node) Settings() (map[string]string, error) {
 }
 
 // SetSetting changes a known setting.
-func (n *Node) SetSetting(key, value string) error {
-	allowed, ok := knownSettings[key]
-	if !ok {
-		return fmt.Errorf("%w: unknown setting %q (known: %s, %s, %s)", service.ErrInvalidInput, key, service.SettingAutoAnswer, service.SettingAllowNonContacts, service.SettingAutoRecord)
+func (n *Node) SetSetting(key service.SettingKey, value string) error {
+	if err := key.Check(value); err != nil {
+		return err
 	}
-	if allowed != nil && !slices.Contains(allowed, value) {
-		return fmt.Errorf("%w: %s must be one of %v", service.ErrInvalidInput, key, allowed)
-	}
-	return n.st.SetSetting(key, value)
+	return n.st.SetSetting(string(key), value)
 }

@@ -6,22 +6,25 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/parleyhq/parley/crypto"
 )
 
 // maxCallHistory is how many calls the history keeps; older ones are
 // dropped as new ones are added.
 const maxCallHistory = 1000
 
-// CallRecord is one entry of the call history.
+// CallRecord is one entry of the call history. It is stored as JSON; the
+// IDs are their text forms (MarshalText), as they always were.
 type CallRecord struct {
-	ID         string    `json:"id"`
-	Direction  string    `json:"direction"` // "outgoing" or "incoming"
-	Peer       string    `json:"peer"`      // the other account
-	PeerDevice string    `json:"peer_device,omitempty"`
-	Answered   bool      `json:"answered"`
-	Started    time.Time `json:"started"`
-	Ended      time.Time `json:"ended"`
-	Reason     string    `json:"reason,omitempty"`
+	ID         string           `json:"id"`
+	Direction  string           `json:"direction"` // "outgoing" or "incoming"
+	Peer       crypto.AccountID `json:"peer"`      // the other account
+	PeerDevice crypto.DeviceID  `json:"peer_device,omitempty"`
+	Answered   bool             `json:"answered"`
+	Started    time.Time        `json:"started"`
+	Ended      time.Time        `json:"ended"`
+	Reason     string           `json:"reason,omitempty"`
 }
 
 type callRecord struct {
@@ -34,6 +37,14 @@ type callRecord struct {
 func (s *Store) PutCall(c CallRecord) error {
 	if err := checkKey("call ID", c.ID); err != nil {
 		return fmt.Errorf("store: put call: %w", err)
+	}
+	if err := checkAccount("peer", c.Peer); err != nil {
+		return fmt.Errorf("store: put call: %w", err)
+	}
+	if c.PeerDevice != "" {
+		if err := checkDevice("peer device", c.PeerDevice); err != nil {
+			return fmt.Errorf("store: put call: %w", err)
+		}
 	}
 	if len(c.Reason) > maxMessageLen {
 		c.Reason = c.Reason[:maxMessageLen]

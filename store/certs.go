@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/parleyhq/parley/crypto"
 )
 
 // Keys in bucketCRL.
@@ -17,8 +19,8 @@ var (
 // PutDeviceCert stores the DER certificate of one device of the account,
 // replacing any earlier certificate of that device. The store does not parse
 // it; verify it with package crypto first.
-func (s *Store) PutDeviceCert(deviceID string, der []byte) error {
-	if err := checkKey("device ID", deviceID); err != nil {
+func (s *Store) PutDeviceCert(deviceID crypto.DeviceID, der []byte) error {
+	if err := checkDevice("device ID", deviceID); err != nil {
 		return fmt.Errorf("store: put device cert: %w", err)
 	}
 	if err := checkDER("device certificate", der); err != nil {
@@ -29,7 +31,7 @@ func (s *Store) PutDeviceCert(deviceID string, der []byte) error {
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte(deviceID), der)
+		return b.Put(deviceKey(deviceID), der)
 	})
 	if err != nil {
 		return fmt.Errorf("store: put device cert %s: %w", deviceID, err)
@@ -38,16 +40,19 @@ func (s *Store) PutDeviceCert(deviceID string, der []byte) error {
 }
 
 // DeviceCerts returns the stored device certificates keyed by device ID. The
-// map is empty (not nil) when there are none.
-func (s *Store) DeviceCerts() (map[string][]byte, error) {
-	certs := make(map[string][]byte)
+// map is empty (not nil) when there are none. A certificate stored under a
+// key that is not a device ID is left out.
+func (s *Store) DeviceCerts() (map[crypto.DeviceID][]byte, error) {
+	certs := make(map[crypto.DeviceID][]byte)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketDeviceCert)
 		if err != nil {
 			return err
 		}
 		return b.ForEach(func(k, v []byte) error {
-			certs[string(k)] = bytes.Clone(v)
+			if d, err := parseDeviceKey(k); err == nil {
+				certs[d] = bytes.Clone(v)
+			}
 			return nil
 		})
 	})
@@ -59,8 +64,8 @@ func (s *Store) DeviceCerts() (map[string][]byte, error) {
 
 // DeleteDeviceCert removes the certificate of one device. It returns
 // ErrNotFound when there is none.
-func (s *Store) DeleteDeviceCert(deviceID string) error {
-	if err := checkKey("device ID", deviceID); err != nil {
+func (s *Store) DeleteDeviceCert(deviceID crypto.DeviceID) error {
+	if err := checkDevice("device ID", deviceID); err != nil {
 		return fmt.Errorf("store: delete device cert: %w", err)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -68,13 +73,14 @@ func (s *Store) DeleteDeviceCert(deviceID string) error {
 		if err != nil {
 			return err
 		}
-		if b.Get([]byte(deviceID)) == nil {
+		key := deviceKey(deviceID)
+		if b.Get(key) == nil {
 			return ErrNotFound
 		}
-		return b.Delete([]byte(deviceID))
+		return b.Delete(key)
 	})
 	if err != nil {
-		return fmt.Errorf("store: delete device cert %q: %w", deviceID, err)
+		return fmt.Errorf("store: delete device cert %s: %w", deviceID, err)
 	}
 	return nil
 }

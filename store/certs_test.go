@@ -6,8 +6,14 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/storetest"
+)
+
+var (
+	devA = storetest.Device("a")
+	devB = storetest.Device("b")
 )
 
 func TestDeviceCerts(t *testing.T) {
@@ -16,9 +22,9 @@ func TestDeviceCerts(t *testing.T) {
 	if m, err := s.DeviceCerts(); err != nil || m == nil || len(m) != 0 {
 		t.Fatalf("DeviceCerts on empty store = %v, %v; want empty map", m, err)
 	}
-	want := map[string][]byte{
-		"dev-a": []byte("cert a"),
-		"dev-b": []byte("cert b"),
+	want := map[crypto.DeviceID][]byte{
+		devA: []byte("cert a"),
+		devB: []byte("cert b"),
 	}
 	for id, der := range want {
 		if err := s.PutDeviceCert(id, der); err != nil {
@@ -26,8 +32,8 @@ func TestDeviceCerts(t *testing.T) {
 		}
 	}
 	// Replace one.
-	want["dev-a"] = []byte("cert a, renewed")
-	if err := s.PutDeviceCert("dev-a", want["dev-a"]); err != nil {
+	want[devA] = []byte("cert a, renewed")
+	if err := s.PutDeviceCert(devA, want[devA]); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.DeviceCerts()
@@ -37,7 +43,7 @@ func TestDeviceCerts(t *testing.T) {
 	if !maps.EqualFunc(got, want, bytes.Equal) {
 		t.Fatalf("DeviceCerts = %q, want %q", got, want)
 	}
-	got["dev-a"][0] = 'X' // caller owns the copy
+	got[devA][0] = 'X' // caller owns the copy
 	s.Close()
 
 	s = mustOpen(t, dir, nil)
@@ -49,14 +55,14 @@ func TestDeviceCerts(t *testing.T) {
 		t.Fatalf("after reopen DeviceCerts = %q, want %q", got, want)
 	}
 
-	if err := s.DeleteDeviceCert("dev-a"); err != nil {
+	if err := s.DeleteDeviceCert(devA); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteDeviceCert("dev-a"); !errors.Is(err, store.ErrNotFound) {
+	if err := s.DeleteDeviceCert(devA); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v, want ErrNotFound", err)
 	}
 	got, _ = s.DeviceCerts()
-	if _, ok := got["dev-a"]; ok || len(got) != 1 {
+	if _, ok := got[devA]; ok || len(got) != 1 {
 		t.Fatalf("after delete DeviceCerts = %q", got)
 	}
 }
@@ -64,13 +70,14 @@ func TestDeviceCerts(t *testing.T) {
 func TestPutDeviceCertInvalid(t *testing.T) {
 	tests := []struct {
 		name string
-		id   string
+		id   crypto.DeviceID
 		der  []byte
 	}{
 		{"empty ID", "", []byte("x")},
-		{"empty DER", "dev", nil},
-		{"huge DER", "dev", make([]byte, 64<<10+1)},
+		{"empty DER", devA, nil},
+		{"huge DER", devA, make([]byte, 64<<10+1)},
 		{"ID not UTF-8", "\xff", []byte("x")},
+		{"not a device ID", crypto.DeviceID("dev-a"), []byte("x")},
 	}
 	s := storetest.MustOpen(t, nil)
 	for _, tt := range tests {

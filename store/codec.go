@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/parleyhq/parley/crypto"
 )
 
 // recordVersion is the "v" field of every JSON record this build writes.
@@ -16,7 +18,7 @@ const recordVersion = 1
 // Size bounds. They keep records small and reject garbage early; none is a
 // protocol limit.
 const (
-	maxKeyLen     = 256      // account IDs, device IDs, setting keys
+	maxKeyLen     = 256      // call IDs, setting keys, message kinds
 	maxNameLen    = 128      // contact and device names
 	maxMessageLen = 1024     // contact request message
 	maxDERLen     = 64 << 10 // one certificate or CRL
@@ -81,6 +83,55 @@ func checkKey(what, k string) error {
 		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, what)
 	}
 	return nil
+}
+
+// The buckets keyed by an account (contacts, outbox) or a device (device
+// certificates, device metadata) use the ID's canonical text form as the
+// key, as every version of the store has. The API takes and returns typed
+// IDs; these helpers are the only place that converts.
+
+// accountKey is the bucket key of an account.
+func accountKey(id crypto.AccountID) []byte { return []byte(id.String()) }
+
+// checkAccount refuses the zero account ID (no account).
+func checkAccount(what string, id crypto.AccountID) error {
+	if id.IsZero() {
+		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
+	}
+	return nil
+}
+
+// parseAccountKey reads an account bucket key back.
+func parseAccountKey(k []byte) (crypto.AccountID, error) {
+	id, err := crypto.ParseAccountID(string(k))
+	if err != nil {
+		return crypto.AccountID{}, fmt.Errorf("%w: key %q: %w", ErrCorrupt, k, err)
+	}
+	return id, nil
+}
+
+// deviceKey is the bucket key of a device.
+func deviceKey(d crypto.DeviceID) []byte { return []byte(d.String()) }
+
+// checkDevice refuses an empty device ID and one that does not hold an
+// Ed25519 device key (a DeviceID converted from arbitrary bytes).
+func checkDevice(what string, d crypto.DeviceID) error {
+	if d == "" {
+		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
+	}
+	if _, err := d.PublicKey(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInvalid, what, err)
+	}
+	return nil
+}
+
+// parseDeviceKey reads a device bucket key back.
+func parseDeviceKey(k []byte) (crypto.DeviceID, error) {
+	d, err := crypto.ParseDeviceID(string(k))
+	if err != nil {
+		return "", fmt.Errorf("%w: key %q: %w", ErrCorrupt, k, err)
+	}
+	return d, nil
 }
 
 // checkText validates a free-text field: valid UTF-8 and at most max bytes.

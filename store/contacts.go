@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/parleyhq/parley/crypto"
 )
 
 // ContactState is where a contact stands in the request handshake.
@@ -31,15 +33,16 @@ func (s ContactState) Valid() bool {
 
 // Contact is another account this node knows.
 type Contact struct {
-	AccountID string       // the contact's account ID (text form); the key, never empty
-	Name      string       // local display name, at most 128 bytes
-	State     ContactState // must be Valid
-	Message   string       // message sent with the request, at most 1024 bytes
-	Created   time.Time    // set by the store on the first PutContact
-	Updated   time.Time    // set by the store on every PutContact
+	AccountID crypto.AccountID // the contact's account; the key, never zero
+	Name      string           // local display name, at most 128 bytes
+	State     ContactState     // must be Valid
+	Message   string           // message sent with the request, at most 1024 bytes
+	Created   time.Time        // set by the store on the first PutContact
+	Updated   time.Time        // set by the store on every PutContact
 }
 
-// contactRecord is the JSON stored under the account ID in bucketContacts.
+// contactRecord is the JSON stored in bucketContacts under the account ID's
+// text form.
 type contactRecord struct {
 	V       int          `json:"v"`
 	Name    string       `json:"name,omitempty"`
@@ -50,7 +53,7 @@ type contactRecord struct {
 }
 
 func (c *Contact) validate() error {
-	if err := checkKey("account ID", c.AccountID); err != nil {
+	if err := checkAccount("account ID", c.AccountID); err != nil {
 		return err
 	}
 	if !c.State.Valid() {
@@ -63,7 +66,7 @@ func (c *Contact) validate() error {
 }
 
 // decodeContact decodes and checks a stored contact.
-func decodeContact(accountID string, raw []byte) (Contact, error) {
+func decodeContact(accountID crypto.AccountID, raw []byte) (Contact, error) {
 	var rec contactRecord
 	if err := decodeJSON(raw, &rec); err != nil {
 		return Contact{}, err
@@ -87,7 +90,7 @@ func decodeContact(accountID string, raw []byte) (Contact, error) {
 // PutContact creates or replaces the contact c.AccountID. The store sets
 // Updated to now, and Created to now on the first put (keeping the stored
 // Created afterwards); the values in c are ignored. A stored record that
-// cannot be decoded is replaced. It returns ErrInvalid for an empty account
+// cannot be decoded is replaced. It returns ErrInvalid for a zero account
 // ID, an unknown state or oversized text.
 func (s *Store) PutContact(c Contact) error {
 	if err := c.validate(); err != nil {
@@ -115,25 +118,26 @@ func (s *Store) putContactTx(tx *bolt.Tx, c Contact) error {
 	if err != nil {
 		return err
 	}
-	if raw := b.Get([]byte(c.AccountID)); raw != nil {
+	key := accountKey(c.AccountID)
+	if raw := b.Get(key); raw != nil {
 		// A record that no longer decodes is replaced rather than
 		// blocking every future update of this contact.
 		if old, err := decodeContact(c.AccountID, raw); err == nil {
 			rec.Created = old.Created
 		}
 	}
-	return putJSON(b, []byte(c.AccountID), &rec)
+	return putJSON(b, key, &rec)
 }
 
 // Contact returns one contact, or ErrNotFound.
-func (s *Store) Contact(accountID string) (Contact, error) {
+func (s *Store) Contact(accountID crypto.AccountID) (Contact, error) {
 	var c Contact
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketContacts)
 		if err != nil {
 			return err
 		}
-		raw := b.Get([]byte(accountID))
+		raw := b.Get(accountKey(accountID))
 		if raw == nil {
 			return ErrNotFound
 		}
@@ -141,13 +145,14 @@ func (s *Store) Contact(accountID string) (Contact, error) {
 		return err
 	})
 	if err != nil {
-		return Contact{}, fmt.Errorf("store: contact %q: %w", accountID, err)
+		return Contact{}, fmt.Errorf("store: contact %s: %w", accountID, err)
 	}
 	return c, nil
 }
 
-// Contacts returns all contacts sorted by AccountID (byte order). It fails
-// with ErrCorrupt if any stored contact cannot be decoded.
+// Contacts returns all contacts sorted by the text form of AccountID (byte
+// order). It fails with ErrCorrupt if any stored contact, or its key,
+// cannot be decoded.
 func (s *Store) Contacts() ([]Contact, error) {
 	var cs []Contact
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -156,7 +161,11 @@ func (s *Store) Contacts() ([]Contact, error) {
 			return err
 		}
 		return b.ForEach(func(k, v []byte) error {
-			c, err := decodeContact(string(k), v)
+			id, err := parseAccountKey(k)
+			if err != nil {
+				return err
+			}
+			c, err := decodeContact(id, v)
 			if err != nil {
 				return fmt.Errorf("contact %q: %w", k, err)
 			}
@@ -172,19 +181,20 @@ func (s *Store) Contacts() ([]Contact, error) {
 
 // DeleteContact removes a contact. It returns ErrNotFound when there is
 // none.
-func (s *Store) DeleteContact(accountID string) error {
+func (s *Store) DeleteContact(accountID crypto.AccountID) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketContacts)
 		if err != nil {
 			return err
 		}
-		if b.Get([]byte(accountID)) == nil {
+		key := accountKey(accountID)
+		if b.Get(key) == nil {
 			return ErrNotFound
 		}
-		return b.Delete([]byte(accountID))
+		return b.Delete(key)
 	})
 	if err != nil {
-		return fmt.Errorf("store: delete contact %q: %w", accountID, err)
+		return fmt.Errorf("store: delete contact %s: %w", accountID, err)
 	}
 	return nil
 }
@@ -193,8 +203,8 @@ func (s *Store) DeleteContact(accountID string) error {
 // transaction so that a crash never splits it (a contact in request-sent
 // with no request queued, say).
 type ContactChange struct {
-	// AccountID is the contact's account (text form).
-	AccountID string
+	// AccountID is the contact's account; never zero.
+	AccountID crypto.AccountID
 	// Contact is the new record; nil deletes the contact (no error if
 	// there is none).
 	Contact *Contact
@@ -208,9 +218,12 @@ type ContactChange struct {
 
 // ApplyContactChange applies ch atomically.
 func (s *Store) ApplyContactChange(ch ContactChange) error {
+	if err := checkAccount("account ID", ch.AccountID); err != nil {
+		return fmt.Errorf("store: contact change: %w", err)
+	}
 	if ch.Contact != nil {
 		if ch.Contact.AccountID != ch.AccountID {
-			return fmt.Errorf("store: contact change: %w: record for %q under %q", ErrInvalid, ch.Contact.AccountID, ch.AccountID)
+			return fmt.Errorf("store: contact change: %w: record for %s under %s", ErrInvalid, ch.Contact.AccountID, ch.AccountID)
 		}
 		if err := ch.Contact.validate(); err != nil {
 			return fmt.Errorf("store: contact change: %w", err)
@@ -225,6 +238,7 @@ func (s *Store) ApplyContactChange(ch ContactChange) error {
 		}
 		out = rec
 	}
+	key := accountKey(ch.AccountID)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if ch.Contact != nil {
 			if err := s.putContactTx(tx, *ch.Contact); err != nil {
@@ -235,7 +249,7 @@ func (s *Store) ApplyContactChange(ch ContactChange) error {
 			if err != nil {
 				return err
 			}
-			if err := b.Delete([]byte(ch.AccountID)); err != nil {
+			if err := b.Delete(key); err != nil {
 				return err
 			}
 		}
@@ -244,17 +258,17 @@ func (s *Store) ApplyContactChange(ch ContactChange) error {
 			return err
 		}
 		if ch.ClearOutbox {
-			if err := ob.Delete([]byte(ch.AccountID)); err != nil {
+			if err := ob.Delete(key); err != nil {
 				return err
 			}
 		}
 		if out != nil {
-			return putJSON(ob, []byte(ch.AccountID), out)
+			return putJSON(ob, key, out)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: contact change %q: %w", ch.AccountID, err)
+		return fmt.Errorf("store: contact change %s: %w", ch.AccountID, err)
 	}
 	return nil
 }

@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/storetest"
 )
@@ -17,7 +19,7 @@ func TestContactRoundTrip(t *testing.T) {
 	s := mustOpen(t, dir, &store.Options{Now: clock.Now})
 
 	in := store.Contact{
-		AccountID: "acct-bob",
+		AccountID: storetest.Account("bob"),
 		Name:      "Bob",
 		State:     store.RequestSent,
 		Message:   "hi, it's Alice",
@@ -28,7 +30,7 @@ func TestContactRoundTrip(t *testing.T) {
 	if err := s.PutContact(in); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Contact("acct-bob")
+	got, err := s.Contact(storetest.Account("bob"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,7 @@ func TestContactRoundTrip(t *testing.T) {
 	if err := s.PutContact(in); err != nil {
 		t.Fatal(err)
 	}
-	got, err = s.Contact("acct-bob")
+	got, err = s.Contact(storetest.Account("bob"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func TestContactRoundTrip(t *testing.T) {
 	// Persisted across reopen.
 	s.Close()
 	s = mustOpen(t, dir, nil)
-	got, err = s.Contact("acct-bob")
+	got, err = s.Contact(storetest.Account("bob"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,21 +80,28 @@ func TestContactsSortedAndDelete(t *testing.T) {
 	if cs, err := s.Contacts(); err != nil || len(cs) != 0 {
 		t.Fatalf("Contacts on empty store = %v, %v", cs, err)
 	}
-	for _, id := range []string{"carol", "alice", "bob", "Zed"} {
-		if err := s.PutContact(store.Contact{AccountID: id, Name: "n-" + id, State: store.Accepted}); err != nil {
+	names := map[crypto.AccountID]string{}
+	for _, name := range []string{"carol", "alice", "bob", "Zed"} {
+		id := storetest.Account(name)
+		names[id] = name
+		if err := s.PutContact(store.Contact{AccountID: id, Name: "n-" + name, State: store.Accepted}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Contacts come sorted by the text form of the ID (the bucket key).
 	assertIDs := func(want ...string) {
 		t.Helper()
+		slices.SortFunc(want, func(a, b string) int {
+			return strings.Compare(storetest.Account(a).String(), storetest.Account(b).String())
+		})
 		cs, err := s.Contacts()
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got []string
 		for _, c := range cs {
-			got = append(got, c.AccountID)
-			if c.Name != "n-"+c.AccountID {
+			got = append(got, names[c.AccountID])
+			if c.Name != "n-"+names[c.AccountID] {
 				t.Errorf("contact %s has name %q", c.AccountID, c.Name)
 			}
 		}
@@ -102,23 +111,24 @@ func TestContactsSortedAndDelete(t *testing.T) {
 	}
 	assertIDs("Zed", "alice", "bob", "carol")
 
-	if err := s.DeleteContact("bob"); err != nil {
+	bob := storetest.Account("bob")
+	if err := s.DeleteContact(bob); err != nil {
 		t.Fatal(err)
 	}
 	assertIDs("Zed", "alice", "carol")
-	if _, err := s.Contact("bob"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Contact(bob); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Contact after delete: %v, want ErrNotFound", err)
 	}
-	if err := s.DeleteContact("bob"); !errors.Is(err, store.ErrNotFound) {
+	if err := s.DeleteContact(bob); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second DeleteContact: %v, want ErrNotFound", err)
 	}
-	if _, err := s.Contact("nobody"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Contact(storetest.Account("nobody")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Contact(nobody): %v, want ErrNotFound", err)
 	}
 }
 
 func TestPutContactValidation(t *testing.T) {
-	ok := store.Contact{AccountID: "a", State: store.Accepted}
+	ok := store.Contact{AccountID: storetest.Account("a"), State: store.Accepted}
 	tests := []struct {
 		name    string
 		modify  func(*store.Contact)
@@ -130,8 +140,7 @@ func TestPutContactValidation(t *testing.T) {
 		{"blocked", func(c *store.Contact) { c.State = store.Blocked }, nil},
 		{"name at limit", func(c *store.Contact) { c.Name = strings.Repeat("n", 128) }, nil},
 		{"message at limit", func(c *store.Contact) { c.Message = strings.Repeat("m", 1024) }, nil},
-		{"empty account ID", func(c *store.Contact) { c.AccountID = "" }, store.ErrInvalid},
-		{"huge account ID", func(c *store.Contact) { c.AccountID = strings.Repeat("a", 257) }, store.ErrInvalid},
+		{"zero account ID", func(c *store.Contact) { c.AccountID = crypto.AccountID{} }, store.ErrInvalid},
 		{"empty state", func(c *store.Contact) { c.State = "" }, store.ErrInvalid},
 		{"unknown state", func(c *store.Contact) { c.State = "friends" }, store.ErrInvalid},
 		{"name too long", func(c *store.Contact) { c.Name = strings.Repeat("n", 129) }, store.ErrInvalid},
@@ -177,26 +186,27 @@ func TestContactCorruptJSON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := storetest.MustOpen(t, nil)
-			if err := s.PutContact(store.Contact{AccountID: "good", State: store.Accepted}); err != nil {
+			good, bad := storetest.Account("good"), storetest.Account("bad")
+			if err := s.PutContact(store.Contact{AccountID: good, State: store.Accepted}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.PutRawForTest("contacts", "bad", []byte(tt.raw)); err != nil {
+			if err := s.PutRawForTest("contacts", bad.String(), []byte(tt.raw)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Contact("bad"); !errors.Is(err, store.ErrCorrupt) {
+			if _, err := s.Contact(bad); !errors.Is(err, store.ErrCorrupt) {
 				t.Errorf("Contact(bad) error = %v, want ErrCorrupt", err)
 			}
 			if _, err := s.Contacts(); !errors.Is(err, store.ErrCorrupt) {
 				t.Errorf("Contacts error = %v, want ErrCorrupt", err)
 			}
-			if _, err := s.Contact("good"); err != nil {
+			if _, err := s.Contact(good); err != nil {
 				t.Errorf("Contact(good) next to a corrupt one: %v", err)
 			}
 			// Putting the contact again repairs it.
-			if err := s.PutContact(store.Contact{AccountID: "bad", State: store.Blocked}); err != nil {
+			if err := s.PutContact(store.Contact{AccountID: bad, State: store.Blocked}); err != nil {
 				t.Fatalf("PutContact over a corrupt record: %v", err)
 			}
-			if c, err := s.Contact("bad"); err != nil || c.State != store.Blocked {
+			if c, err := s.Contact(bad); err != nil || c.State != store.Blocked {
 				t.Fatalf("repaired contact = %+v, %v", c, err)
 			}
 		})
@@ -207,7 +217,7 @@ func TestContactCorruptJSON(t *testing.T) {
 // written, and removed, together, and that an invalid change writes nothing.
 func TestApplyContactChange(t *testing.T) {
 	s := storetest.MustOpen(t, nil)
-	const acct = "parley1xyz"
+	acct := storetest.Account("xyz")
 	err := s.ApplyContactChange(store.ContactChange{
 		AccountID: acct,
 		Contact:   &store.Contact{AccountID: acct, State: store.RequestSent, Message: "hi"},

@@ -9,14 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/storetest"
 )
 
 // crashRounds is how many times TestCrashSafety kills a writer.
 const crashRounds = 30
 
 // crashContactID names contact i written in round r.
-func crashContactID(round, i int) string { return fmt.Sprintf("r%03d-c%06d", round, i) }
+func crashContactID(round, i int) crypto.AccountID {
+	return storetest.Account(fmt.Sprintf("r%03d-c%06d", round, i))
+}
 
 // crashContact is contact i of round r. Message sizes vary so that commits
 // split and grow pages, not only rewrite one.
@@ -127,7 +131,7 @@ func verifyAfterCrash(t *testing.T, dir string, round int, committed []int) {
 	if err != nil {
 		t.Fatalf("round %d: Contacts after kill: %v", round, err)
 	}
-	have := make(map[string]store.Contact, len(cs))
+	have := make(map[crypto.AccountID]store.Contact, len(cs))
 	for _, c := range cs {
 		have[c.AccountID] = c
 	}

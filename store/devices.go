@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/parleyhq/parley/crypto"
 )
 
 // DeviceMeta is what this device knows about another device of the account
@@ -16,8 +18,8 @@ type DeviceMeta struct {
 	LastSeen time.Time
 }
 
-// deviceMetaRecord is the JSON stored under the device ID in
-// bucketDeviceMeta.
+// deviceMetaRecord is the JSON stored in bucketDeviceMeta under the text
+// form of the device ID.
 type deviceMetaRecord struct {
 	V        int       `json:"v"`
 	Linked   time.Time `json:"linked,omitzero"`
@@ -25,8 +27,8 @@ type deviceMetaRecord struct {
 }
 
 // updateDeviceMeta changes the record of one device inside one transaction.
-func (s *Store) updateDeviceMeta(op, deviceID string, edit func(*deviceMetaRecord)) error {
-	if err := checkKey("device ID", deviceID); err != nil {
+func (s *Store) updateDeviceMeta(op string, deviceID crypto.DeviceID, edit func(*deviceMetaRecord)) error {
+	if err := checkDevice("device ID", deviceID); err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -34,13 +36,14 @@ func (s *Store) updateDeviceMeta(op, deviceID string, edit func(*deviceMetaRecor
 		if err != nil {
 			return err
 		}
+		key := deviceKey(deviceID)
 		var rec deviceMetaRecord
-		if _, err := getJSON(b, []byte(deviceID), &rec); err != nil {
+		if _, err := getJSON(b, key, &rec); err != nil {
 			rec = deviceMetaRecord{} // replace a damaged record
 		}
 		rec.V = recordVersion
 		edit(&rec)
-		return putJSON(b, []byte(deviceID), &rec)
+		return putJSON(b, key, &rec)
 	})
 	if err != nil {
 		return fmt.Errorf("store: %s %s: %w", op, deviceID, err)
@@ -50,7 +53,7 @@ func (s *Store) updateDeviceMeta(op, deviceID string, edit func(*deviceMetaRecor
 
 // NoteDeviceLinked records when a device was linked. The earliest time
 // given wins; a zero time is ignored.
-func (s *Store) NoteDeviceLinked(deviceID string, t time.Time) error {
+func (s *Store) NoteDeviceLinked(deviceID crypto.DeviceID, t time.Time) error {
 	return s.updateDeviceMeta("note device linked", deviceID, func(r *deviceMetaRecord) {
 		if !t.IsZero() && (r.Linked.IsZero() || t.Before(r.Linked)) {
 			r.Linked = t.UTC().Round(0)
@@ -60,7 +63,7 @@ func (s *Store) NoteDeviceLinked(deviceID string, t time.Time) error {
 
 // NoteDeviceSeen records that this device exchanged state with another at
 // t. The latest time given wins.
-func (s *Store) NoteDeviceSeen(deviceID string, t time.Time) error {
+func (s *Store) NoteDeviceSeen(deviceID crypto.DeviceID, t time.Time) error {
 	return s.updateDeviceMeta("note device seen", deviceID, func(r *deviceMetaRecord) {
 		if t.After(r.LastSeen) {
 			r.LastSeen = t.UTC().Round(0)
@@ -69,20 +72,25 @@ func (s *Store) NoteDeviceSeen(deviceID string, t time.Time) error {
 }
 
 // DeviceMetas returns what is known about the account's devices, keyed by
-// device ID. Records that do not decode are skipped.
-func (s *Store) DeviceMetas() (map[string]DeviceMeta, error) {
-	out := map[string]DeviceMeta{}
+// device ID. Records that do not decode, or whose key is not a device ID,
+// are skipped.
+func (s *Store) DeviceMetas() (map[crypto.DeviceID]DeviceMeta, error) {
+	out := map[crypto.DeviceID]DeviceMeta{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketDeviceMeta)
 		if err != nil {
 			return err
 		}
 		return b.ForEach(func(k, v []byte) error {
+			d, err := parseDeviceKey(k)
+			if err != nil {
+				return nil
+			}
 			var rec deviceMetaRecord
 			if decodeJSON(v, &rec) != nil || checkVersion(rec.V) != nil {
 				return nil
 			}
-			out[string(k)] = DeviceMeta{Linked: rec.Linked, LastSeen: rec.LastSeen}
+			out[d] = DeviceMeta{Linked: rec.Linked, LastSeen: rec.LastSeen}
 			return nil
 		})
 	})

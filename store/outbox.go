@@ -8,24 +8,27 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/parleyhq/parley/crypto"
 )
 
 // OutboxItem is a contact message waiting to be delivered. There is at most
 // one per recipient account: a newer message to the same account replaces
 // the older one (an acceptance supersedes a request, say).
 type OutboxItem struct {
-	ID          string    // random, set by PutOutbox when empty; guards against replacing a newer item
-	To          string    // recipient account ID (text form); the key
-	Kind        string    // protocol message kind ("request", "accept", "decline")
-	Name        string    // sender's display name to include, at most 128 bytes
-	Message     string    // message text, at most 1024 bytes
-	Created     time.Time // set by PutOutbox when zero
-	Attempts    int       // failed delivery attempts so far
-	LastAttempt time.Time // time of the last failed attempt
-	LastError   string    // why the last attempt failed
+	ID          string           // random, set by PutOutbox when empty; guards against replacing a newer item
+	To          crypto.AccountID // recipient account; the key
+	Kind        string           // protocol message kind ("request", "accept", "decline")
+	Name        string           // sender's display name to include, at most 128 bytes
+	Message     string           // message text, at most 1024 bytes
+	Created     time.Time        // set by PutOutbox when zero
+	Attempts    int              // failed delivery attempts so far
+	LastAttempt time.Time        // time of the last failed attempt
+	LastError   string           // why the last attempt failed
 }
 
-// outboxRecord is the JSON stored under the recipient in bucketOutbox.
+// outboxRecord is the JSON stored in bucketOutbox under the text form of
+// the recipient's account ID.
 type outboxRecord struct {
 	V           int       `json:"v"`
 	ID          string    `json:"id"`
@@ -52,7 +55,7 @@ func (s *Store) PutOutbox(it OutboxItem) error {
 		if err != nil {
 			return err
 		}
-		return putJSON(b, []byte(it.To), rec)
+		return putJSON(b, accountKey(it.To), rec)
 	})
 	if err != nil {
 		return fmt.Errorf("store: put outbox: %w", err)
@@ -63,7 +66,7 @@ func (s *Store) PutOutbox(it OutboxItem) error {
 // newOutboxRecord validates it, fills in its ID and Created when unset,
 // and returns the record to store.
 func (s *Store) newOutboxRecord(it *OutboxItem) (*outboxRecord, error) {
-	if err := checkKey("recipient", it.To); err != nil {
+	if err := checkAccount("recipient", it.To); err != nil {
 		return nil, err
 	}
 	if err := checkKey("message kind", it.Kind); err != nil {
@@ -91,7 +94,9 @@ func (s *Store) newOutboxRecord(it *OutboxItem) (*outboxRecord, error) {
 	}, nil
 }
 
-// Outbox returns the pending messages, ordered by recipient.
+// Outbox returns the pending messages, ordered by the text form of the
+// recipient. An item whose key is not an account ID can never be delivered
+// and is left out.
 func (s *Store) Outbox() ([]OutboxItem, error) {
 	var out []OutboxItem
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -100,7 +105,11 @@ func (s *Store) Outbox() ([]OutboxItem, error) {
 			return err
 		}
 		return b.ForEach(func(k, v []byte) error {
-			it, err := decodeOutbox(string(k), v)
+			to, err := parseAccountKey(k)
+			if err != nil {
+				return nil
+			}
+			it, err := decodeOutbox(to, v)
 			if err != nil {
 				return err
 			}
@@ -114,7 +123,7 @@ func (s *Store) Outbox() ([]OutboxItem, error) {
 	return out, nil
 }
 
-func decodeOutbox(to string, raw []byte) (OutboxItem, error) {
+func decodeOutbox(to crypto.AccountID, raw []byte) (OutboxItem, error) {
 	var rec outboxRecord
 	if err := decodeJSON(raw, &rec); err != nil {
 		return OutboxItem{}, err
@@ -134,14 +143,15 @@ var errStale = errors.New("outbox item replaced")
 // DeleteOutbox removes the pending message to account to. With a non-empty
 // id, it removes it only if it is still that item (a newer message queued
 // meanwhile stays). Removing nothing is not an error.
-func (s *Store) DeleteOutbox(to, id string) error {
+func (s *Store) DeleteOutbox(to crypto.AccountID, id string) error {
+	key := accountKey(to)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
 			return err
 		}
 		if id != "" {
-			raw := b.Get([]byte(to))
+			raw := b.Get(key)
 			if raw == nil {
 				return nil
 			}
@@ -150,7 +160,7 @@ func (s *Store) DeleteOutbox(to, id string) error {
 				return errStale
 			}
 		}
-		return b.Delete([]byte(to))
+		return b.Delete(key)
 	})
 	if err != nil && !errors.Is(err, errStale) {
 		return fmt.Errorf("store: delete outbox: %w", err)
@@ -160,7 +170,8 @@ func (s *Store) DeleteOutbox(to, id string) error {
 
 // RecordOutboxAttempt notes a failed delivery of item id to account to. It
 // does nothing if the item was replaced or removed meanwhile.
-func (s *Store) RecordOutboxAttempt(to, id, reason string) error {
+func (s *Store) RecordOutboxAttempt(to crypto.AccountID, id, reason string) error {
+	key := accountKey(to)
 	if len(reason) > maxErrorLen {
 		reason = reason[:maxErrorLen]
 	}
@@ -169,7 +180,7 @@ func (s *Store) RecordOutboxAttempt(to, id, reason string) error {
 		if err != nil {
 			return err
 		}
-		raw := b.Get([]byte(to))
+		raw := b.Get(key)
 		if raw == nil {
 			return nil
 		}
@@ -180,7 +191,7 @@ func (s *Store) RecordOutboxAttempt(to, id, reason string) error {
 		if it.ID != id {
 			return nil
 		}
-		return putJSON(b, []byte(to), outboxRecord{
+		return putJSON(b, key, outboxRecord{
 			V: recordVersion, ID: it.ID, Kind: it.Kind, Name: it.Name, Message: it.Message, Created: it.Created,
 			Attempts: it.Attempts + 1, LastAttempt: s.now().UTC(), LastError: reason,
 		})

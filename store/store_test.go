@@ -174,10 +174,10 @@ func TestDefaults(t *testing.T) {
 	}
 	// Default Now: the timestamps are close to the real clock.
 	before := time.Now().Add(-time.Second)
-	if err := s2.PutContact(store.Contact{AccountID: "x", State: store.Accepted}); err != nil {
+	if err := s2.PutContact(store.Contact{AccountID: storetest.Account("x"), State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s2.Contact("x")
+	c, err := s2.Contact(storetest.Account("x"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,15 +7,21 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/parleyhq/parley/crypto"
 )
 
 // Keys of replicated items (SyncEntry.Key).
 const (
-	// SyncContactPrefix + account ID names a contact.
+	// SyncContactPrefix + account ID (text form) names a contact; see
+	// SyncContactKey.
 	SyncContactPrefix = "contact/"
 	// SyncSettingPrefix + setting name names an account-wide setting.
 	SyncSettingPrefix = "setting/"
 )
+
+// SyncContactKey is the key of the entry of the contact id.
+func SyncContactKey(id crypto.AccountID) string { return SyncContactPrefix + id.String() }
 
 // syncBaselineKey marks a store whose existing contacts and settings have
 // been recorded as the version-zero baseline. It sorts before every item key.
@@ -34,9 +40,9 @@ type SyncEntry struct {
 	// version the device had seen when it made it. Zero is the baseline of
 	// data that existed before the device synced for the first time.
 	Time int64
-	// Device is the device ID (text form) that made the change; it breaks
-	// ties between equal times.
-	Device string
+	// Device is the device that made the change; it breaks ties between
+	// equal times. It is empty in baseline entries.
+	Device crypto.DeviceID
 	// Deleted marks a removed contact or setting (a tombstone, kept so
 	// that the removal wins over older copies).
 	Deleted bool
@@ -48,7 +54,8 @@ type SyncEntry struct {
 	Value string
 }
 
-// syncRecord is the JSON stored under the item key in bucketSync.
+// syncRecord is the JSON stored under the item key in bucketSync. Dev is
+// the text form of the device ID.
 type syncRecord struct {
 	V       int          `json:"v"`
 	T       int64        `json:"t"`
@@ -73,15 +80,15 @@ func (e SyncEntry) content() []byte {
 func (e SyncEntry) sameValue(o SyncEntry) bool { return bytes.Equal(e.content(), o.content()) }
 
 // Wins reports whether e supersedes o (entries of the same key): the later
-// time; on equal times the greater device ID; on equal versions the greater
-// canonical value. Two different entries never both win, so the merge
-// converges.
+// time; on equal times the greater device ID (compared in text form, the
+// order every version has used); on equal versions the greater canonical
+// value. Two different entries never both win, so the merge converges.
 func (e SyncEntry) Wins(o SyncEntry) bool {
 	if e.Time != o.Time {
 		return e.Time > o.Time
 	}
 	if e.Device != o.Device {
-		return e.Device > o.Device
+		return e.Device.String() > o.Device.String()
 	}
 	return bytes.Compare(e.content(), o.content()) > 0
 }
@@ -91,18 +98,21 @@ func (e SyncEntry) validate(settings []string) error {
 	if e.Time < 0 {
 		return fmt.Errorf("%w: negative version time", ErrInvalid)
 	}
-	if len(e.Device) > maxKeyLen {
-		return fmt.Errorf("%w: device ID too long", ErrInvalid)
+	if e.Device != "" {
+		if err := checkDevice("device ID", e.Device); err != nil {
+			return err
+		}
 	}
 	switch {
 	case strings.HasPrefix(e.Key, SyncContactPrefix):
-		if err := checkKey("account ID", strings.TrimPrefix(e.Key, SyncContactPrefix)); err != nil {
+		id, err := parseContactKey(e.Key)
+		if err != nil {
 			return err
 		}
 		if e.Deleted {
 			return nil
 		}
-		c := Contact{AccountID: e.Key, Name: e.Name, State: e.State, Message: e.Message}
+		c := Contact{AccountID: id, Name: e.Name, State: e.State, Message: e.Message}
 		return c.validate()
 	case strings.HasPrefix(e.Key, SyncSettingPrefix):
 		if !slices.Contains(settings, strings.TrimPrefix(e.Key, SyncSettingPrefix)) {
@@ -116,6 +126,20 @@ func (e SyncEntry) validate(settings []string) error {
 	return fmt.Errorf("%w: unknown sync key %q", ErrInvalid, e.Key)
 }
 
+// parseContactKey returns the account of a contact entry's key. The key is
+// a bucket key of the contacts, so only the canonical text form is taken.
+func parseContactKey(key string) (crypto.AccountID, error) {
+	text := strings.TrimPrefix(key, SyncContactPrefix)
+	id, err := crypto.ParseAccountID(text)
+	if err != nil {
+		return id, fmt.Errorf("%w: sync key %q: %w", ErrInvalid, key, err)
+	}
+	if id.String() != text {
+		return id, fmt.Errorf("%w: sync key %q: account ID not in canonical form", ErrInvalid, key)
+	}
+	return id, nil
+}
+
 func decodeSyncEntry(key, raw []byte) (SyncEntry, error) {
 	var r syncRecord
 	if err := decodeJSON(raw, &r); err != nil {
@@ -124,12 +148,23 @@ func decodeSyncEntry(key, raw []byte) (SyncEntry, error) {
 	if err := checkVersion(r.V); err != nil {
 		return SyncEntry{}, err
 	}
-	return SyncEntry{Key: string(key), Time: r.T, Device: r.Dev, Deleted: r.Del,
+	var dev crypto.DeviceID
+	if r.Dev != "" {
+		var err error
+		if dev, err = crypto.ParseDeviceID(r.Dev); err != nil {
+			return SyncEntry{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+	}
+	return SyncEntry{Key: string(key), Time: r.T, Device: dev, Deleted: r.Del,
 		Name: r.Name, State: r.State, Message: r.Message, Value: r.Value}, nil
 }
 
 func putSyncEntry(b *bolt.Bucket, e SyncEntry) error {
-	return putJSON(b, []byte(e.Key), syncRecord{V: recordVersion, T: e.Time, Dev: e.Device, Del: e.Deleted,
+	var dev string
+	if e.Device != "" {
+		dev = e.Device.String()
+	}
+	return putJSON(b, []byte(e.Key), syncRecord{V: recordVersion, T: e.Time, Dev: dev, Del: e.Deleted,
 		Name: e.Name, State: e.State, Message: e.Message, Value: e.Value})
 }
 
@@ -176,7 +211,11 @@ func (st *syncTx) localValues(settings []string) (map[string]SyncEntry, map[stri
 	vals := map[string]SyncEntry{}
 	updated := map[string]int64{}
 	_ = st.contacts.ForEach(func(k, v []byte) error {
-		c, err := decodeContact(string(k), v)
+		id, err := parseAccountKey(k)
+		if err != nil {
+			return nil
+		}
+		c, err := decodeContact(id, v)
 		if err != nil {
 			return nil
 		}
@@ -198,7 +237,7 @@ func (st *syncTx) localValues(settings []string) (map[string]SyncEntry, map[stri
 // differs from its entry gets a new version made by device, and every
 // entry whose item is gone gets a tombstone. On the first call (no
 // baseline yet) existing values are recorded with version zero instead.
-func (st *syncTx) record(device string, settings []string) (int, error) {
+func (st *syncTx) record(device crypto.DeviceID, settings []string) (int, error) {
 	vals, updated := st.localValues(settings)
 	baseline := st.sync.Get(syncBaselineKey) == nil
 	now := st.s.now().UnixNano()
@@ -251,7 +290,11 @@ func (st *syncTx) record(device string, settings []string) (int, error) {
 func (st *syncTx) apply(e SyncEntry) error {
 	switch {
 	case strings.HasPrefix(e.Key, SyncContactPrefix):
-		id := []byte(strings.TrimPrefix(e.Key, SyncContactPrefix))
+		acct, err := parseContactKey(e.Key)
+		if err != nil {
+			return err
+		}
+		id := accountKey(acct)
 		if e.Deleted {
 			if err := st.contacts.Delete(id); err != nil {
 				return err
@@ -261,7 +304,7 @@ func (st *syncTx) apply(e SyncEntry) error {
 		now := st.s.now().UTC().Round(0)
 		rec := contactRecord{V: recordVersion, Name: e.Name, State: e.State, Message: e.Message, Created: now, Updated: now}
 		if raw := st.contacts.Get(id); raw != nil {
-			if old, err := decodeContact(string(id), raw); err == nil {
+			if old, err := decodeContact(acct, raw); err == nil {
 				rec.Created = old.Created
 			}
 		}
@@ -306,7 +349,10 @@ func sortedKeys[V any](m map[string]V) []string {
 // as new versions by device, and returns every entry sorted by key:
 // what this device sends to the other devices of its account. settings
 // names the account-wide settings that are replicated.
-func (s *Store) SyncState(device string, settings []string) ([]SyncEntry, error) {
+func (s *Store) SyncState(device crypto.DeviceID, settings []string) ([]SyncEntry, error) {
+	if err := checkDevice("device ID", device); err != nil {
+		return nil, fmt.Errorf("store: sync state: %w", err)
+	}
 	var out []SyncEntry
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		st, err := s.beginSync(tx)
@@ -376,7 +422,10 @@ type SyncMerge struct {
 // then, for each remote entry that wins over the local one (SyncEntry.Wins),
 // applies it to the contacts or settings and stores it. Entries that fail
 // validation (malformed, oversized, a setting not in settings) are skipped.
-func (s *Store) MergeSync(device string, settings []string, remote []SyncEntry) (SyncMerge, error) {
+func (s *Store) MergeSync(device crypto.DeviceID, settings []string, remote []SyncEntry) (SyncMerge, error) {
+	if err := checkDevice("device ID", device); err != nil {
+		return SyncMerge{}, fmt.Errorf("store: merge sync: %w", err)
+	}
 	var res SyncMerge
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		res = SyncMerge{}

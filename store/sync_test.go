@@ -3,14 +3,36 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/storetest"
 )
 
 var replicated = []string{"calls.allow_non_contacts"}
+
+// Accounts the sync tests use, by name.
+var syncNames = []string{"acct-a", "bob", "carol", "dave", "eve"}
+
+func acct(name string) crypto.AccountID { return storetest.Account(name) }
+
+// contactKey is the sync key of the named account.
+func contactKey(name string) string { return store.SyncContactKey(acct(name)) }
+
+// devicesInOrder returns n test devices sorted by their text form, the
+// order in which SyncEntry.Wins breaks ties.
+func devicesInOrder(n int) []crypto.DeviceID {
+	var ds []crypto.DeviceID
+	for i := range n {
+		ds = append(ds, storetest.Device(fmt.Sprint("sync-", i)))
+	}
+	slices.SortFunc(ds, func(a, b crypto.DeviceID) int { return strings.Compare(a.String(), b.String()) })
+	return ds
+}
 
 // clock is a settable clock for stores.
 type clock struct{ t time.Time }
@@ -40,27 +62,35 @@ func contactsOf(t *testing.T, s *store.Store) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := ""
+	var out []string
 	for _, c := range cs {
-		out += fmt.Sprintf("%s=%s/%s;", c.AccountID, c.Name, c.State)
+		name := c.AccountID.String()
+		for _, n := range syncNames {
+			if acct(n) == c.AccountID {
+				name = n
+			}
+		}
+		out = append(out, fmt.Sprintf("%s=%s/%s;", name, c.Name, c.State))
 	}
-	return out
+	slices.Sort(out)
+	return strings.Join(out, "")
 }
 
 func TestSyncBaselineAndLocalVersions(t *testing.T) {
+	dev1 := storetest.Device("1")
 	c := &clock{t: time.Unix(1000, 0)}
 	s := openAt(t, c)
-	if err := s.PutContact(store.Contact{AccountID: "acct-a", Name: "A", State: store.Accepted}); err != nil {
+	if err := s.PutContact(store.Contact{AccountID: acct("acct-a"), Name: "A", State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
 	if p, err := s.SyncPending(replicated); err != nil || !p {
 		t.Fatalf("pending before the first state: %v, %v", p, err)
 	}
-	es, err := s.SyncState("dev1", replicated)
+	es, err := s.SyncState(dev1, replicated)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := entry(t, es, "contact/acct-a"); e.Time != 0 || e.Device != "" || e.Name != "A" {
+	if e := entry(t, es, contactKey("acct-a")); e.Time != 0 || e.Device != "" || e.Name != "A" {
 		t.Fatalf("baseline entry = %+v, want version zero", e)
 	}
 	if p, err := s.SyncPending(replicated); err != nil || p {
@@ -68,7 +98,7 @@ func TestSyncBaselineAndLocalVersions(t *testing.T) {
 	}
 
 	c.t = time.Unix(2000, 0)
-	if err := s.PutContact(store.Contact{AccountID: "acct-a", Name: "Alice", State: store.Accepted}); err != nil {
+	if err := s.PutContact(store.Contact{AccountID: acct("acct-a"), Name: "Alice", State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetSetting("calls.allow_non_contacts", "true"); err != nil {
@@ -80,14 +110,14 @@ func TestSyncBaselineAndLocalVersions(t *testing.T) {
 	if p, _ := s.SyncPending(replicated); !p {
 		t.Fatal("a renamed contact is not pending")
 	}
-	es, err = s.SyncState("dev1", replicated)
+	es, err = s.SyncState(dev1, replicated)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := entry(t, es, "contact/acct-a"); e.Time != time.Unix(2000, 0).UnixNano() || e.Device != "dev1" || e.Name != "Alice" {
+	if e := entry(t, es, contactKey("acct-a")); e.Time != time.Unix(2000, 0).UnixNano() || e.Device != dev1 || e.Name != "Alice" {
 		t.Fatalf("renamed entry = %+v", e)
 	}
-	if e := entry(t, es, "setting/calls.allow_non_contacts"); e.Value != "true" || e.Device != "dev1" {
+	if e := entry(t, es, "setting/calls.allow_non_contacts"); e.Value != "true" || e.Device != dev1 {
 		t.Fatalf("setting entry = %+v", e)
 	}
 	for _, e := range es {
@@ -99,32 +129,34 @@ func TestSyncBaselineAndLocalVersions(t *testing.T) {
 	// A removal becomes a tombstone newer than every version seen, even
 	// when the clock went backwards.
 	c.t = time.Unix(1500, 0)
-	if err := s.DeleteContact("acct-a"); err != nil {
+	if err := s.DeleteContact(acct("acct-a")); err != nil {
 		t.Fatal(err)
 	}
-	es, err = s.SyncState("dev1", replicated)
+	es, err = s.SyncState(dev1, replicated)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := entry(t, es, "contact/acct-a"); !e.Deleted || e.Time <= time.Unix(2000, 0).UnixNano() {
+	if e := entry(t, es, contactKey("acct-a")); !e.Deleted || e.Time <= time.Unix(2000, 0).UnixNano() {
 		t.Fatalf("tombstone = %+v", e)
 	}
 }
 
 func TestSyncEntryWins(t *testing.T) {
-	base := store.SyncEntry{Key: "contact/x", Time: 10, Device: "b", State: store.Accepted}
+	d := devicesInOrder(3)
+	a, b, c := d[0], d[1], d[2]
+	base := store.SyncEntry{Key: "contact/x", Time: 10, Device: b, State: store.Accepted}
 	tests := []struct {
 		name string
 		e    store.SyncEntry
 		want bool
 	}{
-		{"later time", store.SyncEntry{Key: "contact/x", Time: 11, Device: "a", State: store.Blocked}, true},
-		{"earlier time", store.SyncEntry{Key: "contact/x", Time: 9, Device: "z", State: store.Blocked}, false},
-		{"same time, greater device", store.SyncEntry{Key: "contact/x", Time: 10, Device: "c", State: store.Blocked}, true},
-		{"same time, smaller device", store.SyncEntry{Key: "contact/x", Time: 10, Device: "a", State: store.Blocked}, false},
-		{"same version, greater value", store.SyncEntry{Key: "contact/x", Time: 10, Device: "b", State: store.Blocked}, true},
+		{"later time", store.SyncEntry{Key: "contact/x", Time: 11, Device: a, State: store.Blocked}, true},
+		{"earlier time", store.SyncEntry{Key: "contact/x", Time: 9, Device: c, State: store.Blocked}, false},
+		{"same time, greater device", store.SyncEntry{Key: "contact/x", Time: 10, Device: c, State: store.Blocked}, true},
+		{"same time, smaller device", store.SyncEntry{Key: "contact/x", Time: 10, Device: a, State: store.Blocked}, false},
+		{"same version, greater value", store.SyncEntry{Key: "contact/x", Time: 10, Device: b, State: store.Blocked}, true},
 		{"same version, same value", base, false},
-		{"tombstone at same version", store.SyncEntry{Key: "contact/x", Time: 10, Device: "b", Deleted: true}, true},
+		{"tombstone at same version", store.SyncEntry{Key: "contact/x", Time: 10, Device: b, Deleted: true}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,27 +176,29 @@ func TestSyncEntryWins(t *testing.T) {
 func TestMergeSyncConverges(t *testing.T) {
 	for _, order := range []string{"a-first", "b-first"} {
 		t.Run(order, func(t *testing.T) {
+			d := devicesInOrder(3)
+			devA, devB, devX := d[0], d[1], d[2]
 			ca, cb := &clock{t: time.Unix(100, 0)}, &clock{t: time.Unix(100, 0)}
 			a, b := openAt(t, ca), openAt(t, cb)
 			for _, s := range []*store.Store{a, b} {
-				if err := s.PutContact(store.Contact{AccountID: "bob", State: store.Accepted}); err != nil {
+				if err := s.PutContact(store.Contact{AccountID: acct("bob"), State: store.Accepted}); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := s.SyncState("x", replicated); err != nil {
+				if _, err := s.SyncState(devX, replicated); err != nil {
 					t.Fatal(err)
 				}
 			}
 			ca.t, cb.t = time.Unix(200, 0), time.Unix(200, 0) // same instant: device ID decides
-			if err := a.PutContact(store.Contact{AccountID: "bob", Name: "Robert", State: store.Accepted}); err != nil {
+			if err := a.PutContact(store.Contact{AccountID: acct("bob"), Name: "Robert", State: store.Accepted}); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.PutContact(store.Contact{AccountID: "bob", State: store.Blocked}); err != nil {
+			if err := b.PutContact(store.Contact{AccountID: acct("bob"), State: store.Blocked}); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.PutContact(store.Contact{AccountID: "carol", State: store.RequestSent}); err != nil {
+			if err := b.PutContact(store.Contact{AccountID: acct("carol"), State: store.RequestSent}); err != nil {
 				t.Fatal(err)
 			}
-			exchange := func(from, to *store.Store, fromDev, toDev string) {
+			exchange := func(from, to *store.Store, fromDev, toDev crypto.DeviceID) {
 				es, err := from.SyncState(fromDev, replicated)
 				if err != nil {
 					t.Fatal(err)
@@ -174,11 +208,11 @@ func TestMergeSyncConverges(t *testing.T) {
 				}
 			}
 			if order == "a-first" {
-				exchange(a, b, "dev-a", "dev-b")
-				exchange(b, a, "dev-b", "dev-a")
+				exchange(a, b, devA, devB)
+				exchange(b, a, devB, devA)
 			} else {
-				exchange(b, a, "dev-b", "dev-a")
-				exchange(a, b, "dev-a", "dev-b")
+				exchange(b, a, devB, devA)
+				exchange(a, b, devA, devB)
 			}
 			ga, gb := contactsOf(t, a), contactsOf(t, b)
 			if ga != gb {
@@ -199,29 +233,39 @@ func TestMergeSyncConverges(t *testing.T) {
 }
 
 func TestMergeSyncRemovalAndRefusals(t *testing.T) {
+	me, other := storetest.Device("me"), storetest.Device("other")
 	c := &clock{t: time.Unix(100, 0)}
 	s := openAt(t, c)
-	if err := s.PutContact(store.Contact{AccountID: "bob", State: store.Accepted}); err != nil {
+	if err := s.PutContact(store.Contact{AccountID: acct("bob"), State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SyncState("me", replicated); err != nil {
+	if _, err := s.SyncState(me, replicated); err != nil {
 		t.Fatal(err)
 	}
 	remote := []store.SyncEntry{
-		{Key: "contact/bob", Time: 5, Device: "other", Deleted: true},
-		{Key: "contact/eve", Time: 5, Device: "other", State: "friend"},
-		{Key: "setting/calls.auto_answer", Time: 5, Device: "other", Value: "contacts"},
+		{Key: contactKey("bob"), Time: 5, Device: other, Deleted: true},
+		{Key: contactKey("eve"), Time: 5, Device: other, State: "friend"},
+		{Key: "setting/calls.auto_answer", Time: 5, Device: other, Value: "contacts"},
 		{Key: "nonsense", Time: 5},
-		{Key: "setting/calls.allow_non_contacts", Time: 5, Device: "other", Value: "true"},
+		{Key: "setting/calls.allow_non_contacts", Time: 5, Device: other, Value: "true"},
+		// Not account IDs, or not in the canonical form of the key.
+		{Key: "contact/eve", Time: 5, Device: other, State: store.Accepted},
+		{Key: strings.ToUpper(contactKey("eve")), Time: 5, Device: other, State: store.Accepted},
+		{Key: store.SyncContactPrefix + strings.ToUpper(acct("eve").String()), Time: 5, Device: other, State: store.Accepted},
+		// Not a device ID.
+		{Key: contactKey("eve"), Time: 5, Device: crypto.DeviceID("other"), State: store.Accepted},
 	}
-	res, err := s.MergeSync("me", replicated, remote)
+	res, err := s.MergeSync(me, replicated, remote)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 2 || res.Skipped != 3 || res.Recorded != 0 {
-		t.Fatalf("merge %+v; want the removal and the setting applied, 3 skipped, nothing recorded", res)
+	if len(res.Applied) != 2 || res.Skipped != 7 || res.Recorded != 0 {
+		t.Fatalf("merge %+v; want the removal and the setting applied, 7 skipped, nothing recorded", res)
 	}
-	if _, err := s.Contact("bob"); !errors.Is(err, store.ErrNotFound) {
+	if cs, _ := s.Contacts(); len(cs) != 0 {
+		t.Fatalf("contacts after the merge: %+v, want none", cs)
+	}
+	if _, err := s.Contact(acct("bob")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("bob after a remote removal: %v", err)
 	}
 	if v, _, _ := s.Setting("calls.allow_non_contacts"); v != "true" {
@@ -231,28 +275,29 @@ func TestMergeSyncRemovalAndRefusals(t *testing.T) {
 		t.Fatal("a per-device setting was accepted from another device")
 	}
 	// An older copy does not resurrect the removed contact.
-	if res, _ := s.MergeSync("me", replicated, []store.SyncEntry{{Key: "contact/bob", Time: 4, Device: "z", State: store.Accepted}}); len(res.Applied) != 0 {
+	if res, _ := s.MergeSync(me, replicated, []store.SyncEntry{{Key: contactKey("bob"), Time: 4, Device: other, State: store.Accepted}}); len(res.Applied) != 0 {
 		t.Fatalf("an older entry was applied: %+v", res.Applied)
 	}
 	// A local change made since the last SyncState is recorded by the
 	// merge, and reported so the caller sends it on.
-	if err := s.PutContact(store.Contact{AccountID: "dave", State: store.RequestSent}); err != nil {
+	if err := s.PutContact(store.Contact{AccountID: acct("dave"), State: store.RequestSent}); err != nil {
 		t.Fatal(err)
 	}
-	if res, _ := s.MergeSync("me", replicated, nil); res.Recorded != 1 {
+	if res, _ := s.MergeSync(me, replicated, nil); res.Recorded != 1 {
 		t.Fatalf("merge after a local change: %+v, want 1 recorded", res)
 	}
 }
 
 func TestDeviceMeta(t *testing.T) {
 	s := storetest.MustOpen(t, nil)
+	d := storetest.Device("d")
 	t1, t2 := time.Unix(100, 0).UTC(), time.Unix(200, 0).UTC()
 	for _, step := range []func() error{
-		func() error { return s.NoteDeviceLinked("d", t2) },
-		func() error { return s.NoteDeviceLinked("d", t1) },
-		func() error { return s.NoteDeviceLinked("d", t2) },
-		func() error { return s.NoteDeviceSeen("d", t2) },
-		func() error { return s.NoteDeviceSeen("d", t1) },
+		func() error { return s.NoteDeviceLinked(d, t2) },
+		func() error { return s.NoteDeviceLinked(d, t1) },
+		func() error { return s.NoteDeviceLinked(d, t2) },
+		func() error { return s.NoteDeviceSeen(d, t2) },
+		func() error { return s.NoteDeviceSeen(d, t1) },
 	} {
 		if err := step(); err != nil {
 			t.Fatal(err)
@@ -262,10 +307,13 @@ func TestDeviceMeta(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := m["d"]; !got.Linked.Equal(t1) || !got.LastSeen.Equal(t2) {
+	if got := m[d]; !got.Linked.Equal(t1) || !got.LastSeen.Equal(t2) {
 		t.Fatalf("meta = %+v, want linked %v (earliest), seen %v (latest)", got, t1, t2)
 	}
 	if err := s.NoteDeviceSeen("", t1); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("empty device ID: %v", err)
+	}
+	if err := s.NoteDeviceSeen(crypto.DeviceID("d"), t1); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a device ID that is not one: %v", err)
 	}
 }

@@ -163,7 +163,7 @@ func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOpti
 		if crl != nil && crl.IsRevoked(dc.Serial()) {
 			continue
 		}
-		if err := st.PutDeviceCert(dc.Device.String(), der); err != nil {
+		if err := st.PutDeviceCert(dc.Device, der); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 	}
@@ -378,7 +378,7 @@ func addDevice(st *store.Store, dir string, ak *pcrypto.AccountKey, ac *pcrypto.
 	if err != nil {
 		return err
 	}
-	if err := st.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
+	if err := st.PutDeviceCert(dc.Device, dc.Raw()); err != nil {
 		return err
 	}
 	if err := WritePublic(filepath.Join(dir, AccountCertFile), ac.PEM()); err != nil {

@@ -25,7 +25,7 @@ const (
 // Wire codes of media kinds and control types. Zero is never valid.
 var (
 	kindCodes    = []string{1: KindAudio, 2: KindVideo}
-	controlCodes = []string{
+	controlCodes = []ControlType{
 		1:  ControlRinging,
 		2:  ControlDecline,
 		3:  ControlBusy,
@@ -40,7 +40,7 @@ var (
 )
 
 // wireCode returns the index of name in codes, or 0.
-func wireCode(codes []string, name string) uint8 {
+func wireCode[T ~string](codes []T, name T) uint8 {
 	for i, c := range codes {
 		if i > 0 && c == name {
 			return uint8(i)
@@ -50,7 +50,7 @@ func wireCode(codes []string, name string) uint8 {
 }
 
 // codeName returns the name of a wire code, or "" for an unknown code.
-func codeName(codes []string, code uint8) string {
+func codeName[T ~string](codes []T, code uint8) T {
 	if int(code) >= len(codes) {
 		return ""
 	}

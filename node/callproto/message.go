@@ -128,30 +128,34 @@ type Answer struct {
 	Media []MediaDesc
 }
 
+// ControlType is the type of a Control message. Its text is what logs and
+// errors show; on the wire each type is a one-byte code (codec.go).
+type ControlType string
+
 // Control message types.
 const (
 	// ControlRinging: callee → caller, the device is ringing.
-	ControlRinging = "ringing"
+	ControlRinging ControlType = "ringing"
 	// ControlDecline: callee → caller, the user declined.
-	ControlDecline = "decline"
+	ControlDecline ControlType = "decline"
 	// ControlBusy: callee → caller, the device is in another call.
-	ControlBusy = "busy"
+	ControlBusy ControlType = "busy"
 	// ControlCancel: caller → callee, the caller gave up before an answer.
-	ControlCancel = "cancel"
+	ControlCancel ControlType = "cancel"
 	// ControlHangup: either side ends an established call.
-	ControlHangup = "hangup"
+	ControlHangup ControlType = "hangup"
 	// ControlAnsweredElsewhere: caller → callee device, another device of
 	// the callee's account answered first; stop ringing.
-	ControlAnsweredElsewhere = "answered-elsewhere"
+	ControlAnsweredElsewhere ControlType = "answered-elsewhere"
 	// ControlCandidate: either side, one trickled ICE candidate.
-	ControlCandidate = "candidate"
+	ControlCandidate ControlType = "candidate"
 	// ControlEndOfCandidates: either side, gathering is complete.
-	ControlEndOfCandidates = "end-of-candidates"
+	ControlEndOfCandidates ControlType = "end-of-candidates"
 	// ControlError: either side, the call failed; Code says why.
-	ControlError = "error"
+	ControlError ControlType = "error"
 	// ControlConfirm: caller → the answering device that won: the call is
 	// yours; SASNonce opens the offer's SASCommit (see Keys.ConfirmSAS).
-	ControlConfirm = "confirm"
+	ControlConfirm ControlType = "confirm"
 )
 
 // Control is a small signed message on the signalling stream of a call. It
@@ -159,7 +163,7 @@ const (
 type Control struct {
 	CallID CallID
 	// Type is one of the Control* constants.
-	Type string
+	Type ControlType
 	// Reason is optional human-readable text: at most MaxReasonLen bytes of
 	// UTF-8 without control characters.
 	Reason string

@@ -125,7 +125,7 @@ func (c *Call) event(typ apitype.EventType, msg string) {
 // end ends the call once: it tells every still-open peer leg why (when
 // notify is a control type), closes media, wipes the keys and records the
 // call in the history.
-func (c *Call) end(reason string, notify string) {
+func (c *Call) end(reason string, notify callproto.ControlType) {
 	c.mu.Lock()
 	if c.ended {
 		c.mu.Unlock()
@@ -329,14 +329,14 @@ func (svc *Service) Calls() []apitype.Call {
 // StartCall calls a contact: every online device of the account rings; the
 // first to answer gets the call.
 func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*apitype.Call, error) {
-	acct, err := pcrypto.ParseAccountID(req.AccountID)
+	acct, err := service.ParseAccount("account_id", req.AccountID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", service.ErrInvalidInput, err)
+		return nil, err
 	}
 	if acct == svc.ID.AccountCert.ID {
 		return nil, fmt.Errorf("%w: cannot call this node's own account", service.ErrInvalidInput)
 	}
-	ct, err := svc.Store.Contact(acct.String())
+	ct, err := svc.Store.Contact(acct)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && ct.State != store.Accepted) {
 		return nil, fmt.Errorf("%w: %s is not an accepted contact (parley contact add %s, and wait for them to accept)", service.ErrConflict, acct, acct)
 	}
@@ -387,15 +387,7 @@ func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID
 	for _, l := range legs {
 		go l.ring()
 	}
-	go func() {
-		select {
-		case <-c.done:
-		case <-time.After(ringTimeout):
-			if st := State(c.info().State); st != StateConnected && st != StateConnecting {
-				c.end("no answer", callproto.ControlCancel)
-			}
-		}
-	}()
+	go c.giveUpUnanswered()
 	svc.Log.Info("calling", "call", CallIDString(id), "peer", acct, "devices", len(targets))
 	return c, nil
 }
@@ -476,8 +468,11 @@ func (svc *Service) iceConfig(ctx context.Context, controlling bool) calltranspo
 // recordHistory stores an ended call in the history.
 func (svc *Service) recordHistory(c *Call) {
 	ci := c.info()
+	c.mu.Lock()
+	peerDevice := c.peerDevice
+	c.mu.Unlock()
 	h := store.CallRecord{
-		ID: ci.ID, Direction: ci.Direction, Peer: ci.Peer, PeerDevice: ci.PeerDevice,
+		ID: ci.ID, Direction: ci.Direction, Peer: c.peer, PeerDevice: peerDevice,
 		Started: ci.Started, Ended: svc.Now(), Reason: ci.Reason, Answered: !c.firstRecv.IsZero() || ci.SAS != "",
 	}
 	if err := svc.Store.PutCall(h); err != nil {
@@ -510,6 +505,20 @@ func (c *Call) mediaUpAny(l *leg) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.winner == l && l.media != nil
+}
+
+// giveUpUnanswered ends an outgoing call that is not answered (connected
+// or connecting) within ringTimeout.
+func (c *Call) giveUpUnanswered() {
+	t := time.NewTimer(ringTimeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+		if st := State(c.info().State); st != StateConnected && st != StateConnecting {
+			c.end("no answer", callproto.ControlCancel)
+		}
+	}
 }
 
 // awaitConfirm marks an answered incoming call unverified, prominently, if

@@ -88,7 +88,7 @@ func TestCallOfferRefused(t *testing.T) {
 	alice := newTestNode(t, "alice")
 	bobID := bob.ID.AccountCert.ID
 	alicePeer := peer.ID(alice.ID.DeviceCert.Device)
-	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID.String(), State: store.Accepted}); err != nil {
+	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID, State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
 	cacheAccount(t, bob, alice, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil)
@@ -137,19 +137,19 @@ func TestCallOfferRefused(t *testing.T) {
 	}
 
 	// Not a contact (removed), then blocked.
-	if err := bob.Store.DeleteContact(alice.ID.AccountCert.ID.String()); err != nil {
+	if err := bob.Store.DeleteContact(alice.ID.AccountCert.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) || callproto.CodeOf(err) != callproto.CodeNotContact {
 		t.Fatalf("non-contact: %v", err)
 	}
-	if err := bob.Store.SetSetting(service.SettingAllowNonContacts, "true"); err != nil {
+	if err := bob.Store.SetSetting(string(service.SettingAllowNonContacts), "true"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); err != nil {
 		t.Fatalf("non-contact allowed by setting: %v", err)
 	}
-	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID.String(), State: store.Blocked}); err != nil {
+	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID, State: store.Blocked}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := bob.checkOffer(alicePeer, offerFrom(t, alice, bobID, nil, nil)); !errors.Is(err, callproto.ErrNotContact) {
@@ -158,7 +158,7 @@ func TestCallOfferRefused(t *testing.T) {
 
 	// Revoked: the account publishes a CRL naming alice's device (last:
 	// a revocation is for good, bob now refuses any record without it).
-	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID.String(), State: store.Accepted}); err != nil {
+	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID, State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
 	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{alice.ID.DeviceCert.Serial()}, time.Now())
@@ -197,7 +197,7 @@ func TestStrangerOfferCostsNothing(t *testing.T) {
 // the record cache is empty after a restart).
 func TestPinnedRevocationWithoutRecord(t *testing.T) {
 	bob, alice := newTestNode(t, "bob"), newTestNode(t, "alice")
-	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID.String(), State: store.Accepted}); err != nil {
+	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID, State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
 	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{alice.ID.DeviceCert.Serial()}, time.Now())

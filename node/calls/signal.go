@@ -342,7 +342,7 @@ func describe(m *callproto.Control) string {
 	if m.Type == callproto.ControlAnsweredElsewhere {
 		return "answered elsewhere"
 	}
-	return m.Type + reasonSuffix(m.Reason)
+	return string(m.Type) + reasonSuffix(m.Reason)
 }
 
 func reasonSuffix(r string) string {
@@ -414,8 +414,8 @@ func (svc *Service) handleCallStream(s network.Stream) {
 		// of it and answered at once with the conference's media.
 		kickDecision(c, callDecision{answer: true, opts: svc.conf().AnswerOptions(c.conf, dc.Device)})
 		svc.conf().Attach(c, dc.Device)
-	} else if auto, _, _ := svc.Store.Setting(service.SettingAutoAnswer); auto == "contacts" {
-		rec, _, _ := svc.Store.Setting(service.SettingAutoRecord)
+	} else if auto, _, _ := svc.Store.Setting(string(service.SettingAutoAnswer)); auto == "contacts" {
+		rec, _, _ := svc.Store.Setting(string(service.SettingAutoRecord))
 		kickDecision(c, callDecision{answer: true, opts: apitype.CallAction{Record: rec}})
 	}
 	var d callDecision
@@ -492,7 +492,7 @@ func (svc *Service) checkOffer(from peer.ID, signed []byte) (*callproto.Offer, *
 // are in; otherwise the caller must be an accepted contact unless
 // non-contacts are allowed.
 func (svc *Service) checkCaller(o *callproto.Offer, dc *pcrypto.DeviceCert) error {
-	ct, err := svc.Store.Contact(o.From.String())
+	ct, err := svc.Store.Contact(o.From)
 	switch {
 	case err == nil && ct.State == store.Blocked:
 		return fmt.Errorf("%w: blocked", callproto.ErrNotContact)
@@ -505,7 +505,7 @@ func (svc *Service) checkCaller(o *callproto.Offer, dc *pcrypto.DeviceCert) erro
 		}
 	case err == nil && ct.State == store.Accepted:
 	case errors.Is(err, store.ErrNotFound) || err == nil:
-		if v, _, _ := svc.Store.Setting(service.SettingAllowNonContacts); v != "true" {
+		if v, _, _ := svc.Store.Setting(string(service.SettingAllowNonContacts)); v != "true" {
 			return fmt.Errorf("%w: this account only takes calls from its contacts", callproto.ErrNotContact)
 		}
 	default:

@@ -61,12 +61,13 @@ var (
 )
 
 // confMember is one participant, introduced with its certificate chain.
+// The IDs are in their text forms on the wire, parsed when decoded.
 type confMember struct {
-	Account     string `json:"account"`
-	Device      string `json:"device"`
-	Name        string `json:"name,omitempty"`
-	AccountCert []byte `json:"account_cert"`
-	DeviceCert  []byte `json:"device_cert"`
+	Account     pcrypto.AccountID `json:"account"`
+	Device      pcrypto.DeviceID  `json:"device"`
+	Name        string            `json:"name,omitempty"`
+	AccountCert []byte            `json:"account_cert"`
+	DeviceCert  []byte            `json:"device_cert"`
 }
 
 // confMsg is the payload of a conference message's signed envelope.
@@ -87,7 +88,7 @@ type conference struct {
 
 	mu      sync.Mutex // guards the following fields
 	joined  bool
-	inviter string
+	inviter pcrypto.AccountID
 	// invited is the roster of the invitations received before joining
 	// (verified); joining takes it as "listed".
 	invited map[pcrypto.DeviceID]confMember
@@ -114,17 +115,14 @@ type conference struct {
 // self describes this device as a conference member.
 func (svc *Service) selfMember() confMember {
 	return confMember{
-		Account: svc.ID.AccountCert.ID.String(), Device: svc.ID.DeviceCert.Device.String(), Name: svc.ID.DeviceCert.Name,
+		Account: svc.ID.AccountCert.ID, Device: svc.ID.DeviceCert.Device, Name: svc.ID.DeviceCert.Name,
 		AccountCert: svc.ID.AccountCert.Raw(), DeviceCert: svc.ID.DeviceCert.Raw(),
 	}
 }
 
 // verifyMember checks a member's chain and returns its device ID.
 func (svc *Service) verifyMember(m confMember) (pcrypto.DeviceID, error) {
-	acct, err := pcrypto.ParseAccountID(m.Account)
-	if err != nil {
-		return "", err
-	}
+	acct := m.Account
 	ac, err := pcrypto.ParseAccountCert(m.AccountCert)
 	if err != nil {
 		return "", err
@@ -140,14 +138,14 @@ func (svc *Service) verifyMember(m confMember) (pcrypto.DeviceID, error) {
 	if err := pcrypto.VerifyDevice(acct, ac, dc, crl, svc.Now()); err != nil {
 		return "", err
 	}
-	if m.Device != dc.Device.String() {
+	if m.Device != dc.Device {
 		return "", errors.New("member device ID does not match its certificate")
 	}
 	return dc.Device, nil
 }
 
 // blocked reports whether account is blocked here.
-func (svc *Service) blocked(account string) bool {
+func (svc *Service) blocked(account pcrypto.AccountID) bool {
 	c, err := svc.Store.Contact(account)
 	return err == nil && c.State == store.Blocked
 }
@@ -178,7 +176,7 @@ func (svc *Service) StartConference(max int, opts apitype.CallRequest) (*apitype
 	if err := calls.CheckSources(opts.Audio, opts.Video); err != nil {
 		return nil, err
 	}
-	cf := newConference(callproto.CallID{}, max, "")
+	cf := newConference(callproto.CallID{}, max, pcrypto.AccountID{})
 	cf.joined, cf.opts = true, opts
 	if _, err := rand.Read(cf.id[:]); err != nil {
 		return nil, err
@@ -195,13 +193,12 @@ func (svc *Service) StartConference(max int, opts apitype.CallRequest) (*apitype
 }
 
 // InviteToConference sends the roster to every online device of a contact.
-func (svc *Service) InviteToConference(ctx context.Context, confID, account string) error {
+func (svc *Service) InviteToConference(ctx context.Context, confID string, acct pcrypto.AccountID) error {
 	cf, err := svc.conference(confID)
 	if err != nil {
 		return err
 	}
-	acct, err := svc.contacts.CanonicalAccount(account)
-	if err != nil {
+	if err := svc.contacts.CheckOther(acct); err != nil {
 		return err
 	}
 	if c, err := svc.Store.Contact(acct); err != nil || c.State != store.Accepted {
@@ -214,8 +211,7 @@ func (svc *Service) InviteToConference(ctx context.Context, confID, account stri
 	}
 	msg := confMsg{Kind: confInvite, Conf: calls.CallIDString(cf.id), Max: cf.max, Members: slices.Collect(mapValues(cf.members))}
 	cf.mu.Unlock()
-	id, _ := pcrypto.ParseAccountID(acct)
-	_, results, err := svc.pres.ReachAccount(ctx, id)
+	_, results, err := svc.pres.ReachAccount(ctx, acct)
 	if err != nil {
 		return fmt.Errorf("%w: %w", calls.ErrUnreachable, err)
 	}
@@ -401,11 +397,7 @@ func (svc *Service) move(ctx context.Context, cf *conference, d pcrypto.DeviceID
 // when not connected.
 func (svc *Service) introduce(ctx context.Context, d pcrypto.DeviceID, m confMember, msg confMsg) error {
 	if !svc.pres.Connected(peer.ID(d)) {
-		acct, err := pcrypto.ParseAccountID(m.Account)
-		if err != nil {
-			return err
-		}
-		if _, _, err := svc.pres.ReachAccount(ctx, acct); err != nil {
+		if _, _, err := svc.pres.ReachAccount(ctx, m.Account); err != nil {
 			return err
 		}
 	}
@@ -419,10 +411,7 @@ func (svc *Service) dial(ctx context.Context, cf *conference, d pcrypto.DeviceID
 		delete(cf.dialing, d)
 		cf.mu.Unlock()
 	}()
-	acct, err := pcrypto.ParseAccountID(m.Account)
-	if err != nil {
-		return
-	}
+	acct := m.Account
 	cf.mu.Lock()
 	opts := svc.memberOpts(cf, d)
 	cf.mu.Unlock()
@@ -560,7 +549,10 @@ func cmpString(a, b string) int {
 
 func (svc *Service) confInfo(cf *conference) apitype.Conference {
 	cf.mu.Lock()
-	info := apitype.Conference{ID: calls.CallIDString(cf.id), Max: cf.max, Joined: cf.joined, Inviter: cf.inviter}
+	info := apitype.Conference{ID: calls.CallIDString(cf.id), Max: cf.max, Joined: cf.joined}
+	if !cf.inviter.IsZero() {
+		info.Inviter = cf.inviter.String()
+	}
 	type mc struct {
 		m confMember
 		c *calls.Call
@@ -575,7 +567,7 @@ func (svc *Service) confInfo(cf *conference) apitype.Conference {
 	}
 	cf.mu.Unlock()
 	for _, x := range ms {
-		p := apitype.Participant{Account: x.m.Account, Device: x.m.Device, Name: x.m.Name, Self: x.m.Device == svc.ID.DeviceCert.Device.String()}
+		p := apitype.Participant{Account: x.m.Account.String(), Device: x.m.Device.String(), Name: x.m.Name, Self: x.m.Device == svc.ID.DeviceCert.Device}
 		if x.c != nil {
 			ci := x.c.Info()
 			p.Call = &ci
@@ -710,7 +702,7 @@ func (svc *Service) onInvite(id callproto.CallID, m confMsg) error {
 	}
 	count := len(cf.invited)
 	cf.mu.Unlock()
-	svc.Events.Publish(apitype.Event{Type: apitype.EventConferenceInvite, Time: svc.Now(), Account: m.From.Account, Call: m.Conf,
+	svc.Events.Publish(apitype.Event{Type: apitype.EventConferenceInvite, Time: svc.Now(), Account: m.From.Account.String(), Call: m.Conf,
 		Message: fmt.Sprintf("%d participant(s); join with: parley conference join %s", count, m.Conf)})
 	return nil
 }
@@ -724,7 +716,7 @@ func (svc *Service) onJoin(id callproto.CallID, sender pcrypto.DeviceID, m confM
 	if err := svc.move(svc.runCtx(), cf, sender, m.From, inJoin, nil); err != nil {
 		return err
 	}
-	svc.Events.Publish(apitype.Event{Type: apitype.EventConferenceJoined, Time: svc.Now(), Account: m.From.Account, Device: m.From.Device, Call: m.Conf})
+	svc.Events.Publish(apitype.Event{Type: apitype.EventConferenceJoined, Time: svc.Now(), Account: m.From.Account.String(), Device: m.From.Device.String(), Call: m.Conf})
 	return nil
 }
 
@@ -825,7 +817,7 @@ func (svc *Service) joined(id callproto.CallID) *conference {
 }
 
 // newConference returns an empty conference.
-func newConference(id callproto.CallID, max int, inviter string) *conference {
+func newConference(id callproto.CallID, max int, inviter pcrypto.AccountID) *conference {
 	return &conference{
 		id: id, max: max, inviter: inviter,
 		invited: map[pcrypto.DeviceID]confMember{}, members: map[pcrypto.DeviceID]confMember{},

@@ -18,7 +18,11 @@ func (svc *Service) Endpoints() service.Endpoints {
 			return svc.StartConference(c.Max, media(c))
 		}),
 		"conferences/invite": service.Post(func(r *http.Request, c apitype.ConferenceRequest) (any, error) {
-			return service.OK(svc.InviteToConference(r.Context(), c.ConferenceID, c.AccountID))
+			acct, err := service.ParseAccount("account_id", c.AccountID)
+			if err != nil {
+				return nil, err
+			}
+			return service.OK(svc.InviteToConference(r.Context(), c.ConferenceID, acct))
 		}),
 		"conferences/join": service.Post(func(r *http.Request, c apitype.ConferenceRequest) (any, error) {
 			return svc.JoinConference(r.Context(), c.ConferenceID, media(c))

@@ -47,7 +47,7 @@ func (r *recorder) dial(context.Context, *conference, pcrypto.DeviceID, confMemb
 	r.dials++
 }
 
-func newTestService(t *testing.T, name string) *Service {
+func newTestService(t testing.TB, name string) *Service {
 	t.Helper()
 	env := servicetest.NewEnv(t, name)
 	pres, err := presence.New(env, presence.Options{})
@@ -84,7 +84,7 @@ func TestMembershipWalk(t *testing.T) {
 				t.Run(string(s)+"/"+strings.ReplaceAll(string(in), " ", "-"), func(t *testing.T) {
 					rec := &recorder{}
 					me.io = rec
-					cf := newConference(callproto.CallID{1}, 8, "")
+					cf := newConference(callproto.CallID{1}, 8, pcrypto.AccountID{})
 					cf.joined = true
 					cf.members[me.ID.DeviceCert.Device] = me.selfMember()
 					var current *calls.Call
@@ -190,7 +190,7 @@ func (f *failing) introduce(ctx context.Context, d pcrypto.DeviceID, m confMembe
 func TestRosterOnlyAnswersOurJoin(t *testing.T) {
 	me := newTestService(t, "me")
 	x, victim := newTestService(t, "x"), newTestService(t, "victim")
-	cf := newConference(callproto.CallID{2}, 8, "")
+	cf := newConference(callproto.CallID{2}, 8, pcrypto.AccountID{})
 	cf.joined = true
 	cf.members[me.ID.DeviceCert.Device] = me.selfMember()
 	me.confs = map[callproto.CallID]*conference{cf.id: cf}
@@ -251,7 +251,7 @@ func TestRosterOnlyAnswersOurJoin(t *testing.T) {
 // review: 2,000 invitations were all held).
 func TestPendingInvitationsBounded(t *testing.T) {
 	me, friend := newTestService(t, "me"), newTestService(t, "friend")
-	acct := friend.ID.AccountCert.ID.String()
+	acct := friend.ID.AccountCert.ID
 	if err := me.Store.PutContact(store.Contact{AccountID: acct, State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}

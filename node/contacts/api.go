@@ -18,16 +18,16 @@ import (
 // the contact list.
 var ErrNoContact = errors.New("not in the contact list")
 
-// CanonicalAccount parses an account ID typed by a user.
-func (svc *Service) CanonicalAccount(s string) (string, error) {
-	id, err := pcrypto.ParseAccountID(s)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", service.ErrInvalidInput, err)
+// CheckOther refuses the zero account ID and this node's own account as
+// the other side of a contact or an invitation.
+func (svc *Service) CheckOther(id pcrypto.AccountID) error {
+	switch {
+	case id.IsZero():
+		return fmt.Errorf("%w: no account ID", service.ErrInvalidInput)
+	case id == svc.ID.AccountCert.ID:
+		return fmt.Errorf("%w: that is this node's own account", service.ErrInvalidInput)
 	}
-	if id == svc.ID.AccountCert.ID {
-		return "", fmt.Errorf("%w: that is this node's own account", service.ErrInvalidInput)
-	}
-	return id.String(), nil
+	return nil
 }
 
 func checkLengths(name, message string) error {
@@ -46,8 +46,8 @@ func checkLengths(name, message string) error {
 	return nil
 }
 
-// contact returns the stored contact for a canonical account ID.
-func (svc *Service) contact(id string) (store.Contact, bool, error) {
+// contact returns the stored contact of an account.
+func (svc *Service) contact(id pcrypto.AccountID) (store.Contact, bool, error) {
 	c, err := svc.Store.Contact(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Contact{}, false, nil
@@ -57,9 +57,8 @@ func (svc *Service) contact(id string) (store.Contact, bool, error) {
 
 // AddContact sends a contact request to an account (kept and retried until
 // delivered). Adding an account that already asked us accepts it.
-func (svc *Service) AddContact(account, name, message string) (*apitype.Contact, error) {
-	id, err := svc.CanonicalAccount(account)
-	if err != nil {
+func (svc *Service) AddContact(id pcrypto.AccountID, name, message string) (*apitype.Contact, error) {
+	if err := svc.CheckOther(id); err != nil {
 		return nil, err
 	}
 	if err := checkLengths(name, message); err != nil {
@@ -72,34 +71,33 @@ func (svc *Service) AddContact(account, name, message string) (*apitype.Contact,
 }
 
 // AcceptContact accepts a received contact request.
-func (svc *Service) AcceptContact(account string) (*apitype.Contact, error) {
+func (svc *Service) AcceptContact(account pcrypto.AccountID) (*apitype.Contact, error) {
 	return svc.act(account, APIAccept)
 }
 
 // DeclineContact declines a received request and tells the requester.
-func (svc *Service) DeclineContact(account string) error {
+func (svc *Service) DeclineContact(account pcrypto.AccountID) error {
 	_, err := svc.act(account, APIDecline)
 	return err
 }
 
 // BlockContact blocks an account: its requests are dropped from now on and
 // nothing more is sent to it.
-func (svc *Service) BlockContact(account string) (*apitype.Contact, error) {
+func (svc *Service) BlockContact(account pcrypto.AccountID) (*apitype.Contact, error) {
 	return svc.act(account, APIBlock)
 }
 
 // RemoveContact forgets an account (and any message still queued to it);
 // an accepted contact is told.
-func (svc *Service) RemoveContact(account string) error {
+func (svc *Service) RemoveContact(account pcrypto.AccountID) error {
 	_, err := svc.act(account, APIRemove)
 	return err
 }
 
 // act applies a user's action without text to the contact of account and
 // returns the contact afterwards (nil when it is gone).
-func (svc *Service) act(account string, in Input) (*apitype.Contact, error) {
-	id, err := svc.CanonicalAccount(account)
-	if err != nil {
+func (svc *Service) act(id pcrypto.AccountID, in Input) (*apitype.Contact, error) {
+	if err := svc.CheckOther(id); err != nil {
 		return nil, err
 	}
 	t, err := svc.apply(id, in, "", "")
@@ -114,7 +112,7 @@ func (svc *Service) act(account string, in Input) (*apitype.Contact, error) {
 
 // peek returns the transition in would take now, without taking it; a
 // refusal comes back as the error apply would return.
-func (svc *Service) peek(id string, in Input) (Transition, error) {
+func (svc *Service) peek(id pcrypto.AccountID, in Input) (Transition, error) {
 	_, state, err := svc.current(id)
 	if err != nil {
 		return Transition{}, err
@@ -127,7 +125,7 @@ func (svc *Service) peek(id string, in Input) (Transition, error) {
 }
 
 // current loads the contact of id and its state (StateNone when absent).
-func (svc *Service) current(id string) (store.Contact, State, error) {
+func (svc *Service) current(id pcrypto.AccountID) (store.Contact, State, error) {
 	c, ok, err := svc.contact(id)
 	if err != nil {
 		return c, "", err
@@ -140,7 +138,7 @@ func (svc *Service) current(id string) (store.Contact, State, error) {
 
 // refusal is the error for a refused transition: for the API ErrNoContact
 // or ErrConflict, for a message a refusal with code "unexpected".
-func refusal(id string, state State, in Input, t Transition) error {
+func refusal(id pcrypto.AccountID, state State, in Input, t Transition) error {
 	if !in.fromAPI() {
 		return &service.Refused{Code: "unexpected", Reason: t.Why}
 	}
@@ -156,7 +154,7 @@ func refusal(id string, state State, in Input, t Transition) error {
 // name and message are the request's texts (API add: our local name for
 // the contact and the request message; a received request: the sender's
 // device name and message).
-func (svc *Service) apply(id string, in Input, name, message string) (Transition, error) {
+func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string) (Transition, error) {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	cur, state, err := svc.current(id)
@@ -212,7 +210,7 @@ func (svc *Service) apply(id string, in Input, name, message string) (Transition
 		service.Kick(svc.outboxKick)
 	}
 	if t.Event != "" {
-		svc.Events.Publish(apitype.Event{Type: t.Event, Time: svc.Now(), Account: id, Message: message})
+		svc.Events.Publish(apitype.Event{Type: t.Event, Time: svc.Now(), Account: id.String(), Message: message})
 	}
 	return t, nil
 }
@@ -235,7 +233,7 @@ func (svc *Service) Contacts() ([]apitype.Contact, error) {
 	return out, nil
 }
 
-func (svc *Service) apiContact(id string) (*apitype.Contact, error) {
+func (svc *Service) apiContact(id pcrypto.AccountID) (*apitype.Contact, error) {
 	c, err := svc.Store.Contact(id)
 	if err != nil {
 		return nil, err
@@ -248,12 +246,12 @@ func (svc *Service) apiContact(id string) (*apitype.Contact, error) {
 	return &ac, nil
 }
 
-func (svc *Service) pendingSet() (map[string]bool, error) {
+func (svc *Service) pendingSet() (map[pcrypto.AccountID]bool, error) {
 	items, err := svc.Store.Outbox()
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]bool, len(items))
+	m := make(map[pcrypto.AccountID]bool, len(items))
 	for _, it := range items {
 		m[it.To] = true
 	}
@@ -262,16 +260,15 @@ func (svc *Service) pendingSet() (map[string]bool, error) {
 
 func toAPIContact(c store.Contact, pending bool) apitype.Contact {
 	return apitype.Contact{
-		AccountID: c.AccountID, Name: c.Name, State: string(c.State), Message: c.Message,
+		AccountID: c.AccountID.String(), Name: c.Name, State: string(c.State), Message: c.Message,
 		Pending: pending, Created: c.Created, Updated: c.Updated,
 	}
 }
 
 // RenameContact changes the local name of a contact (replicated to the
 // account's other devices).
-func (svc *Service) RenameContact(account, name string) (*apitype.Contact, error) {
-	id, err := svc.CanonicalAccount(account)
-	if err != nil {
+func (svc *Service) RenameContact(id pcrypto.AccountID, name string) (*apitype.Contact, error) {
+	if err := svc.CheckOther(id); err != nil {
 		return nil, err
 	}
 	if err := checkLengths(name, ""); err != nil {

@@ -3,6 +3,7 @@ package contacts
 import (
 	"net/http"
 
+	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/node/service"
 )
@@ -11,32 +12,35 @@ import (
 func (svc *Service) Endpoints() service.Endpoints {
 	return service.Endpoints{
 		"contacts": service.Get(func(*http.Request) (any, error) { return svc.Contacts() }),
-		"contacts/add": contactOp(func(c apitype.ContactRequest) (any, error) {
-			return svc.AddContact(c.AccountID, c.Name, c.Message)
+		"contacts/add": contactOp(func(id pcrypto.AccountID, c apitype.ContactRequest) (any, error) {
+			return svc.AddContact(id, c.Name, c.Message)
 		}),
-		"contacts/accept": contactOp(func(c apitype.ContactRequest) (any, error) { return svc.AcceptContact(c.AccountID) }),
-		"contacts/decline": contactOp(func(c apitype.ContactRequest) (any, error) {
-			return service.OK(svc.DeclineContact(c.AccountID))
+		"contacts/accept": contactOp(func(id pcrypto.AccountID, _ apitype.ContactRequest) (any, error) { return svc.AcceptContact(id) }),
+		"contacts/decline": contactOp(func(id pcrypto.AccountID, _ apitype.ContactRequest) (any, error) {
+			return service.OK(svc.DeclineContact(id))
 		}),
-		"contacts/block": contactOp(func(c apitype.ContactRequest) (any, error) { return svc.BlockContact(c.AccountID) }),
-		"contacts/remove": contactOp(func(c apitype.ContactRequest) (any, error) {
-			return service.OK(svc.RemoveContact(c.AccountID))
+		"contacts/block": contactOp(func(id pcrypto.AccountID, _ apitype.ContactRequest) (any, error) { return svc.BlockContact(id) }),
+		"contacts/remove": contactOp(func(id pcrypto.AccountID, _ apitype.ContactRequest) (any, error) {
+			return service.OK(svc.RemoveContact(id))
 		}),
 		"contacts/rename": service.Post(func(_ *http.Request, req apitype.ContactRename) (any, error) {
-			if err := service.Required("account_id", req.AccountID); err != nil {
+			id, err := service.ParseAccount("account_id", req.AccountID)
+			if err != nil {
 				return nil, err
 			}
-			return svc.RenameContact(req.AccountID, req.Name)
+			return svc.RenameContact(id, req.Name)
 		}),
 	}
 }
 
-// contactOp is a POST endpoint of a ContactRequest naming an account.
-func contactOp(op func(apitype.ContactRequest) (any, error)) service.Endpoint {
+// contactOp is a POST endpoint of a ContactRequest naming an account; the
+// account ID is parsed here, where it enters.
+func contactOp(op func(pcrypto.AccountID, apitype.ContactRequest) (any, error)) service.Endpoint {
 	return service.Post(func(_ *http.Request, c apitype.ContactRequest) (any, error) {
-		if err := service.Required("account_id", c.AccountID); err != nil {
+		id, err := service.ParseAccount("account_id", c.AccountID)
+		if err != nil {
 			return nil, err
 		}
-		return op(c)
+		return op(id, c)
 	})
 }

@@ -51,16 +51,16 @@ const (
 // contactMsg is the payload of a contact message's signed envelope; see
 // docs/protocol.md.
 type contactMsg struct {
-	V           int       `json:"v"`
-	Kind        string    `json:"kind"`
-	From        string    `json:"from"`
-	To          string    `json:"to"`
-	AccountCert []byte    `json:"account_cert"`
-	DeviceCert  []byte    `json:"device_cert"`
-	Name        string    `json:"name,omitempty"`
-	Message     string    `json:"message,omitempty"`
-	Time        time.Time `json:"time"`
-	Nonce       string    `json:"nonce"`
+	V           int               `json:"v"`
+	Kind        string            `json:"kind"`
+	From        pcrypto.AccountID `json:"from"` // text form; parsed when decoded
+	To          pcrypto.AccountID `json:"to"`
+	AccountCert []byte            `json:"account_cert"`
+	DeviceCert  []byte            `json:"device_cert"`
+	Name        string            `json:"name,omitempty"`
+	Message     string            `json:"message,omitempty"`
+	Time        time.Time         `json:"time"`
+	Nonce       string            `json:"nonce"`
 	// Record is the sender's signed account record (kind "update").
 	Record []byte `json:"record,omitempty"`
 }
@@ -118,10 +118,7 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 	if err != nil {
 		return nil, err
 	}
-	fromAcct, err := pcrypto.ParseAccountID(m.From)
-	if err != nil {
-		return nil, err
-	}
+	fromAcct := m.From
 	now := svc.Now()
 	crl, err := svc.senderCRL(fromAcct, m.Kind, now)
 	if err != nil {
@@ -136,7 +133,7 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 	if peer.ID(dc.Device) != from {
 		return nil, errors.New("sent by a peer other than the device that signed it")
 	}
-	if m.To != svc.ID.AccountCert.ID.String() {
+	if m.To != svc.ID.AccountCert.ID {
 		return nil, errors.New("addressed to another account")
 	}
 	if d := now.Sub(m.Time); d > service.ClockSkew || d < -service.ClockSkew {
@@ -165,7 +162,7 @@ func (svc *Service) senderCRL(acct pcrypto.AccountID, kind string, now time.Time
 	if kind == kindRequest {
 		return nil, nil
 	}
-	if t, err := svc.peek(acct.String(), msgInputs[kind]); err != nil || t.Outcome != Move {
+	if t, err := svc.peek(acct, msgInputs[kind]); err != nil || t.Outcome != Move {
 		return nil, nil // refused or ignored whatever the CRL says: no lookup
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), svc.pres.LookupTimeout())
@@ -208,13 +205,13 @@ var msgInputs = map[string]Input{
 // ---- sending ----
 
 // signContact builds a signed contact message to account to.
-func (svc *Service) signContact(kind, to, name, message string) ([]byte, error) {
+func (svc *Service) signContact(kind string, to pcrypto.AccountID, name, message string) ([]byte, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
 	payload, err := json.Marshal(contactMsg{
-		V: 1, Kind: kind, From: svc.ID.AccountCert.ID.String(), To: to,
+		V: 1, Kind: kind, From: svc.ID.AccountCert.ID, To: to,
 		AccountCert: svc.ID.AccountCert.Raw(), DeviceCert: svc.ID.DeviceCert.Raw(),
 		Name: name, Message: message, Time: svc.Now().UTC(), Nonce: hex.EncodeToString(nonce),
 	})
@@ -271,12 +268,8 @@ func (svc *Service) deliverAll(ctx context.Context) {
 // One acknowledgement is enough: the other devices of that account learn of
 // it from their own devices' sync.
 func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
-	to, err := pcrypto.ParseAccountID(it.To)
-	if err != nil {
-		_ = svc.Store.DeleteOutbox(it.To, it.ID)
-		return
-	}
-	msg, err := svc.signContact(it.Kind, it.To, it.Name, it.Message)
+	to := it.To
+	msg, err := svc.signContact(it.Kind, to, it.Name, it.Message)
 	if err != nil {
 		svc.Log.Error("signing contact message", "err", err)
 		return
@@ -299,7 +292,7 @@ func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
 		case errors.As(err, &ref) && ref.Permanent():
 			svc.Log.Warn("contact message refused", "to", to, "kind", it.Kind, "reason", ref.Reason)
 			_ = svc.Store.DeleteOutbox(it.To, it.ID)
-			svc.Events.Publish(apitype.Event{Type: apitype.EventContactRefused, Time: svc.Now(), Account: it.To, Message: ref.Error()})
+			svc.Events.Publish(apitype.Event{Type: apitype.EventContactRefused, Time: svc.Now(), Account: to.String(), Message: ref.Error()})
 			return
 		default:
 			lastErr = err
@@ -310,7 +303,7 @@ func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
 			svc.Log.Error("outbox", "err", err)
 		}
 		svc.Log.Info("contact message delivered", "to", to, "kind", it.Kind)
-		svc.Events.Publish(apitype.Event{Type: apitype.EventContactDelivered, Time: svc.Now(), Account: it.To, Message: it.Kind})
+		svc.Events.Publish(apitype.Event{Type: apitype.EventContactDelivered, Time: svc.Now(), Account: to.String(), Message: it.Kind})
 		return
 	}
 	if ctx.Err() != nil {
@@ -328,12 +321,8 @@ func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
 // PushRecord sends this account's signed record rec to the online devices
 // of contact account to (an "update" message), so that its revocations
 // apply there at once. One acknowledgement is enough.
-func (svc *Service) PushRecord(ctx context.Context, to string, rec []byte) error {
-	acct, err := pcrypto.ParseAccountID(to)
-	if err != nil {
-		return nil // nothing to retry
-	}
-	msg, err := svc.signContactMsg(contactMsg{Kind: kindUpdate, To: to, Record: rec})
+func (svc *Service) PushRecord(ctx context.Context, acct pcrypto.AccountID, rec []byte) error {
+	msg, err := svc.signContactMsg(contactMsg{Kind: kindUpdate, To: acct, Record: rec})
 	if err != nil {
 		return err
 	}
@@ -359,10 +348,7 @@ func (svc *Service) PushRecord(ctx context.Context, to string, rec []byte) error
 // verifies (signed by the contact's account, valid now) it replaces the
 // cached record, so the contact's revocations apply to calls at once.
 func (svc *Service) applyRecordUpdate(m *contactMsg) error {
-	acct, err := pcrypto.ParseAccountID(m.From)
-	if err != nil {
-		return &service.Refused{Code: "invalid", Reason: err.Error()}
-	}
+	acct := m.From
 	now := svc.Now()
 	rec, err := records.ParseAccount(records.AccountKey(acct), m.Record, now)
 	if err != nil {
@@ -385,7 +371,7 @@ func (svc *Service) signContactMsg(m contactMsg) ([]byte, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	m.V, m.From = 1, svc.ID.AccountCert.ID.String()
+	m.V, m.From = 1, svc.ID.AccountCert.ID
 	m.AccountCert, m.DeviceCert = svc.ID.AccountCert.Raw(), svc.ID.DeviceCert.Raw()
 	m.Time, m.Nonce = svc.Now().UTC(), hex.EncodeToString(nonce)
 	payload, err := json.Marshal(m)

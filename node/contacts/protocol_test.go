@@ -36,7 +36,7 @@ func newTestNode(t testing.TB, name string) *Service {
 func signAs(t testing.TB, n *Service, key *pcrypto.DeviceKey, edit func(*contactMsg)) []byte {
 	t.Helper()
 	m := contactMsg{
-		V: 1, Kind: kindRequest, From: n.ID.AccountCert.ID.String(),
+		V: 1, Kind: kindRequest, From: n.ID.AccountCert.ID,
 		AccountCert: n.ID.AccountCert.Raw(), DeviceCert: n.ID.DeviceCert.Raw(),
 		Message: "hello", Time: time.Now().UTC(), Nonce: "00",
 	}
@@ -62,7 +62,7 @@ func TestContactMessageRefused(t *testing.T) {
 	bob := newTestNode(t, "bob")
 	alice := newTestNode(t, "alice")
 	mallory := newTestNode(t, "mallory")
-	to := bob.ID.AccountCert.ID.String()
+	to := bob.ID.AccountCert.ID
 	alicePeer := peer.ID(alice.ID.DeviceCert.Device)
 	otherKey, _ := pcrypto.NewDeviceKey(nil)
 
@@ -79,9 +79,9 @@ func TestContactMessageRefused(t *testing.T) {
 		{"wrong context", alicePeer, wrongContext, "context"},
 		{"forged signature", alicePeer, signAs(t, alice, otherKey, func(m *contactMsg) { m.To = to }), "signed by a key other"},
 		{"sent by another peer", peer.ID(mallory.ID.DeviceCert.Device), good, "sent by a peer other"},
-		{"claims another account", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.From = mallory.ID.AccountCert.ID.String() }), "account"},
+		{"claims another account", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.From = mallory.ID.AccountCert.ID }), "account"},
 		{"device of another account", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.AccountCert = mallory.ID.AccountCert.Raw() }), "account"},
-		{"to someone else", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = mallory.ID.AccountCert.ID.String() }), "another account"},
+		{"to someone else", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = mallory.ID.AccountCert.ID }), "another account"},
 		{"stale", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Time = time.Now().Add(-time.Hour) }), "clocks"},
 		{"future", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Time = time.Now().Add(time.Hour) }), "clocks"},
 		{"unknown kind", alicePeer, signAs(t, alice, nil, func(m *contactMsg) { m.To = to; m.Kind = "spam" }), "kind"},
@@ -105,7 +105,7 @@ func TestContactMessageRefused(t *testing.T) {
 	if err := bob.receiveContact(alicePeer, good); err != nil {
 		t.Fatal(err)
 	}
-	c, err := bob.Store.Contact(alice.ID.AccountCert.ID.String())
+	c, err := bob.Store.Contact(alice.ID.AccountCert.ID)
 	if err != nil || c.State != store.RequestReceived || c.Message != "hello" {
 		t.Fatalf("contact = %+v, %v", c, err)
 	}
@@ -116,7 +116,7 @@ func TestContactMessageRefused(t *testing.T) {
 func FuzzReceiveContact(f *testing.F) {
 	bob := newTestNode(f, "bob")
 	alice := newTestNode(f, "alice")
-	f.Add(signAs(f, alice, nil, func(m *contactMsg) { m.To = bob.ID.AccountCert.ID.String() }))
+	f.Add(signAs(f, alice, nil, func(m *contactMsg) { m.To = bob.ID.AccountCert.ID }))
 	f.Add([]byte("PE\x01"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -86,7 +86,7 @@ func TestTransitionSafety(t *testing.T) {
 func TestTransitionsWalk(t *testing.T) {
 	bob := newTestNode(t, "bob")
 	alice := newTestNode(t, "alice")
-	acct := alice.ID.AccountCert.ID.String()
+	acct := alice.ID.AccountCert.ID
 	alicePeer := peer.ID(alice.ID.DeviceCert.Device)
 	events, stop := bob.Events.Subscribe()
 	defer stop()
@@ -130,7 +130,7 @@ func TestTransitionsWalk(t *testing.T) {
 					err = bob.RemoveContact(acct)
 				default:
 					msg := signAs(t, alice, nil, func(m *contactMsg) {
-						m.To, m.Kind = bob.ID.AccountCert.ID.String(), kinds[in]
+						m.To, m.Kind = bob.ID.AccountCert.ID, kinds[in]
 						if in == MsgUpdate {
 							m.Record = rec
 						}
@@ -199,19 +199,19 @@ func TestStrangerCannotAcceptHimself(t *testing.T) {
 	bob := newTestNode(t, "bob")
 	mallory := newTestNode(t, "mallory")
 	from := peer.ID(mallory.ID.DeviceCert.Device)
-	to := bob.ID.AccountCert.ID.String()
+	to := bob.ID.AccountCert.ID
 	for _, kind := range []string{kindRequest, kindAccept} {
 		err := bob.receiveContact(from, signAs(t, mallory, nil, func(m *contactMsg) { m.To, m.Kind = to, kind }))
 		if kind == kindAccept && err == nil {
 			t.Error("the stranger's accept was taken")
 		}
 	}
-	if got := stateOf(t, bob.Store, mallory.ID.AccountCert.ID.String()); got != StateRequestReceived {
+	if got := stateOf(t, bob.Store, mallory.ID.AccountCert.ID); got != StateRequestReceived {
 		t.Fatalf("stranger is %s after request+accept, want %s", got, StateRequestReceived)
 	}
 }
 
-func setState(t *testing.T, st *store.Store, acct string, s State) {
+func setState(t *testing.T, st *store.Store, acct pcrypto.AccountID, s State) {
 	t.Helper()
 	ch := store.ContactChange{AccountID: acct, ClearOutbox: true}
 	if s != StateNone {
@@ -222,7 +222,7 @@ func setState(t *testing.T, st *store.Store, acct string, s State) {
 	}
 }
 
-func stateOf(t *testing.T, st *store.Store, acct string) State {
+func stateOf(t *testing.T, st *store.Store, acct pcrypto.AccountID) State {
 	t.Helper()
 	c, err := st.Contact(acct)
 	if errors.Is(err, store.ErrNotFound) {
@@ -234,7 +234,7 @@ func stateOf(t *testing.T, st *store.Store, acct string) State {
 	return c.State
 }
 
-func queued(t *testing.T, st *store.Store, acct string) string {
+func queued(t *testing.T, st *store.Store, acct pcrypto.AccountID) string {
 	t.Helper()
 	items, err := st.Outbox()
 	if err != nil {
@@ -289,16 +289,16 @@ func TestRevokedDeviceRefusedWhateverTheCacheAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	setState(t, bob.Store, acct.String(), StateAccepted)
+	setState(t, bob.Store, acct, StateAccepted)
 	bob.pres.UpdateAccount(acct, rec, now.Add(-40*time.Second)) // fetched 40 s ago
 	msg := signAs(t, alice, phoneKey, func(m *contactMsg) {
-		m.To, m.Kind, m.DeviceCert = bob.ID.AccountCert.ID.String(), kindRemove, phone.Raw()
+		m.To, m.Kind, m.DeviceCert = bob.ID.AccountCert.ID, kindRemove, phone.Raw()
 	})
 	err = bob.receiveContact(peer.ID(phone.Device), msg)
 	if err == nil || !strings.Contains(err.Error(), "revocation") {
 		t.Fatalf("remove from the revoked phone: %v, want refused as revoked", err)
 	}
-	if got := stateOf(t, bob.Store, acct.String()); got != StateAccepted {
+	if got := stateOf(t, bob.Store, acct); got != StateAccepted {
 		t.Fatalf("alice is %s at bob, want accepted", got)
 	}
 }
@@ -318,12 +318,12 @@ func TestStrangerRequestsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	friend := newTestNode(t, "friend")
-	setState(t, bob.Store, friend.ID.AccountCert.ID.String(), StateAccepted)
+	setState(t, bob.Store, friend.ID.AccountCert.ID, StateAccepted)
 	var strangers []*Service
 	for i := range 5 {
 		s := newTestNode(t, fmt.Sprintf("stranger%d", i))
 		strangers = append(strangers, s)
-		msg := signAs(t, s, nil, func(m *contactMsg) { m.To, m.Kind = bob.ID.AccountCert.ID.String(), kindRequest })
+		msg := signAs(t, s, nil, func(m *contactMsg) { m.To, m.Kind = bob.ID.AccountCert.ID, kindRequest })
 		if err := bob.receiveContact(peer.ID(s.ID.DeviceCert.Device), msg); err != nil {
 			t.Fatal(err)
 		}
@@ -333,11 +333,11 @@ func TestStrangerRequestsBounded(t *testing.T) {
 		if i < 2 {
 			want = StateNone // the two oldest made room
 		}
-		if got := stateOf(t, bob.Store, s.ID.AccountCert.ID.String()); got != want {
+		if got := stateOf(t, bob.Store, s.ID.AccountCert.ID); got != want {
 			t.Errorf("stranger %d is %s, want %s", i, got, want)
 		}
 	}
-	if got := stateOf(t, bob.Store, friend.ID.AccountCert.ID.String()); got != StateAccepted {
+	if got := stateOf(t, bob.Store, friend.ID.AccountCert.ID); got != StateAccepted {
 		t.Errorf("the accepted contact is %s", got)
 	}
 	if d := bob.DroppedRequests(); d != 2 {

@@ -29,11 +29,11 @@ type deviceState struct {
 	ready     chan struct{} // closed when the first sync round is over
 	readyOnce sync.Once
 
-	mu        sync.Mutex                // guards the following fields
-	pushTo    map[string]bool           // accepted contacts still to be sent our account record
-	refused   map[pcrypto.DeviceID]bool // devices of our account refused as unknown
-	recheckAt time.Time                 // when to look for refused devices in the account record
-	tell      []pcrypto.DeviceID        // revoked devices to tell about their revocation
+	mu        sync.Mutex                 // guards the following fields
+	pushTo    map[pcrypto.AccountID]bool // accepted contacts still to be sent our account record
+	refused   map[pcrypto.DeviceID]bool  // devices of our account refused as unknown
+	recheckAt time.Time                  // when to look for refused devices in the account record
+	tell      []pcrypto.DeviceID         // revoked devices to tell about their revocation
 
 	// mergeMu serialises changes of the CRL and the device certificates.
 	mergeMu sync.Mutex
@@ -58,29 +58,29 @@ func (d *deviceState) markReady() {
 	d.readyOnce.Do(func() { close(d.ready) })
 }
 
-func (d *deviceState) wantPush(accounts []string) {
+func (d *deviceState) wantPush(accounts []pcrypto.AccountID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.pushTo == nil {
-		d.pushTo = map[string]bool{}
+		d.pushTo = map[pcrypto.AccountID]bool{}
 	}
 	for _, a := range accounts {
 		d.pushTo[a] = true
 	}
 }
 
-func (d *deviceState) pushTargets() []string {
+func (d *deviceState) pushTargets() []pcrypto.AccountID {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]string, 0, len(d.pushTo))
+	out := make([]pcrypto.AccountID, 0, len(d.pushTo))
 	for a := range d.pushTo {
 		out = append(out, a)
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b pcrypto.AccountID) int { return strings.Compare(a.String(), b.String()) })
 	return out
 }
 
-func (d *deviceState) pushed(account string) {
+func (d *deviceState) pushed(account pcrypto.AccountID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.pushTo, account)
@@ -147,7 +147,7 @@ func (d *deviceState) wasRefused(dev pcrypto.DeviceID) bool {
 func (svc *Service) AccountChanged() {
 	svc.pres.PublishNow()
 	if cs, err := svc.Store.Contacts(); err == nil {
-		var accepted []string
+		var accepted []pcrypto.AccountID
 		for _, c := range cs {
 			if c.State == store.Accepted {
 				accepted = append(accepted, c.AccountID)
@@ -180,12 +180,13 @@ func (svc *Service) ActiveDevices() ([]*pcrypto.DeviceCert, error) {
 	return out, nil
 }
 
-func sortedMapKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+// sortedMapKeys returns the devices of m in the order of their text form.
+func sortedMapKeys[V any](m map[pcrypto.DeviceID]V) []pcrypto.DeviceID {
+	keys := make([]pcrypto.DeviceID, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	slices.SortFunc(keys, func(a, b pcrypto.DeviceID) int { return strings.Compare(a.String(), b.String()) })
 	return keys
 }
 
@@ -197,7 +198,7 @@ func (svc *Service) trustedDevice(d pcrypto.DeviceID) (*pcrypto.DeviceCert, erro
 	if err != nil {
 		return nil, err
 	}
-	der, ok := ders[d.String()]
+	der, ok := ders[d]
 	if !ok {
 		return nil, fmt.Errorf("%w: device %s (link it from a device of the account first)", ErrUnknownDevice, d.Short())
 	}
@@ -281,9 +282,9 @@ func (svc *Service) findDevice(s string) (*pcrypto.DeviceCert, error) {
 		return nil, err
 	}
 	s = strings.TrimSpace(s)
-	var match []string
+	var match []pcrypto.DeviceID
 	for id := range ders {
-		if id == s || (len(s) >= 6 && strings.HasPrefix(id, s)) {
+		if text := id.String(); text == s || (len(s) >= 6 && strings.HasPrefix(text, s)) {
 			match = append(match, id)
 		}
 	}
@@ -335,7 +336,7 @@ func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.R
 	// acting for the account.
 	svc.devs.tellRevoked(dc.Device)
 	metas, _ := svc.Store.DeviceMetas()
-	return &apitype.Revocation{Device: svc.deviceInfo(dc, metas[dc.Device.String()], next), CRLNumber: next.Number.Uint64()}, nil
+	return &apitype.Revocation{Device: svc.deviceInfo(dc, metas[dc.Device], next), CRLNumber: next.Number.Uint64()}, nil
 }
 
 // mergeCRL merges a CRL of the account received from another device or
@@ -411,16 +412,16 @@ func (svc *Service) mergeDevices(devs []syncDevice) bool {
 		if err != nil {
 			continue
 		}
-		if _, ok := have[dc.Device.String()]; ok {
+		if _, ok := have[dc.Device]; ok {
 			continue
 		}
 		if pcrypto.VerifyDevice(svc.ID.AccountCert.ID, svc.ID.AccountCert, dc, crl, svc.Now()) != nil {
 			continue
 		}
-		if svc.Store.PutDeviceCert(dc.Device.String(), dc.Raw()) != nil {
+		if svc.Store.PutDeviceCert(dc.Device, dc.Raw()) != nil {
 			continue
 		}
-		_ = svc.Store.NoteDeviceLinked(dc.Device.String(), d.Linked)
+		_ = svc.Store.NoteDeviceLinked(dc.Device, d.Linked)
 		svc.devs.noteRefused(dc.Device, false)
 		svc.Log.Info("learned a new device of the account", "device", dc.Device, "name", dc.Name)
 		svc.Events.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: svc.Now(), Device: dc.Device.String(), Message: dc.Name})

@@ -52,11 +52,11 @@ const (
 // syncMsg is a sync request or reply; see docs/protocol.md "Sync between
 // devices".
 type syncMsg struct {
-	V       int          `json:"v"`
-	Account string       `json:"account"`
-	CRL     []byte       `json:"crl,omitempty"`
-	Devices []syncDevice `json:"devices,omitempty"`
-	Entries []syncItem   `json:"entries,omitempty"`
+	V       int               `json:"v"`
+	Account pcrypto.AccountID `json:"account"` // text form; parsed when decoded
+	CRL     []byte            `json:"crl,omitempty"`
+	Devices []syncDevice      `json:"devices,omitempty"`
+	Entries []syncItem        `json:"entries,omitempty"`
 	// Code and Error are set on a refused request: "account" (another
 	// account), "unknown" (a device the responder does not know),
 	// "revoked" (a revoked device, on either side).
@@ -70,7 +70,8 @@ type syncDevice struct {
 	Linked time.Time `json:"linked,omitzero"`
 }
 
-// syncItem is one replicated entry (store.SyncEntry on the wire).
+// syncItem is one replicated entry (store.SyncEntry on the wire). Dev is
+// the text form of the device ID, parsed by entry.
 type syncItem struct {
 	Key   string `json:"key"`
 	T     int64  `json:"t"`
@@ -83,11 +84,24 @@ type syncItem struct {
 }
 
 func toSyncItem(e store.SyncEntry) syncItem {
-	return syncItem{Key: e.Key, T: e.Time, Dev: e.Device, Del: e.Deleted, Name: e.Name, State: string(e.State), Msg: e.Message, Value: e.Value}
+	var dev string
+	if e.Device != "" {
+		dev = e.Device.String()
+	}
+	return syncItem{Key: e.Key, T: e.Time, Dev: dev, Del: e.Deleted, Name: e.Name, State: string(e.State), Msg: e.Message, Value: e.Value}
 }
 
-func (it syncItem) entry() store.SyncEntry {
-	return store.SyncEntry{Key: it.Key, Time: it.T, Device: it.Dev, Deleted: it.Del, Name: it.Name, State: store.ContactState(it.State), Message: it.Msg, Value: it.Value}
+// entry returns the item as a store entry; an item whose device is not a
+// device ID is refused.
+func (it syncItem) entry() (store.SyncEntry, error) {
+	var dev pcrypto.DeviceID
+	if it.Dev != "" {
+		var err error
+		if dev, err = pcrypto.ParseDeviceID(it.Dev); err != nil {
+			return store.SyncEntry{}, err
+		}
+	}
+	return store.SyncEntry{Key: it.Key, Time: it.T, Device: dev, Deleted: it.Del, Name: it.Name, State: store.ContactState(it.State), Message: it.Msg, Value: it.Value}, nil
 }
 
 // encodeSyncMsg frames a message: uvarint length, then JSON.
@@ -114,8 +128,8 @@ func decodeSyncMsg(body []byte) (*syncMsg, error) {
 	if m.V != 1 {
 		return nil, fmt.Errorf("sync message version %d", m.V)
 	}
-	if _, err := pcrypto.ParseAccountID(m.Account); err != nil {
-		return nil, fmt.Errorf("sync message account: %w", err)
+	if m.Account.IsZero() {
+		return nil, errors.New("sync message account: missing")
 	}
 	if len(m.Code) > 32 || len(m.Error) > 1024 {
 		return nil, errors.New("sync message refusal too long")
@@ -134,11 +148,11 @@ func readSyncMsg(r *bufio.Reader) (*syncMsg, error) {
 // syncState is this device's state to send: every replicated entry (local
 // changes versioned first), the device certificates and the CRL.
 func (svc *Service) syncState() (*syncMsg, error) {
-	entries, err := svc.Store.SyncState(svc.ID.DeviceCert.Device.String(), service.AccountSettings)
+	entries, err := svc.Store.SyncState(svc.ID.DeviceCert.Device, service.Names(service.AccountSettings))
 	if err != nil {
 		return nil, err
 	}
-	m := &syncMsg{Account: svc.ID.AccountCert.ID.String()}
+	m := &syncMsg{Account: svc.ID.AccountCert.ID}
 	for _, e := range entries {
 		m.Entries = append(m.Entries, toSyncItem(e))
 	}
@@ -162,7 +176,7 @@ func (svc *Service) syncState() (*syncMsg, error) {
 // refusal is a sync reply that refuses the request; it carries our CRL so
 // that a revoked device learns it is revoked.
 func (svc *Service) refusal(code string, err error) *syncMsg {
-	m := &syncMsg{Account: svc.ID.AccountCert.ID.String(), Code: code, Error: err.Error()}
+	m := &syncMsg{Account: svc.ID.AccountCert.ID, Code: code, Error: err.Error()}
 	m.CRL, _, _ = svc.Store.CRL()
 	return m
 }
@@ -193,7 +207,7 @@ func (svc *Service) handleSyncStream(s network.Stream) {
 // revocation in the request is merged first, so a device that learns of
 // its own revocation cannot slip in its state.
 func (svc *Service) receiveSync(from pcrypto.DeviceID, m *syncMsg) *syncMsg {
-	if m.Account != svc.ID.AccountCert.ID.String() {
+	if m.Account != svc.ID.AccountCert.ID {
 		return svc.refusal("account", fmt.Errorf("%w: device %s is of another account", ErrUnknownDevice, from.Short()))
 	}
 	crlChanged := svc.mergeSyncCRL(m.CRL)
@@ -248,18 +262,24 @@ func (svc *Service) mergeSyncCRL(der []byte) bool {
 func (svc *Service) applyState(from pcrypto.DeviceID, m *syncMsg, crlChanged bool) {
 	added := svc.mergeDevices(m.Devices)
 	entries := make([]store.SyncEntry, 0, len(m.Entries))
+	badDevice := 0
 	for _, it := range m.Entries {
-		entries = append(entries, it.entry())
+		e, err := it.entry()
+		if err != nil {
+			badDevice++
+			continue
+		}
+		entries = append(entries, e)
 	}
-	res, err := svc.Store.MergeSync(svc.ID.DeviceCert.Device.String(), service.AccountSettings, entries)
+	res, err := svc.Store.MergeSync(svc.ID.DeviceCert.Device, service.Names(service.AccountSettings), entries)
 	if err != nil {
 		svc.Log.Error("merging state from another device", "from", from, "err", err)
 	}
 	applied := res.Applied
-	if res.Skipped > 0 {
-		svc.Log.Warn("entries from another device skipped as invalid", "from", from, "count", res.Skipped)
+	if skipped := res.Skipped + badDevice; skipped > 0 {
+		svc.Log.Warn("entries from another device skipped as invalid", "from", from, "count", skipped)
 	}
-	_ = svc.Store.NoteDeviceSeen(from.String(), svc.Now())
+	_ = svc.Store.NoteDeviceSeen(from, svc.Now())
 	if len(applied) > 0 {
 		svc.Log.Info("applied changes from another device", "from", from, "count", len(applied))
 		svc.Events.Publish(apitype.Event{Type: apitype.EventSyncApplied, Time: svc.Now(), Device: from.String(), Message: strconv.Itoa(len(applied))})
@@ -317,7 +337,7 @@ func (svc *Service) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly b
 	if tellOnly {
 		return nil
 	}
-	if reply.Account != svc.ID.AccountCert.ID.String() {
+	if reply.Account != svc.ID.AccountCert.ID {
 		return fmt.Errorf("%w: device %s answered for another account", ErrUnknownDevice, d.Short())
 	}
 	crlChanged := svc.mergeSyncCRL(reply.CRL)
@@ -393,7 +413,7 @@ func (svc *Service) localPending() bool {
 	if err != nil || len(others) == 0 {
 		return false
 	}
-	p, err := svc.Store.SyncPending(service.AccountSettings)
+	p, err := svc.Store.SyncPending(service.Names(service.AccountSettings))
 	return err == nil && p
 }
 

@@ -111,7 +111,7 @@ func (svc *Service) admitCode(code *LinkCode) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := certs[code.Device.String()]; ok {
+	if _, ok := certs[code.Device]; ok {
 		return fmt.Errorf("%w: device %s is already a device of this account", service.ErrConflict, code.Device.Short())
 	}
 	active, err := svc.devs.ActiveDevices()
@@ -242,10 +242,10 @@ func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 		return fmt.Errorf("the new device did not take the account: %w", err)
 	}
 	svc.sessions.markUsed(s.codeID, s.code.Expires)
-	if err := svc.Store.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
+	if err := svc.Store.PutDeviceCert(dc.Device, dc.Raw()); err != nil {
 		return err
 	}
-	_ = svc.Store.NoteDeviceLinked(dc.Device.String(), now)
+	_ = svc.Store.NoteDeviceLinked(dc.Device, now)
 	svc.Log.Info("device linked", "device", dc.Device, "name", name)
 	svc.Events.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: now, Device: dc.Device.String(), Message: name})
 	svc.devs.AccountChanged()
@@ -275,8 +275,8 @@ func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, er
 	}
 	settings := map[string]string{}
 	for _, k := range service.AccountSettings {
-		if v, ok, err := svc.Store.Setting(k); err == nil && ok {
-			settings[k] = v
+		if v, ok, err := svc.Store.Setting(string(k)); err == nil && ok {
+			settings[string(k)] = v
 		}
 	}
 	a := &pcrypto.Archive{AccountKeySeed: raw.AccountKeySeed, AccountCert: raw.AccountCert, CRL: crl, Settings: settings, Created: svc.Now().UTC()}

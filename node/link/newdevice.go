@@ -549,10 +549,10 @@ func (r *LinkRequest) complete(ac *pcrypto.AccountCert, approver *pcrypto.Device
 	if err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
-	if err := r.st.PutDeviceCert(dc.Device.String(), dc.Raw()); err != nil {
+	if err := r.st.PutDeviceCert(dc.Device, dc.Raw()); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
-	_ = r.st.NoteDeviceLinked(dc.Device.String(), now)
+	_ = r.st.NoteDeviceLinked(dc.Device, now)
 	if err := account.WritePublic(filepath.Join(r.dir, account.AccountCertFile), ac.PEM()); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
@@ -587,7 +587,7 @@ func importArchive(st *store.Store, a *pcrypto.Archive, crl *pcrypto.CRL, ac *pc
 		if crl.IsRevoked(dc.Serial()) || dc.Account != ac.ID {
 			continue
 		}
-		if err := st.PutDeviceCert(dc.Device.String(), der); err != nil {
+		if err := st.PutDeviceCert(dc.Device, der); err != nil {
 			return err
 		}
 	}
@@ -602,8 +602,8 @@ func importArchive(st *store.Store, a *pcrypto.Archive, crl *pcrypto.CRL, ac *pc
 		}
 	}
 	for _, k := range service.AccountSettings {
-		if v, ok := a.Settings[k]; ok {
-			if err := st.SetSetting(k, v); err != nil {
+		if v, ok := a.Settings[string(k)]; ok {
+			if err := st.SetSetting(string(k), v); err != nil {
 				return err
 			}
 		}

@@ -10,8 +10,8 @@ import (
 func (svc *Service) Endpoints() service.Endpoints {
 	return service.Endpoints{
 		"lookup": service.Get(func(r *http.Request) (any, error) {
-			acct := r.URL.Query().Get("account")
-			if err := service.Required("the account query parameter", acct); err != nil {
+			acct, err := service.ParseAccount("the account query parameter", r.URL.Query().Get("account"))
+			if err != nil {
 				return nil, err
 			}
 			return svc.Lookup(r.Context(), acct)

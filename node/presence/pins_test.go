@@ -49,7 +49,7 @@ func TestContactRecordRollbackRefusedAfterRestart(t *testing.T) {
 	bob := servicetest.NewEnv(t, "bob")
 	alice := servicetest.NewEnv(t, "alice")
 	acct := alice.ID.AccountCert.ID
-	if err := bob.Store.PutContact(store.Contact{AccountID: acct.String(), State: store.Accepted}); err != nil {
+	if err := bob.Store.PutContact(store.Contact{AccountID: acct, State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
 	phoneKey, err := pcrypto.NewDeviceKey(nil)
@@ -108,7 +108,7 @@ func TestStrangerRecordsNotPinned(t *testing.T) {
 		stranger := servicetest.NewEnv(t, "stranger")
 		acct := stranger.ID.AccountCert.ID
 		if state != "" {
-			if err := bob.Store.PutContact(store.Contact{AccountID: acct.String(), State: state}); err != nil {
+			if err := bob.Store.PutContact(store.Contact{AccountID: acct, State: state}); err != nil {
 				t.Fatal(err)
 			}
 		}

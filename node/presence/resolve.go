@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/parleyhq/parley/node/service"
-
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -234,11 +232,7 @@ func (svc *Service) ReachAccount(ctx context.Context, id pcrypto.AccountID) (*re
 }
 
 // Lookup resolves an account ID to its devices and connects to those online.
-func (svc *Service) Lookup(ctx context.Context, account string) (*apitype.Lookup, error) {
-	id, err := pcrypto.ParseAccountID(account)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", service.ErrInvalidInput, err)
-	}
+func (svc *Service) Lookup(ctx context.Context, id pcrypto.AccountID) (*apitype.Lookup, error) {
 	start := time.Now()
 	acct, results, err := svc.ReachAccount(ctx, id)
 	if err != nil {
@@ -324,7 +318,7 @@ func (svc *Service) pinned(id pcrypto.AccountID) bool {
 	if id == svc.ID.AccountCert.ID {
 		return true
 	}
-	c, err := svc.Store.Contact(id.String())
+	c, err := svc.Store.Contact(id)
 	return err == nil && c.State != store.RequestReceived
 }
 

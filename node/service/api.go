@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
 )
 
 // MaxBody bounds a local-API request body.
@@ -83,6 +85,33 @@ func Required(name, v string) error {
 		return fmt.Errorf("%w: %s is required", ErrInvalidInput, name)
 	}
 	return nil
+}
+
+// ParseAccount parses the account ID in field name of a local API request:
+// the one place an account ID given as text enters a service. A missing or
+// malformed ID fails with ErrInvalidInput naming the field.
+func ParseAccount(name, v string) (pcrypto.AccountID, error) {
+	if err := Required(name, v); err != nil {
+		return pcrypto.AccountID{}, err
+	}
+	id, err := pcrypto.ParseAccountID(v)
+	if err != nil {
+		return pcrypto.AccountID{}, fmt.Errorf("%w: %s: %w", ErrInvalidInput, name, err)
+	}
+	return id, nil
+}
+
+// ParseDevice parses the device ID in field name of a local API request,
+// like ParseAccount.
+func ParseDevice(name, v string) (pcrypto.DeviceID, error) {
+	if err := Required(name, v); err != nil {
+		return "", err
+	}
+	d, err := pcrypto.ParseDeviceID(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrInvalidInput, name, err)
+	}
+	return d, nil
 }
 
 // MarkdownTable renders a state table as docs/protocol.md shows it: the

@@ -2,6 +2,8 @@
 package storetest
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
 	"testing"
 
 	"github.com/parleyhq/parley/crypto"
@@ -37,4 +39,20 @@ func MustOpen(t testing.TB, o *store.Options) *store.Store {
 		}
 	})
 	return s
+}
+
+// Account returns a fixed account ID named by name: the same name gives
+// the same ID, different names different IDs. It stands for an account in
+// tests that need an ID but no keys.
+func Account(name string) crypto.AccountID {
+	pub := sha256.Sum256([]byte("storetest account " + name))
+	return crypto.AccountIDFromPublicKey(pub[:])
+}
+
+// Device returns a fixed, valid device ID named by name (the device ID of
+// an Ed25519 key derived from name).
+func Device(name string) crypto.DeviceID {
+	seed := sha256.Sum256([]byte("storetest device " + name))
+	pub := ed25519.NewKeyFromSeed(seed[:]).Public().(ed25519.PublicKey)
+	return crypto.DeviceIDFromPublicKey(pub)
 }

@@ -137,7 +137,7 @@ func befriendDaemons(ctx context.Context, a, b *daemon.Parleyd) error {
 	if err := daemon.Befriend(ctx, a, b); err != nil {
 		return fmt.Errorf("befriend: %w", err)
 	}
-	_, err := b.CLI(ctx, "set", node.SettingAutoAnswer, "contacts")
+	_, err := b.CLI(ctx, "set", string(node.SettingAutoAnswer), "contacts")
 	return err
 }
 
@@ -158,7 +158,7 @@ func addFakeContacts(dir string, n int) error {
 		if err != nil {
 			return fmt.Errorf("fake contacts: %w", err)
 		}
-		c := store.Contact{AccountID: pcrypto.AccountIDFromPublicKey(pub).String(), Name: fmt.Sprintf("contact%d", i), State: store.Accepted}
+		c := store.Contact{AccountID: pcrypto.AccountIDFromPublicKey(pub), Name: fmt.Sprintf("contact%d", i), State: store.Accepted}
 		if err := st.PutContact(c); err != nil {
 			return fmt.Errorf("fake contacts: %w", err)
 		}

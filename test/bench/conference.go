@@ -133,7 +133,7 @@ func confRun(ctx context.Context, env *benchEnv, boot []string, n int, video str
 		return r, err
 	}
 	for i, nd := range nodes[1:] {
-		if err := host.InviteToConference(ctx, cf.ID, nd.Account.String()); err != nil {
+		if err := host.InviteToConference(ctx, cf.ID, nd.Account); err != nil {
 			return r, err
 		}
 		err := wait.For(ctx, testnet.DefaultTimeout, func() error {

@@ -274,7 +274,7 @@ func timeLookups(ctx context.Context, nodes []*testnet.Node, count int) ([]time.
 		from, to := nodes[a], nodes[b]
 		_ = from.Host().Network().ClosePeer(peer.ID(to.Keys().DeviceCert.Device))
 		start := time.Now()
-		l, err := from.Lookup(ctx, to.Account.String())
+		l, err := from.Lookup(ctx, to.Account)
 		d := time.Since(start)
 		switch {
 		case err != nil:

@@ -78,7 +78,7 @@ func resolveBench(ctx context.Context, w io.Writer, nNodes, nBoots, nLookups int
 		from, to := nodes[a], nodes[b]
 		_ = from.Host().Network().ClosePeer(peer.ID(to.Keys().DeviceCert.Device)) // cold: no connection
 		start := time.Now()
-		l, err := from.Lookup(ctx, to.Account.String())
+		l, err := from.Lookup(ctx, to.Account)
 		d := time.Since(start)
 		if err != nil || len(l.Devices) == 0 || !l.Devices[0].Connected {
 			failures++

@@ -387,13 +387,13 @@ func (x *Node) WaitCall(ctx context.Context, id string, ok func(apitype.Call) bo
 // Befriend makes a and b accepted contacts of each other: a sends a
 // request, b accepts it, and both see the contact accepted.
 func Befriend(ctx context.Context, a, b *Node) error {
-	if _, err := a.AddContact(b.Account.String(), "", ""); err != nil {
+	if _, err := a.AddContact(b.Account, "", ""); err != nil {
 		return fmt.Errorf("testnet: befriend: %w", err)
 	}
 	if err := b.WaitContact(ctx, a.Account.String(), wait.ContactIs("request-received")); err != nil {
 		return err
 	}
-	if _, err := b.AcceptContact(a.Account.String()); err != nil {
+	if _, err := b.AcceptContact(a.Account); err != nil {
 		return fmt.Errorf("testnet: befriend: %w", err)
 	}
 	if err := a.WaitContact(ctx, b.Account.String(), wait.ContactIs("accepted")); err != nil {

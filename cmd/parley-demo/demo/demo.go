@@ -199,7 +199,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 
 	// 4. Contacts.
 	nr.begin("contact request")
-	if _, err := bob.AddContact(aliceID.AccountID, "Alice", "Hi Alice, it's Bob"); err != nil {
+	if _, err := bob.AddContact(laptop.Keys().AccountCert.ID, "Alice", "Hi Alice, it's Bob"); err != nil {
 		return err
 	}
 	nr.say("Bob sent Alice a contact request (signed by his device, delivered peer to peer)")
@@ -211,7 +211,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	if err := waitFor(ctx, func() error { return wantContact(phone, bobID.AccountID, "request-received") }); err != nil {
 		return err
 	}
-	if _, err := laptop.AcceptContact(bobID.AccountID); err != nil {
+	if _, err := laptop.AcceptContact(bob.Keys().AccountCert.ID); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, func() error { return wantContact(bob, aliceID.AccountID, "accepted") }); err != nil {

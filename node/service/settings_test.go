@@ -1,0 +1,37 @@
+package service
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestSettingKeys(t *testing.T) {
+	for _, k := range SettingKeys() {
+		got, err := ParseSettingKey(string(k))
+		if err != nil || got != k {
+			t.Errorf("ParseSettingKey(%q) = %q, %v", k, got, err)
+		}
+		if err := k.Check(k.Default()); err != nil {
+			t.Errorf("%s: its default %q is refused: %v", k, k.Default(), err)
+		}
+	}
+	_, err := ParseSettingKey("calls.auto_anwser")
+	if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "known: calls.allow_non_contacts, calls.auto_answer, calls.auto_record") {
+		t.Errorf("unknown key: %v", err)
+	}
+	if err := SettingAutoAnswer.Check("always"); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("auto_answer=always: %v", err)
+	}
+	if err := SettingAutoRecord.Check("/any/dir"); err != nil {
+		t.Errorf("auto_record takes any value: %v", err)
+	}
+	if err := SettingKey("x").Check(""); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("Check of an unknown key: %v", err)
+	}
+	for _, k := range AccountSettings {
+		if _, err := ParseSettingKey(string(k)); err != nil {
+			t.Errorf("replicated setting %s is not a known one", k)
+		}
+	}
+}
