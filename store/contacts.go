@@ -37,8 +37,13 @@ type Contact struct {
 	Name      string           // local display name, at most 128 bytes
 	State     ContactState     // must be Valid
 	Message   string           // message sent with the request, at most 1024 bytes
-	Created   time.Time        // set by the store on the first PutContact
-	Updated   time.Time        // set by the store on every PutContact
+	// Asked is the signed time of the last request received from the
+	// contact (zero if none): a version of the contact that answered that
+	// request (accepted, blocked, declined) is not undone by another
+	// device's copy of the same request (see MergeSync).
+	Asked   time.Time
+	Created time.Time // set by the store on the first PutContact
+	Updated time.Time // set by the store on every PutContact
 }
 
 // contactRecord is the JSON stored in bucketContacts under the account ID's
@@ -48,6 +53,7 @@ type contactRecord struct {
 	Name    string       `json:"name,omitempty"`
 	State   ContactState `json:"state"`
 	Message string       `json:"message,omitempty"`
+	Asked   time.Time    `json:"asked,omitzero"`
 	Created time.Time    `json:"created"`
 	Updated time.Time    `json:"updated"`
 }
@@ -82,6 +88,7 @@ func decodeContact(accountID crypto.AccountID, raw []byte) (Contact, error) {
 		Name:      rec.Name,
 		State:     rec.State,
 		Message:   rec.Message,
+		Asked:     rec.Asked,
 		Created:   rec.Created,
 		Updated:   rec.Updated,
 	}, nil
@@ -111,6 +118,7 @@ func (s *Store) putContactTx(tx *bolt.Tx, c Contact) error {
 		Name:    c.Name,
 		State:   c.State,
 		Message: c.Message,
+		Asked:   c.Asked.UTC().Round(0),
 		Created: now,
 		Updated: now,
 	}
@@ -187,11 +195,10 @@ func (s *Store) DeleteContact(accountID crypto.AccountID) error {
 		if err != nil {
 			return err
 		}
-		key := accountKey(accountID)
-		if b.Get(key) == nil {
+		if b.Get(accountKey(accountID)) == nil {
 			return ErrNotFound
 		}
-		return b.Delete(key)
+		return s.deleteContactTx(tx, accountID)
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete contact %s: %w", accountID, err)
@@ -245,11 +252,7 @@ func (s *Store) ApplyContactChange(ch ContactChange) error {
 				return err
 			}
 		} else {
-			b, err := bucket(tx, bucketContacts)
-			if err != nil {
-				return err
-			}
-			if err := b.Delete(key); err != nil {
+			if err := s.deleteContactTx(tx, ch.AccountID); err != nil {
 				return err
 			}
 		}
@@ -271,4 +274,39 @@ func (s *Store) ApplyContactChange(ch ContactChange) error {
 		return fmt.Errorf("store: contact change %s: %w", ch.AccountID, err)
 	}
 	return nil
+}
+
+// deleteContactTx deletes a contact in tx (no error if there is none). A
+// contact that had received a request leaves a sync tombstone carrying the
+// request's time at once, so that the deletion (a declined request) is an
+// answer that another device's copy of the request does not undo, even when
+// the contact was deleted before its state was ever synced.
+func (s *Store) deleteContactTx(tx *bolt.Tx, id crypto.AccountID) error {
+	b, err := bucket(tx, bucketContacts)
+	if err != nil {
+		return err
+	}
+	key := accountKey(id)
+	raw := b.Get(key)
+	if raw == nil {
+		return nil
+	}
+	c, decErr := decodeContact(id, raw)
+	if err := b.Delete(key); err != nil {
+		return err
+	}
+	if decErr != nil || c.Asked.IsZero() {
+		return nil
+	}
+	st, err := s.beginSync(tx)
+	if err != nil {
+		return err
+	}
+	skey := SyncContactKey(id)
+	prev := st.entries[skey]
+	if prev.Deleted {
+		return nil
+	}
+	t := max(s.now().UnixNano(), st.maxT+1)
+	return putSyncEntry(st.sync, SyncEntry{Key: skey, Time: t, Device: prev.Device, Deleted: true, Asked: c.Asked.UnixNano()})
 }

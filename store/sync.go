@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -50,6 +52,9 @@ type SyncEntry struct {
 	Name    string
 	State   ContactState
 	Message string
+	// Asked is Contact.Asked in Unix nanoseconds (0 if none). A tombstone
+	// keeps the Asked of the contact it deleted.
+	Asked int64
 	// Value is a setting's value.
 	Value string
 }
@@ -64,6 +69,7 @@ type syncRecord struct {
 	Name    string       `json:"name,omitempty"`
 	State   ContactState `json:"state,omitempty"`
 	Message string       `json:"msg,omitempty"`
+	Asked   int64        `json:"asked,omitempty"`
 	Value   string       `json:"value,omitempty"`
 }
 
@@ -73,7 +79,7 @@ func (e SyncEntry) content() []byte {
 	if e.Deleted {
 		del = "1"
 	}
-	return []byte(strings.Join([]string{del, e.Name, string(e.State), e.Message, e.Value}, "\x00"))
+	return []byte(strings.Join([]string{del, e.Name, string(e.State), e.Message, e.Value, strconv.FormatInt(e.Asked, 10)}, "\x00"))
 }
 
 // sameValue reports whether e and o hold the same value (ignoring versions).
@@ -95,8 +101,8 @@ func (e SyncEntry) Wins(o SyncEntry) bool {
 
 // validate checks an entry received from another device.
 func (e SyncEntry) validate(settings []string) error {
-	if e.Time < 0 {
-		return fmt.Errorf("%w: negative version time", ErrInvalid)
+	if e.Time < 0 || e.Asked < 0 {
+		return fmt.Errorf("%w: negative version or request time", ErrInvalid)
 	}
 	if e.Device != "" {
 		if err := checkDevice("device ID", e.Device); err != nil {
@@ -156,7 +162,7 @@ func decodeSyncEntry(key, raw []byte) (SyncEntry, error) {
 		}
 	}
 	return SyncEntry{Key: string(key), Time: r.T, Device: dev, Deleted: r.Del,
-		Name: r.Name, State: r.State, Message: r.Message, Value: r.Value}, nil
+		Name: r.Name, State: r.State, Message: r.Message, Asked: r.Asked, Value: r.Value}, nil
 }
 
 func putSyncEntry(b *bolt.Bucket, e SyncEntry) error {
@@ -165,7 +171,7 @@ func putSyncEntry(b *bolt.Bucket, e SyncEntry) error {
 		dev = e.Device.String()
 	}
 	return putJSON(b, []byte(e.Key), syncRecord{V: recordVersion, T: e.Time, Dev: dev, Del: e.Deleted,
-		Name: e.Name, State: e.State, Message: e.Message, Value: e.Value})
+		Name: e.Name, State: e.State, Message: e.Message, Asked: e.Asked, Value: e.Value})
 }
 
 // syncTx is the state of one sync operation inside a write transaction.
@@ -220,7 +226,7 @@ func (st *syncTx) localValues(settings []string) (map[string]SyncEntry, map[stri
 			return nil
 		}
 		key := SyncContactPrefix + string(k)
-		vals[key] = SyncEntry{Key: key, Name: c.Name, State: c.State, Message: c.Message}
+		vals[key] = SyncEntry{Key: key, Name: c.Name, State: c.State, Message: c.Message, Asked: unixNano(c.Asked)}
 		updated[key] = c.Updated.UnixNano()
 		return nil
 	})
@@ -274,7 +280,7 @@ func (st *syncTx) record(device crypto.DeviceID, settings []string) (int, error)
 		if strings.HasPrefix(key, SyncSettingPrefix) && !slices.Contains(settings, strings.TrimPrefix(key, SyncSettingPrefix)) {
 			continue
 		}
-		if err := put(SyncEntry{Key: key, Deleted: true}, now); err != nil {
+		if err := put(SyncEntry{Key: key, Deleted: true, Asked: e.Asked}, now); err != nil {
 			return changed, err
 		}
 	}
@@ -303,6 +309,9 @@ func (st *syncTx) apply(e SyncEntry) error {
 		}
 		now := st.s.now().UTC().Round(0)
 		rec := contactRecord{V: recordVersion, Name: e.Name, State: e.State, Message: e.Message, Created: now, Updated: now}
+		if e.Asked != 0 {
+			rec.Asked = time.Unix(0, e.Asked).UTC()
+		}
 		if raw := st.contacts.Get(id); raw != nil {
 			if old, err := decodeContact(acct, raw); err == nil {
 				rec.Created = old.Created
@@ -343,6 +352,38 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// answered reports whether one of two versions of a contact is a received
+// request that the other answered: a "request-received" entry next to an
+// accepted or blocked contact, or a deletion (a declined request), that
+// answered the same request or a later one (its Asked is not before the
+// request's). It returns the answer. Every device of the account receives
+// a contact's request and records it; without this rule the copy recorded
+// last would undo an acceptance made on another device, whatever the
+// order. A request made after the answer (a contact removed, then asked
+// again) has a later Asked and is not affected.
+func answered(a, b SyncEntry) (SyncEntry, bool) {
+	if !strings.HasPrefix(a.Key, SyncContactPrefix) {
+		return SyncEntry{}, false
+	}
+	isRequest := func(e SyncEntry) bool { return !e.Deleted && e.State == RequestReceived && e.Asked > 0 }
+	isAnswer := func(e SyncEntry) bool { return e.Deleted || e.State == Accepted || e.State == Blocked }
+	switch {
+	case isRequest(a) && isAnswer(b) && b.Asked >= a.Asked:
+		return b, true
+	case isRequest(b) && isAnswer(a) && a.Asked >= b.Asked:
+		return a, true
+	}
+	return SyncEntry{}, false
+}
+
+// unixNano is t in Unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // SyncState records local changes (see MergeSync) made since the last call
@@ -441,8 +482,24 @@ func (s *Store) MergeSync(device crypto.DeviceID, settings []string, remote []Sy
 				res.Skipped++
 				continue
 			}
-			if old, ok := st.entries[e.Key]; ok && !e.Wins(old) {
-				continue
+			old, ok := st.entries[e.Key]
+			if ok {
+				if a, yes := answered(e, old); yes && (e.Wins(old) != (a == e)) {
+					// The last-writer-wins choice would be a copy of
+					// a request that the other entry answered: the
+					// answer stands instead, as a new version that
+					// wins over both.
+					a.Time, a.Device = max(e.Time, old.Time, st.maxT)+1, device
+					if err := st.apply(a); err != nil {
+						return err
+					}
+					res.Applied = append(res.Applied, a)
+					res.Recorded++
+					continue
+				}
+				if !e.Wins(old) {
+					continue
+				}
 			}
 			if err := st.apply(e); err != nil {
 				return err

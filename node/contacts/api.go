@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/parleyhq/parley/node/service"
@@ -64,7 +65,7 @@ func (svc *Service) AddContact(id pcrypto.AccountID, name, message string) (*api
 	if err := checkLengths(name, message); err != nil {
 		return nil, err
 	}
-	if _, err := svc.apply(id, APIAdd, name, message); err != nil {
+	if _, err := svc.apply(id, APIAdd, name, message, time.Time{}); err != nil {
 		return nil, err
 	}
 	return svc.apiContact(id)
@@ -100,7 +101,7 @@ func (svc *Service) act(id pcrypto.AccountID, in Input) (*apitype.Contact, error
 	if err := svc.CheckOther(id); err != nil {
 		return nil, err
 	}
-	t, err := svc.apply(id, in, "", "")
+	t, err := svc.apply(id, in, "", "", time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +154,10 @@ func refusal(id pcrypto.AccountID, state State, in Input, t Transition) error {
 // and the dropped queue are one store transaction; the event follows it.
 // name and message are the request's texts (API add: our local name for
 // the contact and the request message; a received request: the sender's
-// device name and message).
-func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string) (Transition, error) {
+// device name and message); asked is a received request's signed time
+// (zero otherwise), kept with the contact so that an answer made here is
+// not undone by another device's copy of the request (store.MergeSync).
+func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string, asked time.Time) (Transition, error) {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	cur, state, err := svc.current(id)
@@ -186,7 +189,7 @@ func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string) 
 				next.Message = message
 			}
 		case MsgRequest:
-			next.Message = message
+			next.Message, next.Asked = message, asked
 			if next.Name == "" {
 				next.Name = name
 			}

@@ -189,7 +189,7 @@ func (svc *Service) applyContact(m *contactMsg) error {
 		}
 		return svc.applyRecordUpdate(m)
 	}
-	_, err := svc.apply(m.From, in, m.Name, m.Message)
+	_, err := svc.apply(m.From, in, m.Name, m.Message, m.Time)
 	return err
 }
 
