@@ -21,7 +21,7 @@ type callCmd struct {
 }
 
 func (c *callCmd) Run(g *globals) error {
-	call, err := g.client().StartCall(g.ctx, apitype.CallRequest{AccountID: c.Account, Audio: c.Audio, Video: c.Video, Record: c.Record})
+	call, err := g.client().StartCall(g.ctx, apitype.CallRequest{AccountID: c.Account, Audio: localSpec(c.Audio), Video: localSpec(c.Video), Record: localSpec(c.Record)})
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ type answerCmd struct {
 }
 
 func (c *answerCmd) Run(g *globals) error {
-	call, err := g.client().AnswerCall(g.ctx, apitype.CallAction{CallID: c.Call, Audio: c.Audio, Video: c.Video, Record: c.Record})
+	call, err := g.client().AnswerCall(g.ctx, apitype.CallAction{CallID: c.Call, Audio: localSpec(c.Audio), Video: localSpec(c.Video), Record: localSpec(c.Record)})
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,11 @@ type setCmd struct {
 
 func (c *setCmd) Run(g *globals) error {
 	if c.Key != "" {
-		if err := g.client().SetSetting(g.ctx, c.Key, c.Value); err != nil {
+		v := c.Value
+		if c.Key == "calls.auto_record" {
+			v = localSpec(v)
+		}
+		if err := g.client().SetSetting(g.ctx, c.Key, v); err != nil {
 			return err
 		}
 	}
