@@ -741,3 +741,104 @@ func dhtAccount(n *testNode, id pcrypto.AccountID) (*records.Account, error) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestLinkApproverCrash: the approving device crashes (its store stops
+// writing, as under kill -9) at each write it makes once the user
+// confirmed the SAS. Whenever the new device ends up linked, the approver
+// has it among the account's devices; before the fix it stored the device
+// only after the new device's `done`, so a crash there left a linked
+// device its own account refuses (finding 11 of issue 14).
+func TestLinkApproverCrash(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	bob := startNode(t, initAccount(t, "bob"), bs)
+	ctx := context.Background()
+	for n := 1; n <= 3; n++ {
+		r, evs, _ := newLinkRequest(t, fmt.Sprintf("phone-%d", n), bs, nil)
+		s, err := bob.ApproveLink(ctx, apitype.LinkApprove{Code: r.Code()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := evs.wait(t, node.LinkEventSAS)
+		disarm := store.CrashAtWriteForTest(bob.dir, n)
+		_, confirmErr := bob.ConfirmLink(ctx, apitype.LinkConfirm{Session: s.Session, SAS: shown.SAS})
+		var linked bool
+		test.WaitFor(t, 10*time.Second, func() error {
+			select {
+			case <-r.Done():
+				_, err := r.Wait(ctx)
+				linked = err == nil
+				return nil
+			default:
+			}
+			evs.mu.Lock()
+			defer evs.mu.Unlock()
+			for _, ev := range evs.evs {
+				if ev.Type == node.LinkEventFailed {
+					return nil
+				}
+			}
+			return fmt.Errorf("the new device has neither linked nor failed: %+v", evs.evs)
+		})
+		disarm()
+		t.Logf("crash at write %d: confirm: %v; new device linked: %v", n, confirmErr, linked)
+		if confirmErr == nil && !linked {
+			t.Fatalf("crash at write %d: the approver reported success but the new device is not linked", n)
+		}
+		if linked && !hasDevice(t, bob, r.DeviceID()) {
+			t.Fatalf("crash at write %d: the new device is linked, but the approving device does not have it among the account's devices", n)
+		}
+		r.Close()
+	}
+}
+
+// TestLinkNewDeviceCrash: the new device crashes at each write it makes
+// when it stores the transferred account. Its data dir then holds nothing
+// (init --link can run again) or the whole account, its own device among
+// the account's devices; before, the archive's parts, the identity and
+// the device's certificate were written one by one.
+func TestLinkNewDeviceCrash(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	bob := startNode(t, initAccount(t, "bob"), bs)
+	ctx := context.Background()
+	for n := 1; ; n++ {
+		if n > 20 {
+			t.Fatal("the new device never finished")
+		}
+		r, evs, dir := newLinkRequest(t, fmt.Sprintf("phone-%d", n), bs, nil)
+		s, err := bob.ApproveLink(ctx, apitype.LinkApprove{Code: r.Code()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := evs.wait(t, node.LinkEventSAS)
+		disarm := store.CrashAtWriteForTest(dir, n)
+		_, confirmErr := bob.ConfirmLink(ctx, apitype.LinkConfirm{Session: s.Session, SAS: shown.SAS})
+		disarm()
+		r.Close()
+		st, err := node.OpenStore(dir, node.AccountOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		has, err := st.HasIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has {
+			id, err := node.LoadIdentity(st, time.Now())
+			if err != nil {
+				t.Fatalf("crash at write %d: %v", n, err)
+			}
+			certs, _ := st.DeviceCerts()
+			if _, ok := certs[id.DeviceCert.Device]; !ok || len(certs) != 2 {
+				t.Fatalf("crash at write %d: the new device holds the identity and %d device certificate(s), own included: %v; want both devices", n, len(certs), ok)
+			}
+		}
+		st.Close()
+		if confirmErr == nil {
+			t.Logf("linked after %d write transaction(s) on the new device", n-1)
+			return
+		}
+		if has {
+			t.Fatalf("crash at write %d: the approver failed (%v) but the new device holds the account", n, confirmErr)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/calls"
 	"github.com/parleyhq/parley/node/conference"
 	"github.com/parleyhq/parley/node/contacts"
@@ -212,6 +213,10 @@ func New(o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("%w: give it with --passphrase-file FILE or the PARLEY_PASSPHRASE environment variable", err)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := account.Repair(st, o.DataDir, id); err != nil {
+		id.Wipe()
 		return nil, err
 	}
 	n = &Node{

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -60,13 +62,88 @@ func (id *Identity) validate() error {
 	return checkText("device name", id.DeviceName, maxNameLen)
 }
 
+// AccountState is what a new device starts with besides its identity: the
+// account's state, from an archive (restore, link) or just its own
+// certificate (a new account). CreateAccount stores it with the identity.
+type AccountState struct {
+	// DeviceCerts are the account's device certificates (DER) by device
+	// ID. The new device's own certificate must be among them.
+	DeviceCerts map[crypto.DeviceID][]byte
+	// CRL is the account's certificate revocation list (DER) and CRLNumber
+	// its number; CRL is nil when the account has none. A stored CRL with
+	// a number at least as high is kept.
+	CRL       []byte
+	CRLNumber uint64
+	// Contacts replace stored contacts of the same account ID.
+	Contacts []Contact
+	// Settings replace stored settings of the same key.
+	Settings map[string]string
+}
+
+// validate checks the state given to CreateAccount for identity id.
+func (a *AccountState) validate(id *Identity) error {
+	own := false
+	for dev, der := range a.DeviceCerts {
+		if err := checkDevice("device ID", dev); err != nil {
+			return err
+		}
+		if err := checkDER("device certificate", der); err != nil {
+			return err
+		}
+		own = own || bytes.Equal(der, id.DeviceCert)
+	}
+	if !own {
+		return fmt.Errorf("%w: the device's own certificate is not among the account's device certificates", ErrInvalid)
+	}
+	if a.CRL != nil {
+		if err := checkDER("CRL", a.CRL); err != nil {
+			return err
+		}
+	}
+	for i := range a.Contacts {
+		if err := a.Contacts[i].validate(); err != nil {
+			return err
+		}
+	}
+	for k, v := range a.Settings {
+		if err := checkKey("setting key", k); err != nil {
+			return err
+		}
+		if len(v) > maxSettingLen {
+			return fmt.Errorf("%w: setting %q is %d bytes, max %d", ErrInvalid, k, len(v), maxSettingLen)
+		}
+	}
+	return nil
+}
+
 // CreateIdentity stores id. It fails with ErrIdentityExists when the store
 // already holds an identity: an identity is never overwritten. When the
 // store was opened with a passphrase the seeds are sealed first (which costs
-// one argon2id run).
+// one argon2id run). A device that runs needs its own certificate among the
+// account's device certificates too: CreateAccount stores both at once.
 func (s *Store) CreateIdentity(id Identity) error {
+	return s.createIdentity(id, nil)
+}
+
+// CreateAccount stores a new device's identity together with the account
+// state it starts with, in one transaction: a crash leaves either nothing
+// (and init, restore or link can run again) or a device that has all of it
+// (never an identity whose own device is missing from the account's
+// devices, which would publish records without it). It fails like
+// CreateIdentity, and with ErrInvalid when st is malformed or lacks the
+// device's own certificate.
+func (s *Store) CreateAccount(id Identity, st AccountState) error {
+	return s.createIdentity(id, &st)
+}
+
+func (s *Store) createIdentity(id Identity, st *AccountState) error {
 	if err := id.validate(); err != nil {
 		return fmt.Errorf("store: create identity: %w", err)
+	}
+	if st != nil {
+		if err := st.validate(&id); err != nil {
+			return fmt.Errorf("store: create identity: %w", err)
+		}
 	}
 	seeds := make([]byte, 0, seedsLen)
 	seeds = append(append(seeds, id.AccountKeySeed...), id.DeviceKeySeed...)
@@ -98,10 +175,61 @@ func (s *Store) CreateIdentity(id Identity) error {
 		if b.Get(identityKey) != nil {
 			return ErrIdentityExists
 		}
+		if st != nil {
+			if err := s.putAccountStateTx(tx, st); err != nil {
+				return err
+			}
+		}
 		return putJSON(b, identityKey, &rec)
 	})
 	if err != nil {
 		return fmt.Errorf("store: create identity: %w", err)
+	}
+	return nil
+}
+
+// putAccountStateTx writes st (validated) in tx.
+func (s *Store) putAccountStateTx(tx *bolt.Tx, st *AccountState) error {
+	certs, err := bucket(tx, bucketDeviceCert)
+	if err != nil {
+		return err
+	}
+	for dev, der := range st.DeviceCerts {
+		if err := certs.Put(deviceKey(dev), der); err != nil {
+			return err
+		}
+	}
+	if st.CRL != nil {
+		b, err := bucket(tx, bucketCRL)
+		if err != nil {
+			return err
+		}
+		have, ok, err := crlNumber(b)
+		if err != nil {
+			return err
+		}
+		if !ok || st.CRLNumber > have {
+			if err := b.Put(crlKeyDER, st.CRL); err != nil {
+				return err
+			}
+			if err := b.Put(crlKeyNumber, binary.BigEndian.AppendUint64(nil, st.CRLNumber)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range st.Contacts {
+		if err := s.putContactTx(tx, c); err != nil {
+			return err
+		}
+	}
+	settings, err := bucket(tx, bucketSettings)
+	if err != nil {
+		return err
+	}
+	for k, v := range st.Settings {
+		if err := settings.Put([]byte(k), []byte(v)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

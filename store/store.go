@@ -68,7 +68,7 @@ type Options struct {
 // Store is an open Parley database. Create one with Open and release it with
 // Close.
 type Store struct {
-	db   *bolt.DB
+	db   boltDB // *bolt.DB with the test crash point (testhooks.go)
 	path string
 	now  func() time.Time
 	kdf  crypto.KDFParams
@@ -109,7 +109,7 @@ func open(dir string, o *Options, migs []migration) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s := &Store{
-		db:   db,
+		db:   boltDB{db, path},
 		path: path,
 		now:  o.Now,
 		kdf:  o.KDF,

@@ -2,7 +2,8 @@
 // the bootstraps a node uses, the other bootstraps a bootstrap peers with.
 // A peer that is not connected is dialled with exponential backoff of its
 // own, so one that restarts is rejoined soon after it is back, and one
-// that stays down costs a dial every MaxBackoff at most.
+// that stays down, or closes every connection at once, costs a dial every
+// MaxBackoff at most.
 package redial
 
 import (
@@ -23,8 +24,10 @@ type Config struct {
 	// DialTimeout bounds each dial.
 	DialTimeout time.Duration
 	// MinBackoff is the wait after a peer's first failed dial; it doubles
-	// with every further failure up to MaxBackoff, and resets once the
-	// peer is connected.
+	// with every further failure up to MaxBackoff, and resets once a
+	// round finds the peer connected. A second successful dial with no
+	// such round in between counts as a failure (the peer closes what it
+	// accepts).
 	MinBackoff, MaxBackoff time.Duration
 	// Recheck is the longest wait between two rounds of checks.
 	Recheck time.Duration
@@ -46,6 +49,13 @@ type Config struct {
 func Run(ctx context.Context, c Config) {
 	backoff := make(map[peer.ID]time.Duration)
 	next := make(map[peer.ID]time.Time)
+	// unproven counts a peer's successful dials since a round last found
+	// it connected. A peer over its limits accepts a connection and
+	// closes it at once (libp2p's resource manager does, per peer and per
+	// IP); the Kick of each disconnection would redial it in a hot loop.
+	// So the first dial after a drop is at once, and from the second
+	// unproven one on, the next waits as after a failure.
+	unproven := make(map[peer.ID]int)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -60,7 +70,7 @@ func Run(ctx context.Context, c Config) {
 		for _, p := range c.Peers {
 			now := time.Now()
 			if c.Host.Network().Connectedness(p.ID) == network.Connected {
-				backoff[p.ID] = 0
+				backoff[p.ID], unproven[p.ID] = 0, 0
 				continue
 			}
 			if now.Before(next[p.ID]) {
@@ -82,7 +92,12 @@ func Run(ctx context.Context, c Config) {
 				continue
 			}
 			c.Log.Info("connected to "+c.Name, "peer", p.ID)
-			backoff[p.ID] = 0
+			if unproven[p.ID]++; unproven[p.ID] > 1 {
+				b := min(max(2*backoff[p.ID], c.MinBackoff), c.MaxBackoff)
+				backoff[p.ID] = b
+				next[p.ID] = time.Now().Add(b)
+				wait = min(wait, b) // a round then that finds it up proves it
+			}
 			joined = true
 		}
 		if joined && c.Joined != nil {

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -111,7 +112,7 @@ func InitAccount(dir string, o AccountOptions) (*apitype.Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("init: account certificate: %w", err)
 	}
-	if err := addDevice(st, dir, ak, ac, name, now); err != nil {
+	if err := addDevice(st, dir, ak, ac, name, now, store.AccountState{}); err != nil {
 		return nil, err
 	}
 	return Summary(st, dir)
@@ -120,8 +121,8 @@ func InitAccount(dir string, o AccountOptions) (*apitype.Identity, error) {
 // RestoreAccount creates a new device of the account held in an encrypted
 // archive: it decrypts the archive, makes a fresh device key, issues its
 // certificate with the account key, and stores the account's certificates,
-// CRL, contacts and settings. It refuses a data directory that already holds
-// an identity.
+// CRL, contacts and settings, all in one store transaction. It refuses a
+// data directory that already holds an identity.
 func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOptions) (*apitype.Identity, error) {
 	name, err := o.ValidDeviceName()
 	if err != nil {
@@ -150,11 +151,7 @@ func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOpti
 		}
 	}
 
-	st, err := OpenEmpty(dir, o)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
+	state := store.AccountState{DeviceCerts: map[pcrypto.DeviceID][]byte{}, Settings: a.Settings}
 	for _, der := range a.DeviceCerts {
 		dc, err := pcrypto.ParseDeviceCert(der)
 		if err != nil {
@@ -163,28 +160,22 @@ func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOpti
 		if crl != nil && crl.IsRevoked(dc.Serial()) {
 			continue
 		}
-		if err := st.PutDeviceCert(dc.Device, der); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
+		state.DeviceCerts[dc.Device] = der
 	}
 	if crl != nil {
-		if err := st.PutCRL(crl.Raw(), crl.Number.Uint64()); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
+		state.CRL, state.CRLNumber = crl.Raw(), crl.Number.Uint64()
 	}
 	for _, c := range a.Contacts {
-		err := st.PutContact(store.Contact{AccountID: c.AccountID, Name: c.Name, State: store.ContactState(c.State)})
-		if err != nil {
-			return nil, fmt.Errorf("restore: contact %s: %w", c.AccountID, err)
-		}
+		state.Contacts = append(state.Contacts, store.Contact{AccountID: c.AccountID, Name: c.Name, State: store.ContactState(c.State)})
 	}
-	for k, v := range a.Settings {
-		if err := st.SetSetting(k, v); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-	}
-	if err := addDevice(st, dir, ak, ac, name, o.Clock()); err != nil {
+
+	st, err := OpenEmpty(dir, o)
+	if err != nil {
 		return nil, err
+	}
+	defer st.Close()
+	if err := addDevice(st, dir, ak, ac, name, o.Clock(), state); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return Summary(st, dir)
 }
@@ -282,6 +273,30 @@ func LoadIdentity(st *store.Store, now time.Time) (*Identity, error) {
 	return id, nil
 }
 
+// Repair completes a data directory that a crash left short of what
+// init, restore or link write: the device's own certificate among the
+// account's device certificates (missing in directories initialised by
+// versions that stored it in a second transaction) and the public
+// certificate files (written after the store). The node runs it at start.
+func Repair(st *store.Store, dir string, id *Identity) error {
+	certs, err := st.DeviceCerts()
+	if err != nil {
+		return err
+	}
+	own := id.DeviceCert.Device
+	if _, ok := certs[own]; !ok {
+		if err := st.PutDeviceCert(own, id.DeviceCert.Raw()); err != nil {
+			return fmt.Errorf("repair: %w", err)
+		}
+	}
+	for _, f := range []string{AccountCertFile, DeviceCertFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); errors.Is(err, os.ErrNotExist) {
+			return WritePublicCerts(dir, id.AccountCert, id.DeviceCert)
+		}
+	}
+	return nil
+}
+
 // Summary describes the identity held in a store. It reads only public
 // data: no passphrase is needed.
 func Summary(st *store.Store, dir string) (*apitype.Identity, error) {
@@ -353,8 +368,9 @@ func OpenEmpty(dir string, o AccountOptions) (*store.Store, error) {
 }
 
 // addDevice makes a device key, has the account certify it, and stores the
-// identity and the public certificate files.
-func addDevice(st *store.Store, dir string, ak *pcrypto.AccountKey, ac *pcrypto.AccountCert, name string, now time.Time) error {
+// identity with the account's state (its own certificate added) in one
+// transaction, then writes the public certificate files.
+func addDevice(st *store.Store, dir string, ak *pcrypto.AccountKey, ac *pcrypto.AccountCert, name string, now time.Time, state store.AccountState) error {
 	dk, err := pcrypto.NewDeviceKey(nil)
 	if err != nil {
 		return fmt.Errorf("device key: %w", err)
@@ -364,31 +380,40 @@ func addDevice(st *store.Store, dir string, ak *pcrypto.AccountKey, ac *pcrypto.
 	if err != nil {
 		return fmt.Errorf("device certificate: %w", err)
 	}
-	err = st.CreateIdentity(store.Identity{
+	certs := maps.Clone(state.DeviceCerts)
+	if certs == nil {
+		certs = map[pcrypto.DeviceID][]byte{}
+	}
+	certs[dc.Device] = dc.Raw()
+	state.DeviceCerts = certs
+	err = st.CreateAccount(store.Identity{
 		AccountKeySeed: ak.Seed(),
 		AccountCert:    ac.Raw(),
 		DeviceKeySeed:  dk.Seed(),
 		DeviceCert:     dc.Raw(),
 		DeviceName:     name,
 		Created:        now.UTC(),
-	})
+	}, state)
 	if errors.Is(err, store.ErrIdentityExists) {
 		return fmt.Errorf("%w: %s", ErrIdentityExists, dir)
 	}
 	if err != nil {
 		return err
 	}
-	if err := st.PutDeviceCert(dc.Device, dc.Raw()); err != nil {
-		return err
-	}
+	return WritePublicCerts(dir, ac, dc)
+}
+
+// WritePublicCerts writes the account and device certificates as PEM files
+// in the data directory.
+func WritePublicCerts(dir string, ac *pcrypto.AccountCert, dc *pcrypto.DeviceCert) error {
 	if err := WritePublic(filepath.Join(dir, AccountCertFile), ac.PEM()); err != nil {
 		return err
 	}
 	return WritePublic(filepath.Join(dir, DeviceCertFile), dc.PEM())
 }
 
-// WritePublic writes a public file atomically (temp file + rename).
-// WritePublic writes a public file (a certificate) atomically, mode 0644.
+// WritePublic writes a public file (a certificate) atomically, mode 0644:
+// a temp file, synced, renamed over path.
 func WritePublic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
@@ -400,6 +425,10 @@ func WritePublic(path string, data []byte) error {
 		return err
 	}
 	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -336,6 +336,9 @@ func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*ap
 	if acct == svc.ID.AccountCert.ID {
 		return nil, fmt.Errorf("%w: cannot call this node's own account", service.ErrInvalidInput)
 	}
+	if err := checkRecord(req.Record); err != nil {
+		return nil, err
+	}
 	ct, err := svc.Store.Contact(acct)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && ct.State != store.Accepted) {
 		return nil, fmt.Errorf("%w: %s is not an accepted contact (parley contact add %s, and wait for them to accept)", service.ErrConflict, acct, acct)
@@ -400,6 +403,9 @@ func (svc *Service) AnswerCall(a apitype.CallAction) (*apitype.Call, error) {
 	}
 	if c.outgoing || State(c.info().State) != StateRinging {
 		return nil, fmt.Errorf("%w: call %s is %s, not ringing here", service.ErrConflict, CallIDString(c.id), c.info().State)
+	}
+	if err := checkRecord(a.Record); err != nil {
+		return nil, err
 	}
 	select {
 	case c.decide <- callDecision{answer: true, opts: a}:

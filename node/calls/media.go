@@ -48,6 +48,15 @@ func CheckSources(audio, video string) error {
 	return nil
 }
 
+// checkRecord refuses a record target a call could not write (an existing
+// recording file, which is never replaced), before anyone is rung.
+func checkRecord(spec string) error {
+	if err := media.CheckSink(spec); err != nil {
+		return fmt.Errorf("%w: --record: %w", service.ErrInvalidInput, err)
+	}
+	return nil
+}
+
 // openSources opens the call's audio (default: a tone) and video sources.
 func openSources(audio, video string) ([]*sendStream, error) {
 	var out []*sendStream

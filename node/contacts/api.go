@@ -177,6 +177,16 @@ func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string, 
 		}
 	}
 	ch := store.ContactChange{AccountID: id, ClearOutbox: t.Next == StateNone || t.Next == StateBlocked}
+	if !in.fromAPI() && t.Send == "" {
+		// A message from the account that moves the contact supersedes
+		// what we still hold queued for it: they sent it after ours
+		// arrived (its acknowledgement lost when we were killed) or
+		// ours is moot. Delivered late, ours would undo their newer
+		// step: a stale "remove" turns their new request into
+		// "declined". (A move that answers queues the answer instead,
+		// which replaces ours.)
+		ch.ClearOutbox = true
+	}
 	if t.Next != StateNone {
 		next := cur
 		next.State = t.Next

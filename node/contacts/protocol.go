@@ -275,6 +275,9 @@ func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
 		return
 	}
 	_, results, err := svc.pres.ReachAccount(ctx, to)
+	if !svc.stillQueued(it) {
+		return // superseded while we looked the account up
+	}
 	var lastErr error = err
 	delivered := false
 	for _, r := range results {
@@ -316,6 +319,21 @@ func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
 		svc.Log.Error("outbox", "err", err)
 	}
 	svc.Log.Debug("contact message not delivered yet", "to", to, "attempts", it.Attempts+1, "err", lastErr)
+}
+
+// stillQueued reports whether it is still the pending message to its
+// account (a contact change may have replaced or dropped it).
+func (svc *Service) stillQueued(it store.OutboxItem) bool {
+	items, err := svc.Store.Outbox()
+	if err != nil {
+		return true // let the send decide
+	}
+	for _, x := range items {
+		if x.To == it.To {
+			return x.ID == it.ID
+		}
+	}
+	return false
 }
 
 // PushRecord sends this account's signed record rec to the online devices

@@ -344,3 +344,48 @@ func TestStrangerRequestsBounded(t *testing.T) {
 		t.Errorf("DroppedRequests = %d, want 2", d)
 	}
 }
+
+// TestStaleQueuedMessageDropped: a message still queued to an account
+// (its acknowledgement lost when the daemon was killed after the other
+// side had taken it) is dropped when that account's next step arrives, so
+// a late retry cannot undo the step: bob removed alice, alice (removed)
+// asks again; bob's "remove", delivered after her new request, would turn
+// her request into "declined". Likewise a queued decline. The crash test
+// (test/crash) found this.
+func TestStaleQueuedMessageDropped(t *testing.T) {
+	bob := newTestNode(t, "bob")
+	alice := newTestNode(t, "alice")
+	acct := alice.ID.AccountCert.ID
+	alicePeer := peer.ID(alice.ID.DeviceCert.Device)
+	request := func() error {
+		return bob.receiveContact(alicePeer, signAs(t, alice, nil, func(m *contactMsg) {
+			m.To, m.Kind = bob.ID.AccountCert.ID, kindRequest
+		}))
+	}
+	steps := []struct {
+		from State
+		do   func() error
+		sent string
+	}{
+		{StateAccepted, func() error { return bob.RemoveContact(acct) }, kindRemove},
+		{StateRequestReceived, func() error { return bob.DeclineContact(acct) }, kindDecline},
+	}
+	for _, st := range steps {
+		setState(t, bob.Store, acct, st.from)
+		if err := st.do(); err != nil {
+			t.Fatal(err)
+		}
+		if q := queued(t, bob.Store, acct); q != st.sent {
+			t.Fatalf("queued %q, want %q", q, st.sent)
+		}
+		if err := request(); err != nil {
+			t.Fatal(err)
+		}
+		if got := stateOf(t, bob.Store, acct); got != StateRequestReceived {
+			t.Fatalf("after alice's new request bob has her as %s", got)
+		}
+		if q := queued(t, bob.Store, acct); q != "" {
+			t.Fatalf("after alice's new request, bob still holds a %q for her: a retry would undo her request", q)
+		}
+	}
+}

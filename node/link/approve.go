@@ -209,8 +209,18 @@ func (svc *Service) confirmLink(ctx context.Context, id, sas string, cancel bool
 	return s.info(apitype.LinkStateLinked), nil
 }
 
-// transferAccount issues the certificate, sends it with the archive and
-// records the new device once it acknowledged.
+// transferAccount issues the certificate, records the new device, and sends
+// it the certificate with the archive.
+//
+// The device is stored before the transfer is sent, not after its `done`:
+// from the transfer on, the new device can act for the account, and a crash
+// of this device before it stored the certificate would leave the new one
+// unknown here, refused by sync and dropped from the account record this
+// device republishes. Its key is the one the user approved by comparing
+// the SAS. When the transfer cannot be sent, or the new device answers
+// that it refused it, the certificate is removed again; when the new
+// device goes silent after the transfer, it stays (the device may hold the
+// account), and the error says how to revoke it.
 func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 	now := svc.Now()
 	pub, err := s.device.PublicKey()
@@ -234,20 +244,29 @@ func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 	if err := s.c.userConfirmed(); err != nil {
 		return err
 	}
+	dev := dc.Device
+	if err := svc.Store.PutDeviceCert(dev, dc.Raw()); err != nil {
+		return err
+	}
+	_ = svc.Store.NoteDeviceLinked(dev, now)
+	forget := func() { _ = svc.Store.DeleteDeviceCert(dev) }
 	_ = s.c.s.SetDeadline(time.Now().Add(linkIOTimeout))
 	if err := s.c.write(&linkMsg{Type: linkTransfer, DeviceCert: dc.Raw(), Archive: archive}); err != nil {
+		forget()
 		return fmt.Errorf("%w: %v", ErrLinkUnreachable, err)
 	}
 	if _, err := s.c.expect(); err != nil {
-		return fmt.Errorf("the new device did not take the account: %w", err)
+		if s.c.peerRefused {
+			forget()
+			return fmt.Errorf("the new device did not take the account: %w", err)
+		}
+		svc.sessions.markUsed(s.codeID, s.code.Expires)
+		svc.devs.AccountChanged()
+		return fmt.Errorf("the new device did not confirm that it took the account (%w); it is listed as device %s: if it does not come up, revoke it with parley devices revoke", err, dc.Device.Short())
 	}
 	svc.sessions.markUsed(s.codeID, s.code.Expires)
-	if err := svc.Store.PutDeviceCert(dc.Device, dc.Raw()); err != nil {
-		return err
-	}
-	_ = svc.Store.NoteDeviceLinked(dc.Device, now)
 	svc.Log.Info("device linked", "device", dc.Device, "name", name)
-	svc.Events.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: now, Device: dc.Device.String(), Message: name})
+	svc.Events.Publish(apitype.Event{Type: apitype.EventDeviceLinked, Time: now, Device: dev.String(), Message: name})
 	svc.devs.AccountChanged()
 	return nil
 }

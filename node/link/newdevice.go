@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -539,24 +538,22 @@ func (r *LinkRequest) complete(ac *pcrypto.AccountCert, approver *pcrypto.Device
 	if err := pcrypto.VerifyDevice(ac.ID, ac, dc, crl, now); err != nil {
 		return nil, fmt.Errorf("%w: new device certificate: %v", service.ErrInvalidInput, err)
 	}
-	if err := importArchive(r.st, a, crl, ac); err != nil {
-		return nil, fmt.Errorf("link: %w", err)
-	}
-	err = r.st.CreateIdentity(store.Identity{
-		AccountKeySeed: a.AccountKeySeed, AccountCert: ac.Raw(), DeviceKeySeed: r.dk.Seed(),
-		DeviceCert: dc.Raw(), DeviceName: r.name, Created: now.UTC(),
-	})
+	state, err := archiveState(a, crl, ac)
 	if err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
-	if err := r.st.PutDeviceCert(dc.Device, dc.Raw()); err != nil {
+	state.DeviceCerts[dc.Device] = dc.Raw()
+	// One transaction: a crash leaves no identity (init --link can run
+	// again) or one with the whole account.
+	err = r.st.CreateAccount(store.Identity{
+		AccountKeySeed: a.AccountKeySeed, AccountCert: ac.Raw(), DeviceKeySeed: r.dk.Seed(),
+		DeviceCert: dc.Raw(), DeviceName: r.name, Created: now.UTC(),
+	}, state)
+	if err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
 	_ = r.st.NoteDeviceLinked(dc.Device, now)
-	if err := account.WritePublic(filepath.Join(r.dir, account.AccountCertFile), ac.PEM()); err != nil {
-		return nil, fmt.Errorf("link: %w", err)
-	}
-	if err := account.WritePublic(filepath.Join(r.dir, account.DeviceCertFile), dc.PEM()); err != nil {
+	if err := account.WritePublicCerts(r.dir, ac, dc); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
 	return account.Summary(r.st, r.dir)
@@ -575,40 +572,33 @@ func checkArchiveKDF(archive []byte) error {
 	return nil
 }
 
-// importArchive stores an archive's device certificates (except revoked
-// ones), CRL, contacts and account-wide settings. The account key and
-// certificate are stored by the caller with the identity.
-func importArchive(st *store.Store, a *pcrypto.Archive, crl *pcrypto.CRL, ac *pcrypto.AccountCert) error {
+// archiveState is what a new device stores from an archive besides its
+// identity: the device certificates (except revoked ones and those of
+// another account), CRL, contacts and account-wide settings.
+func archiveState(a *pcrypto.Archive, crl *pcrypto.CRL, ac *pcrypto.AccountCert) (store.AccountState, error) {
+	st := store.AccountState{DeviceCerts: map[pcrypto.DeviceID][]byte{}, Settings: map[string]string{}}
 	for _, der := range a.DeviceCerts {
 		dc, err := pcrypto.ParseDeviceCert(der)
 		if err != nil {
-			return err
+			return store.AccountState{}, err
 		}
 		if crl.IsRevoked(dc.Serial()) || dc.Account != ac.ID {
 			continue
 		}
-		if err := st.PutDeviceCert(dc.Device, der); err != nil {
-			return err
-		}
+		st.DeviceCerts[dc.Device] = der
 	}
 	if crl != nil {
-		if err := st.PutCRL(crl.Raw(), crl.Number.Uint64()); err != nil && !errors.Is(err, store.ErrStaleCRL) {
-			return err
-		}
+		st.CRL, st.CRLNumber = crl.Raw(), crl.Number.Uint64()
 	}
 	for _, c := range a.Contacts {
-		if err := st.PutContact(store.Contact{AccountID: c.AccountID, Name: c.Name, State: store.ContactState(c.State)}); err != nil {
-			return fmt.Errorf("contact %s: %w", c.AccountID, err)
-		}
+		st.Contacts = append(st.Contacts, store.Contact{AccountID: c.AccountID, Name: c.Name, State: store.ContactState(c.State)})
 	}
 	for _, k := range service.AccountSettings {
 		if v, ok := a.Settings[string(k)]; ok {
-			if err := st.SetSetting(string(k), v); err != nil {
-				return err
-			}
+			st.Settings[string(k)] = v
 		}
 	}
-	return nil
+	return st, nil
 }
 
 // linkConn frames link messages on a stream, for both sides.
@@ -616,6 +606,9 @@ type linkConn struct {
 	s     network.Stream
 	r     *bufio.Reader
 	phase phase // moved only by expect
+	// peerRefused is set by expect when the peer ended the session with
+	// an error message (rather than going away).
+	peerRefused bool
 }
 
 func (c *linkConn) write(m *linkMsg) error {
@@ -645,6 +638,7 @@ func (c *linkConn) expect() (*linkMsg, error) {
 		return nil, fmt.Errorf("%w: the other device went away: %v", ErrLinkRefused, err)
 	}
 	if m.Type == linkError {
+		c.peerRefused = true
 		return nil, linkErrorFrom(m.Code, m.Reason)
 	}
 	if m.Type != st.want {

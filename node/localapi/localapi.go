@@ -1,5 +1,5 @@
 // Package localapi serves parleyd's local control API: HTTP/JSON on a unix
-// socket (mode 0600) under the versioned prefix /localapi/v0/, plus an
+// socket (owner-only from its creation) under the versioned prefix /localapi/v0/, plus an
 // NDJSON event stream. Each service of the node brings its own endpoints
 // (service.Endpoints); this package routes to them, maps their errors to
 // HTTP statuses and serves the events. Package localclient is its Go
@@ -156,8 +156,10 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Listen opens the API's unix socket at path with mode 0600. A socket file
-// left by a crashed daemon is replaced; one a live daemon answers on is not.
+// Listen opens the API's unix socket at path, mode 0600 from the moment it
+// exists (see listenPrivate): whoever can connect to it controls the
+// account. A socket file left by a crashed daemon is replaced; one a live
+// daemon answers on is not.
 func Listen(path string) (net.Listener, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
@@ -166,16 +168,23 @@ func Listen(path string) (net.Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("local API: removing stale socket: %w", err)
 	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("local API: %w", err)
 	}
+	if h := testHookListened; h != nil {
+		h(path)
+	}
+	// Owner-only already; 0600 rather than 0700 is tidiness.
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("local API: %w", err)
 	}
 	return ln, nil
 }
+
+// testHookListened, set by tests, sees the socket as soon as it exists.
+var testHookListened func(path string)
 
 // Serve serves the handler on ln until ctx is done, then shuts down.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {

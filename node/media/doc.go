@@ -56,6 +56,12 @@
 //   - NewIVFSink: VP8/VP9/AV1 packets reordered, reassembled into frames
 //     with pion's depacketizers, and written to an IVF file; a frame that
 //     lost a packet is dropped.
+//
+// Recording files are new files, mode 0600 (directories made for them
+// 0700): an existing file or symbolic link of the name is refused
+// (ErrExists), and in a directory the next free name is used. They are
+// written in place, so a daemon killed mid-call leaves a playable
+// recording of what it received.
 //   - NewUDPSink: packets forwarded as they are to a loopback UDP port, for
 //     ffplay or GStreamer.
 //

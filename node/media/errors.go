@@ -28,6 +28,10 @@ var (
 	// loopback address and the caller did not allow other addresses.
 	ErrNotLoopback = errors.New("address is not loopback")
 
+	// ErrExists means a recording file would replace an existing file (or
+	// a symbolic link) of that name; recordings never do.
+	ErrExists = errors.New("recording file already exists")
+
 	// ErrClosed means the source or sink was closed.
 	ErrClosed = errors.New("media source or sink closed")
 

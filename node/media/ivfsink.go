@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/pion/rtp"
@@ -49,23 +48,26 @@ type ivfSink struct {
 	err     error // first write error; the file is unusable after it
 }
 
-// NewIVFSink writes the received VP8, VP9 or AV1 stream to an IVF file at
-// path, creating missing directories. Packets are put back in order (a
-// missing one is waited for until 128 later ones have arrived, or Close),
-// frames are reassembled, frames that lost a packet are dropped, and writing
-// starts at the first keyframe. Close writes the frame count (and, for VP8,
-// the resolution of the first keyframe) into the header.
+// NewIVFSink writes the received VP8, VP9 or AV1 stream to a new IVF file
+// at path (mode 0600), creating missing directories (0700); a file or link
+// already at path is refused with ErrExists. Packets are put back in order
+// (a missing one is waited for until 128 later ones have arrived, or
+// Close), frames are reassembled, frames that lost a packet are dropped,
+// and writing starts at the first keyframe. Close writes the frame count
+// (and, for VP8, the resolution of the first keyframe) into the header.
 func NewIVFSink(path string, c Codec) (Sink, error) {
 	if _, err := ivfFourCC(c); err != nil {
 		return nil, fmt.Errorf("media: ivf sink: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("media: ivf sink: %w", err)
-	}
-	f, err := os.Create(path)
+	f, err := createRecording(path)
 	if err != nil {
 		return nil, fmt.Errorf("media: ivf sink: %w", err)
 	}
+	return newIVFFileSink(f, c)
+}
+
+// newIVFFileSink writes to the new, empty file f, which it owns from now.
+func newIVFFileSink(f *os.File, c Codec) (Sink, error) {
 	s, err := newIVFSink(f, c)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("media: ivf sink: %w", err), f.Close())

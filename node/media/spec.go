@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -118,12 +117,17 @@ func checkKind(have, want Kind) error {
 //
 //	"" or "count"     a Counter only
 //	rtp://HOST:PORT   forward to a loopback UDP port (NewUDPSink)
-//	PATH.ogg, .opus   an Ogg/Opus file (opus only)
-//	PATH.ivf          an IVF file (VP8, VP9, AV1)
-//	DIR               a file in directory DIR (created if missing) named by
-//	                  kind and codec: audio-opus.ogg, video-vp8.ivf,
-//	                  video-vp9.ivf or video-av1.ivf; an existing file of
-//	                  that name is replaced. PCMU has no file format here.
+//	PATH.ogg, .opus   a new Ogg/Opus file (opus only); an existing file
+//	                  of that name is not replaced (ErrExists)
+//	PATH.ivf          a new IVF file (VP8, VP9, AV1); likewise
+//	DIR               a new file in directory DIR (created if missing)
+//	                  named by kind and codec: audio-opus.ogg,
+//	                  video-vp8.ivf, video-vp9.ivf or video-av1.ivf, or
+//	                  when that name is taken audio-opus-2.ogg, -3, ...
+//	                  PCMU has no file format here.
+//
+// Recording files are created mode 0600 and never through a symbolic link;
+// see createRecording.
 func ParseSink(spec string, c Codec) (Sink, error) {
 	s, err := parseSink(spec, c)
 	if err != nil {
@@ -137,35 +141,44 @@ func parseSink(spec string, c Codec) (Sink, error) {
 	case spec == "" || spec == "count":
 		return NewCounter(c), nil
 	case strings.HasPrefix(spec, "rtp://"):
-		u, err := url.Parse(spec)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadSpec, err)
-		}
-		if u.Port() == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
-			return nil, fmt.Errorf("%w: want rtp://HOST:PORT", ErrBadSpec)
-		}
-		return NewUDPSink(net.JoinHostPort(u.Hostname(), u.Port()))
-	}
-	path := spec
-	switch strings.ToLower(filepath.Ext(spec)) {
-	case ".ogg", ".opus", ".ivf":
-	default:
-		name, err := sinkFileName(c)
+		addr, err := sinkRTPAddr(spec)
 		if err != nil {
 			return nil, err
 		}
-		if err := os.MkdirAll(spec, 0o755); err != nil {
-			return nil, err
+		return NewUDPSink(addr)
+	case isRecordFile(spec):
+		if strings.ToLower(filepath.Ext(spec)) == ".ivf" {
+			return NewIVFSink(spec, c)
 		}
-		path = filepath.Join(spec, name)
+		if c.Name != Opus.Name {
+			return nil, fmt.Errorf("%w: %s in Ogg", ErrUnsupportedCodec, c.Name)
+		}
+		return NewOggSink(spec)
 	}
-	if strings.ToLower(filepath.Ext(path)) == ".ivf" {
-		return NewIVFSink(path, c)
+	name, err := sinkFileName(c)
+	if err != nil {
+		return nil, err
 	}
-	if c.Name != Opus.Name {
-		return nil, fmt.Errorf("%w: %s in Ogg", ErrUnsupportedCodec, c.Name)
+	f, err := createRecordingIn(spec, name)
+	if err != nil {
+		return nil, err
 	}
-	return NewOggSink(path)
+	if c.Kind == Video {
+		return newIVFFileSink(f, c)
+	}
+	return newOggFileSink(f)
+}
+
+// sinkRTPAddr parses the rtp://HOST:PORT of a forwarding sink.
+func sinkRTPAddr(spec string) (string, error) {
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadSpec, err)
+	}
+	if u.Port() == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		return "", fmt.Errorf("%w: want rtp://HOST:PORT", ErrBadSpec)
+	}
+	return net.JoinHostPort(u.Hostname(), u.Port()), nil
 }
 
 // sinkFileName names the file a directory sink writes for codec c.

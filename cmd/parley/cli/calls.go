@@ -15,13 +15,13 @@ type callCmd struct {
 	Account string        `arg:"" help:"Account ID of the contact to call; every online device of it rings."`
 	Audio   string        `default:"tone" placeholder:"SRC" help:"Audio to send: tone, tone:HZ, an Ogg/Opus file, rtp://127.0.0.1:PORT (e.g. from ffmpeg), or none."`
 	Video   string        `placeholder:"SRC" help:"Video to send: an IVF file (VP8/VP9/AV1) or rtp://127.0.0.1:PORT."`
-	Record  string        `placeholder:"DIR|rtp://…" help:"Where received media goes: a directory (Ogg/IVF files) or rtp://127.0.0.1:PORT. Default: counted only."`
+	Record  string        `placeholder:"DIR|rtp://…" help:"Where received media goes: a directory (new Ogg/IVF files in it, mode 0600; an earlier recording is never replaced), a new .ogg/.ivf file, or rtp://127.0.0.1:PORT. Default: counted only."`
 	Wait    time.Duration `min:"0s" max:"10m" help:"Stay until the call connects (up to this long) and print its SAS, path and setup time."`
 	JSON    bool          `help:"Print JSON."`
 }
 
 func (c *callCmd) Run(g *globals) error {
-	call, err := g.client().StartCall(g.ctx, apitype.CallRequest{AccountID: c.Account, Audio: c.Audio, Video: c.Video, Record: c.Record})
+	call, err := g.client().StartCall(g.ctx, apitype.CallRequest{AccountID: c.Account, Audio: localSpec(c.Audio), Video: localSpec(c.Video), Record: localSpec(c.Record)})
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ type answerCmd struct {
 }
 
 func (c *answerCmd) Run(g *globals) error {
-	call, err := g.client().AnswerCall(g.ctx, apitype.CallAction{CallID: c.Call, Audio: c.Audio, Video: c.Video, Record: c.Record})
+	call, err := g.client().AnswerCall(g.ctx, apitype.CallAction{CallID: c.Call, Audio: localSpec(c.Audio), Video: localSpec(c.Video), Record: localSpec(c.Record)})
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,11 @@ type setCmd struct {
 
 func (c *setCmd) Run(g *globals) error {
 	if c.Key != "" {
-		if err := g.client().SetSetting(g.ctx, c.Key, c.Value); err != nil {
+		v := c.Value
+		if c.Key == "calls.auto_record" {
+			v = localSpec(v)
+		}
+		if err := g.client().SetSetting(g.ctx, c.Key, v); err != nil {
 			return err
 		}
 	}

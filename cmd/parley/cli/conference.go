@@ -30,7 +30,7 @@ type confStartCmd struct {
 }
 
 func (c *confStartCmd) Run(g *globals) error {
-	cf, err := g.client().ConferenceOp(g.ctx, "start", apitype.ConferenceRequest{Max: c.Max, Audio: c.Audio, Video: c.Video, Record: c.Record})
+	cf, err := g.client().ConferenceOp(g.ctx, "start", apitype.ConferenceRequest{Max: c.Max, Audio: localSpec(c.Audio), Video: localSpec(c.Video), Record: localSpec(c.Record)})
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ type confJoinCmd struct {
 }
 
 func (c *confJoinCmd) Run(g *globals) error {
-	cf, err := g.client().ConferenceOp(g.ctx, "join", apitype.ConferenceRequest{ConferenceID: c.Conference, Audio: c.Audio, Video: c.Video, Record: c.Record})
+	cf, err := g.client().ConferenceOp(g.ctx, "join", apitype.ConferenceRequest{ConferenceID: c.Conference, Audio: localSpec(c.Audio), Video: localSpec(c.Video), Record: localSpec(c.Record)})
 	if err != nil {
 		return err
 	}

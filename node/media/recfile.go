@@ -1,0 +1,100 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Recordings hold what the far end of a call said: they are private. A
+// recording file is created mode 0600 (directories made for it 0700), never
+// replaces an existing file and never follows a symbolic link at its name:
+// O_CREATE|O_EXCL fails on any existing name, a dangling or planted link
+// included (POSIX open(2)), so another local user cannot point a recording
+// at a file of ours.
+//
+// A recording is written in place as packets arrive, not to a temporary
+// file renamed at the end: after a crash or kill, what was received until
+// then is on disk and plays (Ogg pages stand alone, each with its CRC; an
+// IVF file whose header was not completed says 0 frames, which players
+// ignore, and a torn last frame is dropped by readers). A recording that
+// appears only when the call ends cleanly would lose the whole call.
+const (
+	recordFileMode = 0o600
+	recordDirMode  = 0o700
+	// maxRecordSuffix bounds the numbered names tried in a directory.
+	maxRecordSuffix = 9999
+)
+
+// createRecording creates the file of an explicitly named recording. An
+// existing name is refused with ErrExists.
+func createRecording(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), recordDirMode); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, recordFileMode)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("%w: %s (choose another name, or a directory: recordings there get a new name)", ErrExists, path)
+	}
+	return f, err
+}
+
+// createRecordingIn creates a new recording file in dir named name, or, when
+// that name is taken, name with -2, -3, ... before its extension: a
+// directory collects recordings (auto-answered calls all record into one)
+// and none replaces another.
+func createRecordingIn(dir, name string) (*os.File, error) {
+	if err := os.MkdirAll(dir, recordDirMode); err != nil {
+		return nil, err
+	}
+	ext := filepath.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	for i := 1; i <= maxRecordSuffix; i++ {
+		n := name
+		if i > 1 {
+			n = base + "-" + strconv.Itoa(i) + ext
+		}
+		f, err := os.OpenFile(filepath.Join(dir, n), os.O_WRONLY|os.O_CREATE|os.O_EXCL, recordFileMode)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("%w: %s holds %d recordings named %s", ErrExists, dir, maxRecordSuffix, name)
+}
+
+// CheckSink returns the error ParseSink would fail with for spec without
+// creating anything, as far as it can be told before the codec is known:
+// a malformed rtp:// address, or a recording file that already exists. A
+// call checks its record target with it before it rings anyone.
+func CheckSink(spec string) error {
+	switch {
+	case spec == "" || spec == "count":
+		return nil
+	case strings.HasPrefix(spec, "rtp://"):
+		_, err := sinkRTPAddr(spec)
+		if err != nil {
+			return fmt.Errorf("media: sink %q: %w", spec, err)
+		}
+		return nil
+	}
+	if !isRecordFile(spec) {
+		return nil
+	}
+	if _, err := os.Lstat(spec); err == nil {
+		return fmt.Errorf("media: sink %q: %w: %s (choose another name, or a directory: recordings there get a new name)", spec, ErrExists, spec)
+	}
+	return nil
+}
+
+// isRecordFile tells a file spec (.ogg, .opus, .ivf) from a directory.
+func isRecordFile(spec string) bool {
+	switch strings.ToLower(filepath.Ext(spec)) {
+	case ".ogg", ".opus", ".ivf":
+		return true
+	}
+	return false
+}
