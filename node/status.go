@@ -50,6 +50,12 @@ func (n *Node) Status() (*apitype.Status, error) {
 	}
 	s.Peers = len(n.h.Network().Peers())
 	s.SignallingDropped = n.callsSvc.SignallingDropped()
+	_, evicted := n.presenceSvc.CacheStats()
+	s.Dropped = map[string]uint64{
+		"contact_requests":       n.contactsSvc.DroppedRequests(),
+		"account_records":        evicted,
+		"conference_invitations": n.confSvc.DroppedInvitations(),
+	}
 	return s, nil
 }
 

@@ -796,6 +796,7 @@ func (svc *Service) dropOldestInvitationLocked() {
 	}
 	if pending >= maxPendingInvitations && oldest != nil {
 		delete(svc.confs, oldest.id)
+		svc.droppedInvitations.Add(1)
 		svc.Log.Info("oldest pending conference invitation dropped to make room", "conf", calls.CallIDString(oldest.id), "max", maxPendingInvitations)
 	}
 }

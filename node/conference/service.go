@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/callproto"
@@ -38,10 +39,16 @@ type Service struct {
 	// invitations counts the invitations that created a conference here
 	// (their order, for dropping the oldest).
 	invitations uint64
+	// droppedInvitations counts pending invitations dropped to make room.
+	droppedInvitations atomic.Uint64
 	// runCtx_ is Serve's context: messages and calls that outlive the
 	// request that caused them run within it.
 	runCtx_ context.Context
 }
+
+// DroppedInvitations counts pending conference invitations dropped,
+// oldest first, to keep at most maxPendingInvitations.
+func (svc *Service) DroppedInvitations() uint64 { return svc.droppedInvitations.Load() }
 
 // runCtx is the context of Serve (background before Serve).
 func (svc *Service) runCtx() context.Context {

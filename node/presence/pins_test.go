@@ -164,3 +164,36 @@ func TestOwnSequenceSurvivesClockSetBack(t *testing.T) {
 		t.Fatalf("clock an hour back: %v, want a sequence-ahead-of-clock error", err)
 	}
 }
+
+// TestRecordCacheBounded: the account-record cache holds at most
+// MaxCachedAccounts records; the record fetched longest ago makes room and
+// is counted (issue 14 finding 3: the cache was never pruned, 1,000 pushed
+// records grew a daemon by 325 MiB).
+func TestRecordCacheBounded(t *testing.T) {
+	bob := servicetest.NewEnv(t, "bob")
+	svc, err := New(bob, Options{MaxCachedAccounts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var accts []pcrypto.AccountID
+	for i := range 5 {
+		other := servicetest.NewEnv(t, "other")
+		at := now.Add(time.Duration(i) * time.Second)
+		rec := accountRecord(t, other, uint64(now.UnixMilli()), []*pcrypto.DeviceCert{other.ID.DeviceCert}, nil, now)
+		if err := svc.UpdateAccount(other.ID.AccountCert.ID, rec, at); err != nil {
+			t.Fatal(err)
+		}
+		accts = append(accts, other.ID.AccountCert.ID)
+	}
+	cached, evicted := svc.CacheStats()
+	if cached != 3 || evicted != 2 {
+		t.Fatalf("cached %d, evicted %d; want 3 and 2", cached, evicted)
+	}
+	for i, id := range accts {
+		got := svc.CachedAccount(id, now.Add(10*time.Second), time.Hour) != nil
+		if want := i >= 2; got != want {
+			t.Errorf("account %d cached = %v, want %v (the two fetched first make room)", i, got, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -23,11 +24,20 @@ import (
 // or device.
 var ErrNotFound = errors.New("not found in the DHT")
 
-// recordCache keeps recently resolved account records.
+// recordCache keeps recently resolved account records, at most max of
+// them (0: DefaultMaxCachedAccounts); past that the record fetched longest
+// ago makes room (expired records first).
 type recordCache struct {
+	max      int
+	evicted  atomic.Uint64
 	mu       sync.Mutex // guards accounts
 	accounts map[pcrypto.AccountID]cachedAccount
 }
+
+// DefaultMaxCachedAccounts bounds the account-record cache: records come
+// only from lookups and from accepted contacts' pushes, so this is room for
+// every contact of a large list; at most 64 KiB each, 16 MiB in all.
+const DefaultMaxCachedAccounts = 256
 
 type cachedAccount struct {
 	rec     *records.Account
@@ -52,11 +62,51 @@ func (c *recordCache) put(id pcrypto.AccountID, rec *records.Account, now time.T
 	if c.accounts == nil {
 		c.accounts = make(map[pcrypto.AccountID]cachedAccount)
 	}
-	if old, ok := c.accounts[id]; ok && old.rec.Seq > rec.Seq {
+	old, ok := c.accounts[id]
+	if ok && old.rec.Seq > rec.Seq {
 		return old.rec
+	}
+	if !ok {
+		c.makeRoomLocked(now)
 	}
 	c.accounts[id] = cachedAccount{rec: rec, fetched: now}
 	return rec
+}
+
+// makeRoomLocked evicts records until one more fits: every expired one if
+// that is enough, else the one fetched longest ago.
+func (c *recordCache) makeRoomLocked(now time.Time) {
+	limit := c.max
+	if limit <= 0 {
+		limit = DefaultMaxCachedAccounts
+	}
+	if len(c.accounts) < limit {
+		return
+	}
+	for id, e := range c.accounts {
+		if !now.Before(e.rec.Expires) {
+			delete(c.accounts, id)
+			c.evicted.Add(1)
+		}
+	}
+	for len(c.accounts) >= limit {
+		var oldest pcrypto.AccountID
+		first := true
+		for id, e := range c.accounts {
+			if first || e.fetched.Before(c.accounts[oldest].fetched) {
+				oldest, first = id, false
+			}
+		}
+		delete(c.accounts, oldest)
+		c.evicted.Add(1)
+	}
+}
+
+// len returns the number of cached records.
+func (c *recordCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.accounts)
 }
 
 // recordGrace is how long a lookup keeps listening for a newer record once
@@ -320,6 +370,12 @@ func (svc *Service) pinned(id pcrypto.AccountID) bool {
 	}
 	c, err := svc.Store.Contact(id)
 	return err == nil && c.State != store.RequestReceived
+}
+
+// CacheStats returns how many account records are cached and how many were
+// evicted to stay within Options.MaxCachedAccounts.
+func (svc *Service) CacheStats() (cached int, evicted uint64) {
+	return svc.cache.len(), svc.cache.evicted.Load()
 }
 
 // Lookups counts the DHT record lookups made so far.

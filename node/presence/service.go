@@ -34,6 +34,9 @@ type Options struct {
 	// AccountCacheTTL is how long a resolved account record is reused;
 	// negative disables the cache. Defaults to 30s.
 	AccountCacheTTL time.Duration
+	// MaxCachedAccounts bounds the account-record cache. Defaults to
+	// DefaultMaxCachedAccounts.
+	MaxCachedAccounts int
 }
 
 func (o *Options) setDefaults() {
@@ -78,6 +81,7 @@ func New(env service.Env, o Options) (*Service, error) {
 		bootstraps:    o.Bootstraps,
 		publishNow:    make(chan struct{}, 1),
 		bootstrapKick: make(chan struct{}, 1),
+		cache:         recordCache{max: o.MaxCachedAccounts},
 	}, nil
 }
 

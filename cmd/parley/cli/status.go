@@ -3,6 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -40,6 +43,19 @@ func (c *statusCmd) Run(g *globals) error {
 		fmt.Fprintf(w, "Published:    %s\nPeers:        %d\nPending:      %d contact message(s)\nAddresses:\n", pub, s.Peers, s.Pending)
 		for _, a := range s.Addrs {
 			fmt.Fprintf(w, "  %s\n", a)
+		}
+		// Only what was dropped: a node under a flood says so.
+		var drops []string
+		for _, k := range slices.Sorted(maps.Keys(s.Dropped)) {
+			if n := s.Dropped[k]; n > 0 {
+				drops = append(drops, fmt.Sprintf("%s %d", strings.ReplaceAll(k, "_", " "), n))
+			}
+		}
+		if s.SignallingDropped > 0 {
+			drops = append(drops, fmt.Sprintf("call signalling %d", s.SignallingDropped))
+		}
+		if len(drops) > 0 {
+			fmt.Fprintf(w, "Dropped:      %s (bounds against floods, docs/threat-model.md)\n", strings.Join(drops, ", "))
 		}
 		if len(s.Bootstraps) > 0 && up == 0 {
 			fmt.Fprintln(w, "\nNo bootstrap is connected: check the --bootstrap addresses and that the servers are up (parley-bootstrap prints its addresses).")

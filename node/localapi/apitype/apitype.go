@@ -58,6 +58,12 @@ type Status struct {
 	// SignallingDropped counts call signalling messages refused as
 	// malformed, oversized, forged or addressed to someone else.
 	SignallingDropped uint64 `json:"signalling_dropped"`
+	// Dropped counts what the node dropped to stay within its bounds
+	// (docs/threat-model.md lists each with its default), by kind:
+	// "contact_requests" (oldest pending requests from strangers),
+	// "account_records" (record-cache evictions), "conference_invitations"
+	// (oldest pending invitations).
+	Dropped map[string]uint64 `json:"dropped"`
 }
 
 // Bootstrap is one configured bootstrap server and whether we are connected.
