@@ -93,27 +93,30 @@ func (s *Store) PutCRL(der []byte, number uint64) error {
 	if err := checkDER("CRL", der); err != nil {
 		return fmt.Errorf("store: put CRL: %w", err)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := bucket(tx, bucketCRL)
-		if err != nil {
-			return err
-		}
-		have, ok, err := crlNumber(b)
-		if err != nil {
-			return err
-		}
-		if ok && number <= have {
-			return fmt.Errorf("%w: number %d, stored %d", ErrStaleCRL, number, have)
-		}
-		if err := b.Put(crlKeyDER, der); err != nil {
-			return err
-		}
-		return b.Put(crlKeyNumber, binary.BigEndian.AppendUint64(nil, number))
-	})
-	if err != nil {
+	if err := s.db.Update(func(tx *bolt.Tx) error { return putCRLTx(tx, der, number) }); err != nil {
 		return fmt.Errorf("store: put CRL: %w", err)
 	}
 	return nil
+}
+
+// putCRLTx stores the CRL in tx unless its number is not above the stored
+// one's (ErrStaleCRL).
+func putCRLTx(tx *bolt.Tx, der []byte, number uint64) error {
+	b, err := bucket(tx, bucketCRL)
+	if err != nil {
+		return err
+	}
+	have, ok, err := crlNumber(b)
+	if err != nil {
+		return err
+	}
+	if ok && number <= have {
+		return fmt.Errorf("%w: number %d, stored %d", ErrStaleCRL, number, have)
+	}
+	if err := b.Put(crlKeyDER, der); err != nil {
+		return err
+	}
+	return b.Put(crlKeyNumber, binary.BigEndian.AppendUint64(nil, number))
 }
 
 // CRL returns the stored CRL and its number, or (nil, 0, nil) when none has

@@ -20,6 +20,7 @@ var (
 	bucketSync       = []byte("sync")
 	bucketDeviceMeta = []byte("devicemeta")
 	bucketPins       = []byte("pins")
+	bucketQueue      = []byte("queue")
 )
 
 // keySchema is the key in bucketMeta holding the schema version as an 8-byte
@@ -39,6 +40,7 @@ var migrations = []migration{
 	migrateV3,
 	migrateV4,
 	migrateV5,
+	migrateV6,
 }
 
 // migrateV1 creates the buckets of schema 1.
@@ -83,6 +85,14 @@ func migrateV4(tx *bolt.Tx) error {
 func migrateV5(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketPins); err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketPins, err)
+	}
+	return nil
+}
+
+// migrateV6 adds the durable queue of record pushes and revocation notices.
+func migrateV6(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketQueue); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketQueue, err)
 	}
 	return nil
 }

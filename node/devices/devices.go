@@ -29,11 +29,9 @@ type deviceState struct {
 	ready     chan struct{} // closed when the first sync round is over
 	readyOnce sync.Once
 
-	mu        sync.Mutex                 // guards the following fields
-	pushTo    map[pcrypto.AccountID]bool // accepted contacts still to be sent our account record
-	refused   map[pcrypto.DeviceID]bool  // devices of our account refused as unknown
-	recheckAt time.Time                  // when to look for refused devices in the account record
-	tell      []pcrypto.DeviceID         // revoked devices to tell about their revocation
+	mu        sync.Mutex                // guards the following fields
+	refused   map[pcrypto.DeviceID]bool // devices of our account refused as unknown
+	recheckAt time.Time                 // when to look for refused devices in the account record
 
 	// mergeMu serialises changes of the CRL and the device certificates.
 	mergeMu sync.Mutex
@@ -58,32 +56,48 @@ func (d *deviceState) markReady() {
 	d.readyOnce.Do(func() { close(d.ready) })
 }
 
-func (d *deviceState) wantPush(accounts []pcrypto.AccountID) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.pushTo == nil {
-		d.pushTo = map[pcrypto.AccountID]bool{}
+// pushTargets returns the accounts still to be sent our account record
+// (the durable queue), dropping those that are no longer accepted
+// contacts.
+func (svc *Service) pushTargets() []pcrypto.AccountID {
+	items, err := svc.Store.QueuedPushes()
+	if err != nil {
+		svc.Log.Warn("cannot read the record push queue", "err", err)
+		return nil
 	}
-	for _, a := range accounts {
-		d.pushTo[a] = true
+	var out []pcrypto.AccountID
+	for _, it := range items {
+		if c, err := svc.Store.Contact(it.ID); err != nil || c.State != store.Accepted {
+			_ = svc.Store.DonePush(it.ID)
+			continue
+		}
+		out = append(out, it.ID)
 	}
-}
-
-func (d *deviceState) pushTargets() []pcrypto.AccountID {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]pcrypto.AccountID, 0, len(d.pushTo))
-	for a := range d.pushTo {
-		out = append(out, a)
-	}
-	slices.SortFunc(out, func(a, b pcrypto.AccountID) int { return strings.Compare(a.String(), b.String()) })
 	return out
 }
 
-func (d *deviceState) pushed(account pcrypto.AccountID) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.pushTo, account)
+// maxTellAge is how long a revoked device is tried, every sync round, to be
+// told of its revocation; one that stays away longer is dropped from the
+// queue (it learns it from the account record when it comes back).
+const maxTellAge = 30 * 24 * time.Hour
+
+// tellTargets returns the revoked devices still to be told (the durable
+// queue), dropping those queued more than maxTellAge ago.
+func (svc *Service) tellTargets() []pcrypto.DeviceID {
+	items, err := svc.Store.QueuedTells()
+	if err != nil {
+		svc.Log.Warn("cannot read the revocation notice queue", "err", err)
+		return nil
+	}
+	var out []pcrypto.DeviceID
+	for _, it := range items {
+		if svc.Now().Sub(it.Queued) > maxTellAge {
+			_ = svc.Store.DoneTell(it.ID)
+			continue
+		}
+		out = append(out, it.ID)
+	}
+	return out
 }
 
 func (d *deviceState) noteRefused(dev pcrypto.DeviceID, refused bool) {
@@ -97,23 +111,6 @@ func (d *deviceState) noteRefused(dev pcrypto.DeviceID, refused bool) {
 	} else {
 		delete(d.refused, dev)
 	}
-}
-
-// tellRevoked queues a revoked device to be told, and wakes the sync loop.
-func (d *deviceState) tellRevoked(dev pcrypto.DeviceID) {
-	d.mu.Lock()
-	d.tell = append(d.tell, dev)
-	d.mu.Unlock()
-	d.kickSync()
-}
-
-// takeTell returns and clears the revoked devices to tell.
-func (d *deviceState) takeTell() []pcrypto.DeviceID {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := d.tell
-	d.tell = nil
-	return out
 }
 
 // scheduleRecheck asks the sync loop to check the account record at t.
@@ -146,16 +143,25 @@ func (d *deviceState) wasRefused(dev pcrypto.DeviceID) bool {
 // account record, tell the other devices and push the record to contacts.
 func (svc *Service) AccountChanged() {
 	svc.pres.PublishNow()
-	if cs, err := svc.Store.Contacts(); err == nil {
-		var accepted []pcrypto.AccountID
-		for _, c := range cs {
-			if c.State == store.Accepted {
-				accepted = append(accepted, c.AccountID)
-			}
-		}
-		svc.devs.wantPush(accepted)
+	if err := svc.Store.Enqueue(store.Queued{Push: svc.acceptedContacts()}); err != nil {
+		svc.Log.Warn("cannot queue the account record for the contacts", "err", err)
 	}
 	svc.devs.kickSync()
+}
+
+// acceptedContacts lists the accepted contacts (nil on a store error).
+func (svc *Service) acceptedContacts() []pcrypto.AccountID {
+	cs, err := svc.Store.Contacts()
+	if err != nil {
+		return nil
+	}
+	var accepted []pcrypto.AccountID
+	for _, c := range cs {
+		if c.State == store.Accepted {
+			accepted = append(accepted, c.AccountID)
+		}
+	}
+	return accepted
 }
 
 // ActiveDevices returns the account's device certificates that are not
@@ -323,7 +329,10 @@ func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.R
 		next, err = pcrypto.CreateCRL(svc.ID.AccountKey, svc.ID.AccountCert, crl, []*big.Int{dc.Serial()}, svc.Now())
 	}
 	if err == nil {
-		err = svc.Store.PutCRL(next.Raw(), next.Number.Uint64())
+		// The CRL, the record pushes to the contacts and the notice to
+		// the revoked device are stored together: a crash right after
+		// the revocation still delivers them at the next start.
+		err = svc.Store.PutCRLAndEnqueue(next.Raw(), next.Number.Uint64(), store.Queued{Push: svc.acceptedContacts(), Tell: []pcrypto.DeviceID{dc.Device}})
 	}
 	svc.devs.mergeMu.Unlock()
 	if err != nil {
@@ -331,10 +340,9 @@ func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.R
 	}
 	svc.Log.Info("device revoked", "device", dc.Device, "crl", next.Number)
 	svc.Events.Publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: svc.Now(), Device: dc.Device.String()})
+	// The sync loop tells the revoked device too (an honest one stops
+	// acting for the account) and pushes the record to the contacts.
 	svc.AccountChanged()
-	// Tell the revoked device too (from the sync loop): an honest one stops
-	// acting for the account.
-	svc.devs.tellRevoked(dc.Device)
 	metas, _ := svc.Store.DeviceMetas()
 	return &apitype.Revocation{Device: svc.deviceInfo(dc, metas[dc.Device], next), CRLNumber: next.Number.Uint64()}, nil
 }
@@ -487,7 +495,7 @@ func (svc *Service) checkOwnRecord(ctx context.Context) {
 // waiting for it, each to its online devices; those that acknowledged are
 // done, the others are retried on the next round.
 func (svc *Service) pushRecords(ctx context.Context) {
-	targets := svc.devs.pushTargets()
+	targets := svc.pushTargets()
 	if len(targets) == 0 {
 		return
 	}
@@ -503,7 +511,9 @@ func (svc *Service) pushRecords(ctx context.Context) {
 				svc.Log.Debug("account record not pushed yet", "to", to, "err", err)
 				return
 			}
-			svc.devs.pushed(to)
+			if err := svc.Store.DonePush(to); err != nil {
+				svc.Log.Warn("record push done but not dequeued", "to", to, "err", err)
+			}
 		})
 	}
 	wg.Wait()

@@ -355,10 +355,12 @@ func (svc *Service) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly b
 // pushes the account record to contacts waiting for it. It reports whether
 // everything succeeded.
 func (svc *Service) syncRound(ctx context.Context) bool {
-	for _, d := range svc.devs.takeTell() {
+	for _, d := range svc.tellTargets() {
 		cctx, cancel := context.WithTimeout(ctx, syncTimeout)
 		if err := svc.syncWith(cctx, d, true); err != nil {
-			svc.Log.Debug("revoked device not told", "device", d, "err", err)
+			svc.Log.Debug("revoked device not told yet", "device", d, "err", err)
+		} else if err := svc.Store.DoneTell(d); err != nil {
+			svc.Log.Warn("revoked device told but not dequeued", "device", d, "err", err)
 		}
 		cancel()
 	}
@@ -388,7 +390,7 @@ func (svc *Service) syncRound(ctx context.Context) bool {
 	}
 	wg.Wait()
 	svc.pushRecords(ctx)
-	return ok && len(svc.devs.pushTargets()) == 0
+	return ok && len(svc.pushTargets()) == 0 && len(svc.tellTargets()) == 0
 }
 
 // otherDevices are the account's trusted devices other than this one.
