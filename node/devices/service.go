@@ -33,6 +33,8 @@ type Service struct {
 
 	// devs holds the state of sync (devices.go).
 	devs deviceState
+	// syncSlots bounds the sync requests served at once.
+	syncSlots chan struct{}
 }
 
 // New returns the devices service.
@@ -48,6 +50,7 @@ func New(env service.Env, pres *presence.Service, cs *contacts.Service, o Option
 	}
 	svc := &Service{
 		Env: env, o: o, pres: pres, contacts: cs,
+		syncSlots: make(chan struct{}, maxSyncStreams),
 	}
 	svc.devs.init()
 	return svc, nil

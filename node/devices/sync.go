@@ -30,7 +30,22 @@ const SyncProtocol = "/parley/sync/1.0.0"
 
 // Timing and bounds of sync.
 const (
+	// maxSyncMessage bounds one frame of a sync message; a message with
+	// more entries is sent as several frames (syncMsg.More), at most
+	// maxSyncTotal in all. The state of an account is therefore not
+	// limited by one frame.
 	maxSyncMessage = 4 << 20
+	// syncChunk is the size the sender cuts its entries at.
+	syncChunk = 1 << 20
+	// maxSyncTotal bounds the frames of one message together (about
+	// 200,000 contacts).
+	maxSyncTotal = 64 << 20
+	// maxUntrustedSync bounds what is read from a device that is not a
+	// trusted device of the account before it is refused: enough for a
+	// refusal carrying a CRL, nothing like a whole state.
+	maxUntrustedSync = 64 << 10
+	// maxSyncStreams bounds the sync requests served at once.
+	maxSyncStreams = 8
 	syncTimeout    = 20 * time.Second
 	// syncInterval is how often a device syncs with the others and checks
 	// the account record in the DHT when nothing else made it do so.
@@ -62,6 +77,9 @@ type syncMsg struct {
 	// "revoked" (a revoked device, on either side).
 	Code  string `json:"code,omitempty"`
 	Error string `json:"error,omitempty"`
+	// More says that another frame follows with more entries (and only
+	// entries).
+	More bool `json:"more,omitempty"`
 }
 
 // syncDevice is one device certificate of the account.
@@ -80,6 +98,7 @@ type syncItem struct {
 	Name  string `json:"name,omitempty"`
 	State string `json:"state,omitempty"`
 	Msg   string `json:"msg,omitempty"`
+	Asked int64  `json:"asked,omitempty"`
 	Value string `json:"value,omitempty"`
 }
 
@@ -88,7 +107,7 @@ func toSyncItem(e store.SyncEntry) syncItem {
 	if e.Device != "" {
 		dev = e.Device.String()
 	}
-	return syncItem{Key: e.Key, T: e.Time, Dev: dev, Del: e.Deleted, Name: e.Name, State: string(e.State), Msg: e.Message, Value: e.Value}
+	return syncItem{Key: e.Key, T: e.Time, Dev: dev, Del: e.Deleted, Name: e.Name, State: string(e.State), Msg: e.Message, Asked: e.Asked, Value: e.Value}
 }
 
 // entry returns the item as a store entry; an item whose device is not a
@@ -101,17 +120,41 @@ func (it syncItem) entry() (store.SyncEntry, error) {
 			return store.SyncEntry{}, err
 		}
 	}
-	return store.SyncEntry{Key: it.Key, Time: it.T, Device: dev, Deleted: it.Del, Name: it.Name, State: store.ContactState(it.State), Message: it.Msg, Value: it.Value}, nil
+	return store.SyncEntry{Key: it.Key, Time: it.T, Device: dev, Deleted: it.Del, Name: it.Name, State: store.ContactState(it.State), Message: it.Msg, Asked: it.Asked, Value: it.Value}, nil
 }
 
-// encodeSyncMsg frames a message: uvarint length, then JSON.
+// encodeSyncMsg frames a message: uvarint length, then JSON; entries past
+// syncChunk bytes go into further frames, each marked More but the last.
 func encodeSyncMsg(m *syncMsg) ([]byte, error) {
-	m.V = 1
-	body, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
+	first := *m
+	first.V, first.More, first.Entries = 1, false, nil
+	frames := []*syncMsg{&first}
+	cur, size := &first, 0
+	for _, it := range m.Entries {
+		n := len(it.Key) + len(it.Dev) + len(it.Name) + len(it.State) + len(it.Msg) + len(it.Value) + 128
+		if size > 0 && size+n > syncChunk {
+			cur.More = true
+			cur = &syncMsg{V: 1, Account: m.Account}
+			frames = append(frames, cur)
+			size = 0
+		}
+		cur.Entries = append(cur.Entries, it)
+		size += n
 	}
-	return wire.AppendFrame(nil, body, maxSyncMessage)
+	var out []byte
+	for _, f := range frames {
+		body, err := json.Marshal(f)
+		if err != nil {
+			return nil, err
+		}
+		if out, err = wire.AppendFrame(out, body, maxSyncMessage); err != nil {
+			return nil, err
+		}
+		if len(out) > maxSyncTotal {
+			return nil, fmt.Errorf("sync state of %d bytes exceeds %d", len(out), maxSyncTotal)
+		}
+	}
+	return out, nil
 }
 
 // decodeSyncMsg parses one message body.
@@ -137,12 +180,33 @@ func decodeSyncMsg(body []byte) (*syncMsg, error) {
 	return &m, nil
 }
 
+// readSyncMsg reads one message, all its frames; r bounds the total.
 func readSyncMsg(r *bufio.Reader) (*syncMsg, error) {
 	body, err := wire.ReadFrame(r, maxSyncMessage)
 	if err != nil {
 		return nil, err
 	}
-	return decodeSyncMsg(body)
+	m, err := decodeSyncMsg(body)
+	if err != nil {
+		return nil, err
+	}
+	for more := m.More; more; {
+		body, err := wire.ReadFrame(r, maxSyncMessage)
+		if err != nil {
+			return nil, fmt.Errorf("sync message continuation: %w", err)
+		}
+		next, err := decodeSyncMsg(body)
+		if err != nil {
+			return nil, err
+		}
+		if next.Account != m.Account || next.CRL != nil || next.Devices != nil || next.Code != "" || next.Error != "" {
+			return nil, errors.New("malformed sync message: a continuation frame carries more than entries")
+		}
+		m.Entries = append(m.Entries, next.Entries...)
+		more = next.More
+	}
+	m.More = false
+	return m, nil
 }
 
 // syncState is this device's state to send: every replicated entry (local
@@ -184,8 +248,23 @@ func (svc *Service) refusal(code string, err error) *syncMsg {
 // handleSyncStream serves one sync request from another device.
 func (svc *Service) handleSyncStream(s network.Stream) {
 	defer s.Close()
+	select {
+	case svc.syncSlots <- struct{}{}:
+		defer func() { <-svc.syncSlots }()
+	default:
+		s.Reset() // busy: the sender retries
+		return
+	}
 	_ = s.SetDeadline(time.Now().Add(syncTimeout))
-	req, err := readSyncMsg(bufio.NewReader(io.LimitReader(s, maxSyncMessage+16)))
+	// The peer is authenticated by the connection: a device that is not a
+	// trusted device of the account gets a small budget, enough for what
+	// it may legitimately send (a refusal with a CRL), before it is
+	// refused.
+	limit := int64(maxUntrustedSync)
+	if _, err := svc.trustedDevice(pcrypto.DeviceID(s.Conn().RemotePeer())); err == nil {
+		limit = maxSyncTotal
+	}
+	req, err := readSyncMsg(bufio.NewReader(io.LimitReader(s, limit)))
 	if err != nil {
 		svc.Log.Debug("sync request dropped", "from", s.Conn().RemotePeer(), "err", err)
 		s.Reset()
@@ -329,7 +408,7 @@ func (svc *Service) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly b
 		s.Reset()
 		return err
 	}
-	reply, err := readSyncMsg(bufio.NewReader(io.LimitReader(s, maxSyncMessage+16)))
+	reply, err := readSyncMsg(bufio.NewReader(io.LimitReader(s, maxSyncTotal)))
 	if err != nil {
 		s.Reset()
 		return fmt.Errorf("sync reply: %w", err)
