@@ -9,6 +9,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parleyhq/parley/internal/dhtstore"
 )
 
 // Defaults of Config.
@@ -61,6 +63,9 @@ type Config struct {
 
 	// Relay bounds the circuit relay service. Zero fields mean defaults.
 	Relay RelayLimits
+
+	// DHT bounds the DHT record store. Zero fields mean defaults.
+	DHT DHTLimits
 
 	// Now is the clock records and certificates are validated against.
 	// Defaults to time.Now.
@@ -219,6 +224,53 @@ func (l RelayLimits) resources() relayv2.Resources {
 	}
 }
 
+// DHTLimits bound the DHT record store (package internal/dhtstore): what
+// one peer, the peers of one IP address (IPv6: one /64) and everyone
+// together may have stored. A record over a peer's or an address's cap
+// evicts that sender's oldest record; a record over the totals evicts the
+// oldest record of an account with no live presence, else the oldest
+// record. docs/bootstrap.md explains the defaults. Zero fields mean the
+// defaults below.
+type DHTLimits struct {
+	// MaxRecords is the number of records kept. Default 100,000: about
+	// 30,000 online accounts of two devices.
+	MaxRecords int
+	// MaxBytes bounds the bytes of all records. Default 128 MiB.
+	MaxBytes int64
+	// MaxRecordsPerPeer bounds the records one peer stored. Default 32.
+	MaxRecordsPerPeer int
+	// MaxBytesPerPeer bounds the bytes one peer stored. Default 512 KiB.
+	MaxBytesPerPeer int64
+	// MaxRecordsPerIP bounds the records the peers of one address
+	// stored. Default 1024.
+	MaxRecordsPerIP int
+	// MaxBytesPerIP bounds the bytes the peers of one address stored.
+	// Default 4 MiB.
+	MaxBytesPerIP int64
+}
+
+// DefaultDHTLimits returns the default DHT record store limits.
+func DefaultDHTLimits() DHTLimits { return DHTLimits(dhtstore.BootstrapLimits()) }
+
+// withDefaults fills the zero fields of l.
+func (l DHTLimits) withDefaults() (DHTLimits, error) {
+	d := DefaultDHTLimits()
+	for _, f := range []struct{ v, def *int64 }{{&l.MaxBytes, &d.MaxBytes}, {&l.MaxBytesPerPeer, &d.MaxBytesPerPeer}, {&l.MaxBytesPerIP, &d.MaxBytesPerIP}} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	for _, f := range []struct{ v, def *int }{{&l.MaxRecords, &d.MaxRecords}, {&l.MaxRecordsPerPeer, &d.MaxRecordsPerPeer}, {&l.MaxRecordsPerIP, &d.MaxRecordsPerIP}} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	if err := dhtstore.Limits(l).Check(); err != nil {
+		return l, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return l, nil
+}
+
 // settings is a validated Config with its defaults applied.
 type settings struct {
 	Config
@@ -266,6 +318,9 @@ func (cfg Config) validate() (*settings, error) {
 		return nil, fmt.Errorf("%w: negative TURN credential TTL or rate", ErrConfig)
 	}
 	if s.Relay, err = s.Relay.withDefaults(); err != nil {
+		return nil, err
+	}
+	if s.DHT, err = s.DHT.withDefaults(); err != nil {
 		return nil, err
 	}
 	if s.Now == nil {

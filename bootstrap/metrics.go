@@ -1,14 +1,12 @@
 package bootstrap
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
 
-	dsq "github.com/ipfs/go-datastore/query"
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,8 +77,21 @@ func (s *Server) registerMetrics() error {
 		return float64(s.dht.RoutingTable().Size())
 	})
 	gauge("dht_records", "DHT records (account and presence) stored on this server.", func() float64 {
-		return float64(s.countRecords())
+		n, _ := s.store.Usage()
+		return float64(n)
 	})
+	gauge("dht_record_bytes", "Bytes of the DHT records stored on this server.", func() float64 {
+		_, b := s.store.Usage()
+		return float64(b)
+	})
+	for reason, c := range map[string]*atomic.Uint64{
+		"peer": &s.dhtMetrics.EvictedPeer, "ip": &s.dhtMetrics.EvictedIP, "total": &s.dhtMetrics.EvictedTotal,
+		"expired": &s.dhtMetrics.Expired, "too_large": &s.dhtMetrics.Refused,
+	} {
+		counter("dht_records_dropped_total", "DHT records dropped or refused, by the cap that dropped them.", prometheus.Labels{"reason": reason}, func() float64 {
+			return float64(c.Load())
+		})
+	}
 	gauge("relay_reservations", "Active circuit relay reservations.", func() float64 {
 		return float64(s.relay.reservations.Load())
 	})
@@ -121,24 +132,6 @@ func (s *Server) registerMetrics() error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
-}
-
-// countRecords counts the keys in the DHT's value datastore.
-func (s *Server) countRecords() int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	res, err := s.store.Query(ctx, dsq.Query{KeysOnly: true})
-	if err != nil {
-		return 0
-	}
-	defer res.Close()
-	n := 0
-	for r := range res.Next() {
-		if r.Error == nil {
-			n++
-		}
-	}
-	return n
 }
 
 // handler serves /metrics and /healthz.

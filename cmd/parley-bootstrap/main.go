@@ -65,6 +65,13 @@ type cli struct {
 	RelayCircuitData           int64         `name:"relay-circuit-data" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DATA" default:"${relaycircuitdata}" min:"1" help:"Circuit relay: maximum bytes one relayed connection carries in each direction."`
 	RelayBufferSize            int           `name:"relay-buffer-size" env:"PARLEY_BOOTSTRAP_RELAY_BUFFER_SIZE" default:"${relaybuffer}" min:"1" help:"Circuit relay: buffer size per relayed connection, in bytes."`
 
+	DHTMaxRecords        int   `name:"dht-max-records" env:"PARLEY_BOOTSTRAP_DHT_MAX_RECORDS" default:"${dhtmaxrecords}" min:"1" help:"DHT record store: records kept in total."`
+	DHTMaxBytes          int64 `name:"dht-max-bytes" env:"PARLEY_BOOTSTRAP_DHT_MAX_BYTES" default:"${dhtmaxbytes}" min:"1" help:"DHT record store: bytes of all records."`
+	DHTMaxRecordsPerPeer int   `name:"dht-max-records-per-peer" env:"PARLEY_BOOTSTRAP_DHT_MAX_RECORDS_PER_PEER" default:"${dhtmaxrecordsperpeer}" min:"1" help:"DHT record store: records one peer may have stored."`
+	DHTMaxBytesPerPeer   int64 `name:"dht-max-bytes-per-peer" env:"PARLEY_BOOTSTRAP_DHT_MAX_BYTES_PER_PEER" default:"${dhtmaxbytesperpeer}" min:"1" help:"DHT record store: bytes one peer may have stored."`
+	DHTMaxRecordsPerIP   int   `name:"dht-max-records-per-ip" env:"PARLEY_BOOTSTRAP_DHT_MAX_RECORDS_PER_IP" default:"${dhtmaxrecordsperip}" min:"1" help:"DHT record store: records the peers of one IP address (IPv6: /64) may have stored."`
+	DHTMaxBytesPerIP     int64 `name:"dht-max-bytes-per-ip" env:"PARLEY_BOOTSTRAP_DHT_MAX_BYTES_PER_IP" default:"${dhtmaxbytesperip}" min:"1" help:"DHT record store: bytes the peers of one IP address (IPv6: /64) may have stored."`
+
 	LogLevel  string `env:"PARLEY_BOOTSTRAP_LOG_LEVEL" enum:"debug,info,warn,error" default:"info" help:"Log level: debug, info, warn or error."`
 	LogFormat string `env:"PARLEY_BOOTSTRAP_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
 
@@ -95,7 +102,14 @@ func main() {
 // vars are the defaults shown in --help, taken from the library.
 func vars() kong.Vars {
 	r := bootstrap.DefaultRelayLimits()
+	d := bootstrap.DefaultDHTLimits()
 	return kong.Vars{
+		"dhtmaxrecords":        fmt.Sprint(d.MaxRecords),
+		"dhtmaxbytes":          fmt.Sprint(d.MaxBytes),
+		"dhtmaxrecordsperpeer": fmt.Sprint(d.MaxRecordsPerPeer),
+		"dhtmaxbytesperpeer":   fmt.Sprint(d.MaxBytesPerPeer),
+		"dhtmaxrecordsperip":   fmt.Sprint(d.MaxRecordsPerIP),
+		"dhtmaxbytesperip":     fmt.Sprint(d.MaxBytesPerIP),
 		"datadir":              defaultDataDir(),
 		"turnlisten":           bootstrap.DefaultTURNListenAddr,
 		"metricsaddr":          bootstrap.DefaultMetricsAddr,
@@ -193,6 +207,14 @@ func (c *cli) config() bootstrap.Config {
 			CircuitDuration:       c.RelayCircuitDuration,
 			CircuitData:           c.RelayCircuitData,
 			BufferSize:            c.RelayBufferSize,
+		},
+		DHT: bootstrap.DHTLimits{
+			MaxRecords:        c.DHTMaxRecords,
+			MaxBytes:          c.DHTMaxBytes,
+			MaxRecordsPerPeer: c.DHTMaxRecordsPerPeer,
+			MaxBytesPerPeer:   c.DHTMaxBytesPerPeer,
+			MaxRecordsPerIP:   c.DHTMaxRecordsPerIP,
+			MaxBytesPerIP:     c.DHTMaxBytesPerIP,
 		},
 	}
 	if c.TURNSecretFile == "" {
