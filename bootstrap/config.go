@@ -118,6 +118,31 @@ type TURNConfig struct {
 	// addresses. Off by default; tests and labs turn it on.
 	AllowPrivatePeers bool
 
+	// AllowCGNATPeers lets TURN clients relay to shared address space
+	// 100.64.0.0/10 (carrier-grade NAT). Off by default: on a host in a
+	// tailnet or some cloud networks that range is the operator's own.
+	AllowCGNATPeers bool
+
+	// AllowServerPeers lets TURN clients relay to this server's own
+	// addresses. Off by default: only the ports of the server's own relay
+	// sockets may be reached there (two clients of this server relaying
+	// to each other).
+	AllowServerPeers bool
+
+	// UserQuota, IPQuota and TotalQuota bound the TURN allocations held at
+	// once by one device, from one client address (IPv6: /64) and in
+	// total (coturn's user-quota and total-quota). Defaults
+	// turnsrv.DefaultUserQuota (32), DefaultIPQuota (128) and
+	// DefaultTotalQuota (4096).
+	UserQuota, IPQuota, TotalQuota int
+
+	// CredentialCheckTTL is how long the issuer trusts what it learnt
+	// from an account record (the device is not revoked) before it
+	// fetches the record again. Defaults to
+	// turncred.DefaultCheckTTL (5 minutes); a failed check is retried
+	// sooner (turncred.NegativeCheckTTL).
+	CredentialCheckTTL time.Duration
+
 	// UDPSockets is how many UDP sockets share the TURN port (Linux,
 	// SO_REUSEPORT), each served by its own goroutine: the relay's
 	// parallelism. Default (0): one per four cores with the batched data
@@ -314,8 +339,11 @@ func (cfg Config) validate() (*settings, error) {
 	if s.TURN.UDPSockets < 0 || s.TURN.UDPSockets > maxTURNUDPSockets {
 		return nil, fmt.Errorf("%w: TURN UDP sockets %d: want 0 (the default) to %d", ErrConfig, s.TURN.UDPSockets, maxTURNUDPSockets)
 	}
-	if s.TURN.CredentialTTL < 0 || s.TURN.CredentialRatePerMinute < 0 {
+	if s.TURN.CredentialTTL < 0 || s.TURN.CredentialRatePerMinute < 0 || s.TURN.CredentialCheckTTL < 0 {
 		return nil, fmt.Errorf("%w: negative TURN credential TTL or rate", ErrConfig)
+	}
+	if s.TURN.UserQuota < 0 || s.TURN.IPQuota < 0 || s.TURN.TotalQuota < 0 {
+		return nil, fmt.Errorf("%w: negative TURN quota", ErrConfig)
 	}
 	if s.Relay, err = s.Relay.withDefaults(); err != nil {
 		return nil, err

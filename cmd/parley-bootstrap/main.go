@@ -24,6 +24,8 @@ import (
 	"github.com/libp2p/go-libp2p/gologshim"
 
 	"github.com/parleyhq/parley/bootstrap"
+	"github.com/parleyhq/parley/bootstrap/turncred"
+	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/cmd/internal/cliutil"
 )
 
@@ -50,6 +52,12 @@ type cli struct {
 	TURNCredentialTTL     time.Duration `name:"turn-credential-ttl" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_TTL" default:"10m" min:"1m" max:"24h" help:"Lifetime of issued TURN credentials."`
 	TURNCredentialRate    int           `name:"turn-credential-rate" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_RATE" default:"10" min:"1" max:"1000" help:"TURN credential requests allowed per device per minute."`
 	TURNAllowPrivatePeers bool          `name:"turn-allow-private-peers" env:"PARLEY_BOOTSTRAP_TURN_ALLOW_PRIVATE_PEERS" help:"Let TURN clients relay to loopback and private addresses (labs and tests only)."`
+	TURNAllowCGNATPeers   bool          `name:"turn-allow-cgnat-peers" env:"PARLEY_BOOTSTRAP_TURN_ALLOW_CGNAT_PEERS" help:"Let TURN clients relay to shared address space 100.64.0.0/10 (carrier-grade NAT; on a tailnet or some clouds, the operator's own network)."`
+	TURNAllowServerPeers  bool          `name:"turn-allow-server-peers" env:"PARLEY_BOOTSTRAP_TURN_ALLOW_SERVER_PEERS" help:"Let TURN clients relay to this server's own addresses (by default only its own relay ports there)."`
+	TURNUserQuota         int           `name:"turn-user-quota" env:"PARLEY_BOOTSTRAP_TURN_USER_QUOTA" default:"${turnuserquota}" min:"1" help:"TURN allocations one device may hold at once (coturn's user-quota)."`
+	TURNIPQuota           int           `name:"turn-ip-quota" env:"PARLEY_BOOTSTRAP_TURN_IP_QUOTA" default:"${turnipquota}" min:"1" help:"TURN allocations from one client address (IPv6: /64) at once."`
+	TURNTotalQuota        int           `name:"turn-total-quota" env:"PARLEY_BOOTSTRAP_TURN_TOTAL_QUOTA" default:"${turntotalquota}" min:"1" help:"TURN allocations on this server at once (coturn's total-quota)."`
+	TURNCredentialCheck   time.Duration `name:"turn-credential-check-ttl" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_CHECK_TTL" default:"${turncheckttl}" min:"10s" max:"1h" help:"How long a device's account record check (not revoked) is trusted before the record is fetched again."`
 	TURNUDPSockets        int           `name:"turn-udp-sockets" env:"PARLEY_BOOTSTRAP_TURN_UDP_SOCKETS" default:"0" min:"0" max:"64" help:"UDP sockets sharing the TURN port, each relaying on its own goroutine (Linux; 0: one per four cores, at most 4)."`
 	TURNPionDataPath      bool          `name:"turn-pion-data-path" env:"PARLEY_BOOTSTRAP_TURN_PION_DATA_PATH" help:"Relay every TURN datagram through pion/turn instead of the batched data path (Linux). Slower; an escape hatch and a baseline for comparisons."`
 	TURNDisabled          bool          `name:"turn-disabled" env:"PARLEY_BOOTSTRAP_TURN_DISABLED" help:"Do not run the built-in STUN/TURN server (e.g. coturn runs here with the same secret); credentials are still issued."`
@@ -104,6 +112,10 @@ func vars() kong.Vars {
 	r := bootstrap.DefaultRelayLimits()
 	d := bootstrap.DefaultDHTLimits()
 	return kong.Vars{
+		"turnuserquota":        fmt.Sprint(turnsrv.DefaultUserQuota),
+		"turnipquota":          fmt.Sprint(turnsrv.DefaultIPQuota),
+		"turntotalquota":       fmt.Sprint(turnsrv.DefaultTotalQuota),
+		"turncheckttl":         turncred.DefaultCheckTTL.String(),
 		"dhtmaxrecords":        fmt.Sprint(d.MaxRecords),
 		"dhtmaxbytes":          fmt.Sprint(d.MaxBytes),
 		"dhtmaxrecordsperpeer": fmt.Sprint(d.MaxRecordsPerPeer),
@@ -194,6 +206,12 @@ func (c *cli) config() bootstrap.Config {
 			CredentialTTL:           c.TURNCredentialTTL,
 			CredentialRatePerMinute: c.TURNCredentialRate,
 			AllowPrivatePeers:       c.TURNAllowPrivatePeers,
+			AllowCGNATPeers:         c.TURNAllowCGNATPeers,
+			AllowServerPeers:        c.TURNAllowServerPeers,
+			UserQuota:               c.TURNUserQuota,
+			IPQuota:                 c.TURNIPQuota,
+			TotalQuota:              c.TURNTotalQuota,
+			CredentialCheckTTL:      c.TURNCredentialCheck,
 			PionDataPath:            c.TURNPionDataPath,
 			UDPSockets:              c.TURNUDPSockets,
 			Disabled:                c.TURNDisabled,
