@@ -166,14 +166,20 @@ type TURNConfig struct {
 // calls goes over ICE and TURN. Zero fields mean the defaults below.
 type RelayLimits struct {
 	// MaxReservations is the number of devices that may hold a relay slot
-	// at once. Default 128. A peer holds at most one reservation (libp2p
+	// at once. Default 512. A peer holds at most one reservation (libp2p
 	// replaces it when the peer refreshes), so there is no per-peer limit.
 	MaxReservations int
 	// MaxReservationsPerIP bounds the reservations from one IP address.
 	// Default 8.
 	MaxReservationsPerIP int
+	// MaxReservationsPerSubnet bounds the reservations from one IPv4 /24
+	// or IPv6 /48, so that a few addresses of one network cannot hold the
+	// relay's slots. Default 16: with MaxReservations 512, holding every
+	// slot takes 32 such networks.
+	MaxReservationsPerSubnet int
 	// MaxReservationsPerASN bounds the reservations from one autonomous
-	// system. Default 32.
+	// system (IPv6 only: go-libp2p maps only IPv6 addresses to ASNs).
+	// Default 32.
 	MaxReservationsPerASN int
 	// MaxCircuits is the number of relayed connections open at once for
 	// one peer. Default 16.
@@ -195,14 +201,15 @@ type RelayLimits struct {
 // DefaultRelayLimits returns the default relay limits.
 func DefaultRelayLimits() RelayLimits {
 	return RelayLimits{
-		MaxReservations:       128,
-		MaxReservationsPerIP:  8,
-		MaxReservationsPerASN: 32,
-		MaxCircuits:           16,
-		ReservationTTL:        time.Hour,
-		CircuitDuration:       2 * time.Minute,
-		CircuitData:           1 << 20,
-		BufferSize:            2048,
+		MaxReservations:          512,
+		MaxReservationsPerIP:     8,
+		MaxReservationsPerSubnet: 16,
+		MaxReservationsPerASN:    32,
+		MaxCircuits:              16,
+		ReservationTTL:           time.Hour,
+		CircuitDuration:          2 * time.Minute,
+		CircuitData:              1 << 20,
+		BufferSize:               2048,
 	}
 }
 
@@ -216,6 +223,7 @@ func (l RelayLimits) withDefaults() (RelayLimits, error) {
 	}
 	setInt(&l.MaxReservations, d.MaxReservations)
 	setInt(&l.MaxReservationsPerIP, d.MaxReservationsPerIP)
+	setInt(&l.MaxReservationsPerSubnet, d.MaxReservationsPerSubnet)
 	setInt(&l.MaxReservationsPerASN, d.MaxReservationsPerASN)
 	setInt(&l.MaxCircuits, d.MaxCircuits)
 	setInt(&l.BufferSize, d.BufferSize)
@@ -228,7 +236,7 @@ func (l RelayLimits) withDefaults() (RelayLimits, error) {
 	if l.CircuitData == 0 {
 		l.CircuitData = d.CircuitData
 	}
-	if l.MaxReservations < 0 || l.MaxReservationsPerIP < 0 ||
+	if l.MaxReservations < 0 || l.MaxReservationsPerIP < 0 || l.MaxReservationsPerSubnet < 0 ||
 		l.MaxReservationsPerASN < 0 || l.MaxCircuits < 0 || l.BufferSize < 0 ||
 		l.ReservationTTL < 0 || l.CircuitDuration < 0 || l.CircuitData < 0 {
 		return l, fmt.Errorf("%w: negative relay limit", ErrConfig)

@@ -153,6 +153,7 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 		return fmt.Errorf("connection manager: %w", err)
 	}
 	s.relay = &relayTracer{MetricsTracer: relayv2.NewMetricsTracer(relayv2.WithRegisterer(s.reg))}
+	acl := newSubnetACL(c.Relay.MaxReservationsPerSubnet, c.Relay.ReservationTTL)
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrs(c.listen...),
@@ -166,7 +167,7 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 		// A bootstrap is a public server by definition: without this the
 		// relay service would wait for AutoNAT to confirm it.
 		libp2p.ForceReachabilityPublic(),
-		libp2p.EnableRelayService(relayv2.WithResources(c.Relay.resources()), relayv2.WithMetricsTracer(s.relay)),
+		libp2p.EnableRelayService(relayv2.WithResources(c.Relay.resources()), relayv2.WithMetricsTracer(s.relay), relayv2.WithACL(acl)),
 	}
 	if len(c.announce) > 0 {
 		announce := c.announce
@@ -175,6 +176,7 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 	if s.host, err = libp2p.New(opts...); err != nil {
 		return fmt.Errorf("libp2p host: %w", err)
 	}
+	acl.setHost(s.host)
 	if s.store, err = dhtstore.New(dhtstore.Options{Limits: dhtstore.Limits(c.DHT), Now: c.Now, Metrics: &s.dhtMetrics}); err != nil {
 		return fmt.Errorf("DHT store: %w", err)
 	}

@@ -64,14 +64,15 @@ type cli struct {
 
 	MetricsAddr string `env:"PARLEY_BOOTSTRAP_METRICS_ADDR" default:"${metricsaddr}" help:"Address of the HTTP server for /metrics (Prometheus) and /healthz; empty disables it."`
 
-	RelayMaxReservations       int           `name:"relay-max-reservations" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS" default:"${relaymaxres}" min:"1" help:"Circuit relay: devices holding a relay slot at once."`
-	RelayMaxReservationsPerIP  int           `name:"relay-max-reservations-per-ip" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_IP" default:"${relaymaxresperip}" min:"1" help:"Circuit relay: reservations per IP address."`
-	RelayMaxReservationsPerASN int           `name:"relay-max-reservations-per-asn" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_ASN" default:"${relaymaxresperasn}" min:"1" help:"Circuit relay: reservations per autonomous system."`
-	RelayMaxCircuits           int           `name:"relay-max-circuits" env:"PARLEY_BOOTSTRAP_RELAY_MAX_CIRCUITS" default:"${relaymaxcircuits}" min:"1" help:"Circuit relay: relayed connections open at once per peer."`
-	RelayReservationTTL        time.Duration `name:"relay-reservation-ttl" env:"PARLEY_BOOTSTRAP_RELAY_RESERVATION_TTL" default:"${relayresttl}" min:"1m" max:"24h" help:"Circuit relay: lifetime of a reservation before it must be refreshed."`
-	RelayCircuitDuration       time.Duration `name:"relay-circuit-duration" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DURATION" default:"${relaycircuitduration}" min:"1s" max:"24h" help:"Circuit relay: maximum duration of one relayed connection."`
-	RelayCircuitData           int64         `name:"relay-circuit-data" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DATA" default:"${relaycircuitdata}" min:"1" help:"Circuit relay: maximum bytes one relayed connection carries in each direction."`
-	RelayBufferSize            int           `name:"relay-buffer-size" env:"PARLEY_BOOTSTRAP_RELAY_BUFFER_SIZE" default:"${relaybuffer}" min:"1" help:"Circuit relay: buffer size per relayed connection, in bytes."`
+	RelayMaxReservations          int           `name:"relay-max-reservations" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS" default:"${relaymaxres}" min:"1" help:"Circuit relay: devices holding a relay slot at once."`
+	RelayMaxReservationsPerIP     int           `name:"relay-max-reservations-per-ip" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_IP" default:"${relaymaxresperip}" min:"1" help:"Circuit relay: reservations per IP address."`
+	RelayMaxReservationsPerSubnet int           `name:"relay-max-reservations-per-subnet" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_SUBNET" default:"${relaymaxrespersubnet}" min:"1" help:"Circuit relay: reservations per IPv4 /24 or IPv6 /48."`
+	RelayMaxReservationsPerASN    int           `name:"relay-max-reservations-per-asn" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_ASN" default:"${relaymaxresperasn}" min:"1" help:"Circuit relay: reservations per autonomous system."`
+	RelayMaxCircuits              int           `name:"relay-max-circuits" env:"PARLEY_BOOTSTRAP_RELAY_MAX_CIRCUITS" default:"${relaymaxcircuits}" min:"1" help:"Circuit relay: relayed connections open at once per peer."`
+	RelayReservationTTL           time.Duration `name:"relay-reservation-ttl" env:"PARLEY_BOOTSTRAP_RELAY_RESERVATION_TTL" default:"${relayresttl}" min:"1m" max:"24h" help:"Circuit relay: lifetime of a reservation before it must be refreshed."`
+	RelayCircuitDuration          time.Duration `name:"relay-circuit-duration" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DURATION" default:"${relaycircuitduration}" min:"1s" max:"24h" help:"Circuit relay: maximum duration of one relayed connection."`
+	RelayCircuitData              int64         `name:"relay-circuit-data" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DATA" default:"${relaycircuitdata}" min:"1" help:"Circuit relay: maximum bytes one relayed connection carries in each direction."`
+	RelayBufferSize               int           `name:"relay-buffer-size" env:"PARLEY_BOOTSTRAP_RELAY_BUFFER_SIZE" default:"${relaybuffer}" min:"1" help:"Circuit relay: buffer size per relayed connection, in bytes."`
 
 	DHTMaxRecords        int   `name:"dht-max-records" env:"PARLEY_BOOTSTRAP_DHT_MAX_RECORDS" default:"${dhtmaxrecords}" min:"1" help:"DHT record store: records kept in total."`
 	DHTMaxBytes          int64 `name:"dht-max-bytes" env:"PARLEY_BOOTSTRAP_DHT_MAX_BYTES" default:"${dhtmaxbytes}" min:"1" help:"DHT record store: bytes of all records."`
@@ -128,6 +129,7 @@ func vars() kong.Vars {
 		"relaymaxres":          fmt.Sprint(r.MaxReservations),
 		"relaymaxresperip":     fmt.Sprint(r.MaxReservationsPerIP),
 		"relaymaxresperasn":    fmt.Sprint(r.MaxReservationsPerASN),
+		"relaymaxrespersubnet": fmt.Sprint(r.MaxReservationsPerSubnet),
 		"relaymaxcircuits":     fmt.Sprint(r.MaxCircuits),
 		"relayresttl":          r.ReservationTTL.String(),
 		"relaycircuitduration": r.CircuitDuration.String(),
@@ -217,14 +219,15 @@ func (c *cli) config() bootstrap.Config {
 			Disabled:                c.TURNDisabled,
 		},
 		Relay: bootstrap.RelayLimits{
-			MaxReservations:       c.RelayMaxReservations,
-			MaxReservationsPerIP:  c.RelayMaxReservationsPerIP,
-			MaxReservationsPerASN: c.RelayMaxReservationsPerASN,
-			MaxCircuits:           c.RelayMaxCircuits,
-			ReservationTTL:        c.RelayReservationTTL,
-			CircuitDuration:       c.RelayCircuitDuration,
-			CircuitData:           c.RelayCircuitData,
-			BufferSize:            c.RelayBufferSize,
+			MaxReservations:          c.RelayMaxReservations,
+			MaxReservationsPerIP:     c.RelayMaxReservationsPerIP,
+			MaxReservationsPerASN:    c.RelayMaxReservationsPerASN,
+			MaxReservationsPerSubnet: c.RelayMaxReservationsPerSubnet,
+			MaxCircuits:              c.RelayMaxCircuits,
+			ReservationTTL:           c.RelayReservationTTL,
+			CircuitDuration:          c.RelayCircuitDuration,
+			CircuitData:              c.RelayCircuitData,
+			BufferSize:               c.RelayBufferSize,
 		},
 		DHT: bootstrap.DHTLimits{
 			MaxRecords:        c.DHTMaxRecords,
