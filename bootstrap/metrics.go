@@ -110,6 +110,12 @@ func (s *Server) registerMetrics() error {
 	counter("turn_allocations_total", "TURN allocations created.", nil, func() float64 {
 		return float64(s.turnMetrics.Allocations.Load())
 	})
+	counter("turn_allocations_refused_total", "TURN allocations refused by the quotas (per device, per address, total).", nil, func() float64 {
+		return float64(s.turnMetrics.QuotaRefused.Load())
+	})
+	counter("turn_peers_refused_total", "TURN permissions refused for their peer address (private, CGNAT, this server).", nil, func() float64 {
+		return float64(s.turnMetrics.PeerRefused.Load())
+	})
 	counter("turn_relayed_packets_total", "Datagrams the TURN server's batched data path relayed (both directions).", nil, func() float64 {
 		return float64(s.turnMetrics.FastRelayed.Load())
 	})
