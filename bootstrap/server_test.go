@@ -331,7 +331,9 @@ func TestMetricsAndHealth(t *testing.T) {
 		"parley_bootstrap_relay_reservations", "parley_bootstrap_relay_circuits",
 		`parley_bootstrap_turn_auth_total{result="ok"}`, `parley_bootstrap_turn_auth_total{result="fail"}`,
 		`parley_bootstrap_turn_credentials_total{result="issued"}`, "parley_bootstrap_turn_allocations",
-		"go_goroutines",
+		"parley_bootstrap_dht_record_bytes", `parley_bootstrap_dht_records_dropped_total{reason="peer"}`,
+		"parley_bootstrap_turn_allocations_refused_total", "parley_bootstrap_turn_peers_refused_total",
+		"go_goroutines", "go_gc_heap_live_bytes",
 	} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)

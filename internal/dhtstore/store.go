@@ -330,6 +330,9 @@ func (s *Store) removeLocked(e *entry) {
 			delete(s.ips, e.from.ip)
 		}
 	}
+	if e.meta.kind == kindOther {
+		return
+	}
 	a := s.accounts[e.meta.account]
 	if a == nil {
 		return
