@@ -91,6 +91,10 @@ type floodRun struct {
 	kept func(ctx context.Context) (float64, error)
 	// close releases what the attacker holds (allocations, hosts).
 	close func()
+	// unreached counts attempts that could not reach the target (a
+	// connection refused or timed out under load): they are attempts all
+	// the same, reported after the flood.
+	unreached atomic.Int64
 }
 
 // hostileRow is one measurement of a flood.
@@ -199,6 +203,9 @@ func runFlood(ctx context.Context, env *benchEnv, f flood, n, step int) ([]hosti
 		rows = append(rows, r)
 	}
 	rows[len(rows)-1].verdict = judge(rows, f.cap)
+	if u := run.unreached.Load(); u > 0 {
+		progressf("hostile: %s: %d of %d attempts did not reach the target", f.name, u, n)
+	}
 	return rows, nil
 }
 

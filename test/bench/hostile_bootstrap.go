@@ -187,7 +187,7 @@ func (p *hostPool) get(ctx context.Context, i int) (host.Host, error) {
 	}
 	if err := adversary.Connect(ctx, h, p.target.info); err != nil {
 		h.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errUnreached, err)
 	}
 	if p.hosts == nil {
 		p.hosts = make(map[int]host.Host)
@@ -223,24 +223,29 @@ func dhtFlood(ctx context.Context, env *benchEnv, bin string, addresses, addrs i
 		per = math.MaxInt // one peer for the whole flood
 	}
 	pool := &hostPool{target: t, perHost: per, addrs: addresses}
-	return &floodRun{
+	run := &floodRun{
 		target: t.hostileTarget,
-		attempt: func(ctx context.Context, i int) error {
-			h, err := pool.get(ctx, i)
-			if err != nil {
-				return err
-			}
-			k, v, err := adversary.JunkPresence(addrs)
-			if err != nil {
-				return err
-			}
-			// A refusal (the stream reset) is the target defending itself.
-			_ = adversary.PutValue(ctx, h, t.info.ID, k, v)
+		kept:   func(ctx context.Context) (float64, error) { return t.metric(ctx, "parley_bootstrap_dht_records") },
+		close:  pool.close,
+	}
+	run.attempt = func(ctx context.Context, i int) error {
+		h, err := pool.get(ctx, i)
+		if errors.Is(err, errUnreached) {
+			run.unreached.Add(1)
 			return nil
-		},
-		kept:  func(ctx context.Context) (float64, error) { return t.metric(ctx, "parley_bootstrap_dht_records") },
-		close: pool.close,
-	}, nil
+		}
+		if err != nil {
+			return err
+		}
+		k, v, err := adversary.JunkPresence(addrs)
+		if err != nil {
+			return err
+		}
+		// A refusal (the stream reset) is the target defending itself.
+		_ = adversary.PutValue(ctx, h, t.info.ID, k, v)
+		return nil
+	}
+	return run, nil
 }
 
 // turnFlood makes one allocation per attempt with credentials the bench
@@ -291,24 +296,34 @@ func credFlood(ctx context.Context, env *benchEnv, bin string, valid bool, extra
 	if err != nil {
 		return nil, err
 	}
+	// The issuer keeps no count of its own: junk leaves nothing, valid
+	// devices leave their account records.
 	run := &floodRun{
 		target: t.hostileTarget,
-		attempt: func(ctx context.Context, i int) error {
-			if valid {
-				return validCredRequest(ctx, t, loopbackIP(i, 64))
-			}
-			return junkCredRequest(ctx, t)
-		},
-		// The issuer keeps no count of its own; junk leaves nothing, valid
-		// devices leave their account records.
-		kept:  func(context.Context) (float64, error) { return 0, nil },
-		close: func() {},
+		kept:   func(context.Context) (float64, error) { return 0, nil },
+		close:  func() {},
 	}
 	if valid {
 		run.kept = func(ctx context.Context) (float64, error) { return t.metric(ctx, "parley_bootstrap_dht_records") }
 	}
+	run.attempt = func(ctx context.Context, i int) error {
+		var err error
+		if valid {
+			err = validCredRequest(ctx, t, loopbackIP(i, 64))
+		} else {
+			err = junkCredRequest(ctx, t)
+		}
+		if errors.Is(err, errUnreached) {
+			run.unreached.Add(1)
+			return nil
+		}
+		return err
+	}
 	return run, nil
 }
+
+// errUnreached means an attempt's connection to the target failed.
+var errUnreached = errors.New("target not reached")
 
 // junkCredRequest sends junk as a credential request from a fresh peer.
 func junkCredRequest(ctx context.Context, t *bootTarget) error {
@@ -321,13 +336,17 @@ func junkCredRequest(ctx context.Context, t *bootTarget) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := h.Connect(ctx, t.info); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errUnreached, err)
 	}
 	_, err = credproto.Request(ctx, h, t.info.ID, []byte("junk"), []byte("junk"))
-	if !errors.Is(err, credproto.ErrBadRequest) && !errors.Is(err, credproto.ErrRateLimited) {
+	switch {
+	case errors.Is(err, credproto.ErrBadRequest), errors.Is(err, credproto.ErrRateLimited):
+		return nil
+	case errors.Is(err, credproto.ErrMalformed), errors.Is(err, credproto.ErrServer), errors.Is(err, credproto.ErrUnauthorized), errors.Is(err, credproto.ErrWrongDevice), err == nil:
 		return fmt.Errorf("junk credential request: %v", err)
+	default: // the stream failed: reset or timed out under load
+		return fmt.Errorf("%w: %w", errUnreached, err)
 	}
-	return nil
 }
 
 // validCredRequest makes an account and device, stores the account's
@@ -349,18 +368,22 @@ func validCredRequest(ctx context.Context, t *bootTarget, ip string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := adversary.Connect(ctx, h, t.info); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errUnreached, err)
 	}
 	k, v, err := a.Record([]*adversary.Device{d}, nil)
 	if err != nil {
 		return err
 	}
 	if err := adversary.PutValue(ctx, h, t.info.ID, k, v); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errUnreached, err)
 	}
 	_, err = credproto.Request(ctx, h, t.info.ID, a.Cert.Raw(), d.Cert.Raw())
-	if err != nil && !errors.Is(err, credproto.ErrRateLimited) {
+	switch {
+	case err == nil, errors.Is(err, credproto.ErrRateLimited):
+		return nil
+	case errors.Is(err, credproto.ErrMalformed), errors.Is(err, credproto.ErrBadRequest), errors.Is(err, credproto.ErrUnauthorized), errors.Is(err, credproto.ErrWrongDevice):
 		return fmt.Errorf("valid credential request: %w", err)
+	default: // the stream failed, or the lookup did (ErrServer) under load
+		return fmt.Errorf("%w: %w", errUnreached, err)
 	}
-	return nil
 }
