@@ -9,6 +9,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parleyhq/parley/internal/dhtstore"
 )
 
 // Defaults of Config.
@@ -62,6 +64,9 @@ type Config struct {
 	// Relay bounds the circuit relay service. Zero fields mean defaults.
 	Relay RelayLimits
 
+	// DHT bounds the DHT record store. Zero fields mean defaults.
+	DHT DHTLimits
+
 	// Now is the clock records and certificates are validated against.
 	// Defaults to time.Now.
 	Now func() time.Time
@@ -113,6 +118,31 @@ type TURNConfig struct {
 	// addresses. Off by default; tests and labs turn it on.
 	AllowPrivatePeers bool
 
+	// AllowCGNATPeers lets TURN clients relay to shared address space
+	// 100.64.0.0/10 (carrier-grade NAT). Off by default: on a host in a
+	// tailnet or some cloud networks that range is the operator's own.
+	AllowCGNATPeers bool
+
+	// AllowServerPeers lets TURN clients relay to this server's own
+	// addresses. Off by default: only the ports of the server's own relay
+	// sockets may be reached there (two clients of this server relaying
+	// to each other).
+	AllowServerPeers bool
+
+	// UserQuota, IPQuota and TotalQuota bound the TURN allocations held at
+	// once by one device, from one client address (IPv6: /64) and in
+	// total (coturn's user-quota and total-quota). Defaults
+	// turnsrv.DefaultUserQuota (32), DefaultIPQuota (128) and
+	// DefaultTotalQuota (4096).
+	UserQuota, IPQuota, TotalQuota int
+
+	// CredentialCheckTTL is how long the issuer trusts what it learnt
+	// from an account record (the device is not revoked) before it
+	// fetches the record again. Defaults to
+	// turncred.DefaultCheckTTL (5 minutes); a failed check is retried
+	// sooner (turncred.NegativeCheckTTL).
+	CredentialCheckTTL time.Duration
+
 	// UDPSockets is how many UDP sockets share the TURN port (Linux,
 	// SO_REUSEPORT), each served by its own goroutine: the relay's
 	// parallelism. Default (0): one per four cores with the batched data
@@ -136,14 +166,20 @@ type TURNConfig struct {
 // calls goes over ICE and TURN. Zero fields mean the defaults below.
 type RelayLimits struct {
 	// MaxReservations is the number of devices that may hold a relay slot
-	// at once. Default 128. A peer holds at most one reservation (libp2p
+	// at once. Default 512. A peer holds at most one reservation (libp2p
 	// replaces it when the peer refreshes), so there is no per-peer limit.
 	MaxReservations int
 	// MaxReservationsPerIP bounds the reservations from one IP address.
 	// Default 8.
 	MaxReservationsPerIP int
+	// MaxReservationsPerSubnet bounds the reservations from one IPv4 /24
+	// or IPv6 /48, so that a few addresses of one network cannot hold the
+	// relay's slots. Default 16: with MaxReservations 512, holding every
+	// slot takes 32 such networks.
+	MaxReservationsPerSubnet int
 	// MaxReservationsPerASN bounds the reservations from one autonomous
-	// system. Default 32.
+	// system (IPv6 only: go-libp2p maps only IPv6 addresses to ASNs).
+	// Default 32.
 	MaxReservationsPerASN int
 	// MaxCircuits is the number of relayed connections open at once for
 	// one peer. Default 16.
@@ -165,14 +201,15 @@ type RelayLimits struct {
 // DefaultRelayLimits returns the default relay limits.
 func DefaultRelayLimits() RelayLimits {
 	return RelayLimits{
-		MaxReservations:       128,
-		MaxReservationsPerIP:  8,
-		MaxReservationsPerASN: 32,
-		MaxCircuits:           16,
-		ReservationTTL:        time.Hour,
-		CircuitDuration:       2 * time.Minute,
-		CircuitData:           1 << 20,
-		BufferSize:            2048,
+		MaxReservations:          512,
+		MaxReservationsPerIP:     8,
+		MaxReservationsPerSubnet: 16,
+		MaxReservationsPerASN:    32,
+		MaxCircuits:              16,
+		ReservationTTL:           time.Hour,
+		CircuitDuration:          2 * time.Minute,
+		CircuitData:              1 << 20,
+		BufferSize:               2048,
 	}
 }
 
@@ -186,6 +223,7 @@ func (l RelayLimits) withDefaults() (RelayLimits, error) {
 	}
 	setInt(&l.MaxReservations, d.MaxReservations)
 	setInt(&l.MaxReservationsPerIP, d.MaxReservationsPerIP)
+	setInt(&l.MaxReservationsPerSubnet, d.MaxReservationsPerSubnet)
 	setInt(&l.MaxReservationsPerASN, d.MaxReservationsPerASN)
 	setInt(&l.MaxCircuits, d.MaxCircuits)
 	setInt(&l.BufferSize, d.BufferSize)
@@ -198,7 +236,7 @@ func (l RelayLimits) withDefaults() (RelayLimits, error) {
 	if l.CircuitData == 0 {
 		l.CircuitData = d.CircuitData
 	}
-	if l.MaxReservations < 0 || l.MaxReservationsPerIP < 0 ||
+	if l.MaxReservations < 0 || l.MaxReservationsPerIP < 0 || l.MaxReservationsPerSubnet < 0 ||
 		l.MaxReservationsPerASN < 0 || l.MaxCircuits < 0 || l.BufferSize < 0 ||
 		l.ReservationTTL < 0 || l.CircuitDuration < 0 || l.CircuitData < 0 {
 		return l, fmt.Errorf("%w: negative relay limit", ErrConfig)
@@ -217,6 +255,53 @@ func (l RelayLimits) resources() relayv2.Resources {
 		MaxReservationsPerIP:  l.MaxReservationsPerIP,
 		MaxReservationsPerASN: l.MaxReservationsPerASN,
 	}
+}
+
+// DHTLimits bound the DHT record store (package internal/dhtstore): what
+// one peer, the peers of one IP address (IPv6: one /64) and everyone
+// together may have stored. A record over a peer's or an address's cap
+// evicts that sender's oldest record; a record over the totals evicts the
+// oldest record of an account with no live presence, else the oldest
+// record. docs/bootstrap.md explains the defaults. Zero fields mean the
+// defaults below.
+type DHTLimits struct {
+	// MaxRecords is the number of records kept. Default 100,000: about
+	// 30,000 online accounts of two devices.
+	MaxRecords int
+	// MaxBytes bounds the bytes of all records. Default 128 MiB.
+	MaxBytes int64
+	// MaxRecordsPerPeer bounds the records one peer stored. Default 32.
+	MaxRecordsPerPeer int
+	// MaxBytesPerPeer bounds the bytes one peer stored. Default 512 KiB.
+	MaxBytesPerPeer int64
+	// MaxRecordsPerIP bounds the records the peers of one address
+	// stored. Default 1024.
+	MaxRecordsPerIP int
+	// MaxBytesPerIP bounds the bytes the peers of one address stored.
+	// Default 4 MiB.
+	MaxBytesPerIP int64
+}
+
+// DefaultDHTLimits returns the default DHT record store limits.
+func DefaultDHTLimits() DHTLimits { return DHTLimits(dhtstore.BootstrapLimits()) }
+
+// withDefaults fills the zero fields of l.
+func (l DHTLimits) withDefaults() (DHTLimits, error) {
+	d := DefaultDHTLimits()
+	for _, f := range []struct{ v, def *int64 }{{&l.MaxBytes, &d.MaxBytes}, {&l.MaxBytesPerPeer, &d.MaxBytesPerPeer}, {&l.MaxBytesPerIP, &d.MaxBytesPerIP}} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	for _, f := range []struct{ v, def *int }{{&l.MaxRecords, &d.MaxRecords}, {&l.MaxRecordsPerPeer, &d.MaxRecordsPerPeer}, {&l.MaxRecordsPerIP, &d.MaxRecordsPerIP}} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	if err := dhtstore.Limits(l).Check(); err != nil {
+		return l, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return l, nil
 }
 
 // settings is a validated Config with its defaults applied.
@@ -262,10 +347,16 @@ func (cfg Config) validate() (*settings, error) {
 	if s.TURN.UDPSockets < 0 || s.TURN.UDPSockets > maxTURNUDPSockets {
 		return nil, fmt.Errorf("%w: TURN UDP sockets %d: want 0 (the default) to %d", ErrConfig, s.TURN.UDPSockets, maxTURNUDPSockets)
 	}
-	if s.TURN.CredentialTTL < 0 || s.TURN.CredentialRatePerMinute < 0 {
+	if s.TURN.CredentialTTL < 0 || s.TURN.CredentialRatePerMinute < 0 || s.TURN.CredentialCheckTTL < 0 {
 		return nil, fmt.Errorf("%w: negative TURN credential TTL or rate", ErrConfig)
 	}
+	if s.TURN.UserQuota < 0 || s.TURN.IPQuota < 0 || s.TURN.TotalQuota < 0 {
+		return nil, fmt.Errorf("%w: negative TURN quota", ErrConfig)
+	}
 	if s.Relay, err = s.Relay.withDefaults(); err != nil {
+		return nil, err
+	}
+	if s.DHT, err = s.DHT.withDefaults(); err != nil {
 		return nil, err
 	}
 	if s.Now == nil {

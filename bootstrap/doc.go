@@ -9,13 +9,17 @@
 //   - kad-dht in server mode under the private "/parley" protocol prefix with
 //     the validators of package internal/records, so it stores and serves only
 //     valid, signed Parley account and presence records (kept in memory:
-//     nodes re-publish them);
+//     nodes re-publish them), within the caps of package internal/dhtstore
+//     per sending peer, per sending address and in total (see DHTLimits);
 //   - the AutoNAT service, so nodes can learn whether they are reachable;
 //   - the circuit relay v2 service with limits sized for signalling (see
-//     RelayLimits): calls' media goes over ICE and TURN, never the circuit;
+//     RelayLimits), including a share per IPv4 /24 or IPv6 /48 that
+//     go-libp2p lacks: calls' media goes over ICE and TURN, never the
+//     circuit;
 //   - the TURN credential issuer (package bootstrap/turncred; the protocol
-//     is package internal/turncred) and, unless disabled, a STUN/TURN server
-//     on UDP and TCP (package bootstrap/turnsrv);
+//     is package internal/turncred), which checks each device against its
+//     account's record in this DHT, and, unless disabled, a STUN/TURN server
+//     on UDP and TCP with allocation quotas (package bootstrap/turnsrv);
 //   - optional Prometheus metrics and a health check over HTTP.
 //
 // Bootstrap servers peer with each other (Config.Peers): each keeps

@@ -98,3 +98,65 @@ func newRelayClient(t *testing.T) host.Host {
 	t.Cleanup(func() { h.Close() })
 	return h
 }
+
+// newRelayClientAt is a host listening (and so, with TCP port reuse,
+// dialling) from ip.
+func newRelayClientAt(t *testing.T, ip string) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/" + ip + "/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// TestRelaySubnetLimit: the hosts of one /24 hold at most
+// MaxReservationsPerSubnet reservations, however many addresses they use,
+// while another /24 still gets one; a reservation whose peer left gives
+// its place back. (On Linux all of 127.0.0.0/8 is loopback.)
+func TestRelaySubnetLimit(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Relay.MaxReservationsPerSubnet = 3
+	s := start(t, cfg)
+	relayInfo := peer.AddrInfo{ID: s.Host().ID()}
+	for _, a := range s.Host().Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+			relayInfo.Addrs = append(relayInfo.Addrs, a) // TCP dials leave from the listen address
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reserve := func(ip string) (host.Host, error) {
+		h := newRelayClientAt(t, ip)
+		if err := h.Connect(ctx, relayInfo); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Host().Network().ConnsToPeer(h.ID()); len(got) == 0 || !strings.Contains(got[0].RemoteMultiaddr().String(), "/ip4/"+ip+"/") {
+			t.Fatalf("the relay does not see %s as the client's address: %v", ip, got)
+		}
+		_, err := client.Reserve(ctx, h, relayInfo)
+		return h, err
+	}
+	var first host.Host
+	for i := range 3 {
+		h, err := reserve(fmt.Sprintf("127.0.0.%d", 10+i))
+		if err != nil {
+			t.Fatalf("reservation %d: %v", i+1, err)
+		}
+		if i == 0 {
+			first = h
+		}
+	}
+	if _, err := reserve("127.0.0.20"); err == nil {
+		t.Fatal("a fourth address of the same /24 got a reservation")
+	}
+	if _, err := reserve("127.0.1.10"); err != nil {
+		t.Fatalf("another /24: %v", err)
+	}
+	first.Close()
+	ptest.WaitFor(t, 20*time.Second, func() error {
+		_, err := reserve("127.0.0.21")
+		return err
+	})
+}

@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	ds "github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
@@ -32,6 +30,7 @@ import (
 
 	"github.com/parleyhq/parley/bootstrap/turncred"
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
+	"github.com/parleyhq/parley/internal/dhtstore"
 	"github.com/parleyhq/parley/internal/records"
 )
 
@@ -51,13 +50,14 @@ const (
 // Server is a running bootstrap server. Create it with New, serve with Run,
 // stop by cancelling Run's context or with Close.
 type Server struct {
-	cfg   *settings
-	log   *slog.Logger
-	host  host.Host
-	dht   *dht.IpfsDHT
-	store ds.Batching // the DHT's value store
-	lock  *os.File    // flock on DataDir/bootstrap.lock, held until Close
-	relay *relayTracer
+	cfg        *settings
+	log        *slog.Logger
+	host       host.Host
+	dht        *dht.IpfsDHT
+	store      *dhtstore.Store // the DHT's value store
+	dhtMetrics dhtstore.Metrics
+	lock       *os.File // flock on DataDir/bootstrap.lock, held until Close
+	relay      *relayTracer
 
 	turn        *turnsrv.Server // nil when disabled
 	turnAddr    *net.UDPAddr
@@ -153,6 +153,7 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 		return fmt.Errorf("connection manager: %w", err)
 	}
 	s.relay = &relayTracer{MetricsTracer: relayv2.NewMetricsTracer(relayv2.WithRegisterer(s.reg))}
+	acl := newSubnetACL(c.Relay.MaxReservationsPerSubnet, c.Relay.ReservationTTL)
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrs(c.listen...),
@@ -166,7 +167,7 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 		// A bootstrap is a public server by definition: without this the
 		// relay service would wait for AutoNAT to confirm it.
 		libp2p.ForceReachabilityPublic(),
-		libp2p.EnableRelayService(relayv2.WithResources(c.Relay.resources()), relayv2.WithMetricsTracer(s.relay)),
+		libp2p.EnableRelayService(relayv2.WithResources(c.Relay.resources()), relayv2.WithMetricsTracer(s.relay), relayv2.WithACL(acl)),
 	}
 	if len(c.announce) > 0 {
 		announce := c.announce
@@ -175,12 +176,12 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 	if s.host, err = libp2p.New(opts...); err != nil {
 		return fmt.Errorf("libp2p host: %w", err)
 	}
-	s.store = dssync.MutexWrap(ds.NewMapDatastore())
-	dopts := append(records.DHTOptions(c.Now),
-		dht.Mode(dht.ModeServer),
-		dht.Datastore(s.store),
-		dht.BootstrapPeers(s.otherPeers()...),
-	)
+	acl.setHost(s.host)
+	if s.store, err = dhtstore.New(dhtstore.Options{Limits: dhtstore.Limits(c.DHT), Now: c.Now, Metrics: &s.dhtMetrics}); err != nil {
+		return fmt.Errorf("DHT store: %w", err)
+	}
+	dopts := append(records.DHTOptions(c.Now), s.store.DHTOptions()...)
+	dopts = append(dopts, dht.Mode(dht.ModeServer), dht.BootstrapPeers(s.otherPeers()...))
 	if s.dht, err = dht.New(s.host, dopts...); err != nil {
 		return fmt.Errorf("DHT: %w", err)
 	}

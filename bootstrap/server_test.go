@@ -129,6 +129,20 @@ func newTestAccount(t *testing.T) *testAccount {
 	return &testAccount{ak, ac, dk, dc}
 }
 
+// newDevice issues a certificate for a new device of the account.
+func (a *testAccount) newDevice(t *testing.T) (*crypto.DeviceKey, *crypto.DeviceCert) {
+	t.Helper()
+	dk, err := crypto.NewDeviceKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := crypto.IssueDeviceCert(a.key, a.cert, dk.Public(), "", crypto.CertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dk, dc
+}
+
 func (a *testAccount) record(t *testing.T, seq uint64) []byte {
 	t.Helper()
 	rec, err := records.NewAccount(a.key, a.cert, []*crypto.DeviceCert{a.dc}, nil, seq, time.Hour, time.Now())
@@ -317,7 +331,9 @@ func TestMetricsAndHealth(t *testing.T) {
 		"parley_bootstrap_relay_reservations", "parley_bootstrap_relay_circuits",
 		`parley_bootstrap_turn_auth_total{result="ok"}`, `parley_bootstrap_turn_auth_total{result="fail"}`,
 		`parley_bootstrap_turn_credentials_total{result="issued"}`, "parley_bootstrap_turn_allocations",
-		"go_goroutines",
+		"parley_bootstrap_dht_record_bytes", `parley_bootstrap_dht_records_dropped_total{reason="peer"}`,
+		"parley_bootstrap_turn_allocations_refused_total", "parley_bootstrap_turn_peers_refused_total",
+		"go_goroutines", "go_gc_heap_live_bytes",
 	} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)
@@ -340,6 +356,27 @@ func TestTURNCredentials(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Credentials go only to devices of accounts whose record is in the DHT.
+	if _, err := turncred.Request(ctx, h, s.Host().ID(), a.cert.Raw(), a.dc.Raw()); !errors.Is(err, turncred.ErrUnauthorized) {
+		t.Fatalf("credentials for an account without a record: %v, want ErrUnauthorized", err)
+	}
+	// The server is alone: PutValue stores the record here, then finds no
+	// peer to send it to.
+	_ = s.DHT().PutValue(ctx, records.AccountKey(a.key.ID()), a.record(t, 1))
+	if _, err := s.DHT().GetValue(ctx, records.AccountKey(a.key.ID()), routing.Offline); err != nil {
+		t.Fatal(err)
+	}
+	// The refusal is remembered for turncred.NegativeCheckTTL; a new
+	// device of the account is checked afresh.
+	a.dev, a.dc = a.newDevice(t)
+	k, err = lcrypto.UnmarshalEd25519PrivateKey(a.dev.Ed25519())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = newHost(t, k)
+	if err := h.Connect(context.Background(), peer.AddrInfo{ID: s.Host().ID(), Addrs: s.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
 	creds, err := turncred.Request(ctx, h, s.Host().ID(), a.cert.Raw(), a.dc.Raw())
 	if err != nil {
 		t.Fatal(err)
@@ -378,7 +415,7 @@ func TestTURNCredentials(t *testing.T) {
 		t.Fatal("Allocate with a wrong password succeeded")
 	}
 	body := get(t, s.MetricsAddr(), "/metrics", http.StatusOK)
-	for _, m := range []string{`parley_bootstrap_turn_credentials_total{result="issued"} 1`, `parley_bootstrap_turn_allocations_total 1`} {
+	for _, m := range []string{`parley_bootstrap_turn_credentials_total{result="issued"} 1`, `parley_bootstrap_turn_credentials_total{result="refused"} 1`, `parley_bootstrap_turn_allocations_total 1`} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %q:\n%s", m, grepLines(body, "turn"))
 		}

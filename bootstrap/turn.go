@@ -7,10 +7,17 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/routing"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/parleyhq/parley/bootstrap/turncred"
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
+	"github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 )
 
 // turnSecret returns the configured TURN secret, reading or generating the
@@ -57,6 +64,10 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 		PacketConns:       pcs,
 		Listeners:         []net.Listener{ln},
 		AllowPrivatePeers: cfg.TURN.AllowPrivatePeers,
+		AllowCGNATPeers:   cfg.TURN.AllowCGNATPeers,
+		AllowServerPeers:  cfg.TURN.AllowServerPeers,
+		ServerAddrs:       serverIPs(cfg),
+		Quota:             turnsrv.Quota{PerUser: cfg.TURN.UserQuota, PerIP: cfg.TURN.IPQuota, Total: cfg.TURN.TotalQuota},
 		PionDataPath:      cfg.TURN.PionDataPath,
 		Now:               cfg.Now,
 		Logger:            s.log.With("component", "turn"),
@@ -74,6 +85,19 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 		s.turnURLs = []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp", "stun:" + hp}
 	}
 	return nil
+}
+
+// serverIPs are the IP addresses in the server's listen and announce
+// addresses: TURN refuses them as peers (turnsrv finds those of the
+// machine's interfaces itself; announced ones may be a NAT's).
+func serverIPs(cfg *settings) []net.IP {
+	var out []net.IP
+	for _, a := range slices.Concat(cfg.listen, cfg.announce) {
+		if ip, err := manet.ToIP(a); err == nil && !ip.IsUnspecified() {
+			out = append(out, ip)
+		}
+	}
+	return out
 }
 
 // turnSocketBuffer is the receive and send buffer asked for on the TURN
@@ -201,6 +225,8 @@ func (s *Server) newIssuer(cfg *settings, secret []byte) (*turncred.Issuer, erro
 		TTL:           cfg.TURN.CredentialTTL,
 		URLs:          s.turnURLs,
 		RatePerMinute: cfg.TURN.CredentialRatePerMinute,
+		Accounts:      s.lookupAccount,
+		CheckTTL:      cfg.TURN.CredentialCheckTTL,
 		Now:           cfg.Now,
 		Logger:        s.log.With("component", "turn-cred"),
 		Metrics:       &s.credMetrics,
@@ -209,4 +235,19 @@ func (s *Server) newIssuer(cfg *settings, secret []byte) (*turncred.Issuer, erro
 		return nil, errors.Join(ErrConfig, err)
 	}
 	return is, nil
+}
+
+// lookupAccount fetches and validates an account's record from the DHT for
+// the credential issuer: this server's own store first (a device publishes
+// its account's record to the bootstraps), then the network.
+func (s *Server) lookupAccount(ctx context.Context, id crypto.AccountID) (*records.Account, error) {
+	key := records.AccountKey(id)
+	v, err := s.dht.GetValue(ctx, key, dht.Quorum(1))
+	if errors.Is(err, routing.ErrNotFound) {
+		return nil, fmt.Errorf("account %s: %w", id.Short(), turncred.ErrNoAccountRecord)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", id.Short(), err)
+	}
+	return records.ParseAccount(key, v, s.cfg.Now())
 }

@@ -29,6 +29,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
+	"github.com/parleyhq/parley/internal/dhtstore"
 	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/store"
@@ -327,7 +328,15 @@ func (n *Node) buildHost() error {
 		h.Close()
 		return fmt.Errorf("node: %w: DHT mode %q (want auto, client or server)", ErrInvalidInput, n.o.DHTMode)
 	}
-	dopts := append(records.DHTOptions(n.o.Now), dht.Mode(mode), dht.BootstrapPeers(n.bootstraps...))
+	// The DHT's value store is bounded: in server mode any peer can store
+	// records here (see package internal/dhtstore).
+	store, err := dhtstore.New(dhtstore.Options{Limits: dhtstore.NodeLimits(), Now: n.o.Now})
+	if err != nil {
+		h.Close()
+		return fmt.Errorf("node: DHT store: %w", err)
+	}
+	dopts := append(records.DHTOptions(n.o.Now), store.DHTOptions()...)
+	dopts = append(dopts, dht.Mode(mode), dht.BootstrapPeers(n.bootstraps...))
 	d, err := dht.New(h, dopts...)
 	if err != nil {
 		h.Close()

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 	credproto "github.com/parleyhq/parley/internal/turncred"
 	"golang.org/x/time/rate"
 )
@@ -28,12 +29,35 @@ const (
 	// DefaultRatePerMinute is the number of requests a device may make per
 	// minute (also the burst).
 	DefaultRatePerMinute = 10
+	// DefaultCheckTTL is how long the issuer trusts an account record's
+	// word that a device is not revoked before it fetches the record
+	// again. A revoked device can get credentials for at most this long
+	// after its CRL reached the DHT, and use them for DefaultTTL more.
+	DefaultCheckTTL = 5 * time.Minute
+	// NegativeCheckTTL is how long a refusal (no account record, device
+	// revoked) is remembered: short, so a device whose record was not yet
+	// published, or was just republished, is not refused for long.
+	NegativeCheckTTL = 30 * time.Second
 	// RequestTimeout bounds how long the server waits for a request and
 	// for its answer to be written.
 	RequestTimeout = 10 * time.Second
-	// maxLimiters bounds the per-device rate limiters kept in memory.
+	// LookupTimeout bounds one account record lookup; nodes give up on a
+	// credential request after 3 seconds.
+	LookupTimeout = 2 * time.Second
+	// maxLimiters bounds the per-device rate limiters kept in memory; the
+	// least recently used is forgotten to make room.
 	maxLimiters = 4096
+	// maxChecks bounds the remembered account record checks; the least
+	// recently used is forgotten to make room.
+	maxChecks = 8192
+	// maxLookups bounds the account record lookups in flight; a request
+	// that would need one more is refused as rate limited.
+	maxLookups = 16
 )
+
+// ErrNoAccountRecord is what an Issuer's Accounts function returns when
+// the DHT has no account record for the account.
+var ErrNoAccountRecord = errors.New("no account record in the DHT")
 
 // Issuer serves the TURN credential protocol on a libp2p host. Fill in the
 // exported fields, then call Register; the fields must not change after.
@@ -49,6 +73,14 @@ type Issuer struct {
 	// RatePerMinute is how many requests one device may make per minute,
 	// also the burst size. Defaults to DefaultRatePerMinute.
 	RatePerMinute int
+	// Accounts fetches and validates an account's record (with its CRL)
+	// from the DHT, returning an error wrapping ErrNoAccountRecord when
+	// there is none. Required: credentials go only to devices the record
+	// shows unrevoked.
+	Accounts func(ctx context.Context, id crypto.AccountID) (*records.Account, error)
+	// CheckTTL is how long a successful check of the account record is
+	// trusted. Defaults to DefaultCheckTTL.
+	CheckTTL time.Duration
 	// Now is the clock for certificate validity, expiry and rate limits.
 	// Defaults to time.Now.
 	Now func() time.Time
@@ -58,8 +90,18 @@ type Issuer struct {
 	// Metrics, if not nil, counts issued and refused requests.
 	Metrics *Metrics
 
-	mu       sync.Mutex // guards limiters
-	limiters map[peer.ID]*rate.Limiter
+	initOnce sync.Once
+	lookups  chan struct{} // semaphore of maxLookups
+
+	mu       sync.Mutex // guards limiters and checks
+	limiters lru[peer.ID, *rate.Limiter]
+	checks   lru[crypto.DeviceID, check]
+}
+
+// check is a remembered verdict of an account record on a device.
+type check struct {
+	err     error // nil: not revoked
+	expires time.Time
 }
 
 // Metrics counts what an Issuer does; the fields are monotonic counters
@@ -69,23 +111,33 @@ type Metrics struct {
 	Issued atomic.Uint64
 	// Refused counts requests answered with an error code.
 	Refused atomic.Uint64
+	// Lookups counts account record lookups (checks not answered from
+	// the cache).
+	Lookups atomic.Uint64
 }
 
 // Check reports whether the Issuer is usable: a secret long enough for
-// turnsrv and positive limits.
+// turnsrv, positive limits and an account lookup.
 func (is *Issuer) Check() error {
 	switch {
 	case len(is.Secret) < turnsrv.MinSecretLen:
 		return fmt.Errorf("turncred: %w: secret shorter than %d bytes", credproto.ErrServer, turnsrv.MinSecretLen)
-	case is.TTL < 0 || is.RatePerMinute < 0:
+	case is.TTL < 0 || is.RatePerMinute < 0 || is.CheckTTL < 0:
 		return fmt.Errorf("turncred: %w: negative TTL or rate", credproto.ErrServer)
+	case is.Accounts == nil:
+		return fmt.Errorf("turncred: %w: no account record lookup", credproto.ErrServer)
 	}
 	return nil
 }
 
 // Register installs the protocol handler on h.
 func (is *Issuer) Register(h host.Host) {
+	is.init()
 	h.SetStreamHandler(credproto.ID, is.handle)
+}
+
+func (is *Issuer) init() {
+	is.initOnce.Do(func() { is.lookups = make(chan struct{}, maxLookups) })
 }
 
 func (is *Issuer) now() time.Time {
@@ -112,15 +164,17 @@ func (is *Issuer) handle(s network.Stream) {
 		_ = s.Reset()
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
+	defer cancel()
 	var resp credproto.ResponseMsg
-	creds, err := is.issue(remote, data)
+	creds, err := is.issue(ctx, remote, data)
 	if err != nil {
 		is.count(false)
 		level := slog.LevelInfo
-		if errors.Is(err, credproto.ErrRateLimited) {
+		if errors.Is(err, credproto.ErrRateLimited) || errors.Is(err, credproto.ErrBadRequest) {
 			level = slog.LevelDebug // a flood must not flood the log too
 		}
-		is.logger().Log(context.Background(), level, "turn-cred: refused", "peer", remote, "err", err)
+		is.logger().Log(ctx, level, "turn-cred: refused", "peer", remote, "err", err)
 		resp = credproto.ResponseMsg{Code: credproto.ErrorCode(err), Message: truncate(err.Error(), credproto.MaxMessageLen)}
 	} else {
 		is.count(true)
@@ -145,32 +199,24 @@ func (is *Issuer) count(ok bool) {
 	}
 }
 
-// issue checks a request from remote and makes its credentials.
-func (is *Issuer) issue(remote peer.ID, data []byte) (*credproto.Credentials, error) {
+// issue checks a request from remote and makes its credentials. The
+// request is validated before any per-device state is made or looked at:
+// garbage costs a parse, never a rate limiter slot. Then the device's rate
+// limit, then the account record (cached), then the credentials.
+func (is *Issuer) issue(ctx context.Context, remote peer.ID, data []byte) (*credproto.Credentials, error) {
 	now := is.now()
-	if !is.allow(remote, now) {
-		return nil, fmt.Errorf("%w: try again later", credproto.ErrRateLimited)
-	}
 	if err := is.Check(); err != nil {
 		return nil, err
 	}
-	req, err := credproto.DecodeRequest(data)
+	ac, dc, err := validate(remote, data, now)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", credproto.ErrBadRequest, err)
+		return nil, err
 	}
-	ac, err := crypto.ParseAccountCert(req.AccountCert)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", credproto.ErrBadRequest, err)
+	if !is.allow(remote, now) {
+		return nil, fmt.Errorf("%w: try again later", credproto.ErrRateLimited)
 	}
-	dc, err := crypto.ParseDeviceCert(req.DeviceCert)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", credproto.ErrBadRequest, err)
-	}
-	if peer.ID(dc.Device) != remote {
-		return nil, fmt.Errorf("%w: certificate of device %s", credproto.ErrWrongDevice, dc.Device.Short())
-	}
-	if err := crypto.VerifyDevice(ac.ID, ac, dc, nil, now); err != nil {
-		return nil, fmt.Errorf("%w: %w", credproto.ErrUnauthorized, err)
+	if err := is.checkRecord(ctx, ac.ID, dc, now); err != nil {
+		return nil, err
 	}
 	ttl := is.TTL
 	if ttl == 0 {
@@ -184,7 +230,81 @@ func (is *Issuer) issue(remote peer.ID, data []byte) (*credproto.Credentials, er
 	return &credproto.Credentials{Username: user, Password: pass, Expires: exp, URLs: append([]string(nil), is.URLs...)}, nil
 }
 
-// allow takes a token from remote's bucket.
+// validate parses a request and checks that its device certificate is the
+// remote peer's and chains to the account certificate at now.
+func validate(remote peer.ID, data []byte, now time.Time) (*crypto.AccountCert, *crypto.DeviceCert, error) {
+	req, err := credproto.DecodeRequest(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", credproto.ErrBadRequest, err)
+	}
+	ac, err := crypto.ParseAccountCert(req.AccountCert)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", credproto.ErrBadRequest, err)
+	}
+	dc, err := crypto.ParseDeviceCert(req.DeviceCert)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", credproto.ErrBadRequest, err)
+	}
+	if peer.ID(dc.Device) != remote {
+		return nil, nil, fmt.Errorf("%w: certificate of device %s", credproto.ErrWrongDevice, dc.Device.Short())
+	}
+	if err := crypto.VerifyDevice(ac.ID, ac, dc, nil, now); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", credproto.ErrUnauthorized, err)
+	}
+	return ac, dc, nil
+}
+
+// checkRecord checks the device against its account's record in the DHT:
+// the record must exist and its CRL must not revoke the device. Verdicts
+// are remembered (CheckTTL, or NegativeCheckTTL for refusals); a failed
+// lookup is not.
+func (is *Issuer) checkRecord(ctx context.Context, id crypto.AccountID, dc *crypto.DeviceCert, now time.Time) error {
+	is.mu.Lock()
+	c, ok := is.checks.get(dc.Device)
+	is.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.err
+	}
+	is.init()
+	select {
+	case is.lookups <- struct{}{}:
+		defer func() { <-is.lookups }()
+	default:
+		return fmt.Errorf("%w: busy, try again later", credproto.ErrRateLimited)
+	}
+	if is.Metrics != nil {
+		is.Metrics.Lookups.Add(1)
+	}
+	lctx, cancel := context.WithTimeout(ctx, LookupTimeout)
+	defer cancel()
+	rec, err := is.Accounts(lctx, id)
+	switch {
+	case errors.Is(err, ErrNoAccountRecord):
+		c = check{err: fmt.Errorf("%w: %w", credproto.ErrUnauthorized, err), expires: now.Add(NegativeCheckTTL)}
+	case err != nil:
+		return fmt.Errorf("%w: account record lookup: %w", credproto.ErrServer, err)
+	default:
+		c = check{expires: now.Add(is.checkTTL())}
+		if err := crypto.VerifyDevice(id, rec.Cert, dc, rec.CRL, now); err != nil {
+			c = check{err: fmt.Errorf("%w: account record: %w", credproto.ErrUnauthorized, err), expires: now.Add(NegativeCheckTTL)}
+		}
+	}
+	is.mu.Lock()
+	is.checks.put(dc.Device, c, maxChecks)
+	is.mu.Unlock()
+	return c.err
+}
+
+func (is *Issuer) checkTTL() time.Duration {
+	if is.CheckTTL > 0 {
+		return is.CheckTTL
+	}
+	return DefaultCheckTTL
+}
+
+// allow takes a token from remote's bucket, making one (and forgetting
+// the least recently used device's when the table is full) for a
+// newcomer: a full table never turns a device away.
 func (is *Issuer) allow(remote peer.ID, now time.Time) bool {
 	perMin := is.RatePerMinute
 	if perMin <= 0 {
@@ -192,30 +312,12 @@ func (is *Issuer) allow(remote peer.ID, now time.Time) bool {
 	}
 	is.mu.Lock()
 	defer is.mu.Unlock()
-	lim := is.limiters[remote]
-	if lim == nil {
-		if is.limiters == nil {
-			is.limiters = make(map[peer.ID]*rate.Limiter)
-		}
-		if len(is.limiters) >= maxLimiters {
-			is.pruneLocked(now, perMin)
-		}
-		if len(is.limiters) >= maxLimiters {
-			return false // flooded by many peers at once: refuse newcomers
-		}
+	lim, ok := is.limiters.get(remote)
+	if !ok {
 		lim = rate.NewLimiter(rate.Limit(float64(perMin)/60), perMin)
-		is.limiters[remote] = lim
+		is.limiters.put(remote, lim, maxLimiters)
 	}
 	return lim.AllowN(now, 1)
-}
-
-// pruneLocked forgets devices whose bucket is full again.
-func (is *Issuer) pruneLocked(now time.Time, burst int) {
-	for p, lim := range is.limiters {
-		if lim.TokensAt(now) >= float64(burst) {
-			delete(is.limiters, p)
-		}
-	}
 }
 
 func truncate(s string, n int) string {

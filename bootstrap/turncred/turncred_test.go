@@ -3,8 +3,10 @@ package turncred
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"slices"
 	"strings"
 	"sync"
@@ -14,9 +16,11 @@ import (
 	"github.com/libp2p/go-libp2p"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 	credproto "github.com/parleyhq/parley/internal/turncred"
 	ptest "github.com/parleyhq/parley/test"
 )
@@ -49,6 +53,10 @@ type acct struct {
 	cert *crypto.AccountCert
 }
 
+// accounts are every acct the tests made, so that an env can publish the
+// record of any account a request names.
+var accounts sync.Map // crypto.AccountID → acct
+
 func newAcct(t *testing.T) acct {
 	t.Helper()
 	k, err := crypto.NewAccountKey(nil)
@@ -59,7 +67,9 @@ func newAcct(t *testing.T) acct {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return acct{k, c}
+	a := acct{k, c}
+	accounts.Store(c.ID, a)
+	return a
 }
 
 func (a acct) device(t *testing.T, o crypto.CertOptions) device {
@@ -100,16 +110,76 @@ type env struct {
 	server host.Host
 	clock  *clock
 	logs   *ptest.SyncBuffer
+	dht    *directory
+}
+
+// directory is the issuer's view of the DHT: the account records
+// published, as the bootstrap's lookup returns them.
+type directory struct {
+	mu      sync.Mutex
+	records map[crypto.AccountID]*records.Account
+	// all: every account the tests make publishes its record unless
+	// unpublished.
+	unpublished map[crypto.AccountID]bool
+	fail        error // when set, every lookup fails with it
+}
+
+func (d *directory) lookup(_ context.Context, id crypto.AccountID) (*records.Account, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fail != nil {
+		return nil, d.fail
+	}
+	if a := d.records[id]; a != nil && !d.unpublished[id] {
+		return a, nil
+	}
+	return nil, fmt.Errorf("account %s: %w", id.Short(), ErrNoAccountRecord)
+}
+
+// publish puts a's record, listing devs and revoking revoked, in the DHT.
+func (d *directory) publish(t *testing.T, a acct, devs []device, revoked ...device) {
+	t.Helper()
+	var crl *crypto.CRL
+	if len(revoked) > 0 {
+		var serials []*big.Int
+		for _, r := range revoked {
+			serials = append(serials, r.cert.Serial())
+		}
+		var err error
+		if crl, err = crypto.CreateCRL(a.key, a.cert, nil, serials, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dcs []*crypto.DeviceCert
+	for _, dv := range devs {
+		dcs = append(dcs, dv.cert)
+	}
+	now := time.Now()
+	raw, err := records.NewAccount(a.key, a.cert, dcs, crl, uint64(now.UnixNano()), time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := records.ParseAccount(records.AccountKey(a.cert.ID), raw, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.records == nil {
+		d.records = make(map[crypto.AccountID]*records.Account)
+	}
+	d.records[a.cert.ID] = rec
 }
 
 func newEnv(t *testing.T, rate int) *env {
 	t.Helper()
-	e := &env{clock: &clock{t: time.Now()}, logs: &ptest.SyncBuffer{}, server: newHost(t, nil)}
+	e := &env{clock: &clock{t: time.Now()}, logs: &ptest.SyncBuffer{}, server: newHost(t, nil), dht: &directory{unpublished: map[crypto.AccountID]bool{}}}
 	e.issuer = &Issuer{
 		Secret:        []byte("0123456789abcdef-test-secret"),
 		TTL:           5 * time.Minute,
 		URLs:          []string{"turn:127.0.0.1:3478?transport=udp", "stun:127.0.0.1:3478"},
 		RatePerMinute: rate,
+		Accounts:      e.dht.lookup,
 		Now:           e.clock.Now,
 		Logger:        slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:       &Metrics{},
@@ -129,8 +199,29 @@ func (e *env) client(t *testing.T, d device) host.Host {
 	return h
 }
 
+// ensurePublished publishes, for the accounts named by the account
+// certificates in ders that the test made, a record listing no device,
+// unless the test published one itself or marked the account unpublished.
+func (e *env) ensurePublished(t *testing.T, ders ...[]byte) {
+	t.Helper()
+	for _, der := range ders {
+		ac, err := crypto.ParseAccountCert(der)
+		if err != nil {
+			continue
+		}
+		v, ok := accounts.Load(ac.ID)
+		e.dht.mu.Lock()
+		have := e.dht.records[ac.ID] != nil
+		e.dht.mu.Unlock()
+		if ok && !have {
+			e.dht.publish(t, v.(acct), nil)
+		}
+	}
+}
+
 func (e *env) request(t *testing.T, h host.Host, ac *crypto.AccountCert, dc *crypto.DeviceCert) (*credproto.Credentials, error) {
 	t.Helper()
+	e.ensurePublished(t, ac.Raw())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return credproto.Request(ctx, h, e.server.ID(), ac.Raw(), dc.Raw())
@@ -193,6 +284,7 @@ func TestRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.issuer.Metrics.Refused.Load()
 			h := e.client(t, tt.dev)
+			e.ensurePublished(t, tt.ac)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			c, err := credproto.Request(ctx, h, e.server.ID(), tt.ac, tt.dc)
@@ -260,19 +352,129 @@ func TestRequestCancelled(t *testing.T) {
 	}
 }
 
-func TestPrune(t *testing.T) {
+// TestLimiterTableEvicts: when the table of rate limiters is full, a
+// newcomer gets a bucket (the least recently used device loses its own)
+// instead of being refused: a flood of devices cannot lock others out.
+func TestLimiterTableEvicts(t *testing.T) {
 	is := &Issuer{RatePerMinute: 2}
 	now := time.Now()
-	is.limiters = nil
-	for i, want := range []bool{true, true, false} {
-		if got := is.allow("a", now); got != want {
-			t.Fatalf("request %d: allow = %v, want %v", i+1, got, want)
+	for i := range maxLimiters + 100 {
+		is.allow(peer.ID(fmt.Sprint("flooder-", i)), now)
+	}
+	if !is.allow("newcomer", now) {
+		t.Fatal("a newcomer was refused because the limiter table was full")
+	}
+	if n := is.limiters.len(); n != maxLimiters {
+		t.Fatalf("%d limiters kept, want %d", n, maxLimiters)
+	}
+	// A device's own limit still holds.
+	for i, want := range []bool{true, false} {
+		if got := is.allow("newcomer", now); got != want {
+			t.Fatalf("newcomer request %d: allow = %v, want %v", i+2, got, want)
 		}
 	}
-	is.allow("b", now)
-	is.pruneLocked(now.Add(time.Hour), 2)
-	if len(is.limiters) != 0 {
-		t.Fatalf("%d limiters left after prune", len(is.limiters))
+}
+
+// TestGarbageMakesNoLimiters: requests that do not validate are refused
+// before any rate limiter is made for their sender, so garbage from any
+// number of peers neither fills the table nor uses anyone's tokens.
+func TestGarbageMakesNoLimiters(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := context.Background()
+	a := newAcct(t)
+	d := a.device(t, crypto.CertOptions{})
+	for i := range 2 * maxLimiters {
+		if _, err := e.issuer.issue(ctx, peer.ID(fmt.Sprint("garbage-", i)), []byte("junk")); !errors.Is(err, credproto.ErrBadRequest) {
+			t.Fatalf("garbage request: %v, want ErrBadRequest", err)
+		}
+	}
+	// A valid request from another peer (a stolen certificate) is refused
+	// before it can spend the device's one token.
+	req := credproto.EncodeRequest(credproto.RequestMsg{AccountCert: a.cert.Raw(), DeviceCert: d.cert.Raw()})
+	if _, err := e.issuer.issue(ctx, "thief", req); !errors.Is(err, credproto.ErrWrongDevice) {
+		t.Fatalf("stolen certificate: %v, want ErrWrongDevice", err)
+	}
+	if n := e.issuer.limiters.len(); n != 0 {
+		t.Fatalf("%d rate limiters made for requests that did not validate", n)
+	}
+	if _, err := e.request(t, e.client(t, d), a.cert, d.cert); err != nil {
+		t.Fatalf("the device after the garbage: %v", err)
+	}
+}
+
+// TestRevokedDeviceRefused: credentials go only to devices whose account
+// record shows them unrevoked, and only when the account has a record.
+func TestRevokedDeviceRefused(t *testing.T) {
+	e := newEnv(t, 0)
+	a := newAcct(t)
+	good, stolen := a.device(t, crypto.CertOptions{}), a.device(t, crypto.CertOptions{})
+	e.dht.publish(t, a, []device{good}, stolen)
+	if _, err := e.request(t, e.client(t, good), a.cert, good.cert); err != nil {
+		t.Fatalf("unrevoked device: %v", err)
+	}
+	_, err := e.request(t, e.client(t, stolen), a.cert, stolen.cert)
+	if !errors.Is(err, credproto.ErrUnauthorized) || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("revoked device: %v, want ErrUnauthorized (revoked)", err)
+	}
+
+	b := newAcct(t)
+	e.dht.unpublished[b.cert.ID] = true
+	nb := b.device(t, crypto.CertOptions{})
+	if _, err := e.request(t, e.client(t, nb), b.cert, nb.cert); !errors.Is(err, credproto.ErrUnauthorized) {
+		t.Fatalf("account without a record: %v, want ErrUnauthorized", err)
+	}
+	e.dht.fail = errors.New("DHT unreachable")
+	nb2 := b.device(t, crypto.CertOptions{})
+	if _, err := e.request(t, e.client(t, nb2), b.cert, nb2.cert); !errors.Is(err, credproto.ErrServer) {
+		t.Fatalf("failed lookup: %v, want ErrServer", err)
+	}
+}
+
+// TestRecordCheckCached: the account record is looked up once per device
+// and CheckTTL; a revocation published later takes effect once the cached
+// verdict expires.
+func TestRecordCheckCached(t *testing.T) {
+	e := newEnv(t, 100)
+	a := newAcct(t)
+	d := a.device(t, crypto.CertOptions{})
+	e.dht.publish(t, a, []device{d})
+	h := e.client(t, d)
+	for range 5 {
+		if _, err := e.request(t, h, a.cert, d.cert); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.issuer.Metrics.Lookups.Load(); n != 1 {
+		t.Fatalf("%d lookups for 5 requests within CheckTTL, want 1", n)
+	}
+	e.dht.publish(t, a, nil, d) // revoked
+	if _, err := e.request(t, h, a.cert, d.cert); err != nil {
+		t.Fatalf("within CheckTTL the cached verdict stands: %v", err)
+	}
+	e.clock.Advance(DefaultCheckTTL + time.Second)
+	if _, err := e.request(t, h, a.cert, d.cert); !errors.Is(err, credproto.ErrUnauthorized) {
+		t.Fatalf("after CheckTTL: %v, want ErrUnauthorized", err)
+	}
+	if n := e.issuer.Metrics.Lookups.Load(); n != 2 {
+		t.Fatalf("%d lookups, want 2", n)
+	}
+}
+
+func TestLRU(t *testing.T) {
+	var c lru[int, string]
+	for i := range 5 {
+		c.put(i, fmt.Sprint(i), 3)
+	}
+	if _, ok := c.get(1); ok || c.len() != 3 {
+		t.Fatalf("oldest entries kept (len %d)", c.len())
+	}
+	c.get(2) // 2 is now the most recently used
+	c.put(9, "9", 3)
+	if _, ok := c.get(3); ok {
+		t.Fatal("3 should have been evicted before 2")
+	}
+	if v, ok := c.get(2); !ok || v != "2" {
+		t.Fatalf("get(2) = %q, %v", v, ok)
 	}
 }
 

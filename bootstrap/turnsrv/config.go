@@ -50,6 +50,29 @@ type Config struct {
 	// an open door into the operator's network. Tests and labs set it.
 	AllowPrivatePeers bool
 
+	// AllowCGNATPeers lets clients relay to shared address space
+	// 100.64.0.0/10 (carrier-grade NAT, RFC 6598), which AllowPrivatePeers
+	// also allows. Defaults to false: on hosts in a tailnet or some cloud
+	// networks that range is the operator's own network.
+	AllowCGNATPeers bool
+
+	// AllowServerPeers lets clients relay to this server's own addresses
+	// (ServerAddrs, the relay, bind and socket addresses, and every
+	// address of the machine's interfaces), which AllowPrivatePeers also
+	// allows. Defaults to false: only the ports of the server's live relay
+	// sockets may be reached there, so two clients of this server can
+	// relay to each other, but nothing else listening on the server can.
+	AllowServerPeers bool
+
+	// ServerAddrs are more addresses of this server, refused as peers like
+	// those found on its interfaces: public addresses it is reached at
+	// through a NAT, for example.
+	ServerAddrs []net.IP
+
+	// Quota bounds the allocations held at once, per device, per client
+	// address and in total. Zero fields mean the defaults (see Quota).
+	Quota Quota
+
 	// Now is the clock credential expiry is checked against. Defaults to
 	// time.Now.
 	Now func() time.Time
@@ -69,6 +92,10 @@ type Config struct {
 	// Lifetimes of permissions and channel bindings; zero means pion's
 	// defaults. Tests shorten them to watch expiry.
 	permissionTimeout, channelBindTimeout time.Duration
+
+	// loopbackPublic judges loopback peers as public addresses, so that
+	// tests on 127.0.0.1 see the server-address rules apply.
+	loopbackPublic bool
 }
 
 // validate checks the required fields and returns a copy with defaults
@@ -92,6 +119,10 @@ func (c Config) validate() (Config, error) {
 		if l == nil {
 			return c, fmt.Errorf("%w: Listeners[%d]", ErrNilSocket, i)
 		}
+	}
+	var err error
+	if c.Quota, err = c.Quota.withDefaults(); err != nil {
+		return c, err
 	}
 	if c.Realm == "" {
 		c.Realm = DefaultRealm

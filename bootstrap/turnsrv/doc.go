@@ -72,22 +72,46 @@
 // Unless [Config.AllowPrivatePeers] is set, CreatePermission and
 // ChannelBind (and so Send and ChannelData, which need a permission) are
 // refused for peers in loopback (127.0.0.0/8, ::1), "this network"
-// (0.0.0.0/8, ::), RFC 1918 private (10/8, 172.16/12, 192.168/16), unique
-// local (fc00::/7), deprecated site-local (fec0::/10), link-local
-// (169.254/16, fe80::/10), multicast (224/4, ff00::/8) and reserved
-// (240/4, including broadcast) addresses. IPv4-mapped IPv6 addresses and the
-// NAT64 well-known prefix 64:ff9b::/96 are judged by the IPv4 address they
-// carry, and the local-use NAT64 prefix 64:ff9b:1::/48 is refused. Without
-// this filter an authenticated client could use the relay as an open door
-// into the network the TURN server sits in, a well-known TURN abuse.
+// (0.0.0.0/8, ::), RFC 1918 private (10/8, 172.16/12, 192.168/16), shared
+// address space (100.64.0.0/10, carrier-grade NAT, RFC 6598, unless
+// [Config.AllowCGNATPeers]), unique local (fc00::/7), deprecated site-local
+// (fec0::/10), link-local (169.254/16, fe80::/10), multicast (224/4,
+// ff00::/8) and reserved (240/4, including broadcast) addresses.
+// IPv4-mapped IPv6 addresses and the NAT64 well-known prefix 64:ff9b::/96
+// are judged by the IPv4 address they carry, and the local-use NAT64 prefix
+// 64:ff9b:1::/48 is refused. Without this filter an authenticated client
+// could use the relay as an open door into the network the TURN server sits
+// in, a well-known TURN abuse. Shared address space is refused too because
+// on hosts in a Tailscale tailnet or some cloud providers' networks it is
+// the operator's own network. (Parley's NAT lab does not need it: its
+// internet is 5.0.0.0/16, test/natlab.InternetPrefix, because libp2p counts
+// 100.64.0.0/10 as private.)
 //
-// Shared address space 100.64.0.0/10 (carrier-grade NAT, RFC 6598) is
-// not refused: hosts behind a carrier-grade NAT are reached at such
-// addresses from inside the carrier's network. (Parley's NAT lab does not
-// need it: its internet is 5.0.0.0/16, test/natlab.InternetPrefix, because
-// libp2p counts 100.64.0.0/10 as private.) A server on a host whose own
-// networks use that range, such as a Tailscale tailnet or some cloud
-// providers' internal networks, can therefore relay into them; refuse the
-// range with a firewall rule on the relay sockets there. Tests and labs that
-// relay to loopback or private addresses set AllowPrivatePeers.
+// The server's own addresses (those of the machine's interfaces, read at
+// [New], the relay, bind and socket addresses, and [Config.ServerAddrs])
+// are refused as well, unless [Config.AllowServerPeers]: a client relaying
+// to them would reach whatever else listens on the server, from the server
+// itself. There is one exception: the ports of the server's own live relay
+// sockets at the relay address (at every address of the server when relay
+// sockets are bound to the wildcard). Two clients of one server relaying to
+// each other, as two devices behind NATs that both need TURN do, send to
+// each other's relayed address, which is the server's. Permissions are per
+// IP address, so the permission for the relay address is granted and every
+// datagram is checked instead: the batched data path for ChannelData on a
+// channel to the server's address, and a wrapper around every relay socket
+// for what pion sends; a datagram to a port that is no live relay socket is
+// dropped and counted in [Metrics].Dropped. AllowPrivatePeers allows all of
+// the above; tests and labs that relay to loopback or private addresses set
+// it.
+//
+// # Quotas
+//
+// [Config.Quota] bounds the allocations held at once per device (the device
+// ID in the username, whatever the credential's expiry; coturn's
+// user-quota), per client address (IPv4 address or IPv6 /64) and in total
+// (coturn's total-quota). pion asks before each allocation (its
+// QuotaHandler); an allocation admitted holds its place until pion reports
+// it created, or for a few seconds if pion refuses it after all, so
+// concurrent requests cannot overshoot. A refused request gets 486
+// Allocation Quota Reached, counted in [Metrics].QuotaRefused.
 package turnsrv

@@ -29,3 +29,6 @@ var ErrRealmMismatch = errors.New("realm mismatch")
 // ErrTCPRelayRefused is the reason a TCP relay allocation (RFC 6062) is
 // refused: the server relays UDP only.
 var ErrTCPRelayRefused = errors.New("TCP relay allocations are not offered")
+
+// ErrBadQuota is returned by [New] for a negative field in [Config.Quota].
+var ErrBadQuota = errors.New("negative allocation quota")

@@ -59,14 +59,15 @@ const (
 type fastPath struct {
 	log     *slog.Logger
 	metrics *Metrics
+	policy  *peerPolicy
 
 	mu      sync.Mutex // guards workers and relays
 	workers []*fpWorker
 	relays  map[netip.AddrPort]*fastRelay
 }
 
-func newFastPath(log *slog.Logger, m *Metrics) *fastPath {
-	return &fastPath{log: log, metrics: m, relays: make(map[netip.AddrPort]*fastRelay)}
+func newFastPath(log *slog.Logger, m *Metrics, p *peerPolicy) *fastPath {
+	return &fastPath{log: log, metrics: m, policy: p, relays: make(map[netip.AddrPort]*fastRelay)}
 }
 
 // adopt takes over pc if it is a UDP socket: it duplicates the
@@ -173,7 +174,8 @@ func (f *fastPath) channelCreated(client, relayAddr, peer net.Addr, num uint16) 
 		if !ok {
 			return // families that cannot meet; pion's slow path answers
 		}
-		ch := &fpChannel{relay: r, num: num, peer: pap, peerSA: psa}
+		v, _ := f.policy.judge(pap.Addr())
+		ch := &fpChannel{relay: r, num: num, peer: pap, peerSA: psa, relayOnly: v == peerRelayOnly}
 		if old := r.byPeer[pap]; old != nil {
 			delete(w.byClient, chanKey{r.client, old.num})
 		}
@@ -241,6 +243,9 @@ type fpChannel struct {
 	num    uint16
 	peer   netip.AddrPort
 	peerSA rawAddr // peer in the relay socket's family
+	// relayOnly: the peer is an address of this server, which may be sent
+	// to only while its port is a live relay socket's (see peerPolicy).
+	relayOnly bool
 }
 
 // fpWorker serves one listening socket and the relay sockets of the
@@ -520,6 +525,10 @@ func (w *fpWorker) readListener() (relayed, dropped uint64) {
 					dropped++ // the channel outlived its permission
 					continue
 				}
+				if ch.relayOnly && !w.plane.policy.relayPortLive(ch.peer.Port()) {
+					dropped++ // the server itself, not one of its relays
+					continue
+				}
 				if sendto(r.fd, payload, &ch.peerSA) == nil {
 					relayed++
 				} else {
@@ -785,8 +794,6 @@ func writeTo(fd, family int, p []byte, addr net.Addr) (int, error) {
 	return len(p), nil
 }
 
-var errBadAddr = errors.New("not a UDP address of the socket's family")
-
 // fastRelayGen makes relay sockets served by a worker. Allocations the
 // worker cannot serve (another address family) get pion's plain sockets.
 type fastRelayGen struct {
@@ -844,16 +851,6 @@ func (g *fastRelayGen) AllocatePacketConn(conf turn.AllocateListenerConfig) (net
 		return nil, nil, err
 	}
 	return r, net.UDPAddrFromAddrPort(public), nil
-}
-
-// udpAddrPort returns a *net.UDPAddr as an unmapped netip.AddrPort.
-func udpAddrPort(a net.Addr) (netip.AddrPort, bool) {
-	ua, ok := a.(*net.UDPAddr)
-	if !ok || ua == nil {
-		return netip.AddrPort{}, false
-	}
-	ap := ua.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
 }
 
 // rawAddr is a socket address as the kernel reads and writes it: a

@@ -16,7 +16,7 @@ const HaveFastPath = false
 // elsewhere pion relays every datagram.
 type fastPath struct{}
 
-func newFastPath(*slog.Logger, *Metrics) *fastPath { return nil }
+func newFastPath(*slog.Logger, *Metrics, *peerPolicy) *fastPath { return nil }
 
 func (*fastPath) adopt(net.PacketConn, Config) (net.PacketConn, turn.RelayAddressGenerator, bool, error) {
 	return nil, nil, false, nil

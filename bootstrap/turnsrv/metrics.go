@@ -22,6 +22,9 @@ type Metrics struct {
 	// in CreatePermission and ChannelBind requests.
 	PeerRefused atomic.Uint64
 
+	// QuotaRefused counts Allocate requests refused by Config.Quota.
+	QuotaRefused atomic.Uint64
+
 	// Allocations counts allocations created. The number currently active
 	// is [Server.AllocationCount].
 	Allocations atomic.Uint64
@@ -34,6 +37,7 @@ type Metrics struct {
 	// Dropped counts datagrams the batched data path dropped: from peers
 	// without a permission, on a channel whose permission expired, too
 	// large, refused by a full socket buffer, or more than the queue to
-	// pion holds.
+	// pion holds; and datagrams either path dropped on their way to an
+	// address of this server that is not a live relay socket.
 	Dropped atomic.Uint64
 }

@@ -2,6 +2,7 @@ package turnsrv
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 )
 
@@ -38,9 +39,13 @@ func TestPeerRefusal(t *testing.T) {
 		{"64:ff9b::a00:1", true},     // NAT64 of 10.0.0.1
 		{"64:ff9b::7f00:1", true},    // NAT64 of 127.0.0.1
 		{"64:ff9b:1::808:808", true}, // local-use NAT64 prefix
+		{"100.64.0.1", true},         // CGNAT (RFC 6598)
+		{"100.127.255.254", true},
+		{"::ffff:100.100.100.100", true},
+		{"64:ff9b::6440:1", true}, // NAT64 of 100.64.0.1
 		// Allowed.
-		{"100.64.0.1", false}, // CGNAT: deliberately allowed
-		{"100.127.255.254", false},
+		{"100.63.255.255", false},
+		{"100.128.0.1", false},
 		{"203.0.113.5", false},
 		{"8.8.8.8", false},
 		{"172.15.255.255", false},
@@ -51,7 +56,6 @@ func TestPeerRefusal(t *testing.T) {
 		{"2606:4700:4700::1111", false},
 		{"::ffff:8.8.8.8", false},
 		{"64:ff9b::808:808", false}, // NAT64 of 8.8.8.8
-		{"64:ff9b::6440:1", false},  // NAT64 of 100.64.0.1
 	} {
 		t.Run(tc.peer, func(t *testing.T) {
 			ip := net.ParseIP(tc.peer)
@@ -84,16 +88,28 @@ func TestPermitCountsRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		allowPrivate bool
+		allowCGNAT   bool
 		peer         net.IP
 		wantOK       bool
 		wantRefused  uint64
 	}{
-		{"private refused", false, net.IPv4(192, 168, 0, 1), false, 1},
-		{"public allowed", false, net.IPv4(203, 0, 113, 5), true, 0},
-		{"private allowed by config", true, net.IPv4(192, 168, 0, 1), true, 0},
+		{"private refused", false, false, net.IPv4(192, 168, 0, 1), false, 1},
+		{"public allowed", false, false, net.IPv4(203, 0, 113, 5), true, 0},
+		{"private allowed by config", true, false, net.IPv4(192, 168, 0, 1), true, 0},
+		{"CGNAT refused", false, false, net.IPv4(100, 64, 3, 4), false, 1},
+		{"CGNAT allowed by config", false, true, net.IPv4(100, 64, 3, 4), true, 0},
+		{"CGNAT allowed with private peers", true, false, net.IPv4(100, 64, 3, 4), true, 0},
+		{"CGNAT allowance is not private", false, true, net.IPv4(10, 0, 0, 1), false, 1},
+		{"server address refused", false, false, net.IPv4(198, 51, 100, 99), false, 1},
+		{"relay address allowed (ports checked per datagram)", false, false, net.IPv4(198, 51, 100, 1), true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &Server{allowPrivatePeers: tc.allowPrivate, log: discardLogger(), metrics: new(Metrics)}
+			p := newPeerPolicy(Config{
+				RelayIP: net.IPv4(198, 51, 100, 1), RelayBindAddr: "198.51.100.1",
+				ServerAddrs:       []net.IP{net.IPv4(198, 51, 100, 99)},
+				AllowPrivatePeers: tc.allowPrivate, AllowCGNATPeers: tc.allowCGNAT,
+			})
+			s := &Server{policy: p, log: discardLogger(), metrics: new(Metrics)}
 			client := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 5000}
 			if ok := s.permit(client, tc.peer); ok != tc.wantOK {
 				t.Errorf("permit = %v, want %v", ok, tc.wantOK)
@@ -102,6 +118,46 @@ func TestPermitCountsRefusals(t *testing.T) {
 				t.Errorf("PeerRefused = %d, want %d", got, tc.wantRefused)
 			}
 		})
+	}
+}
+
+// TestRelayOnlyPorts: at the server's relay address only the ports of live
+// relay sockets may be sent to; with a wildcard bind every address of the
+// server is a relay address; AllowServerPeers lifts the rule.
+func TestRelayOnlyPorts(t *testing.T) {
+	relay := netip.MustParseAddr("198.51.100.1")
+	other := netip.MustParseAddr("198.51.100.99")
+	p := newPeerPolicy(Config{RelayIP: relay.AsSlice(), RelayBindAddr: relay.String(), ServerAddrs: []net.IP{other.AsSlice()}})
+	ap := func(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
+	if p.sendAllowed(ap(relay, 40000)) {
+		t.Error("sent to a relay-address port with no relay socket")
+	}
+	p.relayOpened(40000)
+	if !p.sendAllowed(ap(relay, 40000)) || !p.sendAllowed(netip.AddrPortFrom(netip.MustParseAddr("::ffff:198.51.100.1"), 40000)) {
+		t.Error("refused a live relay socket's port")
+	}
+	if p.sendAllowed(ap(other, 40000)) {
+		t.Error("sent to another server address at a relay port (the relay is bound to the relay IP only)")
+	}
+	if p.sendAllowed(ap(relay, 22)) {
+		t.Error("sent to port 22 of the server")
+	}
+	p.relayClosed(40000)
+	if p.sendAllowed(ap(relay, 40000)) {
+		t.Error("sent to a closed relay's port")
+	}
+	if !p.sendAllowed(ap(netip.MustParseAddr("203.0.113.5"), 22)) {
+		t.Error("refused a public peer")
+	}
+
+	wild := newPeerPolicy(Config{RelayIP: relay.AsSlice(), RelayBindAddr: "0.0.0.0", ServerAddrs: []net.IP{other.AsSlice()}})
+	wild.relayOpened(40000)
+	if !wild.sendAllowed(ap(other, 40000)) || wild.sendAllowed(ap(other, 40001)) {
+		t.Error("wildcard bind: every server address should be a relay address, at relay ports only")
+	}
+	open := newPeerPolicy(Config{RelayIP: relay.AsSlice(), RelayBindAddr: relay.String(), AllowServerPeers: true})
+	if !open.sendAllowed(ap(relay, 22)) {
+		t.Error("AllowServerPeers did not allow the server's own address")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -24,8 +25,8 @@ type Server struct {
 	now     func() time.Time
 	log     *slog.Logger
 	metrics *Metrics
-
-	allowPrivatePeers bool
+	policy  *peerPolicy
+	quotas  *quotas
 
 	closeOnce sync.Once
 	closeErr  error // set once by Close
@@ -39,27 +40,30 @@ func New(c Config) (*Server, error) {
 		return nil, fmt.Errorf("turnsrv: new: %w", err)
 	}
 	s := &Server{
-		conns:             newConnSet(),
-		secret:            newSharedSecret(c.Secret),
-		realm:             c.Realm,
-		now:               c.Now,
-		log:               c.Logger,
-		metrics:           c.Metrics,
-		allowPrivatePeers: c.AllowPrivatePeers,
+		conns:   newConnSet(),
+		secret:  newSharedSecret(c.Secret),
+		realm:   c.Realm,
+		now:     c.Now,
+		log:     c.Logger,
+		metrics: c.Metrics,
+		policy:  newPeerPolicy(c),
+		quotas:  newQuotas(c.Quota, c.Now),
 	}
 	sc := turn.ServerConfig{
 		Realm:              c.Realm,
 		LoggerFactory:      slogFactory{l: c.Logger},
 		AuthHandler:        s.authenticate,
+		QuotaHandler:       s.admit,
 		ChannelBindTimeout: c.channelBindTimeout,
 		PermissionTimeout:  c.permissionTimeout,
 		EventHandler: turn.EventHandler{
 			OnAuth:              s.onAuth,
 			OnAllocationCreated: s.onAllocationCreated,
+			OnAllocationDeleted: s.onAllocationDeleted,
 		},
 	}
 	if !c.PionDataPath {
-		s.fast = newFastPath(c.Logger, c.Metrics)
+		s.fast = newFastPath(c.Logger, c.Metrics, s.policy)
 	}
 	if s.fast != nil {
 		sc.EventHandler.OnPermissionCreated = func(src, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
@@ -79,7 +83,7 @@ func New(c Config) (*Server, error) {
 	for _, pc := range c.PacketConns {
 		pcc := turn.PacketConnConfig{
 			PacketConn:            pc,
-			RelayAddressGenerator: newUDPRelay(c),
+			RelayAddressGenerator: s.guard(newUDPRelay(c)),
 			PermissionHandler:     s.permit,
 		}
 		if s.fast != nil {
@@ -89,7 +93,7 @@ func New(c Config) (*Server, error) {
 				return nil, fmt.Errorf("turnsrv: new: %w", err)
 			}
 			if ok {
-				pcc.PacketConn, pcc.RelayAddressGenerator = conn, gen
+				pcc.PacketConn, pcc.RelayAddressGenerator = conn, s.guard(gen)
 				adopted = append(adopted, pc)
 			}
 		}
@@ -98,7 +102,7 @@ func New(c Config) (*Server, error) {
 	for _, l := range c.Listeners {
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
 			Listener:              &trackingListener{Listener: l, set: s.conns},
-			RelayAddressGenerator: newUDPRelay(c),
+			RelayAddressGenerator: s.guard(newUDPRelay(c)),
 			PermissionHandler:     s.permit,
 		})
 	}
@@ -116,6 +120,11 @@ func New(c Config) (*Server, error) {
 		_ = pc.Close()
 	}
 	return s, nil
+}
+
+// guard wraps a relay address generator in the peer policy.
+func (s *Server) guard(g turn.RelayAddressGenerator) turn.RelayAddressGenerator {
+	return guardedGen{RelayAddressGenerator: g, policy: s.policy, metrics: s.metrics}
 }
 
 func newUDPRelay(c Config) turn.RelayAddressGenerator {
@@ -225,7 +234,22 @@ func (s *Server) onAuth(src, _ net.Addr, _, username, _, method string, verdict 
 		"reason", "message integrity mismatch", "username", username)
 }
 
+// admit is pion's QuotaHandler, asked before every new allocation.
+func (s *Server) admit(userID, _ string, src net.Addr) bool {
+	ok, why := s.quotas.admit(userID, src)
+	if !ok {
+		s.metrics.QuotaRefused.Add(1)
+		s.log.Debug("turn allocation refused", "src", src, "device", userID, "reason", why)
+	}
+	return ok
+}
+
+func (s *Server) onAllocationDeleted(src, _ net.Addr, _, userID, _ string) {
+	s.quotas.deleted(userID, src)
+}
+
 func (s *Server) onAllocationCreated(src, _ net.Addr, protocol, userID, _ string, relay net.Addr, _ int) {
+	s.quotas.created(userID, src)
 	if s.fast != nil {
 		s.fast.allocationCreated(src, relay)
 	}
@@ -237,12 +261,15 @@ func (s *Server) onAllocationCreated(src, _ net.Addr, protocol, userID, _ string
 // CreatePermission and ChannelBind requests (and Connect, were TCP relays
 // ever allowed).
 func (s *Server) permit(client net.Addr, peer net.IP) bool {
-	if s.allowPrivatePeers {
-		return true
-	}
-	why, refused := peerRefusal(peer)
-	if !refused {
-		return true
+	addr, ok := netip.AddrFromSlice(peer)
+	why := "invalid"
+	if ok {
+		var v verdict
+		if v, why = s.policy.judge(canonical(addr)); v != peerRefused {
+			// peerRelayOnly: permissions are per IP address; the relay
+			// sockets check each datagram's port.
+			return true
+		}
 	}
 	s.metrics.PeerRefused.Add(1)
 	s.log.Debug("turn peer refused", "client", client, "peer", peer, "reason", why)

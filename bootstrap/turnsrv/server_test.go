@@ -232,8 +232,8 @@ func TestAuthenticate(t *testing.T) {
 }
 
 // TestPrivatePeersRefused runs the peer filter end to end: CreatePermission
-// to a loopback or private peer fails with 403 and is counted; public-looking
-// peers (including CGNAT space) are let through.
+// to a loopback, private or CGNAT peer fails with 403 and is counted;
+// public-looking peers are let through.
 func TestPrivatePeersRefused(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.AllowPrivatePeers = false })
 	user, pass := Credentials(testSecret, "device-a", time.Hour, time.Now())
@@ -259,7 +259,8 @@ func TestPrivatePeersRefused(t *testing.T) {
 		{"rfc1918 10/8", &net.UDPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 9}, true},
 		{"rfc1918 192.168/16", &net.UDPAddr{IP: net.IPv4(192, 168, 1, 20), Port: 9}, true},
 		{"link-local metadata", &net.UDPAddr{IP: net.IPv4(169, 254, 169, 254), Port: 80}, true},
-		{"cgnat", &net.UDPAddr{IP: net.IPv4(100, 64, 0, 1), Port: 9}, false},
+		{"cgnat", &net.UDPAddr{IP: net.IPv4(100, 64, 0, 1), Port: 9}, true},
+		{"cgnat top", &net.UDPAddr{IP: net.IPv4(100, 127, 255, 254), Port: 9}, true},
 		{"public test-net", &net.UDPAddr{IP: net.IPv4(203, 0, 113, 5), Port: 9}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

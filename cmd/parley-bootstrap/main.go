@@ -24,6 +24,8 @@ import (
 	"github.com/libp2p/go-libp2p/gologshim"
 
 	"github.com/parleyhq/parley/bootstrap"
+	"github.com/parleyhq/parley/bootstrap/turncred"
+	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/cmd/internal/cliutil"
 )
 
@@ -50,20 +52,34 @@ type cli struct {
 	TURNCredentialTTL     time.Duration `name:"turn-credential-ttl" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_TTL" default:"10m" min:"1m" max:"24h" help:"Lifetime of issued TURN credentials."`
 	TURNCredentialRate    int           `name:"turn-credential-rate" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_RATE" default:"10" min:"1" max:"1000" help:"TURN credential requests allowed per device per minute."`
 	TURNAllowPrivatePeers bool          `name:"turn-allow-private-peers" env:"PARLEY_BOOTSTRAP_TURN_ALLOW_PRIVATE_PEERS" help:"Let TURN clients relay to loopback and private addresses (labs and tests only)."`
+	TURNAllowCGNATPeers   bool          `name:"turn-allow-cgnat-peers" env:"PARLEY_BOOTSTRAP_TURN_ALLOW_CGNAT_PEERS" help:"Let TURN clients relay to shared address space 100.64.0.0/10 (carrier-grade NAT; on a tailnet or some clouds, the operator's own network)."`
+	TURNAllowServerPeers  bool          `name:"turn-allow-server-peers" env:"PARLEY_BOOTSTRAP_TURN_ALLOW_SERVER_PEERS" help:"Let TURN clients relay to this server's own addresses (by default only its own relay ports there)."`
+	TURNUserQuota         int           `name:"turn-user-quota" env:"PARLEY_BOOTSTRAP_TURN_USER_QUOTA" default:"${turnuserquota}" min:"1" help:"TURN allocations one device may hold at once (coturn's user-quota)."`
+	TURNIPQuota           int           `name:"turn-ip-quota" env:"PARLEY_BOOTSTRAP_TURN_IP_QUOTA" default:"${turnipquota}" min:"1" help:"TURN allocations from one client address (IPv6: /64) at once."`
+	TURNTotalQuota        int           `name:"turn-total-quota" env:"PARLEY_BOOTSTRAP_TURN_TOTAL_QUOTA" default:"${turntotalquota}" min:"1" help:"TURN allocations on this server at once (coturn's total-quota)."`
+	TURNCredentialCheck   time.Duration `name:"turn-credential-check-ttl" env:"PARLEY_BOOTSTRAP_TURN_CREDENTIAL_CHECK_TTL" default:"${turncheckttl}" min:"10s" max:"1h" help:"How long a device's account record check (not revoked) is trusted before the record is fetched again."`
 	TURNUDPSockets        int           `name:"turn-udp-sockets" env:"PARLEY_BOOTSTRAP_TURN_UDP_SOCKETS" default:"0" min:"0" max:"64" help:"UDP sockets sharing the TURN port, each relaying on its own goroutine (Linux; 0: one per four cores, at most 4)."`
 	TURNPionDataPath      bool          `name:"turn-pion-data-path" env:"PARLEY_BOOTSTRAP_TURN_PION_DATA_PATH" help:"Relay every TURN datagram through pion/turn instead of the batched data path (Linux). Slower; an escape hatch and a baseline for comparisons."`
 	TURNDisabled          bool          `name:"turn-disabled" env:"PARLEY_BOOTSTRAP_TURN_DISABLED" help:"Do not run the built-in STUN/TURN server (e.g. coturn runs here with the same secret); credentials are still issued."`
 
 	MetricsAddr string `env:"PARLEY_BOOTSTRAP_METRICS_ADDR" default:"${metricsaddr}" help:"Address of the HTTP server for /metrics (Prometheus) and /healthz; empty disables it."`
 
-	RelayMaxReservations       int           `name:"relay-max-reservations" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS" default:"${relaymaxres}" min:"1" help:"Circuit relay: devices holding a relay slot at once."`
-	RelayMaxReservationsPerIP  int           `name:"relay-max-reservations-per-ip" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_IP" default:"${relaymaxresperip}" min:"1" help:"Circuit relay: reservations per IP address."`
-	RelayMaxReservationsPerASN int           `name:"relay-max-reservations-per-asn" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_ASN" default:"${relaymaxresperasn}" min:"1" help:"Circuit relay: reservations per autonomous system."`
-	RelayMaxCircuits           int           `name:"relay-max-circuits" env:"PARLEY_BOOTSTRAP_RELAY_MAX_CIRCUITS" default:"${relaymaxcircuits}" min:"1" help:"Circuit relay: relayed connections open at once per peer."`
-	RelayReservationTTL        time.Duration `name:"relay-reservation-ttl" env:"PARLEY_BOOTSTRAP_RELAY_RESERVATION_TTL" default:"${relayresttl}" min:"1m" max:"24h" help:"Circuit relay: lifetime of a reservation before it must be refreshed."`
-	RelayCircuitDuration       time.Duration `name:"relay-circuit-duration" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DURATION" default:"${relaycircuitduration}" min:"1s" max:"24h" help:"Circuit relay: maximum duration of one relayed connection."`
-	RelayCircuitData           int64         `name:"relay-circuit-data" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DATA" default:"${relaycircuitdata}" min:"1" help:"Circuit relay: maximum bytes one relayed connection carries in each direction."`
-	RelayBufferSize            int           `name:"relay-buffer-size" env:"PARLEY_BOOTSTRAP_RELAY_BUFFER_SIZE" default:"${relaybuffer}" min:"1" help:"Circuit relay: buffer size per relayed connection, in bytes."`
+	RelayMaxReservations          int           `name:"relay-max-reservations" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS" default:"${relaymaxres}" min:"1" help:"Circuit relay: devices holding a relay slot at once."`
+	RelayMaxReservationsPerIP     int           `name:"relay-max-reservations-per-ip" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_IP" default:"${relaymaxresperip}" min:"1" help:"Circuit relay: reservations per IP address."`
+	RelayMaxReservationsPerSubnet int           `name:"relay-max-reservations-per-subnet" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_SUBNET" default:"${relaymaxrespersubnet}" min:"1" help:"Circuit relay: reservations per IPv4 /24 or IPv6 /48."`
+	RelayMaxReservationsPerASN    int           `name:"relay-max-reservations-per-asn" env:"PARLEY_BOOTSTRAP_RELAY_MAX_RESERVATIONS_PER_ASN" default:"${relaymaxresperasn}" min:"1" help:"Circuit relay: reservations per autonomous system."`
+	RelayMaxCircuits              int           `name:"relay-max-circuits" env:"PARLEY_BOOTSTRAP_RELAY_MAX_CIRCUITS" default:"${relaymaxcircuits}" min:"1" help:"Circuit relay: relayed connections open at once per peer."`
+	RelayReservationTTL           time.Duration `name:"relay-reservation-ttl" env:"PARLEY_BOOTSTRAP_RELAY_RESERVATION_TTL" default:"${relayresttl}" min:"1m" max:"24h" help:"Circuit relay: lifetime of a reservation before it must be refreshed."`
+	RelayCircuitDuration          time.Duration `name:"relay-circuit-duration" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DURATION" default:"${relaycircuitduration}" min:"1s" max:"24h" help:"Circuit relay: maximum duration of one relayed connection."`
+	RelayCircuitData              int64         `name:"relay-circuit-data" env:"PARLEY_BOOTSTRAP_RELAY_CIRCUIT_DATA" default:"${relaycircuitdata}" min:"1" help:"Circuit relay: maximum bytes one relayed connection carries in each direction."`
+	RelayBufferSize               int           `name:"relay-buffer-size" env:"PARLEY_BOOTSTRAP_RELAY_BUFFER_SIZE" default:"${relaybuffer}" min:"1" help:"Circuit relay: buffer size per relayed connection, in bytes."`
+
+	DHTMaxRecords        int   `name:"dht-max-records" env:"PARLEY_BOOTSTRAP_DHT_MAX_RECORDS" default:"${dhtmaxrecords}" min:"1" help:"DHT record store: records kept in total."`
+	DHTMaxBytes          int64 `name:"dht-max-bytes" env:"PARLEY_BOOTSTRAP_DHT_MAX_BYTES" default:"${dhtmaxbytes}" min:"1" help:"DHT record store: bytes of all records."`
+	DHTMaxRecordsPerPeer int   `name:"dht-max-records-per-peer" env:"PARLEY_BOOTSTRAP_DHT_MAX_RECORDS_PER_PEER" default:"${dhtmaxrecordsperpeer}" min:"1" help:"DHT record store: records one peer may have stored."`
+	DHTMaxBytesPerPeer   int64 `name:"dht-max-bytes-per-peer" env:"PARLEY_BOOTSTRAP_DHT_MAX_BYTES_PER_PEER" default:"${dhtmaxbytesperpeer}" min:"1" help:"DHT record store: bytes one peer may have stored."`
+	DHTMaxRecordsPerIP   int   `name:"dht-max-records-per-ip" env:"PARLEY_BOOTSTRAP_DHT_MAX_RECORDS_PER_IP" default:"${dhtmaxrecordsperip}" min:"1" help:"DHT record store: records the peers of one IP address (IPv6: /64) may have stored."`
+	DHTMaxBytesPerIP     int64 `name:"dht-max-bytes-per-ip" env:"PARLEY_BOOTSTRAP_DHT_MAX_BYTES_PER_IP" default:"${dhtmaxbytesperip}" min:"1" help:"DHT record store: bytes the peers of one IP address (IPv6: /64) may have stored."`
 
 	LogLevel  string `env:"PARLEY_BOOTSTRAP_LOG_LEVEL" enum:"debug,info,warn,error" default:"info" help:"Log level: debug, info, warn or error."`
 	LogFormat string `env:"PARLEY_BOOTSTRAP_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
@@ -95,13 +111,25 @@ func main() {
 // vars are the defaults shown in --help, taken from the library.
 func vars() kong.Vars {
 	r := bootstrap.DefaultRelayLimits()
+	d := bootstrap.DefaultDHTLimits()
 	return kong.Vars{
+		"turnuserquota":        fmt.Sprint(turnsrv.DefaultUserQuota),
+		"turnipquota":          fmt.Sprint(turnsrv.DefaultIPQuota),
+		"turntotalquota":       fmt.Sprint(turnsrv.DefaultTotalQuota),
+		"turncheckttl":         turncred.DefaultCheckTTL.String(),
+		"dhtmaxrecords":        fmt.Sprint(d.MaxRecords),
+		"dhtmaxbytes":          fmt.Sprint(d.MaxBytes),
+		"dhtmaxrecordsperpeer": fmt.Sprint(d.MaxRecordsPerPeer),
+		"dhtmaxbytesperpeer":   fmt.Sprint(d.MaxBytesPerPeer),
+		"dhtmaxrecordsperip":   fmt.Sprint(d.MaxRecordsPerIP),
+		"dhtmaxbytesperip":     fmt.Sprint(d.MaxBytesPerIP),
 		"datadir":              defaultDataDir(),
 		"turnlisten":           bootstrap.DefaultTURNListenAddr,
 		"metricsaddr":          bootstrap.DefaultMetricsAddr,
 		"relaymaxres":          fmt.Sprint(r.MaxReservations),
 		"relaymaxresperip":     fmt.Sprint(r.MaxReservationsPerIP),
 		"relaymaxresperasn":    fmt.Sprint(r.MaxReservationsPerASN),
+		"relaymaxrespersubnet": fmt.Sprint(r.MaxReservationsPerSubnet),
 		"relaymaxcircuits":     fmt.Sprint(r.MaxCircuits),
 		"relayresttl":          r.ReservationTTL.String(),
 		"relaycircuitduration": r.CircuitDuration.String(),
@@ -180,19 +208,34 @@ func (c *cli) config() bootstrap.Config {
 			CredentialTTL:           c.TURNCredentialTTL,
 			CredentialRatePerMinute: c.TURNCredentialRate,
 			AllowPrivatePeers:       c.TURNAllowPrivatePeers,
+			AllowCGNATPeers:         c.TURNAllowCGNATPeers,
+			AllowServerPeers:        c.TURNAllowServerPeers,
+			UserQuota:               c.TURNUserQuota,
+			IPQuota:                 c.TURNIPQuota,
+			TotalQuota:              c.TURNTotalQuota,
+			CredentialCheckTTL:      c.TURNCredentialCheck,
 			PionDataPath:            c.TURNPionDataPath,
 			UDPSockets:              c.TURNUDPSockets,
 			Disabled:                c.TURNDisabled,
 		},
 		Relay: bootstrap.RelayLimits{
-			MaxReservations:       c.RelayMaxReservations,
-			MaxReservationsPerIP:  c.RelayMaxReservationsPerIP,
-			MaxReservationsPerASN: c.RelayMaxReservationsPerASN,
-			MaxCircuits:           c.RelayMaxCircuits,
-			ReservationTTL:        c.RelayReservationTTL,
-			CircuitDuration:       c.RelayCircuitDuration,
-			CircuitData:           c.RelayCircuitData,
-			BufferSize:            c.RelayBufferSize,
+			MaxReservations:          c.RelayMaxReservations,
+			MaxReservationsPerIP:     c.RelayMaxReservationsPerIP,
+			MaxReservationsPerASN:    c.RelayMaxReservationsPerASN,
+			MaxReservationsPerSubnet: c.RelayMaxReservationsPerSubnet,
+			MaxCircuits:              c.RelayMaxCircuits,
+			ReservationTTL:           c.RelayReservationTTL,
+			CircuitDuration:          c.RelayCircuitDuration,
+			CircuitData:              c.RelayCircuitData,
+			BufferSize:               c.RelayBufferSize,
+		},
+		DHT: bootstrap.DHTLimits{
+			MaxRecords:        c.DHTMaxRecords,
+			MaxBytes:          c.DHTMaxBytes,
+			MaxRecordsPerPeer: c.DHTMaxRecordsPerPeer,
+			MaxBytesPerPeer:   c.DHTMaxBytesPerPeer,
+			MaxRecordsPerIP:   c.DHTMaxRecordsPerIP,
+			MaxBytesPerIP:     c.DHTMaxBytesPerIP,
 		},
 	}
 	if c.TURNSecretFile == "" {

@@ -15,15 +15,16 @@
 // (crypto.VerifyDevice) and that it names the device at the other end of
 // the stream, whose peer ID the libp2p security handshake (Noise or TLS)
 // has already authenticated. A stolen certificate is therefore useless
-// without the device key. Requests are rate-limited per device. The answer
-// is a TURN REST credential, which any TURN server sharing the secret (the
-// built-in one or coturn with use-auth-secret) accepts until its expiry,
-// plus the TURN and STUN URLs to use it with.
-//
-// The bootstrap cannot check revocation here: the request carries no CRL, so
-// a revoked device can still obtain TURN credentials until its certificate
-// expires. TURN only relays encrypted media, so this costs the operator
-// bandwidth, not a user's privacy.
+// without the device key. Only then are requests rate-limited per device,
+// so garbage never takes a rate limiter's place. Then the bootstrap fetches
+// the account's record from the DHT (its own store first) and refuses a
+// device its CRL revokes, and any device of an account that has no record;
+// it remembers the verdict for a few minutes (bootstrap/turncred
+// DefaultCheckTTL), so a revoked device gets no credentials once that time
+// has passed after its CRL reached the DHT. The answer is a TURN REST
+// credential, which any TURN server sharing the secret (the built-in one or
+// coturn with use-auth-secret) accepts until its expiry, plus the TURN and
+// STUN URLs to use it with.
 //
 // # Credentials (TURN REST, draft-uberti-behave-turn-rest-00)
 //
@@ -66,8 +67,10 @@
 // e.g. "rate limited, slow down" is 01 04 09 73 6c 6f 77 20 64 6f 77 6e.
 //
 // The expiry of the credentials is the one in the username. Error codes:
-// 1 bad request, 2 certificate chain refused, 3 certificate of another
-// device, 4 rate limited, 5 server error (see the sentinel errors of the
+// 1 bad request, 2 certificate chain refused (also: device revoked, or no
+// account record), 3 certificate of another device, 4 rate limited (also:
+// the server is busy with other lookups), 5 server error (also: the account
+// record lookup failed) (see the sentinel errors of the
 // same meaning). The server resets the stream instead of answering when
 // reading the request fails or its deadline passes.
 package turncred

@@ -10,7 +10,9 @@ var (
 
 	// ErrUnauthorized (code 2) means the certificate chain was refused:
 	// the device certificate is not a valid certificate of the account
-	// (wrong issuer, bad signature, expired, not yet valid).
+	// (wrong issuer, bad signature, expired, not yet valid), the
+	// account's record in the DHT revokes it, or the account has no
+	// record in the DHT.
 	ErrUnauthorized = errors.New("device certificate refused")
 
 	// ErrWrongDevice (code 3) means the device certificate names a device

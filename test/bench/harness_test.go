@@ -254,3 +254,43 @@ func TestStunPing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestJudgeHostile: a flood plateaus when what the target keeps stays
+// within the cap and its heap stops growing.
+func TestJudgeHostile(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	rows := func(cap float64, heaps ...float64) []hostileRow {
+		var out []hostileRow
+		for i, h := range heaps {
+			out = append(out, hostileRow{attempts: i * 10_000, kept: min(float64(i*40), cap), mem: memSample{heap: h * mib}})
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		rows []hostileRow
+		cap  float64
+		want string
+	}{
+		{"grows to the cap, then flat", rows(32, 5, 40, 41, 42, 41), 32, verdictPlateau},
+		{"keeps growing", rows(32, 5, 40, 80, 120, 160), 32, verdictGrows},
+		{"noise within the slack", rows(32, 5, 6, 5, 8, 9), 32, verdictPlateau},
+		{"kept over the cap", append(rows(32, 5, 6), hostileRow{kept: 33}), 32, verdictOverCap},
+		{"nothing may be kept", []hostileRow{{}, {kept: 1}}, 0, verdictOverCap},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := judge(tt.rows, tt.cap); got != tt.want {
+				t.Errorf("judge = %s, want %s", got, tt.want)
+			}
+		})
+	}
+	var b bytes.Buffer
+	r := rows(32, 5, 40, 41)
+	r[len(r)-1].verdict = verdictPlateau
+	printHostile(&b, r)
+	if !strings.Contains(b.String(), "| +35.0 MiB |") || !strings.Contains(b.String(), "| plateaus |") {
+		t.Errorf("table:\n%s", b.String())
+	}
+}

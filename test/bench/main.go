@@ -9,6 +9,7 @@
 //	go run ./test/bench calls [-calls 30] [-parts setup,media,daemon] [-idle 5s] [-call-time 10s]
 //	go run ./test/bench resolve [-nodes 20] [-bootstraps 3] [-lookups 200]
 //	go run ./test/bench turnserve -secret-file F [-listen 127.0.0.1:3478] [-cpuprofile F]
+//	go run ./test/bench hostile [-scale 1] [-step 10000] [-only NAME]
 //
 // relay runs coturn's turnserver (the Debian package coturn, installed
 // when missing and root) and parley-bootstrap's built-in TURN on loopback
@@ -30,6 +31,11 @@
 //
 // conf runs conferences of 2, 4, 6 and 8 in-process nodes sending a tone
 // and a synthetic VP8 file, and prints CPU and packets per participant.
+//
+// hostile floods a fresh parley-bootstrap per row with one kind of junk
+// (DHT records, TURN allocations, credential requests) for a fixed number
+// of attempts and prints its RSS and Go heap every -step attempts, and
+// whether it plateaus at its cap (issue 14).
 //
 // calls and resolve are the earlier benches (call setup, media path,
 // daemons in calls; cold lookups without churn).
@@ -59,7 +65,8 @@ const usageText = `usage:
   go run ./test/bench conf [-sizes 2,4,6,8] [-window D]
   go run ./test/bench calls [-calls N] [-parts setup,media,daemon] [-idle D] [-call-time D]
   go run ./test/bench resolve [-nodes N] [-bootstraps B] [-lookups L]
-  go run ./test/bench turnserve -secret-file F [-listen ADDR] [-cpuprofile F]`
+  go run ./test/bench turnserve -secret-file F [-listen ADDR] [-cpuprofile F]
+  go run ./test/bench hostile [-scale F] [-step N] [-only NAME]`
 
 // progressf reports what the bench is doing on standard error, so that
 // standard output (and docs/performance.md) holds only the tables.
@@ -92,6 +99,8 @@ func main() {
 		cmd = dhtCmd
 	case "turnserve":
 		cmd = turnServeCmd
+	case "hostile":
+		cmd = hostileCmd
 	default:
 		fmt.Fprintln(os.Stderr, usageText)
 		os.Exit(2)

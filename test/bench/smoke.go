@@ -12,6 +12,10 @@ import (
 // under uclient, silent churn with paused parleyd, idle and in-call
 // budgets, call setup, the media path benchmarks, a conference) runs and
 // must produce a measurement, so the harness cannot rot.
+// smokeHostileScale shrinks the hostile floods to a few hundred attempts
+// each, a few seconds in all.
+const smokeHostileScale = 0.02
+
 func smokeCmd(ctx context.Context, w io.Writer, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("smoke: takes no arguments")
@@ -72,6 +76,12 @@ func smokeCmd(ctx context.Context, w io.Writer, args []string) error {
 	}
 	if len(cr) != 1 || cr[0].recvPPS == 0 {
 		return fmt.Errorf("smoke: conference: %w: %+v", ErrGoalMissed, cr)
+	}
+	fmt.Fprintf(w, "\n## hostile\n\n")
+	hr, err := hostileBench(ctx, env, bins.Bootstrap, hostileOptions{scale: smokeHostileScale})
+	printHostile(w, hr)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(w, "\nsmoke: every part ran in %v\n", time.Since(start).Round(time.Second))
 	return nil
