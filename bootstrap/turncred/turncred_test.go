@@ -121,7 +121,8 @@ type directory struct {
 	// all: every account the tests make publishes its record unless
 	// unpublished.
 	unpublished map[crypto.AccountID]bool
-	fail        error // when set, every lookup fails with it
+	fail        error  // when set, every lookup fails with it
+	seq         uint64 // the last record sequence number made
 }
 
 func (d *directory) lookup(_ context.Context, id crypto.AccountID) (*records.Account, error) {
@@ -155,7 +156,11 @@ func (d *directory) publish(t *testing.T, a acct, devs []device, revoked ...devi
 		dcs = append(dcs, dv.cert)
 	}
 	now := time.Now()
-	raw, err := records.NewAccount(a.key, a.cert, dcs, crl, uint64(now.UnixNano()), time.Hour, now)
+	d.mu.Lock()
+	d.seq = max(d.seq+1, uint64(now.UnixMilli()))
+	seq := d.seq
+	d.mu.Unlock()
+	raw, err := records.NewAccount(a.key, a.cert, dcs, crl, seq, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}

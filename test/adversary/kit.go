@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -87,7 +88,7 @@ func (a *Account) Record(devices, revoked []*Device) (key string, value []byte, 
 		dcs = append(dcs, d.Cert)
 	}
 	now := time.Now()
-	value, err = records.NewAccount(a.Key, a.Cert, dcs, crl, uint64(now.UnixNano()), time.Hour, now)
+	value, err = records.NewAccount(a.Key, a.Cert, dcs, crl, nextSeq(now), time.Hour, now)
 	return records.AccountKey(a.Key.ID()), value, err
 }
 
@@ -153,7 +154,8 @@ func JunkPresence(addrs int) (key string, value []byte, err error) {
 
 // Presence makes d's presence record, with no addresses.
 func (d *Device) Presence() (key string, value []byte, err error) {
-	value, err = records.NewPresence(d.Key, d.Account.Key.ID(), nil, uint64(time.Now().UnixNano()), time.Hour, time.Now())
+	now := time.Now()
+	value, err = records.NewPresence(d.Key, d.Account.Key.ID(), nil, nextSeq(now), time.Hour, now)
 	return records.PresenceKey(d.Key.ID()), value, err
 }
 
@@ -353,4 +355,20 @@ func MetricsAddr(output string) (string, error) {
 		}
 	}
 	return "", ErrNoMetricsAddr
+}
+
+// lastSeq is the last record sequence number nextSeq handed out.
+var lastSeq atomic.Uint64
+
+// nextSeq returns a record sequence number above every earlier one: the
+// clock in Unix milliseconds (validators refuse sequences more than a
+// minute ahead of their clock), bumped when it did not move.
+func nextSeq(now time.Time) uint64 {
+	for {
+		last := lastSeq.Load()
+		next := max(last+1, uint64(now.UnixMilli()))
+		if lastSeq.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
