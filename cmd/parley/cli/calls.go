@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +27,11 @@ func (c *callCmd) Run(g *globals) error {
 		return err
 	}
 	if c.Wait > 0 {
-		if call, err = waitCall(g, call.ID, c.Wait); err != nil {
+		id := call.ID
+		if call, err = waitCall(g, id, c.Wait); err != nil {
+			if g.ctx.Err() != nil {
+				return hangUpInterrupted(g, id)
+			}
 			return err
 		}
 	}
@@ -37,6 +42,17 @@ func (c *callCmd) Run(g *globals) error {
 			fmt.Fprintln(w, "Follow it with: parley calls   (or parley events)")
 		}
 	})
+}
+
+// hangUpInterrupted ends a call whose wait the user interrupted (Ctrl-C),
+// so that the other side stops ringing at once.
+func hangUpInterrupted(g *globals, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.client().CallAction(ctx, "hangup", apitype.CallAction{CallID: id}); err != nil {
+		return fmt.Errorf("interrupted; the call %s may still be ringing: parley hangup %s (%w)", id, id, err)
+	}
+	return fmt.Errorf("interrupted: call %s hung up", id)
 }
 
 // waitCall polls until the call is connected with media (or ended).
