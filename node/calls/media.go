@@ -127,6 +127,7 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 	c.mu.Lock()
 	l.media = m // info() reads it under c.mu
 	c.mu.Unlock()
+	l.up = make(chan struct{})
 	go l.receive()
 	go func() {
 		defer cancel()
@@ -138,6 +139,7 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 		}
 		p := l.tl.Path()
 		c.step(InMediaUp, apitype.EventCallConnected, fmt.Sprintf("%s/%s over %s", p.Local, p.Remote, p.Network))
+		close(l.up)
 		c.svc.Log.Info("call connected", "call", CallIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
 		c.mu.Lock()
 		sources := c.sources
@@ -196,7 +198,16 @@ func (l *leg) receive() {
 		}
 		c.mu.Unlock()
 		if first {
-			c.event(apitype.EventCallMedia, fmt.Sprintf("first %s packet after %.1f ms", r.codec.Name, float64(time.Since(c.started).Microseconds())/1000))
+			// Media can arrive a moment before this side has seen the
+			// connection up; the event waits for call.connected.
+			msg := fmt.Sprintf("first %s packet after %.1f ms", r.codec.Name, float64(time.Since(c.started).Microseconds())/1000)
+			go func() {
+				select {
+				case <-l.up:
+					c.event(apitype.EventCallMedia, msg)
+				case <-c.ctx.Done():
+				}
+			}()
 		}
 		_ = r.sink.WriteRTP(p)
 	}

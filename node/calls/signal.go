@@ -46,6 +46,10 @@ type leg struct {
 	sasCommit [32]byte
 	// dead is set (under c.mu) when the leg has dropped out of the call.
 	dead bool
+	// up is closed once the leg's call.connected event was emitted: the
+	// first media event waits for it, so events come in their logical
+	// order.
+	up chan struct{}
 	// sigLost is set when the signalling stream closed while media went
 	// on: control messages then go on streams of their own.
 	sigLost atomic.Bool
