@@ -70,7 +70,8 @@ type Call struct {
 	state      State
 	reason     string
 	sas        string
-	unverified bool // the callee's confirm wait ran out (see confirmWait)
+	unverified bool   // the callee's confirm wait ran out (see confirmWait)
+	recordErr  string // why received media is not recorded, if it is not
 	peerDevice pcrypto.DeviceID
 	firstRecv  time.Time
 	winner     *leg // the answered leg
@@ -167,7 +168,7 @@ func (c *Call) info() apitype.Call {
 	defer c.mu.Unlock()
 	ci := apitype.Call{
 		ID: CallIDString(c.id), Direction: "incoming", Peer: c.peer.String(), State: string(c.state),
-		Reason: c.reason, SAS: c.sas, Unverified: c.unverified, Started: c.started,
+		Reason: c.reason, SAS: c.sas, Unverified: c.unverified, Started: c.started, RecordError: c.recordErr,
 	}
 	if c.outgoing {
 		ci.Direction = "outgoing"

@@ -234,6 +234,9 @@ func (c *Call) sinkFor(p *rtp.Packet) (*recvStream, error) {
 		rec, err := media.ParseSink(c.opts.Record, codec)
 		if err != nil {
 			c.svc.Log.Warn("cannot record", "record", c.opts.Record, "codec", codec.Name, "err", err)
+			msg := fmt.Sprintf("%s %s not recorded: %v", codec.Kind, codec.Name, err)
+			c.recordErr = msg
+			c.event(apitype.EventCallRecordFailed, msg)
 		} else {
 			r.sink = media.Tee(r.counter, rec)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,9 +76,12 @@ func CheckSink(spec string) error {
 	case spec == "" || spec == "count":
 		return nil
 	case strings.HasPrefix(spec, "rtp://"):
-		_, err := sinkRTPAddr(spec)
+		addr, err := sinkRTPAddr(spec)
 		if err != nil {
 			return fmt.Errorf("media: sink %q: %w", spec, err)
+		}
+		if _, err := resolveUDP("sink", addr, UDPOptions{}); err != nil {
+			return fmt.Errorf("%w (received media is forwarded in clear: only to this machine, e.g. rtp://127.0.0.1:%s)", err, portOf(addr))
 		}
 		return nil
 	}
@@ -90,11 +94,19 @@ func CheckSink(spec string) error {
 	return nil
 }
 
-// isRecordFile tells a file spec (.ogg, .opus, .ivf) from a directory.
+// isRecordFile tells a file spec (.ogg, .opus, .ivf, .wav) from a directory.
 func isRecordFile(spec string) bool {
 	switch strings.ToLower(filepath.Ext(spec)) {
-	case ".ogg", ".opus", ".ivf":
+	case ".ogg", ".opus", ".ivf", ".wav":
 		return true
 	}
 	return false
+}
+
+// portOf is the port of a HOST:PORT address ("PORT" when it has none).
+func portOf(addr string) string {
+	if _, port, err := net.SplitHostPort(addr); err == nil {
+		return port
+	}
+	return "PORT"
 }

@@ -120,11 +120,12 @@ func checkKind(have, want Kind) error {
 //	PATH.ogg, .opus   a new Ogg/Opus file (opus only); an existing file
 //	                  of that name is not replaced (ErrExists)
 //	PATH.ivf          a new IVF file (VP8, VP9, AV1); likewise
+//	PATH.wav          a new WAV file, 16-bit PCM (PCMU only); likewise
 //	DIR               a new file in directory DIR (created if missing)
 //	                  named by kind and codec: audio-opus.ogg,
-//	                  video-vp8.ivf, video-vp9.ivf or video-av1.ivf, or
-//	                  when that name is taken audio-opus-2.ogg, -3, ...
-//	                  PCMU has no file format here.
+//	                  audio-pcmu.wav, video-vp8.ivf, video-vp9.ivf or
+//	                  video-av1.ivf, or when that name is taken
+//	                  audio-opus-2.ogg, -3, ...
 //
 // Recording files are created mode 0600 and never through a symbolic link;
 // see createRecording.
@@ -147,11 +148,17 @@ func parseSink(spec string, c Codec) (Sink, error) {
 		}
 		return NewUDPSink(addr)
 	case isRecordFile(spec):
-		if strings.ToLower(filepath.Ext(spec)) == ".ivf" {
+		switch strings.ToLower(filepath.Ext(spec)) {
+		case ".ivf":
 			return NewIVFSink(spec, c)
+		case ".wav":
+			if c.Name != PCMU.Name {
+				return nil, fmt.Errorf("%w: %s in WAV (WAV holds PCMU; use .ogg for Opus)", ErrUnsupportedCodec, c.Name)
+			}
+			return NewWAVSink(spec)
 		}
 		if c.Name != Opus.Name {
-			return nil, fmt.Errorf("%w: %s in Ogg", ErrUnsupportedCodec, c.Name)
+			return nil, fmt.Errorf("%w: %s in Ogg (Ogg holds Opus; use .wav for PCMU)", ErrUnsupportedCodec, c.Name)
 		}
 		return NewOggSink(spec)
 	}
@@ -163,8 +170,11 @@ func parseSink(spec string, c Codec) (Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Kind == Video {
+	switch {
+	case c.Kind == Video:
 		return newIVFFileSink(f, c)
+	case c.Name == PCMU.Name:
+		return newWAVFileSink(f)
 	}
 	return newOggFileSink(f)
 }
@@ -187,6 +197,8 @@ func sinkFileName(c Codec) (string, error) {
 	switch {
 	case c.Name == Opus.Name:
 		ext = ".ogg"
+	case c.Name == PCMU.Name:
+		ext = ".wav"
 	case c.Kind != Video:
 		return "", fmt.Errorf("%w: no file format for %s", ErrUnsupportedCodec, c.Name)
 	}

@@ -2,6 +2,10 @@ package service
 
 import (
 	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -26,7 +30,8 @@ const (
 
 // settingSpec is what a setting accepts and its value when unset.
 type settingSpec struct {
-	allowed []string // nil: any value
+	allowed []string // nil: any value (that check accepts)
+	check   func(string) error
 	def     string
 }
 
@@ -34,7 +39,7 @@ type settingSpec struct {
 var settingSpecs = map[SettingKey]settingSpec{
 	SettingAutoAnswer:       {allowed: []string{"off", "contacts"}, def: "off"},
 	SettingAllowNonContacts: {allowed: []string{"false", "true"}, def: "false"},
-	SettingAutoRecord:       {def: ""},
+	SettingAutoRecord:       {check: checkAutoRecord, def: ""},
 }
 
 // AccountSettings are the settings that belong to the account and are
@@ -72,6 +77,41 @@ func (k SettingKey) Check(value string) error {
 		return fmt.Errorf("%w: unknown setting %q", ErrInvalidInput, string(k))
 	case spec.allowed != nil && !slices.Contains(spec.allowed, value):
 		return fmt.Errorf("%w: %s must be one of %v", ErrInvalidInput, k, spec.allowed)
+	case spec.check != nil:
+		if err := spec.check(value); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalidInput, k, err)
+		}
+	}
+	return nil
+}
+
+// checkAutoRecord accepts what every auto-answered call can record to:
+// nothing (""), an absolute directory (each call gets new files in it), or
+// rtp://HOST:PORT on this machine (media is forwarded in clear). A single
+// file cannot take more than one call.
+func checkAutoRecord(v string) error {
+	switch {
+	case v == "":
+		return nil
+	case strings.HasPrefix(v, "rtp://"):
+		u, err := url.Parse(v)
+		if err != nil || u.Port() == "" {
+			return fmt.Errorf("%q: want rtp://127.0.0.1:PORT", v)
+		}
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("%q: received media is forwarded in clear, so only to this machine: rtp://127.0.0.1:%s", v, u.Port())
+		}
+		return nil
+	case !filepath.IsAbs(v):
+		return fmt.Errorf("%q: give an absolute directory (the daemon's working directory is not yours)", v)
+	}
+	switch strings.ToLower(filepath.Ext(v)) {
+	case ".ogg", ".opus", ".ivf", ".wav":
+		return fmt.Errorf("%q is one file, which cannot take every call: give a directory (each call gets new files in it)", v)
+	}
+	if fi, err := os.Stat(v); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%q is a file, not a directory", v)
 	}
 	return nil
 }

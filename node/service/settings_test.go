@@ -23,8 +23,16 @@ func TestSettingKeys(t *testing.T) {
 	if err := SettingAutoAnswer.Check("always"); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("auto_answer=always: %v", err)
 	}
-	if err := SettingAutoRecord.Check("/any/dir"); err != nil {
-		t.Errorf("auto_record takes any value: %v", err)
+	for _, v := range []string{"", "/any/dir", "rtp://127.0.0.1:5004", "rtp://localhost:5004", "rtp://[::1]:5004"} {
+		if err := SettingAutoRecord.Check(v); err != nil {
+			t.Errorf("auto_record=%q: %v", v, err)
+		}
+	}
+	// Issue 16 item 4: these were taken, and nothing was recorded.
+	for _, v := range []string{"rtp://8.8.8.8:9", "rtp://127.0.0.1", "relative/dir", "/some/call.ogg", "/x/y.wav"} {
+		if err := SettingAutoRecord.Check(v); !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("auto_record=%q: %v, want refused", v, err)
+		}
 	}
 	if err := SettingKey("x").Check(""); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("Check of an unknown key: %v", err)

@@ -186,6 +186,9 @@ type Call struct {
 	// ToneHz is the frequency of the test tone detected in received PCMU
 	// audio, 0 when none.
 	ToneHz float64 `json:"tone_hz,omitempty"`
+	// RecordError says why received media of a kind is not being
+	// recorded (for example a codec the named file cannot hold).
+	RecordError string `json:"record_error,omitempty"`
 }
 
 // CallPath is the ICE candidate pair a call uses.
@@ -216,9 +219,12 @@ const (
 	EventCallAnswered   EventType = "call.answered"
 	EventCallSAS        EventType = "call.sas"
 	EventCallUnverified EventType = "call.unverified"
-	EventCallConnected  EventType = "call.connected" // the ICE pair is up; message = path
-	EventCallMedia      EventType = "call.media"     // first decrypted media packet
-	EventCallEnded      EventType = "call.ended"
+	// EventCallRecordFailed: received media cannot be recorded where the
+	// call asked; message = why.
+	EventCallRecordFailed EventType = "call.record_failed"
+	EventCallConnected    EventType = "call.connected" // the ICE pair is up; message = path
+	EventCallMedia        EventType = "call.media"     // first decrypted media packet
+	EventCallEnded        EventType = "call.ended"
 )
 
 // Setting is one key/value setting of the node.
