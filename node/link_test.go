@@ -64,6 +64,7 @@ func newLinkRequest(t testing.TB, name string, bs []*testBootstrap, edit func(*n
 		ListenAddrs:    []string{"/ip4/127.0.0.1/tcp/0"},
 		Logger:         quiet(t),
 		OnEvent:        evs.add,
+		AutoConfirm:    true,
 	}
 	if edit != nil {
 		edit(&o)
@@ -518,7 +519,7 @@ func TestLinkOverRelayArchiveNotInClear(t *testing.T) {
 	if len(captured) < 1000 {
 		t.Fatalf("captured only %d bytes", len(captured))
 	}
-	seed := bob.Keys().AccountKey.Seed()
+	seed := bob.Keys().AccountKey().Seed()
 	for name, secret := range map[string][]byte{
 		"account key seed":           seed,
 		"account key seed (base64)":  []byte(b64(seed)),

@@ -28,7 +28,7 @@ func restart(t *testing.T, env service.Env) *Service {
 // accountRecord signs a record of alice's account listing devs and crl.
 func accountRecord(t *testing.T, alice service.Env, seq uint64, devs []*pcrypto.DeviceCert, crl *pcrypto.CRL, now time.Time) *records.Account {
 	t.Helper()
-	raw, err := records.NewAccount(alice.ID.AccountKey, alice.ID.AccountCert, devs, crl, seq, time.Hour, now)
+	raw, err := records.NewAccount(alice.ID.AccountKey(), alice.ID.AccountCert, devs, crl, seq, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,12 +56,12 @@ func TestContactRecordRollbackRefusedAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	phone, err := pcrypto.IssueDeviceCert(alice.ID.AccountKey, alice.ID.AccountCert, phoneKey.Public(), "phone", pcrypto.CertOptions{})
+	phone, err := pcrypto.IssueDeviceCert(alice.ID.AccountKey(), alice.ID.AccountCert, phoneKey.Public(), "phone", pcrypto.CertOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{phone.Serial()}, now)
+	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey(), alice.ID.AccountCert, nil, []*big.Int{phone.Serial()}, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ type linkProc struct {
 func startLink(t *testing.T, net *network, name string, extra ...string) *linkProc {
 	t.Helper()
 	l := &linkProc{t: t, dir: filepath.Join(t.TempDir(), name)}
-	args := []string{"init", "--link", "--data", l.dir, "--name", name, "--listen", "/ip4/127.0.0.1/tcp/0"}
+	args := []string{"init", "--link", "--yes", "--data", l.dir, "--name", name, "--listen", "/ip4/127.0.0.1/tcp/0"}
 	for _, b := range net.boot {
 		args = append(args, "--bootstrap", b)
 	}
@@ -137,7 +137,11 @@ func TestLinkEndToEnd(t *testing.T) {
 	if s.SAS == wrong {
 		wrong = "111 111"
 	}
-	refused(t, bob1, "SAS not confirmed", "link", "approve", l.code, "--sas", wrong)
+	// A typo can be retried in the same session; the third wrong entry
+	// closes it.
+	refused(t, bob1, "2 tries left", "link", "approve", l.code, "--sas", wrong)
+	refused(t, bob1, "1 tries left", "link", "approve", l.code, "--sas", wrong)
+	refused(t, bob1, "closed after 3 wrong entries", "link", "approve", l.code, "--sas", wrong)
 	ok(t, l.proc.WaitOutput(ctx, "Attempt failed: SAS not confirmed", 10*time.Second))
 
 	// Another device racing for the same code while bob's session is open.

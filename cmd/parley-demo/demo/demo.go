@@ -153,6 +153,9 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	req, err := node.NewLinkRequest(alicePhone, node.LinkOptions{
 		AccountOptions: node.AccountOptions{DeviceName: "alice-phone", KDF: kdf},
 		Bootstraps:     boot, ListenAddrs: testnet.Loopback, Logger: logger.With("who", "alice-phone"),
+		// The demo confirms on the phone's "screen" by itself; parleyd
+		// init --link asks (or takes --yes).
+		AutoConfirm: true,
 		OnEvent: func(e node.LinkEvent) {
 			if e.Type == node.LinkEventSAS {
 				select {
@@ -317,7 +320,7 @@ func collectSecrets(nodes []*node.Node) ([][]byte, error) {
 	var out [][]byte
 	for _, n := range nodes {
 		id := n.Keys()
-		out = append(out, id.AccountKey.Seed(), id.DeviceKey.Seed())
+		out = append(out, id.AccountKey().Seed(), id.DeviceKey.Seed())
 	}
 	return out, nil
 }
