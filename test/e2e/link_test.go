@@ -157,14 +157,14 @@ func TestLinkEndToEnd(t *testing.T) {
 	if code := l.waitExit(); code != 0 || !strings.Contains(l.proc.Output(), "Linked: this device now belongs to the account") {
 		t.Fatalf("parleyd init --link exited with %d:\n%s", code, l.proc.Output())
 	}
-	refused(t, bob1, "already used", "link", "approve", l.code)
+	refused(t, bob1, "already used", "link", "approve", l.code, "--no-prompt")
 
 	// An expired code.
 	exp := startLink(t, net, "too-late", "--link-ttl", "1s", "--no-qr")
 	if code := exp.waitExit(); code == 0 || !strings.Contains(exp.proc.Output(), "expired") {
 		t.Fatalf("an expired link request exited with %d:\n%s", code, exp.proc.Output())
 	}
-	refused(t, bob1, "expired", "link", "approve", exp.code)
+	refused(t, bob1, "expired", "link", "approve", exp.code, "--no-prompt")
 
 	// The phone runs: it has bob's contacts, and a call rings both devices.
 	bob2, err := daemon.Open(ctx, net.config("bob-phone", l.dir))
@@ -240,7 +240,7 @@ func TestLinkEndToEnd(t *testing.T) {
 	}
 	// And it cannot approve devices any more.
 	l3 := startLink(t, net, "bob-tablet", "--no-qr")
-	refused(t, bob2, "revoked", "link", "approve", l3.code)
+	refused(t, bob2, "revoked", "link", "approve", l3.code, "--no-prompt")
 	if out, _ := json.Marshal(devs); !strings.Contains(string(out), phoneID) {
 		t.Fatalf("devices list lost the phone: %s", out)
 	}
