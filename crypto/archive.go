@@ -20,6 +20,9 @@ type ArchiveContact struct {
 // encrypted at rest with Encrypt and read back with DecryptArchive.
 type Archive struct {
 	// AccountKeySeed is the 32-byte Ed25519 seed of the account key. Secret.
+	// It is empty only in the archive a link session sends to a new member
+	// device, which gets the account's state but not its key; an archive
+	// for restoring (Export) always holds it.
 	AccountKeySeed []byte
 	// AccountCert is the DER account certificate; it must match the key.
 	AccountCert []byte
@@ -39,7 +42,7 @@ const archiveVersion = 1
 // base64 (encoding/json's default).
 type archiveJSON struct {
 	Version        int               `json:"version"`
-	AccountKeySeed []byte            `json:"account_key_seed"`
+	AccountKeySeed []byte            `json:"account_key_seed,omitempty"`
 	AccountCert    []byte            `json:"account_cert"`
 	DeviceCerts    [][]byte          `json:"device_certs,omitempty"`
 	CRL            []byte            `json:"crl,omitempty"`
@@ -117,19 +120,25 @@ func DecryptArchive(data, passphrase []byte) (*Archive, error) {
 	return a, nil
 }
 
+// HasAccountKey reports whether the archive holds the account key (an
+// admin's archive).
+func (a *Archive) HasAccountKey() bool { return len(a.AccountKeySeed) > 0 }
+
 // validate checks that the archive's parts belong together.
 func (a *Archive) validate() error {
-	k, err := AccountKeyFromSeed(a.AccountKeySeed)
-	if err != nil {
-		return fmt.Errorf("account key: %w", err)
-	}
-	defer k.Wipe()
 	ac, err := ParseAccountCert(a.AccountCert)
 	if err != nil {
 		return fmt.Errorf("account certificate: %w", err)
 	}
-	if ac.ID != k.ID() {
-		return fmt.Errorf("account certificate: %w: it is for %s, the key is %s", ErrWrongAccount, ac.ID.Short(), k.ID().Short())
+	if a.HasAccountKey() {
+		k, err := AccountKeyFromSeed(a.AccountKeySeed)
+		if err != nil {
+			return fmt.Errorf("account key: %w", err)
+		}
+		defer k.Wipe()
+		if ac.ID != k.ID() {
+			return fmt.Errorf("account certificate: %w: it is for %s, the key is %s", ErrWrongAccount, ac.ID.Short(), k.ID().Short())
+		}
 	}
 	for i, der := range a.DeviceCerts {
 		dc, err := ParseDeviceCert(der)

@@ -165,7 +165,7 @@ func TestArchiveEncryptValidates(t *testing.T) {
 		want   error
 	}{
 		{"mismatched cert", func(a *Archive) { a.AccountCert = mc.Raw() }, ErrWrongAccount},
-		{"no seed", func(a *Archive) { a.AccountKeySeed = nil }, ErrInvalidKey},
+		{"short seed", func(a *Archive) { a.AccountKeySeed = a.AccountKeySeed[:31] }, ErrInvalidKey},
 		{"zero contact ID", func(a *Archive) { a.Contacts[0].AccountID = AccountID{} }, ErrInvalidID},
 	}
 	for _, tc := range tests {
@@ -178,4 +178,22 @@ func TestArchiveEncryptValidates(t *testing.T) {
 	}
 	_, err := testArchive(t).Encrypt([]byte("pw"), KDFParams{})
 	wantErr(t, err, ErrInvalidKDFParams)
+}
+
+// TestArchiveWithoutKey: a member's link archive holds no account key and
+// still must be the account's.
+func TestArchiveWithoutKey(t *testing.T) {
+	a := testArchive(t)
+	a.AccountKeySeed = nil
+	out, err := a.Encrypt([]byte("pw"), TestKDFParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := DecryptArchive(out, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.HasAccountKey() || !bytes.Equal(b.AccountCert, a.AccountCert) {
+		t.Fatal("keyless archive did not round-trip")
+	}
 }

@@ -96,6 +96,8 @@ var (
 	ErrLinkSAS          = link.ErrLinkSAS
 	ErrLinkRefused      = link.ErrLinkRefused
 	ErrLinkUnreachable  = link.ErrLinkUnreachable
+	ErrLinkWrongAccount = link.ErrLinkWrongAccount
+	ErrNotAdmin         = account.ErrNotAdmin
 	ErrNoLinkSession    = link.ErrNoLinkSession
 	ErrDeviceRevoked    = devices.ErrDeviceRevoked
 	ErrUnknownDevice    = devices.ErrUnknownDevice

@@ -36,6 +36,18 @@ func (l *linkEvents) add(ev node.LinkEvent) {
 }
 
 // wait returns the first event of type typ, waiting for it.
+// has reports whether an event of type typ arrived.
+func (l *linkEvents) has(typ string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ev := range l.evs {
+		if ev.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *linkEvents) wait(t testing.TB, typ string) node.LinkEvent {
 	t.Helper()
 	var got node.LinkEvent
@@ -64,6 +76,7 @@ func newLinkRequest(t testing.TB, name string, bs []*testBootstrap, edit func(*n
 		ListenAddrs:    []string{"/ip4/127.0.0.1/tcp/0"},
 		Logger:         quiet(t),
 		OnEvent:        evs.add,
+		AutoConfirm:    true,
 	}
 	if edit != nil {
 		edit(&o)
@@ -80,9 +93,15 @@ func newLinkRequest(t testing.TB, name string, bs []*testBootstrap, edit func(*n
 // both sides show, and returns its data dir (released).
 func linkNewDevice(t testing.TB, approver *testNode, name string, bs []*testBootstrap) string {
 	t.Helper()
+	return linkNewDeviceAs(t, approver, name, bs, false)
+}
+
+// linkNewDeviceAs is linkNewDevice making an admin device when admin is set.
+func linkNewDeviceAs(t testing.TB, approver *testNode, name string, bs []*testBootstrap, admin bool) string {
+	t.Helper()
 	r, evs, dir := newLinkRequest(t, name, bs, nil)
 	ctx := context.Background()
-	s, err := approver.ApproveLink(ctx, apitype.LinkApprove{Code: r.Code()})
+	s, err := approver.ApproveLink(ctx, apitype.LinkApprove{Code: r.Code(), Admin: admin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,9 +346,15 @@ func TestLinkRefusals(t *testing.T) {
 		if s.SAS == wrong {
 			wrong = "111 111"
 		}
-		_, err = bob.ConfirmLink(ctx, apitype.LinkConfirm{Session: s.Session, SAS: wrong})
-		if !errors.Is(err, node.ErrLinkSAS) {
-			t.Fatalf("wrong SAS: %v", err)
+		// A typo can be retried in the session; the third one ends it.
+		for i := range 3 {
+			_, err = bob.ConfirmLink(ctx, apitype.LinkConfirm{Session: s.Session, SAS: wrong})
+			if !errors.Is(err, node.ErrLinkSAS) {
+				t.Fatalf("wrong SAS %d: %v", i+1, err)
+			}
+			if i < 2 && evs.has(node.LinkEventFailed) {
+				t.Fatalf("wrong SAS %d ended the session", i+1)
+			}
 		}
 		ev := evs.wait(t, node.LinkEventFailed)
 		if !errors.Is(ev.Err, node.ErrLinkSAS) || ev.AttemptsLeft != 2 {
@@ -518,7 +543,7 @@ func TestLinkOverRelayArchiveNotInClear(t *testing.T) {
 	if len(captured) < 1000 {
 		t.Fatalf("captured only %d bytes", len(captured))
 	}
-	seed := bob.Keys().AccountKey.Seed()
+	seed := bob.Keys().AccountKey().Seed()
 	for name, secret := range map[string][]byte{
 		"account key seed":           seed,
 		"account key seed (base64)":  []byte(b64(seed)),
@@ -648,7 +673,9 @@ func TestRevokedDeviceCannotRelink(t *testing.T) {
 	bs := startBootstraps(t, 1)
 	bob1 := startNode(t, initAccount(t, "bob-laptop"), bs)
 	waitPublished(t, bob1)
-	dir2 := linkNewDevice(t, bob1, "bob-phone", bs)
+	// The phone is an admin: it holds the account key (a member cannot
+	// export an archive at all; test/adversary covers revoked members).
+	dir2 := linkNewDeviceAs(t, bob1, "bob-phone", bs, true)
 	dirTablet := linkNewDevice(t, bob1, "bob-tablet", bs) // stays off until the end
 	bob2 := startNode(t, dir2, bs)
 	waitPublished(t, bob2)

@@ -127,7 +127,7 @@ func TestForgedRecordsNeverReturned(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A stale but genuinely signed record: alice's key, sequence 1.
-	stale, err := records.NewAccount(alice.Keys().AccountKey, alice.Keys().AccountCert, nil, nil, 1, time.Hour, time.Now())
+	stale, err := records.NewAccount(alice.Keys().AccountKey(), alice.Keys().AccountCert, nil, nil, 1, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

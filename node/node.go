@@ -80,7 +80,8 @@ type Options struct {
 	// republished at a third of it. Defaults to 1h.
 	PresenceTTL time.Duration
 	// AccountTTL is the lifetime of the account record; it is republished
-	// at a third of it. Defaults to 24h.
+	// when a third of it is left (admin devices sign it; members republish
+	// the admin-signed bytes). Defaults to 30 days.
 	AccountTTL time.Duration
 	// LookupTimeout bounds one DHT lookup. Defaults to 5s.
 	LookupTimeout time.Duration
@@ -123,7 +124,7 @@ func (o *Options) setDefaults() {
 		o.PresenceTTL = time.Hour
 	}
 	if o.AccountTTL == 0 {
-		o.AccountTTL = 24 * time.Hour
+		o.AccountTTL = records.MaxAccountTTL
 	}
 	if o.LookupTimeout == 0 {
 		o.LookupTimeout = 5 * time.Second

@@ -40,6 +40,10 @@ var (
 	// ErrNotFound means the requested record does not exist.
 	ErrNotFound = errors.New("not found")
 
+	// ErrAlreadyAdmin is returned by PromoteIdentity on a device that holds
+	// the account key already.
+	ErrAlreadyAdmin = errors.New("this device is an admin already")
+
 	// ErrInvalid means an argument failed validation: an empty or oversized
 	// field, an unknown contact state, a seed of the wrong size.
 	ErrInvalid = errors.New("invalid argument")

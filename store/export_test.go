@@ -57,3 +57,9 @@ func (s *Store) HasBucketForTest(name string) bool {
 	})
 	return ok
 }
+
+// OpenAtSchemaForTest opens dir with only the first n schema steps, to make
+// a file as an older build left it.
+func OpenAtSchemaForTest(dir string, o *Options, n int) (*Store, error) {
+	return open(dir, o, migrations[:n])
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,11 +12,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Identity is this node's identity: the account key and certificate and this
-// device's key and certificate. The seeds are private keys in plain; never
-// log an Identity.
+// Identity is this node's identity: the account key (admin devices only) and
+// certificate and this device's key and certificate. The seeds are private
+// keys in plain; never log an Identity.
 type Identity struct {
-	AccountKeySeed []byte    // 32-byte Ed25519 seed of the account key
+	AccountKeySeed []byte    // 32-byte Ed25519 seed of the account key; nil on a member device
 	AccountCert    []byte    // DER self-signed account CA certificate
 	DeviceKeySeed  []byte    // 32-byte Ed25519 seed of this device's key
 	DeviceCert     []byte    // DER device certificate signed by the account
@@ -26,13 +27,19 @@ type Identity struct {
 // identityKey is the only key in bucketIdentity.
 var identityKey = []byte("identity")
 
+// IsAdmin reports whether the identity holds the account key.
+func (id *Identity) IsAdmin() bool { return len(id.AccountKeySeed) > 0 }
+
 // identityRecord is the JSON stored under identityKey.
 //
-// Keys holds the account seed followed by the device seed (64 bytes). When
-// Sealed is true it holds crypto.Seal(passphrase, thoseSeeds) instead, so
-// one argon2id run unseals both.
+// Keys holds, on an admin device, the account seed followed by the device
+// seed (64 bytes), on a member device the device seed alone (32 bytes).
+// When Sealed is true it holds crypto.Seal(passphrase, thoseSeeds)
+// instead, so one argon2id run unseals both. Version 1 records (before
+// member devices) were all admins; migrateV6 rewrites them to version 2.
 type identityRecord struct {
 	V           int       `json:"v"`
+	Admin       bool      `json:"admin"`
 	Sealed      bool      `json:"sealed"`
 	Keys        []byte    `json:"keys"`
 	AccountCert []byte    `json:"account_cert"`
@@ -41,12 +48,15 @@ type identityRecord struct {
 	Created     time.Time `json:"created"`
 }
 
+// identityVersion is the "v" of identity records this build reads and writes.
+const identityVersion = 2
+
 const seedsLen = 2 * ed25519.SeedSize
 
 // validate checks the fields of an Identity given to CreateIdentity.
 func (id *Identity) validate() error {
 	switch {
-	case len(id.AccountKeySeed) != ed25519.SeedSize:
+	case id.AccountKeySeed != nil && len(id.AccountKeySeed) != ed25519.SeedSize:
 		return fmt.Errorf("%w: account key seed is %d bytes, want %d",
 			ErrInvalid, len(id.AccountKeySeed), ed25519.SeedSize)
 	case len(id.DeviceKeySeed) != ed25519.SeedSize:
@@ -149,7 +159,8 @@ func (s *Store) createIdentity(id Identity, st *AccountState) error {
 	seeds = append(append(seeds, id.AccountKeySeed...), id.DeviceKeySeed...)
 	defer clear(seeds)
 	rec := identityRecord{
-		V:           recordVersion,
+		V:           identityVersion,
+		Admin:       id.IsAdmin(),
 		Keys:        seeds,
 		AccountCert: id.AccountCert,
 		DeviceCert:  id.DeviceCert,
@@ -257,14 +268,22 @@ func (s *Store) Identity() (Identity, error) {
 		clear(rec.Keys)
 	}
 	defer clear(seeds)
-	if len(seeds) != seedsLen {
+	want := ed25519.SeedSize
+	if rec.Admin {
+		want = seedsLen
+	}
+	if len(seeds) != want {
 		return Identity{}, fmt.Errorf("store: identity: %w: keys are %d bytes, want %d",
-			ErrCorrupt, len(seeds), seedsLen)
+			ErrCorrupt, len(seeds), want)
+	}
+	var accountSeed []byte
+	if rec.Admin {
+		accountSeed = append([]byte(nil), seeds[:ed25519.SeedSize]...)
 	}
 	return Identity{
-		AccountKeySeed: append([]byte(nil), seeds[:ed25519.SeedSize]...),
+		AccountKeySeed: accountSeed,
 		AccountCert:    rec.AccountCert,
-		DeviceKeySeed:  append([]byte(nil), seeds[ed25519.SeedSize:]...),
+		DeviceKeySeed:  append([]byte(nil), seeds[want-ed25519.SeedSize:]...),
 		DeviceCert:     rec.DeviceCert,
 		DeviceName:     rec.DeviceName,
 		Created:        rec.Created,
@@ -320,8 +339,8 @@ func (s *Store) identityRecord() (identityRecord, error) {
 	if err != nil {
 		return identityRecord{}, err
 	}
-	if err := checkVersion(rec.V); err != nil {
-		return identityRecord{}, err
+	if rec.V != identityVersion {
+		return identityRecord{}, fmt.Errorf("%w: identity record version %d, want %d", ErrCorrupt, rec.V, identityVersion)
 	}
 	if rec.Sealed && len(rec.Keys) > maxSealedLen {
 		return identityRecord{}, fmt.Errorf("%w: sealed keys are %d bytes", ErrCorrupt, len(rec.Keys))
@@ -336,6 +355,7 @@ type PublicIdentity struct {
 	DeviceName  string
 	Created     time.Time
 	Sealed      bool // the private keys are sealed with a passphrase
+	Admin       bool // the device holds the account key
 }
 
 // PublicIdentity returns the certificates and name of the stored identity
@@ -347,5 +367,52 @@ func (s *Store) PublicIdentity() (PublicIdentity, error) {
 		return PublicIdentity{}, fmt.Errorf("store: identity: %w", err)
 	}
 	clear(rec.Keys)
-	return PublicIdentity{AccountCert: rec.AccountCert, DeviceCert: rec.DeviceCert, DeviceName: rec.DeviceName, Created: rec.Created, Sealed: rec.Sealed}, nil
+	return PublicIdentity{AccountCert: rec.AccountCert, DeviceCert: rec.DeviceCert, DeviceName: rec.DeviceName, Created: rec.Created, Sealed: rec.Sealed, Admin: rec.Admin}, nil
+}
+
+// PromoteIdentity makes this device an admin: it adds the account key seed
+// to the stored identity, sealed again with the store's passphrase when the
+// keys are sealed. It fails with ErrAlreadyAdmin when the device is an admin
+// already. The caller checks that the seed is the account's.
+func (s *Store) PromoteIdentity(accountSeed []byte) error {
+	if len(accountSeed) != ed25519.SeedSize {
+		return fmt.Errorf("store: promote: %w: account key seed is %d bytes, want %d", ErrInvalid, len(accountSeed), ed25519.SeedSize)
+	}
+	id, err := s.Identity()
+	if err != nil {
+		return fmt.Errorf("store: promote: %w", err)
+	}
+	defer clear(id.DeviceKeySeed)
+	if id.IsAdmin() {
+		clear(id.AccountKeySeed)
+		return fmt.Errorf("store: promote: %w", ErrAlreadyAdmin)
+	}
+	seeds := append(append(make([]byte, 0, seedsLen), accountSeed...), id.DeviceKeySeed...)
+	defer clear(seeds)
+	keys, sealed := seeds, false
+	if len(s.pass) > 0 {
+		if keys, err = crypto.Seal(s.pass, seeds, s.kdf); err != nil {
+			return fmt.Errorf("store: promote: seal keys: %w", err)
+		}
+		sealed = true
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketIdentity)
+		if err != nil {
+			return err
+		}
+		var rec identityRecord
+		if ok, err := getJSON(b, identityKey, &rec); err != nil || !ok {
+			return errors.Join(err, ErrNoIdentity)
+		}
+		if rec.Admin {
+			return ErrAlreadyAdmin
+		}
+		rec.Admin, rec.Sealed, rec.Keys = true, sealed, keys
+		return putJSON(b, identityKey, &rec)
+	})
+	if err != nil {
+		return fmt.Errorf("store: promote: %w", err)
+	}
+	return nil
 }

@@ -246,7 +246,7 @@ func TestCreateIdentityInvalid(t *testing.T) {
 	}{
 		{"short account seed", func(id *store.Identity) { id.AccountKeySeed = id.AccountKeySeed[:31] }},
 		{"long device seed", func(id *store.Identity) { id.DeviceKeySeed = append(id.DeviceKeySeed, 0) }},
-		{"no account seed", func(id *store.Identity) { id.AccountKeySeed = nil }},
+		{"long account seed", func(id *store.Identity) { id.AccountKeySeed = append(id.AccountKeySeed, 0) }},
 		{"no account cert", func(id *store.Identity) { id.AccountCert = nil }},
 		{"no device cert", func(id *store.Identity) { id.DeviceCert = nil }},
 		{"huge cert", func(id *store.Identity) { id.DeviceCert = make([]byte, 64<<10+1) }},

@@ -21,6 +21,7 @@ var (
 	bucketDeviceMeta = []byte("devicemeta")
 	bucketPins       = []byte("pins")
 	bucketQueue      = []byte("queue")
+	bucketOwnRecord  = []byte("ownrecord")
 )
 
 // keySchema is the key in bucketMeta holding the schema version as an 8-byte
@@ -41,6 +42,7 @@ var migrations = []migration{
 	migrateV4,
 	migrateV5,
 	migrateV6,
+	migrateV7,
 }
 
 // migrateV1 creates the buckets of schema 1.
@@ -95,6 +97,31 @@ func migrateV6(tx *bolt.Tx) error {
 		return fmt.Errorf("create bucket %s: %w", bucketQueue, err)
 	}
 	return nil
+}
+
+// migrateV7 introduces member devices: it rewrites the identity record to
+// version 2, which says whether the device holds the account key (every
+// version 1 identity did: it was an admin, and its keys keep their layout,
+// so sealed keys need no passphrase here), and adds the bucket holding the
+// newest admin-signed account record of the device's own account.
+func migrateV7(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketOwnRecord); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketOwnRecord, err)
+	}
+	b := tx.Bucket(bucketIdentity)
+	if b == nil {
+		return fmt.Errorf("%w: bucket %s missing", ErrCorrupt, bucketIdentity)
+	}
+	var rec identityRecord
+	ok, err := getJSON(b, identityKey, &rec)
+	if err != nil || !ok {
+		return err
+	}
+	if rec.V != 1 {
+		return fmt.Errorf("%w: identity record version %d, want 1", ErrCorrupt, rec.V)
+	}
+	rec.V, rec.Admin = identityVersion, true
+	return putJSON(b, identityKey, &rec)
 }
 
 // migrate brings the file in tx up to len(migs), or refuses a newer file.

@@ -20,6 +20,8 @@ type initCmd struct {
 	Listen    []string      `env:"PARLEY_LISTEN" sep:"," placeholder:"MULTIADDR" help:"With --link: listen address while waiting (repeatable). Default: TCP and QUIC on all IPv4 interfaces."`
 	LinkTTL   time.Duration `default:"5m" min:"1s" max:"1h" help:"With --link: how long the code is valid."`
 	NoQR      bool          `name:"no-qr" help:"With --link: do not draw the QR code."`
+	Yes       bool          `help:"With --link: do not ask to confirm the account and SAS on this device (scripts). Compare the SAS anyway: the approving device's user confirms it there."`
+	Account   string        `placeholder:"ACCOUNT-ID" help:"With --link: the account this device must join; an approving device of another account is refused (a leaked code cannot pull this device into someone else's account)."`
 }
 
 func (c *initCmd) Run(g *globals) error {

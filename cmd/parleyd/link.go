@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/parleyhq/parley/cmd/internal/cliutil"
+	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node"
 )
 
@@ -25,16 +27,50 @@ func (c *initCmd) runLink(g *globals, opts node.AccountOptions) error {
 		defer mu.Unlock()
 		fmt.Fprintf(g.stdout, format, args...)
 	}
+	var expect pcrypto.AccountID
+	if c.Account != "" {
+		var err error
+		if expect, err = pcrypto.ParseAccountID(c.Account); err != nil {
+			return fmt.Errorf("init --link --account: %w", err)
+		}
+	}
+	// The SAS is confirmed on this device too; refuse up front rather than
+	// read an answer nobody typed (and burn an attempt) from a pipe.
+	if !c.Yes && !cliutil.IsTerminal(g.stdin) {
+		return fmt.Errorf("init --link: standard input is not a terminal, so the SAS cannot be confirmed on this device; run it on a terminal, or pass --yes (and --account ACCOUNT-ID to refuse any other account)")
+	}
+	stdin := bufio.NewReader(g.stdin)
 	r, err := node.NewLinkRequest(g.Data, node.LinkOptions{
 		AccountOptions: opts,
 		Bootstraps:     c.Bootstrap,
 		ListenAddrs:    c.Listen,
 		TTL:            c.LinkTTL,
 		Logger:         log,
+		ExpectAccount:  expect,
+		AutoConfirm:    c.Yes,
+		Confirm: func(ev node.LinkEvent) error {
+			say("Join this account and confirm the SAS? Type y once the approving device shows the same SAS: ")
+			line, err := stdin.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("no answer: %v", err)
+			}
+			if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+				return fmt.Errorf("the user answered %q", ans)
+			}
+			return nil
+		},
 		OnEvent: func(ev node.LinkEvent) {
 			switch ev.Type {
 			case node.LinkEventSAS:
-				say("\nDevice %s of account %s is approving this device.\nSAS: %s\nCheck that the approving device shows the same SAS, and confirm it there.\n", ev.Approver, ev.Account, ev.SAS)
+				name := ev.AccountName
+				if name == "" {
+					name = "(no name)"
+				}
+				short := ev.Account
+				if id, err := pcrypto.ParseAccountID(ev.Account); err == nil {
+					short = id.Short()
+				}
+				say("\nDevice %s is approving this device into account %s %s\n  (%s).\nSAS: %s\nCheck that this is your account and that the approving device shows the same SAS.\n", ev.Approver, short, name, ev.Account, ev.SAS)
 			case node.LinkEventFailed:
 				say("\nAttempt failed: %v (%d attempt(s) left)\n", ev.Err, ev.AttemptsLeft)
 			}
@@ -63,7 +99,11 @@ func (c *initCmd) runLink(g *globals, opts node.AccountOptions) error {
 	mu.Lock()
 	defer mu.Unlock()
 	fmt.Fprintln(g.stdout)
-	printIdentity(g.stdout, id, "Linked: this device now belongs to the account.")
+	role := "a member device: it does not hold the account key, so it cannot link, promote or revoke devices"
+	if id.Role == "admin" {
+		role = "an admin device: it holds the account key"
+	}
+	printIdentity(g.stdout, id, "Linked: this device now belongs to the account as "+role+".")
 	boot := "BOOTSTRAP-ADDR"
 	if len(c.Bootstrap) > 0 {
 		boot = c.Bootstrap[0]

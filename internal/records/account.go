@@ -4,11 +4,17 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/internal/wire"
 )
+
+// maxDeviceIDLen bounds one device ID (the bytes of a libp2p peer ID) in
+// the admin list; an Ed25519 identity peer ID is 38 bytes.
+const maxDeviceIDLen = 64
 
 // Account is a parsed and validated account record.
 type Account struct {
@@ -22,6 +28,19 @@ type Account struct {
 	Devices []*crypto.DeviceCert
 	// CRL is the account's newest revocation list, or nil.
 	CRL *crypto.CRL
+	// Admins are the devices, among Devices, that hold the account key
+	// (admin devices), in ascending order of their ID bytes. The list is
+	// signed by the account key like the rest of the record, so it is
+	// authoritative; the others are member devices.
+	Admins []crypto.DeviceID
+	// Raw is the signed record as parsed (the envelope), for storing and
+	// republishing the same bytes.
+	Raw []byte
+}
+
+// IsAdmin reports whether the record lists d as an admin device.
+func (a *Account) IsAdmin(d crypto.DeviceID) bool {
+	return slices.Contains(a.Admins, d)
 }
 
 // NewAccount makes a signed account record listing devices, valid from now
@@ -29,7 +48,13 @@ type Account struct {
 // it is returned, so an invalid device (revoked by crl, expired, of another
 // account) or an oversize record is an error here rather than at the DHT.
 func NewAccount(ak *crypto.AccountKey, ac *crypto.AccountCert, devices []*crypto.DeviceCert, crl *crypto.CRL, seq uint64, ttl time.Duration, now time.Time) ([]byte, error) {
-	if err := checkTTL(ttl); err != nil {
+	return NewAccountRecord(ak, ac, devices, nil, crl, seq, ttl, now)
+}
+
+// NewAccountRecord is NewAccount with the list of admin devices, each of
+// which must be among devices (they are sorted and deduplicated here).
+func NewAccountRecord(ak *crypto.AccountKey, ac *crypto.AccountCert, devices []*crypto.DeviceCert, admins []crypto.DeviceID, crl *crypto.CRL, seq uint64, ttl time.Duration, now time.Time) ([]byte, error) {
+	if err := checkTTL(ttl, MaxAccountTTL); err != nil {
 		return nil, fmt.Errorf("records.NewAccount: %w", err)
 	}
 	if ak == nil || ac == nil {
@@ -39,7 +64,7 @@ func NewAccount(ak *crypto.AccountKey, ac *crypto.AccountCert, devices []*crypto
 		return nil, fmt.Errorf("records.NewAccount: %w: %d > %d", ErrTooManyDevices, len(devices), MaxDevices)
 	}
 	h := header{Seq: seq, Expires: expiry(now, ttl)}
-	payload := encodeAccount(h, ac, devices, crl)
+	payload := encodeAccount(h, ac, devices, crl, sortAdmins(admins))
 	seed := ak.Seed()
 	defer clear(seed)
 	data, err := signEnvelope(ed25519.NewKeyFromSeed(seed), AccountContext, payload)
@@ -53,9 +78,9 @@ func NewAccount(ak *crypto.AccountKey, ac *crypto.AccountCert, devices []*crypto
 }
 
 // encodeAccount encodes an account record payload.
-func encodeAccount(h header, ac *crypto.AccountCert, devices []*crypto.DeviceCert, crl *crypto.CRL) []byte {
+func encodeAccount(h header, ac *crypto.AccountCert, devices []*crypto.DeviceCert, crl *crypto.CRL, admins []crypto.DeviceID) []byte {
 	e := wire.NewEncoder(nil)
-	encodeHeader(e, h)
+	encodeHeader(e, accountVersion, h)
 	e.Bytes(ac.Raw())
 	e.Uvarint(uint64(len(devices)))
 	for _, dc := range devices {
@@ -66,7 +91,19 @@ func encodeAccount(h header, ac *crypto.AccountCert, devices []*crypto.DeviceCer
 	} else {
 		e.Bytes(nil)
 	}
+	e.Uvarint(uint64(len(admins)))
+	for _, d := range admins {
+		e.Bytes([]byte(d))
+	}
 	return e.Data()
+}
+
+// sortAdmins returns admins sorted by their bytes without duplicates: the
+// one order a record may list them in.
+func sortAdmins(admins []crypto.DeviceID) []crypto.DeviceID {
+	out := slices.Clone(admins)
+	slices.SortFunc(out, func(a, b crypto.DeviceID) int { return strings.Compare(string(a), string(b)) })
+	return slices.Compact(out)
 }
 
 // ParseAccount parses data as the account record stored under key and
@@ -100,25 +137,26 @@ func parseAccount(key string, data []byte, now time.Time) (*Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := canonical(env.Payload, encodeAccount(header{a.Seq, a.Expires}, a.Cert, a.Devices, a.CRL)); err != nil {
+	if err := canonical(env.Payload, encodeAccount(header{a.Seq, a.Expires}, a.Cert, a.Devices, a.CRL, a.Admins)); err != nil {
 		return nil, err
 	}
 	if pub, ok := a.Cert.Cert.PublicKey.(ed25519.PublicKey); !ok || !pub.Equal(env.Signer) || a.Cert.ID != id {
 		return nil, fmt.Errorf("%w: certificate of account %s", ErrCertKeyMismatch, a.Cert.ID.Short())
 	}
-	if err := checkHeader(header{a.Seq, a.Expires}, now); err != nil {
+	if err := checkHeader(header{a.Seq, a.Expires}, now, MaxAccountTTL); err != nil {
 		return nil, err
 	}
 	if err := verifyDevices(id, a, now); err != nil {
 		return nil, err
 	}
+	a.Raw = data
 	return a, nil
 }
 
 // decodeAccount decodes an account payload and parses its certificates.
 func decodeAccount(payload []byte) (*Account, error) {
 	d := wire.NewDecoder(payload)
-	h := decodeHeader(d)
+	h := decodeHeader(d, accountVersion)
 	acDER := d.Bytes(MaxCertSize)
 	n := decodeCount(d)
 	if n > MaxDevices {
@@ -129,6 +167,14 @@ func decodeAccount(payload []byte) (*Account, error) {
 		devDER = append(devDER, d.Bytes(MaxCertSize))
 	}
 	crlDER := d.Bytes(MaxCRLSize)
+	na := decodeCount(d)
+	if na > MaxDevices {
+		return nil, fmt.Errorf("%w: %d admins > %d", ErrTooManyDevices, na, MaxDevices)
+	}
+	adminRaw := make([][]byte, 0, na)
+	for range na {
+		adminRaw = append(adminRaw, d.Bytes(maxDeviceIDLen))
+	}
 	if err := finish(d); err != nil {
 		return nil, err
 	}
@@ -153,6 +199,16 @@ func decodeAccount(payload []byte) (*Account, error) {
 		if a.CRL, err = crypto.ParseCRL(crlDER); err != nil {
 			return nil, fmt.Errorf("%w: CRL: %w", ErrMalformed, err)
 		}
+	}
+	for i, raw := range adminRaw {
+		dev := crypto.DeviceID(raw)
+		if !seen[dev] {
+			return nil, fmt.Errorf("%w: admin %d is not a device of the record", ErrMalformed, i)
+		}
+		if i > 0 && string(raw) <= string(adminRaw[i-1]) {
+			return nil, fmt.Errorf("%w: admins not in ascending order", ErrMalformed)
+		}
+		a.Admins = append(a.Admins, dev)
 	}
 	return a, nil
 }

@@ -116,7 +116,7 @@ func (a *account) priv() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(a.ke
 // rawAccount signs an arbitrary account payload, bypassing NewAccount's checks.
 func rawAccount(tb testing.TB, signer ed25519.PrivateKey, h header, ac *crypto.AccountCert, devs []*crypto.DeviceCert, crl *crypto.CRL) []byte {
 	tb.Helper()
-	return signRaw(tb, signer, AccountContext, encodeAccount(h, ac, devs, crl))
+	return signRaw(tb, signer, AccountContext, encodeAccount(h, ac, devs, crl, nil))
 }
 
 // rawPresence signs an arbitrary presence payload.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/crypto"
 )
 
 // The fuzz targets take one byte string and use it twice: as a whole record
@@ -20,8 +22,13 @@ func FuzzParseAccount(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good)
-	f.Add(encodeAccount(hdr(2, time.Hour), a.cert, a.devs[:1], nil))
-	f.Add(encodeAccount(hdr(3, time.Hour), a.cert, a.devs, a.crl))
+	f.Add(encodeAccount(hdr(2, time.Hour), a.cert, a.devs[:1], nil, nil))
+	f.Add(encodeAccount(hdr(3, time.Hour), a.cert, a.devs, a.crl, nil))
+	withAdmins, err := NewAccountRecord(a.key, a.cert, a.devs, []crypto.DeviceID{a.devs[0].Device}, a.crl, 4, time.Hour, testNow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(withAdmins)
 	key := AccountKey(a.key.ID())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if acc, err := ParseAccount(key, data, testNow); err == nil {
@@ -35,7 +42,7 @@ func FuzzParseAccount(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(encodeAccount(header{acc.Seq, acc.Expires}, acc.Cert, acc.Devices, acc.CRL), data) {
+		if !bytes.Equal(encodeAccount(header{acc.Seq, acc.Expires}, acc.Cert, acc.Devices, acc.CRL, acc.Admins), data) {
 			t.Fatal("accepted payload does not re-encode to itself")
 		}
 		checkAccountRoundTrip(t, key, signed, acc)

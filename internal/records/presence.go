@@ -26,10 +26,10 @@ type Presence struct {
 
 // NewPresence makes a signed presence record for the device of dk, member of
 // account, reachable at addrs (at most MaxAddrs; none is allowed), valid from now for ttl (at
-// most MaxTTL). The record is checked with ParsePresence before it is
+// most MaxPresenceTTL). The record is checked with ParsePresence before it is
 // returned.
 func NewPresence(dk *crypto.DeviceKey, account crypto.AccountID, addrs []ma.Multiaddr, seq uint64, ttl time.Duration, now time.Time) ([]byte, error) {
-	if err := checkTTL(ttl); err != nil {
+	if err := checkTTL(ttl, MaxPresenceTTL); err != nil {
 		return nil, fmt.Errorf("records.NewPresence: %w", err)
 	}
 	if dk == nil {
@@ -52,7 +52,7 @@ func NewPresence(dk *crypto.DeviceKey, account crypto.AccountID, addrs []ma.Mult
 // encodePresence encodes a presence record payload.
 func encodePresence(h header, account crypto.AccountID, addrs []ma.Multiaddr) []byte {
 	e := wire.NewEncoder(nil)
-	encodeHeader(e, h)
+	encodeHeader(e, presenceVersion, h)
 	e.Raw(account[:])
 	e.Uvarint(uint64(len(addrs)))
 	for _, a := range addrs {
@@ -63,7 +63,7 @@ func encodePresence(h header, account crypto.AccountID, addrs []ma.Multiaddr) []
 
 // ParsePresence parses data as the presence record stored under key and
 // validates it at time now: size, envelope and signature, that the signer is
-// the device the key names, expiry within (now, now+MaxTTL+ClockSkew], a
+// the device the key names, expiry within (now, now+MaxPresenceTTL+ClockSkew], a
 // non-zero account and at most MaxAddrs well-formed addresses.
 func ParsePresence(key string, data []byte, now time.Time) (*Presence, error) {
 	p, err := parsePresence(key, data, now)
@@ -93,7 +93,7 @@ func parsePresence(key string, data []byte, now time.Time) (*Presence, error) {
 	if err := canonical(env.Payload, encodePresence(header{p.Seq, p.Expires}, p.Account, p.Addrs)); err != nil {
 		return nil, err
 	}
-	if err := checkHeader(header{p.Seq, p.Expires}, now); err != nil {
+	if err := checkHeader(header{p.Seq, p.Expires}, now, MaxPresenceTTL); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -102,7 +102,7 @@ func parsePresence(key string, data []byte, now time.Time) (*Presence, error) {
 // decodePresence decodes a presence payload.
 func decodePresence(payload []byte) (*Presence, error) {
 	d := wire.NewDecoder(payload)
-	h := decodeHeader(d)
+	h := decodeHeader(d, presenceVersion)
 	var account crypto.AccountID
 	d.Fill(account[:])
 	n := decodeCount(d)

@@ -26,11 +26,20 @@ const (
 	// MaxPresenceRecordSize bounds a whole presence record, in bytes.
 	MaxPresenceRecordSize = 8 << 10
 
-	// MaxTTL is the longest a record may live: a record expiring later than
-	// now + MaxTTL + ClockSkew is rejected. Nodes re-publish well before.
-	MaxTTL = 48 * time.Hour
+	// MaxPresenceTTL is the longest a presence record may live: one
+	// expiring later than now + MaxPresenceTTL + ClockSkew is rejected.
+	// Devices re-publish well before; addresses go stale fast.
+	MaxPresenceTTL = 48 * time.Hour
+	// MaxAccountTTL is the longest an account record may live. It is long
+	// so that member devices, which cannot sign the record, keep the
+	// account reachable by republishing the admin-signed bytes while every
+	// admin device is offline for weeks (docs/protocol.md, "DHT records").
+	MaxAccountTTL = 30 * 24 * time.Hour
+	// MaxTTL is the longest any record may live (the longer of the two);
+	// the DHT's record age limit (DHTOptions) is MaxTTL + ClockSkew.
+	MaxTTL = MaxAccountTTL
 	// ClockSkew is the tolerance for clocks of publisher and validator that
-	// disagree, added to MaxTTL when checking an expiry.
+	// disagree, added to the TTL limit when checking an expiry.
 	ClockSkew = time.Minute
 
 	// MaxAddrs bounds the addresses in a presence record.
@@ -55,8 +64,13 @@ const (
 	PresenceContext = "parley/presence/v1"
 )
 
-// payloadVersion is the version byte that starts every payload.
-const payloadVersion = 1
+// Payload versions: the version byte that starts a payload. Account
+// records are at version 2 (version 1 had no admin list); presence records
+// are at version 1.
+const (
+	presenceVersion = 1
+	accountVersion  = 2
+)
 
 // AccountKey returns the DHT key of an account's record.
 func AccountKey(id crypto.AccountID) string {
@@ -112,9 +126,9 @@ type header struct {
 }
 
 // checkTTL validates the TTL a record is made with.
-func checkTTL(ttl time.Duration) error {
-	if ttl < time.Second || ttl > MaxTTL {
-		return fmt.Errorf("%w: %v not in [1s, %v]", ErrBadTTL, ttl, MaxTTL)
+func checkTTL(ttl, limit time.Duration) error {
+	if ttl < time.Second || ttl > limit {
+		return fmt.Errorf("%w: %v not in [1s, %v]", ErrBadTTL, ttl, limit)
 	}
 	return nil
 }
@@ -132,11 +146,11 @@ func expiry(now time.Time, ttl time.Duration) time.Time {
 // ClockSkew ahead of now is refused: otherwise a record with sequence
 // 2^64-1 would win over every honest record that follows and lock the
 // account or device out of the DHT for good.
-func checkHeader(h header, now time.Time) error {
+func checkHeader(h header, now time.Time, maxTTL time.Duration) error {
 	if limit := MaxSeq(now); h.Seq > limit {
 		return fmt.Errorf("%w: %d is after %d (now %v plus %v)", ErrSeqTooFar, h.Seq, limit, now.UTC(), ClockSkew)
 	}
-	return checkExpiry(h.Expires, now)
+	return checkExpiry(h.Expires, now, maxTTL)
 }
 
 // MaxSeq is the largest sequence number a record may carry at now: the
@@ -150,11 +164,11 @@ func MaxSeq(now time.Time) uint64 {
 }
 
 // checkExpiry rejects expired records and records expiring too late.
-func checkExpiry(expires, now time.Time) error {
+func checkExpiry(expires, now time.Time, maxTTL time.Duration) error {
 	if !expires.After(now) {
 		return fmt.Errorf("%w: at %v", ErrExpired, expires.UTC())
 	}
-	if limit := now.Add(MaxTTL + ClockSkew); expires.After(limit) {
+	if limit := now.Add(maxTTL + ClockSkew); expires.After(limit) {
 		return fmt.Errorf("%w: %v is after %v", ErrExpiryTooFar, expires.UTC(), limit.UTC())
 	}
 	return nil
@@ -184,17 +198,17 @@ func signEnvelope(priv ed25519.PrivateKey, context string, payload []byte) ([]by
 }
 
 // encodeHeader appends the fields both payloads start with.
-func encodeHeader(e *wire.Encoder, h header) {
-	e.Uint8(payloadVersion)
+func encodeHeader(e *wire.Encoder, version uint8, h header) {
+	e.Uint8(version)
 	e.Uint64(h.Seq)
 	e.Uint64(uint64(h.Expires.Unix()))
 }
 
 // decodeHeader reads the fields both payloads start with and refuses other
 // payload versions.
-func decodeHeader(d *wire.Decoder) header {
-	if v := d.Uint8(); d.Err() == nil && v != payloadVersion {
-		d.Fail(fmt.Errorf("payload version %d, want %d", v, payloadVersion))
+func decodeHeader(d *wire.Decoder, version uint8) header {
+	if v := d.Uint8(); d.Err() == nil && v != version {
+		d.Fail(fmt.Errorf("payload version %d, want %d", v, version))
 	}
 	return header{Seq: d.Uint64(), Expires: time.Unix(int64(d.Uint64()), 0)}
 }

@@ -177,9 +177,9 @@ func TestParseAccountRejects(t *testing.T) {
 	for i := range MaxDevices + 1 {
 		tooMany = append(tooMany, a.issue(t, byte(10+i), testNow.Add(-time.Hour), testNow.Add(time.Hour)))
 	}
-	payload := encodeAccount(hdr(1, time.Hour), a.cert, a.devs, a.crl)
+	payload := encodeAccount(hdr(1, time.Hour), a.cert, a.devs, a.crl, nil)
 	badVersion := bytes.Clone(payload)
-	badVersion[0] = 2
+	badVersion[0] = 1 // version 1 had no admin list
 	if payload[17] < 0x80 || payload[18] >= 0x80 {
 		t.Fatal("test assumes a two-byte account certificate length")
 	}
@@ -259,13 +259,14 @@ func TestParseAccountRejects(t *testing.T) {
 // that do not parse.
 func encodeAccountRaw(h header, ac []byte, devs [][]byte, crl []byte) []byte {
 	e := wire.NewEncoder(nil)
-	encodeHeader(e, h)
+	encodeHeader(e, accountVersion, h)
 	e.Bytes(ac)
 	e.Uvarint(uint64(len(devs)))
 	for _, d := range devs {
 		e.Bytes(d)
 	}
 	e.Bytes(crl)
+	e.Uvarint(0) // no admins
 	return e.Data()
 }
 
@@ -333,7 +334,7 @@ func TestParsePresenceRejects(t *testing.T) {
 
 func encodePresenceRaw(h header, acct crypto.AccountID, addrs [][]byte) []byte {
 	e := wire.NewEncoder(nil)
-	encodeHeader(e, h)
+	encodeHeader(e, presenceVersion, h)
 	e.Raw(acct[:])
 	e.Uvarint(uint64(len(addrs)))
 	for _, a := range addrs {
@@ -467,5 +468,41 @@ func TestMaxSeqKnownAnswer(t *testing.T) {
 	}
 	if got := MaxSeq(time.Unix(-3600, 0)); got != 0 {
 		t.Fatalf("MaxSeq(before 1970) = %d, want 0", got)
+	}
+}
+
+// TestAccountAdmins: the admin list is signed with the record, must name
+// devices of the record, and has one order.
+func TestAccountAdmins(t *testing.T) {
+	a, _ := fixtures(t)
+	key := AccountKey(a.key.ID())
+	d0, d1 := a.devs[0].Device, a.devs[1].Device
+	data, err := NewAccountRecord(a.key, a.cert, a.devs, []crypto.DeviceID{d1, d0, d1}, a.crl, 1, time.Hour, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := ParseAccount(key, data, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Admins) != 2 || !rec.IsAdmin(d0) || !rec.IsAdmin(d1) || !bytes.Equal(rec.Raw, data) {
+		t.Fatalf("admins = %v (raw kept: %v)", rec.Admins, bytes.Equal(rec.Raw, data))
+	}
+	if _, err := NewAccountRecord(a.key, a.cert, a.devs[:1], []crypto.DeviceID{d1}, nil, 1, time.Hour, testNow); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("admin not among the devices: err = %v", err)
+	}
+	lo, hi := d0, d1
+	if string(lo) > string(hi) {
+		lo, hi = hi, lo
+	}
+	unsorted := encodeAccount(hdr(1, time.Hour), a.cert, a.devs, a.crl, []crypto.DeviceID{hi, lo})
+	if _, err := ParseAccount(key, signRaw(t, a.priv(), AccountContext, unsorted), testNow); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("unsorted admins: err = %v", err)
+	}
+	if _, err := NewAccountRecord(a.key, a.cert, a.devs, nil, nil, 1, MaxAccountTTL, testNow); err != nil {
+		t.Fatalf("30-day account record: %v", err)
+	}
+	if _, err := NewPresence(a.devKeys[0], a.key.ID(), nil, 1, MaxAccountTTL, testNow); !errors.Is(err, ErrBadTTL) {
+		t.Fatalf("30-day presence record: err = %v, want %v", err, ErrBadTTL)
 	}
 }

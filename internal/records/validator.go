@@ -41,13 +41,13 @@ func Validator(now func() time.Time) record.NamespacedValidator {
 
 // DHTOptions returns the kad-dht options every Parley DHT uses: the private
 // protocol prefix, the Parley validator, no provider records (Parley stores
-// only values), and a record age limit of MaxTTL.
+// only values), and a record age limit of MaxTTL + ClockSkew (the account records' 30 days; presence records expire by their own signed time, which every read checks).
 func DHTOptions(now func() time.Time) []dht.Option {
 	return []dht.Option{
 		dht.ProtocolPrefix(ProtocolPrefix),
 		dht.Validator(Validator(now)),
 		dht.DisableProviders(),
-		dht.MaxRecordAge(MaxTTL),
+		dht.MaxRecordAge(MaxTTL + ClockSkew),
 	}
 }
 

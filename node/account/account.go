@@ -12,6 +12,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
@@ -132,6 +133,9 @@ func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOpti
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	if !a.HasAccountKey() {
+		return nil, fmt.Errorf("restore: %w: the archive holds no account key; export one from an admin device with parley account export", ErrInvalidInput)
+	}
 	ak, err := pcrypto.AccountKeyFromSeed(a.AccountKeySeed)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -191,6 +195,11 @@ func ExportAccount(st *store.Store, archivePassphrase []byte, o AccountOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
+	defer clear(id.DeviceKeySeed)
+	defer clear(id.AccountKeySeed)
+	if !id.IsAdmin() {
+		return nil, fmt.Errorf("export: %w: this is a member device and does not hold the account key; export the archive from an admin device%s", ErrNotAdmin, adminHint(st))
+	}
 	certs, err := st.DeviceCerts()
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
@@ -227,17 +236,37 @@ func ExportAccount(st *store.Store, archivePassphrase []byte, o AccountOptions) 
 	return out, nil
 }
 
-// Identity is the parsed identity a node runs as.
+// Identity is the parsed identity a node runs as. An admin device holds the
+// account key; a member device holds only its device key and certificate.
 type Identity struct {
-	AccountKey  *pcrypto.AccountKey
 	AccountCert *pcrypto.AccountCert
 	DeviceKey   *pcrypto.DeviceKey
 	DeviceCert  *pcrypto.DeviceCert
+
+	accountKey atomic.Pointer[pcrypto.AccountKey] // nil on a member; set once by a promotion
+}
+
+// AccountKey returns the account key, or nil on a member device.
+func (id *Identity) AccountKey() *pcrypto.AccountKey { return id.accountKey.Load() }
+
+// IsAdmin reports whether this device holds the account key.
+func (id *Identity) IsAdmin() bool { return id.accountKey.Load() != nil }
+
+// SetAccountKey makes the identity an admin's (after a promotion stored the
+// key); ak must be the account's key.
+func (id *Identity) SetAccountKey(ak *pcrypto.AccountKey) error {
+	if ak.ID() != id.AccountCert.ID {
+		return fmt.Errorf("%w: the key is not this account's", ErrInvalidInput)
+	}
+	id.accountKey.Store(ak)
+	return nil
 }
 
 // Wipe zeroes the private keys.
 func (id *Identity) Wipe() {
-	id.AccountKey.Wipe()
+	if ak := id.accountKey.Load(); ak != nil {
+		ak.Wipe()
+	}
 	id.DeviceKey.Wipe()
 }
 
@@ -249,8 +278,12 @@ func LoadIdentity(st *store.Store, now time.Time) (*Identity, error) {
 		return nil, err
 	}
 	id := &Identity{}
-	if id.AccountKey, err = pcrypto.AccountKeyFromSeed(raw.AccountKeySeed); err != nil {
-		return nil, fmt.Errorf("load identity: account key: %w", err)
+	var ak *pcrypto.AccountKey
+	if raw.IsAdmin() {
+		if ak, err = pcrypto.AccountKeyFromSeed(raw.AccountKeySeed); err != nil {
+			return nil, fmt.Errorf("load identity: account key: %w", err)
+		}
+		clear(raw.AccountKeySeed)
 	}
 	if id.DeviceKey, err = pcrypto.DeviceKeyFromSeed(raw.DeviceKeySeed); err != nil {
 		return nil, fmt.Errorf("load identity: device key: %w", err)
@@ -261,8 +294,10 @@ func LoadIdentity(st *store.Store, now time.Time) (*Identity, error) {
 	if id.DeviceCert, err = pcrypto.ParseDeviceCert(raw.DeviceCert); err != nil {
 		return nil, fmt.Errorf("load identity: %w", err)
 	}
-	if id.AccountCert.ID != id.AccountKey.ID() {
-		return nil, fmt.Errorf("load identity: %w: account key does not match its certificate", ErrInvalidInput)
+	if ak != nil {
+		if err := id.SetAccountKey(ak); err != nil {
+			return nil, fmt.Errorf("load identity: %w: account key does not match its certificate", ErrInvalidInput)
+		}
 	}
 	if id.DeviceCert.Device != id.DeviceKey.ID() {
 		return nil, fmt.Errorf("load identity: %w: device key does not match its certificate", ErrInvalidInput)
@@ -330,6 +365,10 @@ func Summary(st *store.Store, dir string) (*apitype.Identity, error) {
 		DeviceCert:  certSummary(dc.Cert),
 		Devices:     len(certs),
 		CRLNumber:   crlNum,
+		Role:        RoleMember,
+	}
+	if raw.Admin {
+		s.Role = RoleAdmin
 	}
 	if dir != "" {
 		s.DataDir = dir

@@ -139,7 +139,7 @@ func testArchive(t *testing.T) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dc, err := pcrypto.IssueDeviceCert(id.AccountKey, id.AccountCert, dk.Public(), fmt.Sprintf("old-%d", i), pcrypto.CertOptions{})
+		dc, err := pcrypto.IssueDeviceCert(id.AccountKey(), id.AccountCert, dk.Public(), fmt.Sprintf("old-%d", i), pcrypto.CertOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,11 +147,11 @@ func testArchive(t *testing.T) []byte {
 			t.Fatal(err)
 		}
 		if i == 0 {
-			crl, err := pcrypto.CreateCRL(id.AccountKey, id.AccountCert, nil, nil, time.Now())
+			crl, err := pcrypto.CreateCRL(id.AccountKey(), id.AccountCert, nil, nil, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
-			crl, err = pcrypto.CreateCRL(id.AccountKey, id.AccountCert, crl, []*big.Int{dc.Serial()}, time.Now())
+			crl, err = pcrypto.CreateCRL(id.AccountKey(), id.AccountCert, crl, []*big.Int{dc.Serial()}, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -65,7 +65,7 @@ func cacheAccount(t *testing.T, m, n *Service, devices []*pcrypto.DeviceCert, cr
 	now := time.Now()
 	seq := max(uint64(now.UnixMilli()), lastSeq.Add(1))
 	lastSeq.Store(seq)
-	raw, err := records.NewAccount(n.ID.AccountKey, n.ID.AccountCert, devices, crl, seq, time.Hour, now)
+	raw, err := records.NewAccount(n.ID.AccountKey(), n.ID.AccountCert, devices, crl, seq, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestCallOfferRefused(t *testing.T) {
 
 	// A second device of alice's account that the account never published.
 	hiddenKey, _ := pcrypto.NewDeviceKey(nil)
-	hiddenCert, err := pcrypto.IssueDeviceCert(alice.ID.AccountKey, alice.ID.AccountCert, hiddenKey.Public(), "hidden", pcrypto.CertOptions{})
+	hiddenCert, err := pcrypto.IssueDeviceCert(alice.ID.AccountKey(), alice.ID.AccountCert, hiddenKey.Public(), "hidden", pcrypto.CertOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestCallOfferRefused(t *testing.T) {
 	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID, State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
-	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{alice.ID.DeviceCert.Serial()}, time.Now())
+	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey(), alice.ID.AccountCert, nil, []*big.Int{alice.ID.DeviceCert.Serial()}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestPinnedRevocationWithoutRecord(t *testing.T) {
 	if err := bob.Store.PutContact(store.Contact{AccountID: alice.ID.AccountCert.ID, State: store.Accepted}); err != nil {
 		t.Fatal(err)
 	}
-	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{alice.ID.DeviceCert.Serial()}, time.Now())
+	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey(), alice.ID.AccountCert, nil, []*big.Int{alice.ID.DeviceCert.Serial()}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func TestTransitionsWalk(t *testing.T) {
 	seq := uint64(time.Now().UnixMilli())
 	// Bob holds a record of alice's account (as after adding her), so her
 	// messages' revocation check needs no lookup.
-	rec0, err := records.NewAccount(alice.ID.AccountKey, alice.ID.AccountCert, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil, seq, time.Hour, time.Now())
+	rec0, err := records.NewAccount(alice.ID.AccountKey(), alice.ID.AccountCert, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil, seq, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestTransitionsWalk(t *testing.T) {
 				}
 				seq++ // each case pushes a newer record, to tell whether it was taken
 				now := time.Now()
-				rec, err := records.NewAccount(alice.ID.AccountKey, alice.ID.AccountCert, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil, seq, time.Hour, now)
+				rec, err := records.NewAccount(alice.ID.AccountKey(), alice.ID.AccountCert, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, nil, seq, time.Hour, now)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -272,16 +272,16 @@ func TestRevokedDeviceRefusedWhateverTheCacheAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	phone, err := pcrypto.IssueDeviceCert(alice.ID.AccountKey, alice.ID.AccountCert, phoneKey.Public(), "phone", pcrypto.CertOptions{})
+	phone, err := pcrypto.IssueDeviceCert(alice.ID.AccountKey(), alice.ID.AccountCert, phoneKey.Public(), "phone", pcrypto.CertOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey, alice.ID.AccountCert, nil, []*big.Int{phone.Serial()}, now)
+	crl, err := pcrypto.CreateCRL(alice.ID.AccountKey(), alice.ID.AccountCert, nil, []*big.Int{phone.Serial()}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := records.NewAccount(alice.ID.AccountKey, alice.ID.AccountCert, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, crl, uint64(now.UnixMilli()), time.Hour, now)
+	raw, err := records.NewAccount(alice.ID.AccountKey(), alice.ID.AccountCert, []*pcrypto.DeviceCert{alice.ID.DeviceCert}, crl, uint64(now.UnixMilli()), time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -237,13 +237,25 @@ func (svc *Service) Devices() ([]apitype.Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	admins := map[pcrypto.DeviceID]bool{}
+	for _, dc := range account.Admins(svc.Store, svc.ID.AccountCert, svc.Now()) {
+		admins[dc.Device] = true
+	}
 	out := make([]apitype.Device, 0, len(ders))
 	for _, id := range sortedMapKeys(ders) {
 		dc, err := pcrypto.ParseDeviceCert(ders[id])
 		if err != nil {
 			continue
 		}
-		out = append(out, svc.deviceInfo(dc, metas[id], crl))
+		d := svc.deviceInfo(dc, metas[id], crl)
+		switch {
+		case d.Revoked:
+		case admins[id] || (d.Self && svc.ID.IsAdmin()):
+			d.Role = account.RoleAdmin
+		default:
+			d.Role = account.RoleMember
+		}
+		out = append(out, d)
 	}
 	slices.SortStableFunc(out, func(a, b apitype.Device) int {
 		if a.Self != b.Self {
@@ -312,6 +324,10 @@ func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.R
 	if err := svc.CheckNotRevoked(); err != nil {
 		return nil, err
 	}
+	ak := svc.ID.AccountKey()
+	if ak == nil {
+		return nil, account.NotAdmin(svc.Store, "revoke a device")
+	}
 	dc, err := svc.findDevice(device)
 	if err != nil {
 		return nil, err
@@ -326,7 +342,7 @@ func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.R
 	}
 	var next *pcrypto.CRL
 	if err == nil {
-		next, err = pcrypto.CreateCRL(svc.ID.AccountKey, svc.ID.AccountCert, crl, []*big.Int{dc.Serial()}, svc.Now())
+		next, err = pcrypto.CreateCRL(ak, svc.ID.AccountCert, crl, []*big.Int{dc.Serial()}, svc.Now())
 	}
 	if err == nil {
 		// The CRL, the record pushes to the contacts and the notice to
@@ -350,8 +366,11 @@ func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.R
 // mergeCRL merges a CRL of the account received from another device or
 // found in the DHT. Revocations only accumulate: when the CRL lists a
 // serial ours does not, ours is replaced (if it is a superset with a higher
-// number) or a new CRL is signed with the union and a number above both.
-// It reports whether the stored CRL changed.
+// number) or, on an admin device, a new CRL is signed with the union and a
+// number above both. A member device cannot sign: it keeps the newest
+// admin-signed CRL that is a superset of what it has and leaves the union
+// to an admin (which sees both lists by sync or in the DHT). It reports
+// whether the stored CRL changed.
 func (svc *Service) mergeCRL(der []byte) (bool, error) {
 	remote, err := pcrypto.ParseCRL(der)
 	if err != nil {
@@ -378,11 +397,17 @@ func (svc *Service) mergeCRL(der []byte) (bool, error) {
 	case len(missingThere) == 0 && higher:
 		return true, svc.Store.PutCRL(remote.Raw(), remote.Number.Uint64())
 	}
+	ak := svc.ID.AccountKey()
+	if ak == nil {
+		svc.Log.Warn("two revocation lists of the account each revoke a device the other does not; an admin device will sign their union",
+			"local", local.Number, "remote", remote.Number)
+		return false, nil
+	}
 	prev, add := local, missingHere
 	if higher {
 		prev, add = remote, missingThere
 	}
-	next, err := pcrypto.CreateCRL(svc.ID.AccountKey, svc.ID.AccountCert, prev, add, svc.Now())
+	next, err := pcrypto.CreateCRL(ak, svc.ID.AccountCert, prev, add, svc.Now())
 	if err != nil {
 		return false, err
 	}
@@ -456,6 +481,9 @@ func (svc *Service) checkOwnRecord(ctx context.Context) {
 	rec, err := records.ParseAccount(key, val, svc.Now())
 	if err != nil {
 		return
+	}
+	if err := svc.pres.UpdateAccount(svc.ID.AccountCert.ID, rec, svc.Now()); err != nil {
+		svc.Log.Debug("our account record in the DHT not taken", "err", err)
 	}
 	if rec.CRL != nil {
 		if changed, err := svc.mergeCRL(rec.CRL.Raw()); err != nil {

@@ -17,5 +17,11 @@ func (svc *Service) Endpoints() service.Endpoints {
 			}
 			return svc.RevokeDevice(r.Context(), req.DeviceID)
 		}),
+		"devices/promote": service.Post(func(r *http.Request, req apitype.DevicePromote) (any, error) {
+			if err := service.Required("device_id", req.DeviceID); err != nil {
+				return nil, err
+			}
+			return svc.PromoteDevice(r.Context(), req.DeviceID)
+		}),
 	}
 }

@@ -43,7 +43,7 @@ func TestRevocationNoticesSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	phone, err := pcrypto.IssueDeviceCert(env.ID.AccountKey, env.ID.AccountCert, phoneKey.Public(), "phone", pcrypto.CertOptions{})
+	phone, err := pcrypto.IssueDeviceCert(env.ID.AccountKey(), env.ID.AccountCert, phoneKey.Public(), "phone", pcrypto.CertOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

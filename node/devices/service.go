@@ -60,6 +60,8 @@ func New(env service.Env, pres *presence.Service, cs *contacts.Service, o Option
 func (svc *Service) Serve(ctx context.Context) error {
 	svc.Host.SetStreamHandler(SyncProtocol, svc.handleSyncStream)
 	defer svc.Host.RemoveStreamHandler(SyncProtocol)
+	svc.Host.SetStreamHandler(PromoteProtocol, svc.handlePromoteStream)
+	defer svc.Host.RemoveStreamHandler(PromoteProtocol)
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.syncLoop(ctx) })
 	wg.Wait()

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/internal/wire"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/store"
@@ -72,6 +73,9 @@ type syncMsg struct {
 	CRL     []byte            `json:"crl,omitempty"`
 	Devices []syncDevice      `json:"devices,omitempty"`
 	Entries []syncItem        `json:"entries,omitempty"`
+	// Record is the newest admin-signed account record the sender holds:
+	// members learn new records (and the admin list) from it.
+	Record []byte `json:"record,omitempty"`
 	// Code and Error are set on a refused request: "account" (another
 	// account), "unknown" (a device the responder does not know),
 	// "revoked" (a revoked device, on either side).
@@ -223,6 +227,9 @@ func (svc *Service) syncState() (*syncMsg, error) {
 	if m.CRL, _, err = svc.Store.CRL(); err != nil {
 		return nil, err
 	}
+	if m.Record, _, _, err = svc.Store.OwnRecord(); err != nil {
+		return nil, err
+	}
 	ders, err := svc.Store.DeviceCerts()
 	if err != nil {
 		return nil, err
@@ -339,6 +346,7 @@ func (svc *Service) mergeSyncCRL(der []byte) bool {
 // applyState merges a trusted device's state: device certificates, then
 // entries.
 func (svc *Service) applyState(from pcrypto.DeviceID, m *syncMsg, crlChanged bool) {
+	svc.takeRecord(from, m.Record)
 	added := svc.mergeDevices(m.Devices)
 	entries := make([]store.SyncEntry, 0, len(m.Entries))
 	badDevice := 0
@@ -370,6 +378,23 @@ func (svc *Service) applyState(from pcrypto.DeviceID, m *syncMsg, crlChanged boo
 	// changes the merge versioned (made while this exchange ran).
 	if added || crlChanged || len(applied) > 0 || res.Recorded > 0 {
 		svc.devs.kickSync()
+	}
+}
+
+// takeRecord takes an account record of our account from a trusted device:
+// verified (signed by the account key) and checked against the pin like a
+// record from the DHT.
+func (svc *Service) takeRecord(from pcrypto.DeviceID, raw []byte) {
+	if len(raw) == 0 {
+		return
+	}
+	now := svc.Now()
+	rec, err := records.ParseAccount(records.AccountKey(svc.ID.AccountCert.ID), raw, now)
+	if err == nil {
+		err = svc.pres.UpdateAccount(svc.ID.AccountCert.ID, rec, now)
+	}
+	if err != nil {
+		svc.Log.Debug("account record from another device not taken", "from", from, "err", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -36,10 +37,19 @@ type linkSession struct {
 	nonceN  []byte
 	expires time.Time
 	timer   *time.Timer
+	admin   bool // the new device gets the account key
+	wrong   int  // wrong SAS entries so far
 }
 
+// maxSASTries is how many wrong SAS entries end a session on the approver.
+const maxSASTries = 3
+
 func (s *linkSession) info(state string) *apitype.LinkSession {
-	return &apitype.LinkSession{Session: s.id, State: state, SAS: s.sas, DeviceID: s.device.String(), DeviceName: s.name, Expires: s.expires}
+	role := account.RoleMember
+	if s.admin {
+		role = account.RoleAdmin
+	}
+	return &apitype.LinkSession{Session: s.id, State: state, SAS: s.sas, DeviceID: s.device.String(), DeviceName: s.name, Expires: s.expires, Role: role}
 }
 
 // close ends the session's stream, telling the new device why when err is
@@ -66,6 +76,9 @@ func (svc *Service) ApproveLink(ctx context.Context, req apitype.LinkApprove) (*
 	if err := svc.devs.CheckNotRevoked(); err != nil {
 		return nil, err
 	}
+	if !svc.ID.IsAdmin() {
+		return nil, account.NotAdmin(svc.Store, "approve a link (a new device needs a certificate signed with the account key)")
+	}
 	if s := svc.sessions.sessionByCode(code.codeID()); s != nil {
 		if req.SAS == "" {
 			return s.info(apitype.LinkStateConfirm), nil
@@ -75,7 +88,7 @@ func (svc *Service) ApproveLink(ctx context.Context, req apitype.LinkApprove) (*
 	if err := svc.admitCode(code); err != nil {
 		return nil, err
 	}
-	s, err := svc.openLinkSession(ctx, code)
+	s, err := svc.openLinkSession(ctx, code, req.Admin)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +138,7 @@ func (svc *Service) admitCode(code *LinkCode) error {
 }
 
 // openLinkSession dials the new device and runs the session up to the SAS.
-func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkSession, error) {
+func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode, admin bool) (*linkSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, linkIOTimeout)
 	defer cancel()
 	ctx = network.WithAllowLimitedConn(ctx, "link")
@@ -138,7 +151,7 @@ func (svc *Service) openLinkSession(ctx context.Context, code *LinkCode) (*linkS
 	}
 	_ = st.SetDeadline(time.Now().Add(linkIOTimeout))
 	c := &linkConn{s: st, r: bufio.NewReader(st), phase: phaseApproverAwaitDevice}
-	s := &linkSession{code: code, codeID: code.codeID(), c: c, device: code.Device, nonceA: make([]byte, linkNonceLen)}
+	s := &linkSession{code: code, codeID: code.codeID(), c: c, device: code.Device, nonceA: make([]byte, linkNonceLen), admin: admin}
 	fail := func(err error) (*linkSession, error) {
 		st.Reset()
 		return nil, err
@@ -196,8 +209,13 @@ func (svc *Service) confirmLink(ctx context.Context, id, sas string, cancel bool
 	}
 	want, got := normalizeSAS(s.sas), normalizeSAS(sas)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
-		s.close(fmt.Errorf("%w: the SAS typed on the approving device did not match", ErrLinkSAS))
-		return nil, fmt.Errorf("%w: %q is not the SAS of this session; nothing was sent; if the new device shows another SAS than this device did, someone else may be in the middle", ErrLinkSAS, sas)
+		s.wrong++
+		if left := maxSASTries - s.wrong; left > 0 && svc.sessions.addSession(s) {
+			// A typo: the session stays open for another try.
+			return nil, fmt.Errorf("%w: %q is not the SAS of this session; nothing was sent; %d tries left (parley link confirm %s --sas …); if the new device shows another SAS than this device did, someone else may be in the middle: cancel", ErrLinkSAS, sas, left, s.id)
+		}
+		s.close(fmt.Errorf("%w: the SAS typed on the approving device did not match %d times", ErrLinkSAS, s.wrong))
+		return nil, fmt.Errorf("%w: %q is not the SAS of this session; nothing was sent and the session is closed after %d wrong entries; if the new device shows another SAS than this device did, someone else may be in the middle", ErrLinkSAS, sas, s.wrong)
 	}
 	s.timer.Stop()
 	err := svc.transferAccount(ctx, s)
@@ -231,13 +249,17 @@ func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 	if name == "" {
 		name = "device"
 	}
-	dc, err := pcrypto.IssueDeviceCert(svc.ID.AccountKey, svc.ID.AccountCert, pub, name, pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
+	ak := svc.ID.AccountKey()
+	if ak == nil {
+		return account.NotAdmin(svc.Store, "link a device")
+	}
+	dc, err := pcrypto.IssueDeviceCert(ak, svc.ID.AccountCert, pub, name, pcrypto.CertOptions{NotBefore: now.Add(-time.Hour)})
 	if err != nil {
 		return fmt.Errorf("link: device certificate: %w", err)
 	}
 	pass := linkArchivePassphrase(s.code.Secret[:], svc.ID.DeviceCert.Device, s.device, s.nonceA, s.nonceN)
 	defer clear(pass)
-	archive, err := svc.linkArchive(dc, pass)
+	archive, err := svc.linkArchive(dc, pass, s.admin)
 	if err != nil {
 		return err
 	}
@@ -250,8 +272,20 @@ func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 	}
 	_ = svc.Store.NoteDeviceLinked(dev, now)
 	forget := func() { _ = svc.Store.DeleteDeviceCert(dev) }
-	_ = s.c.s.SetDeadline(time.Now().Add(linkIOTimeout))
-	if err := s.c.write(&linkMsg{Type: linkTransfer, DeviceCert: dc.Raw(), Archive: archive}); err != nil {
+	// The account record that lists the new device (as an admin when it
+	// gets the key): a member cannot sign one, so it starts with this.
+	var promote []pcrypto.DeviceID
+	if s.admin {
+		promote = []pcrypto.DeviceID{dev}
+	}
+	rec, err := svc.devs.SignAccountRecord(now, promote)
+	if err != nil {
+		forget()
+		return fmt.Errorf("link: account record: %w", err)
+	}
+	// The new device's user confirms too before it stores the account.
+	_ = s.c.s.SetDeadline(time.Now().Add(linkConfirmTimeout + linkIOTimeout))
+	if err := s.c.write(&linkMsg{Type: linkTransfer, DeviceCert: dc.Raw(), Archive: archive, Record: rec}); err != nil {
 		forget()
 		return fmt.Errorf("%w: %v", ErrLinkUnreachable, err)
 	}
@@ -273,7 +307,7 @@ func (svc *Service) transferAccount(ctx context.Context, s *linkSession) error {
 
 // linkArchive builds the account archive for a new device (its own
 // certificate included) and encrypts it with the session's passphrase.
-func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, error) {
+func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte, admin bool) ([]byte, error) {
 	raw, err := svc.Store.Identity()
 	if err != nil {
 		return nil, err
@@ -298,7 +332,10 @@ func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte) ([]byte, er
 			settings[string(k)] = v
 		}
 	}
-	a := &pcrypto.Archive{AccountKeySeed: raw.AccountKeySeed, AccountCert: raw.AccountCert, CRL: crl, Settings: settings, Created: svc.Now().UTC()}
+	a := &pcrypto.Archive{AccountCert: raw.AccountCert, CRL: crl, Settings: settings, Created: svc.Now().UTC()}
+	if admin {
+		a.AccountKeySeed = raw.AccountKeySeed // only an admin device gets the account key
+	}
 	for _, der := range certs {
 		a.DeviceCerts = append(a.DeviceCerts, der)
 	}

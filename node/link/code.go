@@ -307,6 +307,7 @@ const (
 	linkCodeAttempts = "attempts"
 	linkCodeProof    = "proof"
 	linkCodeSAS      = "sas"
+	linkCodeAccount  = "account"
 	linkCodeInvalid  = "invalid"
 	linkCodeTimeout  = "timeout"
 	linkCodeInternal = "internal"
@@ -324,6 +325,7 @@ type linkMsg struct {
 	Nonce       []byte `json:"nonce,omitempty"`
 	Name        string `json:"name,omitempty"`
 	Archive     []byte `json:"archive,omitempty"`
+	Record      []byte `json:"record,omitempty"`
 	Code        string `json:"code,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 }

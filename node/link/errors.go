@@ -37,6 +37,9 @@ var (
 	// ErrNoLinkSession means a link session ID is unknown (finished, timed
 	// out, or never started).
 	ErrNoLinkSession = errors.New("no such link session")
+	// ErrLinkWrongAccount means the approving device is of another account
+	// than the new device was told to expect (--account).
+	ErrLinkWrongAccount = errors.New("link approved by another account")
 )
 
 // linkErrors maps the error codes of link messages to sentinels and back.
@@ -47,6 +50,7 @@ var linkErrors = map[string]error{
 	linkCodeAttempts: ErrLinkAttempts,
 	linkCodeProof:    ErrLinkProof,
 	linkCodeSAS:      ErrLinkSAS,
+	linkCodeAccount:  ErrLinkWrongAccount,
 }
 
 // linkErrorCode is the wire code for err.

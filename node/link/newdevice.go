@@ -30,6 +30,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/store"
 )
@@ -71,6 +72,19 @@ type LinkOptions struct {
 	RelayWait time.Duration
 	// Logger receives logs. Defaults to slog.Default().
 	Logger *slog.Logger
+	// ExpectAccount, when not zero, is the account the user means to join:
+	// an approving device of any other account is refused (someone who saw
+	// the code cannot pull the device into their own account).
+	ExpectAccount pcrypto.AccountID
+	// Confirm is asked, once the SAS is known (with the LinkEventSAS event:
+	// the account joined, its name and the SAS), whether the user confirms
+	// on this device too; nothing is stored unless it returns nil. It runs
+	// on its own goroutine while the approving device's user compares the
+	// SAS, and should return within linkConfirmTimeout. AutoConfirm
+	// confirms without asking (parleyd init --link --yes). With neither,
+	// every session is refused.
+	Confirm     func(LinkEvent) error
+	AutoConfirm bool
 	// OnEvent, when set, is called for each step a user should see: an
 	// approving device proved the secret (with the SAS to compare), an
 	// attempt failed (with the reason), the device was linked. It is
@@ -84,6 +98,8 @@ type LinkEvent struct {
 	Type string
 	// Account is the account the approving device acts for.
 	Account string
+	// AccountName is the account certificate's display name (may be empty).
+	AccountName string
 	// Approver is the approving device's ID.
 	Approver string
 	// SAS is the short authentication string of the session (LinkEventSAS).
@@ -435,6 +451,9 @@ func (r *LinkRequest) session(w *linkConn, hello *linkMsg, approver pcrypto.Devi
 	if err != nil {
 		return err
 	}
+	if !r.o.ExpectAccount.IsZero() && ac.ID != r.o.ExpectAccount {
+		return fmt.Errorf("%w: the approving device is of account %s, not of %s that this device expects to join; someone else may have seen the link code", ErrLinkWrongAccount, ac.ID, r.o.ExpectAccount)
+	}
 	nonce := make([]byte, linkNonceLen)
 	if _, err := rand.Read(nonce); err != nil {
 		return err
@@ -451,10 +470,22 @@ func (r *LinkRequest) session(w *linkConn, hello *linkMsg, approver pcrypto.Devi
 	}
 	sas := linkSAS(r.code.Secret[:], approver, r.dk.ID(), reveal.Nonce, nonce)
 	r.log.Info("link session: compare the SAS on both devices", "approver", approver, "account", ac.ID)
-	r.event(LinkEvent{Type: LinkEventSAS, Account: ac.ID.String(), Approver: approver.String(), SAS: sas})
-	// The user now compares the SAS; the transfer follows their confirmation.
+	ev := LinkEvent{Type: LinkEventSAS, Account: ac.ID.String(), AccountName: ac.Name, Approver: approver.String(), SAS: sas}
+	r.event(ev)
+	// Both users now compare the SAS: the approver's confirmation sends the
+	// transfer, this device's lets it store what arrives.
+	confirmed := make(chan error, 1)
+	go func() { confirmed <- r.confirm(ev) }()
 	_ = w.s.SetDeadline(time.Now().Add(linkConfirmTimeout + linkIOTimeout))
 	transfer, err := w.expect()
+	if err != nil {
+		return err
+	}
+	select {
+	case err = <-confirmed:
+	case <-time.After(linkConfirmTimeout):
+		err = fmt.Errorf("%w: the SAS was not confirmed on the new device within %v", ErrLinkSAS, linkConfirmTimeout)
+	}
 	if err != nil {
 		return err
 	}
@@ -481,6 +512,20 @@ func (r *LinkRequest) session(w *linkConn, hello *linkMsg, approver pcrypto.Devi
 	}
 	r.finish(id, nil)
 	r.event(LinkEvent{Type: LinkEventLinked, Account: ac.ID.String(), Approver: approver.String()})
+	return nil
+}
+
+// confirm asks the user of this device to confirm the SAS and account.
+func (r *LinkRequest) confirm(ev LinkEvent) error {
+	switch {
+	case r.o.AutoConfirm:
+		return nil
+	case r.o.Confirm == nil:
+		return fmt.Errorf("%w: this device has no way to confirm the SAS (no prompt and no --yes)", ErrLinkSAS)
+	}
+	if err := r.o.Confirm(ev); err != nil {
+		return fmt.Errorf("%w: not confirmed on the new device: %v", ErrLinkSAS, err)
+	}
 	return nil
 }
 
@@ -543,6 +588,15 @@ func (r *LinkRequest) complete(ac *pcrypto.AccountCert, approver *pcrypto.Device
 		return nil, fmt.Errorf("link: %w", err)
 	}
 	state.DeviceCerts[dc.Device] = dc.Raw()
+	var rec *records.Account
+	if len(m.Record) > 0 {
+		if rec, err = records.ParseAccount(records.AccountKey(ac.ID), m.Record, now); err != nil {
+			return nil, fmt.Errorf("%w: account record: %v", service.ErrInvalidInput, err)
+		}
+		if !slices.ContainsFunc(rec.Devices, func(d *pcrypto.DeviceCert) bool { return d.Device == dc.Device }) {
+			return nil, fmt.Errorf("%w: the account record does not list the new device", service.ErrInvalidInput)
+		}
+	}
 	// One transaction: a crash leaves no identity (init --link can run
 	// again) or one with the whole account.
 	err = r.st.CreateAccount(store.Identity{
@@ -553,6 +607,9 @@ func (r *LinkRequest) complete(ac *pcrypto.AccountCert, approver *pcrypto.Device
 		return nil, fmt.Errorf("link: %w", err)
 	}
 	_ = r.st.NoteDeviceLinked(dc.Device, now)
+	if rec != nil {
+		_, _ = r.st.PutOwnRecord(rec.Raw, rec.Seq)
+	}
 	if err := account.WritePublicCerts(r.dir, ac, dc); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}

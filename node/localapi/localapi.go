@@ -114,7 +114,8 @@ func classify(err error) (int, string) {
 		return http.StatusNotFound, "the account has not published a record: is its daemon running and connected to a bootstrap?"
 	case errors.Is(err, service.ErrConflict),
 		errors.Is(err, link.ErrLinkExpired), errors.Is(err, link.ErrLinkUsed), errors.Is(err, link.ErrLinkInUse),
-		errors.Is(err, link.ErrLinkAttempts), errors.Is(err, link.ErrLinkRefused), errors.Is(err, devices.ErrDeviceRevoked):
+		errors.Is(err, link.ErrLinkAttempts), errors.Is(err, link.ErrLinkRefused), errors.Is(err, devices.ErrDeviceRevoked),
+		errors.Is(err, account.ErrNotAdmin):
 		return http.StatusConflict, ""
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusGatewayTimeout, ""

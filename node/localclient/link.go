@@ -42,6 +42,17 @@ func (c *Client) RevokeDevice(ctx context.Context, device string) (*apitype.Revo
 	return &r, nil
 }
 
+// PromoteDevice makes a member device of the account an admin: the daemon
+// (an admin) sends it the account key over the devices' authenticated
+// channel.
+func (c *Client) PromoteDevice(ctx context.Context, device string) (*apitype.Device, error) {
+	var d apitype.Device
+	if err := c.post(ctx, "devices/promote", apitype.DevicePromote{DeviceID: device}, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
 // RenameContact changes a contact's local name.
 func (c *Client) RenameContact(ctx context.Context, account, name string) (*apitype.Contact, error) {
 	var ct apitype.Contact

@@ -1,8 +1,12 @@
 package presence
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/node/account"
@@ -104,10 +108,39 @@ func (svc *Service) nextSeq(now time.Time) uint64 {
 	return svc.seq
 }
 
-// AccountRecord builds the signed account record from the store: the
-// account certificate, the certificates of the devices not revoked, and the
-// CRL.
+// AccountRecord returns the account record to publish and to push to
+// contacts. An admin device returns the stored record while it still lists
+// what the store holds (devices, CRL, admins) and has more than a third of
+// its validity left, and otherwise signs a new one (stored and pinned). A
+// member device cannot sign: it returns the newest admin-signed record it
+// holds, which an admin refreshes (ErrNoAccountRecord when it has none
+// that is still valid).
 func (svc *Service) AccountRecord(now time.Time) ([]byte, error) {
+	return svc.SignAccountRecord(now, nil)
+}
+
+// ErrNoAccountRecord is returned on a member device that holds no valid
+// admin-signed account record to publish.
+var ErrNoAccountRecord = errors.New("no valid account record signed by an admin device")
+
+// SignAccountRecord is AccountRecord that also lists promote as admin
+// devices (an admin promoting them), which forces a new record when the
+// stored one does not list them.
+func (svc *Service) SignAccountRecord(now time.Time, promote []pcrypto.DeviceID) ([]byte, error) {
+	svc.signMu.Lock()
+	defer svc.signMu.Unlock()
+	stored, err := account.OwnRecord(svc.Store, svc.ID.AccountCert, now)
+	if err != nil {
+		svc.Log.Warn("stored account record unusable", "err", err)
+		stored = nil
+	}
+	ak := svc.ID.AccountKey()
+	if ak == nil {
+		if stored == nil || !now.Before(stored.Expires) {
+			return nil, fmt.Errorf("%w; an admin device must come online to sign one%s", ErrNoAccountRecord, account.AdminHint(account.Admins(svc.Store, svc.ID.AccountCert, now)))
+		}
+		return stored.Raw, nil
+	}
 	crl, err := account.LoadCRL(svc.Store)
 	if err != nil {
 		return nil, err
@@ -133,8 +166,29 @@ func (svc *Service) AccountRecord(now time.Time) ([]byte, error) {
 	if len(devices) > records.MaxDevices {
 		return nil, fmt.Errorf("account has %d devices, at most %d fit in a record", len(devices), records.MaxDevices)
 	}
+	slices.SortFunc(devices, func(a, b *pcrypto.DeviceCert) int { return strings.Compare(string(a.Device), string(b.Device)) })
+	// Admins: this device, those the last record named that are still
+	// listed, and those being promoted.
+	want := map[pcrypto.DeviceID]bool{svc.ID.DeviceCert.Device: true}
+	for _, d := range promote {
+		want[d] = true
+	}
+	if stored != nil {
+		for _, d := range stored.Admins {
+			want[d] = true
+		}
+	}
+	var admins []pcrypto.DeviceID
+	for _, dc := range devices {
+		if want[dc.Device] {
+			admins = append(admins, dc.Device)
+		}
+	}
+	if stored != nil && sameRecord(stored, devices, crl, admins) && stored.Expires.Sub(now) > svc.o.AccountTTL/3 {
+		return stored.Raw, nil
+	}
 	seq := svc.nextSeq(now)
-	rec, err := records.NewAccount(svc.ID.AccountKey, svc.ID.AccountCert, devices, crl, seq, svc.o.AccountTTL, now)
+	rec, err := records.NewAccountRecord(ak, svc.ID.AccountCert, devices, admins, crl, seq, svc.o.AccountTTL, now)
 	if err != nil {
 		return nil, err
 	}
@@ -143,5 +197,30 @@ func (svc *Service) AccountRecord(now time.Time) ([]byte, error) {
 	if err := svc.Store.RaiseAccountPin(svc.ID.AccountCert.ID, pinOf(seq, crl), true); err != nil {
 		return nil, err
 	}
+	if _, err := svc.Store.PutOwnRecord(rec, seq); err != nil {
+		return nil, err
+	}
 	return rec, nil
+}
+
+// sameRecord reports whether rec lists exactly devices, crl and admins.
+func sameRecord(rec *records.Account, devices []*pcrypto.DeviceCert, crl *pcrypto.CRL, admins []pcrypto.DeviceID) bool {
+	if len(rec.Devices) != len(devices) || !slices.Equal(rec.Admins, admins) {
+		return false
+	}
+	have := map[pcrypto.DeviceID][]byte{}
+	for _, dc := range rec.Devices {
+		have[dc.Device] = dc.Raw()
+	}
+	for _, dc := range devices {
+		if !bytes.Equal(have[dc.Device], dc.Raw()) {
+			return false
+		}
+	}
+	switch {
+	case crl == nil || rec.CRL == nil:
+		return crl == nil && rec.CRL == nil
+	default:
+		return crl.Number.Cmp(rec.CRL.Number) == 0
+	}
 }

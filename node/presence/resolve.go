@@ -356,6 +356,13 @@ func (svc *Service) accept(id pcrypto.AccountID, rec *records.Account, now time.
 	if err := svc.Store.RaiseAccountPin(id, pinOf(rec.Seq, rec.CRL), svc.pinned(id)); err != nil {
 		return nil, err
 	}
+	if id == svc.ID.AccountCert.ID && len(rec.Raw) > 0 {
+		// Keep the newest admin-signed record of our own account: a
+		// member republishes it, and it says which devices are admins.
+		if _, err := svc.Store.PutOwnRecord(rec.Raw, rec.Seq); err != nil {
+			return nil, err
+		}
+	}
 	return svc.cache.put(id, rec, now), nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/parleyhq/parley/internal/records"
 
 	"github.com/parleyhq/parley/node/service"
 )
@@ -27,7 +28,9 @@ type Options struct {
 	Bootstraps []peer.AddrInfo
 	// PresenceTTL is the lifetime of the presence record. Defaults to 1h.
 	PresenceTTL time.Duration
-	// AccountTTL is the lifetime of the account record. Defaults to 24h.
+	// AccountTTL is the lifetime of the account record. Defaults to 30
+	// days (records.MaxAccountTTL); an admin re-signs it when a third is
+	// left.
 	AccountTTL time.Duration
 	// LookupTimeout bounds one DHT lookup. Defaults to 5s.
 	LookupTimeout time.Duration
@@ -44,7 +47,7 @@ func (o *Options) setDefaults() {
 		o.PresenceTTL = time.Hour
 	}
 	if o.AccountTTL == 0 {
-		o.AccountTTL = 24 * time.Hour
+		o.AccountTTL = records.MaxAccountTTL
 	}
 	if o.LookupTimeout == 0 {
 		o.LookupTimeout = 5 * time.Second
@@ -61,6 +64,8 @@ type Service struct {
 	bootstraps    []peer.AddrInfo
 	publishNow    chan struct{} // wakes the publish loop; buffered 1
 	bootstrapKick chan struct{} // wakes the bootstrap loop; buffered 1
+
+	signMu sync.Mutex // serialises choosing and signing the account record
 
 	mu        sync.Mutex // guards the following fields
 	published time.Time

@@ -336,7 +336,7 @@ func (w *world) vicDevices() map[string]apitype.Device {
 func (w *world) opLink() op {
 	w.links++
 	name := fmt.Sprintf("new-%d", w.links)
-	args := []string{"init", "--link", "--data", filepath.Join(w.t.TempDir(), name), "--name", name, "--no-qr", "--listen", "/ip4/127.0.0.1/tcp/0"}
+	args := []string{"init", "--link", "--yes", "--data", filepath.Join(w.t.TempDir(), name), "--name", name, "--no-qr", "--listen", "/ip4/127.0.0.1/tcp/0"}
 	for _, b := range w.boot {
 		args = append(args, "--bootstrap", b)
 	}

@@ -34,7 +34,7 @@ type linkProc struct {
 func startLink(t *testing.T, net *network, name string, extra ...string) *linkProc {
 	t.Helper()
 	l := &linkProc{t: t, dir: filepath.Join(t.TempDir(), name)}
-	args := []string{"init", "--link", "--data", l.dir, "--name", name, "--listen", "/ip4/127.0.0.1/tcp/0"}
+	args := []string{"init", "--link", "--yes", "--data", l.dir, "--name", name, "--listen", "/ip4/127.0.0.1/tcp/0"}
 	for _, b := range net.boot {
 		args = append(args, "--bootstrap", b)
 	}
@@ -137,7 +137,11 @@ func TestLinkEndToEnd(t *testing.T) {
 	if s.SAS == wrong {
 		wrong = "111 111"
 	}
-	refused(t, bob1, "SAS not confirmed", "link", "approve", l.code, "--sas", wrong)
+	// A typo can be retried in the same session; the third wrong entry
+	// closes it.
+	refused(t, bob1, "2 tries left", "link", "approve", l.code, "--sas", wrong)
+	refused(t, bob1, "1 tries left", "link", "approve", l.code, "--sas", wrong)
+	refused(t, bob1, "closed after 3 wrong entries", "link", "approve", l.code, "--sas", wrong)
 	ok(t, l.proc.WaitOutput(ctx, "Attempt failed: SAS not confirmed", 10*time.Second))
 
 	// Another device racing for the same code while bob's session is open.
@@ -153,14 +157,14 @@ func TestLinkEndToEnd(t *testing.T) {
 	if code := l.waitExit(); code != 0 || !strings.Contains(l.proc.Output(), "Linked: this device now belongs to the account") {
 		t.Fatalf("parleyd init --link exited with %d:\n%s", code, l.proc.Output())
 	}
-	refused(t, bob1, "already used", "link", "approve", l.code)
+	refused(t, bob1, "already used", "link", "approve", l.code, "--no-prompt")
 
 	// An expired code.
 	exp := startLink(t, net, "too-late", "--link-ttl", "1s", "--no-qr")
 	if code := exp.waitExit(); code == 0 || !strings.Contains(exp.proc.Output(), "expired") {
 		t.Fatalf("an expired link request exited with %d:\n%s", code, exp.proc.Output())
 	}
-	refused(t, bob1, "expired", "link", "approve", exp.code)
+	refused(t, bob1, "expired", "link", "approve", exp.code, "--no-prompt")
 
 	// The phone runs: it has bob's contacts, and a call rings both devices.
 	bob2, err := daemon.Open(ctx, net.config("bob-phone", l.dir))
@@ -236,7 +240,7 @@ func TestLinkEndToEnd(t *testing.T) {
 	}
 	// And it cannot approve devices any more.
 	l3 := startLink(t, net, "bob-tablet", "--no-qr")
-	refused(t, bob2, "revoked", "link", "approve", l3.code)
+	refused(t, bob2, "revoked", "link", "approve", l3.code, "--no-prompt")
 	if out, _ := json.Marshal(devs); !strings.Contains(string(out), phoneID) {
 		t.Fatalf("devices list lost the phone: %s", out)
 	}

@@ -145,3 +145,11 @@ func PrintJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// IsTerminal reports whether r is a terminal (an *os.File on a tty).
+// Commands that would ask the user a question refuse instead of reading an
+// answer from a pipe or file that nobody typed.
+func IsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -153,6 +153,9 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 	req, err := node.NewLinkRequest(alicePhone, node.LinkOptions{
 		AccountOptions: node.AccountOptions{DeviceName: "alice-phone", KDF: kdf},
 		Bootstraps:     boot, ListenAddrs: testnet.Loopback, Logger: logger.With("who", "alice-phone"),
+		// The demo confirms on the phone's "screen" by itself; parleyd
+		// init --link asks (or takes --yes).
+		AutoConfirm: true,
 		OnEvent: func(e node.LinkEvent) {
 			if e.Type == node.LinkEventSAS {
 				select {
@@ -196,6 +199,15 @@ func Run(ctx context.Context, w io.Writer, o Options) (err error) {
 		return err
 	}
 	nr.say("the phone got its own certificate and the account over the encrypted channel; it is online")
+	if ds, err := laptop.Devices(); err == nil {
+		for _, d := range ds {
+			nr.say("  %-12s %s", d.Name, d.Role)
+		}
+	}
+	if phone.Keys().IsAdmin() {
+		return fmt.Errorf("the phone holds the account key; a linked device should be a member")
+	}
+	nr.say("the phone is a member: it has no account key, so a stolen phone, once revoked, cannot undo its revocation")
 
 	// 4. Contacts.
 	nr.begin("contact request")
@@ -317,7 +329,10 @@ func collectSecrets(nodes []*node.Node) ([][]byte, error) {
 	var out [][]byte
 	for _, n := range nodes {
 		id := n.Keys()
-		out = append(out, id.AccountKey.Seed(), id.DeviceKey.Seed())
+		if ak := id.AccountKey(); ak != nil { // members hold none
+			out = append(out, ak.Seed())
+		}
+		out = append(out, id.DeviceKey.Seed())
 	}
 	return out, nil
 }

@@ -1,17 +1,21 @@
 package cli
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/cmd/internal/cliutil"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 )
 
 // devicesCmd lists and revokes the account's devices.
 type devicesCmd struct {
-	List   devicesListCmd   `cmd:"" default:"withargs" help:"List the account's devices: name, ID, when linked, last seen, revoked or not (the default)."`
-	Revoke devicesRevokeCmd `cmd:"" help:"Revoke a device: sign a new revocation list, republish the account record and push it to your contacts. The device is no longer rung and its calls are refused."`
+	List    devicesListCmd    `cmd:"" default:"withargs" help:"List the account's devices: name, ID, when linked, last seen, revoked or not (the default)."`
+	Revoke  devicesRevokeCmd  `cmd:"" help:"Revoke a device: sign a new revocation list, republish the account record and push it to your contacts. The device is no longer rung and its calls are refused. Admin devices only."`
+	Promote devicesPromoteCmd `cmd:"" help:"Make a member device an admin: send it the account key over the devices' authenticated channel (it must be online). Admin devices only."`
 }
 
 type devicesListCmd struct {
@@ -27,7 +31,7 @@ func (c *devicesListCmd) Run(g *globals) error {
 		ds = []apitype.Device{}
 	}
 	return g.output(c.JSON, ds, func(w io.Writer) {
-		fmt.Fprintf(w, "%-16s %-52s %-16s %-16s %s\n", "NAME", "DEVICE ID", "LINKED", "LAST SEEN", "STATUS")
+		fmt.Fprintf(w, "%-16s %-52s %-7s %-16s %-16s %s\n", "NAME", "DEVICE ID", "ROLE", "LINKED", "LAST SEEN", "STATUS")
 		for _, d := range ds {
 			seen, status := when(d.LastSeen), "active"
 			if d.Self {
@@ -36,7 +40,11 @@ func (c *devicesListCmd) Run(g *globals) error {
 			if d.Revoked {
 				status = "revoked " + when(d.RevokedAt)
 			}
-			fmt.Fprintf(w, "%-16s %-52s %-16s %-16s %s\n", safe(d.Name), d.DeviceID, when(d.Linked), seen, status)
+			role := d.Role
+			if role == "" {
+				role = "-"
+			}
+			fmt.Fprintf(w, "%-16s %-52s %-7s %-16s %-16s %s\n", safe(d.Name), d.DeviceID, role, when(d.Linked), seen, status)
 		}
 	})
 }
@@ -61,5 +69,31 @@ func (c *devicesRevokeCmd) Run(g *globals) error {
 	return g.output(c.JSON, r, func(w io.Writer) {
 		fmt.Fprintf(w, "Revoked %s (%s): revocation list #%d signed, the account record is being republished and pushed to your contacts.\n",
 			r.Device.Name, r.Device.DeviceID, r.CRLNumber)
+	})
+}
+
+type devicesPromoteCmd struct {
+	Device string `arg:"" help:"The member device's ID (or an unambiguous prefix of at least 6 characters) from parley devices."`
+	Yes    bool   `help:"Do not ask for confirmation."`
+	JSON   bool   `help:"Print JSON."`
+}
+
+func (c *devicesPromoteCmd) Run(g *globals) error {
+	if !c.Yes {
+		if !cliutil.IsTerminal(g.stdin) {
+			return fmt.Errorf("standard input is not a terminal, so the promotion cannot be confirmed; pass --yes")
+		}
+		fmt.Fprintf(g.stderr, "Give device %s the account key? An admin device can link, promote and revoke devices; if it is stolen, its key can undo its own revocation. [y/N] ", c.Device)
+		line, _ := bufio.NewReader(g.stdin).ReadString('\n')
+		if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+			return fmt.Errorf("not promoted")
+		}
+	}
+	d, err := g.client().PromoteDevice(g.ctx, c.Device)
+	if err != nil {
+		return err
+	}
+	return g.output(c.JSON, d, func(w io.Writer) {
+		fmt.Fprintf(w, "Promoted %s (%s): it holds the account key now and is listed as an admin in the account record.\n", safe(d.Name), d.DeviceID)
 	})
 }

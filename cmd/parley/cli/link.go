@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/parleyhq/parley/cmd/internal/cliutil"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 )
 
@@ -18,13 +19,20 @@ type linkCmd struct {
 type linkApproveCmd struct {
 	Code     string `arg:"" help:"The link code the new device shows."`
 	SAS      string `placeholder:"DIGITS" help:"Confirm with the SAS the new device shows instead of being asked (scripts; run once with --no-prompt first to open the session)."`
-	NoPrompt bool   `help:"Open the session, print the SAS and return; confirm within 90 s with the same command and --sas."`
+	NoPrompt bool   `help:"Open the session, print the SAS and return; confirm within 90 s with the same command and --sas (a wrong SAS can be retried twice)."`
+	Admin    bool   `help:"Make the new device an admin: it receives the account key and can link, promote and revoke devices. Default: a member device, which cannot. If an admin device is stolen, its account key can undo revocations; give it only to devices you keep safe."`
 	JSON     bool   `help:"Print JSON."`
 }
 
 func (c *linkApproveCmd) Run(g *globals) error {
+	if c.SAS == "" && !c.NoPrompt && !cliutil.IsTerminal(g.stdin) {
+		return fmt.Errorf("standard input is not a terminal, so the SAS cannot be asked; use --no-prompt to open the session, then --sas DIGITS to confirm")
+	}
+	if c.Admin {
+		fmt.Fprintln(g.stderr, "Warning: --admin gives the new device the account key. A stolen admin device can sign the account's records and revocation lists, and so undo its own revocation. Give it only to a device you keep as safe as this one.")
+	}
 	cl := g.client()
-	s, err := cl.ApproveLink(g.ctx, apitype.LinkApprove{Code: c.Code, SAS: c.SAS})
+	s, err := cl.ApproveLink(g.ctx, apitype.LinkApprove{Code: c.Code, SAS: c.SAS, Admin: c.Admin})
 	if err != nil {
 		return err
 	}
@@ -52,7 +60,7 @@ func (c *linkApproveCmd) Run(g *globals) error {
 
 func printLinkSession(w io.Writer, s *apitype.LinkSession, code string) {
 	if s.State == apitype.LinkStateLinked {
-		fmt.Fprintf(w, "Linked %s (%s) to your account: it has its certificate, your contacts and settings.\n", safe(s.DeviceName), s.DeviceID)
+		fmt.Fprintf(w, "Linked %s (%s) to your account as %s device: it has its certificate, your contacts and settings.\n", safe(s.DeviceName), s.DeviceID, roleArticle(s.Role))
 		fmt.Fprintln(w, "Calls to your account now ring it too; `parley devices` lists the account's devices.")
 		return
 	}
@@ -60,4 +68,12 @@ func printLinkSession(w io.Writer, s *apitype.LinkSession, code string) {
 	// user has to read the digits off the new device, which is the check.
 	fmt.Fprintf(w, "SAS: %s\nCheck that the new device %s (%s) shows the same SAS. If it does, confirm before %s\nwith the digits the new device shows in place of DIGITS:\n  parley link approve %s --sas DIGITS\nIf it shows other digits, do not confirm: someone else may be answering the code.\n",
 		s.SAS, s.DeviceName, s.DeviceID, s.Expires.Local().Format("15:04:05"), code)
+}
+
+// roleArticle is "an admin" or "a member".
+func roleArticle(role string) string {
+	if role == "admin" {
+		return "an admin"
+	}
+	return "a member"
 }

@@ -23,7 +23,9 @@ type Identity struct {
 	DeviceCert  CertSummary `json:"device_cert"`
 	Devices     int         `json:"devices"`
 	CRLNumber   uint64      `json:"crl_number"`
-	DataDir     string      `json:"data_dir,omitempty"`
+	// Role is "admin" (the device holds the account key) or "member".
+	Role    string `json:"role"`
+	DataDir string `json:"data_dir,omitempty"`
 }
 
 // CertSummary is the human-relevant part of an X.509 certificate.

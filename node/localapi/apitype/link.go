@@ -9,6 +9,9 @@ import "time"
 type LinkApprove struct {
 	Code string `json:"code"`
 	SAS  string `json:"sas,omitempty"`
+	// Admin makes the new device an admin: it receives the account key.
+	// The default is a member device, which does not.
+	Admin bool `json:"admin,omitempty"`
 }
 
 // LinkConfirm is the body of link/confirm: the SAS the user read on the
@@ -29,6 +32,9 @@ type LinkSession struct {
 	DeviceID   string    `json:"device_id"`
 	DeviceName string    `json:"device_name,omitempty"`
 	Expires    time.Time `json:"expires"` // confirm before this
+	// Role is what the new device becomes: "member" (the default) or
+	// "admin" (it receives the account key).
+	Role string `json:"role,omitempty"`
 }
 
 // Link session states.
@@ -39,15 +45,23 @@ const (
 
 // Device is one device of the account, as this device knows it.
 type Device struct {
-	DeviceID string    `json:"device_id"`
-	Name     string    `json:"name,omitempty"`
-	Self     bool      `json:"self,omitempty"`
+	DeviceID string `json:"device_id"`
+	Name     string `json:"name,omitempty"`
+	Self     bool   `json:"self,omitempty"`
+	// Role is "admin" or "member" as the account record this device holds
+	// says (revoked devices have none).
+	Role     string    `json:"role,omitempty"`
 	Serial   string    `json:"serial"`
 	Linked   time.Time `json:"linked,omitzero"`
 	LastSeen time.Time `json:"last_seen,omitzero"`
 	Revoked  bool      `json:"revoked,omitempty"`
 	// RevokedAt is the revocation time in the account's CRL.
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// DevicePromote is the body of devices/promote.
+type DevicePromote struct {
+	DeviceID string `json:"device_id"`
 }
 
 // DeviceRevoke is the body of devices/revoke.
@@ -69,8 +83,9 @@ type ContactRename struct {
 
 // Device event types.
 const (
-	EventLinkSAS       = "link.sas"       // a link session waits for SAS confirmation; Message = SAS
-	EventDeviceLinked  = "device.linked"  // a new device joined the account
-	EventDeviceRevoked = "device.revoked" // a device was revoked (here or on another device)
-	EventSyncApplied   = "sync.applied"   // changes from another device were applied; Message = count
+	EventLinkSAS        = "link.sas"        // a link session waits for SAS confirmation; Message = SAS
+	EventDeviceLinked   = "device.linked"   // a new device joined the account
+	EventDeviceRevoked  = "device.revoked"  // a device was revoked (here or on another device)
+	EventDevicePromoted = "device.promoted" // a member device became an admin
+	EventSyncApplied    = "sync.applied"    // changes from another device were applied; Message = count
 )
