@@ -37,9 +37,10 @@ type victim struct {
 	info    peer.AddrInfo
 }
 
-// startVictim runs a parleyd (no bootstrap: every attack here goes to the
-// device directly) and waits until its API answers with its addresses.
-func startVictim(t *testing.T) *victim {
+// startVictim runs a parleyd and waits until its API answers with its
+// addresses. Every attack goes to the device directly; boot, when not nil,
+// is a bootstrap it publishes to and looks accounts up in.
+func startVictim(t *testing.T, boot *server) *victim {
 	t.Helper()
 	bins := test.BuildBinaries(t)
 	if dir := os.Getenv(binDirEnv); dir != "" {
@@ -50,7 +51,13 @@ func startVictim(t *testing.T) *victim {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Launch(nil); err != nil {
+	var boots []string
+	if boot != nil {
+		for _, a := range boot.info.Addrs {
+			boots = append(boots, a.String()+"/p2p/"+boot.info.ID.String())
+		}
+	}
+	if err := d.Launch(boots); err != nil {
 		t.Fatal(err)
 	}
 	v := &victim{Parleyd: d}
@@ -82,6 +89,9 @@ func startVictim(t *testing.T) *victim {
 		}
 		if len(v.info.Addrs) == 0 {
 			return errors.New("no TCP address yet")
+		}
+		if boot != nil {
+			return wait.Published(s)
 		}
 		return nil
 	})
@@ -162,7 +172,7 @@ func contactState(t *testing.T, v *victim, account crypto.AccountID) string {
 // messages with terminal escapes (finding 10), and a flood of requests from
 // strangers (finding 4).
 func TestNodeContactAttacks(t *testing.T) {
-	v := startVictim(t)
+	v := startVictim(t, nil)
 	ctx := t.Context()
 
 	// A friend: its request accepted by the user (its accept back is never
