@@ -16,6 +16,7 @@ import (
 // finding 9: the lookup came before the contact check). In-process, where
 // the node's lookup counter can be read.
 func TestNodeCallOffersFromStrangers(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	n := testnet.ForTest(t, testnet.Options{})
 	if _, err := n.StartBootstrap(testnet.NoTURN); err != nil {

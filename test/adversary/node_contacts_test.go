@@ -172,6 +172,7 @@ func contactState(t *testing.T, v *victim, account crypto.AccountID) string {
 // messages with terminal escapes (finding 10), and a flood of requests from
 // strangers (finding 4).
 func TestNodeContactAttacks(t *testing.T) {
+	t.Parallel()
 	v := startVictim(t, nil)
 	ctx := t.Context()
 

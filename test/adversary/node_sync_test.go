@@ -27,6 +27,7 @@ const maxSyncStreams = 8
 // stream could make the device read and hold 4 MiB before the sender was
 // checked).
 func TestNodeSyncFromStrangers(t *testing.T) {
+	t.Parallel()
 	v := startVictim(t, nil)
 	ctx := t.Context()
 	m := newAttacker(t, v.info, nil)

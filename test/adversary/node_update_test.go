@@ -21,6 +21,7 @@ func cachedRecords(t *testing.T, v *victim) int {
 // not cached; one pushed by an accepted contact is taken (issue 14 finding
 // 3: every update was taken and cached without bound).
 func TestNodeUpdateFromNonContacts(t *testing.T) {
+	t.Parallel()
 	// A bootstrap, so that the victim can look the contact of the control
 	// below up (it checks a sender's CRL before taking its update).
 	boot := startBootstrap(t, "127.0.0.1")
