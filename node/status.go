@@ -1,6 +1,9 @@
 package node
 
 import (
+	"runtime"
+	"runtime/metrics"
+
 	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/service"
 
@@ -50,13 +53,30 @@ func (n *Node) Status() (*apitype.Status, error) {
 	}
 	s.Peers = len(n.h.Network().Peers())
 	s.SignallingDropped = n.callsSvc.SignallingDropped()
-	_, evicted := n.presenceSvc.CacheStats()
+	cached, evicted := n.presenceSvc.CacheStats()
 	s.Dropped = map[string]uint64{
 		"contact_requests":       n.contactsSvc.DroppedRequests(),
 		"account_records":        evicted,
 		"conference_invitations": n.confSvc.DroppedInvitations(),
 	}
+	s.Cached = map[string]int{"account_records": cached}
+	s.Memory = memoryNow()
 	return s, nil
+}
+
+// heapLiveMetric is the runtime metric of the live heap.
+const heapLiveMetric = "/gc/heap/live:bytes"
+
+// memoryNow reads the live Go heap and the goroutine count; cheap (no
+// stop-the-world), so a status poll can ask for it.
+func memoryNow() apitype.Memory {
+	sample := []metrics.Sample{{Name: heapLiveMetric}}
+	metrics.Read(sample)
+	m := apitype.Memory{Goroutines: runtime.NumGoroutine()}
+	if sample[0].Value.Kind() == metrics.KindUint64 {
+		m.HeapLiveBytes = sample[0].Value.Uint64()
+	}
+	return m
 }
 
 func reachabilityString(r network.Reachability) string {

@@ -8,7 +8,10 @@
 //     DHT client that ignores every rule would;
 //   - JunkPresence makes a valid presence record of a throwaway device;
 //   - Allocate makes a TURN allocation with given credentials;
-//   - Scrape reads a bootstrap's Prometheus metrics.
+//   - Scrape reads a bootstrap's Prometheus metrics;
+//   - ContactMessage, Offer and SyncRequest are a device's messages built
+//     from the wire format (docs/protocol.md), sent with SendContact,
+//     SendOffer and SendSync straight to the device under attack.
 //
 // The tests run the real parley-bootstrap binary where the process is the
 // point (its flags, defaults and memory), and in-process servers where the
@@ -16,5 +19,7 @@
 //
 // PARLEY_ADVERSARY_BOOTSTRAP, when set, is the parley-bootstrap binary the
 // tests attack instead of one built from this tree: set it to an older
-// build to see which attacks it fails to stop.
+// build to see which attacks it fails to stop; PARLEY_ADVERSARY_BINDIR
+// does the same for the parleyd and parley binaries of the node tests
+// (node_*_test.go).
 package adversary

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/parleyhq/parley/test/daemon"
 )
 
 // The hostile part floods a target process with one kind of junk at a time
@@ -19,10 +22,10 @@ import (
 // target keeps of it stays within its cap and the heap stops growing. Each
 // flood gets a fresh target, so one flood's state does not hide another's.
 //
-// Adding a flood is adding a value to the list hostileFloods returns: a
-// name, a target to start, and the attempt itself. Targets other than
-// parley-bootstrap (a daemon) only need a hostileTarget with their PID and a
-// way to read their heap.
+// Adding a flood is adding a value to the list hostileFloods (the
+// bootstrap's) or hostileDaemonFloods (parleyd's) returns: a name, a target
+// to start, and the attempt itself. A target is a hostileTarget: its PID
+// and a way to read its heap (the bootstrap's metrics, the daemon's status).
 
 // hostileOptions are the flags of the hostile subcommand.
 type hostileOptions struct {
@@ -118,21 +121,21 @@ func hostileCmd(ctx context.Context, w io.Writer, args []string) error {
 		return err
 	}
 	defer env.close()
-	bins, err := env.build(ctx, "parley-bootstrap")
+	bins, err := env.build(ctx, "parley-bootstrap", "parleyd")
 	if err != nil {
 		return err
 	}
-	rows, err := hostileBench(ctx, env, bins.Bootstrap, o)
+	rows, err := hostileBench(ctx, env, bins, o)
 	printHostile(w, rows)
 	return err
 }
 
 // hostileBench runs every flood and returns the measurements. It returns
 // ErrGoalMissed (after all floods) when one did not plateau.
-func hostileBench(ctx context.Context, env *benchEnv, bootstrapBin string, o hostileOptions) ([]hostileRow, error) {
+func hostileBench(ctx context.Context, env *benchEnv, bins daemon.Binaries, o hostileOptions) ([]hostileRow, error) {
 	var rows []hostileRow
 	var missed []string
-	for _, f := range hostileFloods(bootstrapBin) {
+	for _, f := range slices.Concat(hostileFloods(bins.Bootstrap), hostileDaemonFloods(bins)) {
 		if o.only != "" && !strings.Contains(f.name, o.only) {
 			continue
 		}

@@ -32,10 +32,11 @@
 // conf runs conferences of 2, 4, 6 and 8 in-process nodes sending a tone
 // and a synthetic VP8 file, and prints CPU and packets per participant.
 //
-// hostile floods a fresh parley-bootstrap per row with one kind of junk
-// (DHT records, TURN allocations, credential requests) for a fixed number
-// of attempts and prints its RSS and Go heap every -step attempts, and
-// whether it plateaus at its cap (issue 14).
+// hostile floods a fresh parley-bootstrap or parleyd per row with one kind
+// of junk (DHT records, TURN allocations, credential requests; contact
+// requests, update pushes, call offers and sync requests from strangers)
+// for a fixed number of attempts and prints its RSS and Go heap every
+// -step attempts, and whether it plateaus at its cap (issue 14).
 //
 // calls and resolve are the earlier benches (call setup, media path,
 // daemons in calls; cold lookups without churn).

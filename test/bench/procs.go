@@ -25,6 +25,7 @@ type benchEnv struct {
 	tmp        string
 	procs      *proc.Group
 	bootstraps int // parley-bootstrap processes started, for their names
+	victims    int // parleyd processes the hostile part started, for their names
 }
 
 func newBenchEnv() (*benchEnv, error) {

@@ -13,7 +13,7 @@ import (
 // budgets, call setup, the media path benchmarks, a conference) runs and
 // must produce a measurement, so the harness cannot rot.
 // smokeHostileScale shrinks the hostile floods to a few hundred attempts
-// each, a few seconds in all.
+// each (the bootstrap's and the daemon's), some seconds in all.
 const smokeHostileScale = 0.02
 
 func smokeCmd(ctx context.Context, w io.Writer, args []string) error {
@@ -78,7 +78,7 @@ func smokeCmd(ctx context.Context, w io.Writer, args []string) error {
 		return fmt.Errorf("smoke: conference: %w: %+v", ErrGoalMissed, cr)
 	}
 	fmt.Fprintf(w, "\n## hostile\n\n")
-	hr, err := hostileBench(ctx, env, bins.Bootstrap, hostileOptions{scale: smokeHostileScale})
+	hr, err := hostileBench(ctx, env, bins, hostileOptions{scale: smokeHostileScale})
 	printHostile(w, hr)
 	if err != nil {
 		return err

@@ -66,6 +66,20 @@ type Status struct {
 	// "account_records" (record-cache evictions), "conference_invitations"
 	// (oldest pending invitations).
 	Dropped map[string]uint64 `json:"dropped"`
+	// Cached counts what the node holds of what others sent, by kind:
+	// "account_records" (the account-record cache).
+	Cached map[string]int `json:"cached"`
+	// Memory is the daemon's own memory use.
+	Memory Memory `json:"memory"`
+}
+
+// Memory is a daemon's memory use, for watching it under load.
+type Memory struct {
+	// HeapLiveBytes is the live Go heap: what the last garbage collection
+	// kept (runtime/metrics "/gc/heap/live:bytes").
+	HeapLiveBytes uint64 `json:"heap_live_bytes"`
+	// Goroutines is the number of goroutines.
+	Goroutines int `json:"goroutines"`
 }
 
 // Bootstrap is one configured bootstrap server and whether we are connected.
