@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parleyhq/parley/internal/ipgroup"
+
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -68,7 +70,7 @@ func (a *subnetACL) AllowReserve(p peer.ID, addr ma.Multiaddr) bool {
 	if !ok {
 		return true
 	}
-	subnet := reservationSubnet(nip.Unmap())
+	subnet := ipgroup.Of(nip, 24, 48) // an IPv4 /24, an IPv6 /48
 	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -128,14 +130,4 @@ func (a *subnetACL) holds(q peer.ID, at, now time.Time) bool {
 	}
 	_, tagged := ti.Tags[reservationTag]
 	return tagged
-}
-
-// reservationSubnet is the /24 of an IPv4 address, the /48 of an IPv6 one.
-func reservationSubnet(a netip.Addr) netip.Prefix {
-	bits := 24
-	if a.Is6() {
-		bits = 48
-	}
-	p, _ := a.Prefix(bits)
-	return p
 }

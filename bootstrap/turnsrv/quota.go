@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/internal/ipgroup"
 )
 
 // Quota bounds the allocations a server holds at once, as coturn's
@@ -104,17 +106,7 @@ func clientGroup(src net.Addr) netip.Prefix {
 	if !addr.IsValid() {
 		return netip.Prefix{}
 	}
-	return ipGroup(addr)
-}
-
-// ipGroup is an IPv4 address or an IPv6 /64 (one host usually has a /64).
-func ipGroup(a netip.Addr) netip.Prefix {
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	p, _ := a.Prefix(bits)
-	return p
+	return ipgroup.Host(addr)
 }
 
 // admit is pion's QuotaHandler: it reserves a place for a new allocation

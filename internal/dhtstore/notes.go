@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleyhq/parley/internal/ipgroup"
+
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -50,19 +52,8 @@ func senderFromConn(p peer.ID, remote ma.Multiaddr) sender {
 	if !ok {
 		return s
 	}
-	s.ip = ipGroup(addr.Unmap())
+	s.ip = ipgroup.Host(addr)
 	return s
-}
-
-// ipGroup is the prefix whose peers share the per-IP caps: the address
-// itself for IPv4, the /64 for IPv6 (one host usually has a whole /64).
-func ipGroup(a netip.Addr) netip.Prefix {
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	p, _ := a.Prefix(bits)
-	return p
 }
 
 // onRequest is kad-dht's OnRequestHook: it notes who sent each PUT_VALUE.
