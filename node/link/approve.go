@@ -7,7 +7,10 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/parleyhq/parley/store"
 
 	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/service"
@@ -340,14 +343,52 @@ func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte, admin bool)
 		a.DeviceCerts = append(a.DeviceCerts, der)
 	}
 	a.DeviceCerts = append(a.DeviceCerts, dc.Raw())
-	for _, c := range contacts {
-		a.Contacts = append(a.Contacts, pcrypto.ArchiveContact{AccountID: c.AccountID, Name: c.Name, State: string(c.State), Updated: c.Updated})
-	}
+	a.Contacts = linkContacts(contacts)
 	out, err := a.Encrypt(pass, linkKDF)
 	if err != nil {
 		return nil, fmt.Errorf("link: archive: %w", err)
 	}
 	return out, nil
+}
+
+// linkContactBudget bounds the contacts a link transfer carries (their
+// JSON, before encryption and base64): with the device certificates and
+// the CRL it keeps the transfer within one link frame however many
+// contacts the account has. The new device gets the rest from the first
+// sync with the approver, which carries any amount in frames.
+const linkContactBudget = 512 << 10
+
+// linkContacts picks the contacts a link transfer carries, within
+// linkContactBudget: accepted and blocked contacts first (the ones calls and
+// refusals depend on), then the others, most recently changed first.
+func linkContacts(cs []store.Contact) []pcrypto.ArchiveContact {
+	rank := func(s store.ContactState) int {
+		switch s {
+		case store.Accepted:
+			return 0
+		case store.Blocked:
+			return 1
+		}
+		return 2
+	}
+	cs = slices.Clone(cs)
+	slices.SortStableFunc(cs, func(a, b store.Contact) int {
+		if r := rank(a.State) - rank(b.State); r != 0 {
+			return r
+		}
+		return b.Updated.Compare(a.Updated)
+	})
+	var out []pcrypto.ArchiveContact
+	size := 0
+	for _, c := range cs {
+		ac := pcrypto.ArchiveContact{AccountID: c.AccountID, Name: c.Name, State: string(c.State), Updated: c.Updated}
+		size += len(c.Name) + 160 // the ID, state, time and JSON around them
+		if size > linkContactBudget {
+			break
+		}
+		out = append(out, ac)
+	}
+	return out
 }
 
 // ---- session bookkeeping ----
