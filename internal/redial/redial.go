@@ -38,8 +38,10 @@ type Config struct {
 	// succeeded.
 	Joined func()
 
-	// Log receives a line per failed dial (Debug) and per connection made
-	// (Info), naming the peer as Name ("bootstrap", "bootstrap peer").
+	// Log receives, naming the peer as Name ("bootstrap", "bootstrap
+	// peer"): a Warn when a peer first cannot be reached (with its
+	// addresses and the cause; later failed dials only at Debug), an Info
+	// per connection made, saying so when it ends such an outage.
 	Log  *slog.Logger
 	Name string
 }
@@ -56,6 +58,9 @@ func Run(ctx context.Context, c Config) {
 	// So the first dial after a drop is at once, and from the second
 	// unproven one on, the next waits as after a failure.
 	unproven := make(map[peer.ID]int)
+	// down holds the peers whose outage was reported (Warn), until they
+	// are reached again.
+	down := make(map[peer.ID]bool)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -88,10 +93,20 @@ func Run(ctx context.Context, c Config) {
 				backoff[p.ID] = b
 				next[p.ID] = time.Now().Add(b)
 				wait = min(wait, b)
-				c.Log.Debug(c.Name+" unreachable", "peer", p.ID, "err", err, "retry_in", b)
+				if !down[p.ID] {
+					down[p.ID] = true
+					c.Log.Warn(c.Name+" unreachable; retrying in the background", "peer", p.ID, "addrs", p.Addrs, "err", err, "retry_in", b)
+				} else {
+					c.Log.Debug(c.Name+" still unreachable", "peer", p.ID, "err", err, "retry_in", b)
+				}
 				continue
 			}
-			c.Log.Info("connected to "+c.Name, "peer", p.ID)
+			if down[p.ID] {
+				delete(down, p.ID)
+				c.Log.Info("reached "+c.Name+" again", "peer", p.ID)
+			} else {
+				c.Log.Info("connected to "+c.Name, "peer", p.ID)
+			}
 			if unproven[p.ID]++; unproven[p.ID] > 1 {
 				b := min(max(2*backoff[p.ID], c.MinBackoff), c.MaxBackoff)
 				backoff[p.ID] = b

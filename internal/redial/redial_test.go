@@ -81,7 +81,7 @@ func TestRunKeepsPeersConnected(t *testing.T) {
 	}
 	test.WaitFor(t, 10*time.Second, connected)
 	test.WaitFor(t, 10*time.Second, func() error {
-		if joined.Load() != 1 || !strings.Contains(logs.String(), "test peer unreachable") || !strings.Contains(logs.String(), "retry_in=1h0m0s") {
+		if joined.Load() != 1 || !strings.Contains(logs.String(), "level=WARN msg=\"test peer unreachable") || !strings.Contains(logs.String(), "retry_in=1h0m0s") {
 			return errNotYet
 		}
 		return nil
@@ -107,3 +107,32 @@ func TestRunKeepsPeersConnected(t *testing.T) {
 }
 
 var errNotYet = errors.New("not yet")
+
+// TestRunWarnsOnceAndOnRecovery: a peer that cannot be reached is reported
+// at WARN once, with its address and the cause, not at every retry; when it
+// is reached again, that is said too (issue 16 item 7: an unreachable
+// bootstrap was never logged at the default level).
+func TestRunWarnsOnceAndOnRecovery(t *testing.T) {
+	a := newHost(t)
+	dead := deadPeer(t)
+	logger, logs := test.Logger(t, slog.LevelDebug)
+	kick := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, Config{Host: a, Peers: []peer.AddrInfo{dead}, DialTimeout: 2 * time.Second,
+			MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Recheck: time.Hour, Kick: kick, Log: logger, Name: "test peer"})
+	}()
+	defer func() { cancel(); <-done }()
+	test.WaitFor(t, 10*time.Second, func() error {
+		if strings.Count(logs.String(), "test peer still unreachable") < 3 {
+			return errNotYet
+		}
+		return nil
+	})
+	out := logs.String()
+	if n := strings.Count(out, "level=WARN"); n != 1 || !strings.Contains(out, dead.Addrs[0].String()) || !strings.Contains(out, "err=") {
+		t.Fatalf("%d WARN lines for one outage (want 1, with the address and the cause):\n%s", n, out)
+	}
+}
