@@ -83,9 +83,15 @@ func (pin *AccountPin) normalize() error {
 	return nil
 }
 
-// AccountPin returns the pin of an account; ok is false when it has none.
-func (s *Store) AccountPin(id crypto.AccountID) (pin AccountPin, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+// Pins are the store's per-account pins (see AccountPin).
+type Pins struct{ s *Store }
+
+// Pins returns the store's account pins.
+func (s *Store) Pins() Pins { return Pins{s} }
+
+// Get returns the pin of an account; ok is false when it has none.
+func (ps Pins) Get(id crypto.AccountID) (pin AccountPin, ok bool, err error) {
+	err = ps.s.db.View(func(tx *bolt.Tx) error {
 		pin, ok, err = getPin(tx, id)
 		return err
 	})
@@ -95,30 +101,30 @@ func (s *Store) AccountPin(id crypto.AccountID) (pin AccountPin, ok bool, err er
 	return pin, ok, nil
 }
 
-// CheckAccountPin returns a *RollbackError (errors.Is ErrRollback) when p
-// is older than the account's pin; nil when it is not, or when the account
-// has no pin.
-func (s *Store) CheckAccountPin(id crypto.AccountID, p AccountPin) error {
+// Check returns a *RollbackError (errors.Is ErrRollback) when p is older
+// than the account's pin; nil when it is not, or when the account has no
+// pin.
+func (ps Pins) Check(id crypto.AccountID, p AccountPin) error {
 	if err := p.normalize(); err != nil {
 		return fmt.Errorf("store: check account pin: %w", err)
 	}
-	pin, ok, err := s.AccountPin(id)
+	pin, ok, err := ps.Get(id)
 	if err != nil || !ok {
 		return err
 	}
 	return pin.check(id, p)
 }
 
-// RaiseAccountPin checks p against the account's pin and, in the same
-// transaction, stores p as the new pin. With create false an account
+// Raise checks p against the account's pin and, in the same transaction,
+// stores p as the new pin. With create false an account
 // without a pin is left without one (nothing is stored, nil is returned);
 // with create true it gets p. It returns a *RollbackError, and stores
 // nothing, when p is older than the pin.
-func (s *Store) RaiseAccountPin(id crypto.AccountID, p AccountPin, create bool) error {
+func (ps Pins) Raise(id crypto.AccountID, p AccountPin, create bool) error {
 	if err := p.normalize(); err != nil {
 		return fmt.Errorf("store: raise account pin: %w", err)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := ps.s.db.Update(func(tx *bolt.Tx) error {
 		pin, ok, err := getPin(tx, id)
 		if err != nil {
 			return err

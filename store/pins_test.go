@@ -16,16 +16,16 @@ func TestAccountPins(t *testing.T) {
 	serial := func(n byte) []byte { return []byte{n} }
 
 	// Without create, an account without a pin stays without one.
-	if err := s.RaiseAccountPin(a, store.AccountPin{Seq: 5}, false); err != nil {
+	if err := s.Pins().Raise(a, store.AccountPin{Seq: 5}, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := s.AccountPin(a); ok || err != nil {
+	if _, ok, err := s.Pins().Get(a); ok || err != nil {
 		t.Fatalf("pin after raise without create: ok=%v err=%v", ok, err)
 	}
-	if err := s.CheckAccountPin(a, store.AccountPin{}); err != nil {
+	if err := s.Pins().Check(a, store.AccountPin{}); err != nil {
 		t.Fatalf("check of an unpinned account: %v", err)
 	}
-	if err := s.RaiseAccountPin(a, store.AccountPin{Seq: 10, CRLNumber: 2, Revoked: [][]byte{serial(9), serial(3), serial(9)}}, true); err != nil {
+	if err := s.Pins().Raise(a, store.AccountPin{Seq: 10, CRLNumber: 2, Revoked: [][]byte{serial(9), serial(3), serial(9)}}, true); err != nil {
 		t.Fatal(err)
 	}
 
@@ -45,20 +45,20 @@ func TestAccountPins(t *testing.T) {
 		{"empty serial", store.AccountPin{Seq: 13, CRLNumber: 3, Revoked: [][]byte{{}}}, store.ErrInvalid},
 	}
 	for _, st := range steps {
-		before, _, _ := s.AccountPin(a)
-		checkErr := s.CheckAccountPin(a, st.pin)
-		err := s.RaiseAccountPin(a, st.pin, false)
+		before, _, _ := s.Pins().Get(a)
+		checkErr := s.Pins().Check(a, st.pin)
+		err := s.Pins().Raise(a, st.pin, false)
 		if !errors.Is(err, st.want) || (st.want == nil) != (err == nil) {
-			t.Fatalf("%s: RaiseAccountPin = %v, want %v", st.name, err, st.want)
+			t.Fatalf("%s: Pins().Raise = %v, want %v", st.name, err, st.want)
 		}
 		if (checkErr == nil) != (err == nil) {
-			t.Fatalf("%s: CheckAccountPin = %v, RaiseAccountPin = %v", st.name, checkErr, err)
+			t.Fatalf("%s: Pins().Check = %v, Pins().Raise = %v", st.name, checkErr, err)
 		}
 		var rb *store.RollbackError
 		if errors.Is(st.want, store.ErrRollback) && (!errors.As(err, &rb) || rb.Account != a) {
 			t.Fatalf("%s: %v is not a RollbackError of the account", st.name, err)
 		}
-		after, _, _ := s.AccountPin(a)
+		after, _, _ := s.Pins().Get(a)
 		if err != nil && (after.Seq != before.Seq || after.CRLNumber != before.CRLNumber || len(after.Revoked) != len(before.Revoked)) {
 			t.Fatalf("%s: refused, yet the pin changed from %+v to %+v", st.name, before, after)
 		}
@@ -66,7 +66,7 @@ func TestAccountPins(t *testing.T) {
 			t.Fatalf("%s: accepted, pin = %+v", st.name, after)
 		}
 	}
-	if _, ok, _ := s.AccountPin(b); ok {
+	if _, ok, _ := s.Pins().Get(b); ok {
 		t.Fatal("another account got a pin")
 	}
 
@@ -75,11 +75,11 @@ func TestAccountPins(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = mustOpen(t, dir, nil)
-	pin, ok, err := s.AccountPin(a)
+	pin, ok, err := s.Pins().Get(a)
 	if err != nil || !ok || pin.Seq != 12 || pin.CRLNumber != 3 || len(pin.Revoked) != 3 {
 		t.Fatalf("after reopen: %+v ok=%v err=%v", pin, ok, err)
 	}
-	if err := s.CheckAccountPin(a, store.AccountPin{Seq: 11, CRLNumber: 3, Revoked: pin.Revoked}); !errors.Is(err, store.ErrRollback) {
+	if err := s.Pins().Check(a, store.AccountPin{Seq: 11, CRLNumber: 3, Revoked: pin.Revoked}); !errors.Is(err, store.ErrRollback) {
 		t.Fatalf("after reopen an older record is not refused: %v", err)
 	}
 }
@@ -92,7 +92,7 @@ func TestAccountPinCorrupt(t *testing.T) {
 		if err := s.PutRawForTest("pins", string(a[:]), []byte(raw)); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.AccountPin(a); !errors.Is(err, store.ErrCorrupt) {
+		if _, _, err := s.Pins().Get(a); !errors.Is(err, store.ErrCorrupt) {
 			t.Fatalf("pin %q: err = %v, want ErrCorrupt", raw, err)
 		}
 	}

@@ -68,9 +68,16 @@ func (s *Store) putQueueTx(tx *bolt.Tx, q Queued) error {
 	return nil
 }
 
-// Enqueue adds q to the durable queue (one transaction).
-func (s *Store) Enqueue(q Queued) error {
-	if err := s.db.Update(func(tx *bolt.Tx) error { return s.putQueueTx(tx, q) }); err != nil {
+// Queue is the store's durable queue of record pushes and revocation
+// notices.
+type Queue struct{ s *Store }
+
+// Queue returns the store's durable queue.
+func (s *Store) Queue() Queue { return Queue{s} }
+
+// Add adds q to the durable queue (one transaction).
+func (qu Queue) Add(q Queued) error {
+	if err := qu.s.db.Update(func(tx *bolt.Tx) error { return qu.s.putQueueTx(tx, q) }); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
 	return nil
@@ -95,25 +102,25 @@ func (s *Store) PutCRLAndEnqueue(der []byte, number uint64, q Queued) error {
 	return nil
 }
 
-// QueuedPushes returns the accounts still to be sent the account record,
-// oldest first.
-func (s *Store) QueuedPushes() ([]QueuedItem[crypto.AccountID], error) {
-	return queued(s, queuePushPrefix, func(text string) (crypto.AccountID, error) { return crypto.ParseAccountID(text) })
+// Pushes returns the accounts still to be sent the account record, oldest
+// first.
+func (qu Queue) Pushes() ([]QueuedItem[crypto.AccountID], error) {
+	return queued(qu.s, queuePushPrefix, func(text string) (crypto.AccountID, error) { return crypto.ParseAccountID(text) })
 }
 
-// QueuedTells returns the revoked devices still to be told, oldest first.
-func (s *Store) QueuedTells() ([]QueuedItem[crypto.DeviceID], error) {
-	return queued(s, queueTellPrefix, func(text string) (crypto.DeviceID, error) { return crypto.ParseDeviceID(text) })
+// Tells returns the revoked devices still to be told, oldest first.
+func (qu Queue) Tells() ([]QueuedItem[crypto.DeviceID], error) {
+	return queued(qu.s, queueTellPrefix, func(text string) (crypto.DeviceID, error) { return crypto.ParseDeviceID(text) })
 }
 
 // DonePush removes an account from the push queue (no error if absent).
-func (s *Store) DonePush(a crypto.AccountID) error {
-	return s.dequeue(append(bytes.Clone(queuePushPrefix), accountKey(a)...))
+func (qu Queue) DonePush(a crypto.AccountID) error {
+	return qu.s.dequeue(append(bytes.Clone(queuePushPrefix), accountKey(a)...))
 }
 
 // DoneTell removes a device from the tell queue (no error if absent).
-func (s *Store) DoneTell(d crypto.DeviceID) error {
-	return s.dequeue(append(bytes.Clone(queueTellPrefix), deviceKey(d)...))
+func (qu Queue) DoneTell(d crypto.DeviceID) error {
+	return qu.s.dequeue(append(bytes.Clone(queueTellPrefix), deviceKey(d)...))
 }
 
 func (s *Store) dequeue(key []byte) error {

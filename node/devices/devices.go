@@ -60,7 +60,7 @@ func (d *deviceState) markReady() {
 // (the durable queue), dropping those that are no longer accepted
 // contacts.
 func (svc *Service) pushTargets() []pcrypto.AccountID {
-	items, err := svc.Store.QueuedPushes()
+	items, err := svc.Store.Queue().Pushes()
 	if err != nil {
 		svc.Log.Warn("cannot read the record push queue", "err", err)
 		return nil
@@ -68,7 +68,7 @@ func (svc *Service) pushTargets() []pcrypto.AccountID {
 	var out []pcrypto.AccountID
 	for _, it := range items {
 		if c, err := svc.Store.Contact(it.ID); err != nil || c.State != store.Accepted {
-			_ = svc.Store.DonePush(it.ID)
+			_ = svc.Store.Queue().DonePush(it.ID)
 			continue
 		}
 		out = append(out, it.ID)
@@ -84,7 +84,7 @@ const maxTellAge = 30 * 24 * time.Hour
 // tellTargets returns the revoked devices still to be told (the durable
 // queue), dropping those queued more than maxTellAge ago.
 func (svc *Service) tellTargets() []pcrypto.DeviceID {
-	items, err := svc.Store.QueuedTells()
+	items, err := svc.Store.Queue().Tells()
 	if err != nil {
 		svc.Log.Warn("cannot read the revocation notice queue", "err", err)
 		return nil
@@ -92,7 +92,7 @@ func (svc *Service) tellTargets() []pcrypto.DeviceID {
 	var out []pcrypto.DeviceID
 	for _, it := range items {
 		if svc.Now().Sub(it.Queued) > maxTellAge {
-			_ = svc.Store.DoneTell(it.ID)
+			_ = svc.Store.Queue().DoneTell(it.ID)
 			continue
 		}
 		out = append(out, it.ID)
@@ -143,7 +143,7 @@ func (d *deviceState) wasRefused(dev pcrypto.DeviceID) bool {
 // account record, tell the other devices and push the record to contacts.
 func (svc *Service) AccountChanged() {
 	svc.pres.PublishNow()
-	if err := svc.Store.Enqueue(store.Queued{Push: svc.acceptedContacts()}); err != nil {
+	if err := svc.Store.Queue().Add(store.Queued{Push: svc.acceptedContacts()}); err != nil {
 		svc.Log.Warn("cannot queue the account record for the contacts", "err", err)
 	}
 	svc.devs.kickSync()
@@ -539,7 +539,7 @@ func (svc *Service) pushRecords(ctx context.Context) {
 				svc.Log.Debug("account record not pushed yet", "to", to, "err", err)
 				return
 			}
-			if err := svc.Store.DonePush(to); err != nil {
+			if err := svc.Store.Queue().DonePush(to); err != nil {
 				svc.Log.Warn("record push done but not dequeued", "to", to, "err", err)
 			}
 		})

@@ -463,7 +463,7 @@ func (svc *Service) syncRound(ctx context.Context) bool {
 		cctx, cancel := context.WithTimeout(ctx, syncTimeout)
 		if err := svc.syncWith(cctx, d, true); err != nil {
 			svc.Log.Debug("revoked device not told yet", "device", d, "err", err)
-		} else if err := svc.Store.DoneTell(d); err != nil {
+		} else if err := svc.Store.Queue().DoneTell(d); err != nil {
 			svc.Log.Warn("revoked device told but not dequeued", "device", d, "err", err)
 		}
 		cancel()

@@ -121,7 +121,7 @@ func TestStrangerRecordsNotPinned(t *testing.T) {
 		if svc.CachedAccount(acct, now, time.Hour) == nil {
 			t.Fatalf("state %q: record not cached", state)
 		}
-		if _, ok, err := bob.Store.AccountPin(acct); ok || err != nil {
+		if _, ok, err := bob.Store.Pins().Get(acct); ok || err != nil {
 			t.Fatalf("state %q: stranger's record pinned (err %v)", state, err)
 		}
 	}

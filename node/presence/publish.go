@@ -99,7 +99,7 @@ func (svc *Service) publishOnce(ctx context.Context) (time.Duration, bool) {
 // since the epoch, bumped when the clock did not move.
 func (svc *Service) nextSeq(now time.Time) uint64 {
 	var pinned uint64
-	if pin, ok, err := svc.Store.AccountPin(svc.ID.AccountCert.ID); err == nil && ok {
+	if pin, ok, err := svc.Store.Pins().Get(svc.ID.AccountCert.ID); err == nil && ok {
 		pinned = pin.Seq
 	}
 	svc.mu.Lock()
@@ -194,7 +194,7 @@ func (svc *Service) SignAccountRecord(now time.Time, promote []pcrypto.DeviceID)
 	}
 	// Pin what goes out, so no older record of the account is taken back
 	// later (from the DHT, a contact or another device).
-	if err := svc.Store.RaiseAccountPin(svc.ID.AccountCert.ID, pinOf(seq, crl), true); err != nil {
+	if err := svc.Store.Pins().Raise(svc.ID.AccountCert.ID, pinOf(seq, crl), true); err != nil {
 		return nil, err
 	}
 	if _, err := svc.Store.PutOwnRecord(rec, seq); err != nil {

@@ -353,7 +353,7 @@ func (svc *Service) UpdateAccount(id pcrypto.AccountID, rec *records.Account, no
 // pinned, others once Pin was called for them) and the record cached. It
 // returns the record to use: the newer of rec and the one cached.
 func (svc *Service) accept(id pcrypto.AccountID, rec *records.Account, now time.Time) (*records.Account, error) {
-	if err := svc.Store.RaiseAccountPin(id, pinOf(rec.Seq, rec.CRL), svc.pinned(id)); err != nil {
+	if err := svc.Store.Pins().Raise(id, pinOf(rec.Seq, rec.CRL), svc.pinned(id)); err != nil {
 		return nil, err
 	}
 	if id == svc.ID.AccountCert.ID && len(rec.Raw) > 0 {
@@ -392,7 +392,7 @@ func (svc *Service) Lookups() uint64 { return svc.lookups.Load() }
 // revoked: the newest CRL of the account this node took, kept across
 // restarts. False when the account has no pin.
 func (svc *Service) PinRevokes(acct pcrypto.AccountID, serial *big.Int) bool {
-	pin, ok, err := svc.Store.AccountPin(acct)
+	pin, ok, err := svc.Store.Pins().Get(acct)
 	if err != nil || !ok {
 		return false
 	}

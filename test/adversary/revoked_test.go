@@ -112,7 +112,7 @@ func TestRevokedMember(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	pinBefore, _, _ := alice.Store().AccountPin(laptop.Account)
+	pinBefore, _, _ := alice.Store().Pins().Get(laptop.Account)
 	v := records.Validator(time.Now)
 
 	t.Run("publish account record signed with the device key", func(t *testing.T) {
@@ -148,7 +148,7 @@ func TestRevokedMember(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = alice.Store().RaiseAccountPin(laptop.Account, storePin(old), true)
+		err = alice.Store().Pins().Raise(laptop.Account, storePin(old), true)
 		if err == nil {
 			t.Fatal("alice took the record from before the revocation")
 		}
@@ -181,7 +181,7 @@ func TestRevokedMember(t *testing.T) {
 	})
 	// No honest state changed: alice's pin is what it was, and the DHT's
 	// record (as alice resolves it) does not list the phone.
-	pinAfter, _, _ := alice.Store().AccountPin(laptop.Account)
+	pinAfter, _, _ := alice.Store().Pins().Get(laptop.Account)
 	if pinAfter.Seq < pinBefore.Seq || pinAfter.CRLNumber < pinBefore.CRLNumber {
 		t.Fatalf("alice's pin went back: %+v -> %+v", pinBefore, pinAfter)
 	}
