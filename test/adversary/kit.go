@@ -155,7 +155,7 @@ func JunkPresence(addrs int) (key string, value []byte, err error) {
 // Presence makes d's presence record, with no addresses.
 func (d *Device) Presence() (key string, value []byte, err error) {
 	now := time.Now()
-	value, err = records.NewPresence(d.Key, d.Account.Key.ID(), nil, nextSeq(now), time.Hour, now)
+	value, err = records.NewPresence(d.Key, d.Account.Cert.ID, nil, nextSeq(now), time.Hour, now)
 	return records.PresenceKey(d.Key.ID()), value, err
 }
 
