@@ -117,7 +117,7 @@ func TestRevokedMember(t *testing.T) {
 	// lookup listing one device is not enough: the record from before
 	// the phone was linked lists one too.)
 	if err := wait.For(ctx, 30*time.Second, func() error {
-		if p, ok, err := alice.Store().AccountPin(laptop.Account); err != nil || !ok || p.CRLNumber < 1 {
+		if p, ok, err := alice.Store().Pins().Get(laptop.Account); err != nil || !ok || p.CRLNumber < 1 {
 			return errors.New("alice has not pinned the CRL")
 		}
 		if l, err := alice.Lookup(ctx, laptop.Account); err != nil || len(l.Devices) != 1 {
