@@ -62,6 +62,10 @@ BOB_PID=$!
 wait_for published "$QS_DIR/alice"
 wait_for published "$QS_DIR/bob"
 parley --data "$QS_DIR/alice" status
+# The first device of an account is its admin: it holds the account key,
+# which links, promotes and revokes devices. A device linked later is a
+# member, which does not (README, "Link a second device").
+parley --data "$QS_DIR/alice" devices
 
 # 3. Share your ID: the "Account ID" that status shows. It is not a secret;
 #    send it to the other person any way you like.
