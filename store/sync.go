@@ -99,10 +99,18 @@ func (e SyncEntry) Wins(o SyncEntry) bool {
 	return bytes.Compare(e.content(), o.content()) > 0
 }
 
-// validate checks an entry received from another device.
-func (e SyncEntry) validate(settings []string) error {
+// maxSyncSkew is how far ahead of this device's clock a received version
+// may be: a version far in the future would win every later change, for
+// good (a device since revoked could plant one).
+const maxSyncSkew = 10 * time.Minute
+
+// validate checks an entry received from another device at now.
+func (e SyncEntry) validate(settings []string, now time.Time) error {
 	if e.Time < 0 || e.Asked < 0 {
 		return fmt.Errorf("%w: negative version or request time", ErrInvalid)
+	}
+	if e.Time > now.Add(maxSyncSkew).UnixNano() || e.Asked > now.Add(maxSyncSkew).UnixNano() {
+		return fmt.Errorf("%w: version or request time more than %v ahead of this device's clock", ErrInvalid, maxSyncSkew)
 	}
 	if e.Device != "" {
 		if err := checkDevice("device ID", e.Device); err != nil {
@@ -369,10 +377,16 @@ func answered(a, b SyncEntry) (SyncEntry, bool) {
 	}
 	isRequest := func(e SyncEntry) bool { return !e.Deleted && e.State == RequestReceived && e.Asked > 0 }
 	isAnswer := func(e SyncEntry) bool { return e.Deleted || e.State == Accepted || e.State == Blocked }
+	// A block answers every request: a blocked account's requests are
+	// refused where the block is known, so a request recorded next to a
+	// block was made before the block reached that device.
+	answers := func(ans, req SyncEntry) bool {
+		return isAnswer(ans) && isRequest(req) && (ans.State == Blocked && !ans.Deleted || ans.Asked >= req.Asked)
+	}
 	switch {
-	case isRequest(a) && isAnswer(b) && b.Asked >= a.Asked:
+	case answers(b, a):
 		return b, true
-	case isRequest(b) && isAnswer(a) && a.Asked >= b.Asked:
+	case answers(a, b):
 		return a, true
 	}
 	return SyncEntry{}, false
@@ -478,7 +492,7 @@ func (s *Store) MergeSync(device crypto.DeviceID, settings []string, remote []Sy
 			return err
 		}
 		for _, e := range remote {
-			if e.validate(settings) != nil {
+			if e.validate(settings, s.now()) != nil {
 				res.Skipped++
 				continue
 			}

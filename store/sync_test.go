@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -341,7 +342,8 @@ func TestSyncAnsweredRequestStands(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, time.Time{}, ""},
-		{"accept, then a request after the answer", func(t *testing.T, s *store.Store) { put(t, s, bob, store.Accepted, asked) }, asked.Add(time.Hour), "bob=/request-received;"},
+		{"block, and a later request recorded where the block was not known yet", func(t *testing.T, s *store.Store) { put(t, s, bob, store.Blocked, asked) }, asked.Add(5 * time.Minute), "bob=/blocked;"},
+		{"accept, then a request after the answer", func(t *testing.T, s *store.Store) { put(t, s, bob, store.Accepted, asked) }, asked.Add(5 * time.Minute), "bob=/request-received;"},
 	}
 	for _, tt := range tests {
 		for _, laptopFirst := range []bool{true, false} {
@@ -398,5 +400,33 @@ func put(t *testing.T, s *store.Store, id crypto.AccountID, st store.ContactStat
 	t.Helper()
 	if err := s.PutContact(store.Contact{AccountID: id, State: st, Asked: asked}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSyncRefusesFutureVersions: an entry versioned far ahead of this
+// device's clock is skipped; it would win every later change for good (the
+// attacker's review planted t = 2^63-1 from a device revoked afterwards).
+func TestSyncRefusesFutureVersions(t *testing.T) {
+	c := &clock{time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := openAt(t, c)
+	dev := storetest.Device("phone")
+	if _, err := s.SyncState(dev, replicated); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		at      int64
+		skipped int
+	}{
+		{math.MaxInt64, 1},
+		{c.t.Add(11 * time.Minute).UnixNano(), 1},
+		{c.t.Add(9 * time.Minute).UnixNano(), 0},
+	} {
+		res, err := s.MergeSync(dev, replicated, []store.SyncEntry{{Key: contactKey("bob"), Time: tt.at, Device: dev, State: store.Accepted}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Skipped != tt.skipped {
+			t.Errorf("version %d: skipped %d, want %d", tt.at, res.Skipped, tt.skipped)
+		}
 	}
 }

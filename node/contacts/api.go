@@ -199,7 +199,13 @@ func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string, 
 				next.Message = message
 			}
 		case MsgRequest:
-			next.Message, next.Asked = message, asked
+			// A request that does not change the state (an accepted
+			// contact asking again) changes nothing: a new version of
+			// the contact would race the user's own changes on the
+			// other devices (a block, say).
+			if t.Next != state {
+				next.Message, next.Asked = message, asked
+			}
 			if next.Name == "" {
 				next.Name = name
 			}

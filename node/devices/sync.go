@@ -45,6 +45,9 @@ const (
 	// trusted device of the account before it is refused: enough for a
 	// refusal carrying a CRL, nothing like a whole state.
 	maxUntrustedSync = 64 << 10
+	// maxSyncEntries bounds the entries of one message (an entry decodes
+	// to more memory than its smallest encoding takes).
+	maxSyncEntries = 250_000
 	// maxSyncStreams bounds the sync requests served at once.
 	maxSyncStreams = 8
 	syncTimeout    = 20 * time.Second
@@ -178,6 +181,9 @@ func decodeSyncMsg(body []byte) (*syncMsg, error) {
 	if m.Account.IsZero() {
 		return nil, errors.New("sync message account: missing")
 	}
+	if len(m.Entries) > maxSyncEntries {
+		return nil, fmt.Errorf("sync message of more than %d entries", maxSyncEntries)
+	}
 	if len(m.Code) > 32 || len(m.Error) > 1024 {
 		return nil, errors.New("sync message refusal too long")
 	}
@@ -207,6 +213,9 @@ func readSyncMsg(r *bufio.Reader) (*syncMsg, error) {
 			return nil, errors.New("malformed sync message: a continuation frame carries more than entries")
 		}
 		m.Entries = append(m.Entries, next.Entries...)
+		if len(m.Entries) > maxSyncEntries {
+			return nil, fmt.Errorf("sync message of more than %d entries", maxSyncEntries)
+		}
 		more = next.More
 	}
 	m.More = false
@@ -433,13 +442,16 @@ func (svc *Service) syncWith(ctx context.Context, d pcrypto.DeviceID, tellOnly b
 		s.Reset()
 		return err
 	}
+	if tellOnly {
+		// The revoked device is told; what it answers is not read (it
+		// is not trusted: a reply is only a way to make us buffer).
+		_ = s.CloseWrite()
+		return nil
+	}
 	reply, err := readSyncMsg(bufio.NewReader(io.LimitReader(s, maxSyncTotal)))
 	if err != nil {
 		s.Reset()
 		return fmt.Errorf("sync reply: %w", err)
-	}
-	if tellOnly {
-		return nil
 	}
 	if reply.Account != svc.ID.AccountCert.ID {
 		return fmt.Errorf("%w: device %s answered for another account", ErrUnknownDevice, d.Short())
