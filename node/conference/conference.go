@@ -138,6 +138,9 @@ func (svc *Service) verifyMember(m confMember) (pcrypto.DeviceID, error) {
 	if err := pcrypto.VerifyDevice(acct, ac, dc, crl, svc.Now()); err != nil {
 		return "", err
 	}
+	if svc.pres.PinRevokes(acct, dc.Serial()) {
+		return "", fmt.Errorf("device %s: %w (pinned revocation list)", dc.Device.Short(), pcrypto.ErrRevoked)
+	}
 	if m.Device != dc.Device {
 		return "", errors.New("member device ID does not match its certificate")
 	}

@@ -120,6 +120,11 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 	}
 	fromAcct := m.From
 	now := svc.Now()
+	// The revocations pinned for the account count first: they survive
+	// restarts and evictions from the record cache, and cost no lookup.
+	if svc.pres.PinRevokes(fromAcct, dc.Serial()) {
+		return nil, fmt.Errorf("crypto.VerifyDevice: %w (pinned revocation list)", pcrypto.ErrRevoked)
+	}
 	crl, err := svc.senderCRL(fromAcct, m.Kind, now)
 	if err != nil {
 		return nil, err

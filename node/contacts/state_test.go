@@ -298,6 +298,28 @@ func TestRevokedDeviceRefusedWhateverTheCacheAge(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "revocation") {
 		t.Fatalf("remove from the revoked phone: %v, want refused as revoked", err)
 	}
+
+	// After a restart (an empty record cache, as strangers' records can
+	// also evict it), the pinned revocations still refuse the phone, even
+	// for a request, which costs no lookup (attacker review: the phone's
+	// request and invitations were taken once the record was gone).
+	pres, err := presence.New(bob.Env, presence.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := New(bob.Env, pres, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{kindRemove, kindRequest} {
+		msg := signAs(t, alice, phoneKey, func(m *contactMsg) {
+			m.To, m.Kind, m.DeviceCert = bob.ID.AccountCert.ID, kind, phone.Raw()
+		})
+		err = restarted.receiveContact(peer.ID(phone.Device), msg)
+		if err == nil || !strings.Contains(err.Error(), "pinned revocation list") {
+			t.Fatalf("%s from the revoked phone after a restart: %v, want refused as revoked", kind, err)
+		}
+	}
 	if got := stateOf(t, bob.Store, acct); got != StateAccepted {
 		t.Fatalf("alice is %s at bob, want accepted", got)
 	}
