@@ -20,7 +20,7 @@ func (c *exportCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	apass, err := cliutil.Passphrase{File: c.ArchivePassphraseFile, EnvVar: "PARLEY_ARCHIVE_PASSPHRASE", Prompt: "New archive passphrase", Confirm: true}.Read(g.stdin, g.stderr)
+	apass, err := cliutil.Passphrase{File: c.ArchivePassphraseFile, EnvVar: "PARLEY_ARCHIVE_PASSPHRASE", Prompt: "New archive passphrase", Confirm: true}.Read(g.ctx, g.stdin, g.stderr)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func (c *initCmd) Run(g *globals) error {
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
-		apass, err := cliutil.Passphrase{File: c.ArchivePassphraseFile, EnvVar: "PARLEY_ARCHIVE_PASSPHRASE", Prompt: "Archive passphrase"}.Read(g.stdin, g.stderr)
+		apass, err := cliutil.Passphrase{File: c.ArchivePassphraseFile, EnvVar: "PARLEY_ARCHIVE_PASSPHRASE", Prompt: "Archive passphrase"}.Read(g.ctx, g.stdin, g.stderr)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -39,7 +38,6 @@ func (c *initCmd) runLink(g *globals, opts node.AccountOptions) error {
 	if !c.Yes && !cliutil.IsTerminal(g.stdin) {
 		return fmt.Errorf("init --link: standard input is not a terminal, so the SAS cannot be confirmed on this device; run it on a terminal, or pass --yes (and --account ACCOUNT-ID to refuse any other account)")
 	}
-	stdin := bufio.NewReader(g.stdin)
 	r, err := node.NewLinkRequest(g.Data, node.LinkOptions{
 		AccountOptions: opts,
 		Bootstraps:     c.Bootstrap,
@@ -50,9 +48,9 @@ func (c *initCmd) runLink(g *globals, opts node.AccountOptions) error {
 		AutoConfirm:    c.Yes,
 		Confirm: func(ev node.LinkEvent) error {
 			say("Join this account and confirm the SAS? Type y once the approving device shows the same SAS: ")
-			line, err := stdin.ReadString('\n')
+			line, err := cliutil.ReadLine(g.ctx, g.stdin)
 			if err != nil {
-				return fmt.Errorf("no answer: %v", err)
+				return fmt.Errorf("no answer: %w", err)
 			}
 			if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
 				return fmt.Errorf("the user answered %q", ans)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -34,7 +35,7 @@ type globals struct {
 
 // storePassphrase reads the passphrase that seals the store's keys.
 func (g *globals) storePassphrase(prompt string, confirm bool) ([]byte, error) {
-	return cliutil.Passphrase{File: g.PassphraseFile, EnvVar: "PARLEY_PASSPHRASE", Prompt: prompt, Confirm: confirm}.Read(g.stdin, g.stderr)
+	return cliutil.Passphrase{File: g.PassphraseFile, EnvVar: "PARLEY_PASSPHRASE", Prompt: prompt, Confirm: confirm}.Read(g.ctx, g.stdin, g.stderr)
 }
 
 type cli struct {
@@ -85,7 +86,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err := kctx.Run(&c.globals); err != nil {
 		if errors.Is(err, context.Canceled) {
-			return 0 // cancellation is how the daemon is stopped
+			if strings.HasPrefix(kctx.Command(), "run") {
+				return 0 // cancellation is how the daemon is stopped
+			}
+			fmt.Fprintln(stderr, "parleyd: interrupted; nothing was stored")
+			return 130
 		}
 		fmt.Fprintln(stderr, "parleyd:", err)
 		return 1

@@ -82,7 +82,7 @@ func TestCallInterruptedHangsUp(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("parley call did not exit after SIGINT")
 	}
-	if !strings.Contains(p.Output(), "hung up") {
+	if !strings.Contains(p.Output(), "hung up") || p.ExitCode() != 130 {
 		t.Fatalf("parley call after SIGINT: exit %d, output %q; want it to say the call was hung up", p.ExitCode(), p.Output())
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -8,6 +8,7 @@ package cliutil
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"golang.org/x/term"
 )
@@ -79,7 +81,10 @@ type Passphrase struct {
 
 // Read returns the passphrase, or nil when none is configured and prompting
 // is not possible or not wanted.
-func (p Passphrase) Read(stdin io.Reader, stderr io.Writer) ([]byte, error) {
+//
+// A terminal prompt gives up when ctx is done (Ctrl-C), with ctx's error,
+// and puts the terminal back as it was.
+func (p Passphrase) Read(ctx context.Context, stdin io.Reader, stderr io.Writer) ([]byte, error) {
 	switch {
 	case p.File == "-":
 		return readFirstLine(stdin)
@@ -104,14 +109,14 @@ func (p Passphrase) Read(stdin io.Reader, stderr io.Writer) ([]byte, error) {
 		return nil, nil
 	}
 	fmt.Fprint(stderr, p.Prompt+": ")
-	pw, err := term.ReadPassword(int(f.Fd()))
+	pw, err := readPassword(ctx, f)
 	fmt.Fprintln(stderr)
 	if err != nil {
 		return nil, err
 	}
 	if p.Confirm {
 		fmt.Fprint(stderr, "again: ")
-		again, err := term.ReadPassword(int(f.Fd()))
+		again, err := readPassword(ctx, f)
 		fmt.Fprintln(stderr)
 		if err != nil {
 			return nil, err
@@ -121,6 +126,56 @@ func (p Passphrase) Read(stdin io.Reader, stderr io.Writer) ([]byte, error) {
 		}
 	}
 	return pw, nil
+}
+
+// readPassword reads a line from the terminal f without echo; when ctx is
+// done first it restores the terminal and returns ctx's error (the read
+// is abandoned: the process is about to exit).
+func readPassword(ctx context.Context, f *os.File) ([]byte, error) {
+	fd := int(f.Fd())
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := untilDone(ctx, func() ([]byte, error) { return term.ReadPassword(fd) })
+	if ctx.Err() != nil {
+		_ = term.Restore(fd, state)
+	}
+	return pw, err
+}
+
+// ReadLine reads one line (without its newline) from r, a person's answer
+// at a prompt; when ctx is done first (Ctrl-C) it returns ctx's error.
+func ReadLine(ctx context.Context, r io.Reader) (string, error) {
+	line, err := untilDone(ctx, func() (string, error) {
+		l, err := bufio.NewReader(io.LimitReader(r, maxPassphrase)).ReadString('\n')
+		if err == io.EOF && l != "" {
+			err = nil
+		}
+		return strings.TrimRight(l, "\r\n"), err
+	})
+	return line, err
+}
+
+// untilDone runs read and returns its result, or ctx's error when ctx is
+// done first (read then goes on in the background until it returns).
+func untilDone[T any](ctx context.Context, read func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := read()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
 }
 
 func readFirstLine(r io.Reader) ([]byte, error) {

@@ -50,9 +50,11 @@ func hangUpInterrupted(g *globals, id string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := g.client().CallAction(ctx, "hangup", apitype.CallAction{CallID: id}); err != nil {
-		return fmt.Errorf("interrupted; the call %s may still be ringing: parley hangup %s (%w)", id, id, err)
+		fmt.Fprintf(g.stderr, "parley: interrupted; the call %s may still be ringing: parley hangup %s (%s)\n", id, id, safe(err.Error()))
+	} else {
+		fmt.Fprintf(g.stderr, "parley: interrupted: call %s hung up\n", id)
 	}
-	return fmt.Errorf("interrupted: call %s hung up", id)
+	return exitCode(130)
 }
 
 // waitCall polls until the call is connected with media (or ended).

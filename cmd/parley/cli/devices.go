@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"strings"
@@ -84,7 +83,10 @@ func (c *devicesPromoteCmd) Run(g *globals) error {
 			return fmt.Errorf("standard input is not a terminal, so the promotion cannot be confirmed; pass --yes")
 		}
 		fmt.Fprintf(g.stderr, "Give device %s the account key? An admin device can link, promote and revoke devices; if it is stolen, its key can undo its own revocation. [y/N] ", c.Device)
-		line, _ := bufio.NewReader(g.stdin).ReadString('\n')
+		line, err := cliutil.ReadLine(g.ctx, g.stdin)
+		if err != nil {
+			return err
+		}
 		if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
 			return fmt.Errorf("not promoted")
 		}

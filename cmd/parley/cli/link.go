@@ -1,10 +1,11 @@
 package cli
 
 import (
-	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley/cmd/internal/cliutil"
 	"github.com/parleyhq/parley/node/localapi/apitype"
@@ -41,7 +42,15 @@ func (c *linkApproveCmd) Run(g *globals) error {
 	}
 	fmt.Fprintf(g.stderr, "Connected to the new device %s (%s).\nIt must show the SAS:  %s\n", safe(s.DeviceName), s.DeviceID, s.SAS)
 	fmt.Fprint(g.stderr, "Type the SAS the new device shows (or y if it is the same, n to cancel): ")
-	line, _ := bufio.NewReader(g.stdin).ReadString('\n')
+	line, err := cliutil.ReadLine(g.ctx, g.stdin)
+	if err != nil {
+		// Interrupted: close the session, so the new device stops
+		// waiting for an answer.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = cl.ConfirmLink(ctx, apitype.LinkConfirm{Session: s.Session, Cancel: true})
+		return err
+	}
 	req := apitype.LinkConfirm{Session: s.Session}
 	switch ans := strings.ToLower(strings.TrimSpace(line)); ans {
 	case "y", "yes":
