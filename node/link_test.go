@@ -250,6 +250,13 @@ func TestLinkCallRevoke(t *testing.T) {
 		}
 		return fmt.Errorf("the phone does not know it is revoked: %+v", ds)
 	})
+	// Its status says so (the new user's review: it said nothing).
+	if st, err := bob2.Status(); err != nil || !strings.Contains(st.Revoked, "revoked") {
+		t.Fatalf("the revoked phone's status: revoked %q, %v", st.Revoked, err)
+	}
+	if st, err := bob1.Status(); err != nil || st.Revoked != "" {
+		t.Fatalf("the laptop's status says revoked: %q, %v", st.Revoked, err)
+	}
 
 	// Now only the laptop rings.
 	if err := bob1.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {

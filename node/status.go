@@ -53,6 +53,9 @@ func (n *Node) Status() (*apitype.Status, error) {
 	}
 	s.Peers = len(n.h.Network().Peers())
 	s.SignallingDropped = n.callsSvc.SignallingDropped()
+	if err := n.devicesSvc.CheckNotRevoked(); err != nil {
+		s.Revoked = err.Error()
+	}
 	cached, evicted := n.presenceSvc.CacheStats()
 	s.Dropped = map[string]uint64{
 		"contact_requests":       n.contactsSvc.DroppedRequests(),

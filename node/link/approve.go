@@ -215,7 +215,7 @@ func (svc *Service) confirmLink(ctx context.Context, id, sas string, cancel bool
 		s.wrong++
 		if left := maxSASTries - s.wrong; left > 0 && svc.sessions.addSession(s) {
 			// A typo: the session stays open for another try.
-			return nil, fmt.Errorf("%w: %q is not the SAS of this session; nothing was sent; %d tries left (parley link confirm %s --sas …); if the new device shows another SAS than this device did, someone else may be in the middle: cancel", ErrLinkSAS, sas, left, s.id)
+			return nil, fmt.Errorf("%w: %q is not the SAS of this session; nothing was sent; %d tries left (parley link approve CODE --sas DIGITS, with the digits the new device shows); if the new device shows another SAS than this device did, someone else may be in the middle: cancel", ErrLinkSAS, sas, left)
 		}
 		s.close(fmt.Errorf("%w: the SAS typed on the approving device did not match %d times", ErrLinkSAS, s.wrong))
 		return nil, fmt.Errorf("%w: %q is not the SAS of this session; nothing was sent and the session is closed after %d wrong entries; if the new device shows another SAS than this device did, someone else may be in the middle", ErrLinkSAS, sas, s.wrong)

@@ -11,7 +11,8 @@ import (
 // account.ErrInvalidInput, named here for the services above account.
 var ErrInvalidInput = account.ErrInvalidInput
 
-// ErrConflict is returned for an operation the contact's state does not
-// allow (accepting a contact request that was never received, say); the
+// ErrConflict is returned for an operation the current state of what it
+// acts on does not allow (accepting a contact request that was never
+// received, promoting a device that is an admin already, say); the
 // wrapping error says what state it is in.
-var ErrConflict = errors.New("not allowed in the contact's current state")
+var ErrConflict = errors.New("not allowed now")

@@ -78,6 +78,10 @@ type devicesPromoteCmd struct {
 }
 
 func (c *devicesPromoteCmd) Run(g *globals) error {
+	// Say what will be refused before asking anything.
+	if err := checkPromote(g, c.Device); err != nil {
+		return err
+	}
 	if !c.Yes {
 		if !cliutil.IsTerminal(g.stdin) {
 			return fmt.Errorf("standard input is not a terminal, so the promotion cannot be confirmed; pass --yes")
@@ -98,4 +102,42 @@ func (c *devicesPromoteCmd) Run(g *globals) error {
 	return g.output(c.JSON, d, func(w io.Writer) {
 		fmt.Fprintf(w, "Promoted %s (%s): it holds the account key now and is listed as an admin in the account record.\n", safe(d.Name), d.DeviceID)
 	})
+}
+
+// checkPromote refuses, before the confirmation, a promotion the daemon
+// would refuse: asked on a member device, of a revoked device, or of an
+// admin. An ID the list does not resolve is left to the daemon to explain.
+func checkPromote(g *globals, target string) error {
+	devs, err := g.client().Devices(g.ctx)
+	if err != nil {
+		return err
+	}
+	var admins []string
+	self := apitype.Device{}
+	for _, d := range devs {
+		if d.Self {
+			self = d
+		}
+		if d.Role == "admin" && !d.Revoked {
+			admins = append(admins, fmt.Sprintf("%s (%s)", safe(d.Name), d.DeviceID))
+		}
+	}
+	switch {
+	case self.Revoked:
+		return fmt.Errorf("this device has been revoked: it cannot promote devices")
+	case self.Role != "admin":
+		return fmt.Errorf("this device is a member: only an admin device can promote one; admin devices: %s", strings.Join(admins, ", "))
+	}
+	for _, d := range devs {
+		if d.DeviceID != target && !(len(target) >= 6 && strings.HasPrefix(d.DeviceID, target)) {
+			continue
+		}
+		switch {
+		case d.Revoked:
+			return fmt.Errorf("device %s (%s) is revoked: a revoked device cannot be promoted", safe(d.Name), d.DeviceID)
+		case d.Role == "admin":
+			return fmt.Errorf("device %s (%s) is an admin already", safe(d.Name), d.DeviceID)
+		}
+	}
+	return nil
 }

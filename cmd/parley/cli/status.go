@@ -21,6 +21,12 @@ func (c *statusCmd) Run(g *globals) error {
 	return g.output(c.JSON, s, func(w io.Writer) {
 		fmt.Fprintf(w, "Account ID:   %s\n", s.Identity.AccountID)
 		fmt.Fprintf(w, "Device:       %s (%s), %d device(s) in the account\n", s.Identity.DeviceID, safe(s.Identity.DeviceName), s.Identity.Devices)
+		if s.Identity.Role != "" {
+			fmt.Fprintf(w, "Role:         %s\n", s.Identity.Role)
+		}
+		if s.Revoked != "" {
+			fmt.Fprintf(w, "!! REVOKED:   %s\n", safe(s.Revoked))
+		}
 		fmt.Fprintf(w, "Reachability: %s (DHT %s)\n", s.Reachability, s.DHTMode)
 		up := 0
 		for _, b := range s.Bootstraps {

@@ -60,6 +60,9 @@ type Status struct {
 	// SignallingDropped counts call signalling messages refused as
 	// malformed, oversized, forged or addressed to someone else.
 	SignallingDropped uint64 `json:"signalling_dropped"`
+	// Revoked, when set, says that this device is on its account's CRL
+	// and no longer acts for the account.
+	Revoked string `json:"revoked,omitempty"`
 	// Dropped counts what the node dropped to stay within its bounds
 	// (docs/threat-model.md lists each with its default), by kind:
 	// "contact_requests" (oldest pending requests from strangers),
