@@ -86,6 +86,11 @@ func CheckSink(spec string) error {
 		return nil
 	}
 	if !isRecordFile(spec) {
+		if ext := filepath.Ext(spec); ext != "" {
+			if fi, err := os.Stat(spec); err != nil || !fi.IsDir() {
+				return fmt.Errorf("media: sink %q: %w: %s is not a format Parley records (.ogg for Opus, .wav for PCMU, .ivf for video), and no directory of that name exists; give a directory to get a file per stream", spec, ErrBadSpec, ext)
+			}
+		}
 		return nil
 	}
 	if _, err := os.Lstat(spec); err == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -218,4 +219,23 @@ func TestRecordingReadableUnclosed(t *testing.T) {
 		t.Errorf("unclosed IVF recording plays %d frames, want at least %d", n, len(frames)-1)
 	}
 	ivf.Close()
+}
+
+// TestCheckSinkUnknownExtension: a name with an extension Parley does not
+// record is refused before the call, unless a directory of that name
+// exists (the new user's review: --record out.mp3 made a directory
+// out.mp3/ and recorded into it).
+func TestCheckSinkUnknownExtension(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckSink(filepath.Join(dir, "out.mp3")); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), ".wav for PCMU") {
+		t.Fatalf("CheckSink(out.mp3) = %v, want ErrBadSpec naming the formats", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "calls.d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, ok := range []string{filepath.Join(dir, "calls.d"), filepath.Join(dir, "recordings"), filepath.Join(dir, "x.WAV")} {
+		if err := CheckSink(ok); err != nil {
+			t.Errorf("CheckSink(%s) = %v", ok, err)
+		}
+	}
 }

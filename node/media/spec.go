@@ -121,6 +121,8 @@ func checkKind(have, want Kind) error {
 //	                  of that name is not replaced (ErrExists)
 //	PATH.ivf          a new IVF file (VP8, VP9, AV1); likewise
 //	PATH.wav          a new WAV file, 16-bit PCM (PCMU only); likewise
+//	                  (a stream the named file cannot hold goes to the
+//	                  same name with the extension that holds it)
 //	DIR               a new file in directory DIR (created if missing)
 //	                  named by kind and codec: audio-opus.ogg,
 //	                  audio-pcmu.wav, video-vp8.ivf, video-vp9.ivf or
@@ -148,17 +150,22 @@ func parseSink(spec string, c Codec) (Sink, error) {
 		}
 		return NewUDPSink(addr)
 	case isRecordFile(spec):
-		switch strings.ToLower(filepath.Ext(spec)) {
+		// The other side chooses the codec: a stream the named file
+		// cannot hold goes to the same name with the extension that
+		// holds it (call.ogg asked, PCMU received: call.wav).
+		name, err := sinkFileName(c)
+		if err != nil {
+			return nil, err
+		}
+		want := filepath.Ext(name)
+		if ext := strings.ToLower(filepath.Ext(spec)); ext != want && !(ext == ".opus" && want == ".ogg") {
+			spec = strings.TrimSuffix(spec, filepath.Ext(spec)) + want
+		}
+		switch want {
 		case ".ivf":
 			return NewIVFSink(spec, c)
 		case ".wav":
-			if c.Name != PCMU.Name {
-				return nil, fmt.Errorf("%w: %s in WAV (WAV holds PCMU; use .ogg for Opus)", ErrUnsupportedCodec, c.Name)
-			}
 			return NewWAVSink(spec)
-		}
-		if c.Name != Opus.Name {
-			return nil, fmt.Errorf("%w: %s in Ogg (Ogg holds Opus; use .wav for PCMU)", ErrUnsupportedCodec, c.Name)
 		}
 		return NewOggSink(spec)
 	}

@@ -111,12 +111,14 @@ func TestParseSink(t *testing.T) {
 		{"dir av1", filepath.Join(dir, "rec2"), AV1, "rec2/video-av1.ivf", nil},
 		{"dir pcmu", filepath.Join(dir, "rec"), PCMU, "rec/audio-pcmu.wav", nil},
 		{"wav file", filepath.Join(dir, "w.wav"), PCMU, "w.wav", nil},
-		{"wav file for opus", filepath.Join(dir, "v.wav"), Opus, "", ErrUnsupportedCodec},
-		{"ogg file for pcmu", filepath.Join(dir, "u.ogg"), PCMU, "", ErrUnsupportedCodec},
+		// The other side chooses the codec: the stream goes to the same
+		// name with the extension that holds it.
+		{"wav file for opus", filepath.Join(dir, "v.wav"), Opus, "v.ogg", nil},
+		{"ogg file for pcmu", filepath.Join(dir, "u.ogg"), PCMU, "u.wav", nil},
 		{"ogg file", filepath.Join(dir, "x", "call.opus"), Opus, "x/call.opus", nil},
 		{"ivf file", filepath.Join(dir, "y.ivf"), VP9, "y.ivf", nil},
-		{"ogg file for vp8", filepath.Join(dir, "z.ogg"), VP8, "", ErrUnsupportedCodec},
-		{"ivf file for opus", filepath.Join(dir, "z.ivf"), Opus, "", ErrUnsupportedCodec},
+		{"ogg file for vp8", filepath.Join(dir, "z.ogg"), VP8, "z.ivf", nil},
+		{"ivf file for opus", filepath.Join(dir, "z2.ivf"), Opus, "z2.ogg", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
