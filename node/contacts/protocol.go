@@ -170,6 +170,12 @@ func (svc *Service) senderCRL(acct pcrypto.AccountID, kind string, now time.Time
 	if t, err := svc.peek(acct, msgInputs[kind]); err != nil || t.Outcome != Move {
 		return nil, nil // refused or ignored whatever the CRL says: no lookup
 	}
+	if _, state, err := svc.current(acct); err == nil && state == StateRequestReceived {
+		// Only the sender's own pending request changes (withdrawn):
+		// nothing a revoked device could gain, and a stranger must not
+		// be able to make us look accounts up at will.
+		return nil, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), svc.pres.LookupTimeout())
 	defer cancel()
 	rec, err := svc.pres.ResolveAccount(ctx, acct)

@@ -411,3 +411,25 @@ func TestStaleQueuedMessageDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestStrangerCannotDriveLookups: a stranger withdrawing his own pending
+// request (remove, decline) costs no DHT lookup, however often he asks
+// and withdraws (attacker review: 400 removes made 359 lookups).
+func TestStrangerCannotDriveLookups(t *testing.T) {
+	bob, mallory := newTestNode(t, "bob"), newTestNode(t, "mallory")
+	before := bob.pres.Lookups()
+	for range 5 {
+		for _, kind := range []string{kindRequest, kindRemove} {
+			msg := signAs(t, mallory, nil, func(m *contactMsg) { m.To, m.Kind = bob.ID.AccountCert.ID, kind })
+			if err := bob.receiveContact(peer.ID(mallory.ID.DeviceCert.Device), msg); err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+		}
+	}
+	if n := bob.pres.Lookups() - before; n != 0 {
+		t.Fatalf("a stranger's requests and withdrawals cost %d DHT lookups", n)
+	}
+	if got := stateOf(t, bob.Store, mallory.ID.AccountCert.ID); got != StateNone {
+		t.Fatalf("after the last withdrawal mallory is %s, want none", got)
+	}
+}
