@@ -36,7 +36,7 @@ func (id *Identity) IsAdmin() bool { return len(id.AccountKeySeed) > 0 }
 // seed (64 bytes), on a member device the device seed alone (32 bytes).
 // When Sealed is true it holds crypto.Seal(passphrase, thoseSeeds)
 // instead, so one argon2id run unseals both. Version 1 records (before
-// member devices) were all admins; migrateV6 rewrites them to version 2.
+// member devices) were all admins; migrateV7 rewrites them to version 2.
 type identityRecord struct {
 	V           int       `json:"v"`
 	Admin       bool      `json:"admin"`
