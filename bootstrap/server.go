@@ -133,7 +133,7 @@ func (s *Server) start() error {
 	}
 	if c.MetricsAddr != "" {
 		if s.metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
-			return fmt.Errorf("metrics: %w", err)
+			return fmt.Errorf("metrics: %w (choose another address with --metrics-addr HOST:PORT, or --metrics-addr \"\" to disable the metrics server)", err)
 		}
 		s.httpSrv = &http.Server{
 			Handler:           s.handler(),

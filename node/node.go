@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -197,6 +200,12 @@ func New(o Options) (n *Node, err error) {
 	bs, err := presence.ParseBootstraps(o.Bootstraps)
 	if err != nil {
 		return nil, err
+	}
+	// A data directory without a store holds no identity: say so before
+	// Open would create one (a typo in --data left a new directory
+	// behind).
+	if _, err := os.Stat(filepath.Join(o.DataDir, store.FileName)); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s (no %s there): create one with: parleyd init --data %s", store.ErrNoIdentity, o.DataDir, store.FileName, o.DataDir)
 	}
 	st, err := store.Open(o.DataDir, &store.Options{Passphrase: o.Passphrase, Now: o.Now})
 	if err != nil {
