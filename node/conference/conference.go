@@ -79,6 +79,12 @@ type confMsg struct {
 	From    confMember   `json:"from"`
 	Members []confMember `json:"members,omitempty"`
 	Time    time.Time    `json:"time"`
+	// To is the invited account (invite only).
+	To pcrypto.AccountID `json:"to,omitzero"`
+	// Invitation is, in a join, the signed invite the joiner received: a
+	// member that does not know the joiner takes it on the word of the
+	// member who invited it.
+	Invitation []byte `json:"invitation,omitempty"`
 }
 
 // conference is a group call this device was invited to or is part of.
@@ -110,6 +116,9 @@ type conference struct {
 	// invitedSeq orders the invitations by arrival (zero for a conference
 	// started here); set once, before cf is shared.
 	invitedSeq uint64
+	// invitation is the signed invite this device received (nil for a
+	// conference started here); joins carry it.
+	invitation []byte
 }
 
 // self describes this device as a conference member.
@@ -212,7 +221,7 @@ func (svc *Service) InviteToConference(ctx context.Context, confID string, acct 
 		cf.mu.Unlock()
 		return fmt.Errorf("%w: join the conference before inviting others", service.ErrConflict)
 	}
-	msg := confMsg{Kind: confInvite, Conf: calls.CallIDString(cf.id), Max: cf.max, Members: slices.Collect(mapValues(cf.members))}
+	msg := confMsg{Kind: confInvite, Conf: calls.CallIDString(cf.id), Max: cf.max, Members: slices.Collect(mapValues(cf.members)), To: acct}
 	cf.mu.Unlock()
 	_, results, err := svc.pres.ReachAccount(ctx, acct)
 	if err != nil {
@@ -371,7 +380,9 @@ func (svc *Service) move(ctx context.Context, cf *conference, d pcrypto.DeviceID
 		svc.Events.Publish(apitype.Event{Type: apitype.EventConferenceLeft, Time: svc.Now(), Call: calls.CallIDString(cf.id), Device: d.String(), Message: reason})
 	}
 	if st.act&actSendJoin != 0 {
-		msg := confMsg{Kind: confJoin, Conf: calls.CallIDString(cf.id), Max: cf.max}
+		cf.mu.Lock()
+		msg := confMsg{Kind: confJoin, Conf: calls.CallIDString(cf.id), Max: cf.max, Invitation: cf.invitation}
+		cf.mu.Unlock()
 		if err := svc.io.introduce(ctx, d, member, msg); err != nil {
 			svc.Log.Info("could not reach conference member", "device", d, "err", err)
 			cf.mu.Lock()
@@ -655,7 +666,7 @@ func (svc *Service) applyConf(from peer.ID, data []byte) error {
 	}
 	switch m.Kind {
 	case confInvite:
-		return svc.onInvite(id, m)
+		return svc.onInvite(id, m, data)
 	case confJoin:
 		return svc.onJoin(id, sender, m)
 	case confLeave:
@@ -672,9 +683,12 @@ func (svc *Service) applyConf(from peer.ID, data []byte) error {
 // onInvite records an invitation from a contact, with its verified roster.
 // An invitation to a conference this device is in already lists members
 // it may not know yet.
-func (svc *Service) onInvite(id callproto.CallID, m confMsg) error {
+func (svc *Service) onInvite(id callproto.CallID, m confMsg, signed []byte) error {
 	if c, err := svc.Store.Contact(m.From.Account); err != nil || c.State != store.Accepted {
 		return &service.Refused{Code: "invalid", Reason: "invitations are taken from contacts only"}
+	}
+	if m.To != svc.ID.AccountCert.ID {
+		return &service.Refused{Code: "invalid", Reason: "invitation addressed to another account"}
 	}
 	members, err := svc.verifyRoster(m.Members)
 	if err != nil {
@@ -703,6 +717,9 @@ func (svc *Service) onInvite(id callproto.CallID, m confMsg) error {
 			cf.invited[d] = mm
 		}
 	}
+	if cf.invitation == nil {
+		cf.invitation = bytes.Clone(signed)
+	}
 	count := len(cf.invited)
 	cf.mu.Unlock()
 	svc.Events.Publish(apitype.Event{Type: apitype.EventConferenceInvite, Time: svc.Now(), Account: m.From.Account.String(), Call: m.Conf,
@@ -716,10 +733,67 @@ func (svc *Service) onJoin(id callproto.CallID, sender pcrypto.DeviceID, m confM
 	if cf == nil {
 		return &service.Refused{Code: "invalid", Reason: "not in that conference"}
 	}
+	if err := svc.mayJoin(cf, sender, m); err != nil {
+		return &service.Refused{Code: "invalid", Reason: err.Error()}
+	}
 	if err := svc.move(svc.runCtx(), cf, sender, m.From, inJoin, nil); err != nil {
 		return err
 	}
 	svc.Events.Publish(apitype.Event{Type: apitype.EventConferenceJoined, Time: svc.Now(), Account: m.From.Account.String(), Device: m.From.Device.String(), Call: m.Conf})
+	return nil
+}
+
+// maxInvitationAge bounds how long an invitation lets its holder join.
+const maxInvitationAge = 24 * time.Hour
+
+// mayJoin decides whether a device that introduces itself may join: a
+// member already known here, a device of an accepted contact, or one
+// showing a signed invitation naming its account from a member known
+// here (or from this device). Knowing the conference ID is not enough.
+func (svc *Service) mayJoin(cf *conference, sender pcrypto.DeviceID, m confMsg) error {
+	cf.mu.Lock()
+	_, known := cf.members[sender]
+	cf.mu.Unlock()
+	if known {
+		return nil
+	}
+	if c, err := svc.Store.Contact(m.From.Account); err == nil && c.State == store.Accepted {
+		return nil
+	}
+	if len(m.Invitation) == 0 {
+		return errors.New("not invited: a join must show the invitation it was sent")
+	}
+	env, err := pcrypto.OpenEnvelope(m.Invitation, confContext, service.MaxMessage)
+	if err != nil {
+		return fmt.Errorf("invitation: %w", err)
+	}
+	var inv confMsg
+	dec := json.NewDecoder(bytes.NewReader(env.Payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&inv); err != nil {
+		return fmt.Errorf("invitation: malformed: %v", err)
+	}
+	switch {
+	case inv.Kind != confInvite || inv.Conf != m.Conf:
+		return errors.New("invitation: not an invitation to this conference")
+	case inv.To != m.From.Account:
+		return errors.New("invitation: addressed to another account")
+	case svc.Now().Sub(inv.Time) > maxInvitationAge:
+		return errors.New("invitation: expired")
+	}
+	inviter, err := svc.verifyMember(inv.From)
+	if err != nil {
+		return fmt.Errorf("invitation: inviter: %w", err)
+	}
+	if pub, err := inviter.PublicKey(); err != nil || !bytes.Equal(pub, ed25519.PublicKey(env.Signer)) {
+		return errors.New("invitation: not signed by the inviting device")
+	}
+	cf.mu.Lock()
+	_, inviterKnown := cf.members[inviter]
+	cf.mu.Unlock()
+	if !inviterKnown && inviter != svc.ID.DeviceCert.Device {
+		return errors.New("invitation: from a device that is not a member here")
+	}
 	return nil
 }
 

@@ -34,7 +34,7 @@ func FuzzReceiveConf(f *testing.F) {
 		return data
 	}
 	m := confMsg{V: 1, Kind: confInvite, Conf: calls.CallIDString(callproto.CallID{0xf0}), Max: 8,
-		From: friend.selfMember(), Members: []confMember{friend.selfMember()}, Time: time.Now().UTC()}
+		From: friend.selfMember(), Members: []confMember{friend.selfMember()}, Time: time.Now().UTC(), To: me.ID.AccountCert.ID}
 	good, err := json.Marshal(m)
 	if err != nil {
 		f.Fatal(err)

@@ -259,8 +259,8 @@ func TestPendingInvitationsBounded(t *testing.T) {
 	for i := range maxPendingInvitations + 4 {
 		id := callproto.CallID{0xee, byte(i)}
 		ids = append(ids, id)
-		m := confMsg{Kind: confInvite, Conf: calls.CallIDString(id), Max: 8, From: friend.selfMember(), Members: []confMember{friend.selfMember()}}
-		if err := me.onInvite(id, m); err != nil {
+		m := confMsg{Kind: confInvite, Conf: calls.CallIDString(id), Max: 8, From: friend.selfMember(), Members: []confMember{friend.selfMember()}, To: me.ID.AccountCert.ID}
+		if err := me.onInvite(id, m, []byte("signed invite")); err != nil {
 			t.Fatal(err)
 		}
 	}
