@@ -22,9 +22,20 @@ type callCmd struct {
 }
 
 func (c *callCmd) Run(g *globals) error {
-	call, err := g.client().StartCall(g.ctx, apitype.CallRequest{AccountID: c.Account, Audio: localSpec(c.Audio), Video: localSpec(c.Video), Record: localSpec(c.Record)})
+	// The request runs to its end even when interrupted: the call exists
+	// by then (the callee may be ringing), and only its ID lets us hang
+	// it up.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), time.Minute)
+	defer cancel()
+	call, err := g.client().StartCall(sctx, apitype.CallRequest{AccountID: c.Account, Audio: localSpec(c.Audio), Video: localSpec(c.Video), Record: localSpec(c.Record)})
 	if err != nil {
+		if g.ctx.Err() != nil {
+			return g.ctx.Err()
+		}
 		return err
+	}
+	if g.ctx.Err() != nil {
+		return hangUpInterrupted(g, call.ID)
 	}
 	if c.Wait > 0 {
 		id := call.ID
