@@ -12,6 +12,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -155,22 +156,9 @@ func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOpti
 		}
 	}
 
-	state := store.AccountState{DeviceCerts: map[pcrypto.DeviceID][]byte{}, Settings: a.Settings}
-	for _, der := range a.DeviceCerts {
-		dc, err := pcrypto.ParseDeviceCert(der)
-		if err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		if crl != nil && crl.IsRevoked(dc.Serial()) {
-			continue
-		}
-		state.DeviceCerts[dc.Device] = der
-	}
-	if crl != nil {
-		state.CRL, state.CRLNumber = crl.Raw(), crl.Number.Uint64()
-	}
-	for _, c := range a.Contacts {
-		state.Contacts = append(state.Contacts, store.Contact{AccountID: c.AccountID, Name: c.Name, State: store.ContactState(c.State)})
+	state, err := ArchiveState(a, ac, crl, nil)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 
 	st, err := OpenEmpty(dir, o)
@@ -182,6 +170,36 @@ func RestoreAccount(dir string, archive, archivePassphrase []byte, o AccountOpti
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return Summary(st, dir)
+}
+
+// ArchiveState is what a device stores from an account archive besides its
+// identity: the device certificates of the account that crl (nil: none)
+// does not revoke, the CRL, the contacts, and the settings named in keep
+// (all of the archive's when keep is nil). Restore and linking both use it.
+func ArchiveState(a *pcrypto.Archive, ac *pcrypto.AccountCert, crl *pcrypto.CRL, keep []string) (store.AccountState, error) {
+	st := store.AccountState{DeviceCerts: map[pcrypto.DeviceID][]byte{}, Settings: map[string]string{}}
+	for _, der := range a.DeviceCerts {
+		dc, err := pcrypto.ParseDeviceCert(der)
+		if err != nil {
+			return store.AccountState{}, err
+		}
+		if (crl != nil && crl.IsRevoked(dc.Serial())) || dc.Account != ac.ID {
+			continue
+		}
+		st.DeviceCerts[dc.Device] = der
+	}
+	if crl != nil {
+		st.CRL, st.CRLNumber = crl.Raw(), crl.Number.Uint64()
+	}
+	for _, c := range a.Contacts {
+		st.Contacts = append(st.Contacts, store.Contact{AccountID: c.AccountID, Name: c.Name, State: store.ContactState(c.State)})
+	}
+	for k, v := range a.Settings {
+		if keep == nil || slices.Contains(keep, k) {
+			st.Settings[k] = v
+		}
+	}
+	return st, nil
 }
 
 // ExportAccount writes the account (key, certificates, CRL, contacts,

@@ -583,7 +583,7 @@ func (r *LinkRequest) complete(ac *pcrypto.AccountCert, approver *pcrypto.Device
 	if err := pcrypto.VerifyDevice(ac.ID, ac, dc, crl, now); err != nil {
 		return nil, fmt.Errorf("%w: new device certificate: %v", service.ErrInvalidInput, err)
 	}
-	state, err := archiveState(a, crl, ac)
+	state, err := account.ArchiveState(a, ac, crl, service.Names(service.AccountSettings))
 	if err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
@@ -627,35 +627,6 @@ func checkArchiveKDF(archive []byte) error {
 		return fmt.Errorf("%w: archive key derivation asks for %d KiB", service.ErrInvalidInput, mem)
 	}
 	return nil
-}
-
-// archiveState is what a new device stores from an archive besides its
-// identity: the device certificates (except revoked ones and those of
-// another account), CRL, contacts and account-wide settings.
-func archiveState(a *pcrypto.Archive, crl *pcrypto.CRL, ac *pcrypto.AccountCert) (store.AccountState, error) {
-	st := store.AccountState{DeviceCerts: map[pcrypto.DeviceID][]byte{}, Settings: map[string]string{}}
-	for _, der := range a.DeviceCerts {
-		dc, err := pcrypto.ParseDeviceCert(der)
-		if err != nil {
-			return store.AccountState{}, err
-		}
-		if crl.IsRevoked(dc.Serial()) || dc.Account != ac.ID {
-			continue
-		}
-		st.DeviceCerts[dc.Device] = der
-	}
-	if crl != nil {
-		st.CRL, st.CRLNumber = crl.Raw(), crl.Number.Uint64()
-	}
-	for _, c := range a.Contacts {
-		st.Contacts = append(st.Contacts, store.Contact{AccountID: c.AccountID, Name: c.Name, State: store.ContactState(c.State)})
-	}
-	for _, k := range service.AccountSettings {
-		if v, ok := a.Settings[string(k)]; ok {
-			st.Settings[string(k)] = v
-		}
-	}
-	return st, nil
 }
 
 // linkConn frames link messages on a stream, for both sides.
