@@ -185,6 +185,8 @@ type Node struct {
 	running bool
 	reach   network.Reachability
 
+	relays relayReservations // circuit reservations held on bootstraps
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -256,6 +258,7 @@ func (n *Node) buildServices() (err error) {
 	n.presenceSvc, err = presence.New(env, presence.Options{
 		Bootstraps: n.bootstraps, PresenceTTL: n.o.PresenceTTL, AccountTTL: n.o.AccountTTL,
 		LookupTimeout: n.o.LookupTimeout, AccountCacheTTL: n.o.AccountCacheTTL,
+		RelayAddrs: n.relays.Addrs,
 	})
 	if err != nil {
 		return err
@@ -387,6 +390,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.callsSvc.Serve,
 		n.confSvc.Serve,
 		n.watchHost,
+		n.reserveRelays,
 	} {
 		wg.Go(func() {
 			if err := serve(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -41,7 +41,7 @@ func (n *Node) Status() (*apitype.Status, error) {
 			s.DHTMode = "server" // only a DHT server answers queries
 		}
 	}
-	for _, a := range n.h.Addrs() {
+	for _, a := range n.presenceSvc.Addrs() {
 		s.Addrs = append(s.Addrs, a.String())
 	}
 	for _, bs := range n.bootstraps {

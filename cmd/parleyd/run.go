@@ -22,7 +22,7 @@ type runCmd struct {
 	RetryInterval time.Duration `env:"PARLEY_RETRY_INTERVAL" default:"15s" min:"100ms" max:"1h" help:"How often undelivered contact messages are retried."`
 	PresenceTTL   time.Duration `env:"PARLEY_PRESENCE_TTL" default:"1h" min:"1m" max:"48h" help:"Lifetime of this device's presence record in the DHT; republished at a third of it and when addresses change (DHT nodes refuse records living longer than 48h)."`
 	Socket        string        `env:"PARLEY_SOCKET" placeholder:"PATH" help:"Unix socket of the local API (default: DATA/${socket})."`
-	Reachability  string        `env:"PARLEY_REACHABILITY" enum:"auto,private,public" default:"auto" help:"auto: AutoNAT finds out (its first probe is ~15 s after start); private: this device is behind NAT, reserve relay slots at once so it is callable from the start; public: it has a public address."`
+	Reachability  string        `env:"PARLEY_REACHABILITY" enum:"auto,private,public" default:"auto" help:"auto: AutoNAT finds out (its first probe is ~15 s after start; relay slots are reserved on the bootstraps from the start all the same, so the device is callable at once); private: this device is behind NAT; public: it has a public address (no relay slot is reserved)."`
 	ICELoopback   bool          `env:"PARLEY_ICE_LOOPBACK" help:"Offer loopback ICE candidates (calls between daemons on one machine: tests, demos)."`
 	ICERelayOnly  bool          `env:"PARLEY_ICE_RELAY_ONLY" help:"Use only TURN relay candidates for calls (hides this device's addresses from peers; costs latency)."`
 	cliutil.LogFlags

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/parleyhq/parley/node/account"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
@@ -27,39 +29,74 @@ const (
 
 // publishLoop publishes the account record and this device's presence
 // record when the DHT has peers, again at a third of their lifetime, and
-// whenever addresses, reachability or bootstrap connections change.
+// whenever addresses, reachability or bootstrap connections change. A kick
+// that finds the addresses unchanged waits out minPublishGap since the last
+// publish (bursts of events); one that finds them changed publishes at
+// once, so a relay reservation or a new address is callable without delay.
 func (svc *Service) publishLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	var last time.Time
+	var lastAddrs string
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-svc.publishNow:
-			if gap := time.Since(last); gap < minPublishGap {
+			if gap := time.Since(last); gap < minPublishGap && addrsKey(svc.Addrs()) == lastAddrs {
 				t.Reset(minPublishGap - gap)
 				continue
 			}
 		}
-		next, ok := svc.publishOnce(ctx)
+		next, addrs, ok := svc.publishOnce(ctx)
 		if ok {
-			last = time.Now()
+			last, lastAddrs = time.Now(), addrsKey(addrs)
 		}
 		t.Reset(next)
 	}
 }
 
-// publishOnce puts both records and returns when to publish next, and
-// whether it published.
-func (svc *Service) publishOnce(ctx context.Context) (time.Duration, bool) {
-	if svc.DHT.RoutingTable().Size() == 0 {
-		return 100 * time.Millisecond, false // not joined yet; a bootstrap connection also wakes us
+// addrsKey is a comparable form of an address list.
+func addrsKey(addrs []ma.Multiaddr) string {
+	var b strings.Builder
+	for _, a := range addrs {
+		b.Write(a.Bytes())
+		b.WriteByte(0)
 	}
-	addrs := svc.Host.Addrs()
+	return b.String()
+}
+
+// Addrs are the addresses this device publishes: the host's own and the
+// circuit addresses of the relay reservations it holds (Options.RelayAddrs),
+// without duplicates, at most records.MaxAddrs.
+func (svc *Service) Addrs() []ma.Multiaddr {
+	var relay []ma.Multiaddr
+	if svc.o.RelayAddrs != nil {
+		relay = svc.o.RelayAddrs()
+	}
+	relay = relay[:min(len(relay), records.MaxAddrs/2)] // room for direct ones
+	var addrs []ma.Multiaddr
+	for _, a := range svc.Host.Addrs() {
+		if len(addrs)+len(relay) == records.MaxAddrs {
+			break
+		}
+		if !slices.ContainsFunc(relay, a.Equal) {
+			addrs = append(addrs, a)
+		}
+	}
+	return append(addrs, relay...)
+}
+
+// publishOnce puts both records (in parallel) and returns when to publish
+// next, the addresses it published, and whether it published.
+func (svc *Service) publishOnce(ctx context.Context) (time.Duration, []ma.Multiaddr, bool) {
+	if svc.DHT.RoutingTable().Size() == 0 {
+		return 100 * time.Millisecond, nil, false // not joined yet; a bootstrap connection also wakes us
+	}
+	addrs := svc.Addrs()
 	if len(addrs) == 0 {
-		return publishRetry, false
+		return publishRetry, nil, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
@@ -67,30 +104,37 @@ func (svc *Service) publishOnce(ctx context.Context) (time.Duration, bool) {
 	acct, err := svc.AccountRecord(now)
 	if err != nil {
 		svc.Log.Error("cannot build account record", "err", err)
-		return publishRetry, false
-	}
-	if err := svc.DHT.PutValue(ctx, records.AccountKey(svc.ID.AccountCert.ID), acct); err != nil {
-		svc.Log.Warn("publishing account record failed", "err", err)
-		return publishRetry, false
-	}
-	if len(addrs) > records.MaxAddrs {
-		addrs = addrs[:records.MaxAddrs]
+		return publishRetry, nil, false
 	}
 	pres, err := records.NewPresence(svc.ID.DeviceKey, svc.ID.AccountCert.ID, addrs, svc.nextSeq(now), svc.o.PresenceTTL, now)
 	if err != nil {
 		svc.Log.Error("cannot build presence record", "err", err)
-		return publishRetry, false
+		return publishRetry, nil, false
 	}
-	if err := svc.DHT.PutValue(ctx, records.PresenceKey(svc.ID.DeviceCert.Device), pres); err != nil {
-		svc.Log.Warn("publishing presence failed", "err", err)
-		return publishRetry, false
+	// The two puts are independent DHT walks: in parallel, publishing
+	// takes one walk's time instead of two.
+	var acctErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		acctErr = svc.DHT.PutValue(ctx, records.AccountKey(svc.ID.AccountCert.ID), acct)
+	}()
+	presErr := svc.DHT.PutValue(ctx, records.PresenceKey(svc.ID.DeviceCert.Device), pres)
+	<-done
+	if acctErr != nil {
+		svc.Log.Warn("publishing account record failed", "err", acctErr)
+		return publishRetry, nil, false
+	}
+	if presErr != nil {
+		svc.Log.Warn("publishing presence failed", "err", presErr)
+		return publishRetry, nil, false
 	}
 	svc.mu.Lock()
 	svc.published = now
 	svc.mu.Unlock()
 	svc.Log.Debug("published records", "addrs", len(addrs))
 	svc.Events.Publish(apitype.Event{Type: apitype.EventPresencePublished, Time: now, Device: svc.Host.ID().String()})
-	return min(svc.o.PresenceTTL, svc.o.AccountTTL) / 3, true
+	return min(svc.o.PresenceTTL, svc.o.AccountTTL) / 3, addrs, true
 }
 
 // nextSeq returns a sequence number larger than any this device used before

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/parleyhq/parley/internal/records"
 
 	"github.com/parleyhq/parley/node/service"
@@ -40,6 +41,11 @@ type Options struct {
 	// MaxCachedAccounts bounds the account-record cache. Defaults to
 	// DefaultMaxCachedAccounts.
 	MaxCachedAccounts int
+	// RelayAddrs, if set, returns the circuit relay addresses of the
+	// reservations the device holds now; they are published with the
+	// host's own addresses (the host lists relay addresses only once
+	// AutoNAT has found it private).
+	RelayAddrs func() []ma.Multiaddr
 }
 
 func (o *Options) setDefaults() {
