@@ -97,6 +97,10 @@ func TestCallToneBothWays(t *testing.T) {
 		t.Errorf("loopback call path = %+v, want direct", ac.Path)
 	}
 	t.Logf("alice: setup %.1f ms, path %+v, SAS %s; bob: setup %.1f ms", ac.SetupMS, ac.Path, ac.SAS, bc.SetupMS)
+	checkTimeline(t, "alice", ac.Timeline, apitype.StepRequested, apitype.StepResolved, apitype.StepStreamOpen, apitype.StepOfferSent,
+		apitype.StepRinging, apitype.StepAnswered, apitype.StepICEConnected, apitype.StepFirstSent, apitype.StepFirstReceived)
+	checkTimeline(t, "bob", bc.Timeline, apitype.StepOfferReceived, apitype.StepOfferChecked, apitype.StepAnswerSent,
+		apitype.StepICEConnected, apitype.StepFirstSent, apitype.StepFirstReceived)
 
 	if err := alice.HangUp(apitype.CallAction{CallID: c.ID}); err != nil {
 		t.Fatal(err)
@@ -218,4 +222,34 @@ func TestCallUnverifiedWithoutConfirm(t *testing.T) {
 	if ac, _ := findCall(mitm, c.ID); ac.Unverified {
 		t.Errorf("the caller's side is marked unverified: %+v", ac)
 	}
+}
+
+// checkTimeline requires every step in want to be in the call's setup
+// timeline, once, with the steps that causally follow one another in
+// order (the first media packets may come either way around).
+func checkTimeline(t *testing.T, who string, tl []apitype.CallMark, want ...apitype.CallStep) {
+	t.Helper()
+	at := map[apitype.CallStep]float64{}
+	for _, m := range tl {
+		if _, dup := at[m.Step]; dup {
+			t.Errorf("%s: step %s twice in %+v", who, m.Step, tl)
+		}
+		at[m.Step] = m.MS
+	}
+	prev := apitype.CallStep("")
+	for _, s := range want {
+		ms, ok := at[s]
+		if !ok {
+			t.Errorf("%s: no %s step in %+v", who, s, tl)
+			continue
+		}
+		if prev != "" && s != apitype.StepFirstReceived && ms < at[prev] {
+			t.Errorf("%s: %s at %.1f ms before %s at %.1f ms", who, s, ms, prev, at[prev])
+		}
+		prev = s
+	}
+	if len(tl) > 0 && tl[0].MS != 0 {
+		t.Errorf("%s: timeline does not start at 0: %+v", who, tl)
+	}
+	t.Logf("%s timeline: %+v", who, tl)
 }

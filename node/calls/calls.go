@@ -1,6 +1,7 @@
 package calls
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -80,6 +81,43 @@ type Call struct {
 	sources    []*sendStream
 	sinks      map[string]*recvStream // by kind
 	opts       apitype.CallRequest
+	marks      []callMark // setup timeline, in the order recorded
+}
+
+// callMark is one step of the setup timeline.
+type callMark struct {
+	step apitype.CallStep
+	at   time.Time
+}
+
+// markAt records that step happened at t, unless it was recorded before
+// (steps such as the first media packet are recorded once).
+func (c *Call) markAt(step apitype.CallStep, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.marks {
+		if m.step == step {
+			return
+		}
+	}
+	c.marks = append(c.marks, callMark{step, t})
+}
+
+// mark records that step happened now.
+func (c *Call) mark(step apitype.CallStep) { c.markAt(step, time.Now()) }
+
+// timelineLocked is the setup timeline for the API; c.mu is held.
+func (c *Call) timelineLocked() []apitype.CallMark {
+	if len(c.marks) == 0 {
+		return nil
+	}
+	out := make([]apitype.CallMark, 0, len(c.marks))
+	t0 := c.marks[0].at
+	for _, m := range c.marks {
+		out = append(out, apitype.CallMark{Step: m.step, MS: float64(m.at.Sub(t0).Microseconds()) / 1000})
+	}
+	slices.SortStableFunc(out, func(a, b apitype.CallMark) int { return cmp.Compare(a.MS, b.MS) })
+	return out
 }
 
 // callDecision is the user's choice on a ringing incoming call.
@@ -169,6 +207,7 @@ func (c *Call) info() apitype.Call {
 	ci := apitype.Call{
 		ID: CallIDString(c.id), Direction: "incoming", Peer: c.peer.String(), State: string(c.state),
 		Reason: c.reason, SAS: c.sas, Unverified: c.unverified, Started: c.started, RecordError: c.recordErr,
+		Timeline: c.timelineLocked(),
 	}
 	if c.outgoing {
 		ci.Direction = "outgoing"
@@ -330,6 +369,7 @@ func (svc *Service) Calls() []apitype.Call {
 // StartCall calls a contact: every online device of the account rings; the
 // first to answer gets the call.
 func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*apitype.Call, error) {
+	requested := time.Now()
 	acct, err := service.ParseAccount("account_id", req.AccountID)
 	if err != nil {
 		return nil, err
@@ -360,7 +400,11 @@ func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*ap
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrUnreachable, acct)
 	}
-	c, err := svc.startCall(acct, targets, req, callproto.CallID{})
+	resolved := time.Now()
+	c, err := svc.startCall(acct, targets, req, callproto.CallID{}, func(c *Call) {
+		c.markAt(apitype.StepRequested, requested)
+		c.markAt(apitype.StepResolved, resolved)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +414,8 @@ func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*ap
 
 // startCall rings the given devices of acct (already connected or
 // reachable); conf is the conference the call belongs to, or zero.
-func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID, req apitype.CallRequest, conf callproto.CallID) (*Call, error) {
+// before, if not nil, runs on the call before its legs start.
+func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID, req apitype.CallRequest, conf callproto.CallID, before func(*Call)) (*Call, error) {
 	sources, err := openSources(req.Audio, req.Video)
 	if err != nil {
 		return nil, err
@@ -381,6 +426,9 @@ func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID
 		return nil, err
 	}
 	c := svc.newCall(id, true, acct)
+	if before != nil {
+		before(c)
+	}
 	c.mu.Lock()
 	c.sources, c.opts, c.conf = sources, req, conf
 	for _, d := range targets {

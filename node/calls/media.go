@@ -137,6 +137,7 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 			}
 			return
 		}
+		c.mark(apitype.StepICEConnected)
 		p := l.tl.Path()
 		c.step(InMediaUp, apitype.EventCallConnected, fmt.Sprintf("%s/%s over %s", p.Local, p.Remote, p.Network))
 		close(l.up)
@@ -170,7 +171,9 @@ func (l *leg) send(s *sendStream) {
 			}
 			continue
 		}
-		s.packets.Add(1)
+		if s.packets.Add(1) == 1 {
+			c.mark(apitype.StepFirstSent)
+		}
 		s.bytes.Add(uint64(len(p.Payload)))
 	}
 }
@@ -195,6 +198,7 @@ func (l *leg) receive() {
 		first := c.firstRecv.IsZero()
 		if first {
 			c.firstRecv = time.Now()
+			c.marks = append(c.marks, callMark{apitype.StepFirstReceived, c.firstRecv})
 		}
 		c.mu.Unlock()
 		if first {

@@ -153,7 +153,7 @@ func (svc *Service) conf() Conferences {
 // StartMemberCall calls device d of account acct as a member of
 // conference conf, with the conference's media.
 func (svc *Service) StartMemberCall(acct pcrypto.AccountID, d pcrypto.DeviceID, opts apitype.CallRequest, conf callproto.CallID) (*Call, error) {
-	return svc.startCall(acct, []pcrypto.DeviceID{d}, opts, conf)
+	return svc.startCall(acct, []pcrypto.DeviceID{d}, opts, conf, nil)
 }
 
 // Conference is the conference c belongs to (zero for a one-to-one call).

@@ -181,6 +181,7 @@ func (l *leg) ringErr() error {
 	if err != nil {
 		return fmt.Errorf("cannot reach device: %w", err)
 	}
+	c.mark(apitype.StepStreamOpen)
 	l.wmu.Lock()
 	l.s = s
 	l.wmu.Unlock()
@@ -209,6 +210,7 @@ func (l *leg) ringErr() error {
 	if err := l.writeFrame(signedOffer); err != nil {
 		return err
 	}
+	c.mark(apitype.StepOfferSent)
 	tl.OnCandidate(func(cand string) { l.trickle(cand) })
 
 	r := bufio.NewReader(s)
@@ -291,6 +293,7 @@ func (l *leg) onAnswer(ck *callproto.CallerKeys, signedOffer, signedAnswer []byt
 	c.mu.Lock()
 	c.sas = keys.SAS
 	c.mu.Unlock()
+	c.mark(apitype.StepAnswered)
 	c.step(InAnswered, apitype.EventCallAnswered, "answered by "+l.device.String())
 	c.event(apitype.EventCallSAS, keys.SAS)
 	return l.startMedia(ans.ICEUfrag, ans.ICEPwd, true)
@@ -303,6 +306,7 @@ func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
 	switch m.Type {
 	case callproto.ControlRinging:
 		if c.outgoing {
+			c.mark(apitype.StepRinging)
 			c.step(InRinging, apitype.EventCallRinging, "ringing on "+l.device.String())
 		}
 	case callproto.ControlCandidate:
@@ -378,6 +382,7 @@ func (svc *Service) handleCallStream(s network.Stream) {
 		s.Reset()
 		return
 	}
+	offerAt := time.Now()
 	_ = s.SetReadDeadline(time.Time{})
 	l := &leg{s: s}
 	offer, dc, err := svc.checkOffer(s.Conn().RemotePeer(), signedOffer)
@@ -397,7 +402,10 @@ func (svc *Service) handleCallStream(s network.Stream) {
 		s.Close()
 		return
 	}
+	checked := time.Now()
 	c := svc.newCall(offer.CallID, false, offer.From)
+	c.markAt(apitype.StepOfferReceived, offerAt)
+	c.markAt(apitype.StepOfferChecked, checked)
 	c.conf = offer.Conference
 	l.c = c
 	c.mu.Lock()
@@ -596,6 +604,7 @@ func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.Ca
 	if err := l.writeFrame(signedAnswer); err != nil {
 		return err
 	}
+	c.mark(apitype.StepAnswerSent)
 	c.step(InAnswered, apitype.EventCallAnswered, "answered here")
 	go c.awaitConfirm()
 	return l.startMedia(offer.ICEUfrag, offer.ICEPwd, false)

@@ -208,7 +208,36 @@ type Call struct {
 	// RecordError says why received media of a kind is not being
 	// recorded (for example a codec the named file cannot hold).
 	RecordError string `json:"record_error,omitempty"`
+	// Timeline is when each step of the call's setup happened on this
+	// side, in order, in milliseconds since its first step (the request on
+	// the caller, the offer's arrival on the callee). See CallStep.
+	Timeline []CallMark `json:"timeline,omitempty"`
 }
+
+// CallMark is one step of a call's setup and when it happened.
+type CallMark struct {
+	Step CallStep `json:"step"`
+	MS   float64  `json:"ms"`
+}
+
+// CallStep names a step of call setup (docs/localapi.md lists them).
+type CallStep string
+
+// The steps of call setup, in the order they usually happen.
+const (
+	StepRequested     CallStep = "requested"       // caller: the API request arrived
+	StepResolved      CallStep = "resolved"        // caller: the callee's devices resolved and connected
+	StepStreamOpen    CallStep = "stream_open"     // caller: signalling stream to a device open
+	StepOfferSent     CallStep = "offer_sent"      // caller: signed offer written
+	StepOfferReceived CallStep = "offer_received"  // callee: offer read off the stream
+	StepOfferChecked  CallStep = "offer_checked"   // callee: offer verified (signature, chain, account record)
+	StepRinging       CallStep = "ringing"         // caller: the callee said it rings
+	StepAnswerSent    CallStep = "answer_sent"     // callee: signed answer written
+	StepAnswered      CallStep = "answer_received" // caller: answer verified, keys agreed
+	StepICEConnected  CallStep = "ice_connected"   // a candidate pair was selected
+	StepFirstSent     CallStep = "first_media_sent"
+	StepFirstReceived CallStep = "first_media_received" // first decrypted packet
+)
 
 // CallPath is the ICE candidate pair a call uses.
 type CallPath struct {
