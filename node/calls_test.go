@@ -253,3 +253,37 @@ func checkTimeline(t *testing.T, who string, tl []apitype.CallMark, want ...apit
 	}
 	t.Logf("%s timeline: %+v", who, tl)
 }
+
+// TestHangUpWhileRingingAfterCandidates: the caller trickles its ICE
+// candidates from the moment the offer is sent, so they reach a callee
+// that is still ringing; a hang-up that follows them must still end the
+// callee's call at once (the candidates wait aside, the cancel is read).
+func TestHangUpWhileRingingAfterCandidates(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	alice := startNode(t, initAccount(t, "alice"), bs)
+	bob := startNode(t, initAccount(t, "bob"), bs)
+	waitPublished(t, alice, bob)
+	befriend(t, alice, bob)
+
+	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob.account.String(), Audio: "tone:700"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	test.WaitFor(t, 10*time.Second, func() error {
+		bc, _ := findCall(bob, c.ID)
+		if bc.State != "ringing" {
+			return fmt.Errorf("bob's call is %q, want ringing", bc.State)
+		}
+		return nil
+	})
+	if err := alice.HangUp(apitype.CallAction{CallID: c.ID}); err != nil {
+		t.Fatal(err)
+	}
+	test.WaitFor(t, 5*time.Second, func() error {
+		bc, _ := findCall(bob, c.ID)
+		if bc.State != "ended" {
+			return fmt.Errorf("bob's call is %s after alice hung up", bc.State)
+		}
+		return nil
+	})
+}

@@ -54,7 +54,46 @@ type leg struct {
 	// on: control messages then go on streams of their own.
 	sigLost atomic.Bool
 
+	// earlyMu guards early and iceOn (callee): the caller gathers and
+	// trickles its candidates from the moment it sent the offer, so they
+	// can come while this side still rings; they wait in early until the
+	// answer started ICE (bounded like the transport's own remote
+	// candidates), and the read loop goes on to see a cancel meanwhile.
+	earlyMu sync.Mutex
+	early   []string
+	iceOn   bool
+
 	closeOnce sync.Once
+}
+
+// holdEarly keeps a candidate that came before this side's ICE started and
+// reports whether it did; false means ICE runs and it goes in at once.
+func (l *leg) holdEarly(cand string) bool {
+	l.earlyMu.Lock()
+	defer l.earlyMu.Unlock()
+	if l.iceOn {
+		return false
+	}
+	if len(l.early) < calltransport.MaxRemoteCandidates {
+		l.early = append(l.early, cand)
+	} else {
+		l.c.svc.sigDropped.Add(1)
+	}
+	return true
+}
+
+// releaseEarly marks ICE started and adds the candidates held until then.
+func (l *leg) releaseEarly() {
+	l.earlyMu.Lock()
+	l.iceOn = true
+	early := l.early
+	l.early = nil
+	l.earlyMu.Unlock()
+	for _, cand := range early {
+		if err := l.tl.AddRemoteCandidate(cand); err != nil {
+			l.c.svc.Log.Debug("remote candidate refused", "err", err)
+		}
+	}
 }
 
 // writeFrame sends one length-prefixed message.
@@ -212,6 +251,12 @@ func (l *leg) ringErr() error {
 	}
 	c.mark(apitype.StepOfferSent)
 	tl.OnCandidate(func(cand string) { l.trickle(cand) })
+	// Gather now, while the offer travels and the callee rings: host and
+	// server-reflexive candidates and the TURN allocation are ready (and
+	// trickled) by the time the answer comes, instead of starting then.
+	if err := tl.Gather(); err != nil {
+		return err
+	}
 
 	r := bufio.NewReader(s)
 	for {
@@ -447,6 +492,7 @@ func (svc *Service) handleCallStream(s network.Stream) {
 		c.end("answer failed: "+err.Error(), callproto.ControlHangup)
 		return
 	}
+	l.releaseEarly()
 	close(answered)
 }
 
@@ -634,8 +680,12 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 			c.end(fmt.Sprintf("bad control message from the caller: %v", err), callproto.ControlHangup)
 			return
 		}
-		// Candidates and the confirm need the answer's leg and keys.
-		if m.Type == callproto.ControlCandidate || m.Type == callproto.ControlConfirm {
+		// Candidates before the answer wait in early; the confirm needs
+		// the answer's keys (the caller sends it only after the answer).
+		if m.Type == callproto.ControlCandidate && l.holdEarly(m.Candidate) {
+			continue
+		}
+		if m.Type == callproto.ControlConfirm {
 			select {
 			case <-answered:
 			case <-c.done:

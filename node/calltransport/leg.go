@@ -19,7 +19,8 @@ import (
 // Its methods are safe for concurrent use.
 //
 // The life of a leg: [NewLeg]; send [Leg.LocalCredentials] to the peer;
-// [Leg.OnCandidate] to trickle local candidates; [Leg.Start] with the
+// [Leg.OnCandidate] to trickle local candidates; optionally [Leg.Gather]
+// to gather them while the peer's answer is on its way; [Leg.Start] with the
 // peer's credentials; [Leg.AddRemoteCandidate] for each candidate the peer
 // trickles; [Leg.WaitConnected]; [Leg.StartMedia] with the call's keys;
 // [Leg.Close].
@@ -40,6 +41,7 @@ type Leg struct {
 
 	mu         sync.Mutex // guards the fields below
 	onCand     func(string)
+	gathering  bool
 	started    bool
 	conn       *ice.Conn
 	media      *Media
@@ -189,8 +191,32 @@ func (l *Leg) isClosed() bool {
 	}
 }
 
-// Start begins gathering local candidates and connectivity checks with the
-// peer's ICE credentials, and returns at once. ctx bounds connection setup
+// Gather starts gathering local candidates (host addresses, a STUN query
+// and a TURN allocation per server) and returns at once; each goes to the
+// [Leg.OnCandidate] function as it comes. Calling it before the peer's
+// credentials are known overlaps gathering (a TURN allocation takes two
+// round trips to the server) with the signalling round trip; [Leg.Start]
+// gathers if Gather was not called. Only the first call does anything.
+func (l *Leg) Gather() error {
+	l.mu.Lock()
+	switch {
+	case l.isClosed():
+		l.mu.Unlock()
+		return fmt.Errorf("calltransport: gather: %w", ErrClosed)
+	case l.gathering:
+		l.mu.Unlock()
+		return nil
+	}
+	l.gathering = true
+	l.mu.Unlock()
+	if err := l.agent.GatherCandidates(); err != nil {
+		return fmt.Errorf("calltransport: gather: %w", err)
+	}
+	return nil
+}
+
+// Start begins gathering local candidates (unless [Leg.Gather] did) and
+// connectivity checks with the peer's ICE credentials, and returns at once. ctx bounds connection setup
 // only: if it ends before the leg connects, the leg gives up and
 // [Leg.WaitConnected] returns an error wrapping [ErrFailed] and the
 // context's error; once connected, ctx no longer matters.
@@ -211,8 +237,8 @@ func (l *Leg) Start(ctx context.Context, remoteUfrag, remotePwd string) error {
 	l.mu.Unlock()
 	l.logf.addSecret(remotePwd)
 
-	if err := l.agent.GatherCandidates(); err != nil {
-		return fmt.Errorf("calltransport: start: gather: %w", err)
+	if err := l.Gather(); err != nil {
+		return fmt.Errorf("calltransport: start: %w", err)
 	}
 	var (
 		conn *ice.Conn
