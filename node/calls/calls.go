@@ -112,9 +112,8 @@ func (c *Call) timelineLocked() []apitype.CallMark {
 		return nil
 	}
 	out := make([]apitype.CallMark, 0, len(c.marks))
-	t0 := c.marks[0].at
 	for _, m := range c.marks {
-		out = append(out, apitype.CallMark{Step: m.step, MS: float64(m.at.Sub(t0).Microseconds()) / 1000})
+		out = append(out, apitype.CallMark{Step: m.step, MS: float64(m.at.Sub(c.started).Microseconds()) / 1000})
 	}
 	slices.SortStableFunc(out, func(a, b apitype.CallMark) int { return cmp.Compare(a.MS, b.MS) })
 	return out
@@ -402,6 +401,9 @@ func (svc *Service) StartCall(ctx context.Context, req apitype.CallRequest) (*ap
 	}
 	resolved := time.Now()
 	c, err := svc.startCall(acct, targets, req, callproto.CallID{}, func(c *Call) {
+		c.mu.Lock()
+		c.started = requested // setup counts from the request, lookups included
+		c.mu.Unlock()
 		c.markAt(apitype.StepRequested, requested)
 		c.markAt(apitype.StepResolved, resolved)
 	})

@@ -449,6 +449,9 @@ func (svc *Service) handleCallStream(s network.Stream) {
 	}
 	checked := time.Now()
 	c := svc.newCall(offer.CallID, false, offer.From)
+	c.mu.Lock()
+	c.started = offerAt // setup counts from the offer's arrival
+	c.mu.Unlock()
 	c.markAt(apitype.StepOfferReceived, offerAt)
 	c.markAt(apitype.StepOfferChecked, checked)
 	c.conf = offer.Conference

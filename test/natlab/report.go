@@ -1,6 +1,7 @@
 package natlab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/test/daemon"
 )
 
@@ -278,6 +280,46 @@ func (m *MatrixResult) Details() string {
 	return b.String()
 }
 
+// Slowest is the connected call with the longest setup (ok false when
+// none connected).
+func (m *MatrixResult) Slowest() (r CallResult, ok bool) {
+	for _, c := range m.Cells {
+		for _, x := range c.Runs {
+			if x.Connected && x.Err == "" && (!ok || x.Setup() > r.Setup()) {
+				r, ok = x, true
+			}
+		}
+	}
+	return r, ok
+}
+
+// Timeline renders the setup steps of both ends of a call (Markdown), in
+// ms since `parley call` ran, merged in time order.
+func (r CallResult) Timeline() string {
+	type row struct {
+		at        time.Duration
+		who, step string
+	}
+	var rows []row
+	for _, e := range []struct {
+		who string
+		c   apitype.Call
+	}{{"caller", r.CallerEnd.Call}, {"callee", r.CalleeEnd.Call}} {
+		for _, m := range e.c.Timeline {
+			rows = append(rows, row{e.c.Started.Add(msDuration(m.MS)).Sub(r.Start), e.who, string(m.Step)})
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b row) int { return cmp.Compare(a.at, b.at) })
+	var b strings.Builder
+	b.WriteString("| ms since `parley call` | side | step | Δ |\n|---|---|---|---|\n")
+	var prev time.Duration
+	for _, x := range rows {
+		fmt.Fprintf(&b, "| %.1f | %s | %s | +%.1f |\n", float64(x.at.Microseconds())/1000, x.who, x.step, float64((x.at-prev).Microseconds())/1000)
+		prev = x.at
+	}
+	return b.String()
+}
+
 // Failures lists the calls that did not connect or ended early, one
 // Markdown bullet each.
 func (m *MatrixResult) Failures() string {
@@ -357,6 +399,11 @@ func WriteReport(w io.Writer, results []*MatrixResult, o MatrixOptions, mach Mac
 		b.WriteString("<details><summary>Per cell</summary>\n\n")
 		b.WriteString(r.Details())
 		b.WriteString("\n</details>\n\n")
+		if slow, ok := r.Slowest(); ok {
+			fmt.Fprintf(&b, "<details><summary>Where the time went in the slowest call (%s → %s, %s, %s)</summary>\n\n", slow.Caller, slow.Callee, ms(slow.Setup()), slow.PathLabel())
+			b.WriteString(slow.Timeline())
+			b.WriteString("\n</details>\n\n")
+		}
 		if f := r.Failures(); f != "" {
 			b.WriteString("Failed calls:\n\n" + f + "\n")
 		}

@@ -97,3 +97,41 @@ func TestCleanupStale(t *testing.T) {
 		t.Errorf("deleted a live lab's or a foreign namespace (deleted %v)", deleted)
 	}
 }
+
+// TestTimelineMerged: the slowest call's two timelines are placed on the
+// `parley call` clock and merged in time order, with the gap to the step
+// before each.
+func TestTimelineMerged(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)
+	slow := fakeCall(Cone, Symmetric, 400*time.Millisecond, "relay", "udp")
+	slow.Start = t0
+	slow.CallerEnd.Call.Started = t0.Add(2 * time.Millisecond)
+	slow.CallerEnd.Call.Timeline = []apitype.CallMark{{Step: apitype.StepRequested, MS: 0}, {Step: apitype.StepOfferSent, MS: 30}, {Step: apitype.StepAnswered, MS: 150}}
+	slow.CalleeEnd.Call.Started = t0.Add(60 * time.Millisecond)
+	slow.CalleeEnd.Call.Timeline = []apitype.CallMark{{Step: apitype.StepOfferReceived, MS: 0}, {Step: apitype.StepAnswerSent, MS: 40}}
+	m := &MatrixResult{Delay: 25 * time.Millisecond, Cells: []Cell{
+		{Caller: Cone, Callee: Cone, Runs: []CallResult{fakeCall(Cone, Cone, 100*time.Millisecond, "direct", "udp")}},
+		{Caller: Cone, Callee: Symmetric, Runs: []CallResult{slow}},
+	}}
+	got, ok := m.Slowest()
+	if !ok || got.Callee != Symmetric {
+		t.Fatalf("slowest = %v %v, want the cone → symmetric call", got, ok)
+	}
+	tl := got.Timeline()
+	want := []string{
+		"| 2.0 | caller | requested | +2.0 |",
+		"| 32.0 | caller | offer_sent | +30.0 |",
+		"| 60.0 | callee | offer_received | +28.0 |",
+		"| 100.0 | callee | answer_sent | +40.0 |",
+		"| 152.0 | caller | answer_received | +52.0 |",
+	}
+	last := -1
+	for _, w := range want {
+		i := strings.Index(tl, w)
+		if i < 0 || i < last {
+			t.Fatalf("timeline lacks %q in order:\n%s", w, tl)
+		}
+		last = i
+	}
+}

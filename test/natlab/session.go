@@ -213,6 +213,9 @@ type CallResult struct {
 	CallerEnd, CalleeEnd End
 	// Media is how long media flowed before the ends were read.
 	Media time.Duration
+	// Start is when `parley call` was run; the ends' timelines are
+	// placed on this clock (every namespace shares the kernel's).
+	Start time.Time
 }
 
 // Setup is the time from `parley call` until both ends had decrypted
@@ -230,6 +233,7 @@ func (s *Session) Call(ctx context.Context, caller, callee Kind, media time.Dura
 	}
 	r := CallResult{Caller: caller, Callee: callee, Delay: from.Site.Delay}
 	t0 := time.Now()
+	r.Start = t0
 	var c apitype.Call
 	err := from.CLIJSON(ctx, &c, "call", to.AccountID, "--audio", fmt.Sprintf("tone:%d", CallerToneHz),
 		"--wait", callWait.String())

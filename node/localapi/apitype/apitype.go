@@ -194,8 +194,9 @@ type Call struct {
 	// middle would cause. The media is encrypted, but to whom is unknown.
 	Unverified bool      `json:"unverified,omitempty"`
 	Started    time.Time `json:"started"`
-	// SetupMS is the time from the call's start on this side to the first
-	// decrypted media packet received.
+	// SetupMS is the time from the call's start on this side (Started:
+	// the request on the caller, the offer's arrival on the callee) to the
+	// first decrypted media packet received.
 	SetupMS float64  `json:"setup_ms,omitempty"`
 	Path    CallPath `json:"path"`
 	Streams []Stream `json:"streams,omitempty"`
@@ -209,8 +210,9 @@ type Call struct {
 	// recorded (for example a codec the named file cannot hold).
 	RecordError string `json:"record_error,omitempty"`
 	// Timeline is when each step of the call's setup happened on this
-	// side, in order, in milliseconds since its first step (the request on
-	// the caller, the offer's arrival on the callee). See CallStep.
+	// side, in order, in milliseconds since Started: the request on the
+	// caller (lookups included), the offer's arrival on the callee. See
+	// CallStep.
 	Timeline []CallMark `json:"timeline,omitempty"`
 }
 
