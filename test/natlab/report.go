@@ -280,12 +280,12 @@ func (m *MatrixResult) Details() string {
 	return b.String()
 }
 
-// Slowest is the connected call with the longest setup (ok false when
-// none connected).
-func (m *MatrixResult) Slowest() (r CallResult, ok bool) {
+// Slowest is the connected call with the longest setup among those on a
+// direct path (direct true) or a relayed one (ok false when none).
+func (m *MatrixResult) Slowest(direct bool) (r CallResult, ok bool) {
 	for _, c := range m.Cells {
 		for _, x := range c.Runs {
-			if x.Connected && x.Err == "" && (!ok || x.Setup() > r.Setup()) {
+			if x.Connected && x.Err == "" && (x.CallerEnd.Call.Path.Kind == "direct") == direct && (!ok || x.Setup() > r.Setup()) {
 				r, ok = x, true
 			}
 		}
@@ -399,10 +399,13 @@ func WriteReport(w io.Writer, results []*MatrixResult, o MatrixOptions, mach Mac
 		b.WriteString("<details><summary>Per cell</summary>\n\n")
 		b.WriteString(r.Details())
 		b.WriteString("\n</details>\n\n")
-		if slow, ok := r.Slowest(); ok {
-			fmt.Fprintf(&b, "<details><summary>Where the time went in the slowest call (%s → %s, %s, %s)</summary>\n\n", slow.Caller, slow.Callee, ms(slow.Setup()), slow.PathLabel())
-			b.WriteString(slow.Timeline())
-			b.WriteString("\n</details>\n\n")
+		for _, direct := range []bool{true, false} {
+			if slow, ok := r.Slowest(direct); ok {
+				fmt.Fprintf(&b, "<details><summary>Where the time went in the slowest %s call (%s → %s, %s, %s)</summary>\n\n",
+					map[bool]string{true: "direct", false: "relayed"}[direct], slow.Caller, slow.Callee, ms(slow.Setup()), slow.PathLabel())
+				b.WriteString(slow.Timeline())
+				b.WriteString("\n</details>\n\n")
+			}
 		}
 		if f := r.Failures(); f != "" {
 			b.WriteString("Failed calls:\n\n" + f + "\n")

@@ -114,7 +114,10 @@ func TestTimelineMerged(t *testing.T) {
 		{Caller: Cone, Callee: Cone, Runs: []CallResult{fakeCall(Cone, Cone, 100*time.Millisecond, "direct", "udp")}},
 		{Caller: Cone, Callee: Symmetric, Runs: []CallResult{slow}},
 	}}
-	got, ok := m.Slowest()
+	if got, ok := m.Slowest(true); !ok || got.Callee != Cone {
+		t.Fatalf("slowest direct = %v %v, want the cone → cone call", got, ok)
+	}
+	got, ok := m.Slowest(false)
 	if !ok || got.Callee != Symmetric {
 		t.Fatalf("slowest = %v %v, want the cone → symmetric call", got, ok)
 	}
