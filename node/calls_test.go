@@ -181,6 +181,47 @@ func TestCallTURNOnly(t *testing.T) {
 	t.Logf("relayed call: path %+v, first media after %.1f ms", ac.Path, ac.SetupMS)
 }
 
+// TestSpareLegAnswers: a callee that is idle holds an ICE leg gathered
+// ahead (a TURN allocation on the bootstrap included); an answer takes it,
+// the call connects through the relay on it, and a new spare is made once
+// the call is over.
+func TestSpareLegAnswers(t *testing.T) {
+	bs := startBootstrapsTURN(t, 1, bootstrap.TURNConfig{
+		ListenAddr: "127.0.0.1:0", AllowPrivatePeers: true, Secret: []byte("0123456789abcdef0123456789abcdef"),
+	})
+	relayOnly := func(o *node.Options) { o.ICERelayOnly = true }
+	alice := startNodeWith(t, initAccount(t, "alice"), bs, relayOnly)
+	bob := startNodeWith(t, initAccount(t, "bob"), bs, relayOnly)
+	waitPublished(t, alice, bob)
+	befriend(t, alice, bob)
+	if err := bob.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
+		t.Fatal(err)
+	}
+	spareReady := func() error {
+		if ready, _ := bob.SpareLeg(); !ready {
+			return errors.New("bob has no spare leg")
+		}
+		return nil
+	}
+	test.WaitFor(t, 10*time.Second, spareReady)
+	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob.account.String(), Audio: "tone:500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTone(t, alice, c.ID, 440)
+	bc := waitTone(t, bob, c.ID, 500)
+	if bc.Path.Local != "relay" {
+		t.Fatalf("bob's path = %+v, want his relay candidate", bc.Path)
+	}
+	if _, used := bob.SpareLeg(); used != 1 {
+		t.Fatalf("answers that took a spare = %d, want 1", used)
+	}
+	if err := alice.HangUp(apitype.CallAction{CallID: c.ID}); err != nil {
+		t.Fatal(err)
+	}
+	test.WaitFor(t, 10*time.Second, spareReady)
+}
+
 // TestCallUnverifiedWithoutConfirm: a caller that never sends the SAS
 // confirmation (a man in the middle removing the callee's SAS) leaves the
 // callee with no SAS — and the call must say so, in the API and the

@@ -195,6 +195,7 @@ func (c *Call) end(reason string, notify callproto.ControlType) {
 	c.cancel()
 	close(c.done)
 	c.svc.recordHistory(c)
+	service.Kick(c.svc.spare.kick) // idle again: make the next spare leg
 	c.event(apitype.EventCallEnded, reason)
 	c.svc.Log.Info("call ended", "call", CallIDString(c.id), "peer", c.peer, "reason", reason)
 }

@@ -58,6 +58,8 @@ type Service struct {
 	// oversized, forged or not for us.
 	sigDropped atomic.Uint64
 
+	spare spareLeg // a callee leg gathered ahead of need (spare.go)
+
 	turnMu      sync.Mutex // guards turnServers and turnExpires
 	turnServers []calltransport.ICEServer
 	turnExpires time.Time
@@ -74,6 +76,7 @@ func New(env service.Env, pres *presence.Service, cs *contacts.Service, o Option
 	return &Service{
 		Env: env, o: o,
 		pres: pres, contacts: cs,
+		spare: spareLeg{kick: make(chan struct{}, 1)},
 	}, nil
 }
 
@@ -87,8 +90,14 @@ func (svc *Service) Serve(ctx context.Context) error {
 	defer svc.Host.RemoveStreamHandler(CallProtocol)
 	svc.Host.SetStreamHandler(CallControlProtocol, svc.handleCallControlStream)
 	defer svc.Host.RemoveStreamHandler(CallControlProtocol)
+	spareDone := make(chan struct{})
+	go func() {
+		defer close(spareDone)
+		svc.spareLoop(ctx)
+	}()
 	<-ctx.Done()
 	svc.endAllCalls()
+	<-spareDone
 	return nil
 }
 

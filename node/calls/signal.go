@@ -626,7 +626,7 @@ func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.Ca
 		return err
 	}
 	defer secrets.Wipe()
-	tl, err := calltransport.NewLeg(svc.iceConfig(c.ctx, false))
+	tl, err := svc.calleeLeg(c.ctx)
 	if err != nil {
 		return err
 	}
@@ -649,11 +649,13 @@ func (l *leg) answer(offer *callproto.Offer, signedOffer []byte, opts apitype.Ca
 	l.keys = keys
 	c.winner = l
 	c.mu.Unlock()
-	tl.OnCandidate(func(cand string) { l.trickle(cand) })
 	if err := l.writeFrame(signedAnswer); err != nil {
 		return err
 	}
 	c.mark(apitype.StepAnswerSent)
+	// After the answer: a spare leg hands over the candidates it gathered
+	// at once, and the caller takes candidates only once it has the answer.
+	tl.OnCandidate(func(cand string) { l.trickle(cand) })
 	c.step(InAnswered, apitype.EventCallAnswered, "answered here")
 	go c.awaitConfirm()
 	return l.startMedia(offer.ICEUfrag, offer.ICEPwd, false)

@@ -39,8 +39,11 @@ type Leg struct {
 	closeErr  error
 	wg        sync.WaitGroup
 
+	candMu    sync.Mutex // guards onCand and heldCands; held while onCand runs
+	onCand    func(string)
+	heldCands []string // gathered before OnCandidate was set
+
 	mu         sync.Mutex // guards the fields below
-	onCand     func(string)
 	gathering  bool
 	started    bool
 	conn       *ice.Conn
@@ -114,15 +117,25 @@ func (l *Leg) LocalCredentials() (ufrag, pwd string) {
 }
 
 // OnCandidate sets the function that receives each local candidate to
-// trickle to the peer, and "" when gathering is done. Set it before
-// [Leg.Start]: candidates gathered while no function is set are lost. fn
-// runs on one goroutine, in order; it must not block for long nor call
-// [Leg.Close].
+// trickle to the peer, and "" when gathering is done. Candidates gathered
+// before it is set (a leg gathered ahead of a call, see [Leg.Gather]) are
+// kept and passed to fn first, in order. fn is called for one candidate at
+// a time, in order; it must not block for long nor call [Leg.Close].
 func (l *Leg) OnCandidate(fn func(candidate string)) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.candMu.Lock()
+	defer l.candMu.Unlock()
 	l.onCand = fn
+	held := l.heldCands
+	l.heldCands = nil
+	for _, s := range held {
+		fn(s)
+	}
 }
+
+// maxHeldCandidates bounds the candidates kept for a leg with no
+// OnCandidate function yet (a host address per interface, one
+// server-reflexive and one relay candidate per server, the end marker).
+const maxHeldCandidates = 64
 
 func (l *Leg) handleCandidate(c ice.Candidate) {
 	s := ""
@@ -132,12 +145,15 @@ func (l *Leg) handleCandidate(c ice.Candidate) {
 	} else {
 		l.log.Debug("gathering done")
 	}
-	l.mu.Lock()
-	fn := l.onCand
-	l.mu.Unlock()
-	if fn != nil {
-		fn(s)
+	l.candMu.Lock()
+	defer l.candMu.Unlock()
+	if l.onCand == nil {
+		if len(l.heldCands) < maxHeldCandidates {
+			l.heldCands = append(l.heldCands, s)
+		}
+		return
 	}
+	l.onCand(s)
 }
 
 func (l *Leg) handleState(s ice.ConnectionState) {
