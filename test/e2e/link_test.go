@@ -204,7 +204,7 @@ func TestLinkEndToEnd(t *testing.T) {
 
 	// Revoke the phone from the laptop.
 	var rev apitype.Revocation
-	cliJSON(t, bob1, &rev, "devices", "revoke", phoneID)
+	cliJSON(t, bob1, &rev, "devices", "revoke", phoneID, "--yes")
 	if !rev.Device.Revoked || rev.CRLNumber == 0 {
 		t.Fatalf("revocation: %+v", rev)
 	}

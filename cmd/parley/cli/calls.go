@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -47,7 +49,7 @@ func (c *callCmd) Run(g *globals) error {
 		}
 	}
 	return g.output(c.JSON, call, func(w io.Writer) {
-		fmt.Fprintf(w, "Call %s to %s: %s\n", call.ID, call.Peer, call.State)
+		fmt.Fprintf(w, "Call %s to %s: %s\n", call.ID, contactNames(g.ctx, g).of(call.Peer), call.State)
 		printCall(w, *call)
 		if c.Wait == 0 {
 			fmt.Fprintln(w, "Follow it with: parley calls   (or parley events)")
@@ -81,7 +83,7 @@ func waitCall(g *globals, id string, limit time.Duration) (*apitype.Call, error)
 				continue
 			}
 			if c.State == "ended" {
-				return nil, fmt.Errorf("call ended: %s", c.Reason)
+				return nil, fmt.Errorf("call ended: %s", reason(c.Reason))
 			}
 			if c.State == "connected" && c.SetupMS > 0 && c.SAS != "" {
 				return &c, nil
@@ -122,36 +124,64 @@ func printCall(w io.Writer, c apitype.Call) {
 		fmt.Fprintf(w, "  dropped %d bad packets\n", c.Dropped)
 	}
 	if c.RecordError != "" {
-		fmt.Fprintf(w, "  !! recording failed: %s\n", safe(c.RecordError))
+		fmt.Fprintf(w, "  !! recording failed: %s\n", reason(c.RecordError))
 	}
 	if c.Reason != "" {
-		fmt.Fprintf(w, "  ended: %s\n", safe(c.Reason))
+		fmt.Fprintf(w, "  ended: %s\n", reason(c.Reason))
 	}
 }
 
 type callsCmd struct {
-	JSON bool `help:"Print JSON."`
+	All  bool `help:"List every call the daemon remembers, not only the active ones and the last few ended."`
+	JSON bool `help:"Print JSON: every call the daemon remembers, as before (--all is implied)."`
 }
+
+// recentEnded is how many ended calls parley calls shows without --all.
+const recentEnded = 3
 
 func (c *callsCmd) Run(g *globals) error {
 	cs, err := g.client().Calls(g.ctx)
 	if err != nil {
 		return err
 	}
+	// Newest first: the active calls and the last few ended ones.
+	shown := []apitype.Call{}
+	ended, hidden := 0, 0
+	for _, call := range cs {
+		if !activeCall(call) {
+			if ended++; ended > recentEnded && !c.All {
+				hidden++
+				continue
+			}
+		}
+		shown = append(shown, call)
+	}
 	if cs == nil {
 		cs = []apitype.Call{}
 	}
+	n := contactNames(g.ctx, g)
 	return g.output(c.JSON, cs, func(w io.Writer) {
-		if len(cs) == 0 {
+		if len(shown) == 0 {
 			fmt.Fprintln(w, "No calls.")
+			return
 		}
-		for _, call := range cs {
+		t := newTable(w, "CALL ID", "DIRECTION", "STATE", "STARTED", "WITH")
+		for _, call := range shown {
 			state := call.State
 			if call.Unverified {
 				state += " UNVERIFIED"
 			}
-			fmt.Fprintf(w, "%s %-8s %-10s %s\n", call.ID, call.Direction, state, call.Peer)
-			printCall(w, call)
+			t.row(call.ID, call.Direction, state, when(call.Started), n.of(call.Peer))
+		}
+		t.flush()
+		for _, call := range shown {
+			if activeCall(call) || call.Reason != "" {
+				fmt.Fprintf(w, "\nCall %s with %s:\n", call.ID, n.of(call.Peer))
+				printCall(w, call)
+			}
+		}
+		if hidden > 0 {
+			fmt.Fprintf(w, "\n%d earlier call(s) not shown: parley calls --all\n", hidden)
 		}
 	})
 }
@@ -169,7 +199,9 @@ func (c *answerCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	return g.output(c.JSON, call, func(w io.Writer) { fmt.Fprintf(w, "Answered call %s from %s.\n", call.ID, call.Peer) })
+	return g.output(c.JSON, call, func(w io.Writer) {
+		fmt.Fprintf(w, "Answered call %s from %s.\n", call.ID, contactNames(g.ctx, g).of(call.Peer))
+	})
 }
 
 type callActionCmd struct {
@@ -206,8 +238,8 @@ func (c *setCmd) Run(g *globals) error {
 		return err
 	}
 	return g.output(c.JSON, m, func(w io.Writer) {
-		for k, v := range m {
-			fmt.Fprintf(w, "%s = %s\n", k, v)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			fmt.Fprintf(w, "%s = %s\n", k, m[k])
 		}
 	})
 }

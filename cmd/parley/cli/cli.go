@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/alecthomas/kong"
 	"github.com/parleyhq/parley/cmd/internal/cliutil"
@@ -79,6 +80,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "parley:", safe(err.Error()))
 		return 2
 	}
+	if hint := misspelt(args); hint != "" {
+		fmt.Fprintln(stderr, "parley:", hint)
+		return 2
+	}
 	kctx, code := cliutil.Parse(parser, args, stderr)
 	if kctx == nil {
 		return code
@@ -97,4 +102,32 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
+}
+
+// contactOps are the subcommands of parley contact.
+var contactOps = map[string]bool{"add": true, "accept": true, "decline": true, "block": true, "remove": true, "rename": true}
+
+// misspelt says what was meant when the command line is a near miss kong
+// would only call an unexpected argument: "parley contacts add X" is
+// "parley contact add X".
+func misspelt(args []string) string {
+	var words []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--data" || a == "-d" || a == "--socket" {
+			i++ // the flag's value
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		words = append(words, a)
+		if len(words) == 2 {
+			break
+		}
+	}
+	if len(words) == 2 && words[0] == "contacts" && contactOps[words[1]] {
+		return fmt.Sprintf("parley contacts only lists your contacts; did you mean: parley contact %s …", words[1])
+	}
+	return ""
 }

@@ -62,7 +62,7 @@ func (c *confJoinCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	return g.output(c.JSON, cf, func(w io.Writer) { printConference(w, *cf) })
+	return g.output(c.JSON, cf, func(w io.Writer) { printConference(w, *cf, contactNames(g.ctx, g)) })
 }
 
 type confLeaveCmd struct {
@@ -93,25 +93,45 @@ func (c *confListCmd) Run(g *globals) error {
 		if len(cs) == 0 {
 			fmt.Fprintln(w, "No conferences.")
 		}
+		n := contactNames(g.ctx, g)
 		for _, cf := range cs {
-			printConference(w, cf)
+			printConference(w, cf, n)
 		}
 	})
 }
 
-func printConference(w io.Writer, cf apitype.Conference) {
+func printConference(w io.Writer, cf apitype.Conference, n names) {
 	state := "joined"
 	if !cf.Joined {
-		state = "invited by " + cf.Inviter + " (parley conference join " + cf.ID + ")"
+		state = "invited by " + n.of(cf.Inviter) + " (parley conference join " + cf.ID + ")"
 	}
 	fmt.Fprintf(w, "Conference %s: %d participant(s), max %d, %s\n", cf.ID, len(cf.Participants), cf.Max, state)
+	if len(cf.Participants) == 0 {
+		return
+	}
+	t := newTable(w, "  NAME", "DEVICE ID", "STATE", "PATH")
 	for _, p := range cf.Participants {
-		if p.Self {
-			fmt.Fprintf(w, "  %s (this device)\n", p.Device)
-			continue
+		name := safe(p.Name)
+		if name == "" {
+			name = n.of(p.Account)
 		}
-		fmt.Fprintf(w, "  %s %s\n", p.Device, safe(p.Name))
+		switch {
+		case p.Self:
+			t.row("  (this device)", p.Device, "", "")
+		case p.Call == nil:
+			t.row("  "+name, p.Device, "not connected", "")
+		default:
+			t.row("  "+name, p.Device, p.Call.State, p.Call.Path.Kind)
+		}
+	}
+	t.flush()
+	for _, p := range cf.Participants {
 		if p.Call != nil {
+			name := safe(p.Name)
+			if name == "" {
+				name = n.of(p.Account)
+			}
+			fmt.Fprintf(w, "  with %s:\n", name)
 			printCall(w, *p.Call)
 		}
 	}

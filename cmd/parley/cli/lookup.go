@@ -17,6 +17,7 @@ func (c *lookupCmd) Run(g *globals) error {
 	}
 	return g.output(c.JSON, l, func(w io.Writer) {
 		fmt.Fprintf(w, "Account %s: %d device(s), record #%d, resolved in %.1f ms\n", l.AccountID, len(l.Devices), l.Seq, l.TookMS)
+		t := newTable(w, "  DEVICE ID", "NAME", "STATE")
 		for _, d := range l.Devices {
 			state := "offline"
 			switch {
@@ -25,10 +26,11 @@ func (c *lookupCmd) Run(g *globals) error {
 			case d.Online:
 				state = "online, not connected"
 			}
-			fmt.Fprintf(w, "  %s  %-20s %s\n", d.DeviceID, safe(d.Name), state)
 			if d.Error != "" && !d.Connected {
-				fmt.Fprintf(w, "      %s\n", safe(d.Error))
+				state += ": " + reason(d.Error)
 			}
+			t.row("  "+d.DeviceID, safe(d.Name), state)
 		}
+		t.flush()
 	})
 }
