@@ -29,7 +29,23 @@ func (c *callCmd) Run(g *globals) error {
 	// it up.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), time.Minute)
 	defer cancel()
+	// On a terminal, say what the wait is for: the lookup and the
+	// connections happen inside the request; the steps after it come
+	// as the call's events.
+	pr := newProgress(g)
+	ids := make(chan string, 1)
+	stopFollow := func() {}
+	if pr.on() && c.Wait > 0 {
+		stopFollow = pr.followCall(g.ctx, g, ids)
+	}
+	defer func() { stopFollow() }()
+	stop := pr.during(fmt.Sprintf("resolving %s's devices and connecting to them…", contactNames(g.ctx, g).of(c.Account)))
 	call, err := g.client().StartCall(sctx, apitype.CallRequest{AccountID: c.Account, Audio: localSpec(c.Audio), Video: localSpec(c.Video), Record: localSpec(c.Record)})
+	stop()
+	if err == nil {
+		pr.say("calling: call %s", call.ID)
+		ids <- call.ID
+	}
 	if err != nil {
 		if g.ctx.Err() != nil {
 			return g.ctx.Err()
@@ -48,6 +64,8 @@ func (c *callCmd) Run(g *globals) error {
 			return err
 		}
 	}
+	stopFollow()
+	stopFollow = func() {}
 	return g.output(c.JSON, call, func(w io.Writer) {
 		fmt.Fprintf(w, "Call %s to %s: %s\n", call.ID, contactNames(g.ctx, g).of(call.Peer), call.State)
 		printCall(w, *call)

@@ -11,7 +11,9 @@ type lookupCmd struct {
 }
 
 func (c *lookupCmd) Run(g *globals) error {
+	stop := newProgress(g).during("resolving " + c.Account + " through the DHT and connecting to its devices…")
 	l, err := g.client().Lookup(g.ctx, c.Account)
+	stop()
 	if err != nil {
 		return err
 	}
