@@ -16,9 +16,9 @@ import (
 
 type callCmd struct {
 	Account string        `arg:"" help:"Account ID of the contact to call; every online device of it rings."`
-	Audio   string        `default:"tone" placeholder:"SRC" help:"Audio to send: tone, tone:HZ, an Ogg/Opus file, rtp://127.0.0.1:PORT (e.g. from ffmpeg), or none."`
-	Video   string        `placeholder:"SRC" help:"Video to send: an IVF file (VP8/VP9/AV1) or rtp://127.0.0.1:PORT."`
-	Record  string        `placeholder:"DIR|rtp://…" help:"Where received media goes: a directory (new files in it: Opus to .ogg, PCMU to .wav, video to .ivf; mode 0600; an earlier recording is never replaced), a new .ogg/.wav/.ivf file (a stream it cannot hold goes to the same name with the extension that does: PCMU into call.ogg becomes call.wav), or rtp://127.0.0.1:PORT. Default: counted only."`
+	Audio   string        `default:"tone" placeholder:"SRC" suggest:"tone=a 440 Hz test tone,tone:=tone:HZ: a tone of HZ (tone:700),rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg,none=send no audio" help:"Audio to send: tone, tone:HZ, an Ogg/Opus file, rtp://127.0.0.1:PORT (e.g. from ffmpeg), or none."`
+	Video   string        `placeholder:"SRC" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg" help:"Video to send: an IVF file (VP8/VP9/AV1) or rtp://127.0.0.1:PORT."`
+	Record  string        `placeholder:"DIR|rtp://…" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP to ffmpeg" help:"Where received media goes: a directory (new files in it: Opus to .ogg, PCMU to .wav, video to .ivf; mode 0600; an earlier recording is never replaced), a new .ogg/.wav/.ivf file (a stream it cannot hold goes to the same name with the extension that does: PCMU into call.ogg becomes call.wav), or rtp://127.0.0.1:PORT. Default: counted only."`
 	Wait    time.Duration `min:"0s" max:"10m" help:"Stay until the call connects (up to this long) and print its SAS, path and setup time."`
 	JSON    bool          `help:"Print JSON."`
 }
@@ -206,9 +206,9 @@ func (c *callsCmd) Run(g *globals) error {
 
 type answerCmd struct {
 	Call   string `arg:"" optional:"" help:"Call ID (default: the only ringing call)."`
-	Audio  string `default:"tone" placeholder:"SRC" help:"Audio to send (as for parley call)."`
-	Video  string `placeholder:"SRC" help:"Video to send (as for parley call)."`
-	Record string `placeholder:"DIR|rtp://…" help:"Where received media goes (as for parley call)."`
+	Audio  string `default:"tone" placeholder:"SRC" suggest:"tone=a 440 Hz test tone,tone:=tone:HZ: a tone of HZ (tone:700),rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg,none=send no audio" help:"Audio to send (as for parley call)."`
+	Video  string `placeholder:"SRC" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg" help:"Video to send (as for parley call)."`
+	Record string `placeholder:"DIR|rtp://…" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP to ffmpeg" help:"Where received media goes (as for parley call)."`
 	JSON   bool   `help:"Print JSON."`
 }
 

@@ -19,7 +19,7 @@ import (
 
 // globals are the flags every parley command takes, and its I/O.
 type globals struct {
-	Data    string           `short:"d" env:"PARLEY_DATA" default:"${datadir}" type:"path" help:"Data directory of the parleyd to talk to.."`
+	Data    string           `short:"d" env:"PARLEY_DATA" default:"${datadir}" type:"path" complete:"dirs" help:"Data directory of the parleyd to talk to."`
 	Socket  string           `env:"PARLEY_SOCKET" placeholder:"PATH" help:"The daemon's API socket (default: DATA/${socket})."`
 	Version kong.VersionFlag `help:"Print the version and exit."`
 

@@ -18,9 +18,9 @@ type conferenceCmd struct {
 
 // confMedia are the media flags of start and join.
 type confMedia struct {
-	Audio  string `default:"tone" placeholder:"SRC" help:"Audio to send to every participant (as for parley call)."`
-	Video  string `placeholder:"SRC" help:"Video to send to every participant (as for parley call)."`
-	Record string `placeholder:"DIR|rtp://…" help:"Record each participant separately: DIR/<device-id>/ files (or rtp://127.0.0.1:PORT)."`
+	Audio  string `default:"tone" placeholder:"SRC" suggest:"tone=a 440 Hz test tone,tone:=tone:HZ: a tone of HZ (tone:700),rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg,none=send no audio" help:"Audio to send to every participant (as for parley call)."`
+	Video  string `placeholder:"SRC" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg" help:"Video to send to every participant (as for parley call)."`
+	Record string `placeholder:"DIR|rtp://…" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP to ffmpeg" help:"Record each participant separately: DIR/<device-id>/ files (or rtp://127.0.0.1:PORT)."`
 	JSON   bool   `help:"Print JSON."`
 }
 
