@@ -85,12 +85,12 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	c, err := cfg.validate()
 	if err != nil {
-		return nil, fmt.Errorf("bootstrap.New: %w", err)
+		return nil, err
 	}
 	s := &Server{cfg: c, log: c.Logger, closing: make(chan struct{})}
 	if err := s.start(); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("bootstrap.New: %w", err)
+		return nil, err
 	}
 	return s, nil
 }
