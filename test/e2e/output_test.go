@@ -105,6 +105,13 @@ func TestCLIOutput(t *testing.T) {
 	if !found {
 		t.Errorf("no call.ended event in %q", events.Output())
 	}
+
+	// A removed contact is told: alice's list says bob removed her.
+	cli(t, bob, "contact", "remove", alice.AccountID)
+	ok(t, alice.WaitContact(ctx, bob.AccountID, wait.ContactIs("removed")))
+	if r := cli(t, alice, "contacts"); !strings.Contains(r.Stdout, "removed") || !strings.Contains(r.Stdout, "Bobby") {
+		t.Errorf("alice's contacts after bob removed her: %q", r.Stdout)
+	}
 }
 
 // openPTY opens a pseudo-terminal pair (Linux).
