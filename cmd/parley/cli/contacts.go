@@ -38,7 +38,7 @@ func (c *contactsCmd) Run(g *globals) error {
 			}
 			t.row(state, name, ct.AccountID, when(ct.Updated))
 			if ct.Message != "" && ct.State == "request-received" {
-				t.row("", "  \""+safe(ct.Message)+"\"", "", "")
+				t.row("", "  \""+safe(ct.Message)+"\"") // the last cell: it widens no column
 			}
 		}
 		t.flush()
