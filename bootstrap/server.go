@@ -17,7 +17,9 @@ import (
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -83,12 +85,12 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	c, err := cfg.validate()
 	if err != nil {
-		return nil, fmt.Errorf("bootstrap.New: %w", err)
+		return nil, err
 	}
 	s := &Server{cfg: c, log: c.Logger, closing: make(chan struct{})}
 	if err := s.start(); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("bootstrap.New: %w", err)
+		return nil, err
 	}
 	return s, nil
 }
@@ -148,8 +150,13 @@ func (s *Server) start() error {
 // startHost makes the libp2p host and the DHT.
 func (s *Server) startHost(key lcrypto.PrivKey) error {
 	c := s.cfg
-	cm, err := connmgr.NewConnManager(connLowWater, connHighWater, connmgr.WithGracePeriod(connGrace))
+	rm, low, high, err := resourceManager(s.log)
 	if err != nil {
+		return err
+	}
+	cm, err := connmgr.NewConnManager(low, high, connmgr.WithGracePeriod(connGrace))
+	if err != nil {
+		rm.Close()
 		return fmt.Errorf("connection manager: %w", err)
 	}
 	s.relay = &relayTracer{MetricsTracer: relayv2.NewMetricsTracer(relayv2.WithRegisterer(s.reg))}
@@ -161,6 +168,7 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.PrometheusRegisterer(s.reg),
 		libp2p.EnableNATService(),
@@ -186,6 +194,31 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 		return fmt.Errorf("DHT: %w", err)
 	}
 	return nil
+}
+
+// resourceManager is libp2p's default resource manager (its limits scaled
+// to this machine's memory and file descriptors) and the connection
+// manager's watermarks fitted under its connection limit. libp2p warns
+// at every start when the high watermark exceeds that limit, as it does
+// on a small machine; lowering the watermarks is what the warning asks
+// for, said once at Info with the numbers.
+func resourceManager(log *slog.Logger) (rm network.ResourceManager, low, high int, err error) {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	rm, err = rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("resource manager: %w", err)
+	}
+	low, high = connLowWater, connHighWater
+	if l, ok := rm.(interface{ GetConnLimit() int }); ok {
+		if n := l.GetConnLimit(); n > 0 && n < high {
+			high, low = n, min(low, n/2)
+			log.Info("connection manager watermarks lowered to this machine's connection limit",
+				"limit", n, "low", low, "high", high, "default_high", connHighWater,
+				"why", "libp2p scales its connection limit to the memory and file descriptors available")
+		}
+	}
+	return rm, low, high, nil
 }
 
 // otherPeers returns the configured peers without this server.

@@ -80,22 +80,22 @@ func ParseAccountID(s string) (AccountID, error) {
 			return id, fmt.Errorf("%w: %q is not an account ID: account IDs are %s followed by %d characters",
 				ErrInvalidID, truncate(s, 24), accountIDPrefix, accountIDData+bech32CheckLen)
 		}
-		return id, fmt.Errorf("%w: %d characters after %s, want %d (part of the ID is missing or doubled)",
-			ErrInvalidID, n, accountIDPrefix, accountIDData+bech32CheckLen)
+		return id, fmt.Errorf("%w: %q is not an account ID: %d characters after %s, want %d (part of the ID is missing or doubled)",
+			ErrInvalidID, truncate(s, 24), n, accountIDPrefix, accountIDData+bech32CheckLen)
 	}
 	for i := dataStart; i < len(clean); i++ {
 		if bech32Rev[clean[i]] < 0 {
-			return id, fmt.Errorf("crypto.ParseAccountID: %w: bad character %q at position %d",
-				ErrInvalidID, s[pos[i]], pos[i]+1)
+			return id, fmt.Errorf("%w: %q is not an account ID: bad character %q at position %d",
+				ErrInvalidID, truncate(s, 24), s[pos[i]], pos[i]+1)
 		}
 	}
 	_, data, err := bech32mDecode(accountIDPrefix + string(clean[dataStart:]))
 	if err != nil {
-		return id, fmt.Errorf("crypto.ParseAccountID: %w: %w", ErrInvalidID, err)
+		return id, fmt.Errorf("%w: %q is not an account ID: %w", ErrInvalidID, truncate(s, 24), err)
 	}
 	raw, err := convertBits(data, 5, 8, false)
 	if err != nil || len(raw) != len(id) {
-		return id, fmt.Errorf("crypto.ParseAccountID: %w: not canonical", ErrInvalidID)
+		return id, fmt.Errorf("%w: %q is not an account ID: not canonical", ErrInvalidID, truncate(s, 24))
 	}
 	copy(id[:], raw)
 	return id, nil
@@ -158,15 +158,15 @@ func ParseDeviceID(s string) (DeviceID, error) {
 	s = strings.TrimSpace(s)
 	raw, err := base58.Decode(s)
 	if err != nil {
-		return "", fmt.Errorf("crypto.ParseDeviceID: %w: not base58: %w", ErrInvalidID, err)
+		return "", fmt.Errorf("%w: not base58: %w", ErrInvalidID, err)
 	}
 	d := DeviceID(raw)
 	if err := d.check(); err != nil {
-		return "", fmt.Errorf("crypto.ParseDeviceID: %w", err)
+		return "", err
 	}
 	if d.String() != s {
 		// Leading '1's or other non-canonical spellings.
-		return "", fmt.Errorf("crypto.ParseDeviceID: %w: not canonical", ErrInvalidID)
+		return "", fmt.Errorf("%w: not canonical", ErrInvalidID)
 	}
 	return d, nil
 }

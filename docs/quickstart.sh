@@ -12,6 +12,7 @@ set -eu
 : "${BS_IP:=127.0.0.1}"            # address the bootstrap listens on
 : "${BS_PORT:=4001}"               # its libp2p port, TCP and UDP (QUIC); 0 = any
 : "${TURN_PORT:=3478}"             # its STUN/TURN port, UDP and TCP; 0 = any
+: "${METRICS_PORT=9464}"           # its /metrics and /healthz port, on 127.0.0.1; empty = none
 : "${BS_FLAGS=--turn-allow-private-peers}"
 : "${PARLEYD_FLAGS=--listen /ip4/127.0.0.1/tcp/0 --listen /ip4/127.0.0.1/udp/0/quic-v1 --ice-loopback}"
 : "${QS_TIMEOUT:=30}" # seconds to wait for each step
@@ -32,7 +33,21 @@ wait_for() {
 		sleep 0.2
 	done
 }
-published() { parley --data "$1" status | grep -q '^Published: *[0-9]'; }
+# bootstrap_started: wait for the bootstrap's addrs.txt; if it exits
+# instead, or does not start in time, show the end of its log.
+bootstrap_started() {
+	n=0
+	until test -s "$QS_DIR/bootstrap/addrs.txt"; do
+		n=$((n + 1))
+		if ! kill -0 "$BS_PID" 2>/dev/null || [ "$n" -gt $((QS_TIMEOUT * 5)) ]; then
+			echo "quickstart: parley-bootstrap did not start (its ports are the settings BS_PORT, TURN_PORT and METRICS_PORT); the end of $QS_DIR/bootstrap.log:" >&2
+			tail -n 20 "$QS_DIR/bootstrap.log" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+published() { parley --data "$1" status | grep '^Published:' | grep -qv 'not yet'; }
 account_id() { parley --data "$1" status | awk '/^Account ID:/ { print $3 }'; }
 has_contact() { parley --data "$1" contacts | grep -q "^$2 .*$3"; }
 hears() { parley --data "$1" calls | grep -q "hearing a $2 Hz tone"; }
@@ -42,9 +57,10 @@ mkdir -p "$QS_DIR"
 #    to addrs.txt in its data directory.
 parley-bootstrap --data-dir "$QS_DIR/bootstrap" \
 	--listen "/ip4/$BS_IP/tcp/$BS_PORT" --listen "/ip4/$BS_IP/udp/$BS_PORT/quic-v1" \
-	--turn-listen "$BS_IP:$TURN_PORT" $BS_FLAGS >"$QS_DIR/bootstrap.log" 2>&1 &
+	--turn-listen "$BS_IP:$TURN_PORT" --metrics-addr "${METRICS_PORT:+127.0.0.1:$METRICS_PORT}" \
+	$BS_FLAGS >"$QS_DIR/bootstrap.log" 2>&1 &
 BS_PID=$!
-wait_for test -s "$QS_DIR/bootstrap/addrs.txt"
+bootstrap_started
 BOOTSTRAP=$(head -n 1 "$QS_DIR/bootstrap/addrs.txt")
 echo "bootstrap address: $BOOTSTRAP"
 

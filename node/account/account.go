@@ -373,6 +373,18 @@ func Summary(st *store.Store, dir string) (*apitype.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Devices counts the account's devices in use: revoked ones are
+	// listed by parley devices, not counted here.
+	crl, err := LoadCRL(st)
+	if err != nil {
+		return nil, err
+	}
+	active := 0
+	for _, der := range certs {
+		if c, err := pcrypto.ParseDeviceCert(der); err == nil && !crl.IsRevoked(c.Serial()) {
+			active++
+		}
+	}
 	sealed := raw.Sealed
 	s := &apitype.Identity{
 		AccountID:   ac.ID.String(),
@@ -381,7 +393,7 @@ func Summary(st *store.Store, dir string) (*apitype.Identity, error) {
 		KeysSealed:  sealed,
 		AccountCert: certSummary(ac.Cert),
 		DeviceCert:  certSummary(dc.Cert),
-		Devices:     len(certs),
+		Devices:     active,
 		CRLNumber:   crlNum,
 		Role:        RoleMember,
 	}

@@ -3,6 +3,7 @@ package callproto
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/parleyhq/parley/crypto"
 )
@@ -111,6 +112,11 @@ func (c *Control) Err() error {
 		reason = ": " + c.Reason
 	}
 	if s := c.Code.Err(); s != nil {
+		// The peer's reason usually starts with the code's own text
+		// ("caller is not a contact: …"): say it once.
+		if r, ok := strings.CutPrefix(c.Reason, s.Error()); ok {
+			reason = r
+		}
 		return fmt.Errorf("%w: %w%s", ErrPeer, s, reason)
 	}
 	return fmt.Errorf("%w: %v%s", ErrPeer, c.Code, reason)

@@ -132,10 +132,18 @@ func ParseCallID(s string) (callproto.CallID, error) {
 	var id callproto.CallID
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != len(id) {
-		return id, fmt.Errorf("%w: call ID %q (want %d hex digits)", service.ErrInvalidInput, s, 2*len(id))
+		return id, fmt.Errorf("%w: %q is not a call ID (call IDs are %d hex digits: see parley calls)", service.ErrInvalidInput, truncateText(s, 40), 2*len(id))
 	}
 	copy(id[:], b)
 	return id, nil
+}
+
+// truncateText shortens user input quoted in an error.
+func truncateText(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // step moves the call by in, through the call table, and publishes an

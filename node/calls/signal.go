@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -373,11 +374,12 @@ func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
 		c.mu.Unlock()
 		c.event(apitype.EventCallSAS, l.keys.SAS)
 	case callproto.ControlDecline:
-		return true, fmt.Errorf("declined%s", reasonSuffix(m.Reason))
+		return true, errors.New("declined" + reasonSuffix("declined", m.Reason))
 	case callproto.ControlBusy:
-		return true, fmt.Errorf("busy%s", reasonSuffix(m.Reason))
+		return true, errors.New("busy" + reasonSuffix("busy", m.Reason))
 	case callproto.ControlError:
-		return true, fmt.Errorf("refused by the callee: %w%s", m.Err(), reasonSuffix(m.Reason))
+		// m.Err() carries the reason already.
+		return true, fmt.Errorf("refused by the callee: %w", m.Err())
 	case callproto.ControlCancel, callproto.ControlAnsweredElsewhere:
 		if !c.outgoing {
 			c.end(describe(m), "")
@@ -395,10 +397,14 @@ func describe(m *callproto.Control) string {
 	if m.Type == callproto.ControlAnsweredElsewhere {
 		return "answered elsewhere"
 	}
-	return string(m.Type) + reasonSuffix(m.Reason)
+	return string(m.Type) + reasonSuffix(string(m.Type), m.Reason)
 }
 
-func reasonSuffix(r string) string {
+// reasonSuffix is ": " and the peer's reason for ending, or "" when there
+// is none or it only repeats head ("declined: declined").
+func reasonSuffix(head, r string) string {
+	r = strings.TrimPrefix(r, head)
+	r = strings.TrimPrefix(r, ": ")
 	if r == "" {
 		return ""
 	}

@@ -157,7 +157,13 @@ func (l *Leg) handleCandidate(c ice.Candidate) {
 }
 
 func (l *Leg) handleState(s ice.ConnectionState) {
-	l.log.Info("ICE state", "state", s.String())
+	// Every state change is for debugging; what an operator needs (the
+	// selected path, the call's end and why) is logged at Info elsewhere.
+	level := slog.LevelDebug
+	if s == ice.ConnectionStateFailed {
+		level = slog.LevelInfo
+	}
+	l.log.Log(context.Background(), level, "ICE state", "state", s.String())
 	if s == ice.ConnectionStateFailed {
 		l.mu.Lock()
 		l.path = Path{} // pion has dropped every pair

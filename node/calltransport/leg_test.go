@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -261,5 +262,22 @@ func TestSecretsNotLogged(t *testing.T) {
 		if strings.Contains(log, s) {
 			t.Errorf("secret #%d found in logs", i)
 		}
+	}
+}
+
+// TestICEStatesAtDebug: at the default level a connected leg logs its
+// selected path, not every ICE state change (issue 16 item 15).
+func TestICEStatesAtDebug(t *testing.T) {
+	lb := new(test.SyncBuffer)
+	info := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p := newLegPair(t, func(c *Config) { c.Logger = info.With("leg", c.Controlling) })
+	p.start()
+	p.waitConnected(10 * time.Second)
+	log := lb.String()
+	if !strings.Contains(log, "selected path") {
+		t.Fatalf("no selected path at Info:\n%s", log)
+	}
+	if strings.Contains(log, "ICE state") {
+		t.Errorf("ICE state changes logged at Info:\n%s", log)
 	}
 }

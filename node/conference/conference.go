@@ -165,7 +165,10 @@ func (svc *Service) blocked(account pcrypto.AccountID) bool {
 func (svc *Service) conference(id string) (*conference, error) {
 	cid, err := calls.ParseCallID(id)
 	if err != nil {
-		return nil, err
+		if len(id) > 40 {
+			id = id[:40] + "…"
+		}
+		return nil, fmt.Errorf("%w: %q is not a conference ID (conference IDs are %d hex digits: see parley conference list)", service.ErrInvalidInput, id, 2*len(cid))
 	}
 	svc.confMu.Lock()
 	defer svc.confMu.Unlock()

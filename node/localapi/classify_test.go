@@ -2,9 +2,18 @@ package localapi
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test"
 
 	"github.com/parleyhq/parley/node/calls"
 	"github.com/parleyhq/parley/node/conference"
@@ -63,5 +72,48 @@ func (dupAPI) Endpoints() (service.Endpoints, error) {
 func TestDuplicateEndpoint(t *testing.T) {
 	if _, err := NewHandler(&dupAPI{}, nil); err == nil {
 		t.Fatal("a path served twice was accepted")
+	}
+}
+
+// chainAPI refuses with a wrapped chain as the services build them.
+type chainAPI struct{ fakeAPI }
+
+func (chainAPI) Endpoints() (service.Endpoints, error) {
+	return service.Endpoints{
+		"calls/hangup": service.Get(func(*http.Request) (any, error) {
+			return nil, fmt.Errorf("%w: %w: %w: no call to act on", calls.ErrNoSuchCall, calls.ErrNoSuchCall, errors.New("calls.FindCall"))
+		}),
+		"conferences/join": service.Get(func(*http.Request) (any, error) {
+			return nil, fmt.Errorf("%w: 1a2b (see parley conference list)", conference.ErrNoSuchConference)
+		}),
+		"contacts/add": service.Get(func(*http.Request) (any, error) {
+			return nil, fmt.Errorf("%w: %w", service.ErrInvalidInput, fmt.Errorf("crypto.ParseAccountID: %w: \"x\" is not an account ID", pcrypto.ErrInvalidID))
+		}),
+	}, nil
+}
+
+// TestErrorsForPeople: a refusal's answer is one message (no Go names,
+// no category words a later clause explains, no repeats, the hint not
+// said twice); the whole chain is in the log at debug (issue 16 item 5).
+func TestErrorsForPeople(t *testing.T) {
+	log, lb := test.Logger(t, slog.LevelDebug)
+	h, err := NewHandler(&chainAPI{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]apitype.Error{
+		"calls/hangup":     {Error: "no such call: no call to act on", Hint: "see: parley calls"},
+		"conferences/join": {Error: "no such conference: 1a2b (see parley conference list)"},
+		"contacts/add":     {Error: `"x" is not an account ID`},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, apitype.Prefix+path, nil))
+		var got apitype.Error
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got != want {
+			t.Errorf("%s: %s; want %+v", path, rec.Body, want)
+		}
+	}
+	if !strings.Contains(lb.String(), "crypto.ParseAccountID: invalid ID") || !strings.Contains(lb.String(), "local API refused") {
+		t.Errorf("the chain is not in the debug log:\n%s", lb.String())
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/internal/errtext"
 	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/calls"
 	"github.com/parleyhq/parley/node/conference"
@@ -83,8 +84,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status, hint := classify(err)
 		if status == http.StatusInternalServerError {
 			h.log.Error("local API", "endpoint", name, "err", err)
+		} else {
+			h.log.Debug("local API refused", "endpoint", name, "status", status, "err", err)
 		}
-		writeError(w, status, err.Error(), hint)
+		// The chain is for the log; the answer is one message for a
+		// person: the cause, then (in the hint) what to do.
+		msg := errtext.Clean(err.Error())
+		writeError(w, status, msg, errtext.CleanHint(msg, hint))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

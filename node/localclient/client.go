@@ -175,32 +175,68 @@ func (c *Client) ContactOp(ctx context.Context, op string, req apitype.ContactRe
 // Events streams the daemon's events to fn until ctx is done, the daemon
 // stops, or fn returns an error.
 func (c *Client) Events(ctx context.Context, fn func(apitype.Event) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://parleyd"+apitype.Prefix+"events", nil)
+	st, err := c.Subscribe(ctx)
 	if err != nil {
 		return err
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return c.dialError(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("events: HTTP %d", resp.StatusCode)
-	}
-	dec := json.NewDecoder(resp.Body)
+	defer st.Close()
 	for {
-		var ev apitype.Event
-		if err := dec.Decode(&ev); err != nil {
-			if errors.Is(err, io.EOF) || ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("events: %w", err)
+		ev, err := st.Next()
+		if errors.Is(err, io.EOF) {
+			return nil // the daemon ended the stream
+		}
+		if err != nil {
+			return err
 		}
 		if err := fn(ev); err != nil {
 			return err
 		}
 	}
 }
+
+// EventStream is an open subscription to the daemon's events.
+type EventStream struct {
+	ctx  context.Context
+	body io.Closer
+	dec  *json.Decoder
+}
+
+// Subscribe opens the event stream and returns once the daemon has
+// subscribed it: every event published after Subscribe returns is seen.
+func (c *Client) Subscribe(ctx context.Context) (*EventStream, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://parleyd"+apitype.Prefix+"events", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.dialError(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("events: HTTP %d", resp.StatusCode)
+	}
+	return &EventStream{ctx: ctx, body: resp.Body, dec: json.NewDecoder(resp.Body)}, nil
+}
+
+// Next returns the next event. At the end of the stream it returns the
+// context's error (nil when the daemon closed it).
+func (s *EventStream) Next() (apitype.Event, error) {
+	var ev apitype.Event
+	if err := s.dec.Decode(&ev); err != nil {
+		if errors.Is(err, io.EOF) || s.ctx.Err() != nil {
+			if s.ctx.Err() == nil {
+				return ev, io.EOF
+			}
+			return ev, s.ctx.Err()
+		}
+		return ev, fmt.Errorf("events: %w", err)
+	}
+	return ev, nil
+}
+
+// Close ends the subscription.
+func (s *EventStream) Close() error { return s.body.Close() }
 
 // post sends body to path and decodes the JSON answer into out (if not nil).
 func (c *Client) post(ctx context.Context, path string, body, out any) error {

@@ -89,14 +89,16 @@ func Required(name, v string) error {
 
 // ParseAccount parses the account ID in field name of a local API request:
 // the one place an account ID given as text enters a service. A missing or
-// malformed ID fails with ErrInvalidInput naming the field.
+// malformed ID fails with ErrInvalidInput; a missing one names the field,
+// a malformed one says what it is not (the field's name would only repeat
+// it: "account_id: … is not an account ID").
 func ParseAccount(name, v string) (pcrypto.AccountID, error) {
 	if err := Required(name, v); err != nil {
 		return pcrypto.AccountID{}, err
 	}
 	id, err := pcrypto.ParseAccountID(v)
 	if err != nil {
-		return pcrypto.AccountID{}, fmt.Errorf("%w: %s: %w", ErrInvalidInput, name, err)
+		return pcrypto.AccountID{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	return id, nil
 }
@@ -109,7 +111,7 @@ func ParseDevice(name, v string) (pcrypto.DeviceID, error) {
 	}
 	d, err := pcrypto.ParseDeviceID(v)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrInvalidInput, name, err)
+		return "", fmt.Errorf("%w: %q is not a device ID (device IDs start with 12D3KooW; see parley devices): %w", ErrInvalidInput, truncateID(v), err)
 	}
 	return d, nil
 }
@@ -146,4 +148,12 @@ func Names[T ~string](vs []T) []string {
 		out[i] = string(v)
 	}
 	return out
+}
+
+// truncateID shortens what the user gave for an error message.
+func truncateID(s string) string {
+	if len(s) > 24 {
+		return s[:24] + "…"
+	}
+	return s
 }

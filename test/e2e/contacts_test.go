@@ -72,7 +72,7 @@ func TestContactsEndToEnd(t *testing.T) {
 
 	// Bad input gives a clear error and a non-zero exit.
 	r, err = alice.CLI(ctx, "contact", "add", "parley1qqqq")
-	if err == nil || !strings.Contains(r.Stderr, "invalid") {
+	if err == nil || !strings.Contains(r.Stderr, "is not an account ID") {
 		t.Fatalf("adding a malformed ID: code %d, %q", r.Code, r.Stderr)
 	}
 }

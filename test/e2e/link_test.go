@@ -202,14 +202,24 @@ func TestLinkEndToEnd(t *testing.T) {
 	net.start(bob2)
 	ok(t, bob2.WaitContact(ctx, carol.AccountID, wait.ContactIs("request-sent")))
 
-	// Revoke the phone from the laptop.
+	// Revoke the phone from the laptop, by its name. A prefix both IDs
+	// share is refused, naming both; a pipe is not asked, so a script
+	// passes --yes.
+	refused(t, bob1, "starts 2 device IDs", "devices", "revoke", "12D3KooW", "--yes")
+	refused(t, bob1, "--yes", "devices", "revoke", "bob-phone")
 	var rev apitype.Revocation
-	cliJSON(t, bob1, &rev, "devices", "revoke", phoneID)
-	if !rev.Device.Revoked || rev.CRLNumber == 0 {
+	cliJSON(t, bob1, &rev, "devices", "revoke", "BOB-PHONE", "--yes")
+	if !rev.Device.Revoked || rev.CRLNumber == 0 || rev.Device.DeviceID != phoneID {
 		t.Fatalf("revocation: %+v", rev)
 	}
 	if err := bob1.CLIJSON(ctx, &devs, "devices"); err != nil || !devs[1].Revoked {
 		t.Fatalf("bob's devices after the revocation: %+v, %v", devs, err)
+	}
+	// Status counts the devices in use, not the revoked phone.
+	var st apitype.Status
+	cliJSON(t, bob1, &st, "status")
+	if st.Identity.Devices != 1 {
+		t.Fatalf("bob's status counts %d devices after the revocation, want 1", st.Identity.Devices)
 	}
 	if l := waitDeviceCount(t, alice, bob1.AccountID, 1); l.Devices[0].DeviceID == phoneID {
 		t.Fatal("alice's lookup finds only the revoked phone")
@@ -230,6 +240,9 @@ func TestLinkEndToEnd(t *testing.T) {
 	r, err := bob2.CLI(ctx, "call", alice.AccountID, "--wait", "20s")
 	if err == nil || !strings.Contains(r.Stderr, "revoked") {
 		t.Fatalf("a call from the revoked phone: exit %d, %q", r.Code, r.Stderr)
+	}
+	if p := messageProblems(r.Stderr); len(p) > 0 {
+		t.Errorf("a call from the revoked phone: %q: %s", r.Stderr, strings.Join(p, ", "))
 	}
 	var ac []apitype.Call
 	cliJSON(t, alice, &ac, "calls")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,7 +160,7 @@ func TestQuickstart(t *testing.T) {
 		"PATH=" + filepath.Dir(bins.Parley) + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"QS_DIR=" + qs,
 		"BS_IP=127.0.0.1", "BS_PORT=0", "TURN_PORT=0",
-		"BS_FLAGS=--turn-allow-private-peers --metrics-addr=",
+		"BS_FLAGS=--turn-allow-private-peers", "METRICS_PORT=0",
 		"QS_TIMEOUT=60",
 	}})
 	if r.PID != 0 {
@@ -196,6 +197,58 @@ func TestQuickstart(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestQuickstartBootstrapFails: when the bootstrap cannot start (its
+// metrics port is taken, as 9464 may be on a developer's machine), the
+// quick start stops at once and prints the end of the bootstrap's log,
+// which says why and which setting to change (issue 16 item 17).
+func TestQuickstartBootstrapFails(t *testing.T) {
+	t.Parallel()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh on PATH")
+	}
+	bins := test.BuildBinaries(t)
+	script, err := filepath.Abs(filepath.Join("..", "..", quickstartScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	r, _ := proc.Run(ctx, proc.Spec{Path: sh, Args: []string{script}, Dir: dir, Env: []string{
+		"PATH=" + filepath.Dir(bins.Parley) + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"QS_DIR=" + filepath.Join(dir, "qs"),
+		"BS_IP=127.0.0.1", "BS_PORT=0", "TURN_PORT=0", fmt.Sprintf("METRICS_PORT=%d", port),
+		"QS_TIMEOUT=60",
+	}})
+	if r.PID != 0 {
+		t.Cleanup(func() { _ = syscall.Kill(-r.PID, syscall.SIGKILL) })
+	}
+	took := time.Since(start)
+	t.Logf("quickstart.sh: exit %d after %v:\n%s%s", r.Code, took.Round(time.Millisecond), r.Stdout, r.Stderr)
+	if r.Code == 0 {
+		t.Fatal("the quick start succeeded with its bootstrap port taken")
+	}
+	if !strings.Contains(r.Stderr, "parley-bootstrap did not start") || !strings.Contains(r.Stderr, "address already in use") || !strings.Contains(r.Stderr, "--metrics-addr") || !strings.Contains(r.Stderr, "METRICS_PORT") {
+		t.Errorf("the quick start's error does not show the bootstrap's log: %q", r.Stderr)
+	}
+	if _, msg, ok := strings.Cut(r.Stderr, "parley-bootstrap:"); ok {
+		if p := messageProblems(msg); len(p) > 0 {
+			t.Errorf("the bootstrap's error: %s", strings.Join(p, ", "))
+		}
+	}
+	if took > 30*time.Second {
+		t.Errorf("the quick start took %v to notice the bootstrap had exited", took)
+	}
 }
 
 // helpFlag matches a flag line of kong's help: "  -d, --data=DIR  ..." or

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -14,9 +16,9 @@ import (
 
 type callCmd struct {
 	Account string        `arg:"" help:"Account ID of the contact to call; every online device of it rings."`
-	Audio   string        `default:"tone" placeholder:"SRC" help:"Audio to send: tone, tone:HZ, an Ogg/Opus file, rtp://127.0.0.1:PORT (e.g. from ffmpeg), or none."`
-	Video   string        `placeholder:"SRC" help:"Video to send: an IVF file (VP8/VP9/AV1) or rtp://127.0.0.1:PORT."`
-	Record  string        `placeholder:"DIR|rtp://…" help:"Where received media goes: a directory (new files in it: Opus to .ogg, PCMU to .wav, video to .ivf; mode 0600; an earlier recording is never replaced), a new .ogg/.wav/.ivf file (a stream it cannot hold goes to the same name with the extension that does: PCMU into call.ogg becomes call.wav), or rtp://127.0.0.1:PORT. Default: counted only."`
+	Audio   string        `default:"tone" placeholder:"SRC" suggest:"tone=a 440 Hz test tone,tone:=tone:HZ: a tone of HZ (tone:700),rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg,none=send no audio" help:"Audio to send: tone, tone:HZ, an Ogg/Opus file, rtp://127.0.0.1:PORT (e.g. from ffmpeg), or none."`
+	Video   string        `placeholder:"SRC" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg" help:"Video to send: an IVF file (VP8/VP9/AV1) or rtp://127.0.0.1:PORT."`
+	Record  string        `placeholder:"DIR|rtp://…" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP to ffmpeg" help:"Where received media goes: a directory (new files in it: Opus to .ogg, PCMU to .wav, video to .ivf; mode 0600; an earlier recording is never replaced), a new .ogg/.wav/.ivf file (a stream it cannot hold goes to the same name with the extension that does: PCMU into call.ogg becomes call.wav), or rtp://127.0.0.1:PORT. Default: counted only."`
 	Wait    time.Duration `min:"0s" max:"10m" help:"Stay until the call connects (up to this long) and print its SAS, path and setup time."`
 	JSON    bool          `help:"Print JSON."`
 }
@@ -27,7 +29,23 @@ func (c *callCmd) Run(g *globals) error {
 	// it up.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), time.Minute)
 	defer cancel()
+	// On a terminal, say what the wait is for: the lookup and the
+	// connections happen inside the request; the steps after it come
+	// as the call's events.
+	pr := newProgress(g)
+	ids := make(chan string, 1)
+	stopFollow := func() {}
+	if pr.on() && c.Wait > 0 {
+		stopFollow = pr.followCall(g.ctx, g, ids)
+	}
+	defer func() { stopFollow() }()
+	stop := pr.during(fmt.Sprintf("resolving %s's devices and connecting to them…", contactNames(g.ctx, g).of(c.Account)))
 	call, err := g.client().StartCall(sctx, apitype.CallRequest{AccountID: c.Account, Audio: localSpec(c.Audio), Video: localSpec(c.Video), Record: localSpec(c.Record)})
+	stop()
+	if err == nil {
+		pr.say("calling: call %s", call.ID)
+		ids <- call.ID
+	}
 	if err != nil {
 		if g.ctx.Err() != nil {
 			return g.ctx.Err()
@@ -46,8 +64,10 @@ func (c *callCmd) Run(g *globals) error {
 			return err
 		}
 	}
+	stopFollow()
+	stopFollow = func() {}
 	return g.output(c.JSON, call, func(w io.Writer) {
-		fmt.Fprintf(w, "Call %s to %s: %s\n", call.ID, call.Peer, call.State)
+		fmt.Fprintf(w, "Call %s to %s: %s\n", call.ID, contactNames(g.ctx, g).of(call.Peer), call.State)
 		printCall(w, *call)
 		if c.Wait == 0 {
 			fmt.Fprintln(w, "Follow it with: parley calls   (or parley events)")
@@ -81,7 +101,7 @@ func waitCall(g *globals, id string, limit time.Duration) (*apitype.Call, error)
 				continue
 			}
 			if c.State == "ended" {
-				return nil, fmt.Errorf("call ended: %s", c.Reason)
+				return nil, fmt.Errorf("call ended: %s", reason(c.Reason))
 			}
 			if c.State == "connected" && c.SetupMS > 0 && c.SAS != "" {
 				return &c, nil
@@ -122,45 +142,73 @@ func printCall(w io.Writer, c apitype.Call) {
 		fmt.Fprintf(w, "  dropped %d bad packets\n", c.Dropped)
 	}
 	if c.RecordError != "" {
-		fmt.Fprintf(w, "  !! recording failed: %s\n", safe(c.RecordError))
+		fmt.Fprintf(w, "  !! recording failed: %s\n", reason(c.RecordError))
 	}
 	if c.Reason != "" {
-		fmt.Fprintf(w, "  ended: %s\n", safe(c.Reason))
+		fmt.Fprintf(w, "  ended: %s\n", reason(c.Reason))
 	}
 }
 
 type callsCmd struct {
-	JSON bool `help:"Print JSON."`
+	All  bool `help:"List every call the daemon remembers, not only the active ones and the last few ended."`
+	JSON bool `help:"Print JSON: every call the daemon remembers, as before (--all is implied)."`
 }
+
+// recentEnded is how many ended calls parley calls shows without --all.
+const recentEnded = 3
 
 func (c *callsCmd) Run(g *globals) error {
 	cs, err := g.client().Calls(g.ctx)
 	if err != nil {
 		return err
 	}
+	// Newest first: the active calls and the last few ended ones.
+	shown := []apitype.Call{}
+	ended, hidden := 0, 0
+	for _, call := range cs {
+		if !activeCall(call) {
+			if ended++; ended > recentEnded && !c.All {
+				hidden++
+				continue
+			}
+		}
+		shown = append(shown, call)
+	}
 	if cs == nil {
 		cs = []apitype.Call{}
 	}
+	n := contactNames(g.ctx, g)
 	return g.output(c.JSON, cs, func(w io.Writer) {
-		if len(cs) == 0 {
+		if len(shown) == 0 {
 			fmt.Fprintln(w, "No calls.")
+			return
 		}
-		for _, call := range cs {
+		t := newTable(w, "CALL ID", "DIRECTION", "STATE", "STARTED", "WITH")
+		for _, call := range shown {
 			state := call.State
 			if call.Unverified {
 				state += " UNVERIFIED"
 			}
-			fmt.Fprintf(w, "%s %-8s %-10s %s\n", call.ID, call.Direction, state, call.Peer)
-			printCall(w, call)
+			t.row(call.ID, call.Direction, state, when(call.Started), n.of(call.Peer))
+		}
+		t.flush()
+		for _, call := range shown {
+			if activeCall(call) || call.Reason != "" {
+				fmt.Fprintf(w, "\nCall %s with %s:\n", call.ID, n.of(call.Peer))
+				printCall(w, call)
+			}
+		}
+		if hidden > 0 {
+			fmt.Fprintf(w, "\n%d earlier call(s) not shown: parley calls --all\n", hidden)
 		}
 	})
 }
 
 type answerCmd struct {
 	Call   string `arg:"" optional:"" help:"Call ID (default: the only ringing call)."`
-	Audio  string `default:"tone" placeholder:"SRC" help:"Audio to send (as for parley call)."`
-	Video  string `placeholder:"SRC" help:"Video to send (as for parley call)."`
-	Record string `placeholder:"DIR|rtp://…" help:"Where received media goes (as for parley call)."`
+	Audio  string `default:"tone" placeholder:"SRC" suggest:"tone=a 440 Hz test tone,tone:=tone:HZ: a tone of HZ (tone:700),rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg,none=send no audio" help:"Audio to send (as for parley call)."`
+	Video  string `placeholder:"SRC" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg" help:"Video to send (as for parley call)."`
+	Record string `placeholder:"DIR|rtp://…" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP to ffmpeg" help:"Where received media goes (as for parley call)."`
 	JSON   bool   `help:"Print JSON."`
 }
 
@@ -169,7 +217,9 @@ func (c *answerCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	return g.output(c.JSON, call, func(w io.Writer) { fmt.Fprintf(w, "Answered call %s from %s.\n", call.ID, call.Peer) })
+	return g.output(c.JSON, call, func(w io.Writer) {
+		fmt.Fprintf(w, "Answered call %s from %s.\n", call.ID, contactNames(g.ctx, g).of(call.Peer))
+	})
 }
 
 type callActionCmd struct {
@@ -206,8 +256,8 @@ func (c *setCmd) Run(g *globals) error {
 		return err
 	}
 	return g.output(c.JSON, m, func(w io.Writer) {
-		for k, v := range m {
-			fmt.Fprintf(w, "%s = %s\n", k, v)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			fmt.Fprintf(w, "%s = %s\n", k, m[k])
 		}
 	})
 }

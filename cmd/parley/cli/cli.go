@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/alecthomas/kong"
 	"github.com/parleyhq/parley/cmd/internal/cliutil"
@@ -18,7 +19,7 @@ import (
 
 // globals are the flags every parley command takes, and its I/O.
 type globals struct {
-	Data    string           `short:"d" env:"PARLEY_DATA" default:"${datadir}" type:"path" help:"Data directory of the parleyd to talk to.."`
+	Data    string           `short:"d" env:"PARLEY_DATA" default:"${datadir}" type:"path" complete:"dirs" help:"Data directory of the parleyd to talk to."`
 	Socket  string           `env:"PARLEY_SOCKET" placeholder:"PATH" help:"The daemon's API socket (default: DATA/${socket})."`
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
@@ -79,6 +80,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "parley:", safe(err.Error()))
 		return 2
 	}
+	if hint := misspelt(args); hint != "" {
+		fmt.Fprintln(stderr, "parley:", hint)
+		return 2
+	}
 	kctx, code := cliutil.Parse(parser, args, stderr)
 	if kctx == nil {
 		return code
@@ -97,4 +102,32 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
+}
+
+// contactOps are the subcommands of parley contact.
+var contactOps = map[string]bool{"add": true, "accept": true, "decline": true, "block": true, "remove": true, "rename": true}
+
+// misspelt says what was meant when the command line is a near miss kong
+// would only call an unexpected argument: "parley contacts add X" is
+// "parley contact add X".
+func misspelt(args []string) string {
+	var words []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--data" || a == "-d" || a == "--socket" {
+			i++ // the flag's value
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		words = append(words, a)
+		if len(words) == 2 {
+			break
+		}
+	}
+	if len(words) == 2 && words[0] == "contacts" && contactOps[words[1]] {
+		return fmt.Sprintf("parley contacts only lists your contacts; did you mean: parley contact %s …", words[1])
+	}
+	return ""
 }

@@ -65,12 +65,12 @@ _parley() {
     :files)
         compopt -o filenames 2>/dev/null
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
-        return
+        out=("${out[@]:1}")
         ;;
     :dirs)
         compopt -o filenames 2>/dev/null
         mapfile -t COMPREPLY < <(compgen -d -- "$cur")
-        return
+        out=("${out[@]:1}")
         ;;
     esac
     for line in "${out[@]}"; do
@@ -86,15 +86,16 @@ const zshCompletion = `#compdef parley
 # Load it with: source <(parley completion zsh)
 # or save it as _parley in a directory of $fpath.
 _parley() {
-    local line
+    local line eq=0
     local -a out cands
     out=("${(@f)$(${words[1]} completion complete -- "${(@)words[2,CURRENT]}" 2>/dev/null)}")
     case ${out[1]} in
-    :files) compset -P '*='; _files; return ;;
-    :dirs) compset -P '*='; _files -/; return ;;
+    :files) compset -P '*=' && eq=1; _files; shift out ;;
+    :dirs) compset -P '*=' && eq=1; _files -/; shift out ;;
     esac
     for line in "${out[@]}"; do
         [[ -z $line ]] && continue
+        (( eq )) && line=${line#*=}
         if [[ $line == *$'\t'* ]]; then
             cands+=("${${line%%$'\t'*}//:/\\:}:${line#*$'\t'}")
         else
@@ -115,8 +116,9 @@ type completeCmd struct {
 	Words []string `arg:"" optional:"" passthrough:"all" help:"The words after 'parley' up to the cursor; the last one is being completed (may be empty)."`
 }
 
-// Completion directives, printed alone instead of candidates: the shell
-// completes file or directory names itself.
+// Completion directives, printed on the first line, before any other
+// candidates (values a flag suggests besides files: --audio tone): the
+// shell completes file or directory names itself.
 const (
 	directiveFiles = ":files"
 	directiveDirs  = ":dirs"
@@ -138,8 +140,7 @@ func (c *completeCmd) Run(g *globals, kctx *kong.Context) error {
 	defer cancel()
 	cands, directive := st.complete(ctx, g, words[len(words)-1])
 	if directive != "" {
-		_, err := fmt.Fprintln(g.stdout, directive)
-		return err
+		fmt.Fprintln(g.stdout, directive)
 	}
 	for _, cd := range cands {
 		if cd.help == "" {
@@ -321,7 +322,9 @@ func flagValues(f *kong.Flag, cur, prefix string) ([]candidate, string) {
 }
 
 // valueCandidates returns a value's enum values, or a directive when it
-// names a file or directory.
+// names a file or directory, and the values its suggest tag lists
+// ("tone,tone:,rtp://127.0.0.1:" for a media source). A complete:"dirs"
+// tag makes a path a directory.
 func valueCandidates(v *kong.Value, prefix string) ([]candidate, string) {
 	if v.Enum != "" {
 		var out []candidate
@@ -334,14 +337,20 @@ func valueCandidates(v *kong.Value, prefix string) ([]candidate, string) {
 	if v.Flag != nil {
 		placeholder = v.Flag.PlaceHolder
 	}
+	var out []candidate
+	for _, s := range strings.Split(v.Tag.Get("suggest"), ",") {
+		if w, help, _ := strings.Cut(s, "="); w != "" {
+			out = append(out, candidate{prefix + w, help})
+		}
+	}
 	switch {
-	case v.Tag.Type == "existingdir":
-		return nil, directiveDirs
+	case v.Tag.Type == "existingdir", v.Tag.Get("complete") == "dirs":
+		return out, directiveDirs
 	case v.Tag.Type == "path" || v.Tag.Type == "existingfile",
 		strings.Contains(placeholder, "FILE"), strings.Contains(placeholder, "DIR"), placeholder == "PATH", placeholder == "SRC":
-		return nil, directiveFiles
+		return out, directiveFiles
 	}
-	return nil, ""
+	return out, ""
 }
 
 // daemonCandidates asks the daemon for the IDs an argument called name

@@ -67,11 +67,14 @@ func TestComplete(t *testing.T) {
 		{name: "short flag value skipped", words: []string{"-d", "./alice", "sta"}, want: []string{"status"}},
 		{name: "bash splits at =", words: []string{"--data", "=", "./alice", "sta"}, want: []string{"status"}},
 		{name: "zsh keeps --flag=value", words: []string{"--data=./alice", "contact", "a"}, want: []string{"accept", "add"}},
-		{name: "directory flag", words: []string{"--data", ""}, want: []string{":files"}},
-		{name: "directory flag after = (bash)", words: []string{"--data", "=", ""}, want: []string{":files"}},
-		{name: "--flag= form (zsh)", words: []string{"--data=./a"}, want: []string{":files"}},
-		{name: "media source", words: []string{"call", "parley1x", "--audio", ""}, want: []string{":files"}},
-		{name: "record target", words: []string{"answer", "--record", ""}, want: []string{":files"}},
+		{name: "directory flag", words: []string{"--data", ""}, want: []string{":dirs"}},
+		{name: "directory flag after = (bash)", words: []string{"--data", "=", ""}, want: []string{":dirs"}},
+		{name: "--flag= form (zsh)", words: []string{"--data=./a"}, want: []string{":dirs"}},
+		{name: "media source", words: []string{"call", "parley1x", "--audio", ""}, want: []string{":files", "tone", "tone:", "rtp://127.0.0.1:", "none"}},
+		{name: "media source prefix", words: []string{"call", "parley1x", "--audio", "to"}, want: []string{":files", "tone", "tone:"}},
+		{name: "media source --flag= (zsh)", words: []string{"conference", "start", "--audio=rt"}, want: []string{":files", "--audio=rtp://127.0.0.1:"}},
+		{name: "video source", words: []string{"call", "parley1x", "--video", ""}, want: []string{":files", "rtp://127.0.0.1:"}},
+		{name: "record target", words: []string{"answer", "--record", ""}, want: []string{":files", "rtp://127.0.0.1:"}},
 		{name: "free-text flag", words: []string{"contact", "add", "parley1x", "--message", ""}, want: nil},
 		{name: "bool flag takes no value", words: []string{"calls", "--json", ""}, want: nil},
 		{name: "after --", words: []string{"call", "--", "--"}, want: nil},
@@ -303,6 +306,12 @@ func TestBashScript(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "alice.ogg"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "some.file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		words []string
@@ -312,7 +321,9 @@ func TestBashScript(t *testing.T) {
 		{"subcommand", []string{"contact", "ac"}, []string{"accept"}},
 		{"flag", []string{"call", "parley1x", "--wa"}, []string{"--wait"}},
 		{"file", []string{"call", "parley1x", "--audio", "al"}, []string{"alice.ogg"}},
-		{"file after --flag= (cursor on the =)", []string{"call", "parley1x", "--audio", "="}, []string{"alice.ogg", "parley.bash"}},
+		{"tone", []string{"call", "parley1x", "--audio", "to"}, []string{"tone", "tone:"}},
+		{"directory", []string{"--data", "s"}, []string{"sub"}},
+		{"file after --flag= (cursor on the =)", []string{"call", "parley1x", "--audio", "="}, []string{"alice.ogg", "none", "parley.bash", "rtp://127.0.0.1:", "some.file", "sub", "tone", "tone:"}},
 		{"file after --flag=a", []string{"call", "parley1x", "--audio", "=", "a"}, []string{"alice.ogg"}},
 		{"nothing", []string{"contact", "add", "parley1x", "--message", ""}, nil},
 	}

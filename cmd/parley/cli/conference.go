@@ -18,9 +18,9 @@ type conferenceCmd struct {
 
 // confMedia are the media flags of start and join.
 type confMedia struct {
-	Audio  string `default:"tone" placeholder:"SRC" help:"Audio to send to every participant (as for parley call)."`
-	Video  string `placeholder:"SRC" help:"Video to send to every participant (as for parley call)."`
-	Record string `placeholder:"DIR|rtp://…" help:"Record each participant separately: DIR/<device-id>/ files (or rtp://127.0.0.1:PORT)."`
+	Audio  string `default:"tone" placeholder:"SRC" suggest:"tone=a 440 Hz test tone,tone:=tone:HZ: a tone of HZ (tone:700),rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg,none=send no audio" help:"Audio to send to every participant (as for parley call)."`
+	Video  string `placeholder:"SRC" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg" help:"Video to send to every participant (as for parley call)."`
+	Record string `placeholder:"DIR|rtp://…" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP to ffmpeg" help:"Record each participant separately: DIR/<device-id>/ files (or rtp://127.0.0.1:PORT)."`
 	JSON   bool   `help:"Print JSON."`
 }
 
@@ -62,7 +62,7 @@ func (c *confJoinCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	return g.output(c.JSON, cf, func(w io.Writer) { printConference(w, *cf) })
+	return g.output(c.JSON, cf, func(w io.Writer) { printConference(w, *cf, contactNames(g.ctx, g)) })
 }
 
 type confLeaveCmd struct {
@@ -93,25 +93,45 @@ func (c *confListCmd) Run(g *globals) error {
 		if len(cs) == 0 {
 			fmt.Fprintln(w, "No conferences.")
 		}
+		n := contactNames(g.ctx, g)
 		for _, cf := range cs {
-			printConference(w, cf)
+			printConference(w, cf, n)
 		}
 	})
 }
 
-func printConference(w io.Writer, cf apitype.Conference) {
+func printConference(w io.Writer, cf apitype.Conference, n names) {
 	state := "joined"
 	if !cf.Joined {
-		state = "invited by " + cf.Inviter + " (parley conference join " + cf.ID + ")"
+		state = "invited by " + n.of(cf.Inviter) + " (parley conference join " + cf.ID + ")"
 	}
 	fmt.Fprintf(w, "Conference %s: %d participant(s), max %d, %s\n", cf.ID, len(cf.Participants), cf.Max, state)
+	if len(cf.Participants) == 0 {
+		return
+	}
+	t := newTable(w, "  NAME", "DEVICE ID", "STATE", "PATH")
 	for _, p := range cf.Participants {
-		if p.Self {
-			fmt.Fprintf(w, "  %s (this device)\n", p.Device)
-			continue
+		name := safe(p.Name)
+		if name == "" {
+			name = n.of(p.Account)
 		}
-		fmt.Fprintf(w, "  %s %s\n", p.Device, safe(p.Name))
+		switch {
+		case p.Self:
+			t.row("  (this device)", p.Device, "", "")
+		case p.Call == nil:
+			t.row("  "+name, p.Device, "not connected", "")
+		default:
+			t.row("  "+name, p.Device, p.Call.State, p.Call.Path.Kind)
+		}
+	}
+	t.flush()
+	for _, p := range cf.Participants {
 		if p.Call != nil {
+			name := safe(p.Name)
+			if name == "" {
+				name = n.of(p.Account)
+			}
+			fmt.Fprintf(w, "  with %s:\n", name)
 			printCall(w, *p.Call)
 		}
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/alecthomas/kong"
 	"github.com/parleyhq/parley/node/localapi/apitype"
@@ -25,16 +26,22 @@ func (c *contactsCmd) Run(g *globals) error {
 			fmt.Fprintln(w, "No contacts yet. Add one with: parley contact add ACCOUNT-ID")
 			return
 		}
+		t := newTable(w, "STATE", "NAME", "ACCOUNT ID", "SINCE")
 		for _, ct := range cs {
-			pending := ""
+			state := ct.State
 			if ct.Pending {
-				pending = " (message pending delivery)"
+				state += " (pending delivery)"
 			}
-			fmt.Fprintf(w, "%-18s %-20s %s%s\n", ct.State, safe(ct.Name), ct.AccountID, pending)
+			name := safe(ct.Name)
+			if name == "" {
+				name = "-"
+			}
+			t.row(state, name, ct.AccountID, when(ct.Updated))
 			if ct.Message != "" && ct.State == "request-received" {
-				fmt.Fprintf(w, "%18s \"%s\"\n", "", safe(ct.Message))
+				t.row("", "  \""+safe(ct.Message)+"\"") // the last cell: it widens no column
 			}
 		}
+		t.flush()
 	})
 }
 
@@ -55,11 +62,19 @@ type contactRenameCmd struct {
 }
 
 func (c *contactRenameCmd) Run(g *globals) error {
+	if strings.TrimSpace(c.Name) == "" {
+		return fmt.Errorf("the new name is empty: give one, as in parley contact rename %s \"Bob\"", c.Account)
+	}
 	ct, err := g.client().RenameContact(g.ctx, c.Account, c.Name)
 	if err != nil {
 		return err
 	}
-	return printContact(g, c.JSON, ct, "Renamed")
+	if ct == nil {
+		return printContact(g, c.JSON, ct, "Renamed")
+	}
+	return g.output(c.JSON, ct, func(w io.Writer) {
+		fmt.Fprintf(w, "Renamed %s to %q.\n", ct.AccountID, safe(ct.Name))
+	})
 }
 
 type contactAddCmd struct {
@@ -106,6 +121,10 @@ func printContact(g *globals, asJSON bool, ct *apitype.Contact, verb string) err
 		if ct.Pending {
 			note = "; it will be delivered when the account is online"
 		}
-		fmt.Fprintf(w, "%s: %s is %s%s.\n", verb, ct.AccountID, ct.State, note)
+		who := ct.AccountID
+		if ct.Name != "" {
+			who = fmt.Sprintf("%s (%s)", safe(ct.Name), ct.AccountID)
+		}
+		fmt.Fprintf(w, "%s: %s is %s%s.\n", verb, who, ct.State, note)
 	})
 }

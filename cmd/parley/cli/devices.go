@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/parleyhq/parley/cmd/internal/cliutil"
 	"github.com/parleyhq/parley/node/localapi/apitype"
@@ -30,7 +29,7 @@ func (c *devicesListCmd) Run(g *globals) error {
 		ds = []apitype.Device{}
 	}
 	return g.output(c.JSON, ds, func(w io.Writer) {
-		fmt.Fprintf(w, "%-16s %-52s %-7s %-16s %-16s %s\n", "NAME", "DEVICE ID", "ROLE", "LINKED", "LAST SEEN", "STATUS")
+		t := newTable(w, "NAME", "DEVICE ID", "ROLE", "LINKED", "LAST SEEN", "STATUS")
 		for _, d := range ds {
 			seen, status := when(d.LastSeen), "active"
 			if d.Self {
@@ -43,32 +42,91 @@ func (c *devicesListCmd) Run(g *globals) error {
 			if role == "" {
 				role = "-"
 			}
-			fmt.Fprintf(w, "%-16s %-52s %-7s %-16s %-16s %s\n", safe(d.Name), d.DeviceID, role, when(d.Linked), seen, status)
+			t.row(safe(d.Name), d.DeviceID, role, when(d.Linked), seen, status)
 		}
+		t.flush()
 	})
 }
 
-func when(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.Local().Format("2006-01-02 15:04")
-}
-
 type devicesRevokeCmd struct {
-	Device string `arg:"" help:"The device ID (or an unambiguous prefix of at least 6 characters) from parley devices."`
+	Device string `arg:"" help:"The device: its name, its ID, or any prefix of its ID that no other device shares (from parley devices)."`
+	Yes    bool   `help:"Do not ask for confirmation (scripts)."`
 	JSON   bool   `help:"Print JSON."`
 }
 
 func (c *devicesRevokeCmd) Run(g *globals) error {
-	r, err := g.client().RevokeDevice(g.ctx, c.Device)
+	d, err := findDevice(g, c.Device)
+	if err != nil {
+		return err
+	}
+	switch {
+	case d.Self:
+		return fmt.Errorf("%s (%s) is this device: revoke it from another admin device of the account", safe(d.Name), d.DeviceID)
+	case d.Revoked:
+		return fmt.Errorf("%s (%s) is revoked already (%s)", safe(d.Name), d.DeviceID, when(d.RevokedAt))
+	}
+	if !c.Yes {
+		if !cliutil.IsTerminal(g.stdin) {
+			return fmt.Errorf("standard input is not a terminal, so the revocation of %s (%s) cannot be confirmed; pass --yes", safe(d.Name), d.DeviceID)
+		}
+		fmt.Fprintf(g.stderr, "Revoke %s (%s, %s, last seen %s)? It will no longer ring or act for the account; this cannot be undone. [y/N] ",
+			safe(d.Name), d.DeviceID, d.Role, when(d.LastSeen))
+		line, err := cliutil.ReadLine(g.ctx, g.stdin)
+		if err != nil {
+			return err
+		}
+		if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+			return fmt.Errorf("not revoked")
+		}
+	}
+	r, err := g.client().RevokeDevice(g.ctx, d.DeviceID)
 	if err != nil {
 		return err
 	}
 	return g.output(c.JSON, r, func(w io.Writer) {
 		fmt.Fprintf(w, "Revoked %s (%s): revocation list #%d signed, the account record is being republished and pushed to your contacts.\n",
-			r.Device.Name, r.Device.DeviceID, r.CRLNumber)
+			safe(r.Device.Name), r.Device.DeviceID, r.CRLNumber)
 	})
+}
+
+// findDevice resolves what the user typed to one device of the account:
+// its exact ID, its name (case ignored), or a prefix of its ID that no
+// other device's ID has.
+func findDevice(g *globals, s string) (apitype.Device, error) {
+	ds, err := g.client().Devices(g.ctx)
+	if err != nil {
+		return apitype.Device{}, err
+	}
+	var byName, byPrefix []apitype.Device
+	for _, d := range ds {
+		if d.DeviceID == s {
+			return d, nil
+		}
+		if strings.EqualFold(d.Name, s) {
+			byName = append(byName, d)
+		}
+		if s != "" && strings.HasPrefix(d.DeviceID, s) {
+			byPrefix = append(byPrefix, d)
+		}
+	}
+	list := func(ds []apitype.Device) string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, fmt.Sprintf("%s (%s)", safe(d.Name), d.DeviceID))
+		}
+		return strings.Join(out, ", ")
+	}
+	switch {
+	case len(byName) == 1:
+		return byName[0], nil
+	case len(byName) > 1:
+		return apitype.Device{}, fmt.Errorf("%d devices are named %q, give the ID of one: %s", len(byName), safe(s), list(byName))
+	case len(byPrefix) == 1:
+		return byPrefix[0], nil
+	case len(byPrefix) > 1:
+		return apitype.Device{}, fmt.Errorf("%q starts %d device IDs, give more of it: %s", safe(s), len(byPrefix), list(byPrefix))
+	}
+	return apitype.Device{}, fmt.Errorf("no device of this account is named %q or has an ID starting so; see parley devices", safe(s))
 }
 
 type devicesPromoteCmd struct {

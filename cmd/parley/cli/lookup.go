@@ -11,12 +11,15 @@ type lookupCmd struct {
 }
 
 func (c *lookupCmd) Run(g *globals) error {
+	stop := newProgress(g).during("resolving " + c.Account + " through the DHT and connecting to its devices…")
 	l, err := g.client().Lookup(g.ctx, c.Account)
+	stop()
 	if err != nil {
 		return err
 	}
 	return g.output(c.JSON, l, func(w io.Writer) {
 		fmt.Fprintf(w, "Account %s: %d device(s), record #%d, resolved in %.1f ms\n", l.AccountID, len(l.Devices), l.Seq, l.TookMS)
+		t := newTable(w, "  DEVICE ID", "NAME", "STATE")
 		for _, d := range l.Devices {
 			state := "offline"
 			switch {
@@ -25,10 +28,11 @@ func (c *lookupCmd) Run(g *globals) error {
 			case d.Online:
 				state = "online, not connected"
 			}
-			fmt.Fprintf(w, "  %s  %-20s %s\n", d.DeviceID, safe(d.Name), state)
 			if d.Error != "" && !d.Connected {
-				fmt.Fprintf(w, "      %s\n", safe(d.Error))
+				state += ": " + reason(d.Error)
 			}
+			t.row("  "+d.DeviceID, safe(d.Name), state)
 		}
+		t.flush()
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 )
 
 type statusCmd struct {
@@ -20,7 +19,7 @@ func (c *statusCmd) Run(g *globals) error {
 	}
 	return g.output(c.JSON, s, func(w io.Writer) {
 		fmt.Fprintf(w, "Account ID:   %s\n", s.Identity.AccountID)
-		fmt.Fprintf(w, "Device:       %s (%s), %d device(s) in the account\n", s.Identity.DeviceID, safe(s.Identity.DeviceName), s.Identity.Devices)
+		fmt.Fprintf(w, "Device:       %s (%s), %d active device(s) in the account\n", s.Identity.DeviceID, safe(s.Identity.DeviceName), s.Identity.Devices)
 		if s.Identity.Role != "" {
 			fmt.Fprintf(w, "Role:         %s\n", s.Identity.Role)
 		}
@@ -44,7 +43,7 @@ func (c *statusCmd) Run(g *globals) error {
 		}
 		pub := "not yet"
 		if !s.Published.IsZero() {
-			pub = s.Published.Format(time.RFC3339)
+			pub = when(s.Published)
 		}
 		fmt.Fprintf(w, "Published:    %s\nPeers:        %d\nPending:      %d contact message(s)\nAddresses:\n", pub, s.Peers, s.Pending)
 		for _, a := range s.Addrs {
