@@ -101,6 +101,11 @@ type Options struct {
 	// bootstraps at once, so the device is callable from its first
 	// seconds) or "public". Defaults to "auto".
 	Reachability Reachability
+	// PrivateAddrs says whether the presence record carries the device's
+	// private addresses (loopback, RFC 1918, link-local, ULA, CGNAT).
+	// Defaults to presence.PrivateAddrsAuto: withheld when any bootstrap
+	// is at a public address, published on an all-private network.
+	PrivateAddrs presence.PrivateAddrs
 	// ICELoopback offers loopback ICE candidates (tests and one-machine
 	// labs). Off by default.
 	ICELoopback bool
@@ -256,6 +261,7 @@ func (n *Node) buildServices() (err error) {
 	n.presenceSvc, err = presence.New(env, presence.Options{
 		Bootstraps: n.bootstraps, PresenceTTL: n.o.PresenceTTL, AccountTTL: n.o.AccountTTL,
 		LookupTimeout: n.o.LookupTimeout, AccountCacheTTL: n.o.AccountCacheTTL,
+		PrivateAddrs: n.o.PrivateAddrs,
 	})
 	if err != nil {
 		return err

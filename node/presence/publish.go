@@ -23,6 +23,10 @@ const (
 	minPublishGap = 2 * time.Second
 	// publishRetry is the wait after a failed publish.
 	publishRetry = 3 * time.Second
+	// noAddrsRetry is the wait when the device has no address to publish
+	// (behind NAT, no relay reservation yet); an address change wakes
+	// the loop before.
+	noAddrsRetry = 30 * time.Second
 )
 
 // publishLoop publishes the account record and this device's presence
@@ -57,10 +61,6 @@ func (svc *Service) publishOnce(ctx context.Context) (time.Duration, bool) {
 	if svc.DHT.RoutingTable().Size() == 0 {
 		return 100 * time.Millisecond, false // not joined yet; a bootstrap connection also wakes us
 	}
-	addrs := svc.Host.Addrs()
-	if len(addrs) == 0 {
-		return publishRetry, false
-	}
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	now := svc.Now()
@@ -72,6 +72,14 @@ func (svc *Service) publishOnce(ctx context.Context) (time.Duration, bool) {
 	if err := svc.DHT.PutValue(ctx, records.AccountKey(svc.ID.AccountCert.ID), acct); err != nil {
 		svc.Log.Warn("publishing account record failed", "err", err)
 		return publishRetry, false
+	}
+	// Private addresses stay on the device unless the whole network is
+	// private (Options.PrivateAddrs); a device behind NAT waits for its
+	// relay addresses (an address change wakes the loop).
+	addrs := publishable(svc.Host.Addrs(), svc.private)
+	if len(addrs) == 0 {
+		svc.Log.Debug("no address to publish yet (private ones are withheld)")
+		return noAddrsRetry, false
 	}
 	if len(addrs) > records.MaxAddrs {
 		addrs = addrs[:records.MaxAddrs]

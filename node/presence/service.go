@@ -40,6 +40,9 @@ type Options struct {
 	// MaxCachedAccounts bounds the account-record cache. Defaults to
 	// DefaultMaxCachedAccounts.
 	MaxCachedAccounts int
+	// PrivateAddrs says whether the presence record carries private
+	// addresses. Defaults to PrivateAddrsAuto.
+	PrivateAddrs PrivateAddrs
 }
 
 func (o *Options) setDefaults() {
@@ -62,6 +65,7 @@ type Service struct {
 	service.Env
 	o             Options
 	bootstraps    []peer.AddrInfo
+	private       bool          // publish private addresses (Options.PrivateAddrs resolved)
 	publishNow    chan struct{} // wakes the publish loop; buffered 1
 	bootstrapKick chan struct{} // wakes the bootstrap loop; buffered 1
 
@@ -81,9 +85,13 @@ func New(env service.Env, o Options) (*Service, error) {
 		return nil, err
 	}
 	o.setDefaults()
+	if err := o.PrivateAddrs.Check(); err != nil {
+		return nil, err
+	}
 	return &Service{
 		Env: env, o: o,
 		bootstraps:    o.Bootstraps,
+		private:       publishPrivate(o.PrivateAddrs, o.Bootstraps),
 		publishNow:    make(chan struct{}, 1),
 		bootstrapKick: make(chan struct{}, 1),
 		cache:         recordCache{max: o.MaxCachedAccounts},
