@@ -176,6 +176,7 @@ type Node struct {
 	dht        *dht.IpfsDHT
 	bootstraps []peer.AddrInfo
 	ev         service.Events
+	guard      *strangerGuard // the host's resource manager
 
 	// The services, embedded through the aliases below so that their API
 	// methods are the node's (each method has exactly one owner).
@@ -291,6 +292,8 @@ func (n *Node) buildServices() (err error) {
 		return err
 	}
 	n.contactsSvc, n.devicesSvc, n.linkSvc, n.callsSvc, n.confSvc = cs, devs, lk, cl, cf
+	trusted := n.trustedPeer
+	n.guard.trusted.Store(&trusted)
 	return nil
 }
 
@@ -329,10 +332,18 @@ func (n *Node) buildHost() error {
 	default:
 		return fmt.Errorf("node: %w: reachability %q (want auto, private or public)", ErrInvalidInput, n.o.Reachability)
 	}
+	guard, err := newStrangerGuard()
+	if err != nil {
+		return fmt.Errorf("node: resource manager: %w", err)
+	}
+	opts = append(opts, libp2p.ResourceManager(guard))
 	h, err := libp2p.New(opts...)
 	if err != nil {
+		guard.Close()
 		return fmt.Errorf("node: libp2p host: %w", err)
 	}
+	guard.host.Store(&h)
+	n.guard = guard
 	mode := dht.ModeAuto
 	switch n.o.DHTMode {
 	case DHTAuto:

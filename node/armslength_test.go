@@ -1,0 +1,119 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/test"
+)
+
+// TestStrangerOverRelayLearnsNoAddress: a stranger (any libp2p host that is
+// no device of the account nor of a contact) that reaches a device through
+// the bootstrap's circuit relay learns none of its addresses: the device
+// refuses identify with it over the relayed connection, so the stranger's
+// peerstore holds the circuit address alone, and every connection between
+// the two runs through the relay. (The device refuses hole punching, DCUtR,
+// with strangers too; on loopback DCUtR never starts, as neither side has
+// a public address, so this test cannot show that part.)
+func TestStrangerOverRelayLearnsNoAddress(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	target := startNode(t, initAccount(t, "target"), bs)
+	waitPublished(t, target)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	boot, err := peer.AddrInfoFromString(bs[0].addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Reserve(ctx, target.Host(), *boot); err != nil {
+		t.Fatalf("target's relay reservation: %v", err)
+	}
+
+	stranger, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.EnableRelay(), libp2p.EnableHolePunching())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	circuit := boot.Addrs[0].Encapsulate(ma.StringCast("/p2p/" + boot.ID.String() + "/p2p-circuit"))
+	tid := target.Host().ID()
+	if err := stranger.Connect(ctx, peer.AddrInfo{ID: tid, Addrs: []ma.Multiaddr{circuit}}); err != nil {
+		t.Fatalf("stranger → target through the relay: %v", err)
+	}
+	conns := stranger.Network().ConnsToPeer(tid)
+	if len(conns) != 1 || !conns[0].Stat().Limited {
+		t.Fatalf("stranger's connections to the target: %v", conns)
+	}
+	ids := stranger.(interface{ IDService() identify.IDService }).IDService()
+	select {
+	case <-ids.IdentifyWait(conns[0]):
+	case <-ctx.Done():
+		t.Fatal("identify did not end")
+	}
+	for _, a := range stranger.Peerstore().Addrs(tid) {
+		if !strings.Contains(a.String(), "/p2p-circuit") {
+			t.Errorf("the stranger learnt the target's address %s", a)
+		}
+	}
+	if ps, _ := stranger.Peerstore().GetProtocols(tid); len(ps) > 0 {
+		t.Errorf("the stranger learnt the target's protocols through identify: %v", ps)
+	}
+	for _, c := range append(stranger.Network().ConnsToPeer(tid), target.Host().Network().ConnsToPeer(stranger.ID())...) {
+		if !c.Stat().Limited {
+			t.Errorf("a direct connection between the stranger and the target: %s", c.RemoteMultiaddr())
+		}
+	}
+}
+
+// TestContactOverRelayIdentifies: the guard leaves accepted contacts
+// alone: two devices that hold each other's account as an accepted
+// contact (and its record) run identify over a relayed connection (and so
+// may hole-punch).
+func TestContactOverRelayIdentifies(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	target := startNode(t, initAccount(t, "target"), bs)
+	friend := startNode(t, initAccount(t, "friend"), bs)
+	waitPublished(t, target, friend)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, p := range [][2]*testNode{{target, friend}, {friend, target}} {
+		if err := p[0].Store().PutContact(store.Contact{AccountID: p[1].account, Name: "contact", State: store.Accepted}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p[0].ResolveAccount(ctx, p[1].account); err != nil {
+			t.Fatal(err)
+		}
+	}
+	boot, err := peer.AddrInfoFromString(bs[0].addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Reserve(ctx, target.Host(), *boot); err != nil {
+		t.Fatalf("target's relay reservation: %v", err)
+	}
+	tid := target.Host().ID()
+	if len(friend.Host().Network().ConnsToPeer(tid)) > 0 {
+		t.Fatal("friend already connected to the target")
+	}
+	circuit := boot.Addrs[0].Encapsulate(ma.StringCast("/p2p/" + boot.ID.String() + "/p2p-circuit"))
+	if err := friend.Host().Connect(ctx, peer.AddrInfo{ID: tid, Addrs: []ma.Multiaddr{circuit}}); err != nil {
+		t.Fatal(err)
+	}
+	test.WaitFor(t, 10*time.Second, func() error {
+		for _, a := range friend.Host().Peerstore().Addrs(tid) {
+			if !strings.Contains(a.String(), "/p2p-circuit") {
+				return nil
+			}
+		}
+		return fmt.Errorf("the contact has only %v", friend.Host().Peerstore().Addrs(tid))
+	})
+}
