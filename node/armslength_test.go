@@ -13,6 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleyhq/parley/node"
+	"github.com/parleyhq/parley/node/contacts"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/test"
 )
@@ -116,4 +118,75 @@ func TestContactOverRelayIdentifies(t *testing.T) {
 		}
 		return fmt.Errorf("the contact has only %v", friend.Host().Peerstore().Addrs(tid))
 	})
+}
+
+// TestStrangerRequestOnlyThroughRelay: a contact request from a stranger
+// reaches a device through the circuit relay only. While the device holds
+// no relay reservation a stranger (carol) can only dial it directly, and
+// the device refuses her request ("relay-only"; StrangersRelayOnly is set
+// because on loopback it publishes no relay address). Once it holds one,
+// another stranger's (alice's) request goes through the relay and is
+// taken, and neither side learns an address of the other: every
+// connection between them is relayed and both peerstores hold circuit
+// addresses only.
+func TestStrangerRequestOnlyThroughRelay(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	target := startNodeWith(t, initAccount(t, "target"), bs, func(o *node.Options) { o.StrangersRelayOnly = true })
+	carol := startNode(t, initAccount(t, "carol"), bs)
+	alice := startNode(t, initAccount(t, "alice"), bs)
+	waitPublished(t, target, carol, alice)
+
+	if _, err := carol.AddContact(target.account, "Target", "hello, directly"); err != nil {
+		t.Fatal(err)
+	}
+	test.WaitFor(t, 20*time.Second, func() error {
+		items, err := carol.Store().Outbox()
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if it.To == target.account && strings.Contains(it.LastError, contacts.CodeRelayOnly) {
+				return nil
+			}
+		}
+		return fmt.Errorf("outbox %+v", items)
+	})
+	if _, ok := contactState(t, target, carol.account); ok {
+		t.Fatal("the target took a stranger's request over a direct connection")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	boot, err := peer.AddrInfoFromString(bs[0].addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Reserve(ctx, target.Host(), *boot); err != nil {
+		t.Fatalf("target's relay reservation: %v", err)
+	}
+	if _, err := alice.AddContact(target.account, "Target", "hello through the relay"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, target, alice.account, "request-received")
+
+	tid, aid := target.Host().ID(), alice.Host().ID()
+	for _, a := range alice.Host().Peerstore().Addrs(tid) {
+		if !strings.Contains(a.String(), "/p2p-circuit") {
+			t.Errorf("the stranger's peerstore holds the target's address %s", a)
+		}
+	}
+	for _, a := range target.Host().Peerstore().Addrs(aid) {
+		if !strings.Contains(a.String(), "/p2p-circuit") {
+			t.Errorf("the target's peerstore holds the stranger's address %s", a)
+		}
+	}
+	conns := append(alice.Host().Network().ConnsToPeer(tid), target.Host().Network().ConnsToPeer(aid)...)
+	if len(conns) == 0 {
+		t.Fatal("no connection between the stranger and the target")
+	}
+	for _, c := range conns {
+		if !c.Stat().Limited {
+			t.Errorf("a direct connection between the stranger and the target: %s", c.RemoteMultiaddr())
+		}
+	}
 }

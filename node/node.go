@@ -106,6 +106,11 @@ type Options struct {
 	// Defaults to presence.PrivateAddrsAuto: withheld when any bootstrap
 	// is at a public address, published on an all-private network.
 	PrivateAddrs presence.PrivateAddrs
+	// StrangersRelayOnly refuses contact messages from accounts that are
+	// not accepted contacts over a direct connection they opened, even
+	// when the device publishes no relay address (by default they are
+	// refused only when it does). Tests and labs.
+	StrangersRelayOnly bool
 	// ICELoopback offers loopback ICE candidates (tests and one-machine
 	// labs). Off by default.
 	ICELoopback bool
@@ -270,7 +275,8 @@ func (n *Node) buildServices() (err error) {
 	var devs *devices.Service
 	cs, err := contacts.New(env, n.presenceSvc, contacts.Options{
 		RetryInterval: n.o.RetryInterval, AccountCacheTTL: n.o.AccountCacheTTL,
-		Changed: func() { devs.KickSync() },
+		StrangersRelayOnly: n.o.StrangersRelayOnly,
+		Changed:            func() { devs.KickSync() },
 	})
 	if err != nil {
 		return err

@@ -93,6 +93,7 @@ func (svc *Service) publishOnce(ctx context.Context) (time.Duration, bool) {
 		svc.Log.Warn("publishing presence failed", "err", err)
 		return publishRetry, false
 	}
+	svc.relayPublished.Store(len(relayAddrs(addrs)) > 0)
 	svc.mu.Lock()
 	svc.published = now
 	svc.mu.Unlock()

@@ -75,9 +75,15 @@ type Service struct {
 	published time.Time
 	seq       uint64
 
-	cache   recordCache
-	lookups atomic.Uint64 // DHT record lookups made
+	cache          recordCache
+	lookups        atomic.Uint64 // DHT record lookups made
+	relayPublished atomic.Bool   // the last presence record published had a relay address
 }
+
+// RelayPublished reports whether the presence record this device last
+// published carries a relay address: then every device can reach it
+// through the relay, and a stranger has no reason to connect directly.
+func (svc *Service) RelayPublished() bool { return svc.relayPublished.Load() }
 
 // New returns the presence service of env's device.
 func New(env service.Env, o Options) (*Service, error) {
