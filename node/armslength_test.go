@@ -9,7 +9,9 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -66,6 +68,14 @@ func TestStrangerOverRelayLearnsNoAddress(t *testing.T) {
 			t.Errorf("the stranger learnt the target's address %s", a)
 		}
 	}
+	// Hole punching is refused as well (the guard's decision is checked
+	// directly: on loopback DCUtR never starts), the contact protocol
+	// is not.
+	for proto, want := range map[protocol.ID]bool{holepunch.Protocol: true, identify.IDPush: true, identify.ID: true, contacts.ContactProtocol: false} {
+		if got := target.ArmsLengthRefusesForTest(stranger.ID(), proto); got != want {
+			t.Errorf("the target refuses %s with the stranger: %v, want %v", proto, got, want)
+		}
+	}
 	if ps, _ := stranger.Peerstore().GetProtocols(tid); len(ps) > 0 {
 		t.Errorf("the stranger learnt the target's protocols through identify: %v", ps)
 	}
@@ -118,6 +128,9 @@ func TestContactOverRelayIdentifies(t *testing.T) {
 		}
 		return fmt.Errorf("the contact has only %v", friend.Host().Peerstore().Addrs(tid))
 	})
+	if target.ArmsLengthRefusesForTest(friend.Host().ID(), holepunch.Protocol) {
+		t.Error("the target refuses hole punching with its contact")
+	}
 }
 
 // TestStrangerRequestOnlyThroughRelay: a contact request from a stranger
