@@ -65,6 +65,7 @@ type Server struct {
 	turnAddr    *net.UDPAddr
 	turnURLs    []string
 	turnMetrics turnsrv.Metrics
+	turnTokens  *turnsrv.Tokens // TURN username tokens → devices, shared by the issuer and the TURN server
 	issuer      *turncred.Issuer
 	credMetrics turncred.Metrics
 

@@ -39,6 +39,7 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 	if len(secret) < turnsrv.MinSecretLen {
 		return fmt.Errorf("%w: TURN secret shorter than %d bytes", ErrConfig, turnsrv.MinSecretLen)
 	}
+	s.turnTokens = turnsrv.NewTokens(0)
 	if cfg.TURN.Disabled {
 		s.turnURLs = cfg.TURN.URLs
 		return nil
@@ -68,6 +69,7 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 		AllowServerPeers:  cfg.TURN.AllowServerPeers,
 		ServerAddrs:       serverIPs(cfg),
 		Quota:             turnsrv.Quota{PerUser: cfg.TURN.UserQuota, PerIP: cfg.TURN.IPQuota, Total: cfg.TURN.TotalQuota},
+		Tokens:            s.turnTokens,
 		PionDataPath:      cfg.TURN.PionDataPath,
 		Now:               cfg.Now,
 		Logger:            s.log.With("component", "turn"),
@@ -230,6 +232,7 @@ func (s *Server) newIssuer(cfg *settings, secret []byte) (*turncred.Issuer, erro
 		Now:           cfg.Now,
 		Logger:        s.log.With("component", "turn-cred"),
 		Metrics:       &s.credMetrics,
+		Tokens:        s.turnTokens,
 	}
 	if err := is.Check(); err != nil {
 		return nil, errors.Join(ErrConfig, err)

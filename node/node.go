@@ -101,6 +101,16 @@ type Options struct {
 	// bootstraps at once, so the device is callable from its first
 	// seconds) or "public". Defaults to "auto".
 	Reachability Reachability
+	// PrivateAddrs says whether the presence record carries the device's
+	// private addresses (loopback, RFC 1918, link-local, ULA, CGNAT).
+	// Defaults to presence.PrivateAddrsAuto: withheld when any bootstrap
+	// is at a public address, published on an all-private network.
+	PrivateAddrs presence.PrivateAddrs
+	// StrangersRelayOnly refuses contact messages from accounts that are
+	// not accepted contacts over a direct connection they opened, even
+	// when the device publishes no relay address (by default they are
+	// refused only when it does). Tests and labs.
+	StrangersRelayOnly bool
 	// ICELoopback offers loopback ICE candidates (tests and one-machine
 	// labs). Off by default.
 	ICELoopback bool
@@ -171,6 +181,7 @@ type Node struct {
 	dht        *dht.IpfsDHT
 	bootstraps []peer.AddrInfo
 	ev         service.Events
+	guard      *strangerGuard // the host's resource manager
 
 	// The services, embedded through the aliases below so that their API
 	// methods are the node's (each method has exactly one owner).
@@ -258,7 +269,8 @@ func (n *Node) buildServices() (err error) {
 	n.presenceSvc, err = presence.New(env, presence.Options{
 		Bootstraps: n.bootstraps, PresenceTTL: n.o.PresenceTTL, AccountTTL: n.o.AccountTTL,
 		LookupTimeout: n.o.LookupTimeout, AccountCacheTTL: n.o.AccountCacheTTL,
-		RelayAddrs: n.relays.Addrs,
+		RelayAddrs:   n.relays.Addrs,
+		PrivateAddrs: n.o.PrivateAddrs,
 	})
 	if err != nil {
 		return err
@@ -266,7 +278,8 @@ func (n *Node) buildServices() (err error) {
 	var devs *devices.Service
 	cs, err := contacts.New(env, n.presenceSvc, contacts.Options{
 		RetryInterval: n.o.RetryInterval, AccountCacheTTL: n.o.AccountCacheTTL,
-		Changed: func() { devs.KickSync() },
+		StrangersRelayOnly: n.o.StrangersRelayOnly,
+		Changed:            func() { devs.KickSync() },
 	})
 	if err != nil {
 		return err
@@ -288,6 +301,8 @@ func (n *Node) buildServices() (err error) {
 		return err
 	}
 	n.contactsSvc, n.devicesSvc, n.linkSvc, n.callsSvc, n.confSvc = cs, devs, lk, cl, cf
+	trusted := n.trustedPeer
+	n.guard.trusted.Store(&trusted)
 	return nil
 }
 
@@ -326,10 +341,18 @@ func (n *Node) buildHost() error {
 	default:
 		return fmt.Errorf("node: %w: reachability %q (want auto, private or public)", ErrInvalidInput, n.o.Reachability)
 	}
+	guard, err := newStrangerGuard()
+	if err != nil {
+		return fmt.Errorf("node: resource manager: %w", err)
+	}
+	opts = append(opts, libp2p.ResourceManager(guard))
 	h, err := libp2p.New(opts...)
 	if err != nil {
+		guard.Close()
 		return fmt.Errorf("node: libp2p host: %w", err)
 	}
+	guard.host.Store(&h)
+	n.guard = guard
 	mode := dht.ModeAuto
 	switch n.o.DHTMode {
 	case DHTAuto:

@@ -21,7 +21,11 @@
 // NegativeCheckTTL for refusals; at most 16 lookups run at once, and a
 // request that would need another is refused as rate limited. It answers
 // with credentials valid for TTL, made with turnsrv.Credentials from the
-// shared secret, so any TURN server sharing that secret (the built-in one
+// shared secret and a random token per credential (turnsrv.Tokens remembers
+// the device; the username never names it). A refusal because the CRL
+// revokes the device also revokes the tokens issued to it before, for the
+// TURN server sharing the table. The credentials are TURN REST ones made
+// from the shared secret, so any TURN server sharing that secret (the built-in one
 // or coturn with use-auth-secret) accepts them. It resets the stream instead
 // of answering when reading the request fails or RequestTimeout passes.
 package turncred

@@ -89,6 +89,12 @@ type Issuer struct {
 	Logger *slog.Logger
 	// Metrics, if not nil, counts issued and refused requests.
 	Metrics *Metrics
+	// Tokens maps the opaque tokens of issued usernames to their devices;
+	// share it with the built-in TURN server (turnsrv.Config.Tokens) so
+	// that it counts allocations per device and refuses a revoked
+	// device's credentials. Nil: the Issuer keeps its own table, which
+	// only it sees (a deployment using coturn).
+	Tokens *turnsrv.Tokens
 
 	initOnce sync.Once
 	lookups  chan struct{} // semaphore of maxLookups
@@ -137,7 +143,12 @@ func (is *Issuer) Register(h host.Host) {
 }
 
 func (is *Issuer) init() {
-	is.initOnce.Do(func() { is.lookups = make(chan struct{}, maxLookups) })
+	is.initOnce.Do(func() {
+		is.lookups = make(chan struct{}, maxLookups)
+		if is.Tokens == nil {
+			is.Tokens = turnsrv.NewTokens(0)
+		}
+	})
 }
 
 func (is *Issuer) now() time.Time {
@@ -222,7 +233,11 @@ func (is *Issuer) issue(ctx context.Context, remote peer.ID, data []byte) (*cred
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
-	user, pass := turnsrv.Credentials(is.Secret, dc.Device.String(), ttl, now)
+	// The username carries a random token, never the device ID: STUN
+	// sends it in clear. The table says whose it is.
+	is.init()
+	token := is.Tokens.Issue(dc.Device.String(), time.Unix(now.Add(ttl).Unix(), 0), now)
+	user, pass := turnsrv.Credentials(is.Secret, token, ttl, now)
 	exp, _, err := credproto.ParseUsername(user)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", credproto.ErrServer, err)
@@ -287,6 +302,9 @@ func (is *Issuer) checkRecord(ctx context.Context, id crypto.AccountID, dc *cryp
 		c = check{expires: now.Add(is.checkTTL())}
 		if err := crypto.VerifyDevice(id, rec.Cert, dc, rec.CRL, now); err != nil {
 			c = check{err: fmt.Errorf("%w: account record: %w", credproto.ErrUnauthorized, err), expires: now.Add(NegativeCheckTTL)}
+			// Credentials already issued to it stop working on the
+			// built-in TURN server too.
+			is.Tokens.Revoke(dc.Device.String())
 		}
 	}
 	is.mu.Lock()

@@ -232,6 +232,11 @@ func (e *env) request(t *testing.T, h host.Host, ac *crypto.AccountCert, dc *cry
 	return credproto.Request(ctx, h, e.server.ID(), ac.Raw(), dc.Raw())
 }
 
+// TestIssue: the credentials are TURN REST ones (coturn's use-auth-secret
+// accepts them) whose username is "<expiry>:<token>", the token random per
+// credential and mapped to the device only in the issuer's table: neither
+// the device ID nor the account ID appears in the username, which STUN
+// sends in clear.
 func TestIssue(t *testing.T) {
 	e := newEnv(t, 0)
 	a := newAcct(t)
@@ -242,9 +247,33 @@ func TestIssue(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := e.clock.Now()
-	wantUser, wantPass := turnsrv.Credentials(e.issuer.Secret, d.key.ID().String(), 5*time.Minute, now)
-	if c.Username != wantUser || c.Password != wantPass {
+	exp, token, err := credproto.ParseUsername(c.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, id := range map[string]string{"device ID": d.key.ID().String(), "account ID": a.cert.ID.String()} {
+		for _, part := range []string{id, id[:8], id[len(id)-8:]} {
+			if strings.Contains(c.Username, part) {
+				t.Fatalf("the TURN username %q carries the %s (%q)", c.Username, name, part)
+			}
+		}
+	}
+	if len(token) != turnsrv.TokenLen {
+		t.Errorf("token %q is %d characters, want %d", token, len(token), turnsrv.TokenLen)
+	}
+	wantUser, wantPass := turnsrv.Credentials(e.issuer.Secret, token, 5*time.Minute, now)
+	if c.Username != wantUser || c.Password != wantPass || exp.Unix() != now.Add(5*time.Minute).Unix() {
 		t.Fatalf("credentials %q/%q, want %q/%q", c.Username, c.Password, wantUser, wantPass)
+	}
+	if dev, known, revoked := e.issuer.Tokens.Lookup(token); !known || revoked || dev != d.key.ID().String() {
+		t.Fatalf("token table: %q known %v revoked %v, want device %s", dev, known, revoked, d.key.ID())
+	}
+	c2, err := e.request(t, h, a.cert, d.cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Username == c.Username {
+		t.Errorf("two credentials share the username %q", c.Username)
 	}
 	if !c.Expires.Equal(time.Unix(now.Add(5*time.Minute).Unix(), 0)) {
 		t.Errorf("Expires = %v, want %v", c.Expires, now.Add(5*time.Minute))
@@ -252,8 +281,8 @@ func TestIssue(t *testing.T) {
 	if !slices.Equal(c.URLs, e.issuer.URLs) {
 		t.Errorf("URLs = %v, want %v", c.URLs, e.issuer.URLs)
 	}
-	if got := e.issuer.Metrics.Issued.Load(); got != 1 {
-		t.Errorf("Metrics.Issued = %d, want 1", got)
+	if got := e.issuer.Metrics.Issued.Load(); got != 2 {
+		t.Errorf("Metrics.Issued = %d, want 2", got)
 	}
 	if strings.Contains(e.logs.String(), c.Password) {
 		t.Errorf("the password was logged:\n%s", e.logs.String())
@@ -444,10 +473,14 @@ func TestRecordCheckCached(t *testing.T) {
 	d := a.device(t, crypto.CertOptions{})
 	e.dht.publish(t, a, []device{d})
 	h := e.client(t, d)
+	var tokens []string
 	for range 5 {
-		if _, err := e.request(t, h, a.cert, d.cert); err != nil {
+		c, err := e.request(t, h, a.cert, d.cert)
+		if err != nil {
 			t.Fatal(err)
 		}
+		_, tok, _ := credproto.ParseUsername(c.Username)
+		tokens = append(tokens, tok)
 	}
 	if n := e.issuer.Metrics.Lookups.Load(); n != 1 {
 		t.Fatalf("%d lookups for 5 requests within CheckTTL, want 1", n)
@@ -462,6 +495,13 @@ func TestRecordCheckCached(t *testing.T) {
 	}
 	if n := e.issuer.Metrics.Lookups.Load(); n != 2 {
 		t.Fatalf("%d lookups, want 2", n)
+	}
+	// The credentials it was given before are revoked for the TURN
+	// server that shares the token table.
+	for _, tok := range tokens {
+		if _, known, revoked := e.issuer.Tokens.Lookup(tok); !known || !revoked {
+			t.Fatalf("token of the revoked device: known %v revoked %v", known, revoked)
+		}
 	}
 }
 

@@ -69,6 +69,13 @@ type Config struct {
 	// through a NAT, for example.
 	ServerAddrs []net.IP
 
+	// Tokens, if not nil, maps the tokens of opaque usernames to devices
+	// (the credential issuer fills it): allocations are counted per
+	// device, and a token it marks revoked is refused. A username whose
+	// token it does not hold (issued before a restart, or by an issuer
+	// sharing the secret) is its own quota user.
+	Tokens *Tokens
+
 	// Quota bounds the allocations held at once, per device, per client
 	// address and in total. Zero fields mean the defaults (see Quota).
 	Quota Quota

@@ -9,17 +9,18 @@ import (
 // MinSecretLen is the shortest shared secret [New] accepts, in bytes.
 const MinSecretLen = 16
 
-// Credentials issues TURN REST credentials for deviceID that expire ttl
-// after now: username is "<unix expiry>:<deviceID>" and password is
+// Credentials issues TURN REST credentials for token that expire ttl
+// after now: username is "<unix expiry>:<token>" and password is
 // base64(HMAC-SHA1(secret, username)), the form of package
-// internal/turncred.
+// internal/turncred. The credential issuer passes a token from
+// [Tokens.Issue], never a device ID: STUN sends the username in clear.
 //
-// deviceID should be printable ASCII without spaces and short enough for the
+// token should be printable ASCII without spaces and short enough for the
 // username to stay within turncred.MaxUsernameLen; otherwise the server
 // refuses the credentials. A ttl that is zero or negative yields credentials
 // that are already expired.
-func Credentials(secret []byte, deviceID string, ttl time.Duration, now time.Time) (username, password string) {
-	username = turncred.FormatUsername(now.Add(ttl), deviceID)
+func Credentials(secret []byte, token string, ttl time.Duration, now time.Time) (username, password string) {
+	username = turncred.FormatUsername(now.Add(ttl), token)
 	return username, turncred.Password(secret, username)
 }
 

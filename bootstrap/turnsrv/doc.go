@@ -32,16 +32,21 @@
 // (draft-uberti-behave-turn-rest-00), the same form coturn accepts with
 // use-auth-secret:
 //
-//	username = "<expiry>:<deviceID>"
+//	username = "<expiry>:<token>"
 //	password = base64(HMAC-SHA1(secret, username))
 //
 // expiry is a Unix time in seconds written in canonical decimal (no sign,
-// no leading zeros); deviceID is the device's ID in text form, printable
-// ASCII without spaces. The whole username is at most 256 bytes. The form
-// is defined, parsed and formatted by package internal/turncred, which the
+// no leading zeros); token is opaque printable ASCII without spaces: the
+// bootstrap makes it random for every credential ([Tokens.Issue]), so
+// that the username, which STUN sends in clear, names neither the device
+// nor its account. The whole username is at most 256 bytes. The form is
+// defined, parsed and formatted by package internal/turncred, which the
 // nodes share. The bootstrap issues credentials with [Credentials] over an
-// authenticated libp2p protocol (package bootstrap/turncred); the server
-// checks them without keeping any per-user state.
+// authenticated libp2p protocol (package bootstrap/turncred). The server
+// checks them with the secret alone; [Config.Tokens], the issuer's table
+// of which device each token went to, lets it count allocations per
+// device (a token it does not hold is its own quota user) and refuse the
+// tokens of a device the issuer found revoked.
 // A credential is refused once its expiry has passed, also for Refresh,
 // CreatePermission and ChannelBind on an allocation that already exists, so
 // the TTL given to clients must cover a whole call (coturn behaves the same

@@ -22,6 +22,10 @@ var ErrNilSocket = errors.New("nil socket in config")
 // credential whose expiry has passed.
 var ErrCredentialExpired = errors.New("credential expired")
 
+// ErrCredentialRevoked is the reason logged when a client presents a
+// credential whose token [Tokens.Revoke] marked revoked.
+var ErrCredentialRevoked = errors.New("credential revoked")
+
 // ErrRealmMismatch is the reason logged when a client authenticates against
 // a realm other than the server's.
 var ErrRealmMismatch = errors.New("realm mismatch")

@@ -27,6 +27,7 @@ type Server struct {
 	metrics *Metrics
 	policy  *peerPolicy
 	quotas  *quotas
+	tokens  *Tokens // nil: the username's subject is the quota user
 
 	closeOnce sync.Once
 	closeErr  error // set once by Close
@@ -48,6 +49,7 @@ func New(c Config) (*Server, error) {
 		metrics: c.Metrics,
 		policy:  newPeerPolicy(c),
 		quotas:  newQuotas(c.Quota, c.Now),
+		tokens:  c.Tokens,
 	}
 	sc := turn.ServerConfig{
 		Realm:              c.Realm,
@@ -200,7 +202,7 @@ func (s *Server) AllocationCount() int {
 // request's MESSAGE-INTEGRITY against the resulting key in constant time
 // (hmac.Equal in pion/stun). A wrong password is reported to onAuth.
 func (s *Server) authenticate(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
-	expiry, deviceID, err := turncred.ParseUsername(ra.Username)
+	expiry, subject, err := turncred.ParseUsername(ra.Username)
 	switch {
 	case err != nil:
 		// Log only the length of an unparsable username: it is untrusted.
@@ -213,7 +215,20 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (userID string, key []
 		s.refuseAuth(ra, ErrCredentialExpired, "username", ra.Username)
 		return "", nil, false
 	}
-	return deviceID, turn.GenerateAuthKey(ra.Username, s.realm, s.secret.password(ra.Username)), true
+	// The quota user: the device the token was issued to, else the
+	// username's subject itself.
+	userID = subject
+	if s.tokens != nil {
+		dev, known, revoked := s.tokens.Lookup(subject)
+		if revoked {
+			s.refuseAuth(ra, ErrCredentialRevoked, "username", ra.Username)
+			return "", nil, false
+		}
+		if known {
+			userID = dev
+		}
+	}
+	return userID, turn.GenerateAuthKey(ra.Username, s.realm, s.secret.password(ra.Username)), true
 }
 
 func (s *Server) refuseAuth(ra *turn.RequestAttributes, reason error, attrs ...any) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/wire"
 )
 
 // The fuzz targets take one byte string and use it twice: as a whole record
@@ -76,6 +77,13 @@ func FuzzParsePresence(f *testing.F) {
 	f.Add(good)
 	f.Add(encodePresence(hdr(2, time.Hour), a.key.ID(), fixAddrs))
 	f.Add(encodePresence(hdr(3, time.Hour), a.key.ID(), nil))
+	sk := testSealKey()
+	sealed, err := NewSealedPresence(dk, a.key.ID(), fixRelays(), fixAddrs, &sk, 4, time.Hour, testNow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed)
+	f.Add(encodeSealedPresence(&Presence{Account: a.key.ID(), Seq: 5, Expires: testNow.Add(time.Hour).Truncate(time.Second), Addrs: fixRelays(), KeyID: sk.ID(), Sealed: make([]byte, 40)}))
 	key := PresenceKey(dk.ID())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if p, err := ParsePresence(key, data, testNow); err == nil {
@@ -89,11 +97,59 @@ func FuzzParsePresence(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(encodePresence(header{p.Seq, p.Expires}, p.Account, p.Addrs), data) {
+		if !bytes.Equal(reencodePresence(p), data) {
 			t.Fatal("accepted payload does not re-encode to itself")
 		}
 		checkPresenceRoundTrip(t, key, signed, p)
+		// A sealed record's box opens only with its key, and never to
+		// more than the bounds.
+		if addrs, err := p.Open(&sk); err == nil && len(addrs) > MaxAddrs {
+			t.Fatalf("opened %d addresses", len(addrs))
+		}
 	})
+}
+
+// FuzzOpenSealedPresence seals arbitrary bytes under the key, as a device
+// holding it could, and opens them: the address list decoder behind the
+// box never panics and keeps its bounds.
+func FuzzOpenSealedPresence(f *testing.F) {
+	a, _ := fixtures(f)
+	dk := a.devKeys[0]
+	f.Add([]byte{0})
+	f.Add([]byte{1, 2, 0x04, 0x7f})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	sk := testSealKey()
+	f.Fuzz(func(t *testing.T, plain []byte) {
+		if len(plain) > MaxPresenceRecordSize/2 {
+			return
+		}
+		h := header{Seq: 1, Expires: testNow.Add(time.Hour).Truncate(time.Second)}
+		ad := encodeSealedPrefix(h, a.key.ID(), nil, sk.ID())
+		aead, err := presenceAEAD(&sk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonce := make([]byte, presenceNonceLen)
+		box := aead.Seal(nonce, nonce, plain, ad)
+		e := wire.NewEncoder(bytes.Clone(ad))
+		e.Bytes(box)
+		p, err := ParsePresence(PresenceKey(dk.ID()), signRaw(t, dk.Ed25519(), PresenceContext, e.Data()), testNow)
+		if err != nil {
+			t.Fatalf("a well-formed sealed record is refused: %v", err)
+		}
+		addrs, err := p.Open(&sk)
+		if err == nil && len(addrs) > MaxAddrs {
+			t.Fatalf("opened %d addresses", len(addrs))
+		}
+	})
+}
+
+// reencodePresence encodes a parsed payload of either version.
+func reencodePresence(p *Presence) []byte {
+	if p.Version == presenceVersion2 {
+		return encodeSealedPresence(p)
+	}
+	return encodePresence(header{p.Seq, p.Expires}, p.Account, p.Addrs)
 }
 
 func checkPresenceRoundTrip(t *testing.T, key string, data []byte, p *Presence) {
@@ -105,7 +161,7 @@ func checkPresenceRoundTrip(t *testing.T, key string, data []byte, p *Presence) 
 	if err != nil {
 		t.Fatalf("re-parse: %v", err)
 	}
-	if again.Seq != p.Seq || again.Account != p.Account || len(again.Addrs) != len(p.Addrs) {
+	if again.Seq != p.Seq || again.Account != p.Account || len(again.Addrs) != len(p.Addrs) || again.Version != p.Version || !bytes.Equal(again.Sealed, p.Sealed) {
 		t.Fatal("re-parse differs")
 	}
 	for i := range p.Addrs {

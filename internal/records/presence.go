@@ -22,6 +22,16 @@ type Presence struct {
 	Seq uint64
 	// Expires is when the record stops being valid (second precision).
 	Expires time.Time
+	// Version is the payload version: 1, every address in Addrs; 2,
+	// relay addresses in Addrs and the others sealed (Open).
+	Version int
+	// KeyID names the presence key the addresses are sealed under
+	// (version 2).
+	KeyID [PresenceKeyIDLen]byte
+	// Sealed is the nonce and the AES-256-GCM box of the sealed addresses
+	// (version 2).
+	Sealed []byte
+	sealAD []byte // the box's additional data: the payload before it
 }
 
 // NewPresence makes a signed presence record for the device of dk, member of
@@ -64,7 +74,9 @@ func encodePresence(h header, account crypto.AccountID, addrs []ma.Multiaddr) []
 // ParsePresence parses data as the presence record stored under key and
 // validates it at time now: size, envelope and signature, that the signer is
 // the device the key names, expiry within (now, now+MaxPresenceTTL+ClockSkew], a
-// non-zero account and at most MaxAddrs well-formed addresses.
+// non-zero account and at most MaxAddrs well-formed addresses (version 1),
+// or at most MaxRelayAddrs well-formed relay addresses, a key ID and a
+// sealed box of a plausible size (version 2, whose box only Open checks).
 func ParsePresence(key string, data []byte, now time.Time) (*Presence, error) {
 	p, err := parsePresence(key, data, now)
 	if err != nil {
@@ -85,14 +97,22 @@ func parsePresence(key string, data []byte, now time.Time) (*Presence, error) {
 	if signer := crypto.DeviceIDFromPublicKey(env.Signer); signer != dev {
 		return nil, fmt.Errorf("%w: signed by device %s, key names %s", ErrWrongSigner, signer.Short(), dev.Short())
 	}
-	p, err := decodePresence(env.Payload)
+	var p *Presence
+	if len(env.Payload) > 0 && env.Payload[0] == presenceVersion2 {
+		if p, err = decodeSealedPresence(env.Payload); err != nil {
+			return nil, err
+		}
+		err = canonical(env.Payload, encodeSealedPresence(p))
+	} else {
+		if p, err = decodePresence(env.Payload); err != nil {
+			return nil, err
+		}
+		err = canonical(env.Payload, encodePresence(header{p.Seq, p.Expires}, p.Account, p.Addrs))
+	}
 	if err != nil {
 		return nil, err
 	}
 	p.Device = dev
-	if err := canonical(env.Payload, encodePresence(header{p.Seq, p.Expires}, p.Account, p.Addrs)); err != nil {
-		return nil, err
-	}
 	if err := checkHeader(header{p.Seq, p.Expires}, now, MaxPresenceTTL); err != nil {
 		return nil, err
 	}
@@ -119,7 +139,7 @@ func decodePresence(payload []byte) (*Presence, error) {
 	if account.IsZero() {
 		return nil, fmt.Errorf("%w: zero account ID", ErrMalformed)
 	}
-	p := &Presence{Account: account, Seq: h.Seq, Expires: h.Expires}
+	p := &Presence{Version: presenceVersion, Account: account, Seq: h.Seq, Expires: h.Expires}
 	for i, b := range raw {
 		a, err := ma.NewMultiaddrBytes(b)
 		if err != nil || len(a) == 0 {

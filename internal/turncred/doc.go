@@ -28,12 +28,17 @@
 //
 // # Credentials (TURN REST, draft-uberti-behave-turn-rest-00)
 //
-//	username = "<expiry>:<deviceID>"
+//	username = "<expiry>:<token>"
 //	password = base64(HMAC-SHA1(secret, username))
 //
 // expiry is a Unix time in seconds in canonical decimal (no sign, no leading
-// zeros); deviceID is the device's ID in text form, printable ASCII without
-// spaces (it may contain ':'; the username is split at the first one). The
+// zeros); token is an opaque string, printable ASCII without spaces (it may
+// contain ':'; the username is split at the first one). The bootstrap makes
+// it 16 random bytes in unpadded base64url, new for every credential, and
+// keeps which device it went to (bootstrap/turnsrv Tokens): STUN sends the
+// username in clear, so it must not name the device or its account (before
+// issue 18 it was the device ID). coturn's use-auth-secret checks only the
+// expiry and the password, so it accepts these usernames unchanged. The
 // whole username is at most MaxUsernameLen bytes. See FormatUsername,
 // ParseUsername and Password.
 //

@@ -32,7 +32,7 @@ var (
 	ErrMalformed = errors.New("malformed TURN credential message")
 
 	// ErrMalformedUsername is returned by ParseUsername for a username that
-	// is not "<expiry>:<deviceID>" as described in the package documentation.
+	// is not "<expiry>:<token>" as described in the package documentation.
 	ErrMalformedUsername = errors.New("malformed TURN REST username")
 
 	// ErrUsernameTooLong is returned by ParseUsername for a username longer

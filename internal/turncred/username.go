@@ -13,19 +13,20 @@ import (
 // MaxUsernameLen bounds the TURN REST username, in bytes.
 const MaxUsernameLen = 256
 
-// FormatUsername returns the TURN REST username "<expiry>:<deviceID>" with
-// the expiry in Unix seconds.
-func FormatUsername(expiry time.Time, deviceID string) string {
-	return strconv.FormatInt(expiry.Unix(), 10) + ":" + deviceID
+// FormatUsername returns the TURN REST username "<expiry>:<token>" with
+// the expiry in Unix seconds. token is opaque (see the package
+// documentation: never a device or account ID).
+func FormatUsername(expiry time.Time, token string) string {
+	return strconv.FormatInt(expiry.Unix(), 10) + ":" + token
 }
 
-// ParseUsername splits a TURN REST username into its expiry and device ID.
+// ParseUsername splits a TURN REST username into its expiry and token.
 // The expiry must be a canonical non-negative decimal Unix time and the
-// device ID non-empty printable ASCII without spaces (it may contain ':';
+// token non-empty printable ASCII without spaces (it may contain ':';
 // the username is split at the first one). ParseUsername does not check
 // the expiry against the clock; expiry.Unix() gives back the exact number
 // in the username.
-func ParseUsername(username string) (expiry time.Time, deviceID string, err error) {
+func ParseUsername(username string) (expiry time.Time, token string, err error) {
 	if len(username) > MaxUsernameLen {
 		return time.Time{}, "", fmt.Errorf("turncred: parse username: %w (%d bytes)", ErrUsernameTooLong, len(username))
 	}
@@ -40,8 +41,8 @@ func ParseUsername(username string) (expiry time.Time, deviceID string, err erro
 	if err != nil {
 		return time.Time{}, "", fmt.Errorf("turncred: parse username: %w: expiry: %w", ErrMalformedUsername, err)
 	}
-	if !validDeviceID(id) {
-		return time.Time{}, "", fmt.Errorf("turncred: parse username: %w: bad device ID", ErrMalformedUsername)
+	if !validToken(id) {
+		return time.Time{}, "", fmt.Errorf("turncred: parse username: %w: bad token", ErrMalformedUsername)
 	}
 	return time.Unix(secs, 0), id, nil
 }
@@ -68,7 +69,7 @@ func canonicalDecimal(s string) bool {
 	return true
 }
 
-func validDeviceID(id string) bool {
+func validToken(id string) bool {
 	if id == "" {
 		return false
 	}

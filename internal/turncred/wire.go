@@ -29,7 +29,7 @@ const (
 
 // Credentials are TURN REST credentials and where to use them.
 type Credentials struct {
-	// Username is "<unix expiry>:<deviceID>".
+	// Username is "<unix expiry>:<token>", the token opaque.
 	Username string
 	// Password is base64(HMAC-SHA1(secret, Username)). Secret: never log it.
 	Password string

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/internal/records"
+	"github.com/parleyhq/parley/node/presence"
 	"github.com/parleyhq/parley/node/service"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -69,12 +70,31 @@ type contactMsg struct {
 
 // handleContactStream reads one contact message, checks it and answers.
 func (svc *Service) handleContactStream(s network.Stream) {
-	service.ServeOne(svc.Log, s, "contact", svc.receiveContact)
+	st := s.Conn().Stat()
+	direct := !st.Limited && st.Direction == network.DirInbound
+	service.ServeOne(svc.Log, s, "contact", func(from peer.ID, data []byte) error {
+		return svc.receiveContactOn(from, data, direct)
+	})
 }
+
+// CodeRelayOnly is the refusal of a stranger's message that came over a
+// direct connection the stranger opened, to a device that publishes relay
+// addresses. It is not permanent: the sender retries, through the relay.
+const CodeRelayOnly = "relay-only"
 
 // receiveContact verifies a contact message from peer and applies it.
 // Errors of type *service.Refused are sent back to the peer.
 func (svc *Service) receiveContact(from peer.ID, data []byte) error {
+	return svc.receiveContactOn(from, data, false)
+}
+
+// receiveContactOn is receiveContact for a message that came on a direct
+// connection the sender opened (direct) or not. Strangers stay at arm's
+// length: a message from an account that is not an accepted contact is
+// taken only through a circuit relay when this device publishes relay
+// addresses (or Options.StrangersRelayOnly), so that no stranger makes a
+// direct connection to it by sending one.
+func (svc *Service) receiveContactOn(from peer.ID, data []byte, direct bool) error {
 	m, err := svc.verifyContact(from, data)
 	var r *service.Refused
 	if errors.As(err, &r) {
@@ -82,6 +102,11 @@ func (svc *Service) receiveContact(from peer.ID, data []byte) error {
 	}
 	if err != nil {
 		return &service.Refused{Code: "invalid", Reason: err.Error()}
+	}
+	if direct && (svc.o.StrangersRelayOnly || svc.pres.RelayPublished()) {
+		if _, state, err := svc.current(m.From); err != nil || state != StateAccepted {
+			return &service.Refused{Code: CodeRelayOnly, Reason: "messages from accounts that are not contacts are taken through a circuit relay only"}
+		}
 	}
 	return svc.applyContact(m)
 }
@@ -285,7 +310,14 @@ func (svc *Service) deliver(ctx context.Context, it store.OutboxItem) {
 		svc.Log.Error("signing contact message", "err", err)
 		return
 	}
-	_, results, err := svc.pres.ReachAccount(ctx, to)
+	// Until the account is a contact, talk to it through the relay only
+	// (docs/threat-model.md, "Strangers").
+	var results []presence.DeviceResult
+	if c, ok, cerr := svc.contact(to); cerr == nil && ok && c.State == store.Accepted && it.Kind != kindAccept {
+		_, results, err = svc.pres.ReachAccount(ctx, to)
+	} else {
+		_, results, err = svc.pres.ReachAccountRelayed(ctx, to)
+	}
 	if !svc.stillQueued(it) {
 		return // superseded while we looked the account up
 	}

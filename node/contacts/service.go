@@ -32,6 +32,12 @@ type Options struct {
 	// cost nothing to make. When a new request would pass the bound, the
 	// oldest pending one is dropped (and counted). Defaults to 256.
 	MaxPendingRequests int
+	// StrangersRelayOnly refuses messages from accounts that are not
+	// accepted contacts over a direct connection they opened, even when
+	// this device publishes no relay address (by default such messages
+	// are refused only when it does: then the sender could have used
+	// the relay). Tests and labs set it.
+	StrangersRelayOnly bool
 	// Changed is called after a local change the account's other devices
 	// should learn of (a rename); the devices service syncs then. Optional.
 	Changed func()

@@ -25,6 +25,10 @@ const (
 	minPublishGap = 2 * time.Second
 	// publishRetry is the wait after a failed publish.
 	publishRetry = 3 * time.Second
+	// noAddrsRetry is the wait when the device has no address to publish
+	// (behind NAT, no relay reservation yet); an address change wakes
+	// the loop before.
+	noAddrsRetry = 30 * time.Second
 )
 
 // publishLoop publishes the account record and this device's presence
@@ -69,15 +73,16 @@ func addrsKey(addrs []ma.Multiaddr) string {
 
 // Addrs are the addresses this device publishes: the host's own and the
 // circuit addresses of the relay reservations it holds (Options.RelayAddrs),
-// without duplicates, at most records.MaxAddrs.
+// without duplicates, private ones withheld unless the whole network is
+// private (Options.PrivateAddrs), at most records.MaxAddrs.
 func (svc *Service) Addrs() []ma.Multiaddr {
 	var relay []ma.Multiaddr
 	if svc.o.RelayAddrs != nil {
-		relay = svc.o.RelayAddrs()
+		relay = publishable(svc.o.RelayAddrs(), svc.private)
 	}
 	relay = relay[:min(len(relay), records.MaxAddrs/2)] // room for direct ones
 	var addrs []ma.Multiaddr
-	for _, a := range svc.Host.Addrs() {
+	for _, a := range publishable(svc.Host.Addrs(), svc.private) {
 		if len(addrs)+len(relay) == records.MaxAddrs {
 			break
 		}
@@ -89,14 +94,13 @@ func (svc *Service) Addrs() []ma.Multiaddr {
 }
 
 // publishOnce puts both records (in parallel) and returns when to publish
-// next, the addresses it published, and whether it published.
+// next, the addresses it published, and whether it published. With no
+// address to publish (behind NAT, no relay reservation yet) it puts the
+// account record alone: a bootstrap gives TURN credentials only to devices
+// whose account record it holds.
 func (svc *Service) publishOnce(ctx context.Context) (time.Duration, []ma.Multiaddr, bool) {
 	if svc.DHT.RoutingTable().Size() == 0 {
 		return 100 * time.Millisecond, nil, false // not joined yet; a bootstrap connection also wakes us
-	}
-	addrs := svc.Addrs()
-	if len(addrs) == 0 {
-		return publishRetry, nil, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
@@ -105,6 +109,15 @@ func (svc *Service) publishOnce(ctx context.Context) (time.Duration, []ma.Multia
 	if err != nil {
 		svc.Log.Error("cannot build account record", "err", err)
 		return publishRetry, nil, false
+	}
+	addrs := svc.Addrs()
+	if len(addrs) == 0 {
+		if err := svc.DHT.PutValue(ctx, records.AccountKey(svc.ID.AccountCert.ID), acct); err != nil {
+			svc.Log.Warn("publishing account record failed", "err", err)
+			return publishRetry, nil, false
+		}
+		svc.Log.Debug("no address to publish yet (private ones are withheld)")
+		return noAddrsRetry, nil, false
 	}
 	pres, err := records.NewPresence(svc.ID.DeviceKey, svc.ID.AccountCert.ID, addrs, svc.nextSeq(now), svc.o.PresenceTTL, now)
 	if err != nil {
@@ -129,6 +142,7 @@ func (svc *Service) publishOnce(ctx context.Context) (time.Duration, []ma.Multia
 		svc.Log.Warn("publishing presence failed", "err", presErr)
 		return publishRetry, nil, false
 	}
+	svc.relayPublished.Store(len(relayAddrs(addrs)) > 0)
 	svc.mu.Lock()
 	svc.published = now
 	svc.mu.Unlock()

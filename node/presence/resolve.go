@@ -13,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/internal/records"
@@ -251,6 +252,59 @@ type DeviceResult struct {
 // reachAccount resolves an account and connects to each of its devices that
 // has a current presence record, concurrently. Our own device is skipped.
 func (svc *Service) ReachAccount(ctx context.Context, id pcrypto.AccountID) (*records.Account, []DeviceResult, error) {
+	return svc.reachAccount(ctx, id, false)
+}
+
+// ReachAccountRelayed is ReachAccount for an account that is not a contact
+// (yet): a device whose presence record has relay addresses is reached
+// through them only, never directly, unless a direct connection is up
+// already (then nothing new is learnt on either side); a device that
+// publishes none is reachable only directly, and is dialled so.
+func (svc *Service) ReachAccountRelayed(ctx context.Context, id pcrypto.AccountID) (*records.Account, []DeviceResult, error) {
+	return svc.reachAccount(ctx, id, true)
+}
+
+// relayAddrs returns the relay addresses among addrs.
+func relayAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range addrs {
+		if IsRelayAddr(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// bootstrapCircuits are circuit addresses through each configured
+// bootstrap: a device that publishes no relay address may still hold a
+// reservation there (a device on an all-private network, whose relay
+// addresses libp2p does not advertise).
+func (svc *Service) bootstrapCircuits() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, b := range svc.bootstraps {
+		circuit, err := ma.NewMultiaddr("/p2p/" + b.ID.String() + "/p2p-circuit")
+		if err != nil {
+			continue
+		}
+		for _, a := range b.Addrs {
+			out = append(out, a.Encapsulate(circuit))
+		}
+	}
+	return out
+}
+
+// hasDirectConn reports whether a connection to p that is not relayed is
+// up.
+func (svc *Service) hasDirectConn(p peer.ID) bool {
+	for _, c := range svc.Host.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited {
+			return true
+		}
+	}
+	return false
+}
+
+func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, relayed bool) (*records.Account, []DeviceResult, error) {
 	acct, err := svc.ResolveAccount(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -273,6 +327,26 @@ func (svc *Service) ReachAccount(ctx context.Context, id pcrypto.AccountID) (*re
 			pid := peer.ID(r.Cert.Device)
 			dctx, cancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
 			defer cancel()
+			if relayed && !svc.hasDirectConn(pid) {
+				published := relayAddrs(r.Presence.Addrs)
+				relays := published
+				if len(relays) == 0 {
+					relays = svc.bootstrapCircuits()
+				}
+				if len(relays) > 0 {
+					// Forget any other address of the device (a DHT
+					// exchange may have left some), so that the dial
+					// goes through the relay alone.
+					svc.Host.Peerstore().ClearAddrs(pid)
+					r.Err = svc.Host.Connect(network.WithAllowLimitedConn(dctx, "stranger"), peer.AddrInfo{ID: pid, Addrs: relays})
+					if r.Connected = r.Err == nil; r.Connected || len(published) > 0 {
+						return
+					}
+					// No relay address published and no reservation on
+					// our bootstraps: the device is reachable only
+					// directly, and its presence says where.
+				}
+			}
 			r.Err = svc.Host.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: r.Presence.Addrs})
 			r.Connected = r.Err == nil
 		}(&results[i])

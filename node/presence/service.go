@@ -46,6 +46,9 @@ type Options struct {
 	// host's own addresses (the host lists relay addresses only once
 	// AutoNAT has found it private).
 	RelayAddrs func() []ma.Multiaddr
+	// PrivateAddrs says whether the presence record carries private
+	// addresses. Defaults to PrivateAddrsAuto.
+	PrivateAddrs PrivateAddrs
 }
 
 func (o *Options) setDefaults() {
@@ -68,6 +71,7 @@ type Service struct {
 	service.Env
 	o             Options
 	bootstraps    []peer.AddrInfo
+	private       bool          // publish private addresses (Options.PrivateAddrs resolved)
 	publishNow    chan struct{} // wakes the publish loop; buffered 1
 	bootstrapKick chan struct{} // wakes the bootstrap loop; buffered 1
 
@@ -77,9 +81,15 @@ type Service struct {
 	published time.Time
 	seq       uint64
 
-	cache   recordCache
-	lookups atomic.Uint64 // DHT record lookups made
+	cache          recordCache
+	lookups        atomic.Uint64 // DHT record lookups made
+	relayPublished atomic.Bool   // the last presence record published had a relay address
 }
+
+// RelayPublished reports whether the presence record this device last
+// published carries a relay address: then every device can reach it
+// through the relay, and a stranger has no reason to connect directly.
+func (svc *Service) RelayPublished() bool { return svc.relayPublished.Load() }
 
 // New returns the presence service of env's device.
 func New(env service.Env, o Options) (*Service, error) {
@@ -87,9 +97,13 @@ func New(env service.Env, o Options) (*Service, error) {
 		return nil, err
 	}
 	o.setDefaults()
+	if err := o.PrivateAddrs.Check(); err != nil {
+		return nil, err
+	}
 	return &Service{
 		Env: env, o: o,
 		bootstraps:    o.Bootstraps,
+		private:       publishPrivate(o.PrivateAddrs, o.Bootstraps),
 		publishNow:    make(chan struct{}, 1),
 		bootstrapKick: make(chan struct{}, 1),
 		cache:         recordCache{max: o.MaxCachedAccounts},

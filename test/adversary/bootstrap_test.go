@@ -268,6 +268,64 @@ func TestTURNCredentialsNeedUnrevokedDevice(t *testing.T) {
 	}
 }
 
+// TestTURNUsernamesOpaque (issue 18, item 4): a TURN username, which STUN
+// sends in clear, names neither the device nor its account: each
+// credential carries a fresh random token. The bootstrap still counts the
+// allocations of all of a device's credentials against its quota, and once
+// it has seen the device revoked it refuses the credentials it issued
+// before, on its TURN server too.
+func TestTURNUsernamesOpaque(t *testing.T) {
+	s := startBootstrap(t, "127.0.0.1", "--turn-user-quota", "2", "--turn-credential-check-ttl", "10s")
+	d := newDevice(t, s, nil, "127.0.0.1")
+	other := newDevice(t, s, d.Account, "127.0.0.1")
+	d.publish(t, s, []*Device{d.Device, other.Device}, nil)
+	c1, err := d.credentials(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := d.credentials(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1.Username == c2.Username {
+		t.Fatalf("two credentials of one device share the username %q", c1.Username)
+	}
+	for _, c := range []string{c1.Username, c2.Username} {
+		for name, id := range map[string]string{"device ID": d.Key.ID().String(), "account ID": d.Account.Cert.ID.String()} {
+			if strings.Contains(c, id) || strings.Contains(c, id[len(id)-10:]) {
+				t.Fatalf("the TURN username %q carries the %s", c, name)
+			}
+		}
+	}
+	addr := turnAddr(t, c1)
+	for i := range 2 {
+		a, err := Allocate(addr, "127.0.0.1", c1.Username, c1.Password)
+		if err != nil {
+			t.Fatalf("allocation %d: %v", i, err)
+		}
+		defer a.Close()
+	}
+	var te *stun.TurnError
+	if a, err := Allocate(addr, "127.0.0.1", c2.Username, c2.Password); !errors.As(err, &te) || te.ErrorCodeAttr.Code != stun.CodeAllocQuotaReached {
+		if a != nil {
+			a.Close()
+		}
+		t.Fatalf("the device's second credential past its quota of 2: %v, want 486 Allocation Quota Reached", err)
+	}
+
+	d.publish(t, s, []*Device{other.Device}, []*Device{d.Device})
+	test.WaitFor(t, 30*time.Second, func() error {
+		if _, err := d.credentials(t.Context(), s); !errors.Is(err, credproto.ErrUnauthorized) {
+			return fmt.Errorf("credential request: %v", err)
+		}
+		return nil
+	})
+	if a, err := Allocate(addr, "127.0.0.1", c2.Username, c2.Password); err == nil {
+		a.Close()
+		t.Fatal("a credential issued before the revocation still gets an allocation")
+	}
+}
+
 // TestTURNAllocationQuota (finding 5): one credential cannot hold more
 // than the per-device quota (32) of allocations.
 func TestTURNAllocationQuota(t *testing.T) {
