@@ -137,14 +137,19 @@ func TestContactOverRelayIdentifies(t *testing.T) {
 // reaches a device through the circuit relay only. While the device holds
 // no relay reservation a stranger (carol) can only dial it directly, and
 // the device refuses her request ("relay-only"; StrangersRelayOnly is set
-// because on loopback it publishes no relay address). Once it holds one,
+// because it runs as public and so publishes no relay address). Once it holds one,
 // another stranger's (alice's) request goes through the relay and is
 // taken, and neither side learns an address of the other: every
 // connection between them is relayed and both peerstores hold circuit
 // addresses only.
 func TestStrangerRequestOnlyThroughRelay(t *testing.T) {
 	bs := startBootstraps(t, 1)
-	target := startNodeWith(t, initAccount(t, "target"), bs, func(o *node.Options) { o.StrangersRelayOnly = true })
+	// Run as public: no relay reservation at start (see relayres.go), so
+	// the first stranger has no relayed way in.
+	target := startNodeWith(t, initAccount(t, "target"), bs, func(o *node.Options) {
+		o.StrangersRelayOnly = true
+		o.Reachability = node.ReachPublic
+	})
 	carol := startNode(t, initAccount(t, "carol"), bs)
 	alice := startNode(t, initAccount(t, "alice"), bs)
 	waitPublished(t, target, carol, alice)

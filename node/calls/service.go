@@ -10,6 +10,7 @@ package calls
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -176,3 +177,18 @@ func (c *Call) Info() apitype.Call { return c.info() }
 
 // End hangs up the call (telling the other device) with reason.
 func (c *Call) End(reason string) { c.end(reason, callproto.ControlHangup) }
+
+// VanishForTest closes the media and signalling of every call without a
+// word to the peers, as a killed process would (with the host closed
+// too): tests of how the others notice. Not for use outside tests.
+func (svc *Service) VanishForTest() {
+	for _, c := range svc.activeCalls() {
+		c.mu.Lock()
+		legs := slices.Clone(c.legs)
+		c.mu.Unlock()
+		for _, l := range legs {
+			l.close()
+		}
+	}
+	svc.dropSpare()
+}
