@@ -254,7 +254,7 @@ func (n *Net) DialUDP(network string, laddr, raddr *net.UDPAddr) (transport.UDPC
 
 type packetConn struct {
 	net.PacketConn
-	n    *Net
+	n *Net
 }
 
 func (c *packetConn) ReadFrom(b []byte) (int, net.Addr, error) {
