@@ -17,6 +17,7 @@ import (
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
@@ -177,6 +178,11 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 		return fmt.Errorf("libp2p host: %w", err)
 	}
 	acl.setHost(s.host)
+	stale := newStaleConns(s.closing)
+	stale.closed = func(c network.Conn) {
+		s.log.Debug("closed a dead connection left by a peer that connected again", "peer", c.RemotePeer())
+	}
+	s.host.Network().Notify(stale.notifiee())
 	if s.store, err = dhtstore.New(dhtstore.Options{Limits: dhtstore.Limits(c.DHT), Now: c.Now, Metrics: &s.dhtMetrics}); err != nil {
 		return fmt.Errorf("DHT store: %w", err)
 	}

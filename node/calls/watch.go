@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/parleyhq/parley/internal/liveness"
 	"github.com/parleyhq/parley/node/callproto"
-	"github.com/parleyhq/parley/node/service"
 )
 
 // Peer-loss detection during a connected call. A daemon that is killed
@@ -16,7 +16,7 @@ import (
 // least every 1.5 s even when it sends no RTP. So a leg that has received
 // nothing authenticated for silenceLimit probes the peer's daemon over the
 // call's signalling connection; if that does not answer within
-// service.LivenessTimeout either, the call ends.
+// liveness.Timeout either, the call ends.
 const (
 	// silenceLimit is how long the peer's media may stay silent before
 	// its daemon is probed.
@@ -77,10 +77,10 @@ func (l *leg) probePeer() error {
 	s := l.s
 	l.wmu.Unlock()
 	if s != nil && !l.sigLost.Load() {
-		return service.PingConn(c.ctx, s.Conn())
+		return liveness.PingConn(c.ctx, s.Conn())
 	}
-	if service.ProbePeer(c.ctx, c.svc.Host.Network(), peerOf(l.device)) == 0 {
-		return service.ErrConnDead
+	if liveness.ProbePeer(c.ctx, c.svc.Host.Network(), peerOf(l.device)) == 0 {
+		return liveness.ErrDead
 	}
 	return nil
 }

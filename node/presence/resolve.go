@@ -15,9 +15,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/liveness"
 	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
-	"github.com/parleyhq/parley/node/service"
 	"github.com/parleyhq/parley/store"
 )
 
@@ -273,8 +273,8 @@ func (svc *Service) ReachAccount(ctx context.Context, id pcrypto.AccountID) (*re
 			// while the presence record is looked up, and redialled at the
 			// record's addresses if it does not answer.
 			probed := make(chan int, 1)
-			if svc.Connected(pid) {
-				go func() { probed <- service.ProbePeer(ctx, svc.Host.Network(), pid) }()
+			if len(svc.Host.Network().ConnsToPeer(pid)) > 0 { // relayed (limited) ones too
+				go func() { probed <- liveness.ProbePeer(ctx, svc.Host.Network(), pid) }()
 			} else {
 				probed <- -1
 			}

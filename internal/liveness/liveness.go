@@ -1,4 +1,13 @@
-package service
+// Package liveness tells a libp2p connection that still carries traffic
+// from one left behind by a peer that vanished. A process killed with
+// SIGKILL closes nothing its peers can see on a QUIC connection (UDP has no
+// FIN or RST): the connection lingers on their side until its idle timeout,
+// about 30 s, and a stream opened on it meanwhile goes nowhere. Nodes probe
+// a contact's connections before ringing it and a call's connection when
+// its media stops; the bootstrap probes a peer's older connections when
+// the peer connects again (a restarted daemon), so that it does not relay
+// to the dead one.
+package liveness
 
 import (
 	"bytes"
@@ -15,32 +24,32 @@ import (
 	msmux "github.com/multiformats/go-multistream"
 )
 
-// LivenessTimeout bounds a liveness probe ([PingConn]) of a connection that
+// Timeout bounds a probe ([PingConn]) of a connection that
 // is suspected dead: a live connection answers within a round trip, and a
 // connection to a daemon that crashed (whose QUIC connection nothing
 // closed) never does.
-const LivenessTimeout = 1500 * time.Millisecond
+const Timeout = 1500 * time.Millisecond
 
-// ErrConnDead is returned by [PingConn] when the connection did not answer.
-var ErrConnDead = errors.New("the connection does not answer")
+// ErrDead is returned by [PingConn] when the connection did not answer.
+var ErrDead = errors.New("the connection does not answer")
 
 // PingConn checks that c still carries traffic both ways: one libp2p ping
 // (the standard /ipfs/ping/1.0.0 echo of 32 random bytes) on a new stream
-// of that very connection, bounded by ctx and LivenessTimeout. Only the
+// of that very connection, bounded by ctx and Timeout. Only the
 // echo is read, so a peer cannot make it wait longer or allocate more.
 func PingConn(ctx context.Context, c network.Conn) error {
 	if c.IsClosed() {
-		return fmt.Errorf("%w: closed", ErrConnDead)
+		return fmt.Errorf("%w: closed", ErrDead)
 	}
-	ctx, cancel := context.WithTimeout(ctx, LivenessTimeout)
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	s, err := c.NewStream(network.WithAllowLimitedConn(ctx, "liveness"))
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConnDead, err)
+		return fmt.Errorf("%w: %w", ErrDead, err)
 	}
 	defer s.Reset()
 	if err := s.SetProtocol(ping.ID); err != nil {
-		return fmt.Errorf("%w: %w", ErrConnDead, err)
+		return fmt.Errorf("%w: %w", ErrDead, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = s.SetDeadline(dl)
@@ -51,14 +60,14 @@ func PingConn(ctx context.Context, c network.Conn) error {
 	buf := make([]byte, ping.PingSize)
 	_, _ = rand.Read(buf)
 	if _, err := rw.Write(buf); err != nil {
-		return fmt.Errorf("%w: %w", ErrConnDead, err)
+		return fmt.Errorf("%w: %w", ErrDead, err)
 	}
 	echo := make([]byte, ping.PingSize)
 	if _, err := io.ReadFull(rw, echo); err != nil {
-		return fmt.Errorf("%w: %w", ErrConnDead, err)
+		return fmt.Errorf("%w: %w", ErrDead, err)
 	}
 	if !bytes.Equal(buf, echo) {
-		return fmt.Errorf("%w: wrong ping echo", ErrConnDead)
+		return fmt.Errorf("%w: wrong ping echo", ErrDead)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package service
+package liveness
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func newHost(t *testing.T) host.Host {
 
 // TestProbePeer: a connection whose far end answers pings is kept; one
 // whose far end swallows them (as a killed daemon's lingering QUIC
-// connection does) is reported dead within LivenessTimeout and closed.
+// connection does) is reported dead within Timeout and closed.
 func TestProbePeer(t *testing.T) {
 	ctx := t.Context()
 	a, b := newHost(t), newHost(t)
@@ -48,8 +48,8 @@ func TestProbePeer(t *testing.T) {
 		t.Fatalf("ProbePeer on a silent peer = %d, want 0", n)
 	}
 	took := time.Since(start)
-	if took < LivenessTimeout || took > LivenessTimeout+time.Second {
-		t.Errorf("ProbePeer gave up after %v, want about %v", took, LivenessTimeout)
+	if took < Timeout || took > Timeout+time.Second {
+		t.Errorf("ProbePeer gave up after %v, want about %v", took, Timeout)
 	}
 	if a.Network().Connectedness(b.ID()) == network.Connected {
 		t.Error("the dead connection was not closed")
@@ -63,7 +63,7 @@ func TestProbePeer(t *testing.T) {
 	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := PingConn(ctx2, a.Network().ConnsToPeer(b.ID())[0]); !errors.Is(err, ErrConnDead) {
-		t.Errorf("PingConn with a cancelled context = %v, want ErrConnDead", err)
+	if err := PingConn(ctx2, a.Network().ConnsToPeer(b.ID())[0]); !errors.Is(err, ErrDead) {
+		t.Errorf("PingConn with a cancelled context = %v, want ErrDead", err)
 	}
 }
