@@ -186,6 +186,11 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 		return fmt.Errorf("libp2p host: %w", err)
 	}
 	acl.setHost(s.host)
+	stale := newStaleConns(s.closing)
+	stale.closed = func(c network.Conn) {
+		s.log.Debug("closed a dead connection left by a peer that connected again", "peer", c.RemotePeer())
+	}
+	s.host.Network().Notify(stale.notifiee())
 	if s.store, err = dhtstore.New(dhtstore.Options{Limits: dhtstore.Limits(c.DHT), Now: c.Now, Metrics: &s.dhtMetrics}); err != nil {
 		return fmt.Errorf("DHT store: %w", err)
 	}

@@ -148,6 +148,7 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 		for _, s := range sources {
 			go l.send(s)
 		}
+		l.watchPeer()
 	}()
 	return nil
 }

@@ -266,7 +266,7 @@ func (l *leg) ringErr() error {
 			if c.ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("signalling stream closed: %w", err)
+			return fmt.Errorf("the other side went away: signalling stream closed: %w", err)
 		}
 		env, err := pcrypto.ParseEnvelope(b, callproto.MaxMessage)
 		if err != nil {
@@ -681,7 +681,7 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 				l.sigLost.Store(true)
 				svc.Log.Info("signalling stream closed; the call continues on its media path", "call", CallIDString(c.id), "err", err)
 			default:
-				c.end("signalling stream closed", "")
+				c.end("the other side went away: signalling stream closed", "")
 			}
 			return
 		}

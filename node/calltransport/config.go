@@ -29,10 +29,11 @@ const (
 	// (pion's default of 7 would give up on a pair after 140 ms).
 	DefaultMaxBindingRequests = 50
 
-	// DefaultKeepaliveInterval is how often the selected pair (and, on
-	// the controlling side, every other live pair) is checked once
-	// connected (pion's default is 2 s).
-	DefaultKeepaliveInterval = time.Second
+	// DefaultKeepaliveInterval is how often each side checks the
+	// selected pair once connected (RFC 7675 consent; pion's default):
+	// with the answers, four datagrams per interval on the path, besides
+	// media and RTCP.
+	DefaultKeepaliveInterval = 2 * time.Second
 
 	// DefaultDisconnectedTimeout is how long the selected pair may stay
 	// silent before the leg counts as disconnected (pion's default).
@@ -43,9 +44,9 @@ const (
 	// connected within DisconnectedTimeout+FailedTimeout fails.
 	DefaultFailedTimeout = 10 * time.Second
 
-	// DefaultRenominationInterval is how long the controlling side waits
-	// after setup, and between switches, before it moves the call to a
-	// better pair (pion's default is 3 s).
+	// DefaultRenominationInterval is how long the controlling side of a
+	// relayed call waits before it first tries to move the call to a
+	// direct pair (see RenominationInterval).
 	DefaultRenominationInterval = time.Second
 
 	// DefaultReportInterval is the mean interval between the RTCP reports
@@ -132,17 +133,19 @@ type Config struct {
 	// it counts as failed. Defaults to DefaultMaxBindingRequests.
 	MaxBindingRequests int
 
-	// KeepaliveInterval is how often the selected pair is checked once
-	// connected (RFC 7675 consent). Defaults to DefaultKeepaliveInterval.
+	// KeepaliveInterval is how often each side checks the selected pair
+	// once connected (RFC 7675 consent), and how often pion looks for a
+	// silent pair. Defaults to DefaultKeepaliveInterval.
 	KeepaliveInterval time.Duration
 
 	// DisconnectedTimeout and FailedTimeout: see the Default constants.
 	// Negative turns the transition off.
 	DisconnectedTimeout, FailedTimeout time.Duration
 
-	// RenominationInterval is how long the controlling side waits after
-	// setup and between switches before it renominates a better pair
-	// (relay to direct, or a pair with a clearly lower RTT). Defaults to
+	// RenominationInterval is how long the controlling side of a call
+	// that connected through a relay waits before it first tries the
+	// direct pairs (renomination requests), and the first interval between
+	// tries (doubling, up to 16 times it). Defaults to
 	// DefaultRenominationInterval; negative keeps the first selected pair
 	// for the whole call.
 	RenominationInterval time.Duration
@@ -246,7 +249,7 @@ func (r *resolved) applyTimingDefaults() {
 }
 
 // agentOptions turns the resolved config into pion options.
-func (r *resolved) agentOptions(lf *pionLogFactory) []ice.AgentOption {
+func (r *resolved) agentOptions(lf *pionLogFactory, onBindingRequest func(*stun.Message, ice.Candidate, ice.Candidate, *ice.CandidatePair) bool) []ice.AgentOption {
 	types := []ice.CandidateType{ice.CandidateTypeHost, ice.CandidateTypeServerReflexive, ice.CandidateTypeRelay}
 	if r.RelayOnly {
 		types = []ice.CandidateType{ice.CandidateTypeRelay}
@@ -274,7 +277,8 @@ func (r *resolved) agentOptions(lf *pionLogFactory) []ice.AgentOption {
 		opts = append(opts, ice.WithUrls(r.urls))
 	}
 	if r.Controlling && r.RenominationInterval > 0 {
-		opts = append(opts, ice.WithAutomaticRenomination(r.RenominationInterval))
+		// Not pion's automatic renomination: see renominate.go.
+		opts = append(opts, ice.WithBindingRequestHandler(onBindingRequest))
 	}
 	if r.Net != nil {
 		opts = append(opts, ice.WithNet(r.Net))

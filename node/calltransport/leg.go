@@ -55,6 +55,9 @@ type Leg struct {
 	// remoteRelays holds the host:port of each relay candidate the peer
 	// sent, to recognise a peer-reflexive pair at one of them (see Path).
 	remoteRelays map[string]bool
+
+	probeMu sync.Mutex  // guards probes; taken on pion's agent loop
+	probes  []probePair // renomination probes to send (see renominate.go)
 }
 
 // Path describes the candidate pair a leg is using.
@@ -91,7 +94,7 @@ func NewLeg(cfg Config) (*Leg, error) {
 		maxRemotes: MaxRemoteCandidates,
 	}
 	l.logf = newPionLogFactory(l.log, r.secrets)
-	l.agent, err = ice.NewAgentWithOptions(r.agentOptions(l.logf)...)
+	l.agent, err = ice.NewAgentWithOptions(r.agentOptions(l.logf, l.onBindingRequest)...)
 	if err != nil {
 		return nil, fmt.Errorf("calltransport: new leg: %w", err)
 	}
@@ -190,7 +193,17 @@ func (l *Leg) handleSelected(local, remote ice.Candidate) {
 	// Connected is signalled here rather than on pion's Connected state:
 	// the two notifications come from different goroutines, and
 	// WaitConnected must not return before Path knows the pair.
-	l.connOnce.Do(func() { close(l.connected) })
+	l.connOnce.Do(func() {
+		close(l.connected)
+		// Added under l.mu, which Close holds while it closes l.closed,
+		// so that Close's wg.Wait sees it or it never starts.
+		l.mu.Lock()
+		if l.cfg.Controlling && l.cfg.RenominationInterval > 0 && !l.isClosed() {
+			l.wg.Add(1)
+			go l.probeLoop()
+		}
+		l.mu.Unlock()
+	})
 }
 
 // fail records why the leg failed (the first reason wins) and wakes

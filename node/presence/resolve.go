@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/liveness"
 	"github.com/parleyhq/parley/internal/records"
 	"github.com/parleyhq/parley/node/localapi/apitype"
 	"github.com/parleyhq/parley/store"
@@ -320,11 +321,26 @@ func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, rela
 		wg.Add(1)
 		go func(r *DeviceResult) {
 			defer wg.Done()
+			pid := peer.ID(r.Cert.Device)
+			// A connection we hold may be dead (the device's daemon was
+			// killed and its QUIC connection never closed): it is probed
+			// while the presence record is looked up, and redialled at the
+			// record's addresses if it does not answer.
+			probed := make(chan int, 1)
+			if len(svc.Host.Network().ConnsToPeer(pid)) > 0 { // relayed (limited) ones too
+				go func() { probed <- liveness.ProbePeer(ctx, svc.Host.Network(), pid) }()
+			} else {
+				probed <- -1
+			}
 			r.Presence, r.Err = svc.ResolvePresence(ctx, id, r.Cert.Device)
+			if alive := <-probed; alive == 0 {
+				svc.Log.Info("connection to device dead; redialling", "device", r.Cert.Device.Short())
+				svc.Host.Network().ClosePeer(pid)
+				svc.Host.Peerstore().ClearAddrs(pid)
+			}
 			if r.Err != nil {
 				return
 			}
-			pid := peer.ID(r.Cert.Device)
 			dctx, cancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
 			defer cancel()
 			if relayed && !svc.hasDirectConn(pid) {

@@ -10,6 +10,7 @@
 //	go run ./test/bench resolve [-nodes 20] [-bootstraps 3] [-lookups 200]
 //	go run ./test/bench turnserve -secret-file F [-listen 127.0.0.1:3478] [-cpuprofile F]
 //	go run ./test/bench hostile [-scale 1] [-step 10000] [-only NAME]
+//	go run ./test/bench keepalive [-window 10s] [-settle 5s] [-loopback]
 //
 // relay runs coturn's turnserver (the Debian package coturn, installed
 // when missing and root) and parley-bootstrap's built-in TURN on loopback
@@ -37,6 +38,11 @@
 // requests, update pushes, call offers and sync requests from strangers)
 // for a fixed number of attempts and prints its RSS and Go heap every
 // -step attempts, and whether it plateaus at its cap (issue 14).
+//
+// keepalive counts the datagrams per second, by kind (STUN checks, SRTP,
+// SRTCP, TURN ChannelData and control), at both ends of a direct and of a
+// relayed call between two calltransport legs on real sockets, with the
+// bootstrap's TURN server on loopback (issue 16 item 12).
 //
 // calls and resolve are the earlier benches (call setup, media path,
 // daemons in calls; cold lookups without churn).
@@ -67,7 +73,8 @@ const usageText = `usage:
   go run ./test/bench calls [-calls N] [-parts setup,media,daemon] [-idle D] [-call-time D]
   go run ./test/bench resolve [-nodes N] [-bootstraps B] [-lookups L]
   go run ./test/bench turnserve -secret-file F [-listen ADDR] [-cpuprofile F]
-  go run ./test/bench hostile [-scale F] [-step N] [-only NAME]`
+  go run ./test/bench hostile [-scale F] [-step N] [-only NAME]
+  go run ./test/bench keepalive [-window D] [-settle D] [-loopback]`
 
 // progressf reports what the bench is doing on standard error, so that
 // standard output (and docs/performance.md) holds only the tables.
@@ -102,6 +109,8 @@ func main() {
 		cmd = turnServeCmd
 	case "hostile":
 		cmd = hostileCmd
+	case "keepalive":
+		cmd = keepaliveCmd
 	default:
 		fmt.Fprintln(os.Stderr, usageText)
 		os.Exit(2)

@@ -111,6 +111,12 @@ func runAll(ctx context.Context, w io.Writer, o allOptions, kind string) error {
 	if _, err := confBench(ctx, out, env, bins.Bootstrap, o.conf); err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "\n### 6. Keepalive traffic of a call\n\n")
+	krows, err := keepaliveBench(ctx, keepaliveOptions{settle: 5 * time.Second, window: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	printKeepalive(out, krows)
 	fmt.Fprintf(out, "\nWhole run: %v.\n", time.Since(start).Round(time.Second))
 	if !o.write {
 		return nil

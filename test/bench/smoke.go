@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/parleyhq/parley/internal/pktcount"
 )
 
 // smokeCmd runs every part of the harness at a tiny size, for CI: the
@@ -76,6 +78,17 @@ func smokeCmd(ctx context.Context, w io.Writer, args []string) error {
 	}
 	if len(cr) != 1 || cr[0].recvPPS == 0 {
 		return fmt.Errorf("smoke: conference: %w: %+v", ErrGoalMissed, cr)
+	}
+	fmt.Fprintf(w, "\n## keepalive\n\n")
+	kr, err := keepaliveBench(ctx, keepaliveOptions{settle: time.Second, window: time.Second})
+	if err != nil {
+		return err
+	}
+	printKeepalive(w, kr)
+	for _, r := range kr {
+		if media, _ := r.a.Sum(pktcount.Kind.Media); media == 0 {
+			return fmt.Errorf("smoke: keepalive %s: %w: no media counted", r.name, ErrGoalMissed)
+		}
 	}
 	fmt.Fprintf(w, "\n## hostile\n\n")
 	hr, err := hostileBench(ctx, env, bins, hostileOptions{scale: smokeHostileScale})

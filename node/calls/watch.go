@@ -1,0 +1,86 @@
+package calls
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/internal/liveness"
+	"github.com/parleyhq/parley/node/callproto"
+)
+
+// Peer-loss detection during a connected call. A daemon that is killed
+// closes nothing this side can see when the call's libp2p connection is
+// QUIC (the connection lingers until its idle timeout, ~30 s) and ICE only
+// gives up after DisconnectedTimeout+FailedTimeout (15 s). The peer's media
+// path is never silent for long while it lives: it sends RTCP reports at
+// least every 1.5 s even when it sends no RTP. So a leg that has received
+// nothing authenticated for silenceLimit probes the peer's daemon over the
+// call's signalling connection; if that does not answer within
+// liveness.Timeout either, the call ends.
+const (
+	// silenceLimit is how long the peer's media may stay silent before
+	// its daemon is probed.
+	silenceLimit = 2 * time.Second
+	// watchTick is how often the received-packet count is sampled.
+	watchTick = 250 * time.Millisecond
+)
+
+// watchPeer ends the call when the peer's device stops sending and its
+// daemon stops answering; it returns when the call ends.
+func (l *leg) watchPeer() {
+	c := l.c
+	t := time.NewTicker(watchTick)
+	defer t.Stop()
+	received := func() uint64 {
+		st := l.media.Stats()
+		return st.PacketsReceived + st.RTCPReceived
+	}
+	last, lastAt := received(), time.Now()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		if n := received(); n != last {
+			last, lastAt = n, time.Now()
+			continue
+		}
+		silent := time.Since(lastAt)
+		if silent < silenceLimit {
+			continue
+		}
+		err := l.probePeer()
+		if err == nil {
+			// The daemon lives (its media path may be recovering): look
+			// again after another silenceLimit.
+			c.svc.Log.Info("peer silent but its daemon answers", "call", CallIDString(c.id), "silent", silent.Round(time.Millisecond))
+			lastAt = time.Now()
+			continue
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+		c.svc.Log.Info("peer stopped responding", "call", CallIDString(c.id), "silent", time.Since(lastAt).Round(time.Millisecond), "err", err)
+		c.end(fmt.Sprintf("the other side stopped responding: no media from its device for %.1f s and its daemon does not answer",
+			time.Since(lastAt).Seconds()), callproto.ControlHangup)
+		return
+	}
+}
+
+// probePeer checks that the peer's daemon is still there: a ping on the
+// connection the call's signalling runs on, or, when that stream is gone
+// (it rode a circuit relay that expired), on any connection to the device.
+func (l *leg) probePeer() error {
+	c := l.c
+	l.wmu.Lock()
+	s := l.s
+	l.wmu.Unlock()
+	if s != nil && !l.sigLost.Load() {
+		return liveness.PingConn(c.ctx, s.Conn())
+	}
+	if liveness.ProbePeer(c.ctx, c.svc.Host.Network(), peerOf(l.device)) == 0 {
+		return liveness.ErrDead
+	}
+	return nil
+}
