@@ -250,10 +250,27 @@ type DeviceResult struct {
 	Err error
 }
 
-// reachAccount resolves an account and connects to each of its devices that
-// has a current presence record, concurrently. Our own device is skipped.
+// reachMode is how reachAccount reaches each device.
+type reachMode int
+
+const (
+	// reachFast: a device whose connection answers a ping needs nothing
+	// more; its presence lookup is given up (Presence is then nil).
+	reachFast reachMode = iota
+	// reachFull: every device's presence record is looked up (Lookup
+	// shows the addresses).
+	reachFull
+	// reachRelayed: see ReachAccountRelayed.
+	reachRelayed
+)
+
+// ReachAccount resolves an account and connects to each of its devices
+// that has a current presence record, concurrently. Our own device is
+// skipped. A device we hold a live connection to is not looked up: its
+// connection answering a ping (one round trip) is all a call or a message
+// needs, while a DHT lookup costs several round trips to the bootstraps.
 func (svc *Service) ReachAccount(ctx context.Context, id pcrypto.AccountID) (*records.Account, []DeviceResult, error) {
-	return svc.reachAccount(ctx, id, false)
+	return svc.reachAccount(ctx, id, reachFast)
 }
 
 // ReachAccountRelayed is ReachAccount for an account that is not a contact
@@ -262,7 +279,7 @@ func (svc *Service) ReachAccount(ctx context.Context, id pcrypto.AccountID) (*re
 // already (then nothing new is learnt on either side); a device that
 // publishes none is reachable only directly, and is dialled so.
 func (svc *Service) ReachAccountRelayed(ctx context.Context, id pcrypto.AccountID) (*records.Account, []DeviceResult, error) {
-	return svc.reachAccount(ctx, id, true)
+	return svc.reachAccount(ctx, id, reachRelayed)
 }
 
 // relayAddrs returns the relay addresses among addrs.
@@ -305,7 +322,8 @@ func (svc *Service) hasDirectConn(p peer.ID) bool {
 	return false
 }
 
-func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, relayed bool) (*records.Account, []DeviceResult, error) {
+func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, mode reachMode) (*records.Account, []DeviceResult, error) {
+	relayed := mode == reachRelayed
 	acct, err := svc.ResolveAccount(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -332,8 +350,26 @@ func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, rela
 			} else {
 				probed <- -1
 			}
-			r.Presence, r.Err = svc.ResolvePresence(ctx, id, r.Cert.Device)
-			if alive := <-probed; alive == 0 {
+			type presResult struct {
+				p   *records.Presence
+				err error
+			}
+			pctx, pcancel := context.WithCancel(ctx)
+			defer pcancel()
+			presc := make(chan presResult, 1)
+			go func() {
+				p, err := svc.ResolvePresence(pctx, id, r.Cert.Device)
+				presc <- presResult{p, err}
+			}()
+			alive := <-probed
+			if alive > 0 && mode == reachFast {
+				r.Connected = true
+				pcancel()
+				return
+			}
+			pr := <-presc
+			r.Presence, r.Err = pr.p, pr.err
+			if alive == 0 {
 				svc.Log.Info("connection to device dead; redialling", "device", r.Cert.Device.Short())
 				svc.Host.Network().ClosePeer(pid)
 				svc.Host.Peerstore().ClearAddrs(pid)
@@ -374,7 +410,7 @@ func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, rela
 // Lookup resolves an account ID to its devices and connects to those online.
 func (svc *Service) Lookup(ctx context.Context, id pcrypto.AccountID) (*apitype.Lookup, error) {
 	start := time.Now()
-	acct, results, err := svc.ReachAccount(ctx, id)
+	acct, results, err := svc.reachAccount(ctx, id, reachFull)
 	if err != nil {
 		return nil, err
 	}
