@@ -93,7 +93,8 @@ func (svc *Service) receiveContact(from peer.ID, data []byte) error {
 // length: a message from an account that is not an accepted contact is
 // taken only through a circuit relay when this device publishes relay
 // addresses (or Options.StrangersRelayOnly), so that no stranger makes a
-// direct connection to it by sending one.
+// direct connection to it by sending one. The answer of an account this
+// device sent a request to is taken on any connection.
 func (svc *Service) receiveContactOn(from peer.ID, data []byte, direct bool) error {
 	m, err := svc.verifyContact(from, data)
 	var r *service.Refused
@@ -104,7 +105,10 @@ func (svc *Service) receiveContactOn(from peer.ID, data []byte, direct bool) err
 		return &service.Refused{Code: "invalid", Reason: err.Error()}
 	}
 	if direct && (svc.o.StrangersRelayOnly || svc.pres.RelayPublished()) {
-		if _, state, err := svc.current(m.From); err != nil || state != StateAccepted {
+		// An account we sent a request to is expected to answer, and may
+		// do so on a connection it already holds for other reasons (a
+		// DHT server's connection to a client): that reveals nothing new.
+		if _, state, err := svc.current(m.From); err != nil || (state != StateAccepted && state != StateRequestSent) {
 			return &service.Refused{Code: CodeRelayOnly, Reason: "messages from accounts that are not contacts are taken through a circuit relay only"}
 		}
 	}
