@@ -332,6 +332,14 @@ func (n *Node) buildHost() error {
 	if len(n.bootstraps) > 0 {
 		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(n.bootstraps))
 	}
+	// What presence withholds (private addresses on an internet of public
+	// bootstraps) identify and the DHT withhold too: a peer that connects
+	// directly, or asks a DHT server for this device, learns no more
+	// than the presence record says.
+	addrFilter := presence.AddrFilter(n.o.PrivateAddrs, n.bootstraps)
+	if addrFilter != nil {
+		opts = append(opts, libp2p.AddrsFactory(addrFilter))
+	}
 	switch n.o.Reachability {
 	case "", ReachAuto:
 	case ReachPrivate:
@@ -373,6 +381,9 @@ func (n *Node) buildHost() error {
 	}
 	dopts := append(records.DHTOptions(n.o.Now), store.DHTOptions()...)
 	dopts = append(dopts, dht.Mode(mode), dht.BootstrapPeers(n.bootstraps...))
+	if addrFilter != nil {
+		dopts = append(dopts, dht.AddressFilter(addrFilter))
+	}
 	d, err := dht.New(h, dopts...)
 	if err != nil {
 		h.Close()

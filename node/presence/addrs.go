@@ -100,3 +100,14 @@ func publishable(addrs []ma.Multiaddr, private bool) []ma.Multiaddr {
 	}
 	return out
 }
+
+// AddrFilter is the filter the host applies to the addresses it gives out
+// by any other path than presence — identify, the DHT's peer records — so
+// that they withhold what presence withholds (setting p resolved for the
+// bootstraps bs as for the presence record); nil when nothing is withheld.
+func AddrFilter(p PrivateAddrs, bs []peer.AddrInfo) func([]ma.Multiaddr) []ma.Multiaddr {
+	if publishPrivate(p, bs) {
+		return nil
+	}
+	return func(addrs []ma.Multiaddr) []ma.Multiaddr { return publishable(addrs, false) }
+}
