@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -49,9 +51,21 @@ func CheckSources(audio, video string) error {
 }
 
 // checkRecord refuses a record target a call could not write (an existing
-// recording file, which is never replaced), before anyone is rung.
+// recording file, which is never replaced; a directory that cannot be
+// created or written in), before anyone is rung.
 func checkRecord(spec string) error {
 	if err := media.CheckSink(spec); err != nil {
+		return fmt.Errorf("%w: --record: %w", service.ErrInvalidInput, err)
+	}
+	dir := spec
+	switch strings.ToLower(filepath.Ext(spec)) {
+	case ".ogg", ".opus", ".ivf", ".wav":
+		dir = filepath.Dir(spec)
+	}
+	if spec == "" || spec == "count" || strings.HasPrefix(spec, "rtp://") {
+		return nil
+	}
+	if err := service.WritableDir(dir); err != nil {
 		return fmt.Errorf("%w: --record: %w", service.ErrInvalidInput, err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/errtext"
 	"github.com/parleyhq/parley/internal/wire"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calltransport"
@@ -266,7 +267,8 @@ func (l *leg) ringErr() error {
 			if c.ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("the other side went away: signalling stream closed: %w", err)
+			svc.Log.Debug("signalling stream closed", "call", CallIDString(c.id), "device", l.device, "err", err)
+			return errors.New("the other side went away (its signalling stream closed)")
 		}
 		env, err := pcrypto.ParseEnvelope(b, callproto.MaxMessage)
 		if err != nil {
@@ -379,7 +381,9 @@ func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
 		return true, errors.New("busy" + reasonSuffix("busy", m.Reason))
 	case callproto.ControlError:
 		// m.Err() carries the reason already.
-		return true, fmt.Errorf("refused by the callee: %w", m.Err())
+		// One message for people: the peer's words without the wrapping
+		// ("peer reported an error", Go names, a clause said twice).
+		return true, fmt.Errorf("refused by the callee: %s", errtext.Clean(strings.TrimPrefix(m.Err().Error(), callproto.ErrPeer.Error()+": ")))
 	case callproto.ControlCancel, callproto.ControlAnsweredElsewhere:
 		if !c.outgoing {
 			c.end(describe(m), "")
@@ -394,19 +398,25 @@ func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
 }
 
 func describe(m *callproto.Control) string {
-	if m.Type == callproto.ControlAnsweredElsewhere {
+	switch head := string(m.Type); {
+	case m.Type == callproto.ControlAnsweredElsewhere:
 		return "answered elsewhere"
+	case strings.HasPrefix(m.Reason, head) && !strings.HasPrefix(m.Reason, head+": ") && m.Reason != head:
+		return m.Reason // "cancelled" says more than "cancel: cancelled"
+	default:
+		return head + reasonSuffix(head, m.Reason)
 	}
-	return string(m.Type) + reasonSuffix(string(m.Type), m.Reason)
 }
 
 // reasonSuffix is ": " and the peer's reason for ending, or "" when there
-// is none or it only repeats head ("declined: declined").
+// is none or it only repeats head ("declined: declined"); a reason that
+// starts "head: " loses that prefix.
 func reasonSuffix(head, r string) string {
-	r = strings.TrimPrefix(r, head)
-	r = strings.TrimPrefix(r, ": ")
-	if r == "" {
+	switch {
+	case r == "" || r == head:
 		return ""
+	case strings.HasPrefix(r, head+": "):
+		return ": " + strings.TrimPrefix(r, head+": ")
 	}
 	return ": " + r
 }

@@ -113,7 +113,7 @@ func checkAutoRecord(v string) error {
 	if fi, err := os.Stat(v); err == nil && !fi.IsDir() {
 		return fmt.Errorf("%q is a file, not a directory", v)
 	}
-	return nil
+	return WritableDir(v)
 }
 
 // Default is k's value when it is not set.

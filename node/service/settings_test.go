@@ -43,3 +43,14 @@ func TestSettingKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoRecordWritable: calls.auto_record naming a directory the daemon
+// cannot make is refused when set, not found out at the first call.
+func TestAutoRecordWritable(t *testing.T) {
+	if err := SettingAutoRecord.Check("/proc/parley-none"); err == nil {
+		t.Fatal("calls.auto_record=/proc/parley-none accepted")
+	}
+	if err := SettingAutoRecord.Check(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+}
