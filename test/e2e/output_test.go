@@ -47,10 +47,19 @@ func TestCLIOutput(t *testing.T) {
 
 	events, err := alice.Procs.Start(proc.Spec{Name: "parley-events", Path: alice.Bins.Parley, Args: []string{"--data", alice.Dir, "events"}})
 	ok(t, err)
+	// A contact is named on the command line by its name too, in any
+	// case; a name no contact has says so.
+	if r, err := alice.CLI(ctx, "call", "Nobody"); err == nil || !strings.Contains(r.Stderr, "nor the name of one of your contacts") {
+		t.Errorf("parley call Nobody: %v, %q; want a refusal naming the contacts list", err, r.Stderr)
+	}
 	var ids []string
-	for range 4 {
+	for i := range 4 {
 		var c apitype.Call
-		cliJSON(t, alice, &c, "call", bob.AccountID, "--wait", "20s")
+		who := bob.AccountID
+		if i == 0 {
+			who = "bobby"
+		}
+		cliJSON(t, alice, &c, "call", who, "--wait", "20s")
 		cli(t, alice, "hangup", c.ID)
 		_, err := alice.WaitCall(ctx, c.ID, wait.CallIs("ended"))
 		ok(t, err)

@@ -15,7 +15,7 @@ import (
 )
 
 type callCmd struct {
-	Account string        `arg:"" help:"Account ID of the contact to call; every online device of it rings."`
+	Account string        `arg:"" help:"Account ID or name of the contact to call; every online device of it rings."`
 	Audio   string        `default:"tone" placeholder:"SRC" suggest:"tone=a 440 Hz test tone,tone:=tone:HZ: a tone of HZ (tone:700),rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg,none=send no audio" help:"Audio to send: tone, tone:HZ, an Ogg/Opus file, rtp://127.0.0.1:PORT (e.g. from ffmpeg), or none."`
 	Video   string        `placeholder:"SRC" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP from ffmpeg" help:"Video to send: an IVF file (VP8/VP9/AV1) or rtp://127.0.0.1:PORT."`
 	Record  string        `placeholder:"DIR|rtp://…" suggest:"rtp://127.0.0.1:=rtp://127.0.0.1:PORT: RTP to ffmpeg" help:"Where received media goes: a directory (new files in it: Opus to .ogg, PCMU to .wav, video to .ivf; mode 0600; an earlier recording is never replaced), a new .ogg/.wav/.ivf file (a stream it cannot hold goes to the same name with the extension that does: PCMU into call.ogg becomes call.wav), or rtp://127.0.0.1:PORT. Default: counted only."`
@@ -24,6 +24,11 @@ type callCmd struct {
 }
 
 func (c *callCmd) Run(g *globals) error {
+	acct, err := accountArg(g.ctx, g, c.Account)
+	if err != nil {
+		return err
+	}
+	c.Account = acct
 	// The request runs to its end even when interrupted: the call exists
 	// by then (the callee may be ringing), and only its ID lets us hang
 	// it up.

@@ -41,12 +41,16 @@ func (c *confStartCmd) Run(g *globals) error {
 
 type confInviteCmd struct {
 	Conference string `arg:"" help:"Conference ID."`
-	Account    string `arg:"" help:"Account ID of the contact to invite."`
+	Account    string `arg:"" help:"Account ID or name of the contact to invite."`
 	JSON       bool   `help:"Print JSON."`
 }
 
 func (c *confInviteCmd) Run(g *globals) error {
-	if _, err := g.client().ConferenceOp(g.ctx, "invite", apitype.ConferenceRequest{ConferenceID: c.Conference, AccountID: c.Account}); err != nil {
+	acct, err := accountArg(g.ctx, g, c.Account)
+	if err != nil {
+		return err
+	}
+	if _, err := g.client().ConferenceOp(g.ctx, "invite", apitype.ConferenceRequest{ConferenceID: c.Conference, AccountID: acct}); err != nil {
 		return err
 	}
 	return g.output(c.JSON, map[string]bool{"ok": true}, func(w io.Writer) { fmt.Fprintln(w, "Invited.") })

@@ -56,7 +56,7 @@ type contactCmd struct {
 }
 
 type contactRenameCmd struct {
-	Account string `arg:"" help:"Account ID."`
+	Account string `arg:"" help:"Account ID, or the contact's current name."`
 	Name    string `arg:"" help:"New name (at most 128 bytes)."`
 	JSON    bool   `help:"Print JSON."`
 }
@@ -65,7 +65,11 @@ func (c *contactRenameCmd) Run(g *globals) error {
 	if strings.TrimSpace(c.Name) == "" {
 		return fmt.Errorf("the new name is empty: give one, as in parley contact rename %s \"Bob\"", c.Account)
 	}
-	ct, err := g.client().RenameContact(g.ctx, c.Account, c.Name)
+	acct, err := accountArg(g.ctx, g, c.Account)
+	if err != nil {
+		return err
+	}
+	ct, err := g.client().RenameContact(g.ctx, acct, c.Name)
 	if err != nil {
 		return err
 	}
@@ -93,13 +97,17 @@ func (c *contactAddCmd) Run(g *globals) error {
 }
 
 type contactOpCmd struct {
-	Account string `arg:"" help:"Account ID."`
+	Account string `arg:"" help:"Account ID, or the contact's name."`
 	JSON    bool   `help:"Print JSON."`
 }
 
 func (c *contactOpCmd) Run(g *globals, kctx *kong.Context) error {
 	op := kctx.Selected().Name // accept, decline, block or remove
-	ct, err := g.client().ContactOp(g.ctx, op, apitype.ContactRequest{AccountID: c.Account})
+	acct, err := accountArg(g.ctx, g, c.Account)
+	if err != nil {
+		return err
+	}
+	ct, err := g.client().ContactOp(g.ctx, op, apitype.ContactRequest{AccountID: acct})
 	if err != nil {
 		return err
 	}

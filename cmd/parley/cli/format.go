@@ -81,3 +81,32 @@ func reason(s string) string { return safe(errtext.Clean(s)) }
 
 // activeCall reports whether a call has not ended.
 func activeCall(c apitype.Call) bool { return c.State != "ended" }
+
+// accountArg turns a command's account argument into what the daemon
+// takes: an account ID as given (the daemon parses it and says what is
+// wrong with it), or the name of exactly one of your contacts, in any case.
+// Two contacts of one name (a stranger's request may carry any name) are
+// refused: the ID says which.
+func accountArg(ctx context.Context, g *globals, arg string) (string, error) {
+	t := strings.ToLower(strings.TrimSpace(arg))
+	if strings.HasPrefix(t, "parley1") || strings.HasPrefix(t, "12d3koo") {
+		return arg, nil // an account ID, or a device ID the daemon names as such
+	}
+	cs, err := g.client().Contacts(ctx)
+	if err != nil {
+		return "", err
+	}
+	var hits []string
+	for _, c := range cs {
+		if c.Name != "" && strings.EqualFold(strings.TrimSpace(c.Name), strings.TrimSpace(arg)) {
+			hits = append(hits, c.AccountID)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return hits[0], nil
+	case 0:
+		return "", fmt.Errorf("%q is not an account ID (parley1…) nor the name of one of your contacts (parley contacts lists them)", safe(arg))
+	}
+	return "", fmt.Errorf("%d contacts are named %q: give the account ID (parley contacts lists them)", len(hits), safe(arg))
+}

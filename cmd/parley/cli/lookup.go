@@ -6,13 +6,17 @@ import (
 )
 
 type lookupCmd struct {
-	Account string `arg:"" help:"Account ID to resolve (parley1…; case, spaces and dashes do not matter)."`
+	Account string `arg:"" help:"Account ID to resolve (parley1…; case, spaces and dashes do not matter), or a contact's name."`
 	JSON    bool   `help:"Print JSON."`
 }
 
 func (c *lookupCmd) Run(g *globals) error {
-	stop := newProgress(g).during("resolving " + c.Account + " through the DHT and connecting to its devices…")
-	l, err := g.client().Lookup(g.ctx, c.Account)
+	acct, err := accountArg(g.ctx, g, c.Account)
+	if err != nil {
+		return err
+	}
+	stop := newProgress(g).during("resolving " + acct + " through the DHT and connecting to its devices…")
+	l, err := g.client().Lookup(g.ctx, acct)
 	stop()
 	if err != nil {
 		return err
