@@ -130,13 +130,19 @@ func findDevice(g *globals, s string) (apitype.Device, error) {
 }
 
 type devicesPromoteCmd struct {
-	Device string `arg:"" help:"The member device's ID (or an unambiguous prefix of at least 6 characters) from parley devices."`
+	Device string `arg:"" help:"The member device: its name, its ID, or any prefix of its ID no other device has (parley devices)."`
 	Yes    bool   `help:"Do not ask for confirmation."`
 	JSON   bool   `help:"Print JSON."`
 }
 
 func (c *devicesPromoteCmd) Run(g *globals) error {
-	// Say what will be refused before asking anything.
+	// Resolve the name or prefix as revoke does, and say what will be
+	// refused before asking anything.
+	target, err := findDevice(g, c.Device)
+	if err != nil {
+		return err
+	}
+	c.Device = target.DeviceID
 	if err := checkPromote(g, c.Device); err != nil {
 		return err
 	}
@@ -144,7 +150,7 @@ func (c *devicesPromoteCmd) Run(g *globals) error {
 		if !cliutil.IsTerminal(g.stdin) {
 			return fmt.Errorf("standard input is not a terminal, so the promotion cannot be confirmed; pass --yes")
 		}
-		fmt.Fprintf(g.stderr, "Give device %s the account key? An admin device can link, promote and revoke devices; if it is stolen, its key can undo its own revocation. [y/N] ", c.Device)
+		fmt.Fprintf(g.stderr, "Give %s (%s) the account key? An admin device can link, promote and revoke devices; if it is stolen, its key can undo its own revocation. [y/N] ", safe(target.Name), c.Device)
 		line, err := cliutil.ReadLine(g.ctx, g.stdin)
 		if err != nil {
 			return err
