@@ -80,7 +80,7 @@ func openSources(audio, video string) ([]*sendStream, error) {
 	if audio != "none" {
 		src, err := media.ParseSource(audio, media.Audio)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --audio %q: %w", service.ErrInvalidInput, audio, err)
+			return nil, fmt.Errorf("%w: --audio: %w", service.ErrInvalidInput, err) // the error names the source
 		}
 		out = append(out, &sendStream{src: src, codec: src.Codec(), ssrc: randomSSRC()})
 	}
@@ -88,7 +88,7 @@ func openSources(audio, video string) ([]*sendStream, error) {
 		src, err := media.ParseSource(video, media.Video)
 		if err != nil {
 			closeSources(out)
-			return nil, fmt.Errorf("%w: --video %q: %w", service.ErrInvalidInput, video, err)
+			return nil, fmt.Errorf("%w: --video: %w", service.ErrInvalidInput, err) // the error names the source
 		}
 		out = append(out, &sendStream{src: src, codec: src.Codec(), ssrc: randomSSRC()})
 	}

@@ -37,7 +37,7 @@ func OpenIVF(path string, loop bool) (Source, error) {
 func OpenIVFWith(path string, o FileOptions) (Source, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("media: open ivf: %w", err)
+		return nil, fmt.Errorf("media: open ivf: %w", pathErrno(err)) // the caller names the file
 	}
 	r := &ivfFile{rs: f, closer: f}
 	if err := r.rewind(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
@@ -41,7 +42,7 @@ func OpenOgg(path string, loop bool) (Source, error) {
 func OpenOggWith(path string, o FileOptions) (Source, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("media: open ogg: %w", err)
+		return nil, fmt.Errorf("media: open ogg: %w", pathErrno(err)) // the caller names the file
 	}
 	r := &oggFile{f: f}
 	if err := r.rewind(); err != nil {
@@ -320,4 +321,14 @@ func opusPacketSamples(p []byte) int {
 		return 0
 	}
 	return n
+}
+
+// pathErrno is the errno inside a *fs.PathError (the path is named by the
+// caller already), else err.
+func pathErrno(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

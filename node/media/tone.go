@@ -54,7 +54,7 @@ type tone struct {
 // packets so the far end can verify it with Counter.DetectTone.
 func NewTone(freqHz float64, o ToneOptions) (Source, error) {
 	if !(freqHz > 0 && freqHz < toneMaxFrequency) || o.Duration < 0 {
-		return nil, fmt.Errorf("media: new tone %v Hz: %w", freqHz, ErrBadTone)
+		return nil, fmt.Errorf("media: tone of %v Hz: %w (the frequency must be above 0 and below %v Hz, the duration not negative)", freqHz, ErrBadTone, toneMaxFrequency)
 	}
 	t := &tone{
 		step:   2 * math.Pi * freqHz / toneSampleRate,

@@ -129,6 +129,10 @@ func TestErrorMessages(t *testing.T) {
 		{alice, []string{"link", "approve", "nonsense", "--no-prompt"}, ""},
 		{alice, []string{"set", "calls.nope", "x"}, ""},
 		{alice, []string{"set", "calls.auto_answer", "always"}, ""},
+		{alice, []string{"set", "calls.auto_record", "/proc/parley-nope"}, "/proc/parley-nope"},
+		{alice, []string{"call", bob.AccountID, "--audio", "/nonexistent/missing.ogg"}, "no such file"},
+		{alice, []string{"call", bob.AccountID, "--audio", "tone:99999999"}, "below 4000 Hz"},
+		{alice, []string{"call", bob.AccountID, "--record", "/proc/parley-nope/dir"}, "/proc/parley-nope"},
 	}
 	// A conference alice started: inviting a stranger is refused.
 	var cf struct{ ID string }
