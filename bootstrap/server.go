@@ -191,7 +191,9 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 		s.log.Debug("closed a dead connection left by a peer that connected again", "peer", c.RemotePeer())
 	}
 	s.host.Network().Notify(stale.notifiee())
-	if s.store, err = dhtstore.New(dhtstore.Options{Limits: dhtstore.Limits(c.DHT), Now: c.Now, Metrics: &s.dhtMetrics}); err != nil {
+	// A new account record may revoke a device the credential issuer
+	// found unrevoked: it forgets that verdict at once.
+	if s.store, err = dhtstore.New(dhtstore.Options{Limits: dhtstore.Limits(c.DHT), Now: c.Now, Metrics: &s.dhtMetrics, OnAccount: s.issuer.AccountChanged}); err != nil {
 		return fmt.Errorf("DHT store: %w", err)
 	}
 	dopts := append(records.DHTOptions(c.Now), s.store.DHTOptions()...)

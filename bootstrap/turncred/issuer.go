@@ -106,6 +106,7 @@ type Issuer struct {
 
 // check is a remembered verdict of an account record on a device.
 type check struct {
+	account crypto.AccountID
 	err     error // nil: not revoked
 	expires time.Time
 }
@@ -295,13 +296,13 @@ func (is *Issuer) checkRecord(ctx context.Context, id crypto.AccountID, dc *cryp
 	rec, err := is.Accounts(lctx, id)
 	switch {
 	case errors.Is(err, ErrNoAccountRecord):
-		c = check{err: fmt.Errorf("%w: %w", credproto.ErrUnauthorized, err), expires: now.Add(NegativeCheckTTL)}
+		c = check{account: id, err: fmt.Errorf("%w: %w", credproto.ErrUnauthorized, err), expires: now.Add(NegativeCheckTTL)}
 	case err != nil:
 		return fmt.Errorf("%w: account record lookup: %w", credproto.ErrServer, err)
 	default:
-		c = check{expires: now.Add(is.checkTTL())}
+		c = check{account: id, expires: now.Add(is.checkTTL())}
 		if err := crypto.VerifyDevice(id, rec.Cert, dc, rec.CRL, now); err != nil {
-			c = check{err: fmt.Errorf("%w: account record: %w", credproto.ErrUnauthorized, err), expires: now.Add(NegativeCheckTTL)}
+			c = check{account: id, err: fmt.Errorf("%w: account record: %w", credproto.ErrUnauthorized, err), expires: now.Add(NegativeCheckTTL)}
 			// Credentials already issued to it stop working on the
 			// built-in TURN server too.
 			is.Tokens.Revoke(dc.Device.String())
@@ -311,6 +312,16 @@ func (is *Issuer) checkRecord(ctx context.Context, id crypto.AccountID, dc *cryp
 	is.checks.put(dc.Device, c, maxChecks)
 	is.mu.Unlock()
 	return c.err
+}
+
+// AccountChanged forgets what the issuer remembered of account id's record:
+// a newer record has arrived (a bootstrap calls it when its DHT store takes
+// one), and it may revoke a device the issuer found unrevoked before; the
+// next request of each of its devices looks the record up again.
+func (is *Issuer) AccountChanged(id crypto.AccountID) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.checks.deleteFunc(func(_ crypto.DeviceID, c check) bool { return c.account == id })
 }
 
 func (is *Issuer) checkTTL() time.Duration {

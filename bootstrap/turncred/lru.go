@@ -45,3 +45,15 @@ func (c *lru[K, V]) put(k K, v V, max int) {
 
 // len returns the number of entries.
 func (c *lru[K, V]) len() int { return c.order.Len() }
+
+// deleteFunc forgets every entry for which del returns true.
+func (c *lru[K, V]) deleteFunc(del func(K, V) bool) {
+	for el := c.order.Front(); el != nil; {
+		next := el.Next()
+		if e := el.Value.(*lruEntry[K, V]); del(e.k, e.v) {
+			c.order.Remove(el)
+			delete(c.m, e.k)
+		}
+		el = next
+	}
+}

@@ -505,6 +505,41 @@ func TestRecordCheckCached(t *testing.T) {
 	}
 }
 
+// TestAccountChangedForgetsVerdict: a new account record (the bootstrap's
+// DHT store took one) makes the issuer forget its cached verdicts on that
+// account's devices, so a revocation counts at the next request instead of
+// after CheckTTL (a revoked device that had fetched credentials shortly
+// before, as its spare ICE leg does, got new ones for 5 minutes).
+func TestAccountChangedForgetsVerdict(t *testing.T) {
+	e := newEnv(t, 100)
+	a, other := newAcct(t), newAcct(t)
+	d, od := a.device(t, crypto.CertOptions{}), other.device(t, crypto.CertOptions{})
+	e.dht.publish(t, a, []device{d})
+	e.dht.publish(t, other, []device{od})
+	h, oh := e.client(t, d), e.client(t, od)
+	for _, r := range []struct {
+		h    host.Host
+		acct acct
+		dev  device
+	}{{h, a, d}, {oh, other, od}} {
+		if _, err := e.request(t, r.h, r.acct.cert, r.dev.cert); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.dht.publish(t, a, nil, d) // revoked
+	e.issuer.AccountChanged(a.cert.ID)
+	if _, err := e.request(t, h, a.cert, d.cert); !errors.Is(err, credproto.ErrUnauthorized) {
+		t.Fatalf("after the new record: %v, want ErrUnauthorized", err)
+	}
+	lookups := e.issuer.Metrics.Lookups.Load()
+	if _, err := e.request(t, oh, other.cert, od.cert); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.issuer.Metrics.Lookups.Load(); n != lookups {
+		t.Fatalf("another account's verdict was forgotten too (%d lookups, want %d)", n, lookups)
+	}
+}
+
 func TestLRU(t *testing.T) {
 	var c lru[int, string]
 	for i := range 5 {

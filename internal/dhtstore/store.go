@@ -30,16 +30,22 @@ type Options struct {
 	Now func() time.Time
 	// Metrics, if not nil, counts dropped records.
 	Metrics *Metrics
+	// OnAccount, if set, is called (outside the store's lock) after an
+	// account record was stored: whoever caches what the record said (a
+	// bootstrap's TURN credential issuer) learns of a new revocation at
+	// once instead of when its cache expires.
+	OnAccount func(crypto.AccountID)
 }
 
 // Store is a bounded in-memory ds.Batching for kad-dht's value records. It
 // is safe for concurrent use. Create it with New and hand it to the DHT with
 // DHTOptions.
 type Store struct {
-	lim     Limits
-	now     func() time.Time
-	metrics *Metrics
-	notes   *notes
+	lim       Limits
+	now       func() time.Time
+	metrics   *Metrics
+	notes     *notes
+	onAccount func(crypto.AccountID)
 
 	mu        sync.Mutex // guards the following fields
 	entries   map[ds.Key]*entry
@@ -92,14 +98,15 @@ func New(o Options) (*Store, error) {
 		o.Metrics = new(Metrics)
 	}
 	return &Store{
-		lim:      o.Limits,
-		now:      o.Now,
-		metrics:  o.Metrics,
-		notes:    newNotes(),
-		entries:  make(map[ds.Key]*entry),
-		peers:    make(map[peer.ID]*bucket),
-		ips:      make(map[netip.Prefix]*bucket),
-		accounts: make(map[crypto.AccountID]*account),
+		lim:       o.Limits,
+		now:       o.Now,
+		metrics:   o.Metrics,
+		notes:     newNotes(),
+		onAccount: o.OnAccount,
+		entries:   make(map[ds.Key]*entry),
+		peers:     make(map[peer.ID]*bucket),
+		ips:       make(map[netip.Prefix]*bucket),
+		accounts:  make(map[crypto.AccountID]*account),
 	}, nil
 }
 
@@ -166,6 +173,16 @@ func (s *Store) Query(_ context.Context, q dsq.Query) (dsq.Results, error) {
 // Put implements ds.Write: it stores the record, then drops what the caps
 // require (see the package documentation).
 func (s *Store) Put(_ context.Context, key ds.Key, value []byte) error {
+	m, err := s.put(key, value)
+	if err == nil && m.kind == kindAccount && s.onAccount != nil {
+		s.onAccount(m.account)
+	}
+	return err
+}
+
+// put stores the record under the store's lock and returns what it read
+// of it.
+func (s *Store) put(key ds.Key, value []byte) (meta, error) {
 	now := s.now()
 	m := inspect(value, now)
 	from := s.notes.take(m.recKey, m.vhash, now)
@@ -182,7 +199,7 @@ func (s *Store) Put(_ context.Context, key ds.Key, value []byte) error {
 	}
 	if size > s.lim.MaxBytes || size > s.lim.MaxBytesPerPeer || (from.ip.IsValid() && size > s.lim.MaxBytesPerIP) {
 		s.metrics.Refused.Add(1)
-		return fmt.Errorf("dhtstore: put %s: %w: %d bytes", key, ErrTooLarge, size)
+		return m, fmt.Errorf("dhtstore: put %s: %w: %d bytes", key, ErrTooLarge, size)
 	}
 	if old != nil {
 		s.removeLocked(old)
@@ -191,7 +208,7 @@ func (s *Store) Put(_ context.Context, key ds.Key, value []byte) error {
 	e := &entry{key: key, value: append([]byte(nil), value...), size: size, seq: s.seq, from: from, meta: m}
 	s.insertLocked(e)
 	s.enforceLocked(e)
-	return nil
+	return m, nil
 }
 
 // Delete implements ds.Write.

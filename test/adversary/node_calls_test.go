@@ -5,6 +5,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/test/testnet"
 	"github.com/parleyhq/parley/test/wait"
@@ -22,7 +23,9 @@ func TestNodeCallOffersFromStrangers(t *testing.T) {
 	if _, err := n.StartBootstrap(testnet.NoTURN); err != nil {
 		t.Fatal(err)
 	}
-	x, err := n.AddNode("victim", nil)
+	// Public (no circuit address published): the strangers' messages come
+	// directly and meet the checks under test, not the relay-only rule.
+	x, err := n.AddNode("victim", func(o *node.Options) { o.Reachability = node.ReachPublic })
 	if err != nil {
 		t.Fatal(err)
 	}

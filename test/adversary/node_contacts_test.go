@@ -47,7 +47,11 @@ func startVictim(t *testing.T, boot *server) *victim {
 		bins = daemon.BinariesIn(dir)
 	}
 	ctx := t.Context()
-	d, err := daemon.Init(ctx, daemon.Config{Bins: bins, Procs: test.Procs(t), Name: "victim", Dir: filepath.Join(t.TempDir(), "victim")})
+	// Run as public: no relay slot and no circuit address published, so
+	// a stranger's direct message meets the checks under attack rather
+	// than the relay-only rule (docs/protocol.md, "Strangers").
+	d, err := daemon.Init(ctx, daemon.Config{Bins: bins, Procs: test.Procs(t), Name: "victim", Dir: filepath.Join(t.TempDir(), "victim"),
+		RunArgs: []string{"--reachability", "public"}})
 	if err != nil {
 		t.Fatal(err)
 	}
