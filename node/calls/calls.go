@@ -203,7 +203,7 @@ func (c *Call) info() apitype.Call {
 				rs := r.counter.Stats()
 				ci.Streams = append(ci.Streams, apitype.Stream{Direction: "receive", Kind: kind, Codec: r.codec.Name,
 					SSRC: r.ssrc.Load(), Packets: rs.Packets, Bytes: rs.Bytes, Lost: int64(rs.Lost),
-					JitterMS: float64(st.Jitter.Microseconds()) / 1000})
+					JitterMS: float64(st.Jitter.Microseconds()) / 1000, GapsMS: gapsMS(r.counter.Gaps())})
 				if r.codec == media.PCMU {
 					if f, ok := r.counter.DetectTone(toneCandidates); ok {
 						ci.ToneHz = f
@@ -213,6 +213,15 @@ func (c *Call) info() apitype.Call {
 		}
 	}
 	return ci
+}
+
+// gapsMS converts gaps to milliseconds.
+func gapsMS(gaps []time.Duration) []float64 {
+	var out []float64
+	for _, g := range gaps {
+		out = append(out, float64(g.Microseconds())/1000)
+	}
+	return out
 }
 
 // toneCandidates are the frequencies DetectTone looks for in received PCMU:

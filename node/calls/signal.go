@@ -53,6 +53,8 @@ type leg struct {
 	// sigLost is set when the signalling stream closed while media went
 	// on: control messages then go on streams of their own.
 	sigLost atomic.Bool
+	// rs is the leg's ICE restart state (restart.go).
+	rs restartState
 
 	closeOnce sync.Once
 }
@@ -141,7 +143,7 @@ func (l *leg) ring() {
 	if err == nil || c.ctx.Err() != nil {
 		return
 	}
-	if c.mediaUp(l) && l.relayedSignalling() {
+	if c.mediaUp(l) && (l.sigLost.Load() || l.relayedSignalling()) {
 		// The signalling stream may ride a circuit relay whose connection
 		// expires long before a call ends; media has its own ICE path, so
 		// the call goes on. Later control messages (hang-up) go on streams
@@ -312,6 +314,8 @@ func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
 			}
 		}
 	case callproto.ControlEndOfCandidates:
+	case callproto.ControlICERestart, callproto.ControlICERestartReply:
+		l.onRestart(m)
 	case callproto.ControlConfirm:
 		if l.keys == nil || c.outgoing {
 			return true, errors.New("unexpected confirm")
@@ -358,6 +362,7 @@ func reasonSuffix(r string) string {
 
 // trickle sends a local ICE candidate ("" = gathering done).
 func (l *leg) trickle(cand string) {
+	l.noteLocalCandidate(cand)
 	if cand == "" {
 		l.sendControl(&callproto.Control{Type: callproto.ControlEndOfCandidates})
 		return
@@ -609,7 +614,7 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 		if err != nil {
 			switch {
 			case c.ctx.Err() != nil:
-			case c.mediaUp(l) && l.relayedSignalling():
+			case c.mediaUp(l) && (l.sigLost.Load() || l.relayedSignalling()):
 				// As on the caller's side: the call goes on on its media
 				// path (see ring).
 				l.sigLost.Store(true)
@@ -626,7 +631,7 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 			return
 		}
 		// Candidates and the confirm need the answer's leg and keys.
-		if m.Type == callproto.ControlCandidate || m.Type == callproto.ControlConfirm {
+		if m.Type == callproto.ControlCandidate || m.Type == callproto.ControlConfirm || m.Type.IsICERestart() {
 			select {
 			case <-answered:
 			case <-c.done:
@@ -657,8 +662,14 @@ func (svc *Service) sendControlStream(d pcrypto.DeviceID, msg []byte) {
 		return
 	}
 	defer s.Close()
-	_ = s.SetWriteDeadline(time.Now().Add(service.IOTimeout))
-	_ = wire.WriteFrame(s, msg, callproto.MaxMessage)
+	_ = s.SetDeadline(time.Now().Add(service.IOTimeout))
+	if wire.WriteFrame(s, msg, callproto.MaxMessage) != nil || s.CloseWrite() != nil {
+		return
+	}
+	// The receiver closes the stream once it has handled the message:
+	// waiting for that keeps a restart and the candidates that follow it
+	// in order, each on a stream of its own.
+	_, _ = s.Read(make([]byte, 1))
 }
 
 // handleCallControlStream applies one control message to the call it
@@ -695,7 +706,13 @@ func (svc *Service) handleCallControlStream(s network.Stream) {
 		svc.sigDropped.Add(1)
 		return
 	}
-	if m.Type == callproto.ControlHangup || m.Type == callproto.ControlCancel {
+	switch m.Type {
+	case callproto.ControlHangup, callproto.ControlCancel:
 		c.end("hung up by the other side", "")
+	case callproto.ControlICERestart, callproto.ControlICERestartReply, callproto.ControlCandidate, callproto.ControlEndOfCandidates:
+		// The peer lost its signalling stream (its network changed) and
+		// restarts ICE over control streams.
+		l.adoptControlConn(s.Conn(), m.Type == callproto.ControlICERestart)
+		_, _ = l.onControl(m)
 	}
 }

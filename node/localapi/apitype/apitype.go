@@ -229,6 +229,9 @@ type Stream struct {
 	Bytes     uint64  `json:"bytes"`
 	Lost      int64   `json:"lost"`
 	JitterMS  float64 `json:"jitter_ms,omitempty"`
+	// GapsMS are the latest silences of 100 ms or more between two
+	// received packets (receive streams only), oldest first.
+	GapsMS []float64 `json:"gaps_ms,omitempty"`
 }
 
 // Call event types.

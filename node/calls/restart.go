@@ -1,0 +1,310 @@
+package calls
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/parleyhq/parley/node/callproto"
+)
+
+// ICE restarts of an established call (docs/protocol.md, "ICE restart").
+// A call restarts ICE when this device's network changes (an address of
+// an interface that is up appears or goes away) or when media stops
+// arriving on the selected path; the peer is told with a signed
+// ice-restart control message and answers with ice-restart-reply. The
+// SRTP session and its keys stay.
+const (
+	// pathWatchInterval is how often a call looks at the local addresses
+	// and at the time of the last packet received.
+	pathWatchInterval = 100 * time.Millisecond
+	// silenceRestart is how long media may stop arriving, while the peer
+	// was sending it, before the call restarts ICE. Audio comes 50 times
+	// a second; a path that stays silent this long is broken.
+	silenceRestart = 700 * time.Millisecond
+	// quietSilenceRestart is the same for a peer that sends no media,
+	// only RTCP reports (one every 0.5 to 1.5 s).
+	quietSilenceRestart = 4 * time.Second
+	// flowingPackets is how many packets one pathWatchInterval must bring
+	// for the peer to count as sending media.
+	flowingPackets = 2
+	// restartBackoff is the least time between two restarts this side
+	// starts because of silence (a network change restarts at once).
+	restartBackoff = 2500 * time.Millisecond
+	// maxCachedCandidates bounds the local candidates kept to be sent
+	// again after a crossed restart.
+	maxCachedCandidates = 64
+)
+
+// restartState is a leg's ICE restart bookkeeping.
+type restartState struct {
+	mu sync.Mutex
+	// gen is the generation of this side's last restart request, pending
+	// the one still unanswered (0: none).
+	gen, pending uint32
+	// peerGen is the generation of the peer's last request seen.
+	peerGen uint32
+	// last is when ICE last restarted here, for restartBackoff.
+	last time.Time
+	// cands are the local candidates of the current ICE generation, and
+	// done whether gathering finished, to be sent again when both sides
+	// restarted at once (one side's trickle may have gone down a dead
+	// stream).
+	cands []string
+	done  bool
+}
+
+// noteLocalCandidate records a local candidate ("" = gathering done) of
+// the current ICE generation.
+func (l *leg) noteLocalCandidate(cand string) {
+	l.rs.mu.Lock()
+	defer l.rs.mu.Unlock()
+	switch {
+	case cand == "":
+		l.rs.done = true
+	case len(l.rs.cands) < maxCachedCandidates:
+		l.rs.cands = append(l.rs.cands, cand)
+	}
+}
+
+// resetCandidatesLocked starts a new ICE generation's candidate list.
+func (l *leg) resetCandidatesLocked() {
+	l.rs.cands, l.rs.done = nil, false
+}
+
+// watchPath runs while the call's media is up: it restarts ICE when this
+// device's addresses change or when the path goes silent.
+func (l *leg) watchPath() {
+	c := l.c
+	t := time.NewTicker(pathWatchInterval)
+	defer t.Stop()
+	addrs := upAddrs()
+	var (
+		changed     bool // the addresses differ from those ICE gathered on
+		lastPackets uint64
+		lastFlowing time.Time
+	)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		// A network change restarts once the addresses hold still for one
+		// interval (an interface going down and another coming up are
+		// separate events) and some address is up.
+		cur := upAddrs()
+		if !slices.Equal(cur, addrs) {
+			if !changed {
+				c.svc.Log.Info("network changed", "call", CallIDString(c.id), "addresses", len(cur))
+			}
+			changed, addrs = true, cur
+			continue
+		}
+		if changed && len(cur) > 0 {
+			changed = false
+			l.leaveDeadConns(cur)
+			l.restart("network changed")
+			continue
+		}
+		st := l.media.Stats()
+		if st.PacketsReceived+st.RTCPReceived >= lastPackets+flowingPackets {
+			lastFlowing = now
+		}
+		lastPackets = st.PacketsReceived + st.RTCPReceived
+		if st.LastReceived.IsZero() {
+			continue
+		}
+		silent := now.Sub(st.LastReceived)
+		limit := quietSilenceRestart
+		if now.Sub(lastFlowing) < silent+2*pathWatchInterval {
+			limit = silenceRestart
+		}
+		l.rs.mu.Lock()
+		recent := now.Sub(l.rs.last) < max(restartBackoff, limit)
+		l.rs.mu.Unlock()
+		if silent > limit && !recent {
+			l.restart("media silent for " + silent.Round(time.Millisecond).String())
+		}
+	}
+}
+
+// upAddrs lists the addresses of the interfaces that are up, loopback
+// excepted, sorted.
+func upAddrs() []netip.Addr {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		as, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range as {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				out = append(out, p.Addr().Unmap())
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// leaveDeadConns closes this host's connections whose local address is
+// gone (its interface went down): libp2p would go on writing into them
+// until a timeout, and the restart must reach the peer now. When the
+// call's signalling stream was on one, later control messages go on
+// streams of their own, over a new connection.
+func (l *leg) leaveDeadConns(up []netip.Addr) {
+	svc := l.c.svc
+	alive := func(c network.Conn) bool {
+		ip, err := manet.ToIP(c.LocalMultiaddr())
+		if err != nil {
+			return true // not an IP connection (a relayed one follows its relay's)
+		}
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok || a.IsUnspecified() || a.IsLoopback() {
+			return true
+		}
+		_, found := slices.BinarySearchFunc(up, a.Unmap(), netip.Addr.Compare)
+		return found
+	}
+	l.wmu.Lock()
+	if l.s != nil && !alive(l.s.Conn()) {
+		l.sigLost.Store(true)
+	}
+	l.wmu.Unlock()
+	for _, conn := range svc.Host.Network().Conns() {
+		if !alive(conn) {
+			svc.Log.Debug("closing a connection on a vanished address", "peer", conn.RemotePeer())
+			_ = conn.Close()
+		}
+	}
+	// A relayed signalling stream rode one of them; it is gone too.
+	if l.relayedSignalling() {
+		l.sigLost.Store(true)
+	}
+}
+
+// restart starts an ICE restart from this side and asks the peer to
+// follow.
+func (l *leg) restart(why string) {
+	c := l.c
+	l.rs.mu.Lock()
+	l.rs.last = time.Now()
+	l.rs.mu.Unlock()
+	c.svc.Log.Info("restarting ICE", "call", CallIDString(c.id), "why", why)
+	err := l.tl.Restart("", "", func(ufrag, pwd string) {
+		l.rs.mu.Lock()
+		l.rs.gen++
+		l.rs.pending = l.rs.gen
+		gen := l.rs.gen
+		l.resetCandidatesLocked()
+		l.rs.mu.Unlock()
+		l.sendControl(&callproto.Control{Type: callproto.ControlICERestart, ICEUfrag: ufrag, ICEPwd: pwd, Generation: gen})
+	})
+	if err != nil {
+		c.svc.Log.Info("ICE restart failed", "call", CallIDString(c.id), "err", err)
+	}
+}
+
+// onRestart handles the peer's ice-restart or ice-restart-reply.
+func (l *leg) onRestart(m *callproto.Control) {
+	c := l.c
+	c.mu.Lock()
+	ready := l.tl != nil && l.media != nil && c.winner == l
+	c.mu.Unlock()
+	if !ready {
+		c.svc.sigDropped.Add(1)
+		return
+	}
+	if m.Type == callproto.ControlICERestartReply {
+		l.rs.mu.Lock()
+		ok := l.rs.pending != 0 && m.Generation == l.rs.pending
+		if ok {
+			l.rs.pending = 0
+		}
+		l.rs.mu.Unlock()
+		if !ok {
+			return // an answer to an earlier request: a later one is under way
+		}
+		if err := l.tl.SetRemoteCredentials(m.ICEUfrag, m.ICEPwd); err != nil {
+			c.svc.Log.Info("ICE restart reply refused", "call", CallIDString(c.id), "err", err)
+		}
+		return
+	}
+	l.rs.mu.Lock()
+	if m.Generation <= l.rs.peerGen {
+		l.rs.mu.Unlock()
+		c.svc.sigDropped.Add(1)
+		return
+	}
+	l.rs.peerGen = m.Generation
+	crossed := l.rs.pending != 0
+	l.rs.pending = 0
+	l.rs.last = time.Now()
+	l.rs.mu.Unlock()
+	c.svc.Log.Info("peer restarted ICE", "call", CallIDString(c.id), "crossed", crossed)
+	reply := func(ufrag, pwd string) {
+		l.sendControl(&callproto.Control{Type: callproto.ControlICERestartReply, ICEUfrag: ufrag, ICEPwd: pwd, Generation: m.Generation})
+	}
+	if crossed {
+		// Both sides restarted at once: this side's agent has restarted
+		// already and only needs the peer's credentials. The peer may
+		// have missed this side's request and candidates (they can have
+		// gone down the stream that died), so they go again.
+		if err := l.tl.SetRemoteCredentials(m.ICEUfrag, m.ICEPwd); err != nil {
+			c.svc.Log.Info("ICE restart refused", "call", CallIDString(c.id), "err", err)
+			return
+		}
+		reply(l.tl.LocalCredentials())
+		l.rs.mu.Lock()
+		cands, done := slices.Clone(l.rs.cands), l.rs.done
+		l.rs.mu.Unlock()
+		for _, cand := range cands {
+			l.sendControl(&callproto.Control{Type: callproto.ControlCandidate, Candidate: cand})
+		}
+		if done {
+			l.sendControl(&callproto.Control{Type: callproto.ControlEndOfCandidates})
+		}
+		return
+	}
+	err := l.tl.Restart(m.ICEUfrag, m.ICEPwd, func(ufrag, pwd string) {
+		l.rs.mu.Lock()
+		l.resetCandidatesLocked()
+		l.rs.mu.Unlock()
+		reply(ufrag, pwd)
+	})
+	if err != nil {
+		c.svc.Log.Info("ICE restart failed", "call", CallIDString(c.id), "err", err)
+	}
+}
+
+// adoptControlConn is called when the peer sent an ICE restart or a
+// candidate on a control stream of its own: it has lost the signalling
+// stream (its network changed), so this side sends on control streams
+// too, and drops the peer's other connections, which are dead (they ran
+// from an address the peer no longer has) and would swallow what is sent
+// on them until they time out.
+func (l *leg) adoptControlConn(conn network.Conn, restart bool) {
+	l.sigLost.Store(true)
+	if !restart {
+		return
+	}
+	for _, o := range l.c.svc.Host.Network().ConnsToPeer(conn.RemotePeer()) {
+		if o != conn {
+			_ = o.Close()
+		}
+	}
+}
