@@ -181,7 +181,8 @@ func (c *Call) info() apitype.Call {
 	}
 	if w := c.winner; w != nil && w.tl != nil {
 		p := w.tl.Path()
-		ci.Path = apitype.CallPath{Local: p.Local, Remote: p.Remote, Network: p.Network, RTTMS: float64(p.RTT.Microseconds()) / 1000}
+		ci.Path = apitype.CallPath{Local: p.Local, Remote: p.Remote, Network: p.Network, RTTMS: float64(p.RTT.Microseconds()) / 1000,
+			LocalAddress: p.LocalAddress, RemoteAddress: p.RemoteAddress}
 		if p.Local != "" {
 			ci.Path.Kind = "direct"
 			if p.Local == "relay" || p.Remote == "relay" {

@@ -1,6 +1,7 @@
 package calls
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"slices"
@@ -8,8 +9,11 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/callproto"
 )
 
@@ -84,6 +88,7 @@ func (l *leg) watchPath() {
 	t := time.NewTicker(pathWatchInterval)
 	defer t.Stop()
 	addrs := upAddrs()
+	base := addrs // the addresses ICE last gathered on
 	var (
 		changed     bool // the addresses differ from those ICE gathered on
 		lastPackets uint64
@@ -109,7 +114,10 @@ func (l *leg) watchPath() {
 		}
 		if changed && len(cur) > 0 {
 			changed = false
-			l.leaveDeadConns(cur)
+			if slices.ContainsFunc(base, func(a netip.Addr) bool { return !slices.Contains(cur, a) }) {
+				l.leaveDeadConns(cur)
+			}
+			base = cur
 			l.restart("network changed")
 			continue
 		}
@@ -161,20 +169,22 @@ func upAddrs() []netip.Addr {
 	return out
 }
 
-// leaveDeadConns closes this host's connections whose local address is
-// gone (its interface went down): libp2p would go on writing into them
-// until a timeout, and the restart must reach the peer now. When the
-// call's signalling stream was on one, later control messages go on
-// streams of their own, over a new connection.
+// leaveDeadConns closes this host's connections that may have run from
+// an address that is gone (its interface went down): those bound to it,
+// and those on a wildcard socket (QUIC), whose packets now leave from the
+// new address, which the peer does not take for the connection's. libp2p
+// would go on writing into them until a timeout, and the restart must
+// reach the peer now. When the call's signalling stream was on one, later
+// control messages go on streams of their own, over a new connection.
 func (l *leg) leaveDeadConns(up []netip.Addr) {
 	svc := l.c.svc
 	alive := func(c network.Conn) bool {
 		ip, err := manet.ToIP(c.LocalMultiaddr())
 		if err != nil {
-			return true // not an IP connection (a relayed one follows its relay's)
+			return true // not an IP connection
 		}
 		a, ok := netip.AddrFromSlice(ip)
-		if !ok || a.IsUnspecified() || a.IsLoopback() {
+		if !ok || a.IsLoopback() {
 			return true
 		}
 		_, found := slices.BinarySearchFunc(up, a.Unmap(), netip.Addr.Compare)
@@ -307,4 +317,37 @@ func (l *leg) adoptControlConn(conn network.Conn, restart bool) {
 			_ = o.Close()
 		}
 	}
+}
+
+// addrRefreshTimeout bounds the lookup of a peer device's addresses when a
+// control message must reach it and this host knows none.
+const addrRefreshTimeout = 3 * time.Second
+
+// refreshPeerAddrs makes sure the peerstore has addresses to reach device
+// d of account acct on when no connection to it is up: after a network
+// change every connection is gone, and libp2p soon forgets the addresses
+// it learnt from them. It adds the circuit addresses through each
+// connected bootstrap (where a NATed device holds a relay reservation)
+// and the addresses of the device's presence record.
+func (svc *Service) refreshPeerAddrs(acct pcrypto.AccountID, d pcrypto.DeviceID) {
+	pid := peerOf(d)
+	if svc.Host.Network().Connectedness(pid) == network.Connected {
+		return
+	}
+	var addrs []ma.Multiaddr
+	for _, bs := range svc.pres.Bootstraps() {
+		if !svc.pres.Connected(bs.ID) {
+			continue
+		}
+		circuit := ma.StringCast("/p2p/" + bs.ID.String() + "/p2p-circuit")
+		for _, a := range bs.Addrs {
+			addrs = append(addrs, a.Encapsulate(circuit))
+		}
+	}
+	ctx, cancel := context.WithTimeout(svc.runCtx(), addrRefreshTimeout)
+	defer cancel()
+	if p, err := svc.pres.ResolvePresence(ctx, acct, d); err == nil {
+		addrs = append(addrs, p.Addrs...)
+	}
+	svc.Host.Peerstore().AddAddrs(pid, addrs, peerstore.RecentlyConnectedAddrTTL)
 }

@@ -87,6 +87,7 @@ func (l *leg) sendControl(m *callproto.Control) {
 		return
 	}
 	if l.device != "" && l.c.mediaUpAny(l) {
+		l.c.svc.refreshPeerAddrs(l.c.peer, l.device)
 		l.c.svc.sendControlStream(l.device, b)
 	}
 }

@@ -66,6 +66,9 @@ type SessionOptions struct {
 type Session struct {
 	Lab       *Lab
 	Bootstrap *daemon.Bootstrap
+	// Bootstrap2 is the second bootstrap, when the lab has a second
+	// server host (StartPair starts it there).
+	Bootstrap2 *daemon.Bootstrap
 	Callers   map[Kind]*Daemon
 	Callees   map[Kind]*Daemon
 	// Ready is how long the start took, and ReachableAfter how long the
@@ -129,7 +132,7 @@ func (s *Session) startDaemons(ctx context.Context, ds []*Daemon) error {
 	for _, d := range ds {
 		g.Go(func() error {
 			start := time.Now()
-			if err := d.Start(gctx, s.Bootstrap.Addrs); err != nil {
+			if err := d.Start(gctx, s.bootAddrs()); err != nil {
 				return err
 			}
 			if !d.Site.Kind.NATed() {

@@ -217,6 +217,10 @@ type CallPath struct {
 	Remote  string  `json:"remote,omitempty"`
 	Network string  `json:"network,omitempty"`
 	RTTMS   float64 `json:"rtt_ms,omitempty"`
+	// LocalAddress and RemoteAddress are the pair's host:port: for a
+	// relay candidate, the address relayed on the TURN server.
+	LocalAddress  string `json:"local_address,omitempty"`
+	RemoteAddress string `json:"remote_address,omitempty"`
 }
 
 // Stream is one RTP stream of a call.

@@ -1,0 +1,150 @@
+package natlab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test/daemon"
+	"github.com/parleyhq/parley/test/wait"
+)
+
+// FailoverResult is what the end of a relayed call's TURN server cost the
+// call.
+type FailoverResult struct {
+	// Killed is the address of the bootstrap that was killed.
+	Killed netip.Addr
+	// CallerGap and CalleeGap are the longest silence each end heard.
+	CallerGap, CalleeGap time.Duration
+	// Resumed is how long after the kill both ends received media again.
+	Resumed time.Duration
+	// Before and After are the caller's path before the kill and once
+	// media flowed again.
+	Before, After apitype.CallPath
+}
+
+// relayServer returns the address of the TURN server that relays a path:
+// the host of its relay candidate (bootstraps relay on their own address).
+func relayServer(p apitype.CallPath) (netip.Addr, bool) {
+	addr := ""
+	switch {
+	case p.Local == "relay":
+		addr = p.LocalAddress
+	case p.Remote == "relay":
+		addr = p.RemoteAddress
+	default:
+		return netip.Addr{}, false
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr(), true
+}
+
+// RunFailover places a relayed call from the session's caller to its
+// callee (the session needs two bootstraps), lets media flow for settle,
+// kills the bootstrap whose TURN server relays the call (SIGKILL: its
+// TURN allocations and its circuit relay vanish at once) and measures the
+// gap at both ends until media flows again through the other one. Then it
+// hangs up, starts the killed bootstrap again with its data (the same
+// identity and TURN secret) and waits until both daemons hold a relay
+// reservation on it again, ready for the next run.
+func (s *Session) RunFailover(ctx context.Context, caller, callee Kind, settle time.Duration) (FailoverResult, error) {
+	var r FailoverResult
+	from, to := s.Callers[caller], s.Callees[callee]
+	if from == nil || to == nil || s.Bootstrap2 == nil {
+		return r, fmt.Errorf("%w: need a %v caller, a %v callee and two bootstraps", ErrBadOptions, caller, callee)
+	}
+	id, err := s.placeCall(ctx, from, to)
+	if err != nil {
+		return r, err
+	}
+	defer func() { _, _ = from.CLI(context.WithoutCancel(ctx), "hangup", id) }()
+	if err := s.steady(ctx, from, to, id, settle); err != nil {
+		return r, err
+	}
+	c, err := from.Call(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	r.Before = c.Path
+	relay, ok := relayServer(c.Path)
+	if !ok {
+		return r, fmt.Errorf("the call is not relayed: %s", pathText(c.Path))
+	}
+	r.Killed = relay
+	g, err := s.watchGaps(ctx, id, from, to)
+	if err != nil {
+		return r, err
+	}
+	victim, dir := s.Bootstrap, "bootstrap"
+	switch relay {
+	case BootstrapAddr:
+	case Bootstrap2Addr:
+		victim, dir = s.Bootstrap2, "bootstrap2"
+	default:
+		return r, fmt.Errorf("the call is relayed by %v, no bootstrap of the lab", relay)
+	}
+	victim.Proc.Kill()
+	gaps, resumed, path, err := g.wait(ctx)
+	if err != nil {
+		return r, fmt.Errorf("after killing the bootstrap at %v: %w", relay, err)
+	}
+	r.CallerGap, r.CalleeGap, r.Resumed, r.After = gaps[0], gaps[1], resumed, path
+	s.Lab.logf("natlab: bootstrap at %v killed: gaps caller %v, callee %v; path %s", relay, gaps[0], gaps[1], pathText(path))
+	if err := s.steady(ctx, from, to, id, settle); err != nil {
+		return r, err
+	}
+	if c, err := from.Call(ctx, id); err == nil {
+		r.After = c.Path
+	}
+	_, _ = from.CLI(ctx, "hangup", id)
+	return r, s.restartBootstrap(ctx, relay, dir, from, to)
+}
+
+// restartBootstrap starts the bootstrap at addr again from its data
+// directory and waits until the daemons are connected to it and the NATed
+// ones hold a relay reservation on it.
+func (s *Session) restartBootstrap(ctx context.Context, addr netip.Addr, dir string, ds ...*Daemon) error {
+	var (
+		b   *daemon.Bootstrap
+		err error
+	)
+	if addr == BootstrapAddr {
+		b, err = s.Lab.StartBootstrap(ctx, s.o.Bins, filepath.Join(s.o.Dir, dir), s.o.BootstrapArgs...)
+		s.Bootstrap = b
+	} else {
+		b, err = s.Lab.StartBootstrap2(ctx, s.o.Bins, filepath.Join(s.o.Dir, dir), s.o.BootstrapArgs...)
+		s.Bootstrap2 = b
+	}
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		err := wait.For(ctx, reachTimeout, func() error {
+			st, err := d.Status(ctx)
+			if err != nil {
+				return err
+			}
+			relayed := false
+			for _, a := range st.Addrs {
+				relayed = relayed || strings.Contains(a, "/ip4/"+addr.String()+"/") && strings.Contains(a, "/p2p-circuit")
+			}
+			for _, bs := range st.Bootstraps {
+				if strings.Contains(bs.Addr, "/ip4/"+addr.String()+"/") && bs.Connected && (relayed || !d.Site.Kind.NATed()) {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s is not back on the bootstrap at %v", d.Name, addr)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
