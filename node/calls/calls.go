@@ -189,6 +189,7 @@ func (c *Call) info() apitype.Call {
 				ci.Path.Kind = "relay"
 			}
 		}
+		ci.ICERestarts = w.restarts()
 		if w.media != nil {
 			st := w.media.Stats()
 			ci.Dropped = st.Dropped.Garbage + st.Dropped.Truncated + st.Dropped.AuthFailed + st.Dropped.Replayed + st.Dropped.Malformed

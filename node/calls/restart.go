@@ -2,6 +2,7 @@ package calls
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"slices"
@@ -9,12 +10,15 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/callproto"
+	"github.com/parleyhq/parley/node/localapi/apitype"
 )
 
 // ICE restarts of an established call (docs/protocol.md, "ICE restart").
@@ -37,30 +41,82 @@ const (
 	// flowingPackets is how many packets one pathWatchInterval must bring
 	// for the peer to count as sending media.
 	flowingPackets = 2
+	// calleeSilenceFactor stretches the silence limits on the callee's
+	// side (see watchPath).
+	calleeSilenceFactor = 3
 	// restartBackoff is the least time between two restarts this side
 	// starts because of silence (a network change restarts at once).
 	restartBackoff = 2500 * time.Millisecond
 	// maxCachedCandidates bounds the local candidates kept to be sent
 	// again after a crossed restart.
 	maxCachedCandidates = 64
+	// controlAckTimeout is how long a control stream waits for the peer
+	// to close it (see sendControlStream).
+	controlAckTimeout = 2 * time.Second
+	// maxQueuedControl bounds the control messages waiting to go on
+	// control streams.
+	maxQueuedControl = 256
 )
 
 // restartState is a leg's ICE restart bookkeeping.
 type restartState struct {
+	// op serialises the restarts of the leg's ICE agent (this side's and
+	// the peer's); nothing blocks on the network under it.
+	op sync.Mutex
 	mu sync.Mutex
 	// gen is the generation of this side's last restart request, pending
 	// the one still unanswered (0: none).
 	gen, pending uint32
 	// peerGen is the generation of the peer's last request seen.
 	peerGen uint32
-	// last is when ICE last restarted here, for restartBackoff.
-	last time.Time
+	// last is when ICE last restarted here, for restartBackoff, and
+	// count how many times it did (either side's restart).
+	last  time.Time
+	count int
 	// cands are the local candidates of the current ICE generation, and
 	// done whether gathering finished, to be sent again when both sides
 	// restarted at once (one side's trickle may have gone down a dead
 	// stream).
 	cands []string
 	done  bool
+	// queue holds control messages for control streams, sent in order by
+	// one goroutine while sending is true.
+	queue   [][]byte
+	sending bool
+}
+
+// queueControl sends a signed control message on a control stream of its
+// own, after those queued before it, without blocking: a restart must not
+// wait on the network (the peer may be dialling this side at the same
+// time), and the order of a restart and its candidates must hold.
+func (l *leg) queueControl(b []byte) {
+	l.rs.mu.Lock()
+	defer l.rs.mu.Unlock()
+	if len(l.rs.queue) >= maxQueuedControl {
+		l.c.svc.Log.Info("control queue full; message dropped", "call", CallIDString(l.c.id))
+		return
+	}
+	l.rs.queue = append(l.rs.queue, b)
+	if !l.rs.sending {
+		l.rs.sending = true
+		go l.drainControl()
+	}
+}
+
+func (l *leg) drainControl() {
+	for {
+		l.rs.mu.Lock()
+		if len(l.rs.queue) == 0 {
+			l.rs.sending = false
+			l.rs.mu.Unlock()
+			return
+		}
+		b := l.rs.queue[0]
+		l.rs.queue = l.rs.queue[1:]
+		l.rs.mu.Unlock()
+		l.c.svc.refreshPeerAddrs(l.c.peer, l.device)
+		l.c.svc.sendControlStream(l.device, b)
+	}
 }
 
 // noteLocalCandidate records a local candidate ("" = gathering done) of
@@ -134,6 +190,11 @@ func (l *leg) watchPath() {
 		if now.Sub(lastFlowing) < silent+2*pathWatchInterval {
 			limit = silenceRestart
 		}
+		if !c.outgoing {
+			// The caller (the controlling side) leads restarts for
+			// silence; the callee waits longer, so the two seldom cross.
+			limit *= calleeSilenceFactor
+		}
 		l.rs.mu.Lock()
 		recent := now.Sub(l.rs.last) < max(restartBackoff, limit)
 		l.rs.mu.Unlock()
@@ -141,6 +202,13 @@ func (l *leg) watchPath() {
 			l.restart("media silent for " + silent.Round(time.Millisecond).String())
 		}
 	}
+}
+
+// restarts returns how many times the leg's ICE restarted.
+func (l *leg) restarts() int {
+	l.rs.mu.Lock()
+	defer l.rs.mu.Unlock()
+	return l.rs.count
 }
 
 // upAddrs lists the addresses of the interfaces that are up, loopback
@@ -213,8 +281,11 @@ func (l *leg) restart(why string) {
 	c := l.c
 	l.rs.mu.Lock()
 	l.rs.last = time.Now()
+	l.rs.count++
 	l.rs.mu.Unlock()
 	c.svc.Log.Info("restarting ICE", "call", CallIDString(c.id), "why", why)
+	l.rs.op.Lock()
+	defer l.rs.op.Unlock()
 	err := l.tl.Restart("", "", func(ufrag, pwd string) {
 		l.rs.mu.Lock()
 		l.rs.gen++
@@ -254,6 +325,8 @@ func (l *leg) onRestart(m *callproto.Control) {
 		}
 		return
 	}
+	l.rs.op.Lock()
+	defer l.rs.op.Unlock()
 	l.rs.mu.Lock()
 	if m.Generation <= l.rs.peerGen {
 		l.rs.mu.Unlock()
@@ -264,6 +337,9 @@ func (l *leg) onRestart(m *callproto.Control) {
 	crossed := l.rs.pending != 0
 	l.rs.pending = 0
 	l.rs.last = time.Now()
+	if !crossed {
+		l.rs.count++
+	}
 	l.rs.mu.Unlock()
 	c.svc.Log.Info("peer restarted ICE", "call", CallIDString(c.id), "crossed", crossed)
 	reply := func(ufrag, pwd string) {
@@ -334,6 +410,25 @@ func (svc *Service) refreshPeerAddrs(acct pcrypto.AccountID, d pcrypto.DeviceID)
 	if svc.Host.Network().Connectedness(pid) == network.Connected {
 		return
 	}
+	ctx, cancel := context.WithTimeout(svc.runCtx(), addrRefreshTimeout)
+	defer cancel()
+	// Right after a network change the bootstraps are being dialled
+	// again; a circuit through one needs the connection to it.
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !slices.ContainsFunc(svc.pres.Bootstraps(), func(bs peer.AddrInfo) bool { return svc.pres.Connected(bs.ID) }) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	// Dials that failed while the network was changing put the peer's
+	// addresses on the swarm's dial backoff (5 s and more); they are
+	// worth trying again now.
+	if b, ok := svc.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+		b.Backoff().Clear(pid)
+	}
 	var addrs []ma.Multiaddr
 	for _, bs := range svc.pres.Bootstraps() {
 		if !svc.pres.Connected(bs.ID) {
@@ -344,10 +439,30 @@ func (svc *Service) refreshPeerAddrs(acct pcrypto.AccountID, d pcrypto.DeviceID)
 			addrs = append(addrs, a.Encapsulate(circuit))
 		}
 	}
-	ctx, cancel := context.WithTimeout(svc.runCtx(), addrRefreshTimeout)
-	defer cancel()
 	if p, err := svc.pres.ResolvePresence(ctx, acct, d); err == nil {
 		addrs = append(addrs, p.Addrs...)
 	}
 	svc.Host.Peerstore().AddAddrs(pid, addrs, peerstore.RecentlyConnectedAddrTTL)
+}
+
+// ErrNotConnected is returned by RestartICE for a call whose media is not
+// up.
+var ErrNotConnected = errors.New("the call is not connected")
+
+// RestartICE restarts ICE on a connected call now, as a network change
+// does (docs/protocol.md, "ICE restart"). a.CallID names the call; empty
+// means the only active one.
+func (svc *Service) RestartICE(a apitype.CallAction) error {
+	c, err := svc.findCall(a.CallID, func(*Call) bool { return true })
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	l := c.winner
+	c.mu.Unlock()
+	if l == nil || !c.mediaUp(l) {
+		return ErrNotConnected
+	}
+	l.restart("asked to")
+	return nil
 }

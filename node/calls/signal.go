@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,8 +88,7 @@ func (l *leg) sendControl(m *callproto.Control) {
 		return
 	}
 	if l.device != "" && l.c.mediaUpAny(l) {
-		l.c.svc.refreshPeerAddrs(l.c.peer, l.device)
-		l.c.svc.sendControlStream(l.device, b)
+		l.queueControl(b)
 	}
 }
 
@@ -654,23 +654,32 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 const CallControlProtocol = "/parley/call-control/1.0.0"
 
 // sendControlStream sends a signed control message on a stream of its own.
+// The receiver closes the stream once it has handled the message, and
+// sendControlStream waits for that: it keeps a restart and the candidates
+// that follow it in order, each on a stream of its own. A connection on
+// which that close does not come within controlAckTimeout is dead (it ran
+// from or to an address that is gone): it is closed and the message goes
+// once more, on a new connection.
 func (svc *Service) sendControlStream(d pcrypto.DeviceID, msg []byte) {
-	ctx, cancel := context.WithTimeout(svc.runCtx(), service.IOTimeout)
-	defer cancel()
-	s, err := svc.Host.NewStream(network.WithAllowLimitedConn(ctx, "call-control"), peerOf(d), CallControlProtocol)
-	if err != nil {
-		svc.Log.Debug("control stream", "device", d, "err", err)
-		return
+	for range 2 {
+		ctx, cancel := context.WithTimeout(svc.runCtx(), service.IOTimeout)
+		s, err := svc.Host.NewStream(network.WithAllowLimitedConn(ctx, "call-control"), peerOf(d), CallControlProtocol)
+		cancel()
+		if err != nil {
+			svc.Log.Debug("control stream", "device", d, "err", err)
+			return
+		}
+		_ = s.SetDeadline(time.Now().Add(controlAckTimeout))
+		if wire.WriteFrame(s, msg, callproto.MaxMessage) == nil && s.CloseWrite() == nil {
+			_, err = s.Read(make([]byte, 1))
+		}
+		s.Close()
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+		svc.Log.Info("no answer on a connection; closing it", "device", d)
+		_ = s.Conn().Close()
 	}
-	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(service.IOTimeout))
-	if wire.WriteFrame(s, msg, callproto.MaxMessage) != nil || s.CloseWrite() != nil {
-		return
-	}
-	// The receiver closes the stream once it has handled the message:
-	// waiting for that keeps a restart and the candidates that follow it
-	// in order, each on a stream of its own.
-	_, _ = s.Read(make([]byte, 1))
 }
 
 // handleCallControlStream applies one control message to the call it

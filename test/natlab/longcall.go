@@ -64,9 +64,13 @@ func (s *Session) RunLongCalls(ctx context.Context, pairs [][2]Kind, d time.Dura
 		}
 	}
 	start := time.Now()
+	// Media must keep arriving: every stallCheck, each end must have
+	// received packets since the previous check.
+	const stallCheck = 5 * time.Second
 	last := make([][2]uint64, len(pairs))
-	const check = 5 * time.Second
+	lastCheck := start
 	err := wait.For(ctx, 0, func() error {
+		check := time.Since(lastCheck) >= stallCheck
 		for i := range pairs {
 			for j, dm := range ends[i] {
 				c, err := dm.Call(ctx, res[i].ID)
@@ -82,16 +86,23 @@ func (s *Session) RunLongCalls(ctx context.Context, pairs [][2]Kind, d time.Dura
 				if j == 0 {
 					res[i].Path = c.Path
 				}
+				if check {
+					if r.Packets == last[i][j] {
+						res[i].Err = fmt.Sprintf("no media at the %s for %v after %v", role(j), stallCheck, time.Since(start).Round(time.Second))
+						return wait.Stop(errors.New(res[i].Err))
+					}
+					last[i][j] = r.Packets
+				}
 			}
 		}
+		if check {
+			lastCheck = time.Now()
+		}
 		if time.Since(start) < d {
-			time.Sleep(0) // the poll interval of wait.For paces this loop
-			return errors.New("still running")
+			return errors.New("still running") // wait.For's poll interval paces the checks
 		}
 		return nil
 	})
-	_ = last
-	_ = check
 	for i := range pairs {
 		res[i].Duration = time.Since(start)
 		for j, dm := range ends[i] {

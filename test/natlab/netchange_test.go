@@ -128,3 +128,44 @@ func TestRelayFailover(t *testing.T) {
 		t.Errorf("largest media gap %v, want at most 2 s", mx)
 	}
 }
+
+// longCallEnv sets how long TestLongCalls keeps its calls (a Go
+// duration; default 100s). The bench runs it for 30m.
+const longCallEnv = "PARLEY_NATLAB_LONG_CALL"
+
+// TestLongCalls: a relayed call (UDP-blocked caller, symmetric callee)
+// and a direct one (cone to cone) run side by side for a while, with the
+// bootstraps' circuit relay limit lowered to 30 s so that the relayed
+// call's signalling connection ends mid-call: neither call may drop, media
+// must keep arriving at every end, and the daemons' memory must stay flat.
+func TestLongCalls(t *testing.T) {
+	t.Parallel()
+	d := 100 * time.Second
+	if v, err := time.ParseDuration(os.Getenv(longCallEnv)); err == nil && v > 0 {
+		d = v
+	}
+	s := startSession(t, LongCallCasts, 0, nil, "--relay-circuit-duration", "30s")
+	res, err := s.RunLongCalls(t.Context(), [][2]Kind{{UDPBlocked, Symmetric}, {Cone, Cone}}, d)
+	for _, r := range res {
+		t.Logf("%v → %v for %v: %s; received %d / %d packets (lost %d / %d, gaps ms %v / %v); RSS caller %.1f → %.1f MiB, callee %.1f → %.1f MiB %s",
+			r.Caller, r.Callee, r.Duration.Round(time.Second), pathText(r.Path), r.Received[0], r.Received[1], r.Lost[0], r.Lost[1],
+			r.Gaps[0], r.Gaps[1], mib(r.RSSStart[0]), mib(r.RSSEnd[0]), mib(r.RSSStart[1]), mib(r.RSSEnd[1]), r.Err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		want := uint64(d.Seconds() * 50 * 0.9)
+		for j := range 2 {
+			if r.Received[j] < want {
+				t.Errorf("%v → %v: the %s received %d packets in %v, want at least %d", r.Caller, r.Callee, role(j), r.Received[j], d, want)
+			}
+			// Flat: at most 20 MiB or 50% more than once the call was up.
+			if limit := max(r.RSSStart[j]*3/2, r.RSSStart[j]+20<<20); r.RSSEnd[j] > limit {
+				t.Errorf("%v → %v: the %s's RSS grew from %.1f to %.1f MiB", r.Caller, r.Callee, role(j), mib(r.RSSStart[j]), mib(r.RSSEnd[j]))
+			}
+		}
+	}
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }

@@ -208,6 +208,9 @@ type Call struct {
 	// RecordError says why received media of a kind is not being
 	// recorded (for example a codec the named file cannot hold).
 	RecordError string `json:"record_error,omitempty"`
+	// ICERestarts counts the ICE restarts of the call (a network change,
+	// a path gone silent, either side's).
+	ICERestarts int `json:"ice_restarts,omitempty"`
 }
 
 // CallPath is the ICE candidate pair a call uses.
