@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
@@ -50,6 +51,9 @@ const (
 	// maxCachedCandidates bounds the local candidates kept to be sent
 	// again after a crossed restart.
 	maxCachedCandidates = 64
+	// reserveTimeout bounds the renewal of relay reservations after a
+	// network change.
+	reserveTimeout = 10 * time.Second
 	// controlAckTimeout is how long a control stream waits for the peer
 	// to close it (see sendControlStream).
 	controlAckTimeout = 2 * time.Second
@@ -273,6 +277,34 @@ func (l *leg) leaveDeadConns(up []netip.Addr) {
 	if l.relayedSignalling() {
 		l.sigLost.Store(true)
 	}
+	go svc.renewReservations()
+}
+
+// renewReservations takes a relay slot again on every bootstrap once it
+// is connected again after a network change: the old reservations went
+// with the old connections, and until a new one is held no peer can open
+// a circuit to this device (libp2p's autorelay takes a while to notice).
+func (svc *Service) renewReservations() {
+	ctx, cancel := context.WithTimeout(svc.runCtx(), reserveTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, bs := range svc.pres.Bootstraps() {
+		wg.Go(func() {
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			for !svc.pres.Connected(bs.ID) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+			if _, err := client.Reserve(ctx, svc.Host, bs); err != nil {
+				svc.Log.Debug("no relay slot after a network change", "bootstrap", bs.ID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // restart starts an ICE restart from this side and asks the peer to
