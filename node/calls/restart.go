@@ -471,10 +471,15 @@ func (svc *Service) refreshPeerAddrs(acct pcrypto.AccountID, d pcrypto.DeviceID)
 			addrs = append(addrs, a.Encapsulate(circuit))
 		}
 	}
-	if p, err := svc.pres.ResolvePresence(ctx, acct, d); err == nil {
-		addrs = append(addrs, p.Addrs...)
-	}
 	svc.Host.Peerstore().AddAddrs(pid, addrs, peerstore.RecentlyConnectedAddrTTL)
+	if svc.Host.Connect(network.WithAllowLimitedConn(ctx, "call-control"), peer.AddrInfo{ID: pid}) == nil {
+		return
+	}
+	// Not through a bootstrap's relay (the peer holds no slot there, or
+	// it is public): its presence record says where it is.
+	if p, err := svc.pres.ResolvePresence(ctx, acct, d); err == nil {
+		svc.Host.Peerstore().AddAddrs(pid, p.Addrs, peerstore.RecentlyConnectedAddrTTL)
+	}
 }
 
 // ErrNotConnected is returned by RestartICE for a call whose media is not
