@@ -277,7 +277,25 @@ func (l *leg) leaveDeadConns(up []netip.Addr) {
 	if l.relayedSignalling() {
 		l.sigLost.Store(true)
 	}
-	go svc.renewReservations()
+	if svc.behindNAT() {
+		go svc.renewReservations()
+	}
+}
+
+// behindNAT reports whether every address this host listens on is a
+// private one (it can be reached only through a relay).
+func (svc *Service) behindNAT() bool {
+	for _, a := range svc.Host.Network().ListenAddresses() {
+		if manet.IsPublicAddr(a) {
+			return false
+		}
+	}
+	for _, a := range upAddrs() {
+		if !a.IsPrivate() && !a.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 // renewReservations takes a relay slot again on every bootstrap once it
@@ -316,6 +334,12 @@ func (l *leg) restart(why string) {
 	l.rs.count++
 	l.rs.mu.Unlock()
 	c.svc.Log.Info("restarting ICE", "call", CallIDString(c.id), "why", why)
+	if c.svc.behindNAT() {
+		// The peer may have to reach this device anew through a relay
+		// (its path here is gone); a bootstrap that restarted holds no
+		// slot for it any more.
+		go c.svc.renewReservations()
+	}
 	l.rs.op.Lock()
 	defer l.rs.op.Unlock()
 	err := l.tl.Restart("", "", func(ufrag, pwd string) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/internal/wire"
@@ -661,13 +662,26 @@ const CallControlProtocol = "/parley/call-control/1.0.0"
 // from or to an address that is gone): it is closed and the message goes
 // once more, on a new connection.
 func (svc *Service) sendControlStream(d pcrypto.DeviceID, msg []byte) {
-	for range 2 {
+	for attempt := range 3 {
 		ctx, cancel := context.WithTimeout(svc.runCtx(), service.IOTimeout)
 		s, err := svc.Host.NewStream(network.WithAllowLimitedConn(ctx, "call-control"), peerOf(d), CallControlProtocol)
 		cancel()
 		if err != nil {
 			svc.Log.Debug("control stream", "device", d, "err", err)
-			return
+			if attempt == 2 || svc.runCtx().Err() != nil {
+				return
+			}
+			// The peer may be renewing its relay slot (see restart.go);
+			// try once more shortly, past the dial backoff.
+			select {
+			case <-svc.runCtx().Done():
+				return
+			case <-time.After(controlRetryWait):
+			}
+			if b, ok := svc.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+				b.Backoff().Clear(peerOf(d))
+			}
+			continue
 		}
 		_ = s.SetDeadline(time.Now().Add(controlAckTimeout))
 		if wire.WriteFrame(s, msg, callproto.MaxMessage) == nil && s.CloseWrite() == nil {
@@ -681,6 +695,10 @@ func (svc *Service) sendControlStream(d pcrypto.DeviceID, msg []byte) {
 		_ = s.Conn().Close()
 	}
 }
+
+// controlRetryWait is the pause before a control stream that could not be
+// opened is tried again.
+const controlRetryWait = 500 * time.Millisecond
 
 // handleCallControlStream applies one control message to the call it
 // names, if it comes from the device that call is connected to.

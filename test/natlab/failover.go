@@ -51,10 +51,10 @@ func relayServer(p apitype.CallPath) (netip.Addr, bool) {
 // kills the bootstrap whose TURN server relays the call (SIGKILL: its
 // TURN allocations and its circuit relay vanish at once) and measures the
 // gap at both ends until media flows again through the other one. Then it
-// hangs up, starts the killed bootstrap again with its data (the same
-// identity and TURN secret) and waits until both daemons hold a relay
-// reservation on it again, ready for the next run.
-func (s *Session) RunFailover(ctx context.Context, caller, callee Kind, settle time.Duration) (FailoverResult, error) {
+// hangs up and, when again is set, starts the killed bootstrap again with
+// its data (the same identity and TURN secret) and waits until both
+// daemons are connected to it, ready for the next run.
+func (s *Session) RunFailover(ctx context.Context, caller, callee Kind, settle time.Duration, again bool) (FailoverResult, error) {
 	var r FailoverResult
 	from, to := s.Callers[caller], s.Callees[callee]
 	if from == nil || to == nil || s.Bootstrap2 == nil {
@@ -104,12 +104,14 @@ func (s *Session) RunFailover(ctx context.Context, caller, callee Kind, settle t
 		r.After = c.Path
 	}
 	_, _ = from.CLI(ctx, "hangup", id)
+	if !again {
+		return r, nil
+	}
 	return r, s.restartBootstrap(ctx, relay, dir, from, to)
 }
 
 // restartBootstrap starts the bootstrap at addr again from its data
-// directory and waits until the daemons are connected to it and the NATed
-// ones hold a relay reservation on it.
+// directory and waits until the daemons are connected to it.
 func (s *Session) restartBootstrap(ctx context.Context, addr netip.Addr, dir string, ds ...*Daemon) error {
 	var (
 		b   *daemon.Bootstrap
@@ -131,12 +133,8 @@ func (s *Session) restartBootstrap(ctx context.Context, addr netip.Addr, dir str
 			if err != nil {
 				return err
 			}
-			relayed := false
-			for _, a := range st.Addrs {
-				relayed = relayed || strings.Contains(a, "/ip4/"+addr.String()+"/") && strings.Contains(a, "/p2p-circuit")
-			}
 			for _, bs := range st.Bootstraps {
-				if strings.Contains(bs.Addr, "/ip4/"+addr.String()+"/") && bs.Connected && (relayed || !d.Site.Kind.NATed()) {
+				if strings.Contains(bs.Addr, "/ip4/"+addr.String()+"/") && bs.Connected {
 					return nil
 				}
 			}

@@ -109,7 +109,7 @@ func TestRelayFailover(t *testing.T) {
 	}
 	var gaps []time.Duration
 	for i := range rounds {
-		r, err := s.RunFailover(t.Context(), UDPBlocked, Symmetric, 2*time.Second)
+		r, err := s.RunFailover(t.Context(), UDPBlocked, Symmetric, 2*time.Second, i < rounds-1)
 		t.Logf("failover %d: killed the bootstrap at %v; gap at the caller %v, at the callee %v; media both ways after %v; path %s → %s",
 			i+1, r.Killed, r.CallerGap.Round(time.Millisecond), r.CalleeGap.Round(time.Millisecond), r.Resumed.Round(time.Millisecond),
 			pathText(r.Before), pathText(r.After))
