@@ -13,7 +13,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
-	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
@@ -51,9 +50,6 @@ const (
 	// maxCachedCandidates bounds the local candidates kept to be sent
 	// again after a crossed restart.
 	maxCachedCandidates = 64
-	// reserveTimeout bounds the renewal of relay reservations after a
-	// network change.
-	reserveTimeout = 10 * time.Second
 	// controlAckTimeout is how long a control stream waits for the peer
 	// to close it (see sendControlStream).
 	controlAckTimeout = 2 * time.Second
@@ -277,52 +273,7 @@ func (l *leg) leaveDeadConns(up []netip.Addr) {
 	if l.relayedSignalling() {
 		l.sigLost.Store(true)
 	}
-	if svc.behindNAT() {
-		go svc.renewReservations()
-	}
-}
-
-// behindNAT reports whether every address this host listens on is a
-// private one (it can be reached only through a relay).
-func (svc *Service) behindNAT() bool {
-	for _, a := range svc.Host.Network().ListenAddresses() {
-		if manet.IsPublicAddr(a) {
-			return false
-		}
-	}
-	for _, a := range upAddrs() {
-		if !a.IsPrivate() && !a.IsLoopback() {
-			return false
-		}
-	}
-	return true
-}
-
-// renewReservations takes a relay slot again on every bootstrap once it
-// is connected again after a network change: the old reservations went
-// with the old connections, and until a new one is held no peer can open
-// a circuit to this device (libp2p's autorelay takes a while to notice).
-func (svc *Service) renewReservations() {
-	ctx, cancel := context.WithTimeout(svc.runCtx(), reserveTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, bs := range svc.pres.Bootstraps() {
-		wg.Go(func() {
-			t := time.NewTicker(50 * time.Millisecond)
-			defer t.Stop()
-			for !svc.pres.Connected(bs.ID) {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-			}
-			if _, err := client.Reserve(ctx, svc.Host, bs); err != nil {
-				svc.Log.Debug("no relay slot after a network change", "bootstrap", bs.ID, "err", err)
-			}
-		})
-	}
-	wg.Wait()
+	go svc.pres.RenewRelaySlots(svc.runCtx())
 }
 
 // restart starts an ICE restart from this side and asks the peer to
@@ -334,12 +285,10 @@ func (l *leg) restart(why string) {
 	l.rs.count++
 	l.rs.mu.Unlock()
 	c.svc.Log.Info("restarting ICE", "call", CallIDString(c.id), "why", why)
-	if c.svc.behindNAT() {
-		// The peer may have to reach this device anew through a relay
-		// (its path here is gone); a bootstrap that restarted holds no
-		// slot for it any more.
-		go c.svc.renewReservations()
-	}
+	// The peer may have to reach this device anew through a relay (its
+	// path here is gone); a bootstrap that restarted may hold no slot
+	// for it any more.
+	go c.svc.pres.RenewRelaySlots(c.svc.runCtx())
 	l.rs.op.Lock()
 	defer l.rs.op.Unlock()
 	err := l.tl.Restart("", "", func(ufrag, pwd string) {
