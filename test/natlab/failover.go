@@ -4,13 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/node/localapi/apitype"
-	"github.com/parleyhq/parley/test/daemon"
-	"github.com/parleyhq/parley/test/wait"
 )
 
 // FailoverResult is what the end of a relayed call's TURN server cost the
@@ -50,11 +46,9 @@ func relayServer(p apitype.CallPath) (netip.Addr, bool) {
 // callee (the session needs two bootstraps), lets media flow for settle,
 // kills the bootstrap whose TURN server relays the call (SIGKILL: its
 // TURN allocations and its circuit relay vanish at once) and measures the
-// gap at both ends until media flows again through the other one. Then it
-// hangs up and, when again is set, starts the killed bootstrap again with
-// its data (the same identity and TURN secret) and waits until both
-// daemons are connected to it, ready for the next run.
-func (s *Session) RunFailover(ctx context.Context, caller, callee Kind, settle time.Duration, again bool) (FailoverResult, error) {
+// gap at both ends until media flows again through the other one, and for
+// settle after that. Then it hangs up. The killed bootstrap stays down.
+func (s *Session) RunFailover(ctx context.Context, caller, callee Kind, settle time.Duration) (FailoverResult, error) {
 	var r FailoverResult
 	from, to := s.Callers[caller], s.Callees[callee]
 	if from == nil || to == nil || s.Bootstrap2 == nil {
@@ -82,11 +76,11 @@ func (s *Session) RunFailover(ctx context.Context, caller, callee Kind, settle t
 	if err != nil {
 		return r, err
 	}
-	victim, dir := s.Bootstrap, "bootstrap"
+	victim := s.Bootstrap
 	switch relay {
 	case BootstrapAddr:
 	case Bootstrap2Addr:
-		victim, dir = s.Bootstrap2, "bootstrap2"
+		victim = s.Bootstrap2
 	default:
 		return r, fmt.Errorf("the call is relayed by %v, no bootstrap of the lab", relay)
 	}
@@ -103,46 +97,5 @@ func (s *Session) RunFailover(ctx context.Context, caller, callee Kind, settle t
 	if c, err := from.Call(ctx, id); err == nil {
 		r.After = c.Path
 	}
-	_, _ = from.CLI(ctx, "hangup", id)
-	if !again {
-		return r, nil
-	}
-	return r, s.restartBootstrap(ctx, relay, dir, from, to)
-}
-
-// restartBootstrap starts the bootstrap at addr again from its data
-// directory and waits until the daemons are connected to it.
-func (s *Session) restartBootstrap(ctx context.Context, addr netip.Addr, dir string, ds ...*Daemon) error {
-	var (
-		b   *daemon.Bootstrap
-		err error
-	)
-	if addr == BootstrapAddr {
-		b, err = s.Lab.StartBootstrap(ctx, s.o.Bins, filepath.Join(s.o.Dir, dir), s.o.BootstrapArgs...)
-		s.Bootstrap = b
-	} else {
-		b, err = s.Lab.StartBootstrap2(ctx, s.o.Bins, filepath.Join(s.o.Dir, dir), s.o.BootstrapArgs...)
-		s.Bootstrap2 = b
-	}
-	if err != nil {
-		return err
-	}
-	for _, d := range ds {
-		err := wait.For(ctx, reachTimeout, func() error {
-			st, err := d.Status(ctx)
-			if err != nil {
-				return err
-			}
-			for _, bs := range st.Bootstraps {
-				if strings.Contains(bs.Addr, "/ip4/"+addr.String()+"/") && bs.Connected {
-					return nil
-				}
-			}
-			return fmt.Errorf("%s is not back on the bootstrap at %v", d.Name, addr)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return r, nil
 }

@@ -1,6 +1,7 @@
 package natlab
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -83,6 +84,7 @@ const failoversEnv = "PARLEY_NATLAB_FAILOVERS"
 // symmetric callee) with two bootstraps; the bootstrap whose TURN server
 // relays it is killed mid-call. The call must move to the other
 // bootstrap's TURN server with a media gap of at most 2 s at both ends.
+// Each run has a lab of its own (a killed bootstrap stays down).
 func TestRelayFailover(t *testing.T) {
 	t.Parallel()
 	rounds := 2
@@ -91,35 +93,40 @@ func TestRelayFailover(t *testing.T) {
 	}
 	skipUnsupported(t)
 	b := labBinaries(t)
-	o := labOptions(t, SiteConfig{Kind: UDPBlocked}, SiteConfig{Kind: Symmetric})
-	o.SecondServer = true
-	l, err := Up(t.Context(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	logOnFailure(t, l)
-	s, err := StartPair(t.Context(), l, l.Sites()[0], l.Sites()[1], SessionOptions{Bins: b, Dir: t.TempDir(), LogLevel: os.Getenv("PARLEY_NATLAB_LOG_LEVEL")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var gaps []time.Duration
 	for i := range rounds {
-		r, err := s.RunFailover(t.Context(), UDPBlocked, Symmetric, 2*time.Second, i < rounds-1)
-		t.Logf("failover %d: killed the bootstrap at %v; gap at the caller %v, at the callee %v; media both ways after %v; path %s → %s",
-			i+1, r.Killed, r.CallerGap.Round(time.Millisecond), r.CalleeGap.Round(time.Millisecond), r.Resumed.Round(time.Millisecond),
-			pathText(r.Before), pathText(r.After))
-		if err != nil {
-			t.Fatal(err)
+		r := t.Run(fmt.Sprintf("run%d", i+1), func(t *testing.T) {
+			o := labOptions(t, SiteConfig{Kind: UDPBlocked}, SiteConfig{Kind: Symmetric})
+			o.SecondServer = true
+			l, err := Up(t.Context(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := l.Down(); err != nil {
+					t.Errorf("lab down: %v", err)
+				}
+			})
+			logOnFailure(t, l)
+			s, err := StartPair(t.Context(), l, l.Sites()[0], l.Sites()[1], SessionOptions{Bins: b, Dir: t.TempDir(), LogLevel: os.Getenv("PARLEY_NATLAB_LOG_LEVEL")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.RunFailover(t.Context(), UDPBlocked, Symmetric, 2*time.Second)
+			t.Logf("killed the bootstrap at %v; gap at the caller %v, at the callee %v; media both ways after %v; path %s → %s",
+				r.Killed, r.CallerGap.Round(time.Millisecond), r.CalleeGap.Round(time.Millisecond), r.Resumed.Round(time.Millisecond),
+				pathText(r.Before), pathText(r.After))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after, ok := relayServer(r.After); !ok || after == r.Killed {
+				t.Errorf("after the failover the call is relayed by %v (ok %v), the killed bootstrap's address", after, ok)
+			}
+			gaps = append(gaps, r.CallerGap, r.CalleeGap)
+		})
+		if !r {
+			return
 		}
-		if after, ok := relayServer(r.After); !ok || after == r.Killed {
-			t.Errorf("after the failover the call is relayed by %v (ok %v), the killed bootstrap's address", after, ok)
-		}
-		gaps = append(gaps, r.CallerGap, r.CalleeGap)
 	}
 	slices.Sort(gaps)
 	t.Logf("gaps over %d failovers, both ends: min %v, median %v, max %v", rounds, gaps[0].Round(time.Millisecond),

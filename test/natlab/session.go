@@ -69,8 +69,8 @@ type Session struct {
 	// Bootstrap2 is the second bootstrap, when the lab has a second
 	// server host (StartPair starts it there).
 	Bootstrap2 *daemon.Bootstrap
-	Callers   map[Kind]*Daemon
-	Callees   map[Kind]*Daemon
+	Callers    map[Kind]*Daemon
+	Callees    map[Kind]*Daemon
 	// Ready is how long the start took, and ReachableAfter how long the
 	// slowest NATed daemon needed to hold a relay reservation after it
 	// started (AutoNAT finding it private, then the reservation).
