@@ -41,6 +41,13 @@ const (
 	// flowingPackets is how many packets one pathWatchInterval must bring
 	// for the peer to count as sending media.
 	flowingPackets = 2
+	// turnRenewBefore is how long before its TURN credentials expire a
+	// leg whose path runs through its own relay candidate restarts ICE
+	// with fresh ones: the TURN server refuses to refresh a permission or
+	// an allocation with expired credentials, and the path dies a few
+	// minutes later. (Calls.iceServers fetches new credentials once the
+	// cached ones have less than a minute left.)
+	turnRenewBefore = 45 * time.Second
 	// calleeSilenceFactor stretches the silence limits on the callee's
 	// side (see watchPath).
 	calleeSilenceFactor = 3
@@ -69,6 +76,9 @@ type restartState struct {
 	gen, pending uint32
 	// peerGen is the generation of the peer's last request seen.
 	peerGen uint32
+	// turnExpires is when the TURN credentials the leg's agent gathered
+	// with expire (zero: none).
+	turnExpires time.Time
 	// last is when ICE last restarted here, for restartBackoff, and
 	// count how many times it did (either side's restart).
 	last  time.Time
@@ -145,6 +155,9 @@ func (l *leg) watchPath() {
 	defer t.Stop()
 	addrs := upAddrs()
 	base := addrs // the addresses ICE last gathered on
+	l.rs.mu.Lock()
+	l.rs.turnExpires = c.svc.turnExpiry()
+	l.rs.mu.Unlock()
 	var (
 		changed     bool // the addresses differ from those ICE gathered on
 		lastPackets uint64
@@ -177,6 +190,13 @@ func (l *leg) watchPath() {
 			l.restart("network changed")
 			continue
 		}
+		l.rs.mu.Lock()
+		exp, recent := l.rs.turnExpires, now.Sub(l.rs.last) < restartBackoff
+		l.rs.mu.Unlock()
+		if !exp.IsZero() && exp.Sub(now) < turnRenewBefore && !recent && l.tl.Path().Local == "relay" {
+			l.restart("TURN credentials expire")
+			continue
+		}
 		st := l.media.Stats()
 		if st.PacketsReceived+st.RTCPReceived >= lastPackets+flowingPackets {
 			lastFlowing = now
@@ -196,12 +216,37 @@ func (l *leg) watchPath() {
 			limit *= calleeSilenceFactor
 		}
 		l.rs.mu.Lock()
-		recent := now.Sub(l.rs.last) < max(restartBackoff, limit)
+		recent = now.Sub(l.rs.last) < max(restartBackoff, limit)
 		l.rs.mu.Unlock()
 		if silent > limit && !recent {
 			l.restart("media silent for " + silent.Round(time.Millisecond).String())
 		}
 	}
+}
+
+// refreshServers gives the leg's agent the current STUN and TURN servers,
+// with credentials that are not about to expire, for the gathering of a
+// restart.
+func (l *leg) refreshServers() {
+	svc := l.c.svc
+	servers := svc.iceServers(l.c.ctx)
+	if err := l.tl.SetServers(servers); err != nil {
+		svc.Log.Info("ICE servers not updated", "call", CallIDString(l.c.id), "err", err)
+		return
+	}
+	l.rs.mu.Lock()
+	l.rs.turnExpires = svc.turnExpiry()
+	l.rs.mu.Unlock()
+}
+
+// turnExpiry is when the cached TURN credentials expire.
+func (svc *Service) turnExpiry() time.Time {
+	svc.turnMu.Lock()
+	defer svc.turnMu.Unlock()
+	if len(svc.turnServers) == 0 {
+		return time.Time{}
+	}
+	return svc.turnExpires
 }
 
 // restarts returns how many times the leg's ICE restarted.
@@ -291,6 +336,7 @@ func (l *leg) restart(why string) {
 	go c.svc.pres.RenewRelaySlots(c.svc.runCtx())
 	l.rs.op.Lock()
 	defer l.rs.op.Unlock()
+	l.refreshServers()
 	err := l.tl.Restart("", "", func(ufrag, pwd string) {
 		l.rs.mu.Lock()
 		l.rs.gen++
@@ -371,6 +417,7 @@ func (l *leg) onRestart(m *callproto.Control) {
 		}
 		return
 	}
+	l.refreshServers()
 	err := l.tl.Restart(m.ICEUfrag, m.ICEPwd, func(ufrag, pwd string) {
 		l.rs.mu.Lock()
 		l.resetCandidatesLocked()
@@ -445,15 +492,19 @@ func (svc *Service) refreshPeerAddrs(acct pcrypto.AccountID, d pcrypto.DeviceID)
 		}
 	}
 	svc.Host.Peerstore().AddAddrs(pid, addrs, peerstore.RecentlyConnectedAddrTTL)
-	if svc.Host.Connect(network.WithAllowLimitedConn(ctx, "call-control"), peer.AddrInfo{ID: pid}) == nil {
-		return
-	}
-	// Not through a bootstrap's relay (the peer holds no slot there, or
-	// it is public): its presence record says where it is.
-	if p, err := svc.pres.ResolvePresence(ctx, acct, d); err == nil {
+	// The peer may not be reachable through a bootstrap's relay (it holds
+	// no slot there, or it is public): its presence record says where it
+	// is. The lookup is bounded tightly (a DHT that lost a node can take
+	// seconds to answer).
+	lctx, lcancel := context.WithTimeout(ctx, presenceLookupTimeout)
+	defer lcancel()
+	if p, err := svc.pres.ResolvePresence(lctx, acct, d); err == nil {
 		svc.Host.Peerstore().AddAddrs(pid, p.Addrs, peerstore.RecentlyConnectedAddrTTL)
 	}
 }
+
+// presenceLookupTimeout bounds the presence lookup of refreshPeerAddrs.
+const presenceLookupTimeout = time.Second
 
 // ErrNotConnected is returned by RestartICE for a call whose media is not
 // up.

@@ -374,6 +374,27 @@ func (l *Leg) Restart(remoteUfrag, remotePwd string, announce func(ufrag, pwd st
 	return nil
 }
 
+// SetServers replaces the leg's STUN and TURN servers for the next
+// gathering, that of the next [Leg.Restart]: TURN credentials expire, and
+// an allocation refreshed with expired ones dies. A RelayOnly leg needs a
+// TURN server among them.
+func (l *Leg) SetServers(servers []ICEServer) error {
+	l.mu.Lock()
+	r := resolved{Config: l.cfg.Config}
+	l.mu.Unlock()
+	r.Servers = servers
+	if err := r.parseServers(); err != nil {
+		return fmt.Errorf("calltransport: set servers: %w", err)
+	}
+	for _, sec := range r.secrets {
+		l.logf.addSecret(sec)
+	}
+	if err := l.agent.UpdateOptions(ice.WithUrls(r.urls)); err != nil {
+		return fmt.Errorf("calltransport: set servers: %w", err)
+	}
+	return nil
+}
+
 // SetRemoteCredentials gives the leg the peer's new ICE credentials after
 // a [Leg.Restart] this side started.
 func (l *Leg) SetRemoteCredentials(ufrag, pwd string) error {
