@@ -31,6 +31,8 @@ type LongCallResult struct {
 	Received [2]uint64
 	Lost     [2]int64
 	Gaps     [2][]float64
+	// Restarts is how many ICE restarts each end counted.
+	Restarts [2]int
 	// RSSStart and RSSEnd are the resident set sizes of the two daemons
 	// (caller, callee) in bytes, once the call was up and at its end.
 	RSSStart, RSSEnd [2]uint64
@@ -83,6 +85,7 @@ func (s *Session) RunLongCalls(ctx context.Context, pairs [][2]Kind, d time.Dura
 				}
 				r := End{Call: c}.Received()
 				res[i].Received[j], res[i].Lost[j], res[i].Gaps[j] = r.Packets, r.Lost, r.GapsMS
+				res[i].Restarts[j] = c.ICERestarts
 				if j == 0 {
 					res[i].Path = c.Path
 				}

@@ -143,20 +143,22 @@ const longCallEnv = "PARLEY_NATLAB_LONG_CALL"
 // TestLongCalls: a relayed call (UDP-blocked caller, symmetric callee)
 // and a direct one (cone to cone) run side by side for a while, with the
 // bootstraps' circuit relay limit lowered to 30 s so that the relayed
-// call's signalling connection ends mid-call: neither call may drop, media
-// must keep arriving at every end, and the daemons' memory must stay flat.
+// call's signalling connection ends mid-call, and TURN credentials that
+// last 2 minutes, so that the relayed call renews them (an ICE restart)
+// before they expire: neither call may drop, media must keep arriving at
+// every end, and the daemons' memory must stay flat.
 func TestLongCalls(t *testing.T) {
 	t.Parallel()
 	d := 100 * time.Second
 	if v, err := time.ParseDuration(os.Getenv(longCallEnv)); err == nil && v > 0 {
 		d = v
 	}
-	s := startSession(t, LongCallCasts, 0, nil, "--relay-circuit-duration", "30s")
+	s := startSession(t, LongCallCasts, 0, nil, "--relay-circuit-duration", "30s", "--turn-credential-ttl", "2m")
 	res, err := s.RunLongCalls(t.Context(), [][2]Kind{{UDPBlocked, Symmetric}, {Cone, Cone}}, d)
 	for _, r := range res {
-		t.Logf("%v → %v for %v: %s; received %d / %d packets (lost %d / %d, gaps ms %v / %v); RSS caller %.1f → %.1f MiB, callee %.1f → %.1f MiB %s",
+		t.Logf("%v → %v for %v: %s; received %d / %d packets (lost %d / %d, ICE restarts %d / %d, gaps ms %v / %v); RSS caller %.1f → %.1f MiB, callee %.1f → %.1f MiB %s",
 			r.Caller, r.Callee, r.Duration.Round(time.Second), pathText(r.Path), r.Received[0], r.Received[1], r.Lost[0], r.Lost[1],
-			r.Gaps[0], r.Gaps[1], mib(r.RSSStart[0]), mib(r.RSSEnd[0]), mib(r.RSSStart[1]), mib(r.RSSEnd[1]), r.Err)
+			r.Restarts[0], r.Restarts[1], r.Gaps[0], r.Gaps[1], mib(r.RSSStart[0]), mib(r.RSSEnd[0]), mib(r.RSSStart[1]), mib(r.RSSEnd[1]), r.Err)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -228,9 +228,9 @@ func longcall(ctx context.Context, args []string) error {
 	}
 	res, err := s.RunLongCalls(ctx, [][2]natlab.Kind{{natlab.UDPBlocked, natlab.Symmetric}, {natlab.Cone, natlab.Cone}}, *d)
 	for _, r := range res {
-		fmt.Printf("%v → %v for %v: %s %s/%s over %s; received %d / %d packets, lost %d / %d, gaps ms %v / %v; RSS caller %.1f → %.1f MiB, callee %.1f → %.1f MiB %s\n",
+		fmt.Printf("%v → %v for %v: %s %s/%s over %s; received %d / %d packets, lost %d / %d, ICE restarts %d / %d, gaps ms %v / %v; RSS caller %.1f → %.1f MiB, callee %.1f → %.1f MiB %s\n",
 			r.Caller, r.Callee, r.Duration.Round(time.Second), r.Path.Kind, r.Path.Local, r.Path.Remote, r.Path.Network,
-			r.Received[0], r.Received[1], r.Lost[0], r.Lost[1], r.Gaps[0], r.Gaps[1],
+			r.Received[0], r.Received[1], r.Lost[0], r.Lost[1], r.Restarts[0], r.Restarts[1], r.Gaps[0], r.Gaps[1],
 			mib(r.RSSStart[0]), mib(r.RSSEnd[0]), mib(r.RSSStart[1]), mib(r.RSSEnd[1]), r.Err)
 	}
 	return err
