@@ -100,7 +100,6 @@ func (svc *Service) behindNAT() bool {
 	return true
 }
 
-
 // IsBootstrap reports whether p is a configured bootstrap.
 func (svc *Service) IsBootstrap(p peer.ID) bool {
 	for _, bs := range svc.bootstraps {

@@ -37,13 +37,12 @@ const resumeTimeout = 30 * time.Second
 
 // gapWatch follows the gaps of both ends of a call across one disruption.
 type gapWatch struct {
-	s                 *Session
-	id                string
-	from, to          *Daemon
-	before            [2]int // gaps each end had recorded before
-	packets           [2]uint64
-	start             time.Time
-	callerEnd, callee apitype.Call
+	s        *Session
+	id       string
+	from, to *Daemon
+	before   [2]int // gaps each end had recorded before
+	packets  [2]uint64
+	start    time.Time
 }
 
 func (s *Session) watchGaps(ctx context.Context, id string, from, to *Daemon) (*gapWatch, error) {
