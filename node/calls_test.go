@@ -328,3 +328,66 @@ func TestHangUpWhileRingingAfterCandidates(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCallICERestart: a restart of a connected call's ICE (what a network
+// change does) is signalled to the peer, which restarts too; the call
+// stays up with the same keys and SAS and media goes on both ways. Then
+// the same once more from the callee's side.
+func TestCallICERestart(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	alice := startNode(t, initAccount(t, "alice"), bs)
+	bob := startNode(t, initAccount(t, "bob"), bs)
+	waitPublished(t, alice, bob)
+	befriend(t, alice, bob)
+	if err := bob.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob.account.String(), Audio: "tone:700"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := waitTone(t, alice, c.ID, 440)
+	waitTone(t, bob, c.ID, 700)
+	received := func(n *testNode) uint64 {
+		cc, _ := findCall(n, c.ID)
+		for _, s := range cc.Streams {
+			if s.Direction == "receive" {
+				return s.Packets
+			}
+		}
+		return 0
+	}
+	for i, side := range []*testNode{alice, bob} {
+		if err := side.RestartICE(apitype.CallAction{CallID: c.ID}); err != nil {
+			t.Fatalf("restart %d: %v", i+1, err)
+		}
+		// Both ends count the restart, and media arrives at both after it.
+		test.WaitFor(t, 20*time.Second, func() error {
+			for _, n := range []*testNode{alice, bob} {
+				cc, _ := findCall(n, c.ID)
+				if cc.State != "connected" {
+					t.Fatalf("%s: call %s: %s", n.dir, cc.State, cc.Reason)
+				}
+				if cc.ICERestarts != i+1 {
+					return fmt.Errorf("%s: %d restarts, want %d", n.dir, cc.ICERestarts, i+1)
+				}
+			}
+			return nil
+		})
+		a0, b0 := received(alice), received(bob)
+		test.WaitFor(t, 20*time.Second, func() error {
+			if a, b := received(alice), received(bob); a < a0+25 || b < b0+25 {
+				return fmt.Errorf("after restart %d: alice got %d, bob %d packets more", i+1, a-a0, b-b0)
+			}
+			return nil
+		})
+	}
+	after := waitTone(t, alice, c.ID, 440)
+	waitTone(t, bob, c.ID, 700)
+	if after.SAS != before.SAS || after.Dropped != 0 {
+		t.Errorf("after the restarts: SAS %q (was %q), %d dropped", after.SAS, before.SAS, after.Dropped)
+	}
+	if err := bob.RestartICE(apitype.CallAction{CallID: "00"}); err == nil {
+		t.Error("restart of an unknown call succeeded")
+	}
+}

@@ -36,6 +36,8 @@ var (
 		8:  ControlEndOfCandidates,
 		9:  ControlError,
 		10: ControlConfirm,
+		11: ControlICERestart,
+		12: ControlICERestartReply,
 	}
 )
 
@@ -136,6 +138,18 @@ func (c *Control) validate() error {
 		return fieldErr("Code", "set exactly for type %q", ControlError)
 	case (c.Type == ControlConfirm) != (c.SASNonce != [32]byte{}):
 		return fieldErr("SASNonce", "set exactly for type %q", ControlConfirm)
+	case c.Type.IsICERestart() != (c.Generation != 0):
+		return fieldErr("Generation", "set exactly for types %q and %q", ControlICERestart, ControlICERestartReply)
+	case !c.Type.IsICERestart() && (c.ICEUfrag != "" || c.ICEPwd != ""):
+		return fieldErr("ICEUfrag", "set only for types %q and %q", ControlICERestart, ControlICERestartReply)
+	}
+	if c.Type.IsICERestart() {
+		if err := checkICE("ICEUfrag", c.ICEUfrag, 4); err != nil {
+			return err
+		}
+		if err := checkICE("ICEPwd", c.ICEPwd, 22); err != nil {
+			return err
+		}
 	}
 	if err := checkText("Reason", c.Reason, MaxReasonLen); err != nil {
 		return err
@@ -302,6 +316,10 @@ func encodeControl(c *Control) []byte {
 		e.Uint16(uint16(c.Code))
 	case ControlConfirm:
 		e.Raw(c.SASNonce[:])
+	case ControlICERestart, ControlICERestartReply:
+		e.String(c.ICEUfrag)
+		e.String(c.ICEPwd)
+		e.Uint32(c.Generation)
 	}
 	return e.Data()
 }
@@ -412,6 +430,10 @@ func decodeControl(payload []byte) (*Control, error) {
 		c.Code = Code(d.Uint16())
 	case ControlConfirm:
 		d.Fill(c.SASNonce[:])
+	case ControlICERestart, ControlICERestartReply:
+		c.ICEUfrag = d.String(MaxICELen)
+		c.ICEPwd = d.String(MaxICELen)
+		c.Generation = d.Uint32()
 	}
 	if err := decodeFinish(d, c.validate, func() []byte { return encodeControl(c) }, payload); err != nil {
 		return nil, err

@@ -20,6 +20,7 @@
 //	          ---- control "confirm" (SAS nonce) -------->  (others: "answered-elsewhere")
 //	                                         ParseControl, Keys.ConfirmSAS
 //	          <--> control "candidate" … "hangup" <------->
+//	          <--> control "ice-restart" / "ice-restart-reply" (network change)
 //	Keys.Wipe                                Keys.Wipe
 //
 // # Messages
@@ -67,11 +68,14 @@
 //	  control type               1   1 ringing, 2 decline, 3 busy, 4 cancel,
 //	                                 5 hangup, 6 answered-elsewhere,
 //	                                 7 candidate, 8 end-of-candidates,
-//	                                 9 error, 10 confirm
+//	                                 9 error, 10 confirm,
+//	                                 11 ice-restart, 12 ice-restart-reply
 //	  reason                     str (0..MaxReasonLen)
 //	  candidate                  str, only for type 7
 //	  code                       2,   only for type 9
 //	  SAS nonce                  32,  only for type 10
+//	  ICE ufrag, ICE pwd         str, str, only for types 11 and 12
+//	  generation                 4,   only for types 11 and 12 (1..2^32-1)
 //
 // # Keys
 //

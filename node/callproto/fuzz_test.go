@@ -115,6 +115,8 @@ func FuzzParseControl(f *testing.F) {
 		{Type: ControlError, Code: CodeReplay, Reason: "seen that"},
 		{Type: ControlConfirm, SASNonce: [32]byte{1, 2, 3}},
 		{Type: ControlDecline, Reason: "busy ☺"},
+		{Type: ControlICERestart, ICEUfrag: "aBcD", ICEPwd: "0123456789abcdefghij+/", Generation: 7},
+		{Type: ControlICERestartReply, ICEUfrag: "wxyz", ICEPwd: "0123456789abcdefghijKL", Generation: 1},
 	} {
 		c.CallID, c.Time = CallID{1, 2}, testNow
 		f.Add(mustSign(f)(SignControl(a.dev.key, &c)))
@@ -139,8 +141,11 @@ func FuzzParseControl(f *testing.F) {
 
 func checkControl(t *testing.T, data []byte, c *Control) {
 	t.Helper()
-	if len(c.Reason) > MaxReasonLen || len(c.Candidate) > MaxCandidateLen {
+	if len(c.Reason) > MaxReasonLen || len(c.Candidate) > MaxCandidateLen || len(c.ICEUfrag) > MaxICELen || len(c.ICEPwd) > MaxICELen {
 		t.Fatal("accepted a control message beyond the bounds")
+	}
+	if c.Type.IsICERestart() != (c.Generation != 0) || (!c.Type.IsICERestart() && c.ICEUfrag+c.ICEPwd != "") {
+		t.Fatal("accepted ICE restart fields on the wrong type")
 	}
 	if !bytes.Equal(encodeControl(c), payloadOf(t, data)) {
 		t.Fatal("accepted payload does not re-encode to itself")

@@ -156,7 +156,24 @@ const (
 	// ControlConfirm: caller → the answering device that won: the call is
 	// yours; SASNonce opens the offer's SASCommit (see Keys.ConfirmSAS).
 	ControlConfirm ControlType = "confirm"
+	// ControlICERestart: either side of an established call, its network
+	// changed or its media went silent: it restarted its ICE agent with
+	// the new credentials ICEUfrag and ICEPwd and asks the peer to do the
+	// same (RFC 8445 §2.4). The SRTP keys stay. Generation numbers the
+	// sender's restarts of the call from 1, strictly increasing: a
+	// receiver drops one not above the last it saw.
+	ControlICERestart ControlType = "ice-restart"
+	// ControlICERestartReply: the answer to a ControlICERestart: the
+	// replier's new ICEUfrag and ICEPwd, and the Generation of the
+	// request it answers.
+	ControlICERestartReply ControlType = "ice-restart-reply"
 )
+
+// IsICERestart reports whether t is ControlICERestart or
+// ControlICERestartReply, the types that carry ICE credentials.
+func (t ControlType) IsICERestart() bool {
+	return t == ControlICERestart || t == ControlICERestartReply
+}
 
 // Control is a small signed message on the signalling stream of a call. It
 // is signed by the same device that signed that side's offer or answer.
@@ -175,7 +192,12 @@ type Control struct {
 	// SASNonce is the caller's SAS nonce; set (not zero) only for
 	// ControlConfirm.
 	SASNonce [32]byte
-	Time     time.Time
+	// ICEUfrag and ICEPwd are the sender's new ICE credentials, and
+	// Generation (at least 1) the restart they belong to; set exactly for
+	// ControlICERestart and ControlICERestartReply.
+	ICEUfrag, ICEPwd string
+	Generation       uint32
+	Time             time.Time
 }
 
 // ParseOption adjusts how ParseOffer and ParseAnswer check a message.

@@ -59,6 +59,8 @@ func TestControlRoundTrip(t *testing.T) {
 		{"end of candidates", Control{Type: ControlEndOfCandidates}},
 		{"error", Control{Type: ControlError, Code: CodeStale, Reason: "clock"}},
 		{"confirm", Control{Type: ControlConfirm, SASNonce: [32]byte{1, 2, 3}}},
+		{"ice restart", Control{Type: ControlICERestart, ICEUfrag: "aBcD", ICEPwd: "0123456789abcdefghij+/", Generation: 1}},
+		{"ice restart reply", Control{Type: ControlICERestartReply, ICEUfrag: strings.Repeat("u", MaxICELen), ICEPwd: strings.Repeat("p", MaxICELen), Generation: 1<<32 - 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,6 +250,7 @@ func TestParseControlRejects(t *testing.T) {
 		return signRaw(t, a.dev.key, ControlContext, edit(encodeControl(&c)))
 	}
 	same := func(b []byte) []byte { return b }
+	restart := Control{CallID: CallID{1}, Type: ControlICERestart, ICEUfrag: "uuuu", ICEPwd: strings.Repeat("p", 22), Generation: 3, Time: testNow}
 	tests := []struct {
 		name string
 		data []byte
@@ -268,6 +271,17 @@ func TestParseControlRejects(t *testing.T) {
 		{"control character in reason", raw(Control{CallID: CallID{1}, Type: ControlHangup, Reason: "ab", Time: testNow},
 			func(p []byte) []byte { p[len(p)-1] = '\n'; return p }), testNow, []error{ErrMalformed}},
 		{"trailing byte", raw(good, func(p []byte) []byte { return append(p, 0) }), testNow, []error{ErrMalformed}},
+		{"ice restart generation zero", raw(restart, func(p []byte) []byte { clear(p[len(p)-4:]); return p }), testNow, []error{ErrMalformed}},
+		{"ice restart short password", raw(restart, func(p []byte) []byte {
+			// pwd length byte and the password itself, cut to 21 characters
+			n := len(p) - 4 - 22
+			p[n-1] = 21
+			return append(p[:n+21], p[n+22:]...)
+		}), testNow, []error{ErrMalformed}},
+		{"ice restart credentials on hangup", raw(good, func(p []byte) []byte {
+			return append(p, 4, 'a', 'b', 'c', 'd')
+		}), testNow, []error{ErrMalformed}},
+		{"ice restart ufrag not an ice-char", raw(restart, func(p []byte) []byte { p[29] = '-'; return p }), testNow, []error{ErrMalformed}},
 		{"zero call ID", raw(Control{Type: ControlHangup, Time: testNow}, same), testNow, []error{ErrMalformed}},
 		{"truncated", data[:40], testNow, []error{ErrMalformed}},
 		{"oversized", make([]byte, MaxMessage+1), testNow, []error{ErrTooLarge}},
@@ -362,6 +376,12 @@ func TestSignRejectsInvalid(t *testing.T) {
 		{"nonce on ringing", Control{Type: ControlRinging, SASNonce: [32]byte{1}}},
 		{"reason too long", Control{Type: ControlDecline, Reason: strings.Repeat("r", MaxReasonLen+1)}},
 		{"reason not UTF-8", Control{Type: ControlDecline, Reason: "\xff"}},
+		{"ice restart without generation", Control{Type: ControlICERestart, ICEUfrag: "uuuu", ICEPwd: strings.Repeat("p", 22)}},
+		{"ice restart without credentials", Control{Type: ControlICERestart, Generation: 1}},
+		{"ice restart reply short ufrag", Control{Type: ControlICERestartReply, ICEUfrag: "uuu", ICEPwd: strings.Repeat("p", 22), Generation: 1}},
+		{"ice restart ufrag too long", Control{Type: ControlICERestart, ICEUfrag: strings.Repeat("u", MaxICELen+1), ICEPwd: strings.Repeat("p", 22), Generation: 1}},
+		{"generation on hangup", Control{Type: ControlHangup, Generation: 1}},
+		{"credentials on hangup", Control{Type: ControlHangup, ICEUfrag: "uuuu", ICEPwd: strings.Repeat("p", 22)}},
 	}
 	for _, err := range []error{
 		func() error { _, err := SignOffer(a.dev.key, nil); return err }(),

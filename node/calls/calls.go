@@ -228,13 +228,15 @@ func (c *Call) info() apitype.Call {
 	}
 	if w := c.winner; w != nil && w.tl != nil {
 		p := w.tl.Path()
-		ci.Path = apitype.CallPath{Local: p.Local, Remote: p.Remote, Network: p.Network, RTTMS: float64(p.RTT.Microseconds()) / 1000}
+		ci.Path = apitype.CallPath{Local: p.Local, Remote: p.Remote, Network: p.Network, RTTMS: float64(p.RTT.Microseconds()) / 1000,
+			LocalAddress: p.LocalAddress, RemoteAddress: p.RemoteAddress}
 		if p.Local != "" {
 			ci.Path.Kind = "direct"
 			if p.Local == "relay" || p.Remote == "relay" {
 				ci.Path.Kind = "relay"
 			}
 		}
+		ci.ICERestarts = w.restarts()
 		if w.media != nil {
 			st := w.media.Stats()
 			ci.Dropped = st.Dropped.Garbage + st.Dropped.Truncated + st.Dropped.AuthFailed + st.Dropped.Replayed + st.Dropped.Malformed
@@ -250,7 +252,7 @@ func (c *Call) info() apitype.Call {
 				rs := r.counter.Stats()
 				ci.Streams = append(ci.Streams, apitype.Stream{Direction: "receive", Kind: kind, Codec: r.codec.Name,
 					SSRC: r.ssrc.Load(), Packets: rs.Packets, Bytes: rs.Bytes, Lost: int64(rs.Lost),
-					JitterMS: float64(st.Jitter.Microseconds()) / 1000})
+					JitterMS: float64(st.Jitter.Microseconds()) / 1000, GapsMS: gapsMS(r.counter.Gaps())})
 				if r.codec == media.PCMU {
 					if f, ok := r.counter.DetectTone(toneCandidates); ok {
 						ci.ToneHz = f
@@ -260,6 +262,15 @@ func (c *Call) info() apitype.Call {
 		}
 	}
 	return ci
+}
+
+// gapsMS converts gaps to milliseconds.
+func gapsMS(gaps []time.Duration) []float64 {
+	var out []float64
+	for _, g := range gaps {
+		out = append(out, float64(g.Microseconds())/1000)
+	}
+	return out
 }
 
 // toneCandidates are the frequencies DetectTone looks for in received PCMU:

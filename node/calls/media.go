@@ -155,6 +155,7 @@ func (l *leg) startMedia(remoteUfrag, remotePwd string, caller bool) error {
 		p := l.tl.Path()
 		c.step(InMediaUp, apitype.EventCallConnected, fmt.Sprintf("%s/%s over %s", p.Local, p.Remote, p.Network))
 		close(l.up)
+		go l.watchPath()
 		c.svc.Log.Info("call connected", "call", CallIDString(c.id), "local", p.Local, "remote", p.Remote, "network", p.Network)
 		c.mu.Lock()
 		sources := c.sources

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/internal/errtext"
@@ -55,6 +57,8 @@ type leg struct {
 	// sigLost is set when the signalling stream closed while media went
 	// on: control messages then go on streams of their own.
 	sigLost atomic.Bool
+	// rs is the leg's ICE restart state (restart.go).
+	rs restartState
 
 	// earlyMu guards early and iceOn (callee): the caller gathers and
 	// trickles its candidates from the moment it sent the offer, so they
@@ -126,7 +130,7 @@ func (l *leg) sendControl(m *callproto.Control) {
 		return
 	}
 	if l.device != "" && l.c.mediaUpAny(l) {
-		l.c.svc.sendControlStream(l.device, b)
+		l.queueControl(b)
 	}
 }
 
@@ -182,7 +186,7 @@ func (l *leg) ring() {
 	if err == nil || c.ctx.Err() != nil {
 		return
 	}
-	if c.mediaUp(l) && l.relayedSignalling() {
+	if c.mediaUp(l) && (l.sigLost.Load() || l.relayedSignalling()) {
 		// The signalling stream may ride a circuit relay whose connection
 		// expires long before a call ends; media has its own ICE path, so
 		// the call goes on. Later control messages (hang-up) go on streams
@@ -364,6 +368,8 @@ func (l *leg) onControl(m *callproto.Control) (done bool, err error) {
 			}
 		}
 	case callproto.ControlEndOfCandidates:
+	case callproto.ControlICERestart, callproto.ControlICERestartReply:
+		l.onRestart(m)
 	case callproto.ControlConfirm:
 		if l.keys == nil || c.outgoing {
 			return true, errors.New("unexpected confirm")
@@ -423,6 +429,7 @@ func reasonSuffix(head, r string) string {
 
 // trickle sends a local ICE candidate ("" = gathering done).
 func (l *leg) trickle(cand string) {
+	l.noteLocalCandidate(cand)
 	if cand == "" {
 		l.sendControl(&callproto.Control{Type: callproto.ControlEndOfCandidates})
 		return
@@ -685,7 +692,7 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 		if err != nil {
 			switch {
 			case c.ctx.Err() != nil:
-			case c.mediaUp(l) && l.relayedSignalling():
+			case c.mediaUp(l) && (l.sigLost.Load() || l.relayedSignalling()):
 				// As on the caller's side: the call goes on on its media
 				// path (see ring).
 				l.sigLost.Store(true)
@@ -701,12 +708,13 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 			c.end(fmt.Sprintf("bad control message from the caller: %v", err), callproto.ControlHangup)
 			return
 		}
-		// Candidates before the answer wait in early; the confirm needs
-		// the answer's keys (the caller sends it only after the answer).
+		// Candidates before the answer wait in early; the confirm and ICE
+		// restarts need the answer's keys and leg (the caller sends them
+		// only after the answer).
 		if m.Type == callproto.ControlCandidate && l.holdEarly(m.Candidate) {
 			continue
 		}
-		if m.Type == callproto.ControlConfirm {
+		if m.Type == callproto.ControlConfirm || m.Type.IsICERestart() {
 			select {
 			case <-answered:
 			case <-c.done:
@@ -728,18 +736,50 @@ func (l *leg) calleeReadLoop(r *bufio.Reader, answered <-chan struct{}) {
 const CallControlProtocol = "/parley/call-control/1.0.0"
 
 // sendControlStream sends a signed control message on a stream of its own.
+// The receiver closes the stream once it has handled the message, and
+// sendControlStream waits for that: it keeps a restart and the candidates
+// that follow it in order, each on a stream of its own. A connection on
+// which that close does not come within controlAckTimeout is dead (it ran
+// from or to an address that is gone): it is closed and the message goes
+// once more, on a new connection.
 func (svc *Service) sendControlStream(d pcrypto.DeviceID, msg []byte) {
-	ctx, cancel := context.WithTimeout(svc.runCtx(), service.IOTimeout)
-	defer cancel()
-	s, err := svc.Host.NewStream(network.WithAllowLimitedConn(ctx, "call-control"), peerOf(d), CallControlProtocol)
-	if err != nil {
-		svc.Log.Debug("control stream", "device", d, "err", err)
-		return
+	for attempt := range 3 {
+		ctx, cancel := context.WithTimeout(svc.runCtx(), service.IOTimeout)
+		s, err := svc.Host.NewStream(network.WithAllowLimitedConn(ctx, "call-control"), peerOf(d), CallControlProtocol)
+		cancel()
+		if err != nil {
+			svc.Log.Debug("control stream", "device", d, "err", err)
+			if attempt == 2 || svc.runCtx().Err() != nil {
+				return
+			}
+			// The peer may be renewing its relay slot (see restart.go);
+			// try once more shortly, past the dial backoff.
+			select {
+			case <-svc.runCtx().Done():
+				return
+			case <-time.After(controlRetryWait):
+			}
+			if b, ok := svc.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+				b.Backoff().Clear(peerOf(d))
+			}
+			continue
+		}
+		_ = s.SetDeadline(time.Now().Add(controlAckTimeout))
+		if wire.WriteFrame(s, msg, callproto.MaxMessage) == nil && s.CloseWrite() == nil {
+			_, err = s.Read(make([]byte, 1))
+		}
+		s.Close()
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+		svc.Log.Info("no answer on a connection; closing it", "device", d)
+		_ = s.Conn().Close()
 	}
-	defer s.Close()
-	_ = s.SetWriteDeadline(time.Now().Add(service.IOTimeout))
-	_ = wire.WriteFrame(s, msg, callproto.MaxMessage)
 }
+
+// controlRetryWait is the pause before a control stream that could not be
+// opened is tried again.
+const controlRetryWait = 500 * time.Millisecond
 
 // handleCallControlStream applies one control message to the call it
 // names, if it comes from the device that call is connected to.
@@ -775,7 +815,13 @@ func (svc *Service) handleCallControlStream(s network.Stream) {
 		svc.sigDropped.Add(1)
 		return
 	}
-	if m.Type == callproto.ControlHangup || m.Type == callproto.ControlCancel {
+	switch m.Type {
+	case callproto.ControlHangup, callproto.ControlCancel:
 		c.end("hung up by the other side", "")
+	case callproto.ControlICERestart, callproto.ControlICERestartReply, callproto.ControlCandidate, callproto.ControlEndOfCandidates:
+		// The peer lost its signalling stream (its network changed) and
+		// restarts ICE over control streams.
+		l.adoptControlConn(s.Conn(), m.Type == callproto.ControlICERestart)
+		_, _ = l.onControl(m)
 	}
 }

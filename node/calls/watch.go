@@ -16,7 +16,11 @@ import (
 // least every 1.5 s even when it sends no RTP. So a leg that has received
 // nothing authenticated for silenceLimit probes the peer's daemon over the
 // call's signalling connection; if that does not answer within
-// liveness.Timeout either, the call ends.
+// liveness.Timeout either, the call ends. Unless the path is being mended
+// (restart.go): after this device's network changed, or while the peer
+// sends ICE restart messages, the old connection is expected dead; any
+// connection to the device is probed instead, and the call survives up to
+// restartGiveUp of silence.
 const (
 	// silenceLimit is how long the peer's media may stay silent before
 	// its daemon is probed.
@@ -61,6 +65,11 @@ func (l *leg) watchPeer() {
 		if c.ctx.Err() != nil {
 			return
 		}
+		if l.mending(time.Now()) && silent < restartGiveUp {
+			// This device's network changed, or the peer is restarting
+			// ICE with us: the old connection is dead, the peer is not.
+			continue
+		}
 		c.svc.Log.Info("peer stopped responding", "call", CallIDString(c.id), "silent", time.Since(lastAt).Round(time.Millisecond), "err", err)
 		c.end(fmt.Sprintf("the other side stopped responding: no media from its device for %.1f s and its daemon does not answer",
 			time.Since(lastAt).Seconds()), callproto.ControlHangup)
@@ -77,7 +86,12 @@ func (l *leg) probePeer() error {
 	s := l.s
 	l.wmu.Unlock()
 	if s != nil && !l.sigLost.Load() {
-		return liveness.PingConn(c.ctx, s.Conn())
+		if err := liveness.PingConn(c.ctx, s.Conn()); err == nil || !l.mending(time.Now()) {
+			return err
+		}
+		// After a network change the signalling connection may have
+		// died with the old address while a new one carries the
+		// restart: any connection to the device will do.
 	}
 	if liveness.ProbePeer(c.ctx, c.svc.Host.Network(), peerOf(l.device)) == 0 {
 		return liveness.ErrDead

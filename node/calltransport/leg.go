@@ -114,8 +114,10 @@ func (l *Leg) registerHandlers() error {
 }
 
 // LocalCredentials returns this leg's ICE ufrag and password, for the
-// peer.
+// peer (the new ones after [Leg.Restart]).
 func (l *Leg) LocalCredentials() (ufrag, pwd string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.cfg.LocalUfrag, l.cfg.LocalPwd
 }
 
@@ -373,6 +375,98 @@ func (l *Leg) Path() Path {
 		p.RTT = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
 	}
 	return p
+}
+
+// Restart restarts ICE on a started leg (RFC 8445 §2.4), for a network
+// change or a path that went silent: the agent takes new local
+// credentials, drops every candidate, pair and TURN allocation, and
+// gathers anew. The media session stays, with its keys and SRTP indexes
+// (no nonce is reused): writes fail until a new pair is selected, then
+// packets flow again on the same [Media].
+//
+// announce is called with the new local credentials after the agent
+// restarted and before the first new candidate is gathered, so that the
+// peer learns them before any candidate (it must not block for long).
+// remoteUfrag and remotePwd are the peer's new credentials when they are
+// known already (answering the peer's restart); otherwise pass "" and
+// call [Leg.SetRemoteCredentials] when they arrive. A leg whose ICE has
+// failed, or that is closed or not started, cannot restart.
+func (l *Leg) Restart(remoteUfrag, remotePwd string, announce func(ufrag, pwd string)) error {
+	if remoteUfrag != "" || remotePwd != "" {
+		if err := validateCredentials(remoteUfrag, remotePwd); err != nil {
+			return fmt.Errorf("calltransport: restart: remote: %w", err)
+		}
+	}
+	l.mu.Lock()
+	switch {
+	case l.isClosed():
+		l.mu.Unlock()
+		return fmt.Errorf("calltransport: restart: %w", ErrClosed)
+	case !l.started:
+		l.mu.Unlock()
+		return fmt.Errorf("calltransport: restart: %w", ErrNotStarted)
+	case l.failErr != nil:
+		err := l.failErr
+		l.mu.Unlock()
+		return fmt.Errorf("calltransport: restart: %w", err)
+	}
+	ufrag, pwd := NewCredentials()
+	l.logf.addSecret(pwd)
+	l.cfg.LocalUfrag, l.cfg.LocalPwd = ufrag, pwd
+	l.remotes = 0
+	l.remoteRelays = nil
+	l.path = Path{}
+	l.mu.Unlock()
+	l.log.Info("ICE restart")
+	if err := l.agent.Restart(ufrag, pwd); err != nil {
+		return fmt.Errorf("calltransport: restart: %w", err)
+	}
+	if remoteUfrag != "" {
+		if err := l.SetRemoteCredentials(remoteUfrag, remotePwd); err != nil {
+			return fmt.Errorf("calltransport: restart: %w", err)
+		}
+	}
+	if announce != nil {
+		announce(ufrag, pwd)
+	}
+	if err := l.agent.GatherCandidates(); err != nil {
+		return fmt.Errorf("calltransport: restart: gather: %w", err)
+	}
+	return nil
+}
+
+// SetServers replaces the leg's STUN and TURN servers for the next
+// gathering, that of the next [Leg.Restart]: TURN credentials expire, and
+// an allocation refreshed with expired ones dies. A RelayOnly leg needs a
+// TURN server among them.
+func (l *Leg) SetServers(servers []ICEServer) error {
+	l.mu.Lock()
+	r := resolved{Config: l.cfg.Config}
+	l.mu.Unlock()
+	r.Servers = servers
+	if err := r.parseServers(); err != nil {
+		return fmt.Errorf("calltransport: set servers: %w", err)
+	}
+	for _, sec := range r.secrets {
+		l.logf.addSecret(sec)
+	}
+	if err := l.agent.UpdateOptions(ice.WithUrls(r.urls)); err != nil {
+		return fmt.Errorf("calltransport: set servers: %w", err)
+	}
+	return nil
+}
+
+// SetRemoteCredentials gives the leg the peer's new ICE credentials after
+// a [Leg.Restart] this side started.
+func (l *Leg) SetRemoteCredentials(ufrag, pwd string) error {
+	if err := validateCredentials(ufrag, pwd); err != nil {
+		return fmt.Errorf("calltransport: remote credentials: %w", err)
+	}
+	l.logf.addSecret(pwd)
+	if err := l.agent.SetRemoteCredentials(ufrag, pwd); err != nil {
+		return fmt.Errorf("calltransport: remote credentials: %w", err)
+	}
+	return nil
 }
 
 // StartMedia starts the SRTP session on this leg with the call's keys.

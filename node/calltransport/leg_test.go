@@ -281,3 +281,76 @@ func TestICEStatesAtDebug(t *testing.T) {
 		t.Errorf("ICE state changes logged at Info:\n%s", log)
 	}
 }
+
+// TestLegRestart: an ICE restart on both legs of a connected call gives
+// them new credentials and a new pair, and the same Media objects carry
+// packets again afterwards, with the sequence numbers (and SRTP indexes)
+// going on from where they were: the keys stay, nothing is reused.
+func TestLegRestart(t *testing.T) {
+	p := newLegPair(t, nil)
+	if err := p.a.Restart("", "", nil); !errors.Is(err, ErrNotStarted) {
+		t.Fatalf("Restart before Start = %v, want ErrNotStarted", err)
+	}
+	p.start()
+	p.waitConnected(10 * time.Second)
+	ma, mb := p.startMedia()
+	got := collect(mb)
+	for i := range 5 {
+		if err := ma.WriteRTP(testPacket(1, uint16(i), []byte("before"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect(t, got, 5, 5*time.Second)
+	oldA, _ := p.a.LocalCredentials()
+	oldB, _ := p.b.LocalCredentials()
+
+	restarted := make(chan error, 1)
+	err := p.a.Restart("", "", func(au, ap string) {
+		// The peer answers the restart: it restarts with a's new
+		// credentials and hands its own back.
+		restarted <- p.b.Restart(au, ap, func(bu, bp string) {
+			if err := p.a.SetRemoteCredentials(bu, bp); err != nil {
+				t.Errorf("SetRemoteCredentials: %v", err)
+			}
+		})
+	})
+	if err != nil {
+		t.Fatalf("a.Restart: %v", err)
+	}
+	if err := <-restarted; err != nil {
+		t.Fatalf("b.Restart: %v", err)
+	}
+	if u, _ := p.a.LocalCredentials(); u == oldA {
+		t.Error("a kept its ufrag across the restart")
+	}
+	if u, _ := p.b.LocalCredentials(); u == oldB {
+		t.Error("b kept its ufrag across the restart")
+	}
+	// Writes fail until the new pair is selected; keep sending until b
+	// has the packets of after the restart.
+	seq := uint16(5)
+	waitFor(t, 10*time.Second, "media after the restart", func() error {
+		_ = ma.WriteRTP(testPacket(1, seq, []byte("after")))
+		seq++
+		select {
+		case pk := <-got:
+			if string(pk.Payload) == "after" {
+				return nil
+			}
+		default:
+		}
+		return errors.New("no packet yet")
+	})
+	if p.a.Path().Local == "" || p.b.Path().Local == "" {
+		t.Errorf("no path after the restart: %+v / %+v", p.a.Path(), p.b.Path())
+	}
+	if st := mb.Stats(); st.Dropped.Replayed != 0 || st.Dropped.AuthFailed != 0 || st.LastReceived.IsZero() {
+		t.Errorf("after the restart: %+v", st)
+	}
+	if err := p.a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.a.Restart("", "", nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Restart after Close = %v, want ErrClosed", err)
+	}
+}

@@ -70,6 +70,7 @@ type Media struct {
 	ctr       counters
 	firstSent atomic.Int64 // unix nanoseconds, 0 = none yet
 	firstRecv atomic.Int64
+	lastRecv  atomic.Int64 // unix nanoseconds of the last RTP or RTCP packet that decrypted
 
 	rtpCh     chan *rtp.Packet
 	rtcpCh    chan []rtcp.Packet
@@ -337,6 +338,7 @@ func (m *Media) handleRTP(b []byte, now time.Time) {
 	m.ctr.recv.Add(1)
 	m.ctr.recvBytes.Add(uint64(len(b)))
 	m.firstRecv.CompareAndSwap(0, now.UnixNano())
+	m.lastRecv.Store(now.UnixNano())
 	m.noteReceived(&p.Header, now)
 	select {
 	case m.rtpCh <- p:
@@ -362,6 +364,7 @@ func (m *Media) handleRTCP(b []byte, now time.Time) {
 		return
 	}
 	m.ctr.rtcpRecv.Add(1)
+	m.lastRecv.Store(now.UnixNano())
 	m.processRTCP(pkts, now)
 	select {
 	case m.rtcpCh <- pkts:

@@ -25,6 +25,10 @@ type Stats struct {
 	// FirstSent and FirstReceived are when the first RTP packet was sent
 	// and the first one decrypted; zero until then.
 	FirstSent, FirstReceived time.Time
+	// LastReceived is when the last RTP or RTCP packet decrypted; zero
+	// until one did. A call watches it to notice that its path went
+	// silent (see Leg.Restart).
+	LastReceived time.Time
 
 	// RTT is the latest round-trip time computed from a reception report
 	// about one of our SSRCs (now - LSR - DLSR, RFC 3550 6.4.1), in
@@ -95,6 +99,7 @@ func (m *Media) Stats() Stats {
 		},
 		FirstSent:     unixNano(m.firstSent.Load()),
 		FirstReceived: unixNano(m.firstRecv.Load()),
+		LastReceived:  unixNano(m.lastRecv.Load()),
 	}
 	m.smu.Lock()
 	defer m.smu.Unlock()

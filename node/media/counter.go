@@ -1,6 +1,7 @@
 package media
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -15,6 +16,11 @@ const (
 	// counterWindow is how many sequence numbers behind the highest one a
 	// Counter remembers, to tell duplicates from late packets.
 	counterWindow = 1024
+	// GapThreshold is the least silence between two packets that a
+	// Counter records in Stats.Gaps.
+	GapThreshold = 100 * time.Millisecond
+	// MaxGaps is how many of the latest gaps Stats.Gaps keeps.
+	MaxGaps = 32
 	// toneMinSamples is the least audio DetectTone works on (100 ms).
 	toneMinSamples = 800
 )
@@ -49,6 +55,7 @@ type Counter struct {
 	audio   []int16                    // ring of decoded PCMU samples (nil for other codecs)
 	apos    int                        // next write position in audio
 	alen    int                        // valid samples in audio
+	gaps    []time.Duration            // see Gaps
 }
 
 // NewCounter returns a Counter for a stream of codec c.
@@ -61,8 +68,10 @@ func NewCounter(c Codec) *Counter {
 }
 
 // WriteRTP counts p.
-func (c *Counter) WriteRTP(p *rtp.Packet) error {
-	now := time.Now()
+func (c *Counter) WriteRTP(p *rtp.Packet) error { return c.writeAt(p, time.Now()) }
+
+// writeAt counts p as arrived at now.
+func (c *Counter) writeAt(p *rtp.Packet, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -72,6 +81,11 @@ func (c *Counter) WriteRTP(p *rtp.Packet) error {
 	c.st.Bytes += uint64(len(p.Payload))
 	if c.st.FirstAt.IsZero() {
 		c.st.FirstAt = now
+	} else if gap := now.Sub(c.st.LastAt); gap >= GapThreshold {
+		if len(c.gaps) == MaxGaps {
+			c.gaps = append(c.gaps[:0], c.gaps[1:]...)
+		}
+		c.gaps = append(c.gaps, gap)
 	}
 	c.st.LastAt = now
 	if c.sequenceLocked(p.SequenceNumber) {
@@ -140,6 +154,15 @@ func (c *Counter) addAudioLocked(payload []byte) {
 		c.apos = (c.apos + 1) % len(c.audio)
 	}
 	c.alen = min(c.alen+len(payload), len(c.audio))
+}
+
+// Gaps returns the latest (at most MaxGaps) silences of GapThreshold or
+// more between two packets, oldest first: what a network change or a
+// relay failover cost the listener.
+func (c *Counter) Gaps() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.gaps)
 }
 
 // Stats returns a snapshot of the counters.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 )
@@ -100,5 +101,45 @@ func TestCounterConcurrent(t *testing.T) {
 	st := c.Stats()
 	if st.Packets != 2000 || st.Duplicates != 0 || st.Lost != 0 {
 		t.Errorf("Stats = %+v, want 2000 packets, no loss or duplicates", st)
+	}
+}
+
+// TestCounterGaps: silences of GapThreshold or more between packets are
+// recorded, the latest MaxGaps of them, oldest first; shorter ones are not.
+func TestCounterGaps(t *testing.T) {
+	c := NewCounter(PCMU)
+	t0 := time.Unix(1000, 0)
+	at := t0
+	seq := uint16(0)
+	write := func(after time.Duration) {
+		t.Helper()
+		at = at.Add(after)
+		if err := c.writeAt(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq}, Payload: []byte{0xff}}, at); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+	}
+	write(0)
+	write(20 * time.Millisecond)
+	write(GapThreshold - time.Millisecond)
+	if g := c.Gaps(); len(g) != 0 {
+		t.Fatalf("gaps %v, want none below the threshold", g)
+	}
+	write(GapThreshold)
+	write(750 * time.Millisecond)
+	g := c.Gaps()
+	if len(g) != 2 || g[0] != GapThreshold || g[1] != 750*time.Millisecond {
+		t.Fatalf("gaps %v, want [%v 750ms]", g, GapThreshold)
+	}
+	g[0] = 0 // the caller's copy
+	if c.Gaps()[0] != GapThreshold {
+		t.Fatal("Gaps shares its slice with the counter")
+	}
+	for i := range MaxGaps + 3 {
+		write(time.Second + time.Duration(i)*time.Millisecond)
+	}
+	g = c.Gaps()
+	if len(g) != MaxGaps || g[0] != time.Second+3*time.Millisecond || g[MaxGaps-1] != time.Second+time.Duration(MaxGaps+2)*time.Millisecond {
+		t.Fatalf("after %d more gaps: %d kept, first %v, last %v", MaxGaps+3, len(g), g[0], g[len(g)-1])
 	}
 }

@@ -3,11 +3,16 @@ package presence
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
+	"sync"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/parleyhq/parley/internal/redial"
 )
@@ -37,7 +42,62 @@ func (svc *Service) bootstrapLoop(ctx context.Context) {
 		Kick:        svc.bootstrapKick,
 		Log:         svc.Log,
 		Name:        "bootstrap",
+		// libp2p's autorelay retries a static relay it failed to reserve
+		// on only after a long backoff: a bootstrap that restarted would
+		// hold no slot for this device, and NATed peers could not reach
+		// it, until then.
+		Joined: func() { go svc.RenewRelaySlots(ctx) },
 	})
+}
+
+// relaySlotTimeout bounds RenewRelaySlots.
+const relaySlotTimeout = 10 * time.Second
+
+// RenewRelaySlots takes a relay slot on every bootstrap once connected
+// (waiting for the connections up to relaySlotTimeout, or until ctx ends) when this device is behind
+// NAT: after a network change or a bootstrap's restart the old
+// reservations are gone, and until a new one is held no peer can open a
+// circuit to this device. A device with a public address does nothing.
+func (svc *Service) RenewRelaySlots(ctx context.Context) {
+	if !svc.behindNAT() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, relaySlotTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, bs := range svc.bootstraps {
+		wg.Go(func() {
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			for !svc.Connected(bs.ID) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+			if _, err := client.Reserve(ctx, svc.Host, bs); err != nil {
+				svc.Log.Debug("no relay slot", "bootstrap", bs.ID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// behindNAT reports whether every address this host listens on is a
+// private one (it can be reached only through a relay).
+func (svc *Service) behindNAT() bool {
+	for _, a := range svc.Host.Network().ListenAddresses() {
+		if manet.IsPublicAddr(a) {
+			return false
+		}
+	}
+	for _, a := range interfaceAddrs() {
+		if !a.IsPrivate() && !a.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 // IsBootstrap reports whether p is a configured bootstrap.
@@ -66,4 +126,19 @@ func ParseBootstraps(addrs []string) ([]peer.AddrInfo, error) {
 		return nil, fmt.Errorf("bootstrap: %w (each address must end in /p2p/PEER-ID)", err)
 	}
 	return infos, nil
+}
+
+// interfaceAddrs lists the addresses of this machine's interfaces.
+func interfaceAddrs() []netip.Addr {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
 }

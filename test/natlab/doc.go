@@ -87,4 +87,19 @@
 //
 // RunMatrix and WriteReport are the report: every ordered pair of kinds at
 // one delay, as Markdown tables (docs/connectivity.md).
+//
+// # Network change, relay failover, long calls
+//
+// Lab.MoveHost moves a host namespace from one site's LAN to another's
+// mid-call: its interfaces go down and one on the other LAN comes up with
+// that site's host address (the first move onto a site takes that site's
+// LAN link, so the site runs nothing of its own). StartPair runs one
+// caller and one callee; Session.RunMoves places a call and makes the
+// moves one at a time, reading after each the longest silence each end
+// heard (the "gaps_ms" of its receive stream). With Options.SecondServer
+// the lab has a second server host (Bootstrap2Addr) and StartPair a
+// second bootstrap; Session.RunFailover kills the bootstrap whose TURN
+// server relays a call and measures the gap until media flows through the
+// other one. Session.RunLongCalls keeps calls up for a long time and
+// reads the daemons' RSS at the start and the end (`natlab longcall`).
 package natlab

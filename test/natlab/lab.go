@@ -42,6 +42,11 @@ var (
 	ProbeAddr = inetAddr(0, 2)
 	// serverGateway is the internet namespace's side of the server link.
 	serverGateway = inetAddr(0, 254)
+	// Bootstrap2Addr is the address of the second server host (see
+	// Options.SecondServer), where a second bootstrap listens.
+	Bootstrap2Addr = inetAddr(200, 1)
+	// server2Gateway is the internet namespace's side of its link.
+	server2Gateway = inetAddr(200, 254)
 )
 
 // MaxSites bounds Options.Sites (site i uses the internet's x.y.i.0/24 for
@@ -83,6 +88,10 @@ type Options struct {
 	HelperEnv []string
 	// Logf receives progress lines. Defaults to discarding them.
 	Logf func(format string, args ...any)
+	// SecondServer adds a second server host "<prefix>srv2" with one
+	// address, Bootstrap2Addr, on a link of its own to the internet: room
+	// for a second bootstrap (StartBootstrap2).
+	SecondServer bool
 }
 
 // Site is a built site.
@@ -110,6 +119,7 @@ type Lab struct {
 	prefix string
 	inet   string
 	server string
+	srv2   string // "" without Options.SecondServer
 	sites  []*Site
 
 	procs *proc.Group // what the lab started; Down closes it
@@ -117,6 +127,7 @@ type Lab struct {
 	mu         sync.Mutex // guards the following fields
 	namespaces []string   // created by this lab, in creation order
 	down       bool
+	ifaces     map[string][]string // a moved host's interfaces, by namespace (see MoveHost)
 }
 
 var (
@@ -159,6 +170,9 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	l.prefix = fmt.Sprintf("plab%d-%d-", os.Getpid(), labSeq.Add(1))
 	l.inet = l.prefix + "inet"
 	l.server = l.prefix + "srv"
+	if o.SecondServer {
+		l.srv2 = l.prefix + "srv2"
+	}
 	for i, sc := range o.Sites {
 		n := i + 1
 		s := &Site{
@@ -221,6 +235,9 @@ func (l *Lab) describe() string {
 // delay line.
 func (l *Lab) build(ctx context.Context) error {
 	all := []string{l.inet, l.server}
+	if l.srv2 != "" {
+		all = append(all, l.srv2)
+	}
 	for _, s := range l.sites {
 		all = append(all, s.Router, s.Host)
 	}
@@ -231,6 +248,9 @@ func (l *Lab) build(ctx context.Context) error {
 	}
 	var links strings.Builder
 	fmt.Fprintf(&links, "link add srv netns %s type veth peer name eth0 netns %s\n", l.inet, l.server)
+	if l.srv2 != "" {
+		fmt.Fprintf(&links, "link add srv2 netns %s type veth peer name eth0 netns %s\n", l.inet, l.srv2)
+	}
 	for _, s := range l.sites {
 		fmt.Fprintf(&links, "link add %s netns %s type veth peer name wan netns %s\n", s.Uplink, l.inet, s.Router)
 		fmt.Fprintf(&links, "link add lan netns %s type veth peer name eth0 netns %s\n", s.Router, s.Host)
@@ -286,6 +306,13 @@ func (l *Lab) configureInternet(ctx context.Context) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "link set lo up\naddr add %s/24 dev srv\nlink set srv up\n", serverGateway)
+	if l.srv2 != "" {
+		srv2 := fmt.Sprintf("link set lo up\naddr add %s/24 dev eth0\nlink set eth0 up\nroute add default via %s\n", Bootstrap2Addr, server2Gateway)
+		if _, err := run(ctx, srv2, "ip", "-n", l.srv2, "-batch", "-"); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "addr add %s/24 dev srv2\nlink set srv2 up\n", server2Gateway)
+	}
 	for _, s := range l.sites {
 		fmt.Fprintf(&b, "addr add %s/24 dev %s\nlink set %s up\n", s.uplinkGateway(), s.Uplink, s.Uplink)
 		if s.Kind == None {
@@ -423,6 +450,11 @@ func (l *Lab) Internet() string { return l.inet }
 // Server is the name of the server host's namespace: BootstrapAddr and
 // ProbeAddr on its one interface, where the bootstrap runs.
 func (l *Lab) Server() string { return l.server }
+
+// Server2 is the name of the second server host's namespace
+// (Options.SecondServer; "" without): Bootstrap2Addr on its one
+// interface.
+func (l *Lab) Server2() string { return l.srv2 }
 
 // Prefix is the prefix of every namespace name of this lab.
 func (l *Lab) Prefix() string { return l.prefix }

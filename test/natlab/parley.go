@@ -54,12 +54,24 @@ func netnsExec(ns string) []string { return []string{"ip", "netns", "exec", ns} 
 // 4001, STUN/TURN on 3478 (UDP and TCP) with relayed addresses on
 // BootstrapAddr. Extra flags are appended to the command line.
 func (l *Lab) StartBootstrap(ctx context.Context, bins daemon.Binaries, dir string, extra ...string) (*daemon.Bootstrap, error) {
+	return l.startBootstrapIn(ctx, l.server, BootstrapAddr.String(), bins, dir, extra...)
+}
+
+// StartBootstrap2 runs a second parley-bootstrap like StartBootstrap, on
+// the second server host at Bootstrap2Addr (Options.SecondServer).
+func (l *Lab) StartBootstrap2(ctx context.Context, bins daemon.Binaries, dir string, extra ...string) (*daemon.Bootstrap, error) {
+	if l.srv2 == "" {
+		return nil, fmt.Errorf("%w: the lab has no second server host", ErrBadOptions)
+	}
+	return l.startBootstrapIn(ctx, l.srv2, Bootstrap2Addr.String(), bins, dir, extra...)
+}
+
+func (l *Lab) startBootstrapIn(ctx context.Context, ns, ip string, bins daemon.Binaries, dir string, extra ...string) (*daemon.Bootstrap, error) {
 	if l.isDown() {
 		return nil, ErrDown
 	}
-	ip := BootstrapAddr.String()
 	b, err := daemon.StartBootstrap(ctx, daemon.BootstrapConfig{
-		Bin: bins.Bootstrap, Procs: l.procs, Dir: dir, Wrap: netnsExec(l.server), Timeout: bootstrapTimeout,
+		Bin: bins.Bootstrap, Procs: l.procs, Dir: dir, Wrap: netnsExec(ns), Timeout: bootstrapTimeout,
 		Args: slices.Concat([]string{
 			"--listen", "/ip4/" + ip + "/tcp/4001", "--listen", "/ip4/" + ip + "/udp/4001/quic-v1",
 			"--turn-listen", ip + ":3478", "--turn-relay-ip", ip, "--metrics-addr", ""}, extra),

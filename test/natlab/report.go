@@ -380,6 +380,10 @@ func ThisMachine() Machine {
 	return m
 }
 
+// KeepMarker starts the part of the report file that `natlab matrix`
+// keeps when it writes a new matrix: sections measured by other runs.
+const KeepMarker = "<!-- natlab matrix keeps what follows -->"
+
 // WriteReport writes docs/connectivity.md: the tables of each run, the
 // date, the machine and the method.
 func WriteReport(w io.Writer, results []*MatrixResult, o MatrixOptions, mach Machine, when time.Time) error {

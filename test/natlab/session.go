@@ -66,8 +66,11 @@ type SessionOptions struct {
 type Session struct {
 	Lab       *Lab
 	Bootstrap *daemon.Bootstrap
-	Callers   map[Kind]*Daemon
-	Callees   map[Kind]*Daemon
+	// Bootstrap2 is the second bootstrap, when the lab has a second
+	// server host (StartPair starts it there).
+	Bootstrap2 *daemon.Bootstrap
+	Callers    map[Kind]*Daemon
+	Callees    map[Kind]*Daemon
 	// Ready is how long the start took, and ReachableAfter how long the
 	// slowest NATed daemon needed to hold a relay reservation after it
 	// started (AutoNAT finding it private, then the reservation).
@@ -129,7 +132,7 @@ func (s *Session) startDaemons(ctx context.Context, ds []*Daemon) error {
 	for _, d := range ds {
 		g.Go(func() error {
 			start := time.Now()
-			if err := d.Start(gctx, s.Bootstrap.Addrs); err != nil {
+			if err := d.Start(gctx, s.bootAddrs()); err != nil {
 				return err
 			}
 			if !d.Site.Kind.NATed() {

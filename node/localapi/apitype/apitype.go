@@ -214,6 +214,9 @@ type Call struct {
 	// caller (lookups included), the offer's arrival on the callee. See
 	// CallStep.
 	Timeline []CallMark `json:"timeline,omitempty"`
+	// ICERestarts counts the ICE restarts of the call (a network change,
+	// a path gone silent, either side's).
+	ICERestarts int `json:"ice_restarts,omitempty"`
 }
 
 // CallMark is one step of a call's setup and when it happened.
@@ -248,6 +251,10 @@ type CallPath struct {
 	Remote  string  `json:"remote,omitempty"`
 	Network string  `json:"network,omitempty"`
 	RTTMS   float64 `json:"rtt_ms,omitempty"`
+	// LocalAddress and RemoteAddress are the pair's host:port: for a
+	// relay candidate, the address relayed on the TURN server.
+	LocalAddress  string `json:"local_address,omitempty"`
+	RemoteAddress string `json:"remote_address,omitempty"`
 }
 
 // Stream is one RTP stream of a call.
@@ -260,6 +267,9 @@ type Stream struct {
 	Bytes     uint64  `json:"bytes"`
 	Lost      int64   `json:"lost"`
 	JitterMS  float64 `json:"jitter_ms,omitempty"`
+	// GapsMS are the latest silences of 100 ms or more between two
+	// received packets (receive streams only), oldest first.
+	GapsMS []float64 `json:"gaps_ms,omitempty"`
 }
 
 // Call event types.

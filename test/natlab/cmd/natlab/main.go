@@ -4,6 +4,7 @@
 //
 //	natlab matrix [-runs 3] [-media 2s] [-delays 0,25ms] [-out docs/connectivity.md]
 //	natlab up [-delay 25ms] [-loss 0.01] KIND...
+//	natlab longcall [-duration 30m]
 //	natlab cleanup
 //
 // matrix calls every ordered pair of NAT kinds (none, cone, symmetric,
@@ -11,6 +12,10 @@
 // media at both ends · path) and writes them with the date, the machine and
 // the method to the -out file. up builds a lab with one site per KIND and
 // keeps it until interrupted, for poking around with `ip netns exec`.
+// longcall runs a relayed call (UDP-blocked to symmetric) and a direct one
+// (cone to cone) side by side for -duration with a 30 s circuit relay
+// limit, and prints each end's packets, losses, gaps and the daemons' RSS
+// at the start and the end (docs/performance.md, "Long calls").
 // cleanup deletes the namespaces of labs whose process died without
 // tearing them down. SIGINT and SIGTERM tear every lab down.
 //
@@ -37,6 +42,7 @@ import (
 const usage = `usage:
   natlab matrix [-runs N] [-media D] [-delays D,D] [-out FILE]
   natlab up [-delay D] [-loss P] KIND...   (KIND: none, cone, symmetric, udp-blocked)
+  natlab longcall [-duration D]
   natlab cleanup`
 
 func main() {
@@ -64,6 +70,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return matrix(ctx, args)
 	case "up":
 		return up(ctx, args)
+	case "longcall":
+		return longcall(ctx, args)
 	case "cleanup":
 		deleted, err := natlab.CleanupStale(ctx)
 		for _, n := range deleted {
@@ -129,11 +137,23 @@ func matrix(ctx context.Context, args []string) error {
 	if *out == "" {
 		return nil
 	}
+	// Sections measured by other runs (network change, relay failover)
+	// follow natlab.KeepMarker and survive a new matrix.
+	var kept string
+	if old, err := os.ReadFile(*out); err == nil {
+		if i := strings.Index(string(old), natlab.KeepMarker); i >= 0 {
+			kept = "\n" + string(old[i:])
+		}
+	}
 	f, err := os.Create(*out)
 	if err != nil {
 		return err
 	}
 	if err := natlab.WriteReport(f, results, o, natlab.ThisMachine(), time.Now()); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(kept); err != nil {
 		f.Close()
 		return err
 	}
@@ -175,3 +195,45 @@ func up(ctx context.Context, args []string) error {
 	<-ctx.Done()
 	return nil
 }
+
+func longcall(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("longcall", flag.ContinueOnError)
+	d := fs.Duration("duration", 30*time.Minute, "how long the calls run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	lo, err := labOptions()
+	if err != nil {
+		return err
+	}
+	lo.Sites = natlab.LongCallCasts.Sites(0, 0)
+	tmp, err := os.MkdirTemp("", "parley-natlab-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bins, err := natlab.Build(ctx, filepath.Join(tmp, "bin"))
+	if err != nil {
+		return err
+	}
+	l, err := natlab.Up(ctx, lo)
+	if err != nil {
+		return err
+	}
+	defer l.Down()
+	s, err := natlab.StartSession(ctx, l, natlab.LongCallCasts, natlab.SessionOptions{Bins: bins, Dir: tmp,
+		BootstrapArgs: []string{"--relay-circuit-duration", "30s"}})
+	if err != nil {
+		return err
+	}
+	res, err := s.RunLongCalls(ctx, [][2]natlab.Kind{{natlab.UDPBlocked, natlab.Symmetric}, {natlab.Cone, natlab.Cone}}, *d)
+	for _, r := range res {
+		fmt.Printf("%v → %v for %v: %s %s/%s over %s; received %d / %d packets, lost %d / %d, ICE restarts %d / %d, gaps ms %v / %v; RSS caller %.1f → %.1f MiB, callee %.1f → %.1f MiB %s\n",
+			r.Caller, r.Callee, r.Duration.Round(time.Second), r.Path.Kind, r.Path.Local, r.Path.Remote, r.Path.Network,
+			r.Received[0], r.Received[1], r.Lost[0], r.Lost[1], r.Restarts[0], r.Restarts[1], r.Gaps[0], r.Gaps[1],
+			mib(r.RSSStart[0]), mib(r.RSSEnd[0]), mib(r.RSSStart[1]), mib(r.RSSEnd[1]), r.Err)
+	}
+	return err
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
