@@ -99,11 +99,10 @@ func (l *Lab) NewDaemon(ctx context.Context, bins daemon.Binaries, site *Site, n
 	keyLog := filepath.Join(dir, "srtp-keys.log")
 	run := []string{"--listen", "/ip4/0.0.0.0/tcp/0", "--listen", "/ip4/0.0.0.0/udp/0/quic-v1",
 		"--dht-mode", "client", "--retry-interval", "500ms", "--log-level", logLevel}
-	if site.Kind != None {
-		// Known to be behind NAT: reserve relay slots at once instead of
-		// waiting ~15 s for AutoNAT's first probe.
-		run = append(run, "--reachability", "private")
-	}
+	// No --reachability: every daemon runs with the default (auto), as a
+	// user's would. It reserves a relay slot on each bootstrap as soon as
+	// it connects, whatever AutoNAT later says, so the report's "reachable
+	// through the relay after" measures what users get.
 	p, err := daemon.Init(ctx, daemon.Config{
 		Bins: bins, Procs: l.procs, Name: name, Dir: dir, RunArgs: run,
 		Wrap: netnsExec(site.Host), Env: []string{KeyLogEnv + "=" + keyLog},
