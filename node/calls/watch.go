@@ -77,22 +77,13 @@ func (l *leg) watchPeer() {
 	}
 }
 
-// probePeer checks that the peer's daemon is still there: a ping on the
-// connection the call's signalling runs on, or, when that stream is gone
-// (it rode a circuit relay that expired), on any connection to the device.
+// probePeer checks that the peer's daemon is still there: a ping on every
+// connection to the device at once (the call's signalling connection among
+// them; one that does not answer is closed). Any answer will do: after the
+// peer moved to another network, the connection it opened from there (to
+// send its ICE restart) answers while the signalling one is dead.
 func (l *leg) probePeer() error {
 	c := l.c
-	l.wmu.Lock()
-	s := l.s
-	l.wmu.Unlock()
-	if s != nil && !l.sigLost.Load() {
-		if err := liveness.PingConn(c.ctx, s.Conn()); err == nil || !l.mending(time.Now()) {
-			return err
-		}
-		// After a network change the signalling connection may have
-		// died with the old address while a new one carries the
-		// restart: any connection to the device will do.
-	}
 	if liveness.ProbePeer(c.ctx, c.svc.Host.Network(), peerOf(l.device)) == 0 {
 		return liveness.ErrDead
 	}
