@@ -410,7 +410,17 @@ func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, mode
 // Lookup resolves an account ID to its devices and connects to those online.
 func (svc *Service) Lookup(ctx context.Context, id pcrypto.AccountID) (*apitype.Lookup, error) {
 	start := time.Now()
-	acct, results, err := svc.reachAccount(ctx, id, reachFull)
+	// Looking a stranger up does not dial it directly: as for a contact
+	// request, its devices are reached through their relay addresses
+	// when they publish some (a direct connection made here would
+	// carry the request later, which the device refuses).
+	mode := reachFull
+	if id != svc.ID.AccountCert.ID {
+		if c, err := svc.Store.Contact(id); err != nil || c.State != store.Accepted {
+			mode = reachRelayed
+		}
+	}
+	acct, results, err := svc.reachAccount(ctx, id, mode)
 	if err != nil {
 		return nil, err
 	}
