@@ -391,3 +391,57 @@ func TestCallICERestart(t *testing.T) {
 		t.Error("restart of an unknown call succeeded")
 	}
 }
+
+// TestPeerRestartFloodFollowedOnce (attacker review): a peer that asks for
+// ICE restarts as fast as it can (40 in a few ms; each one made the other
+// side gather anew, with a TURN allocation per server, and drop its path
+// for a moment) is followed at most once a second; the rest are dropped
+// and counted, and the call carries media again afterwards.
+func TestPeerRestartFloodFollowedOnce(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	alice := startNode(t, initAccount(t, "alice"), bs)
+	bob := startNode(t, initAccount(t, "bob"), bs)
+	waitPublished(t, alice, bob)
+	befriend(t, alice, bob)
+	if err := bob.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob.account.String(), Audio: "tone:700"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTone(t, alice, c.ID, 440)
+	waitTone(t, bob, c.ID, 700)
+	dropped0 := bob.SignallingDropped()
+	const n = 40
+	for i := range n {
+		if err := alice.RestartICE(apitype.CallAction{CallID: c.ID}); err != nil {
+			t.Fatalf("restart %d: %v", i, err)
+		}
+	}
+	test.WaitFor(t, 20*time.Second, func() error {
+		if d := bob.SignallingDropped() - dropped0; d < n-5 {
+			return fmt.Errorf("bob dropped %d of the %d restart requests", d, n)
+		}
+		return nil
+	})
+	if bc, _ := findCall(bob, c.ID); bc.ICERestarts > 3 {
+		t.Fatalf("bob followed %d of %d restarts sent within milliseconds, want at most a few", bc.ICERestarts, n)
+	}
+	received := func(x *testNode) uint64 {
+		cc, _ := findCall(x, c.ID)
+		for _, s := range cc.Streams {
+			if s.Direction == "receive" {
+				return s.Packets
+			}
+		}
+		return 0
+	}
+	a0, b0 := received(alice), received(bob)
+	test.WaitFor(t, 20*time.Second, func() error {
+		if a, b := received(alice), received(bob); a < a0+25 || b < b0+25 {
+			return fmt.Errorf("after the flood: alice got %d, bob %d packets more", a-a0, b-b0)
+		}
+		return nil
+	})
+}

@@ -48,6 +48,10 @@ const (
 	// minutes later. (Calls.iceServers fetches new credentials once the
 	// cached ones have less than a minute left.)
 	turnRenewBefore = 45 * time.Second
+	// peerRestartGap is the least time between two restarts the peer asks
+	// for that this side follows (an attacker's flood of signed restarts
+	// made a device gather and allocate on TURN 20 times a second).
+	peerRestartGap = time.Second
 	// restartGrace is how long after this device's network changed, or
 	// the peer last sent a restart message, a silent path counts as being
 	// mended: the peer-loss watch (watch.go) does not end the call for
@@ -101,6 +105,9 @@ type restartState struct {
 	// either says a silent path is being mended, not that the peer is
 	// gone (see watchPeer).
 	netChanged, peerSeen time.Time
+	// peerRestartAt is when this side last followed a restart the peer
+	// asked for (see peerRestartGap).
+	peerRestartAt time.Time
 	// queue holds control messages for control streams, sent in order by
 	// one goroutine while sending is true.
 	queue   [][]byte
@@ -400,6 +407,16 @@ func (l *leg) onRestart(m *callproto.Control) {
 		c.svc.sigDropped.Add(1)
 		return
 	}
+	if now := time.Now(); now.Sub(l.rs.peerRestartAt) < peerRestartGap {
+		// A peer restarting faster than any network change or silence
+		// makes it do is followed once per peerRestartGap: every restart
+		// gathers anew (a TURN allocation per server) and drops the path
+		// for a moment. The peer restarts again on silence if it needs to.
+		l.rs.mu.Unlock()
+		c.svc.sigDropped.Add(1)
+		return
+	}
+	l.rs.peerRestartAt = time.Now()
 	l.rs.peerGen = m.Generation
 	l.rs.peerSeen = time.Now()
 	crossed := l.rs.pending != 0

@@ -24,7 +24,7 @@ import (
 const (
 	// silenceLimit is how long the peer's media may stay silent before
 	// its daemon is probed.
-	silenceLimit = 2 * time.Second
+	silenceLimit = 2500 * time.Millisecond
 	// watchTick is how often the received-packet count is sampled.
 	watchTick = 250 * time.Millisecond
 )
