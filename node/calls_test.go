@@ -334,29 +334,10 @@ func TestHangUpWhileRingingAfterCandidates(t *testing.T) {
 // stays up with the same keys and SAS and media goes on both ways. Then
 // the same once more from the callee's side.
 func TestCallICERestart(t *testing.T) {
-	bs := startBootstraps(t, 1)
-	alice := startNode(t, initAccount(t, "alice"), bs)
-	bob := startNode(t, initAccount(t, "bob"), bs)
-	waitPublished(t, alice, bob)
-	befriend(t, alice, bob)
-	if err := bob.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
-		t.Fatal(err)
-	}
-	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob.account.String(), Audio: "tone:700"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, bob, c := connectedToneCall(t)
 	before := waitTone(t, alice, c.ID, 440)
 	waitTone(t, bob, c.ID, 700)
-	received := func(n *testNode) uint64 {
-		cc, _ := findCall(n, c.ID)
-		for _, s := range cc.Streams {
-			if s.Direction == "receive" {
-				return s.Packets
-			}
-		}
-		return 0
-	}
+	received := func(n *testNode) uint64 { return receivedPackets(n, c.ID) }
 	for i, side := range []*testNode{alice, bob} {
 		if err := side.RestartICE(apitype.CallAction{CallID: c.ID}); err != nil {
 			t.Fatalf("restart %d: %v", i+1, err)
@@ -398,18 +379,7 @@ func TestCallICERestart(t *testing.T) {
 // for a moment) is followed at most once a second; the rest are dropped
 // and counted, and the call carries media again afterwards.
 func TestPeerRestartFloodFollowedOnce(t *testing.T) {
-	bs := startBootstraps(t, 1)
-	alice := startNode(t, initAccount(t, "alice"), bs)
-	bob := startNode(t, initAccount(t, "bob"), bs)
-	waitPublished(t, alice, bob)
-	befriend(t, alice, bob)
-	if err := bob.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
-		t.Fatal(err)
-	}
-	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob.account.String(), Audio: "tone:700"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, bob, c := connectedToneCall(t)
 	waitTone(t, alice, c.ID, 440)
 	waitTone(t, bob, c.ID, 700)
 	dropped0 := bob.SignallingDropped()
@@ -428,15 +398,7 @@ func TestPeerRestartFloodFollowedOnce(t *testing.T) {
 	if bc, _ := findCall(bob, c.ID); bc.ICERestarts > 3 {
 		t.Fatalf("bob followed %d of %d restarts sent within milliseconds, want at most a few", bc.ICERestarts, n)
 	}
-	received := func(x *testNode) uint64 {
-		cc, _ := findCall(x, c.ID)
-		for _, s := range cc.Streams {
-			if s.Direction == "receive" {
-				return s.Packets
-			}
-		}
-		return 0
-	}
+	received := func(x *testNode) uint64 { return receivedPackets(x, c.ID) }
 	a0, b0 := received(alice), received(bob)
 	test.WaitFor(t, 20*time.Second, func() error {
 		if a, b := received(alice), received(bob); a < a0+25 || b < b0+25 {
@@ -444,4 +406,35 @@ func TestPeerRestartFloodFollowedOnce(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// connectedToneCall starts a bootstrap and two nodes that are contacts;
+// alice calls bob (auto-answer) with a 700 Hz tone, and bob answers with
+// 440 Hz.
+func connectedToneCall(t *testing.T) (alice, bob *testNode, c *apitype.Call) {
+	t.Helper()
+	bs := startBootstraps(t, 1)
+	alice = startNode(t, initAccount(t, "alice"), bs)
+	bob = startNode(t, initAccount(t, "bob"), bs)
+	waitPublished(t, alice, bob)
+	befriend(t, alice, bob)
+	if err := bob.Store().SetSetting(string(node.SettingAutoAnswer), "contacts"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := alice.StartCall(context.Background(), apitype.CallRequest{AccountID: bob.account.String(), Audio: "tone:700"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return alice, bob, c
+}
+
+// receivedPackets is how many packets n's side of call id received.
+func receivedPackets(n *testNode, id string) uint64 {
+	cc, _ := findCall(n, id)
+	for _, s := range cc.Streams {
+		if s.Direction == "receive" {
+			return s.Packets
+		}
+	}
+	return 0
 }
