@@ -438,3 +438,28 @@ func receivedPackets(n *testNode, id string) uint64 {
 	}
 	return 0
 }
+
+// TestBlockEndsCall (restart attacker review): blocking a contact during a
+// call with it ends the call on both sides; before, the blocked contact
+// kept the call, and could mend it through ICE restarts after any network
+// change.
+func TestBlockEndsCall(t *testing.T) {
+	alice, bob, c := connectedToneCall(t)
+	waitTone(t, alice, c.ID, 440)
+	waitTone(t, bob, c.ID, 700)
+	if _, err := bob.BlockContact(alice.account); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*testNode{bob, alice} {
+		test.WaitFor(t, 10*time.Second, func() error {
+			cc, _ := findCall(n, c.ID)
+			if cc.State != "ended" {
+				return fmt.Errorf("%s's call is %s after bob blocked alice", n.dir, cc.State)
+			}
+			return nil
+		})
+	}
+	if bc, _ := findCall(bob, c.ID); !strings.Contains(bc.Reason, "removed or blocked") {
+		t.Errorf("bob's end reason %q does not say why", bc.Reason)
+	}
+}

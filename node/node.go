@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/account"
 	"github.com/parleyhq/parley/node/calls"
 	"github.com/parleyhq/parley/node/conference"
@@ -276,10 +277,14 @@ func (n *Node) buildServices() (err error) {
 		return err
 	}
 	var devs *devices.Service
+	var cl *calls.Service
 	cs, err := contacts.New(env, n.presenceSvc, contacts.Options{
 		RetryInterval: n.o.RetryInterval, AccountCacheTTL: n.o.AccountCacheTTL,
 		StrangersRelayOnly: n.o.StrangersRelayOnly,
 		Changed:            func() { devs.KickSync() },
+		// A contact blocked or removed (here or by them) is no longer
+		// one to be in a call with.
+		NoLongerAccepted: func(a crypto.AccountID) { cl.EndCallsWith(a, "the contact was removed or blocked") },
 	})
 	if err != nil {
 		return err
@@ -292,7 +297,7 @@ func (n *Node) buildServices() (err error) {
 	if err != nil {
 		return err
 	}
-	cl, err := calls.New(env, n.presenceSvc, cs, calls.Options{ICELoopback: n.o.ICELoopback, ICERelayOnly: n.o.ICERelayOnly, TestOnlyWithholdConfirm: n.o.TestOnlyWithholdSASConfirm})
+	cl, err = calls.New(env, n.presenceSvc, cs, calls.Options{ICELoopback: n.o.ICELoopback, ICERelayOnly: n.o.ICERelayOnly, TestOnlyWithholdConfirm: n.o.TestOnlyWithholdSASConfirm})
 	if err != nil {
 		return err
 	}

@@ -192,3 +192,13 @@ func (svc *Service) VanishForTest() {
 	}
 	svc.dropSpare()
 }
+
+// EndCallsWith hangs up every call with account acct that is not part of a
+// conference (a contact that was blocked or removed), giving reason.
+func (svc *Service) EndCallsWith(acct pcrypto.AccountID, reason string) {
+	for _, c := range svc.activeCalls() {
+		if c.peer == acct && c.conf == (callproto.CallID{}) {
+			c.end(reason, callproto.ControlHangup)
+		}
+	}
+}

@@ -231,6 +231,9 @@ func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string, 
 	if t.Event != "" {
 		svc.Events.Publish(apitype.Event{Type: t.Event, Time: svc.Now(), Account: id.String(), Message: message})
 	}
+	if state == StateAccepted && t.Next != StateAccepted && svc.o.NoLongerAccepted != nil {
+		go svc.o.NoLongerAccepted(id)
+	}
 	return t, nil
 }
 

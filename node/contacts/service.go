@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/presence"
 	"github.com/parleyhq/parley/node/service"
 )
@@ -41,6 +42,10 @@ type Options struct {
 	// Changed is called after a local change the account's other devices
 	// should learn of (a rename); the devices service syncs then. Optional.
 	Changed func()
+	// NoLongerAccepted, if set, is called (on a goroutine of its own)
+	// when an accepted contact is blocked or removed, by the user or by
+	// the contact's own message: the calls service ends calls with it.
+	NoLongerAccepted func(pcrypto.AccountID)
 }
 
 // Service is the contacts service of one device.
