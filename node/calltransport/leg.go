@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -441,6 +442,14 @@ func (l *Leg) Restart(remoteUfrag, remotePwd string, announce func(ufrag, pwd st
 // TURN server among them.
 func (l *Leg) SetServers(servers []ICEServer) error {
 	l.mu.Lock()
+	if slices.Equal(servers, l.cfg.Config.Servers) {
+		// Unchanged (the cached credentials of the last restart): no
+		// update, which pion applies on its loop while a gathering
+		// still under way reads the servers unlocked.
+		l.mu.Unlock()
+		return nil
+	}
+	l.cfg.Config.Servers = slices.Clone(servers)
 	r := resolved{Config: l.cfg.Config}
 	l.mu.Unlock()
 	r.Servers = servers
