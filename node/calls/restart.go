@@ -570,3 +570,11 @@ func (l *leg) mending(now time.Time) bool {
 	defer l.rs.mu.Unlock()
 	return now.Sub(l.rs.netChanged) < restartGrace || now.Sub(l.rs.peerSeen) < restartGrace
 }
+
+// restartPending reports whether this side's last ICE restart still waits
+// for the peer's answer.
+func (l *leg) restartPending() bool {
+	l.rs.mu.Lock()
+	defer l.rs.mu.Unlock()
+	return l.rs.pending != 0
+}

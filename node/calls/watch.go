@@ -25,6 +25,10 @@ const (
 	// silenceLimit is how long the peer's media may stay silent before
 	// its daemon is probed.
 	silenceLimit = 2500 * time.Millisecond
+	// pendingRestartLimit is the silence a call survives while this
+	// side's ICE restart waits for the peer's answer (a relay failover:
+	// the restart goes over a new connection through another relay).
+	pendingRestartLimit = 4 * time.Second
 	// watchTick is how often the received-packet count is sampled.
 	watchTick = 250 * time.Millisecond
 )
@@ -65,7 +69,7 @@ func (l *leg) watchPeer() {
 		if c.ctx.Err() != nil {
 			return
 		}
-		if l.mending(time.Now()) && silent < restartGiveUp {
+		if (l.mending(time.Now()) && silent < restartGiveUp) || (l.restartPending() && silent < pendingRestartLimit) {
 			// This device's network changed, or the peer is restarting
 			// ICE with us: the old connection is dead, the peer is not.
 			continue

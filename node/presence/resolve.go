@@ -13,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
@@ -399,7 +400,27 @@ func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, mode
 					// directly, and its presence says where.
 				}
 			}
+			// The addresses are fresh from the DHT: dials that failed
+			// before (the device was down, or restarting) are moot, and
+			// the swarm's backoff for them must not fail this one.
+			if b, ok := svc.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+				b.Backoff().Clear(pid)
+			}
 			r.Err = svc.Host.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: r.Presence.Addrs})
+			if r.Err != nil && len(relayAddrs(r.Presence.Addrs)) > 0 {
+				// A device that restarted after a crash is reached
+				// through a relay that may still hold its dead
+				// connection until the bootstrap's probe closes it
+				// (liveness.Timeout): one more try after that.
+				select {
+				case <-dctx.Done():
+				case <-time.After(liveness.Timeout):
+					if b, ok := svc.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+						b.Backoff().Clear(pid)
+					}
+					r.Err = svc.Host.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: r.Presence.Addrs})
+				}
+			}
 			r.Connected = r.Err == nil
 		}(&results[i])
 	}

@@ -53,6 +53,12 @@ func TestPeerKilledMidCall(t *testing.T) {
 	if err := to.waitRelayAddr(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The relay slot is taken the moment the bootstrap is connected; the
+	// new presence record follows. (The bootstrap's relay also holds the
+	// killed process's connection until its probe closes it, ≤ 1.5 s.)
+	if err := to.WaitPublished(ctx); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	if err := from.CLIJSON(ctx, &c, "call", to.AccountID, "--wait", "10s"); err != nil {
 		t.Fatalf("call after the callee's restart (after %v): %v", time.Since(start).Round(time.Millisecond), err)
