@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -279,11 +280,12 @@ func codecByPT(pt uint8) (media.Codec, bool) {
 func (svc *Service) iceServers(ctx context.Context) []calltransport.ICEServer {
 	svc.turnMu.Lock()
 	defer svc.turnMu.Unlock()
-	if time.Until(svc.turnExpires) > time.Minute {
+	if time.Until(svc.turnExpires) > time.Minute && (svc.turnCovers() || time.Since(svc.turnFetched) < turnRefetchGap) {
 		return svc.turnServers
 	}
 	var out []calltransport.ICEServer
 	var exp time.Time
+	svc.turnFrom, svc.turnFetched = svc.turnFrom[:0], time.Now()
 	for _, bs := range svc.pres.Bootstraps() {
 		if !svc.pres.Connected(bs.ID) {
 			continue
@@ -298,10 +300,30 @@ func (svc *Service) iceServers(ctx context.Context) []calltransport.ICEServer {
 		for _, u := range cred.URLs {
 			out = append(out, calltransport.ICEServer{URL: u, Username: cred.Username, Password: cred.Password})
 		}
+		svc.turnFrom = append(svc.turnFrom, bs.ID)
 		if exp.IsZero() || cred.Expires.Before(exp) {
 			exp = cred.Expires
 		}
 	}
 	svc.turnServers, svc.turnExpires = out, exp
 	return out
+}
+
+// turnRefetchGap is the least time between two credential rounds made
+// because a connected bootstrap is missing from the cached servers (it
+// refused, or was not connected then).
+const turnRefetchGap = 5 * time.Second
+
+// turnCovers reports whether the cached TURN servers include every
+// bootstrap connected now; svc.turnMu is held. A bootstrap that refused at
+// first (it did not hold the account record yet) or connected later would
+// otherwise be left out until the credentials expire, and a call whose
+// relay dies could not move to it.
+func (svc *Service) turnCovers() bool {
+	for _, bs := range svc.pres.Bootstraps() {
+		if svc.pres.Connected(bs.ID) && !slices.Contains(svc.turnFrom, bs.ID) {
+			return false
+		}
+	}
+	return true
 }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calltransport"
@@ -61,9 +62,11 @@ type Service struct {
 
 	spare spareLeg // a callee leg gathered ahead of need (spare.go)
 
-	turnMu      sync.Mutex // guards turnServers and turnExpires
+	turnMu      sync.Mutex // guards the turn* fields
 	turnServers []calltransport.ICEServer
 	turnExpires time.Time
+	turnFrom    []peer.ID // the bootstraps turnServers came from
+	turnFetched time.Time // when credentials were last asked for
 }
 
 // New returns the calls service.

@@ -90,13 +90,6 @@ func TestRelayFailover(t *testing.T) {
 	rounds := 2
 	if v, err := strconv.Atoi(os.Getenv(failoversEnv)); err == nil && v > 0 {
 		rounds = v
-	} else {
-		// Known regression on main (docs/connectivity.md, "Relay
-		// failover"): since the merge with the peer-loss watch and the
-		// relay slot at start, the ICE restart does not reach the peer
-		// through the second bootstrap's relay and the call ends. It
-		// passed 8 of 8 on its branch. Run it on request until fixed.
-		t.Skip("relay failover is a known regression on main; set " + failoversEnv + "=N to run it")
 	}
 	skipUnsupported(t)
 	b := labBinaries(t)
