@@ -56,7 +56,7 @@ var (
 type Call struct {
 	svc      *Service
 	id       callproto.CallID
-	conf     callproto.CallID // the conference this call belongs to; zero for 1:1
+	conf     callproto.CallID // the conference this call belongs to (zero for 1:1); set at creation, never changed
 	outgoing bool
 	peer     pcrypto.AccountID
 	started  time.Time
@@ -283,11 +283,11 @@ var toneCandidates = func() []float64 {
 	return fs
 }()
 
-// newCall registers a call.
-func (svc *Service) newCall(id callproto.CallID, outgoing bool, peerAcct pcrypto.AccountID) *Call {
+// newCall registers a call of conference conf (zero: a 1:1 call).
+func (svc *Service) newCall(id callproto.CallID, outgoing bool, peerAcct pcrypto.AccountID, conf callproto.CallID) *Call {
 	ctx, cancel := context.WithCancel(svc.runCtx())
 	c := &Call{
-		svc: svc, id: id, outgoing: outgoing, peer: peerAcct, started: time.Now(),
+		svc: svc, id: id, outgoing: outgoing, peer: peerAcct, conf: conf, started: time.Now(),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), decide: make(chan callDecision, 1),
 		state: StateCalling, sinks: map[string]*recvStream{},
 	}
@@ -447,12 +447,12 @@ func (svc *Service) startCall(acct pcrypto.AccountID, targets []pcrypto.DeviceID
 		closeSources(sources)
 		return nil, err
 	}
-	c := svc.newCall(id, true, acct)
+	c := svc.newCall(id, true, acct, conf)
 	if before != nil {
 		before(c)
 	}
 	c.mu.Lock()
-	c.sources, c.opts, c.conf = sources, req, conf
+	c.sources, c.opts = sources, req
 	for _, d := range targets {
 		c.legs = append(c.legs, &leg{c: c, device: d})
 	}

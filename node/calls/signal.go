@@ -471,13 +471,12 @@ func (svc *Service) handleCallStream(s network.Stream) {
 		return
 	}
 	checked := time.Now()
-	c := svc.newCall(offer.CallID, false, offer.From)
+	c := svc.newCall(offer.CallID, false, offer.From, offer.Conference)
 	c.mu.Lock()
 	c.started = offerAt // setup counts from the offer's arrival
 	c.mu.Unlock()
 	c.markAt(apitype.StepOfferReceived, offerAt)
 	c.markAt(apitype.StepOfferChecked, checked)
-	c.conf = offer.Conference
 	l.c = c
 	c.mu.Lock()
 	c.legs = []*leg{l}

@@ -37,7 +37,7 @@ func TestCallStateWalk(t *testing.T) {
 			t.Run(string(s)+"/"+strings.ReplaceAll(string(in), " ", "-"), func(t *testing.T) {
 				var id callproto.CallID
 				id[0], id[1] = byte(order[s]), byte(len(in))
-				c := svc.newCall(id, true, svc.ID.AccountCert.ID)
+				c := svc.newCall(id, true, svc.ID.AccountCert.ID, callproto.CallID{})
 				if s == StateEnded {
 					c.end("test", "")
 				}

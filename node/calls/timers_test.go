@@ -22,7 +22,7 @@ func TestConfirmWaitMarksUnverified(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		events, stop := svc.Events.Subscribe()
 		defer stop()
-		c := svc.newCall(callproto.CallID{0xc0}, false, svc.ID.AccountCert.ID)
+		c := svc.newCall(callproto.CallID{0xc0}, false, svc.ID.AccountCert.ID, callproto.CallID{})
 		go c.awaitConfirm()
 		time.Sleep(confirmWait - time.Millisecond)
 		synctest.Wait()
@@ -40,7 +40,7 @@ func TestConfirmWaitMarksUnverified(t *testing.T) {
 		c.end("test", "")
 
 		// A confirmation that came in time: no mark.
-		c = svc.newCall(callproto.CallID{0xc1}, false, svc.ID.AccountCert.ID)
+		c = svc.newCall(callproto.CallID{0xc1}, false, svc.ID.AccountCert.ID, callproto.CallID{})
 		go c.awaitConfirm()
 		time.Sleep(confirmWait / 2)
 		c.mu.Lock()
@@ -60,7 +60,7 @@ func TestConfirmWaitMarksUnverified(t *testing.T) {
 func TestRingTimeoutEndsUnansweredCall(t *testing.T) {
 	svc := newTestNode(t, "alice")
 	synctest.Test(t, func(t *testing.T) {
-		c := svc.newCall(callproto.CallID{0xd0}, true, svc.ID.AccountCert.ID)
+		c := svc.newCall(callproto.CallID{0xd0}, true, svc.ID.AccountCert.ID, callproto.CallID{})
 		go c.giveUpUnanswered()
 		time.Sleep(ringTimeout - time.Millisecond)
 		synctest.Wait()
@@ -74,7 +74,7 @@ func TestRingTimeoutEndsUnansweredCall(t *testing.T) {
 		}
 
 		// Hung up while ringing: the timer goroutine returns at once.
-		c = svc.newCall(callproto.CallID{0xd1}, true, svc.ID.AccountCert.ID)
+		c = svc.newCall(callproto.CallID{0xd1}, true, svc.ID.AccountCert.ID, callproto.CallID{})
 		start := time.Now()
 		done := make(chan struct{})
 		go func() { c.giveUpUnanswered(); close(done) }()
