@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // Config is what Run keeps connected, and how.
@@ -47,8 +48,14 @@ type Config struct {
 }
 
 // Run checks every peer, dials those not connected whose backoff has
-// passed, and repeats until ctx is done.
+// passed, and repeats until ctx is done. The dials of a round run at once,
+// and each is handled as it ends: a bootstrap that does not answer (its
+// dial hangs until DialTimeout) delays neither the others nor Joined.
 func Run(ctx context.Context, c Config) {
+	type result struct {
+		p   peer.ID
+		err error
+	}
 	backoff := make(map[peer.ID]time.Duration)
 	next := make(map[peer.ID]time.Time)
 	// unproven counts a peer's successful dials since a round last found
@@ -61,19 +68,60 @@ func Run(ctx context.Context, c Config) {
 	// down holds the peers whose outage was reported (Warn), until they
 	// are reached again.
 	down := make(map[peer.ID]bool)
+	// dialing holds the peers with a dial in flight; results receives
+	// their ends (buffered for every peer, so a dial never blocks on a
+	// Run that has returned).
+	dialing := make(map[peer.ID]bool)
+	results := make(chan result, len(c.Peers))
 	t := time.NewTimer(0)
 	defer t.Stop()
+	// backOff schedules p's next dial after a failure and returns the wait.
+	backOff := func(p peer.ID) time.Duration {
+		b := min(max(2*backoff[p], c.MinBackoff), c.MaxBackoff)
+		backoff[p] = b
+		next[p] = time.Now().Add(b)
+		return b
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-c.Kick: // a nil Kick never receives
+		case r := <-results:
+			delete(dialing, r.p)
+			if ctx.Err() != nil {
+				return
+			}
+			if r.err != nil {
+				b := backOff(r.p)
+				if !down[r.p] {
+					down[r.p] = true
+					c.Log.Warn(c.Name+" unreachable; retrying in the background", "peer", r.p, "addrs", addrsOf(c.Peers, r.p), "err", r.err, "retry_in", b)
+				} else {
+					c.Log.Debug(c.Name+" still unreachable", "peer", r.p, "err", r.err, "retry_in", b)
+				}
+			} else {
+				if down[r.p] {
+					delete(down, r.p)
+					c.Log.Info("reached "+c.Name+" again", "peer", r.p)
+				} else {
+					c.Log.Info("connected to "+c.Name, "peer", r.p)
+				}
+				if unproven[r.p]++; unproven[r.p] > 1 {
+					backOff(r.p) // a round then that finds it up proves it
+				}
+				if c.Joined != nil {
+					c.Joined()
+				}
+			}
 		}
 		wait := c.Recheck
-		joined := false
 		for _, p := range c.Peers {
 			now := time.Now()
+			if dialing[p.ID] {
+				continue
+			}
 			if c.Host.Network().Connectedness(p.ID) == network.Connected {
 				backoff[p.ID], unproven[p.ID] = 0, 0
 				continue
@@ -82,42 +130,29 @@ func Run(ctx context.Context, c Config) {
 				wait = min(wait, next[p.ID].Sub(now))
 				continue
 			}
-			dctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
-			err := c.Host.Connect(dctx, p)
-			cancel()
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				b := min(max(2*backoff[p.ID], c.MinBackoff), c.MaxBackoff)
-				backoff[p.ID] = b
-				next[p.ID] = time.Now().Add(b)
-				wait = min(wait, b)
-				if !down[p.ID] {
-					down[p.ID] = true
-					c.Log.Warn(c.Name+" unreachable; retrying in the background", "peer", p.ID, "addrs", p.Addrs, "err", err, "retry_in", b)
-				} else {
-					c.Log.Debug(c.Name+" still unreachable", "peer", p.ID, "err", err, "retry_in", b)
-				}
-				continue
-			}
-			if down[p.ID] {
-				delete(down, p.ID)
-				c.Log.Info("reached "+c.Name+" again", "peer", p.ID)
-			} else {
-				c.Log.Info("connected to "+c.Name, "peer", p.ID)
-			}
-			if unproven[p.ID]++; unproven[p.ID] > 1 {
-				b := min(max(2*backoff[p.ID], c.MinBackoff), c.MaxBackoff)
-				backoff[p.ID] = b
-				next[p.ID] = time.Now().Add(b)
-				wait = min(wait, b) // a round then that finds it up proves it
-			}
-			joined = true
+			dialing[p.ID] = true
+			go func() {
+				dctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
+				defer cancel()
+				results <- result{p.ID, c.Host.Connect(dctx, p)}
+			}()
 		}
-		if joined && c.Joined != nil {
-			c.Joined()
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
 		}
 		t.Reset(wait)
 	}
+}
+
+// addrsOf returns the configured addresses of p.
+func addrsOf(peers []peer.AddrInfo, p peer.ID) []ma.Multiaddr {
+	for _, pi := range peers {
+		if pi.ID == p {
+			return pi.Addrs
+		}
+	}
+	return nil
 }

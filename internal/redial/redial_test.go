@@ -3,6 +3,7 @@ package redial
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -134,5 +135,73 @@ func TestRunWarnsOnceAndOnRecovery(t *testing.T) {
 	out := logs.String()
 	if n := strings.Count(out, "level=WARN"); n != 1 || !strings.Contains(out, dead.Addrs[0].String()) || !strings.Contains(out, "err=") {
 		t.Fatalf("%d WARN lines for one outage (want 1, with the address and the cause):\n%s", n, out)
+	}
+}
+
+// silentPeer is a peer ID at a loopback port that accepts TCP connections
+// and never says a word: a dial to it hangs until the dialer gives up, as
+// one to a bootstrap whose answers are lost does. gaveUp is closed when
+// the dialer closes the first connection.
+func silentPeer(t *testing.T) (pi peer.AddrInfo, gaveUp <-chan struct{}) {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	closed := make(chan struct{})
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// Read what the dialer sends until it hangs up.
+		_, _ = io.Copy(io.Discard, c)
+		close(closed)
+	}()
+	h := newHost(t) // only for an ID
+	id := h.ID()
+	_ = h.Close()
+	return peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port))}}, closed
+}
+
+// TestRunDialsPeersAtOnce: a peer whose dial hangs, listed first, does not
+// hold up the others: the live peer is connected and Joined called while
+// the first dial still waits. The dials of a round used to run one after
+// the other, so a daemon whose first bootstrap did not answer reached the
+// second only after the 10-second dial timeout (the NAT lab's relay
+// failover found a callee connected to one bootstrap of two).
+func TestRunDialsPeersAtOnce(t *testing.T) {
+	a, b := newHost(t), newHost(t)
+	silent, gaveUp := silentPeer(t)
+	var joined atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, Config{
+			Host:        a,
+			Peers:       []peer.AddrInfo{silent, {ID: b.ID(), Addrs: b.Addrs()}},
+			DialTimeout: time.Minute,
+			MinBackoff:  time.Hour,
+			MaxBackoff:  time.Hour,
+			Recheck:     time.Hour,
+			Joined:      func() { joined.Add(1) },
+			Log:         slog.New(slog.DiscardHandler),
+			Name:        "test peer",
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	test.WaitFor(t, 30*time.Second, func() error {
+		if a.Network().Connectedness(b.ID()) != network.Connected || joined.Load() != 1 {
+			return errNotYet
+		}
+		return nil
+	})
+	select {
+	case <-gaveUp:
+		t.Fatal("the live peer was joined only after the dial to the silent one ended")
+	default:
 	}
 }

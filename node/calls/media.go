@@ -311,8 +311,14 @@ func (svc *Service) iceServers(ctx context.Context) []calltransport.ICEServer {
 
 // turnRefetchGap is the least time between two credential rounds made
 // because a connected bootstrap is missing from the cached servers (it
-// refused, or was not connected then).
-const turnRefetchGap = 5 * time.Second
+// refused, or was not connected then). It is short: the round that
+// matters is the one of an ICE restart after a relay died, and a
+// bootstrap that refused because it did not hold the account record yet
+// forgets that verdict as soon as the record reaches it. (At 5 s, a
+// relayed call whose TURN server died 3.5 s after the first round
+// restarted with no relay at all, and its restarts then crossed the
+// peer's for seconds: the NAT lab's relay failover.)
+const turnRefetchGap = time.Second
 
 // turnCovers reports whether the cached TURN servers include every
 // bootstrap connected now; svc.turnMu is held. A bootstrap that refused at

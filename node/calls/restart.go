@@ -535,6 +535,10 @@ func (svc *Service) refreshPeerAddrs(acct pcrypto.AccountID, d pcrypto.DeviceID)
 	if p, err := svc.pres.ResolvePresence(lctx, acct, d); err == nil {
 		svc.Host.Peerstore().AddAddrs(pid, p.Addrs, peerstore.RecentlyConnectedAddrTTL)
 	}
+	// The record (and what identify said before) may list circuits
+	// through a bootstrap that died: a dial through it would hold up the
+	// others for seconds.
+	svc.pres.DropDeadCircuits(pid, nil)
 }
 
 // presenceLookupTimeout bounds the presence lookup of refreshPeerAddrs.

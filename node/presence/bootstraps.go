@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -141,4 +142,44 @@ func interfaceAddrs() []netip.Addr {
 		}
 	}
 	return out
+}
+
+// relayOf returns the relay peer of a circuit address (the last /p2p
+// before /p2p-circuit), or "" when a is not one.
+func relayOf(a ma.Multiaddr) peer.ID {
+	var relay peer.ID
+	for _, c := range a {
+		switch c.Code() {
+		case ma.P_P2P:
+			if id, err := peer.Decode(c.Value()); err == nil {
+				relay = id
+			}
+		case ma.P_CIRCUIT:
+			return relay
+		}
+	}
+	return ""
+}
+
+// DropDeadCircuits removes from the peerstore the circuit addresses of p
+// through a configured bootstrap this host is not connected to, and
+// returns addrs without them. libp2p's relay client lets one circuit dial
+// per destination run and the others wait for it, trying a peer's
+// circuits one after another: one through a bootstrap that died hangs
+// until the relay dial gives up (5 s) and holds up those through the
+// live bootstraps. A bootstrap that comes back is joined by the bootstrap
+// loop, and the device's next presence record or our next lookup lists
+// its circuit again.
+func (svc *Service) DropDeadCircuits(p peer.ID, addrs []ma.Multiaddr) []ma.Multiaddr {
+	dead := func(a ma.Multiaddr) bool {
+		r := relayOf(a)
+		return r != "" && svc.IsBootstrap(r) && !svc.Connected(r)
+	}
+	ps := svc.Host.Peerstore()
+	for _, a := range ps.Addrs(p) {
+		if dead(a) {
+			ps.SetAddr(p, a, 0)
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(addrs), dead)
 }

@@ -380,8 +380,9 @@ func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, mode
 			}
 			dctx, cancel := context.WithTimeout(ctx, svc.o.LookupTimeout)
 			defer cancel()
+			addrs := svc.DropDeadCircuits(pid, r.Presence.Addrs)
 			if relayed && !svc.hasDirectConn(pid) {
-				published := relayAddrs(r.Presence.Addrs)
+				published := relayAddrs(addrs)
 				relays := published
 				if len(relays) == 0 {
 					relays = svc.bootstrapCircuits()
@@ -406,8 +407,8 @@ func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, mode
 			if b, ok := svc.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
 				b.Backoff().Clear(pid)
 			}
-			r.Err = svc.Host.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: r.Presence.Addrs})
-			if r.Err != nil && len(relayAddrs(r.Presence.Addrs)) > 0 {
+			r.Err = svc.Host.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: addrs})
+			if r.Err != nil && len(relayAddrs(addrs)) > 0 {
 				// A device that restarted after a crash is reached
 				// through a relay that may still hold its dead
 				// connection until the bootstrap's probe closes it
@@ -418,7 +419,7 @@ func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, mode
 					if b, ok := svc.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
 						b.Backoff().Clear(pid)
 					}
-					r.Err = svc.Host.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: r.Presence.Addrs})
+					r.Err = svc.Host.Connect(dctx, peer.AddrInfo{ID: pid, Addrs: svc.DropDeadCircuits(pid, addrs)})
 				}
 			}
 			r.Connected = r.Err == nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/node/localapi/apitype"
+	"github.com/parleyhq/parley/test/wait"
 )
 
 // FailoverResult is what the end of a relayed call's TURN server cost the
@@ -54,6 +55,17 @@ func (s *Session) RunFailover(ctx context.Context, caller, callee Kind, settle t
 	if from == nil || to == nil || s.Bootstrap2 == nil {
 		return r, fmt.Errorf("%w: need a %v caller, a %v callee and two bootstraps", ErrBadOptions, caller, callee)
 	}
+	// Both ends must be reachable through either bootstrap before the
+	// call, as daemons that have run for a while are: the failover is
+	// the subject here, not how soon after its start a daemon holds a
+	// second relay slot.
+	for _, d := range []*Daemon{from, to} {
+		if d.Site.Kind.NATed() {
+			if err := d.waitRelayAddrs(ctx, 2); err != nil {
+				return r, err
+			}
+		}
+	}
 	id, err := s.placeCall(ctx, from, to)
 	if err != nil {
 		return r, err
@@ -62,14 +74,23 @@ func (s *Session) RunFailover(ctx context.Context, caller, callee Kind, settle t
 	if err := s.steady(ctx, from, to, id, settle); err != nil {
 		return r, err
 	}
-	c, err := from.Call(ctx, id)
-	if err != nil {
+	// The path is read until it names a relay: on a loaded machine a
+	// stall of media can make the caller restart ICE before the kill, and
+	// a call between restarts has no path for a moment.
+	var relay netip.Addr
+	if err := wait.For(ctx, 10*time.Second, func() error {
+		c, err := from.Call(ctx, id)
+		if err != nil {
+			return err
+		}
+		r.Before = c.Path
+		var ok bool
+		if relay, ok = relayServer(c.Path); !ok {
+			return fmt.Errorf("the call is not relayed: %s", pathText(c.Path))
+		}
+		return nil
+	}); err != nil {
 		return r, err
-	}
-	r.Before = c.Path
-	relay, ok := relayServer(c.Path)
-	if !ok {
-		return r, fmt.Errorf("the call is not relayed: %s", pathText(c.Path))
 	}
 	r.Killed = relay
 	g, err := s.watchGaps(ctx, id, from, to)

@@ -116,16 +116,26 @@ func (l *Lab) NewDaemon(ctx context.Context, bins daemon.Binaries, site *Site, n
 // waitRelayAddr polls until the daemon lists a circuit relay address (it
 // holds a reservation on the bootstrap, so NATed peers can reach it).
 func (d *Daemon) waitRelayAddr(ctx context.Context) error {
+	return d.waitRelayAddrs(ctx, 1)
+}
+
+// waitRelayAddrs polls until the daemon lists circuit relay addresses
+// through n different relays (it holds a reservation on n bootstraps).
+func (d *Daemon) waitRelayAddrs(ctx context.Context, n int) error {
 	return wait.For(ctx, reachTimeout, func() error {
 		s, err := d.Status(ctx)
 		if err != nil {
 			return err
 		}
+		relays := make(map[string]bool)
 		for _, a := range s.Addrs {
-			if strings.Contains(a, "/p2p-circuit") {
-				return nil
+			if before, _, ok := strings.Cut(a, "/p2p-circuit"); ok {
+				relays[before[strings.LastIndex(before, "/p2p/")+1:]] = true
 			}
 		}
-		return fmt.Errorf("%s has no relay address yet (reachability %s)", d.Name, s.Reachability)
+		if len(relays) < n {
+			return fmt.Errorf("%s has relay addresses through %d bootstraps, want %d (reachability %s)", d.Name, len(relays), n, s.Reachability)
+		}
+		return nil
 	})
 }
