@@ -120,12 +120,22 @@ func blindPublic(pub ed25519.PublicKey, key []byte, period uint64) (ed25519.Publ
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrWeakKey, err)
 	}
-	out := ed25519.PublicKey(new(edwards25519.Point).ScalarMult(h, p).Bytes())
-	if err := CheckPublicKey(out); err != nil {
-		// h = 0 mod l: probability 2^-252.
-		return nil, fmt.Errorf("blinded key: %w", err)
+	out := new(edwards25519.Point).ScalarMult(h, p)
+	if err := checkBlinded(out); err != nil {
+		return nil, err
 	}
-	return out, nil
+	return out.Bytes(), nil
+}
+
+// checkBlinded refuses a blinded key of small order. A' = h·A, where A
+// passed CheckPublicKey (so its prime-order part is not zero), is of small
+// order only when h = 0 mod l (probability 2^-252); Bytes is always the
+// canonical encoding. So this cheap test stands for CheckPublicKey.
+func checkBlinded(p *edwards25519.Point) error {
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return fmt.Errorf("%w: blinded key of small order", ErrWeakKey)
+	}
+	return nil
 }
 
 // NewBlindedKey blinds the Ed25519 key of the 32-byte seed for period;
@@ -161,10 +171,11 @@ func newBlindedKey(seed, key []byte, period uint64) (*BlindedKey, error) {
 	b := &BlindedKey{}
 	b.s.Multiply(h, a)
 	a.Set(edwards25519.NewScalar())
-	copy(b.pub[:], new(edwards25519.Point).ScalarBaseMult(&b.s).Bytes())
-	if err := CheckPublicKey(b.pub[:]); err != nil {
-		return nil, fmt.Errorf("blinded key: %w", err)
+	pt := new(edwards25519.Point).ScalarBaseMult(&b.s)
+	if err := checkBlinded(pt); err != nil {
+		return nil, err
 	}
+	copy(b.pub[:], pt.Bytes())
 	ph := sha512.New()
 	ph.Write([]byte(blindPrefixCtx))
 	ph.Write(digest[32:])

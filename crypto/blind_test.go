@@ -237,3 +237,24 @@ func TestBlindEnvelope(t *testing.T) {
 	}
 	bk.Wipe()
 }
+
+// BenchmarkBlindPublicKey is what a reader pays per lookup to find the key.
+func BenchmarkBlindPublicKey(b *testing.B) {
+	pub := ed25519.NewKeyFromSeed(blindKATSeed()).Public().(ed25519.PublicKey)
+	for i := 0; b.Loop(); i++ {
+		if _, err := BlindPublicKey(pub, uint64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBlindSign is what a publisher pays per record.
+func BenchmarkBlindSign(b *testing.B) {
+	seed := blindKATSeed()
+	msg := make([]byte, 2048)
+	for i := 0; b.Loop(); i++ {
+		if _, err := BlindSign(seed, uint64(i), msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

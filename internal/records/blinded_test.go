@@ -367,3 +367,27 @@ func TestBlindLargestRecordFits(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkOpenBlindAccount is a reader's whole cost for one blinded
+// account record: derive the key, verify, open, and validate the inner
+// record (certificate chains included).
+func BenchmarkOpenBlindAccount(b *testing.B) {
+	a, _, rec := blindFix(b)
+	for b.Loop() {
+		if _, err := OpenBlindAccount(a.key.Public(), testPeriod, rec, testNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseAccount is the same for the unblinded record, to compare.
+func BenchmarkParseAccount(b *testing.B) {
+	_, inner, _ := blindFix(b)
+	a, _ := fixtures(b)
+	key := AccountKey(a.key.ID())
+	for b.Loop() {
+		if _, err := ParseAccount(key, inner, testNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
