@@ -2,7 +2,8 @@
 // IDs, typed account and device keys, the X.509 account and device
 // certificates and the account's CRL, passphrase sealing, the encrypted
 // account archive, and domain-separated Ed25519 signatures. It depends only
-// on the standard library, golang.org/x/crypto and base58, so the CLI can
+// on the standard library, golang.org/x/crypto, base58 and
+// filippo.io/edwards25519, so the CLI can
 // import it without pulling in the network stack. docs/identity.md is the
 // user-facing description of everything here.
 //
@@ -60,6 +61,17 @@
 // "parley/contact-request/v1", so a signature made for one purpose never
 // verifies for another. SignEnvelope/OpenEnvelope wrap a payload with its
 // context, signer and signature in a small binary envelope (see Envelope).
+//
+// # Key blinding
+//
+// BlindPublicKey, BlindPublicKeyKeyed and NewBlindedKey derive, from an
+// Ed25519 key and a period number, a blinded key A' = h·A that signs
+// ordinary Ed25519 and Ed25519ctx signatures (crypto/ed25519 verifies
+// them) and that nobody without A (and, for the keyed form, the blinding
+// secret) can link to A or to another period's A' (Tor rend-spec-v3
+// appendix A.2). DHT records stored under blinded keys are therefore
+// unlinkable across periods. The derivation is documented in blind.go and
+// docs/protocol.md; testdata/blind_ref.py is an independent reference.
 //
 // Every public key that comes from outside (certificates, device IDs,
 // envelope signers, Verify) and every key about to be certified passes

@@ -208,3 +208,30 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBlindPublicKey: any 32 bytes and period either are refused or blind
+// to a key CheckPublicKey accepts, keyed and unkeyed alike.
+func FuzzBlindPublicKey(f *testing.F) {
+	f.Add([]byte(ed25519.NewKeyFromSeed(blindKATSeed()).Public().(ed25519.PublicKey)), uint64(20000), make([]byte, BlindKeyLen))
+	f.Add(make([]byte, 32), uint64(0), []byte{})
+	f.Fuzz(func(t *testing.T, pub []byte, period uint64, key []byte) {
+		for _, k := range [][]byte{nil, key} {
+			var b ed25519.PublicKey
+			var err error
+			if k == nil {
+				b, err = BlindPublicKey(pub, period)
+			} else {
+				b, err = BlindPublicKeyKeyed(pub, k, period)
+			}
+			if err != nil {
+				continue
+			}
+			if CheckPublicKey(pub) != nil {
+				t.Fatal("blinded a key CheckPublicKey refuses")
+			}
+			if err := CheckPublicKey(b); err != nil {
+				t.Fatalf("blinded key refused: %v", err)
+			}
+		}
+	})
+}

@@ -20,7 +20,9 @@
 // too: that account record and those presence records are "live"; every
 // other record (an account record whose devices published no presence, a
 // presence record whose account record is not here or does not list the
-// device) is "dead" and goes first. Records whose own expiry has passed are
+// device) is "dead" and goes first. Blinded records (records.BlindAccountNamespace,
+// records.BlindPresenceNamespace) do not say whose they are, so they are
+// always dead. Records whose own expiry has passed are
 // swept out once a minute. Every drop is counted in Metrics.
 //
 // The datastore does not see who sent a record, so the Store also gives

@@ -22,6 +22,7 @@ func recordPool(t testing.TB) []rec {
 			pool = append(pool, a.record, a.presences[0], a.presences[1])
 			pool = append(pool, junkPresence(t))
 		}
+		pool = append(pool, newBlinded(t, time.Hour)...)
 	})
 	return pool
 }

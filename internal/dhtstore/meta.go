@@ -19,6 +19,7 @@ const (
 	kindOther    kind = iota // not a Parley record this store can read
 	kindAccount              // an account record
 	kindPresence             // a presence record
+	kindBlinded              // a blinded account or presence record
 )
 
 // meta is what the store knows of a record, from its bytes.
@@ -26,7 +27,7 @@ type meta struct {
 	recKey  string // the record's DHT key
 	vhash   valueHash
 	kind    kind
-	account crypto.AccountID  // the account (kindAccount, kindPresence)
+	account crypto.AccountID  // the account (kindAccount, kindPresence; none for kindBlinded)
 	device  crypto.DeviceID   // the device (kindPresence)
 	listed  []crypto.DeviceID // the devices the record lists (kindAccount)
 	expires time.Time         // zero for kindOther
@@ -67,6 +68,18 @@ func inspect(value []byte, now time.Time) meta {
 			return m
 		}
 		m.kind, m.account, m.device, m.expires = kindPresence, p.Account, p.Device, p.Expires
+	case records.BlindAccountNamespace, records.BlindPresenceNamespace:
+		// Whose record it is, the store cannot tell (that is the point),
+		// so it is never live; its expiry still sweeps it out.
+		parse := records.ParseBlindAccount
+		if ns == records.BlindPresenceNamespace {
+			parse = records.ParseBlindPresence
+		}
+		b, err := parse(m.recKey, rec.GetValue(), now)
+		if err != nil {
+			return m
+		}
+		m.kind, m.expires = kindBlinded, b.Expires
 	}
 	return m
 }

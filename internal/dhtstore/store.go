@@ -347,7 +347,7 @@ func (s *Store) removeLocked(e *entry) {
 			delete(s.ips, e.from.ip)
 		}
 	}
-	if e.meta.kind == kindOther {
+	if e.meta.kind == kindOther || e.meta.kind == kindBlinded {
 		return
 	}
 	a := s.accounts[e.meta.account]

@@ -453,3 +453,88 @@ func TestLimitsCheck(t *testing.T) {
 		t.Error("New accepted a zero cap")
 	}
 }
+
+// newBlinded returns a blinded account record and a blinded presence record
+// of a fresh account with one device, whose inner records live ttl.
+func newBlinded(t testing.TB, ttl time.Duration) []rec {
+	t.Helper()
+	ak, err := crypto.NewAccountKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := crypto.CreateAccountCert(ak, "", crypto.CertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, err := crypto.NewDeviceKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := crypto.IssueDeviceCert(ak, ac, dk.Public(), "", crypto.CertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := records.NewAccount(ak, ac, []*crypto.DeviceCert{dc}, nil, 1, ttl, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := records.Period(testNow)
+	acc, err := records.NewBlindAccount(ak, inner, p, uint64(testNow.UnixMilli()), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accKey, err := records.BlindAccountKey(ak.Public(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k records.PresenceSealKey
+	k[0] = 1
+	innerP, err := records.NewPresence(dk, ak.ID(), nil, 1, ttl, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pres, err := records.NewBlindPresence(dk, &k, innerP, p, uint64(testNow.UnixMilli()), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presKey, err := records.BlindPresenceKey(dk.Public(), &k, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []rec{{accKey, acc}, {presKey, pres}}
+}
+
+// TestBlindedRecords: blinded records are stored (never live: the store
+// cannot tell whose they are) and swept out at their own expiry.
+func TestBlindedRecords(t *testing.T) {
+	now := testNow
+	s, err := New(Options{Limits: big(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := newBlinded(t, 2*time.Minute)
+	for _, r := range short {
+		if err := put(t, s, peerSender(1), r); err != nil {
+			t.Fatal(err)
+		}
+		e := s.entries[r.dsKey()]
+		if e == nil || e.meta.kind != kindBlinded || e.live || !e.meta.expires.After(now) {
+			t.Fatalf("stored blinded record: %+v", e)
+		}
+	}
+	if len(s.accounts) != 0 {
+		t.Errorf("blinded records linked to %d accounts", len(s.accounts))
+	}
+	now = now.Add(3 * time.Minute)
+	if err := put(t, s, peerSender(2), junkPresence(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range short {
+		if has(t, s, r) {
+			t.Error("expired blinded record not swept")
+		}
+	}
+	if got := s.metrics.Expired.Load(); got != 2 {
+		t.Errorf("Expired = %d, want 2", got)
+	}
+}

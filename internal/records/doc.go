@@ -10,6 +10,14 @@
 //     (multihash) bytes: the device's account and current addresses,
 //     including relay addresses, signed by the device key.
 //
+// Each has a blinded form (blinded.go, period.go), under a key that changes
+// every period (UTC day) and that only someone who knows the account's
+// public key (account record) or holds its presence key (presence record)
+// can compute: "/parley-bacct/" + the blinded account key, "/parley-bpres/"
+// + the blinded device key. The record inside is sealed; validators check
+// the blinded signature, bounds, period and expiry without knowing whose
+// record it is (docs/protocol.md, "Blinded records").
+//
 // Every record is a crypto signed envelope (see crypto.SignEnvelope) whose
 // payload carries a sequence number and an expiry. The validators accept a
 // record only if it is well formed and small, signed by the key the DHT key

@@ -64,6 +64,17 @@ var (
 	// the validator's clock (in Unix milliseconds) than ClockSkew.
 	ErrSeqTooFar = errors.New("record sequence number ahead of the clock")
 
+	// ErrBadPeriod means a blinded record names a period that has not
+	// started and does not start within PeriodOverlap (plus ClockSkew), or
+	// not the period the reader looked up.
+	ErrBadPeriod = errors.New("blinded record of the wrong period")
+
+	// ErrBoxOpen means a blinded record's box does not open with the key
+	// the reader derived (the record was made for another account, device,
+	// presence key or period, or was altered), or what it holds is not a
+	// padded record.
+	ErrBoxOpen = errors.New("blinded record does not open")
+
 	// ErrNoValidRecord means Select was given no valid record.
 	ErrNoValidRecord = errors.New("no valid record")
 

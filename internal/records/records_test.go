@@ -420,7 +420,7 @@ func TestDHTOptions(t *testing.T) {
 		t.Fatalf("DHTOptions: %d options, want 4", got)
 	}
 	v := Validator(nil)
-	if len(v) != 2 || v[AccountNamespace] == nil || v[PresenceNamespace] == nil {
+	if len(v) != 4 || v[AccountNamespace] == nil || v[PresenceNamespace] == nil || v[BlindAccountNamespace] == nil || v[BlindPresenceNamespace] == nil {
 		t.Fatalf("Validator namespaces: %v", v)
 	}
 }

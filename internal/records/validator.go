@@ -15,7 +15,8 @@ import (
 // speaks "/parley/kad/1.0.0" and so never mixes with the public IPFS DHT.
 const ProtocolPrefix = "/parley"
 
-// Validator returns the kad-dht validator for both Parley namespaces. now is
+// Validator returns the kad-dht validator for the four Parley namespaces:
+// account and presence records, and their blinded forms. now is
 // the clock records are checked against; nil means time.Now.
 func Validator(now func() time.Time) record.NamespacedValidator {
 	if now == nil {
@@ -35,6 +36,20 @@ func Validator(now func() time.Time) record.NamespacedValidator {
 				return 0, time.Time{}, err
 			}
 			return p.Seq, p.Expires, nil
+		}},
+		BlindAccountNamespace: validator{now: now, parse: func(key string, v []byte, t time.Time) (uint64, time.Time, error) {
+			b, err := ParseBlindAccount(key, v, t)
+			if err != nil {
+				return 0, time.Time{}, err
+			}
+			return b.Seq, b.Expires, nil
+		}},
+		BlindPresenceNamespace: validator{now: now, parse: func(key string, v []byte, t time.Time) (uint64, time.Time, error) {
+			b, err := ParseBlindPresence(key, v, t)
+			if err != nil {
+				return 0, time.Time{}, err
+			}
+			return b.Seq, b.Expires, nil
 		}},
 	}
 }
