@@ -126,14 +126,14 @@ func pathProblems(r CallResult) []string {
 			out = append(out, fmt.Sprintf("%s (%v) ended on %s; theory says a direct path exists", e.name, e.kind, pathString(e.path)))
 		case !want.Direct && e.path.Kind != "relay":
 			out = append(out, fmt.Sprintf("%s (%v) ended on %s; theory says only a relay works", e.name, e.kind, pathString(e.path)))
-		case e.kind == UDPBlocked && e.path.Network != "tcp":
+		case (e.kind == UDPBlocked || e.kind == TCP443) && e.path.Network != "tcp":
 			out = append(out, fmt.Sprintf("%s (%v) reaches TURN over %q, want tcp", e.name, e.kind, e.path.Network))
 		}
 	}
 	return out
 }
 
-// TestMatrix calls every ordered pair of NAT kinds (16 cells, the diagonal
+// TestMatrix calls every ordered pair of NAT kinds (25 cells, the diagonal
 // included) with the real binaries, no added delay: each cell must connect,
 // carry media both ways for 3 s and end on the path theory predicts. With
 // -short only the diagonal runs.
@@ -148,7 +148,7 @@ func TestMatrix(t *testing.T) {
 // delay line is a user-space program, and other labs' load makes it drop
 // packets.
 func TestMatrixDelayed(t *testing.T) {
-	cells := [][2]Kind{{None, None}, {Cone, Cone}, {Symmetric, Symmetric}, {UDPBlocked, UDPBlocked}, {Symmetric, None}, {None, Symmetric}}
+	cells := [][2]Kind{{None, None}, {Cone, Cone}, {Symmetric, Symmetric}, {UDPBlocked, UDPBlocked}, {TCP443, TCP443}, {Symmetric, None}, {None, Symmetric}}
 	runCells(t, 25*time.Millisecond, FullCast, cells)
 }
 
@@ -162,16 +162,21 @@ func allCells() [][2]Kind {
 	return cells
 }
 
-func runCells(t *testing.T, delay time.Duration, cast Cast, cells [][2]Kind) {
+// runCells places one call per cell in a session of cast (two when a
+// delayed cell's path differs from theory) and checks each. It returns the
+// session and the number of cells run.
+func runCells(t *testing.T, delay time.Duration, cast Cast, cells [][2]Kind, bootstrapArgs ...string) (*Session, int) {
 	const media = 3 * time.Second
 	// Relayed libp2p connections outlive the run: a call must not fail
 	// here because its circuit expired (TestRelayedCallOutlivesCircuit is
 	// about that).
-	s := startSession(t, cast, delay, nil, "--relay-circuit-duration", "30m")
+	s := startSession(t, cast, delay, nil, append([]string{"--relay-circuit-duration", "30m"}, bootstrapArgs...)...)
+	n := 0
 	for _, c := range cells {
 		if testing.Short() && c[0] != c[1] {
 			continue
 		}
+		n++
 		t.Run(fmt.Sprintf("%v_to_%v", c[0], c[1]), func(t *testing.T) {
 			r, err := s.Call(t.Context(), c[0], c[1], media)
 			if err != nil {
@@ -189,6 +194,7 @@ func runCells(t *testing.T, delay time.Duration, cast Cast, cells [][2]Kind) {
 			checkCall(t, r, media)
 		})
 	}
+	return s, n
 }
 
 func pathString(p apitype.CallPath) string {
@@ -215,4 +221,38 @@ func TestRelayedCallOutlivesCircuit(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCall(t, r, media)
+}
+
+// TestTCP443 is issue 17's fifth site kind: a daemon whose network lets
+// nothing out but TCP to port 443 reaches the bootstrap's libp2p listener
+// on 443, holds a relay slot there (so it publishes a circuit address and
+// is resolved and called through it), and reaches TURN over a libp2p
+// stream on that connection (internal/turnstream). It calls, and is called
+// by, every kind; each call must carry media both ways with SRTP and end
+// relayed, the tcp443 side over TCP. TCP to the TURN port cannot leave a
+// tcp443 site (TestNATKinds), and the bootstrap's metrics must count at
+// least one TURN stream per call: each call's tcp443 end used a leg with
+// an allocation over a stream.
+func TestTCP443(t *testing.T) {
+	t.Parallel()
+	// No callee twice in a row: a callee counts as busy until its last
+	// call's legs are closed, a moment after the call reads "ended".
+	cells := [][2]Kind{{TCP443, TCP443}}
+	for _, k := range Kinds {
+		if k != TCP443 {
+			cells = append(cells, [2]Kind{TCP443, k}, [2]Kind{k, TCP443})
+		}
+	}
+	s, n := runCells(t, 0, FullCast, cells, "--metrics-addr", metricsAddr)
+	if t.Failed() || n == 0 {
+		return
+	}
+	opened, err := s.Lab.bootstrapMetric(t.Context(), `parley_bootstrap_turn_streams_total{result="opened"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the bootstrap opened %v TURN streams for %d calls", opened, n)
+	if opened < float64(n) {
+		t.Fatalf("the bootstrap opened %v TURN streams for %d calls with a tcp443 end, want at least one per call", opened, n)
+	}
 }
