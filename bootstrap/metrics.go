@@ -106,6 +106,17 @@ func (s *Server) registerMetrics() error {
 	counter("relay_reservations_refused_total", "Relay reservation requests refused.", nil, func() float64 {
 		return float64(s.relay.refused.Load())
 	})
+	if s.turnStreams != nil {
+		gauge("turn_streams", "Open TURN streams (TURN over libp2p streams, for devices that reach the server only over TCP port 443).", func() float64 {
+			return float64(s.turnStreams.Stats().Open)
+		})
+		counter("turn_streams_total", "TURN streams opened or refused.", prometheus.Labels{"result": "opened"}, func() float64 {
+			return float64(s.turnStreams.Stats().Opened)
+		})
+		counter("turn_streams_total", "TURN streams opened or refused.", prometheus.Labels{"result": "refused"}, func() float64 {
+			return float64(s.turnStreams.Stats().Refused)
+		})
+	}
 	counter("turn_auth_total", "TURN requests authenticated.", prometheus.Labels{"result": "ok"}, func() float64 {
 		return float64(s.turnMetrics.AuthOK.Load())
 	})

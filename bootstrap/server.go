@@ -34,6 +34,7 @@ import (
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/internal/dhtstore"
 	"github.com/parleyhq/parley/internal/records"
+	"github.com/parleyhq/parley/internal/turnstream"
 )
 
 // Connection manager watermarks: a bootstrap keeps many more connections
@@ -65,7 +66,8 @@ type Server struct {
 	turnAddr    *net.UDPAddr
 	turnURLs    []string
 	turnMetrics turnsrv.Metrics
-	turnTokens  *turnsrv.Tokens // TURN username tokens → devices, shared by the issuer and the TURN server
+	turnTokens  *turnsrv.Tokens      // TURN username tokens → devices, shared by the issuer and the TURN server
+	turnStreams *turnstream.Listener // TURN over libp2p streams; nil when TURN is disabled
 	issuer      *turncred.Issuer
 	credMetrics turncred.Metrics
 
@@ -126,6 +128,9 @@ func (s *Server) start() error {
 		return err
 	}
 	s.issuer.Register(s.host)
+	if s.turnStreams != nil {
+		s.host.SetStreamHandler(turnstream.ID, s.turnStreams.Handle)
+	}
 	for _, p := range c.peers {
 		if p.ID != s.host.ID() {
 			s.host.ConnManager().Protect(p.ID, protectTag)

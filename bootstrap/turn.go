@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/bootstrap/turnsrv"
 	"github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/internal/records"
+	"github.com/parleyhq/parley/internal/turnstream"
 )
 
 // turnSecret returns the configured TURN secret, reading or generating the
@@ -59,11 +60,18 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 		ln.Close()
 		return err
 	}
+	// TURN over libp2p streams (internal/turnstream): for devices that
+	// reach this server only over TCP port 443 (or whatever port libp2p
+	// listens on). The handler is registered once the host runs.
+	s.turnStreams = turnstream.NewListener(turnstream.ListenerConfig{
+		Addr:   &net.TCPAddr{IP: relayIP, Port: 443},
+		Logger: s.log.With("component", "turn-stream"),
+	})
 	s.turn, err = turnsrv.New(turnsrv.Config{
 		Secret:            secret,
 		RelayIP:           relayIP,
 		PacketConns:       pcs,
-		Listeners:         []net.Listener{ln},
+		Listeners:         []net.Listener{ln, s.turnStreams},
 		AllowPrivatePeers: cfg.TURN.AllowPrivatePeers,
 		AllowCGNATPeers:   cfg.TURN.AllowCGNATPeers,
 		AllowServerPeers:  cfg.TURN.AllowServerPeers,
@@ -78,6 +86,8 @@ func (s *Server) startTURN(cfg *settings, secret []byte) error {
 	if err != nil {
 		closeAll(pcs)
 		ln.Close()
+		s.turnStreams.Close()
+		s.turnStreams = nil
 		return fmt.Errorf("TURN: %w", err)
 	}
 	s.turnAddr = udpAddr

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	pcrypto "github.com/parleyhq/parley/crypto"
+	"github.com/parleyhq/parley/internal/turnstream"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calltransport"
 	"github.com/parleyhq/parley/node/localapi/apitype"
@@ -536,6 +537,7 @@ func (svc *Service) iceConfig(ctx context.Context, controlling bool) calltranspo
 	return calltransport.Config{
 		Controlling:     controlling,
 		Servers:         svc.iceServers(ctx),
+		TURNDialer:      &turnstream.Dialer{Host: svc.Host},
 		RelayOnly:       svc.o.ICERelayOnly,
 		IncludeLoopback: svc.o.ICELoopback,
 		Logger:          svc.Log.With("component", "ice"),

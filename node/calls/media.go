@@ -15,7 +15,11 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/parleyhq/parley/internal/turncred"
+	"github.com/parleyhq/parley/internal/turnstream"
 	"github.com/parleyhq/parley/node/callproto"
 	"github.com/parleyhq/parley/node/calltransport"
 	"github.com/parleyhq/parley/node/localapi/apitype"
@@ -297,7 +301,11 @@ func (svc *Service) iceServers(ctx context.Context) []calltransport.ICEServer {
 			svc.Log.Debug("no TURN credentials from bootstrap", "peer", bs.ID, "err", err)
 			continue
 		}
-		for _, u := range cred.URLs {
+		urls := cred.URLs
+		if svc.streamTURNWanted(bs.ID) {
+			urls = streamTURNURLs(urls, bs.ID)
+		}
+		for _, u := range urls {
 			out = append(out, calltransport.ICEServer{URL: u, Username: cred.Username, Password: cred.Password})
 		}
 		svc.turnFrom = append(svc.turnFrom, bs.ID)
@@ -307,6 +315,44 @@ func (svc *Service) iceServers(ctx context.Context) []calltransport.ICEServer {
 	}
 	svc.turnServers, svc.turnExpires = out, exp
 	return out
+}
+
+// streamTURNWanted reports whether this device should also reach bootstrap
+// p's TURN server over a libp2p stream (internal/turnstream, one more
+// allocation per leg): when p serves the protocol and none of this
+// device's connections to p is over UDP (QUIC). A device whose UDP to the
+// bootstrap works uses TURN over UDP and never pays for it; one whose
+// network lets only TCP to port 443 out has its libp2p connection there
+// and no other way to TURN. A UDP-blocked device takes it too, instead of
+// TURN over TCP to the TURN port (streamTURNURLs).
+func (svc *Service) streamTURNWanted(p peer.ID) bool {
+	if ok, err := svc.Host.Peerstore().SupportsProtocols(p, turnstream.ID); err != nil || len(ok) == 0 {
+		return false
+	}
+	conns := svc.Host.Network().ConnsToPeer(p)
+	for _, c := range conns {
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_UDP); err == nil {
+			return false
+		}
+	}
+	return len(conns) > 0
+}
+
+// streamTURNURLs replaces a bootstrap's TURN-over-TCP URLs with its TURN
+// stream URL: the stream runs over the TCP connection the device already
+// holds to that bootstrap, so a TCP connection to its TURN port adds
+// nothing when it works, and when it does not (only TCP 443 leaves the
+// network) its dial hangs until the dialer's timeout, holding up the end
+// of every call leg. So a device that takes the stream makes as many
+// allocations as before (UDP and one over TCP).
+func streamTURNURLs(urls []string, p peer.ID) []string {
+	out := make([]string, 0, len(urls)+1)
+	for _, u := range urls {
+		if !(strings.HasPrefix(u, "turn:") && strings.HasSuffix(u, "?transport=tcp")) {
+			out = append(out, u)
+		}
+	}
+	return append(out, turnstream.URL(p))
 }
 
 // turnRefetchGap is the least time between two credential rounds made

@@ -74,6 +74,11 @@ type ICEServer struct {
 	Username, Password string
 }
 
+// Dialer dials a connection (golang.org/x/net/proxy.Dialer).
+type Dialer interface {
+	Dial(network, addr string) (net.Conn, error)
+}
+
 // Config configures a [Leg]. Zero values mean the documented default. A
 // negative duration turns the feature off where that is stated.
 type Config struct {
@@ -95,6 +100,13 @@ type Config struct {
 	// this device's addresses (privacy mode) and tests can force TURN. It
 	// needs at least one TURN server.
 	RelayOnly bool
+
+	// TURNDialer, if set, dials the TCP connections to TURN servers (URLs
+	// with transport=tcp): pion/ice's proxy dialer. Parley's dials a
+	// libp2p stream for TURN URLs that name a bootstrap's peer
+	// (internal/turnstream) and TCP for the others. Nil means pion dials
+	// TCP itself.
+	TURNDialer Dialer
 
 	// Net is the network the agent uses; nil means the real network. Unit
 	// tests pass a pion vnet.
@@ -279,6 +291,9 @@ func (r *resolved) agentOptions(lf *pionLogFactory, onBindingRequest func(*stun.
 	if r.Controlling && r.RenominationInterval > 0 {
 		// Not pion's automatic renomination: see renominate.go.
 		opts = append(opts, ice.WithBindingRequestHandler(onBindingRequest))
+	}
+	if r.TURNDialer != nil {
+		opts = append(opts, ice.WithProxyDialer(r.TURNDialer))
 	}
 	if r.Net != nil {
 		opts = append(opts, ice.WithNet(r.Net))

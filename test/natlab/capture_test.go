@@ -112,10 +112,10 @@ func TestServersSeeNoSecrets(t *testing.T) {
 		}
 	}
 	streams := Reassemble(pkts)
-	var libp2pStreams, turnTCPBytes int
+	var libp2pStreams, turnTCPBytes, libp2pTCPBytes int
 	for _, st := range streams {
 		switch port := serverPortOfFlow(st.Flow); {
-		case port == 4001:
+		case port == 4001 || port == 443:
 			if !st.FromStart {
 				t.Errorf("%v: capture missed the start of the connection", st.Flow)
 				continue
@@ -129,16 +129,21 @@ func TestServersSeeNoSecrets(t *testing.T) {
 				t.Errorf("%v: gap in the captured stream", st.Flow)
 			}
 			libp2pStreams++
+			libp2pTCPBytes += len(st.Data)
 			t.Logf("libp2p TCP %v: %d bytes, %s, clear %q, %d records (%d handshake), %d bytes encrypted",
 				st.Flow, len(st.Data), sc.Security, sc.Clear, sc.Records, sc.HandshakeRecords, sc.Encrypted)
 		case port == 3478:
 			turnTCPBytes += len(st.Data)
 		}
 	}
-	t.Logf("QUIC datagrams %d, TURN/STUN datagrams %d, relayed datagrams %d (%d with a readable RTP header: PT 0, SSRC, sequence), libp2p TCP streams %d, TURN over TCP %d bytes",
-		quic, turnUDP, relayed, rtpHeaders, libp2pStreams, turnTCPBytes)
-	if rtpHeaders < 100 || turnTCPBytes < 10000 || libp2pStreams == 0 {
-		t.Fatalf("the capture did not see the relayed call (want ≥ 100 relayed RTP packets, ≥ 10 kB of TURN over TCP, a libp2p TCP connection)")
+	t.Logf("QUIC datagrams %d, TURN/STUN datagrams %d, relayed datagrams %d (%d with a readable RTP header: PT 0, SSRC, sequence), libp2p TCP streams %d (%d bytes), TURN over TCP %d bytes",
+		quic, turnUDP, relayed, rtpHeaders, libp2pStreams, libp2pTCPBytes, turnTCPBytes)
+	// The UDP-blocked callee reaches TURN over a TURN stream inside its
+	// libp2p connection (docs/protocol.md), or over TCP to 3478 when it has
+	// not yet learnt the bootstrap serves streams: 3 s of media each way
+	// is some 50 kB either way, far above the DHT's and signalling's share.
+	if rtpHeaders < 100 || turnTCPBytes+libp2pTCPBytes < 40000 || libp2pStreams == 0 {
+		t.Fatalf("the capture did not see the relayed call (want ≥ 100 relayed RTP packets, ≥ 40 kB of TURN over TCP or libp2p over TCP, a libp2p TCP connection)")
 	}
 
 	haystacks := dgrams

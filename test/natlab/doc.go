@@ -32,6 +32,10 @@
 //   - Symmetric: the same with MASQUERADE --random-fully: a new public
 //     port per destination.
 //   - UDPBlocked: Cone plus FORWARD -p udp -j DROP: only TCP leaves.
+//   - TCP443: Cone whose LAN→WAN rule is -p tcp --dport 443: nothing
+//     leaves but TCP to port 443 (no UDP, no DNS, no TCP to other ports).
+//     The lab's bootstrap listens libp2p on TCP 443 too, and a daemon there
+//     reaches TURN over a libp2p stream (internal/turnstream).
 //
 // Every NAT router also drops unsolicited packets to its WAN address
 // (INPUT -i wan -m conntrack --ctstate NEW -j DROP) instead of answering

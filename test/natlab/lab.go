@@ -203,7 +203,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: %d sites (want 1 to %d)", ErrBadOptions, len(o.Sites), MaxSites)
 	}
 	for i, s := range o.Sites {
-		if s.Kind < None || s.Kind > UDPBlocked {
+		if s.Kind < None || s.Kind > TCP443 {
 			return fmt.Errorf("%w: site %d: %v", ErrBadKind, i+1, s.Kind)
 		}
 		if s.Delay < 0 || !(s.Loss >= 0 && s.Loss < 1) {
@@ -363,15 +363,19 @@ func routerRules(k Kind) string {
 		masq += " --random-fully"
 	}
 	udp := ""
-	if k == UDPBlocked {
+	out := "-A FORWARD -i lan -o wan -j ACCEPT\n"
+	switch k {
+	case UDPBlocked:
 		udp = "-A FORWARD -p udp -j DROP\n"
+	case TCP443:
+		out = "-A FORWARD -i lan -o wan -p tcp --dport 443 -j ACCEPT\n"
 	}
 	return "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n" +
 		masq + "\nCOMMIT\n" +
 		"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n" +
 		"-A INPUT -i wan -m conntrack --ctstate NEW -j DROP\n" + udp +
 		"-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n" +
-		"-A FORWARD -i lan -o wan -j ACCEPT\nCOMMIT\n"
+		out + "COMMIT\n"
 }
 
 // configureImpairments starts the delay line (if any site has a delay) and

@@ -116,24 +116,38 @@ func listenIn(t *testing.T, l *Lab, ns string) *net.UDPConn {
 // probes from the site's host to two internet addresses: the mapping
 // (same public port for both destinations or not), the filtering (a third
 // endpoint cannot reach the mapping), that unsolicited packets are dropped
-// silently (no ICMP back), and that a UDP-blocked site still has TCP.
+// silently (no ICMP back), that a UDP-blocked site still has TCP, and that
+// a tcp443 site has TCP to port 443 and nothing else.
 func TestNATKinds(t *testing.T) {
 	t.Parallel()
-	l := newLab(t, SiteConfig{Kind: None}, SiteConfig{Kind: Cone}, SiteConfig{Kind: Symmetric}, SiteConfig{Kind: UDPBlocked})
+	l := newLab(t, SiteConfig{Kind: None}, SiteConfig{Kind: Cone}, SiteConfig{Kind: Symmetric}, SiteConfig{Kind: UDPBlocked}, SiteConfig{Kind: TCP443})
 	a1 := netip.AddrPortFrom(BootstrapAddr, 7000)
 	a2 := netip.AddrPortFrom(ProbeAddr, 7000)
 	other := netip.AddrPortFrom(ProbeAddr, 7001)
+	https := netip.AddrPortFrom(BootstrapAddr, 443)
 	startEcho(t, l, a1, a2, other)
+	startEcho(t, l, https)
 	for _, s := range l.Sites() {
 		t.Run(s.Kind.String(), func(t *testing.T) {
 			c := listenIn(t, l, s.Host)
 			local := netip.MustParseAddrPort(c.LocalAddr().String())
 			m1, err1 := probe(c, a1, time.Second)
-			if s.Kind == UDPBlocked {
+			switch s.Kind {
+			case UDPBlocked:
 				if err1 == nil {
 					t.Fatalf("UDP left a udp-blocked site: seen as %v", m1)
 				}
 				checkTCP(t, l, s, a1)
+				return
+			case TCP443:
+				if err1 == nil {
+					t.Fatalf("UDP left a tcp443 site: seen as %v", m1)
+				}
+				if m, err := probe(c, https, time.Second); err == nil {
+					t.Fatalf("UDP to port 443 left a tcp443 site: seen as %v", m)
+				}
+				checkTCP(t, l, s, https)
+				checkNoTCP(t, l, s, a1)
 				return
 			}
 			if err1 != nil {
@@ -233,7 +247,7 @@ func checkTCP(t *testing.T, l *Lab, s *Site, dst netip.AddrPort) {
 		return err
 	})
 	if err != nil {
-		t.Fatalf("TCP from a udp-blocked site: %v", err)
+		t.Fatalf("TCP from a %v site to %v: %v", s.Kind, dst, err)
 	}
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -244,6 +258,22 @@ func checkTCP(t *testing.T, l *Lab, s *Site, dst netip.AddrPort) {
 	}
 	if seen, err := netip.ParseAddrPort(string(buf[:n])); err != nil || seen.Addr() != s.WANAddr {
 		t.Fatalf("TCP seen as %q (%v), want from %v", buf[:n], err, s.WANAddr)
+	}
+}
+
+// checkNoTCP asserts that a TCP connection from the site's host to dst
+// cannot be made.
+func checkNoTCP(t *testing.T, l *Lab, s *Site, dst netip.AddrPort) {
+	t.Helper()
+	err := l.Do(s.Host, func() error {
+		conn, err := net.DialTimeout("tcp4", dst.String(), time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	})
+	if err == nil {
+		t.Fatalf("TCP to %v left a %v site", dst, s.Kind)
 	}
 }
 
@@ -392,6 +422,7 @@ func TestParseKind(t *testing.T) {
 		{"cone", "Cone", Cone, false},
 		{"symmetric", "symmetric", Symmetric, false},
 		{"udp-blocked", "udp-blocked", UDPBlocked, false},
+		{"tcp443", "TCP443", TCP443, false},
 		{"unknown", "full-cone", 0, true},
 		{"empty", "", 0, true},
 	} {

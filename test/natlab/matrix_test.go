@@ -126,20 +126,51 @@ func pathProblems(r CallResult) []string {
 			out = append(out, fmt.Sprintf("%s (%v) ended on %s; theory says a direct path exists", e.name, e.kind, pathString(e.path)))
 		case !want.Direct && e.path.Kind != "relay":
 			out = append(out, fmt.Sprintf("%s (%v) ended on %s; theory says only a relay works", e.name, e.kind, pathString(e.path)))
-		case e.kind == UDPBlocked && e.path.Network != "tcp":
+		case (e.kind == UDPBlocked || e.kind == TCP443) && e.path.Network != "tcp":
 			out = append(out, fmt.Sprintf("%s (%v) reaches TURN over %q, want tcp", e.name, e.kind, e.path.Network))
 		}
 	}
 	return out
 }
 
-// TestMatrix calls every ordered pair of NAT kinds (16 cells, the diagonal
+// TestMatrix calls every ordered pair of NAT kinds (25 cells, the diagonal
 // included) with the real binaries, no added delay: each cell must connect,
 // carry media both ways for 3 s and end on the path theory predicts. With
 // -short only the diagonal runs.
+//
+// The tcp443 cells are issue 17's fifth site kind: a daemon whose network
+// lets nothing out but TCP to port 443 reaches the bootstrap's libp2p
+// listener on 443, holds a relay slot there (so it publishes a circuit
+// address and is resolved and called through it), and reaches TURN over a
+// libp2p stream on that connection (internal/turnstream); it calls, and is
+// called by, every kind, relayed, its end on TURN over TCP. TCP to the TURN
+// port cannot leave a tcp443 site (TestNATKinds), and the bootstrap's
+// metrics must count at least one TURN stream per tcp443 cell: each such
+// call's tcp443 end used a leg with an allocation over a stream.
 func TestMatrix(t *testing.T) {
 	t.Parallel()
-	runCells(t, 0, FullCast, allCells())
+	var cells [][2]Kind
+	for _, c := range allCells() {
+		if c[0] == TCP443 || c[1] == TCP443 {
+			cells = append(cells, c)
+		}
+	}
+	s, _ := runCells(t, 0, FullCast, allCells(), "--metrics-addr", metricsAddr)
+	if t.Failed() {
+		return
+	}
+	want := len(cells)
+	if testing.Short() {
+		want = 1 // the diagonal only
+	}
+	opened, err := s.Lab.bootstrapMetric(t.Context(), `parley_bootstrap_turn_streams_total{result="opened"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the bootstrap opened %v TURN streams for %d calls with a tcp443 end", opened, want)
+	if opened < float64(want) {
+		t.Fatalf("the bootstrap opened %v TURN streams for %d calls with a tcp443 end, want at least one per call", opened, want)
+	}
 }
 
 // TestMatrixDelayed repeats the cells most sensitive to round-trip time
@@ -148,7 +179,7 @@ func TestMatrix(t *testing.T) {
 // delay line is a user-space program, and other labs' load makes it drop
 // packets.
 func TestMatrixDelayed(t *testing.T) {
-	cells := [][2]Kind{{None, None}, {Cone, Cone}, {Symmetric, Symmetric}, {UDPBlocked, UDPBlocked}, {Symmetric, None}, {None, Symmetric}}
+	cells := [][2]Kind{{None, None}, {Cone, Cone}, {Symmetric, Symmetric}, {UDPBlocked, UDPBlocked}, {TCP443, TCP443}, {Symmetric, None}, {None, Symmetric}}
 	runCells(t, 25*time.Millisecond, FullCast, cells)
 }
 
@@ -162,16 +193,21 @@ func allCells() [][2]Kind {
 	return cells
 }
 
-func runCells(t *testing.T, delay time.Duration, cast Cast, cells [][2]Kind) {
+// runCells places one call per cell in a session of cast (two when a
+// delayed cell's path differs from theory) and checks each. It returns the
+// session and the number of cells run.
+func runCells(t *testing.T, delay time.Duration, cast Cast, cells [][2]Kind, bootstrapArgs ...string) (*Session, int) {
 	const media = 3 * time.Second
 	// Relayed libp2p connections outlive the run: a call must not fail
 	// here because its circuit expired (TestRelayedCallOutlivesCircuit is
 	// about that).
-	s := startSession(t, cast, delay, nil, "--relay-circuit-duration", "30m")
+	s := startSession(t, cast, delay, nil, append([]string{"--relay-circuit-duration", "30m"}, bootstrapArgs...)...)
+	n := 0
 	for _, c := range cells {
 		if testing.Short() && c[0] != c[1] {
 			continue
 		}
+		n++
 		t.Run(fmt.Sprintf("%v_to_%v", c[0], c[1]), func(t *testing.T) {
 			r, err := s.Call(t.Context(), c[0], c[1], media)
 			if err != nil {
@@ -189,6 +225,7 @@ func runCells(t *testing.T, delay time.Duration, cast Cast, cells [][2]Kind) {
 			checkCall(t, r, media)
 		})
 	}
+	return s, n
 }
 
 func pathString(p apitype.CallPath) string {

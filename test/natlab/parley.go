@@ -3,9 +3,12 @@ package natlab
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,7 +54,8 @@ func netnsExec(ns string) []string { return []string{"ip", "netns", "exec", ns} 
 
 // StartBootstrap runs parley-bootstrap in the server namespace with its
 // data in dir and waits for its addresses: libp2p on TCP and QUIC port
-// 4001, STUN/TURN on 3478 (UDP and TCP) with relayed addresses on
+// 4001 and on TCP 443 (the only port a tcp443 site reaches; TURN over
+// libp2p streams rides it), STUN/TURN on 3478 (UDP and TCP) with relayed addresses on
 // BootstrapAddr. Extra flags are appended to the command line.
 func (l *Lab) StartBootstrap(ctx context.Context, bins daemon.Binaries, dir string, extra ...string) (*daemon.Bootstrap, error) {
 	return l.startBootstrapIn(ctx, l.server, BootstrapAddr.String(), bins, dir, extra...)
@@ -74,6 +78,7 @@ func (l *Lab) startBootstrapIn(ctx context.Context, ns, ip string, bins daemon.B
 		Bin: bins.Bootstrap, Procs: l.procs, Dir: dir, Wrap: netnsExec(ns), Timeout: bootstrapTimeout,
 		Args: slices.Concat([]string{
 			"--listen", "/ip4/" + ip + "/tcp/4001", "--listen", "/ip4/" + ip + "/udp/4001/quic-v1",
+			"--listen", "/ip4/" + ip + "/tcp/443",
 			"--turn-listen", ip + ":3478", "--turn-relay-ip", ip, "--metrics-addr", ""}, extra),
 	})
 	if err != nil {
@@ -138,4 +143,42 @@ func (d *Daemon) waitRelayAddrs(ctx context.Context, n int) error {
 		}
 		return nil
 	})
+}
+
+// metricsAddr is where a lab bootstrap started with
+// "--metrics-addr", metricsAddr serves its metrics: loopback of the server
+// namespace, reachable only from there (Lab.bootstrapMetric).
+const metricsAddr = "127.0.0.1:9464"
+
+// bootstrapMetric reads one sample of the bootstrap's metrics (a line
+// "NAME VALUE" of the Prometheus text format, NAME with its labels) from
+// inside the server namespace. The bootstrap must have been started with
+// "--metrics-addr", metricsAddr.
+func (l *Lab) bootstrapMetric(ctx context.Context, name string) (float64, error) {
+	var body []byte
+	err := l.Do(l.server, func() error {
+		// Dial and I/O on this thread: the socket is made in the server
+		// namespace (an http.Client would dial on another goroutine).
+		d := net.Dialer{Timeout: 5 * time.Second}
+		c, err := d.DialContext(ctx, "tcp4", metricsAddr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET /metrics HTTP/1.0\r\nHost: bootstrap\r\n\r\n"); err != nil {
+			return err
+		}
+		body, err = io.ReadAll(io.LimitReader(c, 4<<20))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("natlab: bootstrap metrics: %w", err)
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("natlab: bootstrap metrics have no %s", name)
 }

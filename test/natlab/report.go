@@ -429,14 +429,17 @@ behind it. The internet uses a block that looks public to libp2p, so AutoNAT wor
 the real internet. Site kinds: **none** (public
 address, plain router), **cone** (MASQUERADE: endpoint-independent mapping, port-restricted
 filtering), **symmetric** (MASQUERADE --random-fully: a new port per destination),
-**udp-blocked** (cone, and every UDP packet dropped). Routers drop unsolicited inbound
+**udp-blocked** (cone, and every UDP packet dropped), **tcp443** (cone, and nothing leaves
+but TCP to port 443: no UDP, no DNS, no TCP to other ports; the bootstrap listens libp2p on
+TCP 443 too, and a tcp443 daemon reaches TURN over a libp2p stream on that connection,
+` + "`/parley/turn-stream/1`" + `). Routers drop unsolicited inbound
 packets silently. The delay is added by a user-space delay line (NFQUEUE) to every packet a
 site sends into the internet, so two sites with delay d have a round trip of 2d and a site
 and the bootstrap one of d.
 
-One lab per delay holds eight sites: a caller site and a callee site of every kind, one
+One lab per delay holds ten sites: a caller site and a callee site of every kind, one
 ` + "`parleyd`" + ` in each (built with ` + "`-tags parleylab`" + `), and ` + "`parley-bootstrap`" + ` (DHT,
-circuit relay, STUN/TURN) on the server host. The daemons start together; the NATed
+circuit relay, STUN/TURN; libp2p on TCP 4001, QUIC 4001 and TCP 443) on the server host. The daemons start together; the NATed
 ones become reachable once AutoNAT has found them private and they hold a relay
 reservation. Every caller then befriends every callee with ` + "`parley contact add`" + ` /
 ` + "`accept`" + `, and the callees answer contacts automatically. Then, one call at a time:
@@ -459,7 +462,9 @@ known bug, ` + "`TestRelayedCallOutlivesCircuit`" + `); calls that ended so are 
 and left out of the medians.
 
 **Path.** ` + "`direct`" + ` when neither end of the selected ICE pair is a TURN relay candidate,
-` + "`relay`" + ` otherwise; ` + "`tcp`" + ` when one end reaches TURN over TCP. The path is read after the
+` + "`relay`" + ` otherwise; ` + "`tcp`" + ` when one end reaches TURN over TCP (from a udp-blocked
+or tcp443 site: over a TURN stream on its libp2p connection to the bootstrap, since it
+holds no QUIC connection there; the tcp443 site has no other way). The path is read after the
 media period, so a call that started on TURN and was renominated to a direct pair counts as
 direct.
 `

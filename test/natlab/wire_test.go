@@ -250,7 +250,7 @@ func TestQueueFlag(t *testing.T) {
 	}
 }
 
-// TestExpect pins the theory table of the 16 cells.
+// TestExpect pins the theory table of the 25 cells.
 func TestExpect(t *testing.T) {
 	t.Parallel()
 	want := map[[2]Kind]string{}
@@ -265,6 +265,8 @@ func TestExpect(t *testing.T) {
 	for _, k := range Kinds {
 		want[[2]Kind{k, UDPBlocked}] = "relay (tcp)"
 		want[[2]Kind{UDPBlocked, k}] = "relay (tcp)"
+		want[[2]Kind{k, TCP443}] = "relay (tcp)"
+		want[[2]Kind{TCP443, k}] = "relay (tcp)"
 	}
 	for c, w := range want {
 		if got := Expect(c[0], c[1]).String(); got != w {
@@ -284,7 +286,8 @@ func TestRouterRules(t *testing.T) {
 		{kind: None, noRules: true},
 		{kind: Cone, has: []string{"MASQUERADE\n", ":FORWARD DROP", "--ctstate NEW -j DROP"}, hasNot: []string{"random-fully", "-p udp"}},
 		{kind: Symmetric, has: []string{"MASQUERADE --random-fully"}, hasNot: []string{"-p udp"}},
-		{kind: UDPBlocked, has: []string{"-A FORWARD -p udp -j DROP"}, hasNot: []string{"random-fully"}},
+		{kind: UDPBlocked, has: []string{"-A FORWARD -p udp -j DROP", "-A FORWARD -i lan -o wan -j ACCEPT"}, hasNot: []string{"random-fully"}},
+		{kind: TCP443, has: []string{"MASQUERADE\n", "-A FORWARD -i lan -o wan -p tcp --dport 443 -j ACCEPT"}, hasNot: []string{"random-fully", "-A FORWARD -i lan -o wan -j ACCEPT"}},
 	} {
 		t.Run(tc.kind.String(), func(t *testing.T) {
 			r := routerRules(tc.kind)
