@@ -107,6 +107,9 @@ type syncItem struct {
 	Msg   string `json:"msg,omitempty"`
 	Asked int64  `json:"asked,omitempty"`
 	Value string `json:"value,omitempty"`
+	// PK and PG are a contact's presence key and its generation.
+	PK []byte `json:"pk,omitempty"`
+	PG uint32 `json:"pg,omitempty"`
 }
 
 func toSyncItem(e store.SyncEntry) syncItem {
@@ -114,7 +117,11 @@ func toSyncItem(e store.SyncEntry) syncItem {
 	if e.Device != "" {
 		dev = e.Device.String()
 	}
-	return syncItem{Key: e.Key, T: e.Time, Dev: dev, Del: e.Deleted, Name: e.Name, State: string(e.State), Msg: e.Message, Asked: e.Asked, Value: e.Value}
+	it := syncItem{Key: e.Key, T: e.Time, Dev: dev, Del: e.Deleted, Name: e.Name, State: string(e.State), Msg: e.Message, Asked: e.Asked, Value: e.Value}
+	if !e.PresenceKey.IsZero() {
+		it.PK, it.PG = e.PresenceKey.Key[:], e.PresenceKey.Gen
+	}
+	return it
 }
 
 // entry returns the item as a store entry; an item whose device is not a
@@ -127,7 +134,15 @@ func (it syncItem) entry() (store.SyncEntry, error) {
 			return store.SyncEntry{}, err
 		}
 	}
-	return store.SyncEntry{Key: it.Key, Time: it.T, Device: dev, Deleted: it.Del, Name: it.Name, State: store.ContactState(it.State), Message: it.Msg, Asked: it.Asked, Value: it.Value}, nil
+	e := store.SyncEntry{Key: it.Key, Time: it.T, Device: dev, Deleted: it.Del, Name: it.Name, State: store.ContactState(it.State), Message: it.Msg, Asked: it.Asked, Value: it.Value}
+	if it.PG != 0 {
+		if len(it.PK) != store.PresenceKeyLen {
+			return store.SyncEntry{}, fmt.Errorf("presence key of %d bytes", len(it.PK))
+		}
+		e.PresenceKey.Gen = it.PG
+		copy(e.PresenceKey.Key[:], it.PK)
+	}
+	return e, nil
 }
 
 // encodeSyncMsg frames a message: uvarint length, then JSON; entries past
