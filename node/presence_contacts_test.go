@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
+	pcrypto "github.com/parleyhq/parley/crypto"
 	"github.com/parleyhq/parley/internal/records"
+	"github.com/parleyhq/parley/node"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/test"
 )
@@ -223,4 +228,56 @@ func TestPresenceOnlyForContacts(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestPresenceKeyReachesOldContacts: an account made before presence keys
+// (its store holds none) makes one at its first start and sends it to the
+// contacts it accepted back then, which never got one in an accept.
+func TestPresenceKeyReachesOldContacts(t *testing.T) {
+	bs := startBootstraps(t, 1)
+	aliceDir, bobDir := initAccount(t, "alice"), initAccount(t, "bob")
+	ids := map[string]pcrypto.AccountID{}
+	for _, dir := range []string{aliceDir, bobDir} {
+		st, err := node.OpenStore(dir, node.AccountOptions{KDF: pcrypto.TestKDFParams})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := st.PublicIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ac, err := pcrypto.ParseAccountCert(pub.AccountCert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[dir] = ac.ID
+		st.Close()
+	}
+	for dir, other := range map[string]string{aliceDir: bobDir, bobDir: aliceDir} {
+		st, err := node.OpenStore(dir, node.AccountOptions{KDF: pcrypto.TestKDFParams})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutContact(store.Contact{AccountID: ids[other], State: store.Accepted}); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	// Alice's store as an older version left it: no presence key.
+	db, err := bolt.Open(filepath.Join(aliceDir, store.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("identity")).Delete([]byte("presence-key")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	alice := startNode(t, aliceDir, bs)
+	bob := startNode(t, bobDir, bs)
+	k := ownKey(t, alice)
+	if k.Gen != 1 {
+		t.Fatalf("alice's first key: generation %d", k.Gen)
+	}
+	waitContactKey(t, bob, alice, k)
 }

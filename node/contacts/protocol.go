@@ -550,6 +550,12 @@ func (svc *Service) rotateLocked() error {
 	if _, err := svc.pres.RotatePresenceKey(); err != nil {
 		return err
 	}
+	return svc.sendKeyLocked()
+}
+
+// sendKeyLocked queues an update (which carries the presence key) to every
+// accepted contact that has no message queued. The caller holds svc.mu.
+func (svc *Service) sendKeyLocked() error {
 	cs, err := svc.Store.Contacts()
 	if err != nil {
 		return err

@@ -20,22 +20,29 @@ import (
 // loadPresenceKey reads the account's presence key, making the first one
 // (generation 1) on an account that has none yet (one created before
 // presence keys; a linked or new device brings one).
-func loadPresenceKey(st *store.Store) (store.PresenceKey, error) {
+// It reports whether it made one.
+func loadPresenceKey(st *store.Store) (store.PresenceKey, bool, error) {
 	k, err := st.PresenceKey()
 	if err == nil {
-		return k, nil
+		return k, false, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return store.PresenceKey{}, err
+		return store.PresenceKey{}, false, err
 	}
 	if k, err = store.NewPresenceKey(1); err != nil {
-		return store.PresenceKey{}, err
+		return store.PresenceKey{}, false, err
 	}
 	if _, err := st.TakePresenceKey(k); err != nil {
-		return store.PresenceKey{}, err
+		return store.PresenceKey{}, false, err
 	}
-	return st.PresenceKey()
+	k, err = st.PresenceKey()
+	return k, err == nil, err
 }
+
+// KeyMadeAtStart reports whether this run made the account's first
+// presence key (an account made before presence keys): its accepted
+// contacts, which never got one in an accept, are then sent it.
+func (svc *Service) KeyMadeAtStart() bool { return svc.keyMade }
 
 // PresenceKey returns the account's presence key this device seals its
 // presence records under. Secret: never log it.

@@ -82,6 +82,8 @@ type Service struct {
 	keyMu sync.Mutex        // guards key and serialises changing it
 	key   store.PresenceKey // the account's presence key (key.go)
 
+	keyMade bool // New made the account's first presence key
+
 	mu        sync.Mutex // guards the following fields
 	published time.Time
 	seq       uint64
@@ -105,12 +107,12 @@ func New(env service.Env, o Options) (*Service, error) {
 	if err := o.PrivateAddrs.Check(); err != nil {
 		return nil, err
 	}
-	key, err := loadPresenceKey(env.Store)
+	key, made, err := loadPresenceKey(env.Store)
 	if err != nil {
 		return nil, fmt.Errorf("presence key: %w", err)
 	}
 	return &Service{
-		key: key,
+		key: key, keyMade: made,
 		Env: env, o: o,
 		bootstraps:    o.Bootstraps,
 		private:       publishPrivate(o.PrivateAddrs, o.Bootstraps),
