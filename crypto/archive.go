@@ -170,7 +170,7 @@ func (a *Archive) validate() error {
 		}
 	}
 	if (len(a.PresenceKey) != 0 || a.PresenceGen != 0) && (len(a.PresenceKey) != 32 || a.PresenceGen == 0) {
-		return fmt.Errorf("presence key of %d bytes, generation %d: want 32 bytes and a generation above 0", len(a.PresenceKey), a.PresenceGen)
+		return fmt.Errorf("%w: presence key of %d bytes, generation %d: want 32 bytes and a generation above 0", ErrInvalidKey, len(a.PresenceKey), a.PresenceGen)
 	}
 	for i, c := range a.Contacts {
 		if c.AccountID.IsZero() {

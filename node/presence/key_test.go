@@ -119,3 +119,47 @@ func TestRotateAndTakePresenceKey(t *testing.T) {
 		t.Fatalf("after a restart: generation %d, want 3", got.Gen)
 	}
 }
+
+// BenchmarkResolvePresenceRecord: what a contact's lookup pays per device
+// record on top of the DHT walk: parsing a version-1 record, against
+// parsing a version-2 one and opening it with the key read from the
+// store (openPresence).
+func BenchmarkResolvePresenceRecord(b *testing.B) {
+	aliceEnv := servicetest.NewEnv(b, "alice")
+	alice := restart(b, aliceEnv)
+	bob := restart(b, servicetest.NewEnv(b, "bob"))
+	acct := aliceEnv.ID.AccountCert.ID
+	relay := ma.StringCast("/ip4/192.0.2.1/tcp/4001/p2p/12D3KooWHUa6sXk3SyxxmMCRQuHwXZPRGXy52sqDMcbjLHHG4c9K/p2p-circuit")
+	direct := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.7/udp/4001/quic-v1"), ma.StringCast("/ip4/198.51.100.7/tcp/4001")}
+	if err := bob.Store.PutContact(store.Contact{AccountID: acct, State: store.Accepted, PresenceKey: alice.PresenceKey()}); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	key := records.PresenceKey(aliceEnv.ID.DeviceCert.Device)
+	v1, err := records.NewPresence(aliceEnv.ID.DeviceKey, acct, append(direct, relay), 1, time.Hour, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v2, err := records.NewSealedPresence(aliceEnv.ID.DeviceKey, acct, []ma.Multiaddr{relay}, direct, sealKey(alice.PresenceKey()), 1, time.Hour, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("v1", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := records.ParsePresence(key, v1, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("v2+open", func(b *testing.B) {
+		for b.Loop() {
+			p, err := records.ParsePresence(key, v2, now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := bob.openPresence(p); err != nil || len(p.Addrs) != 3 {
+				b.Fatal(err, p.Addrs)
+			}
+		}
+	})
+}
