@@ -112,7 +112,8 @@ func sealKey(k store.PresenceKey) *records.PresenceSealKey {
 // only its relay addresses; her contacts find the others too. Removing
 // carol rotates alice's presence key: the next record does not open with
 // the key carol holds, and bob (still a contact) opens it and finds every
-// address. The key survives a restart and reaches a linked device.
+// address. The key survives a restart and reaches a linked device, and a
+// later rotation (blocking bob) reaches it by sync.
 func TestPresenceOnlyForContacts(t *testing.T) {
 	bs := startBootstraps(t, 1)
 	aliceDir := initAccount(t, "alice")
@@ -225,6 +226,20 @@ func TestPresenceOnlyForContacts(t *testing.T) {
 		}
 		if relayOnly(addrs) {
 			return fmt.Errorf("the linked device sees %v", addrs)
+		}
+		return nil
+	})
+	// A rotation on one device reaches the other by sync.
+	if _, err := alice.BlockContact(bob.account); err != nil {
+		t.Fatal(err)
+	}
+	k3 := ownKey(t, alice)
+	if k3.Gen != 3 {
+		t.Fatalf("after blocking bob: generation %d, want 3", k3.Gen)
+	}
+	test.WaitFor(t, 30*time.Second, func() error {
+		if k := ownKey(t, alice2); k != k3 {
+			return fmt.Errorf("the linked device holds generation %d, want 3", k.Gen)
 		}
 		return nil
 	})
