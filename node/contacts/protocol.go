@@ -553,6 +553,15 @@ func (svc *Service) rotateLocked() error {
 	return svc.sendKeyLocked()
 }
 
+// RotatePresenceKey rotates the account's presence key and queues it to
+// every accepted contact (rotateLocked): what revoking a device does, since
+// the revoked device holds the key.
+func (svc *Service) RotatePresenceKey() error {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	return svc.rotateLocked()
+}
+
 // sendKeyLocked queues an update (which carries the presence key) to every
 // accepted contact that has no message queued. The caller holds svc.mu.
 func (svc *Service) sendKeyLocked() error {
