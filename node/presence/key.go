@@ -19,8 +19,8 @@ import (
 
 // loadPresenceKey reads the account's presence key, making the first one
 // (generation 1) on an account that has none yet (one created before
-// presence keys; a linked or new device brings one).
-// It reports whether it made one.
+// presence keys; a linked or new device brings one). It reports whether
+// it made one.
 func loadPresenceKey(st *store.Store) (store.PresenceKey, bool, error) {
 	k, err := st.PresenceKey()
 	if err == nil {
@@ -35,8 +35,7 @@ func loadPresenceKey(st *store.Store) (store.PresenceKey, bool, error) {
 	if _, err := st.TakePresenceKey(k); err != nil {
 		return store.PresenceKey{}, false, err
 	}
-	k, err = st.PresenceKey()
-	return k, err == nil, err
+	return k, true, nil
 }
 
 // KeyMadeAtStart reports whether this run made the account's first
