@@ -33,6 +33,11 @@ type Archive struct {
 	Contacts []ArchiveContact
 	Settings map[string]string
 	Created  time.Time
+	// PresenceKey is the account's 32-byte presence key and PresenceGen
+	// its generation (docs/protocol.md, "Presence for contacts only"),
+	// both empty in an archive made before presence keys. Secret.
+	PresenceKey []byte
+	PresenceGen uint32
 }
 
 // archiveVersion is the version of the JSON plaintext inside an archive.
@@ -49,6 +54,8 @@ type archiveJSON struct {
 	Contacts       []ArchiveContact  `json:"contacts,omitempty"`
 	Settings       map[string]string `json:"settings,omitempty"`
 	Created        time.Time         `json:"created"`
+	PresenceKey    []byte            `json:"presence_key,omitempty"`
+	PresenceGen    uint32            `json:"presence_gen,omitempty"`
 }
 
 // Encrypt checks the archive (see DecryptArchive) and seals it under
@@ -67,6 +74,8 @@ func (a *Archive) Encrypt(passphrase []byte, p KDFParams) ([]byte, error) {
 		Contacts:       a.Contacts,
 		Settings:       a.Settings,
 		Created:        a.Created,
+		PresenceKey:    a.PresenceKey,
+		PresenceGen:    a.PresenceGen,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("crypto.Archive.Encrypt: %w", err)
@@ -112,6 +121,8 @@ func DecryptArchive(data, passphrase []byte) (*Archive, error) {
 		Contacts:       j.Contacts,
 		Settings:       j.Settings,
 		Created:        j.Created,
+		PresenceKey:    j.PresenceKey,
+		PresenceGen:    j.PresenceGen,
 	}
 	if err := a.validate(); err != nil {
 		clear(a.AccountKeySeed)
@@ -157,6 +168,9 @@ func (a *Archive) validate() error {
 		if err := crl.Verify(ac); err != nil {
 			return fmt.Errorf("revocation list: %w", err)
 		}
+	}
+	if (len(a.PresenceKey) != 0 || a.PresenceGen != 0) && (len(a.PresenceKey) != 32 || a.PresenceGen == 0) {
+		return fmt.Errorf("%w: presence key of %d bytes, generation %d: want 32 bytes and a generation above 0", ErrInvalidKey, len(a.PresenceKey), a.PresenceGen)
 	}
 	for i, c := range a.Contacts {
 		if c.AccountID.IsZero() {

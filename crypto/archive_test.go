@@ -28,8 +28,10 @@ func testArchive(t testing.TB) *Archive {
 			{AccountID: testAccountKey(t, "bob").ID(), Name: "Bob", State: "accepted", Updated: testEpoch},
 			{AccountID: testAccountKey(t, "carol").ID(), State: "requested", Updated: testEpoch.Add(1)},
 		},
-		Settings: map[string]string{"ring": "all", "accept_from": "contacts"},
-		Created:  testEpoch,
+		Settings:    map[string]string{"ring": "all", "accept_from": "contacts"},
+		Created:     testEpoch,
+		PresenceKey: bytes.Repeat([]byte{0x5a}, 32),
+		PresenceGen: 3,
 	}
 }
 
@@ -51,7 +53,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 			if string(data[:8]) != "PRLYARCH" {
 				t.Fatalf("magic %q", data[:8])
 			}
-			if bytes.Contains(data, a.AccountKeySeed) || bytes.Contains(data, []byte("accepted")) {
+			if bytes.Contains(data, a.AccountKeySeed) || bytes.Contains(data, []byte("accepted")) || (a.PresenceKey != nil && bytes.Contains(data, a.PresenceKey)) {
 				t.Fatal("archive contains plaintext")
 			}
 			got, err := DecryptArchive(data, pass)
@@ -167,6 +169,9 @@ func TestArchiveEncryptValidates(t *testing.T) {
 		{"mismatched cert", func(a *Archive) { a.AccountCert = mc.Raw() }, ErrWrongAccount},
 		{"short seed", func(a *Archive) { a.AccountKeySeed = a.AccountKeySeed[:31] }, ErrInvalidKey},
 		{"zero contact ID", func(a *Archive) { a.Contacts[0].AccountID = AccountID{} }, ErrInvalidID},
+		{"short presence key", func(a *Archive) { a.PresenceKey = a.PresenceKey[:31] }, ErrInvalidKey},
+		{"presence key of generation 0", func(a *Archive) { a.PresenceGen = 0 }, ErrInvalidKey},
+		{"presence generation without a key", func(a *Archive) { a.PresenceKey = nil }, ErrInvalidKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

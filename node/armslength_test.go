@@ -135,9 +135,12 @@ func TestContactOverRelayIdentifies(t *testing.T) {
 
 // TestStrangerRequestOnlyThroughRelay: a contact request from a stranger
 // reaches a device through the circuit relay only. While the device holds
-// no relay reservation a stranger (carol) can only dial it directly, and
-// the device refuses her request ("relay-only"; StrangersRelayOnly is set
-// because it runs as public and so publishes no relay address). Once it holds one,
+// no relay reservation a stranger (carol) has no way in: its presence
+// record seals its direct addresses (issue 18 item 2), so she learns
+// none; given one anyway (as a DHT routing table could), she can dial it
+// directly, and the device refuses her request ("relay-only";
+// StrangersRelayOnly is set because it runs as public and so publishes no
+// relay address). Once it holds one,
 // another stranger's (alice's) request goes through the relay and is
 // taken, and neither side learns an address of the other: every
 // connection between them is relayed and both peerstores hold circuit
@@ -154,6 +157,23 @@ func TestStrangerRequestOnlyThroughRelay(t *testing.T) {
 	alice := startNode(t, initAccount(t, "alice"), bs)
 	waitPublished(t, target, carol, alice)
 
+	// The stranger finds no address of the target but the relay's.
+	l, err := carol.Lookup(context.Background(), target.account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range l.Devices {
+		for _, a := range d.Addrs {
+			if !strings.Contains(a, "/p2p-circuit") {
+				t.Errorf("the stranger's lookup shows the target's address %s", a)
+			}
+		}
+	}
+	ctx0, cancel0 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel0()
+	if err := carol.Host().Connect(ctx0, peer.AddrInfo{ID: target.Host().ID(), Addrs: target.Host().Addrs()}); err != nil {
+		t.Fatalf("carol dialling the target directly: %v", err)
+	}
 	if _, err := carol.AddContact(target.account, "Target", "hello, directly"); err != nil {
 		t.Fatal(err)
 	}

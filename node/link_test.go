@@ -250,6 +250,19 @@ func TestLinkCallRevoke(t *testing.T) {
 		}
 		return fmt.Errorf("the phone does not know it is revoked: %+v", ds)
 	})
+	// The revocation rotated bob's presence key: alice (a contact) gets
+	// the new one, the revoked phone keeps the old one.
+	k, err := bob1.Store().PresenceKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Gen < 2 {
+		t.Fatalf("bob's presence key after the revocation: generation %d, want a rotation", k.Gen)
+	}
+	waitContactKey(t, alice, bob1, k)
+	if old, err := bob2.Store().PresenceKey(); err != nil || old == k {
+		t.Fatalf("the revoked phone holds the new presence key (%v)", err)
+	}
 	// Its status says so (the new user's review: it said nothing).
 	if st, err := bob2.Status(); err != nil || !strings.Contains(st.Revoked, "revoked") {
 		t.Fatalf("the revoked phone's status: revoked %q, %v", st.Revoked, err)

@@ -41,9 +41,14 @@ type Contact struct {
 	// contact (zero if none): a version of the contact that answered that
 	// request (accepted, blocked, declined) is not undone by another
 	// device's copy of the same request (see MergeSync).
-	Asked   time.Time
-	Created time.Time // set by the store on the first PutContact
-	Updated time.Time // set by the store on every PutContact
+	Asked time.Time
+	// PresenceKey is the newest presence key the contact sent (in an
+	// accept or update), zero if none: it opens the contact's presence
+	// records. A put never replaces a stored key with an older one
+	// (PresenceKey.Newer); only deleting the contact drops it.
+	PresenceKey PresenceKey
+	Created     time.Time // set by the store on the first PutContact
+	Updated     time.Time // set by the store on every PutContact
 }
 
 // contactRecord is the JSON stored in bucketContacts under the account ID's
@@ -54,8 +59,31 @@ type contactRecord struct {
 	State   ContactState `json:"state"`
 	Message string       `json:"message,omitempty"`
 	Asked   time.Time    `json:"asked,omitzero"`
+	PK      []byte       `json:"pk,omitempty"` // presence key, PresenceKeyLen bytes
+	PG      uint32       `json:"pg,omitempty"` // its generation
 	Created time.Time    `json:"created"`
 	Updated time.Time    `json:"updated"`
+}
+
+// presenceKey returns the record's presence key (zero if none or
+// malformed).
+func (r *contactRecord) presenceKey() PresenceKey {
+	var k PresenceKey
+	if r.PG == 0 || len(r.PK) != PresenceKeyLen {
+		return k
+	}
+	k.Gen = r.PG
+	copy(k.Key[:], r.PK)
+	return k
+}
+
+// setPresenceKey stores k in the record unless the record holds a newer
+// one.
+func (r *contactRecord) setPresenceKey(k PresenceKey) {
+	if old := r.presenceKey(); k.IsZero() || (!old.IsZero() && !k.Newer(old)) {
+		return
+	}
+	r.PK, r.PG = append([]byte(nil), k.Key[:]...), k.Gen
 }
 
 func (c *Contact) validate() error {
@@ -84,13 +112,14 @@ func decodeContact(accountID crypto.AccountID, raw []byte) (Contact, error) {
 		return Contact{}, fmt.Errorf("%w: contact state %q", ErrCorrupt, rec.State)
 	}
 	return Contact{
-		AccountID: accountID,
-		Name:      rec.Name,
-		State:     rec.State,
-		Message:   rec.Message,
-		Asked:     rec.Asked,
-		Created:   rec.Created,
-		Updated:   rec.Updated,
+		AccountID:   accountID,
+		Name:        rec.Name,
+		State:       rec.State,
+		Message:     rec.Message,
+		Asked:       rec.Asked,
+		PresenceKey: rec.presenceKey(),
+		Created:     rec.Created,
+		Updated:     rec.Updated,
 	}, nil
 }
 
@@ -132,8 +161,10 @@ func (s *Store) putContactTx(tx *bolt.Tx, c Contact) error {
 		// blocking every future update of this contact.
 		if old, err := decodeContact(c.AccountID, raw); err == nil {
 			rec.Created = old.Created
+			rec.setPresenceKey(old.PresenceKey)
 		}
 	}
+	rec.setPresenceKey(c.PresenceKey)
 	return putJSON(b, key, &rec)
 }
 

@@ -88,6 +88,10 @@ type AccountState struct {
 	Contacts []Contact
 	// Settings replace stored settings of the same key.
 	Settings map[string]string
+	// PresenceKey is the account's presence key (a new account's first,
+	// or the one a link or restore brought); zero stores none (the node
+	// makes one on its first run).
+	PresenceKey PresenceKey
 }
 
 // validate checks the state given to CreateAccount for identity id.
@@ -178,6 +182,14 @@ func (s *Store) createIdentity(id Identity, st *AccountState) error {
 		}
 		rec.Sealed, rec.Keys = true, sealed
 	}
+	var pk *presenceKeyRecord
+	if st != nil && !st.PresenceKey.IsZero() {
+		var err error
+		if pk, err = s.newPresenceKeyRecord(st.PresenceKey); err != nil {
+			return fmt.Errorf("store: create identity: %w", err)
+		}
+		defer clear(pk.Key)
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketIdentity)
 		if err != nil {
@@ -188,6 +200,11 @@ func (s *Store) createIdentity(id Identity, st *AccountState) error {
 		}
 		if st != nil {
 			if err := s.putAccountStateTx(tx, st); err != nil {
+				return err
+			}
+		}
+		if pk != nil {
+			if err := putJSON(b, presenceKeyKey, pk); err != nil {
 				return err
 			}
 		}

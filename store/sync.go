@@ -57,6 +57,9 @@ type SyncEntry struct {
 	Asked int64
 	// Value is a setting's value.
 	Value string
+	// PresenceKey is a contact's presence key (zero if none). Applying
+	// an entry never replaces a newer key the device holds.
+	PresenceKey PresenceKey
 }
 
 // syncRecord is the JSON stored under the item key in bucketSync. Dev is
@@ -71,6 +74,8 @@ type syncRecord struct {
 	Message string       `json:"msg,omitempty"`
 	Asked   int64        `json:"asked,omitempty"`
 	Value   string       `json:"value,omitempty"`
+	PK      []byte       `json:"pk,omitempty"`
+	PG      uint32       `json:"pg,omitempty"`
 }
 
 // content is the canonical form of the entry's value, the last tie-break.
@@ -79,7 +84,11 @@ func (e SyncEntry) content() []byte {
 	if e.Deleted {
 		del = "1"
 	}
-	return []byte(strings.Join([]string{del, e.Name, string(e.State), e.Message, e.Value, strconv.FormatInt(e.Asked, 10)}, "\x00"))
+	parts := []string{del, e.Name, string(e.State), e.Message, e.Value, strconv.FormatInt(e.Asked, 10)}
+	if !e.PresenceKey.IsZero() {
+		parts = append(parts, strconv.FormatUint(uint64(e.PresenceKey.Gen), 10), string(e.PresenceKey.Key[:]))
+	}
+	return []byte(strings.Join(parts, "\x00"))
 }
 
 // sameValue reports whether e and o hold the same value (ignoring versions).
@@ -169,8 +178,9 @@ func decodeSyncEntry(key, raw []byte) (SyncEntry, error) {
 			return SyncEntry{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 	}
+	pk := (&contactRecord{PK: r.PK, PG: r.PG}).presenceKey()
 	return SyncEntry{Key: string(key), Time: r.T, Device: dev, Deleted: r.Del,
-		Name: r.Name, State: r.State, Message: r.Message, Asked: r.Asked, Value: r.Value}, nil
+		Name: r.Name, State: r.State, Message: r.Message, Asked: r.Asked, Value: r.Value, PresenceKey: pk}, nil
 }
 
 func putSyncEntry(b *bolt.Bucket, e SyncEntry) error {
@@ -178,8 +188,12 @@ func putSyncEntry(b *bolt.Bucket, e SyncEntry) error {
 	if e.Device != "" {
 		dev = e.Device.String()
 	}
-	return putJSON(b, []byte(e.Key), syncRecord{V: recordVersion, T: e.Time, Dev: dev, Del: e.Deleted,
-		Name: e.Name, State: e.State, Message: e.Message, Asked: e.Asked, Value: e.Value})
+	r := syncRecord{V: recordVersion, T: e.Time, Dev: dev, Del: e.Deleted,
+		Name: e.Name, State: e.State, Message: e.Message, Asked: e.Asked, Value: e.Value}
+	if !e.PresenceKey.IsZero() {
+		r.PK, r.PG = e.PresenceKey.Key[:], e.PresenceKey.Gen
+	}
+	return putJSON(b, []byte(e.Key), r)
 }
 
 // syncTx is the state of one sync operation inside a write transaction.
@@ -234,7 +248,7 @@ func (st *syncTx) localValues(settings []string) (map[string]SyncEntry, map[stri
 			return nil
 		}
 		key := SyncContactPrefix + string(k)
-		vals[key] = SyncEntry{Key: key, Name: c.Name, State: c.State, Message: c.Message, Asked: unixNano(c.Asked)}
+		vals[key] = SyncEntry{Key: key, Name: c.Name, State: c.State, Message: c.Message, Asked: unixNano(c.Asked), PresenceKey: c.PresenceKey}
 		updated[key] = c.Updated.UnixNano()
 		return nil
 	})
@@ -323,8 +337,10 @@ func (st *syncTx) apply(e SyncEntry) error {
 		if raw := st.contacts.Get(id); raw != nil {
 			if old, err := decodeContact(acct, raw); err == nil {
 				rec.Created = old.Created
+				rec.setPresenceKey(old.PresenceKey)
 			}
 		}
+		rec.setPresenceKey(e.PresenceKey)
 		if err := putJSON(st.contacts, id, &rec); err != nil {
 			return err
 		}

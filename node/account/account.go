@@ -114,7 +114,13 @@ func InitAccount(dir string, o AccountOptions) (*apitype.Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("init: account certificate: %w", err)
 	}
-	if err := addDevice(st, dir, ak, ac, name, now, store.AccountState{}); err != nil {
+	// The account's first presence key (docs/protocol.md, "Presence for
+	// contacts only"), made with the account.
+	pk, err := store.NewPresenceKey(1)
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	if err := addDevice(st, dir, ak, ac, name, now, store.AccountState{PresenceKey: pk}); err != nil {
 		return nil, err
 	}
 	return Summary(st, dir)
@@ -199,6 +205,10 @@ func ArchiveState(a *pcrypto.Archive, ac *pcrypto.AccountCert, crl *pcrypto.CRL,
 			st.Settings[k] = v
 		}
 	}
+	if a.PresenceGen != 0 && len(a.PresenceKey) == store.PresenceKeyLen {
+		st.PresenceKey.Gen = a.PresenceGen
+		copy(st.PresenceKey.Key[:], a.PresenceKey)
+	}
 	return st, nil
 }
 
@@ -234,7 +244,16 @@ func ExportAccount(st *store.Store, archivePassphrase []byte, o AccountOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
+	var pk []byte
+	var gen uint32
+	if k, err := st.PresenceKey(); err == nil {
+		pk, gen = k.Key[:], k.Gen
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("export: %w", err)
+	}
 	a := &pcrypto.Archive{
+		PresenceKey:    pk,
+		PresenceGen:    gen,
 		AccountKeySeed: id.AccountKeySeed,
 		AccountCert:    id.AccountCert,
 		CRL:            crl,

@@ -65,7 +65,7 @@ func (svc *Service) AddContact(id pcrypto.AccountID, name, message string) (*api
 	if err := checkLengths(name, message); err != nil {
 		return nil, err
 	}
-	if _, err := svc.apply(id, APIAdd, name, message, time.Time{}); err != nil {
+	if _, err := svc.apply(id, APIAdd, name, message, time.Time{}, store.PresenceKey{}); err != nil {
 		return nil, err
 	}
 	return svc.apiContact(id)
@@ -101,7 +101,7 @@ func (svc *Service) act(id pcrypto.AccountID, in Input) (*apitype.Contact, error
 	if err := svc.CheckOther(id); err != nil {
 		return nil, err
 	}
-	t, err := svc.apply(id, in, "", "", time.Time{})
+	t, err := svc.apply(id, in, "", "", time.Time{}, store.PresenceKey{})
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,11 @@ func refusal(id pcrypto.AccountID, state State, in Input, t Transition) error {
 // device name and message); asked is a received request's signed time
 // (zero otherwise), kept with the contact so that an answer made here is
 // not undone by another device's copy of the request (store.MergeSync).
-func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string, asked time.Time) (Transition, error) {
+// pk is the presence key a received accept carried (zero otherwise): it
+// is kept with the contact, and the accept is answered with an update
+// carrying this account's own key. Removing or blocking an account that
+// may hold this account's presence key rotates it (rotateLocked).
+func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string, asked time.Time, pk store.PresenceKey) (Transition, error) {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	cur, state, err := svc.current(id)
@@ -198,6 +202,11 @@ func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string, 
 			if t.Next == StateRequestSent {
 				next.Message = message
 			}
+		case MsgAccept:
+			// The acceptor's presence key; ours goes back in an
+			// update (queued below), so that each side opens the
+			// other's presence records.
+			next.PresenceKey = pk
 		case MsgRequest:
 			// A request that does not change the state (an accepted
 			// contact asking again) changes nothing: a new version of
@@ -225,7 +234,15 @@ func (svc *Service) apply(id pcrypto.AccountID, in Input, name, message string, 
 	if err := svc.Store.ApplyContactChange(ch); err != nil {
 		return t, err
 	}
-	if t.Send != "" {
+	if (in == APIRemove || in == APIBlock) && (state == StateAccepted || state == StateRemoved) {
+		// The account held our presence key (a removed one may still
+		// hold it after removing us): records from now on are sealed
+		// under a new one that it does not get.
+		if err := svc.rotateLocked(); err != nil {
+			svc.Log.Error("rotating the presence key failed; the removed contact can still read this device's presence", "err", err)
+		}
+	}
+	if ch.Send != nil {
 		service.Kick(svc.outboxKick)
 	}
 	if t.Event != "" {

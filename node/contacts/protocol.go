@@ -62,8 +62,41 @@ type contactMsg struct {
 	Message     string            `json:"message,omitempty"`
 	Time        time.Time         `json:"time"`
 	Nonce       string            `json:"nonce"`
-	// Record is the sender's signed account record (kind "update").
+	// Record is the sender's signed account record (kind "update"; may
+	// be absent from an update that carries a presence key only).
 	Record []byte `json:"record,omitempty"`
+	// PresenceKey and PresenceGen are the sender account's presence key
+	// and its generation (kinds "accept" and "update" only): what opens
+	// its devices' presence records.
+	PresenceKey []byte `json:"presence_key,omitempty"`
+	PresenceGen uint32 `json:"presence_gen,omitempty"`
+}
+
+// presenceKey returns the presence key the message carries (zero if none).
+func (m *contactMsg) presenceKey() store.PresenceKey {
+	var k store.PresenceKey
+	if m.PresenceGen == 0 || len(m.PresenceKey) != store.PresenceKeyLen {
+		return k
+	}
+	k.Gen = m.PresenceGen
+	copy(k.Key[:], m.PresenceKey)
+	return k
+}
+
+// checkPresenceKey refuses a malformed presence key and one in a message
+// of a kind that never carries it (a request: strangers do not get keys,
+// and give none).
+func (m *contactMsg) checkPresenceKey() error {
+	if len(m.PresenceKey) == 0 && m.PresenceGen == 0 {
+		return nil
+	}
+	if m.Kind != kindAccept && m.Kind != kindUpdate {
+		return fmt.Errorf("a %s carries no presence key", m.Kind)
+	}
+	if len(m.PresenceKey) != store.PresenceKeyLen || m.PresenceGen == 0 {
+		return fmt.Errorf("presence key of %d bytes, generation %d", len(m.PresenceKey), m.PresenceGen)
+	}
+	return nil
 }
 
 // ---- receiving ----
@@ -137,6 +170,9 @@ func (svc *Service) verifyContact(from peer.ID, data []byte) (*contactMsg, error
 		return nil, fmt.Errorf("unknown kind %q", m.Kind)
 	}
 	if err := checkLengths(m.Name, m.Message); err != nil {
+		return nil, err
+	}
+	if err := m.checkPresenceKey(); err != nil {
 		return nil, err
 	}
 	ac, err := pcrypto.ParseAccountCert(m.AccountCert)
@@ -227,9 +263,18 @@ func (svc *Service) applyContact(m *contactMsg) error {
 		if t, err := svc.peek(m.From, in); err != nil || t.Outcome != Move {
 			return err
 		}
-		return svc.applyRecordUpdate(m)
+		if len(m.Record) > 0 {
+			if err := svc.applyRecordUpdate(m); err != nil {
+				return err
+			}
+		}
+		return svc.takeContactKey(m.From, m.presenceKey())
 	}
-	_, err := svc.apply(m.From, in, m.Name, m.Message, m.Time)
+	var pk store.PresenceKey
+	if in == MsgAccept {
+		pk = m.presenceKey()
+	}
+	_, err := svc.apply(m.From, in, m.Name, m.Message, m.Time, pk)
 	return err
 }
 
@@ -250,11 +295,14 @@ func (svc *Service) signContact(kind string, to pcrypto.AccountID, name, message
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	payload, err := json.Marshal(contactMsg{
+	m := contactMsg{
 		V: 1, Kind: kind, From: svc.ID.AccountCert.ID, To: to,
 		AccountCert: svc.ID.AccountCert.Raw(), DeviceCert: svc.ID.DeviceCert.Raw(),
 		Name: name, Message: message, Time: svc.Now().UTC(), Nonce: hex.EncodeToString(nonce),
-	})
+	}
+	svc.addPresenceKey(&m)
+	payload, err := json.Marshal(m)
+	clear(m.PresenceKey)
 	if err != nil {
 		return nil, err
 	}
@@ -439,11 +487,100 @@ func (svc *Service) signContactMsg(m contactMsg) ([]byte, error) {
 	m.V, m.From = 1, svc.ID.AccountCert.ID
 	m.AccountCert, m.DeviceCert = svc.ID.AccountCert.Raw(), svc.ID.DeviceCert.Raw()
 	m.Time, m.Nonce = svc.Now().UTC(), hex.EncodeToString(nonce)
+	svc.addPresenceKey(&m)
 	payload, err := json.Marshal(m)
+	clear(m.PresenceKey)
 	if err != nil {
 		return nil, err
 	}
 	k := svc.ID.DeviceKey.Ed25519()
 	defer clear(k)
 	return pcrypto.SignEnvelope(k, contactContext, payload)
+}
+
+// addPresenceKey puts this account's current presence key into an accept
+// or an update: read when the message is signed (delivered), so a message
+// queued before a rotation carries the newest key.
+func (svc *Service) addPresenceKey(m *contactMsg) {
+	if m.Kind != kindAccept && m.Kind != kindUpdate {
+		return
+	}
+	k := svc.pres.PresenceKey()
+	if k.IsZero() {
+		return
+	}
+	m.PresenceKey, m.PresenceGen = append([]byte(nil), k.Key[:]...), k.Gen
+}
+
+// takeContactKey keeps the presence key an accepted contact sent in an
+// update (the store keeps the newest by generation) and has the account's
+// other devices learn it by sync. The caller checked that the sender is an
+// accepted contact.
+func (svc *Service) takeContactKey(id pcrypto.AccountID, k store.PresenceKey) error {
+	if k.IsZero() {
+		return nil
+	}
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	c, state, err := svc.current(id)
+	if err != nil {
+		return err
+	}
+	if state != StateAccepted {
+		return nil // changed since the check: not a contact's key any more
+	}
+	if !k.Newer(c.PresenceKey) {
+		return nil
+	}
+	c.PresenceKey = k
+	if err := svc.Store.PutContact(c); err != nil {
+		return err
+	}
+	svc.Log.Info("contact sent its presence key", "account", id, "generation", k.Gen)
+	svc.changed()
+	return nil
+}
+
+// rotateLocked draws a new presence key for the account (after a removal
+// or a block) and queues an update carrying it to every accepted contact
+// that has no message queued (a queued accept or update carries the key
+// current when it is delivered). The outbox survives restarts. The caller
+// holds svc.mu.
+func (svc *Service) rotateLocked() error {
+	if _, err := svc.pres.RotatePresenceKey(); err != nil {
+		return err
+	}
+	return svc.sendKeyLocked()
+}
+
+// RotatePresenceKey rotates the account's presence key and queues it to
+// every accepted contact (rotateLocked): what revoking a device does, since
+// the revoked device holds the key.
+func (svc *Service) RotatePresenceKey() error {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	return svc.rotateLocked()
+}
+
+// sendKeyLocked queues an update (which carries the presence key) to every
+// accepted contact that has no message queued. The caller holds svc.mu.
+func (svc *Service) sendKeyLocked() error {
+	cs, err := svc.Store.Contacts()
+	if err != nil {
+		return err
+	}
+	pending, err := svc.pendingSet()
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.State != store.Accepted || pending[c.AccountID] {
+			continue
+		}
+		if err := svc.Store.PutOutbox(store.OutboxItem{To: c.AccountID, Kind: kindUpdate}); err != nil {
+			return err
+		}
+	}
+	svc.changed()
+	return nil
 }

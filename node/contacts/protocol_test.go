@@ -1,6 +1,7 @@
 package contacts
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -117,6 +118,9 @@ func FuzzReceiveContact(f *testing.F) {
 	bob := newTestNode(f, "bob")
 	alice := newTestNode(f, "alice")
 	f.Add(signAs(f, alice, nil, func(m *contactMsg) { m.To = bob.ID.AccountCert.ID }))
+	f.Add(signAs(f, alice, nil, func(m *contactMsg) {
+		m.To, m.Kind, m.PresenceKey, m.PresenceGen = bob.ID.AccountCert.ID, kindAccept, bytes.Repeat([]byte{7}, 32), 1
+	}))
 	f.Add([]byte("PE\x01"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -90,6 +90,16 @@ func New(env service.Env, pres *presence.Service, o Options) (*Service, error) {
 
 // Serve answers contact streams and delivers the outbox until ctx is done.
 func (svc *Service) Serve(ctx context.Context) error {
+	if svc.pres.KeyMadeAtStart() {
+		// An account made before presence keys: its contacts never got
+		// one in an accept.
+		svc.mu.Lock()
+		err := svc.sendKeyLocked()
+		svc.mu.Unlock()
+		if err != nil {
+			svc.Log.Error("queueing the presence key to the contacts", "err", err)
+		}
+	}
 	svc.Host.SetStreamHandler(ContactProtocol, svc.handleContactStream)
 	defer svc.Host.RemoveStreamHandler(ContactProtocol)
 	var wg sync.WaitGroup

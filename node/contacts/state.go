@@ -120,7 +120,7 @@ var table = map[State]map[Input]Transition{
 		APIBlock:   move(StateBlocked, "", ""),
 		APIRemove:  move(StateNone, "", ""),
 		MsgRequest: move(StateAccepted, kindAccept, apitype.EventContactAccepted),
-		MsgAccept:  move(StateAccepted, "", apitype.EventContactAccepted),
+		MsgAccept:  move(StateAccepted, kindUpdate, apitype.EventContactAccepted),
 		MsgDecline: move(StateDeclined, "", apitype.EventContactDeclined),
 		MsgRemove:  move(StateDeclined, "", apitype.EventContactDeclined),
 		MsgUpdate:  refuse(whyNotContact),

@@ -26,6 +26,7 @@ func TestSyncItemRoundTrip(t *testing.T) {
 	e := store.SyncEntry{
 		Key: store.SyncContactKey(storetest.Account("bob")), Time: 7, Device: storetest.Device("d"),
 		Deleted: true, Name: "Bob", State: store.Accepted, Message: "hi", Asked: 42, Value: "v",
+		PresenceKey: store.PresenceKey{Key: [store.PresenceKeyLen]byte{1, 2, 3}, Gen: 5},
 	}
 	v := reflect.ValueOf(e)
 	for i := range v.NumField() {
@@ -75,7 +76,7 @@ func TestSyncChunked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if frames < 5 || len(got.Entries) != len(m.Entries) || got.Entries[11999] != m.Entries[11999] || string(got.CRL) != "crl" || got.More {
+	if frames < 5 || len(got.Entries) != len(m.Entries) || !reflect.DeepEqual(got.Entries[11999], m.Entries[11999]) || string(got.CRL) != "crl" || got.More {
 		t.Fatalf("%d frames; read back %d entries, CRL %q, more %v", frames, len(got.Entries), got.CRL, got.More)
 	}
 	// A continuation may carry only entries.

@@ -356,6 +356,12 @@ func (svc *Service) RevokeDevice(ctx context.Context, device string) (*apitype.R
 	}
 	svc.Log.Info("device revoked", "device", dc.Device, "crl", next.Number)
 	svc.Events.Publish(apitype.Event{Type: apitype.EventDeviceRevoked, Time: svc.Now(), Device: dc.Device.String()})
+	// The revoked device holds the account's presence key: records from
+	// now on are sealed under a new one, which the contacts get in an
+	// update and the other devices by sync (a revoked device is refused).
+	if err := svc.contacts.RotatePresenceKey(); err != nil {
+		svc.Log.Error("rotating the presence key failed; the revoked device can still read this account's presence", "err", err)
+	}
 	// The sync loop tells the revoked device too (an honest one stops
 	// acting for the account) and pushes the record to the contacts.
 	svc.AccountChanged()

@@ -79,6 +79,11 @@ type syncMsg struct {
 	// Record is the newest admin-signed account record the sender holds:
 	// members learn new records (and the admin list) from it.
 	Record []byte `json:"record,omitempty"`
+	// PresenceKey and PresenceGen are the account's presence key as the
+	// sender holds it; the receiver keeps the newer (higher generation,
+	// ties by the larger SHA-256 of the key).
+	PresenceKey []byte `json:"presence_key,omitempty"`
+	PresenceGen uint32 `json:"presence_gen,omitempty"`
 	// Code and Error are set on a refused request: "account" (another
 	// account), "unknown" (a device the responder does not know),
 	// "revoked" (a revoked device, on either side).
@@ -107,6 +112,9 @@ type syncItem struct {
 	Msg   string `json:"msg,omitempty"`
 	Asked int64  `json:"asked,omitempty"`
 	Value string `json:"value,omitempty"`
+	// PK and PG are a contact's presence key and its generation.
+	PK []byte `json:"pk,omitempty"`
+	PG uint32 `json:"pg,omitempty"`
 }
 
 func toSyncItem(e store.SyncEntry) syncItem {
@@ -114,7 +122,11 @@ func toSyncItem(e store.SyncEntry) syncItem {
 	if e.Device != "" {
 		dev = e.Device.String()
 	}
-	return syncItem{Key: e.Key, T: e.Time, Dev: dev, Del: e.Deleted, Name: e.Name, State: string(e.State), Msg: e.Message, Asked: e.Asked, Value: e.Value}
+	it := syncItem{Key: e.Key, T: e.Time, Dev: dev, Del: e.Deleted, Name: e.Name, State: string(e.State), Msg: e.Message, Asked: e.Asked, Value: e.Value}
+	if !e.PresenceKey.IsZero() {
+		it.PK, it.PG = e.PresenceKey.Key[:], e.PresenceKey.Gen
+	}
+	return it
 }
 
 // entry returns the item as a store entry; an item whose device is not a
@@ -127,7 +139,15 @@ func (it syncItem) entry() (store.SyncEntry, error) {
 			return store.SyncEntry{}, err
 		}
 	}
-	return store.SyncEntry{Key: it.Key, Time: it.T, Device: dev, Deleted: it.Del, Name: it.Name, State: store.ContactState(it.State), Message: it.Msg, Asked: it.Asked, Value: it.Value}, nil
+	e := store.SyncEntry{Key: it.Key, Time: it.T, Device: dev, Deleted: it.Del, Name: it.Name, State: store.ContactState(it.State), Message: it.Msg, Asked: it.Asked, Value: it.Value}
+	if it.PG != 0 {
+		if len(it.PK) != store.PresenceKeyLen {
+			return store.SyncEntry{}, fmt.Errorf("presence key of %d bytes", len(it.PK))
+		}
+		e.PresenceKey.Gen = it.PG
+		copy(e.PresenceKey.Key[:], it.PK)
+	}
+	return e, nil
 }
 
 // encodeSyncMsg frames a message: uvarint length, then JSON; entries past
@@ -138,7 +158,7 @@ func encodeSyncMsg(m *syncMsg) ([]byte, error) {
 	frames := []*syncMsg{&first}
 	cur, size := &first, 0
 	for _, it := range m.Entries {
-		n := len(it.Key) + len(it.Dev) + len(it.Name) + len(it.State) + len(it.Msg) + len(it.Value) + 128
+		n := len(it.Key) + len(it.Dev) + len(it.Name) + len(it.State) + len(it.Msg) + len(it.Value) + 2*len(it.PK) + 128
 		if size > 0 && size+n > syncChunk {
 			cur.More = true
 			cur = &syncMsg{V: 1, Account: m.Account}
@@ -209,7 +229,7 @@ func readSyncMsg(r *bufio.Reader) (*syncMsg, error) {
 		if err != nil {
 			return nil, err
 		}
-		if next.Account != m.Account || next.CRL != nil || next.Devices != nil || next.Code != "" || next.Error != "" {
+		if next.Account != m.Account || next.CRL != nil || next.Devices != nil || next.PresenceKey != nil || next.PresenceGen != 0 || next.Code != "" || next.Error != "" {
 			return nil, errors.New("malformed sync message: a continuation frame carries more than entries")
 		}
 		m.Entries = append(m.Entries, next.Entries...)
@@ -238,6 +258,9 @@ func (svc *Service) syncState() (*syncMsg, error) {
 	}
 	if m.Record, _, _, err = svc.Store.OwnRecord(); err != nil {
 		return nil, err
+	}
+	if k := svc.pres.PresenceKey(); !k.IsZero() {
+		m.PresenceKey, m.PresenceGen = append([]byte(nil), k.Key[:]...), k.Gen
 	}
 	ders, err := svc.Store.DeviceCerts()
 	if err != nil {
@@ -356,6 +379,7 @@ func (svc *Service) mergeSyncCRL(der []byte) bool {
 // entries.
 func (svc *Service) applyState(from pcrypto.DeviceID, m *syncMsg, crlChanged bool) {
 	svc.takeRecord(from, m.Record)
+	svc.takePresenceKey(from, m)
 	added := svc.mergeDevices(m.Devices)
 	entries := make([]store.SyncEntry, 0, len(m.Entries))
 	badDevice := 0
@@ -608,4 +632,26 @@ func (svc *Service) syncStartup(ctx context.Context) {
 	svc.checkOwnRecord(lctx)
 	lcancel()
 	svc.syncRound(ctx)
+}
+
+// takePresenceKey takes the account's presence key from a trusted device
+// when it is newer than the one held.
+func (svc *Service) takePresenceKey(from pcrypto.DeviceID, m *syncMsg) {
+	if m.PresenceGen == 0 {
+		return
+	}
+	if len(m.PresenceKey) != store.PresenceKeyLen {
+		svc.Log.Warn("presence key from another device refused", "from", from, "len", len(m.PresenceKey))
+		return
+	}
+	k := store.PresenceKey{Gen: m.PresenceGen}
+	copy(k.Key[:], m.PresenceKey)
+	taken, err := svc.pres.TakePresenceKey(k)
+	if err != nil {
+		svc.Log.Error("storing the presence key from another device", "from", from, "err", err)
+		return
+	}
+	if taken {
+		svc.Log.Info("took the account's presence key from another device", "from", from, "generation", k.Gen)
+	}
 }

@@ -344,6 +344,13 @@ func (svc *Service) linkArchive(dc *pcrypto.DeviceCert, pass []byte, admin bool)
 	}
 	a.DeviceCerts = append(a.DeviceCerts, dc.Raw())
 	a.Contacts = linkContacts(contacts)
+	// The account's presence key: the new device seals its presence
+	// under it, and opens its own devices' records.
+	pk, err := svc.Store.PresenceKey()
+	if err != nil {
+		return nil, fmt.Errorf("link: presence key: %w", err)
+	}
+	a.PresenceKey, a.PresenceGen = pk.Key[:], pk.Gen
 	out, err := a.Encrypt(pass, linkKDF)
 	if err != nil {
 		return nil, fmt.Errorf("link: archive: %w", err)

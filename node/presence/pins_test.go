@@ -16,7 +16,7 @@ import (
 
 // restart returns a presence service on env as after a restart of the
 // daemon: same store, empty record cache.
-func restart(t *testing.T, env service.Env) *Service {
+func restart(t testing.TB, env service.Env) *Service {
 	t.Helper()
 	svc, err := New(env, Options{})
 	if err != nil {

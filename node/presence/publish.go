@@ -119,7 +119,11 @@ func (svc *Service) publishOnce(ctx context.Context) (time.Duration, []ma.Multia
 		svc.Log.Debug("no address to publish yet (private ones are withheld)")
 		return noAddrsRetry, nil, false
 	}
-	pres, err := records.NewPresence(svc.ID.DeviceKey, svc.ID.AccountCert.ID, addrs, svc.nextSeq(now), svc.o.PresenceTTL, now)
+	// Version 2: the relay addresses in clear (all a stranger needs to
+	// send a contact request), the others sealed under the account's
+	// presence key.
+	relays, others := splitAddrs(addrs)
+	pres, err := records.NewSealedPresence(svc.ID.DeviceKey, svc.ID.AccountCert.ID, relays, others, sealKey(svc.PresenceKey()), svc.nextSeq(now), svc.o.PresenceTTL, now)
 	if err != nil {
 		svc.Log.Error("cannot build presence record", "err", err)
 		return publishRetry, nil, false

@@ -221,7 +221,9 @@ func (svc *Service) ResolveAccount(ctx context.Context, id pcrypto.AccountID) (*
 	return rec, nil
 }
 
-// resolvePresence returns the verified presence record of a device.
+// ResolvePresence returns the verified presence record of a device, its
+// Addrs those this device may use (openPresence): every address when it
+// holds the account's presence key, the relay addresses otherwise.
 func (svc *Service) ResolvePresence(ctx context.Context, account pcrypto.AccountID, d pcrypto.DeviceID) (*records.Presence, error) {
 	key := records.PresenceKey(d)
 	val, err := svc.GetRecord(ctx, key)
@@ -234,6 +236,9 @@ func (svc *Service) ResolvePresence(ctx context.Context, account pcrypto.Account
 	}
 	if p.Account != account {
 		return nil, fmt.Errorf("device %s: presence names another account", d.Short())
+	}
+	if err := svc.openPresence(p); err != nil {
+		return nil, fmt.Errorf("device %s: %w", d.Short(), err)
 	}
 	return p, nil
 }

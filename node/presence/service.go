@@ -12,6 +12,7 @@ package presence
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/parleyhq/parley/internal/records"
 
 	"github.com/parleyhq/parley/node/service"
+	"github.com/parleyhq/parley/store"
 )
 
 // Options configure the presence service. Zero values mean the defaults.
@@ -77,6 +79,11 @@ type Service struct {
 
 	signMu sync.Mutex // serialises choosing and signing the account record
 
+	keyMu sync.Mutex        // guards key and serialises changing it
+	key   store.PresenceKey // the account's presence key (key.go)
+
+	keyMade bool // New made the account's first presence key
+
 	mu        sync.Mutex // guards the following fields
 	published time.Time
 	seq       uint64
@@ -100,7 +107,12 @@ func New(env service.Env, o Options) (*Service, error) {
 	if err := o.PrivateAddrs.Check(); err != nil {
 		return nil, err
 	}
+	key, made, err := loadPresenceKey(env.Store)
+	if err != nil {
+		return nil, fmt.Errorf("presence key: %w", err)
+	}
 	return &Service{
+		key: key, keyMade: made,
 		Env: env, o: o,
 		bootstraps:    o.Bootstraps,
 		private:       publishPrivate(o.PrivateAddrs, o.Bootstraps),

@@ -132,7 +132,7 @@ func dhtRun(ctx context.Context, env *benchEnv, bins daemon.Binaries, o dhtOptio
 	r := dhtResult{n: n, lookupTimeout: sz.lookupTimeout, silent: int(math.Round(o.churn * float64(n)))}
 	r.live = n - r.silent
 	progressf("dht N=%d: %d bootstraps, %d parleyd to be silenced, %d in-process nodes…", n, o.boots, r.silent, r.live)
-	boots, boot, err := env.startBootstraps(ctx, bins.Bootstrap, o.boots, "--turn-disabled")
+	boots, boot, err := env.startBootstraps(ctx, bins.Bootstrap, o.boots, append([]string{"--turn-disabled"}, loopbackRelayArgs...)...)
 	defer func() {
 		for _, p := range boots {
 			p.Stop()

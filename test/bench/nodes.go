@@ -22,6 +22,15 @@ const bootstrapStart = 30 * time.Second
 
 // startBootstraps starts n peered parley-bootstrap processes on loopback
 // (with extra flags) and returns them with all their multiaddrs.
+// loopbackRelayArgs lift the relay's per-address reservation caps: on
+// loopback every node of a bench shares one IP, which the caps (8 per IP,
+// 16 per /24) count as one host, so past 8 nodes most of them would hold
+// no reservation and publish no relay address. Their presence records
+// seal every other address (docs/protocol.md, "Presence for contacts
+// only"), so a lookup by a stranger (every bench lookup) could not reach
+// them, which on a real network, one IP per device, does not happen.
+var loopbackRelayArgs = []string{"--relay-max-reservations", "4096", "--relay-max-reservations-per-ip", "4096", "--relay-max-reservations-per-subnet", "4096"}
+
 func (e *benchEnv) startBootstraps(ctx context.Context, bin string, n int, extra ...string) ([]*proc.Proc, []string, error) {
 	var procs []*proc.Proc
 	var all []string

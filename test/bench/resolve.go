@@ -37,7 +37,7 @@ func resolveBench(ctx context.Context, w io.Writer, nNodes, nBoots, nLookups int
 	if err != nil {
 		return err
 	}
-	procs, boot, err := env.startBootstraps(ctx, bins.Bootstrap, nBoots, "--turn-disabled")
+	procs, boot, err := env.startBootstraps(ctx, bins.Bootstrap, nBoots, append([]string{"--turn-disabled"}, loopbackRelayArgs...)...)
 	if err != nil {
 		return err
 	}

@@ -76,9 +76,10 @@ func TestServersSeeNoSecrets(t *testing.T) {
 		t.Fatalf("the capture missed %d packets", kernelDrops)
 	}
 	t.Logf("captured %d packets to or from the bootstrap host (%d undecodable)", len(pkts), bad)
-	t.Logf("DHT presence record of the callee (what anyone can fetch): %v", look.Devices[0].Addrs)
+	t.Logf("DHT presence record of the callee as a contact opens it (a stranger reads the relay addresses only): %v", look.Devices[0].Addrs)
 	// The callee is behind NAT: its presence record carries relay
-	// addresses and public ones only, never its LAN or loopback addresses.
+	// addresses and public ones only (the public ones sealed under its
+	// presence key), never its LAN or loopback addresses.
 	for _, a := range look.Devices[0].Addrs {
 		m, err := ma.NewMultiaddr(a)
 		if err != nil {

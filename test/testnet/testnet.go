@@ -385,7 +385,8 @@ func (x *Node) WaitCall(ctx context.Context, id string, ok func(apitype.Call) bo
 }
 
 // Befriend makes a and b accepted contacts of each other: a sends a
-// request, b accepts it, and both see the contact accepted.
+// request, b accepts it, both see the contact accepted, and each holds
+// the other's presence key.
 func Befriend(ctx context.Context, a, b *Node) error {
 	if _, err := a.AddContact(b.Account, "", ""); err != nil {
 		return fmt.Errorf("testnet: befriend: %w", err)
@@ -399,5 +400,19 @@ func Befriend(ctx context.Context, a, b *Node) error {
 	if err := a.WaitContact(ctx, b.Account.String(), wait.ContactIs("accepted")); err != nil {
 		return err
 	}
-	return b.WaitContact(ctx, a.Account.String(), wait.ContactIs("accepted"))
+	if err := b.WaitContact(ctx, a.Account.String(), wait.ContactIs("accepted")); err != nil {
+		return err
+	}
+	// The accept carried b's presence key to a; a's goes back in an
+	// update. Until b holds it, b finds only a's relay addresses.
+	return b.waitFor(ctx, "presence key", func() error {
+		c, err := b.Store().Contact(a.Account)
+		if err != nil {
+			return err
+		}
+		if c.PresenceKey.IsZero() {
+			return fmt.Errorf("%s does not hold %s's presence key yet", b.Name, a.Name)
+		}
+		return nil
+	})
 }
