@@ -22,18 +22,27 @@ import (
 // A spare costs one allocation per bootstrap while the device is idle. It
 // is replaced before the TURN credentials it was made with run out (the
 // server refuses to refresh an allocation on expired credentials), at the
-// latest after spareMaxAge (its host addresses may have changed), and at
+// latest after spareMaxAge (its NAT mappings and host addresses may have
+// changed), and at
 // once when a bootstrap connection drops (its allocation there may be
 // gone). The caller side gathers from the moment its offer is sent
 // instead (see ringErr), which overlaps the offer's round trip.
 const (
-	// spareMaxAge bounds how long a spare leg is kept unused.
-	spareMaxAge = 4 * time.Minute
+	// spareMaxAge bounds how long a spare leg is kept unused. It is
+	// below the 30 s a NAT commonly keeps an idle UDP mapping (Linux's
+	// conntrack default for a flow that has had an answer is 120 s, for
+	// one that has not 30 s; home routers vary): nothing is sent on the
+	// spare's sockets while it waits, so behind a symmetric NAT its TURN
+	// allocation's mapping was gone when a call came after 30 s idle and
+	// the call failed (the NAT lab's matrix, 3 calls per cell). The cost
+	// is one TURN allocation per bootstrap every 25 s while idle (the old
+	// one is released); keeping the mappings alive instead is a next step.
+	spareMaxAge = 25 * time.Second
 	// spareCredMargin is how long the spare's TURN credentials must still
 	// be valid for it to be used.
 	spareCredMargin = 2 * time.Minute
 	// spareCheck is how often the spare is checked and remade.
-	spareCheck = 30 * time.Second
+	spareCheck = 5 * time.Second
 	// spareRetry is the wait while no spare can be made yet (records not
 	// published, no bootstrap connected, a call in progress).
 	spareRetry = time.Second

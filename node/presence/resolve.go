@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -317,6 +318,24 @@ func (svc *Service) bootstrapCircuits() []ma.Multiaddr {
 	return out
 }
 
+// ownCircuits returns, for every configured bootstrap that one of the
+// circuit addresses names as its relay, the circuits through it at the
+// addresses this device knows it by (from the configuration, never from
+// the record).
+func (svc *Service) ownCircuits(published []ma.Multiaddr) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, b := range svc.bootstraps {
+		if !slices.ContainsFunc(published, func(a ma.Multiaddr) bool { return relayOf(a) == b.ID }) {
+			continue
+		}
+		circuit := ma.StringCast("/p2p/" + b.ID.String() + "/p2p-circuit")
+		for _, a := range b.Addrs {
+			out = append(out, a.Encapsulate(circuit))
+		}
+	}
+	return out
+}
+
 // hasDirectConn reports whether a connection to p that is not relayed is
 // up.
 func (svc *Service) hasDirectConn(p peer.ID) bool {
@@ -387,24 +406,24 @@ func (svc *Service) reachAccount(ctx context.Context, id pcrypto.AccountID, mode
 			defer cancel()
 			addrs := svc.DropDeadCircuits(pid, r.Presence.Addrs)
 			if relayed && !svc.hasDirectConn(pid) {
-				published := relayAddrs(addrs)
-				relays := published
+				// A device that is not a contact is reached only
+				// through the circuit relay of our own bootstraps, at
+				// the addresses we know them by: a circuit through any
+				// other relay, or a bootstrap's ID at an address the
+				// record names, would be a direct connection to
+				// whoever runs it (a stranger learnt this device's
+				// address that way from its lookup, add or decline).
+				relays := svc.ownCircuits(relayAddrs(addrs))
 				if len(relays) == 0 {
 					relays = svc.bootstrapCircuits()
 				}
-				if len(relays) > 0 {
-					// Forget any other address of the device (a DHT
-					// exchange may have left some), so that the dial
-					// goes through the relay alone.
-					svc.Host.Peerstore().ClearAddrs(pid)
-					r.Err = svc.Host.Connect(network.WithAllowLimitedConn(dctx, "stranger"), peer.AddrInfo{ID: pid, Addrs: relays})
-					if r.Connected = r.Err == nil; r.Connected || len(published) > 0 {
-						return
-					}
-					// No relay address published and no reservation on
-					// our bootstraps: the device is reachable only
-					// directly, and its presence says where.
-				}
+				// Forget any other address of the device (a DHT
+				// exchange may have left some), so that the dial goes
+				// through the relay alone.
+				svc.Host.Peerstore().ClearAddrs(pid)
+				r.Err = svc.Host.Connect(network.WithAllowLimitedConn(dctx, "stranger"), peer.AddrInfo{ID: pid, Addrs: relays})
+				r.Connected = r.Err == nil
+				return
 			}
 			// The addresses are fresh from the DHT: dials that failed
 			// before (the device was down, or restarting) are moot, and
