@@ -43,9 +43,13 @@ type subnetACL struct {
 	now  func() time.Time
 	host atomic.Pointer[host.Host] // set once the host exists
 
-	mu        sync.Mutex // guards the following fields
-	subnets   map[netip.Prefix]map[peer.ID]time.Time
-	lastSweep time.Time
+	circuitTTL time.Duration // the relay's circuit duration
+
+	mu               sync.Mutex // guards the following fields
+	subnets          map[netip.Prefix]map[peer.ID]time.Time
+	lastSweep        time.Time
+	circuits         map[circuitKey]map[peer.ID]time.Time // when each source was allowed
+	lastCircuitSweep time.Time
 }
 
 // sweepInterval is how often every subnet, not only the one asking, is
@@ -53,8 +57,9 @@ type subnetACL struct {
 // stay in memory.
 const sweepInterval = 5 * time.Minute
 
-func newSubnetACL(max int, ttl time.Duration) *subnetACL {
-	return &subnetACL{max: max, ttl: ttl, now: time.Now, subnets: make(map[netip.Prefix]map[peer.ID]time.Time)}
+func newSubnetACL(max int, ttl, circuitTTL time.Duration) *subnetACL {
+	return &subnetACL{max: max, ttl: ttl, circuitTTL: circuitTTL, now: time.Now,
+		subnets: make(map[netip.Prefix]map[peer.ID]time.Time), circuits: make(map[circuitKey]map[peer.ID]time.Time)}
 }
 
 // setHost gives the filter the relay's host, to look at connections and tags.
@@ -104,9 +109,71 @@ func (a *subnetACL) AllowReserve(p peer.ID, addr ma.Multiaddr) bool {
 	return true
 }
 
-// AllowConnect implements relayv2.ACLFilter: circuits are bounded by the
-// relay's own limits.
-func (a *subnetACL) AllowConnect(peer.ID, ma.Multiaddr, peer.ID) bool { return true }
+// maxCircuitsFromSubnet bounds the circuits one IPv4 /24 or IPv6 /48 may
+// open to one destination within a circuit's lifetime. The relay counts
+// circuits per peer, for the destination too (MaxCircuits, 16): without
+// this, 16 throwaway peer IDs from one address held every circuit to a
+// NATed device, renewing them as they expired, and nobody else could reach
+// it through this relay (attacker review, fourth session). A device's
+// contacts open one or two at a time.
+const maxCircuitsFromSubnet = 4
+
+// circuitKey names the circuits of one source subnet to one destination.
+type circuitKey struct {
+	subnet netip.Prefix
+	dest   peer.ID
+}
+
+// AllowConnect implements relayv2.ACLFilter: at most
+// maxCircuitsFromSubnet circuits from one source subnet to one destination
+// count at once. A circuit counts from when it was allowed until the
+// circuit duration has passed or its source has no connection left to the
+// relay (the filter sees no circuit's end).
+func (a *subnetACL) AllowConnect(src peer.ID, srcAddr ma.Multiaddr, dest peer.ID) bool {
+	ip, err := manet.ToIP(srcAddr)
+	if err != nil {
+		return true
+	}
+	nip, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return true
+	}
+	k := circuitKey{ipgroup.Of(nip, 24, 48), dest}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if now.Sub(a.lastCircuitSweep) > sweepInterval {
+		a.lastCircuitSweep = now
+		for ck, open := range a.circuits {
+			a.pruneCircuitsLocked(open, now)
+			if len(open) == 0 {
+				delete(a.circuits, ck)
+			}
+		}
+	}
+	open := a.circuits[k]
+	if open == nil {
+		open = make(map[peer.ID]time.Time)
+		a.circuits[k] = open
+	}
+	a.pruneCircuitsLocked(open, now)
+	if _, again := open[src]; !again && len(open) >= maxCircuitsFromSubnet {
+		return false
+	}
+	open[src] = now
+	return true
+}
+
+// pruneCircuitsLocked drops the circuits that have ended for sure; a.mu
+// is held.
+func (a *subnetACL) pruneCircuitsLocked(open map[peer.ID]time.Time, now time.Time) {
+	hp := a.host.Load()
+	for q, at := range open {
+		if now.Sub(at) > a.circuitTTL || (hp != nil && (*hp).Network().Connectedness(q) != network.Connected) {
+			delete(open, q)
+		}
+	}
+}
 
 // holds reports whether q, allowed at, still holds its reservation.
 func (a *subnetACL) holds(q peer.ID, at, now time.Time) bool {

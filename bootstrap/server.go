@@ -166,7 +166,7 @@ func (s *Server) startHost(key lcrypto.PrivKey) error {
 		return fmt.Errorf("connection manager: %w", err)
 	}
 	s.relay = &relayTracer{MetricsTracer: relayv2.NewMetricsTracer(relayv2.WithRegisterer(s.reg))}
-	acl := newSubnetACL(c.Relay.MaxReservationsPerSubnet, c.Relay.ReservationTTL)
+	acl := newSubnetACL(c.Relay.MaxReservationsPerSubnet, c.Relay.ReservationTTL, c.Relay.CircuitDuration)
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrs(c.listen...),
