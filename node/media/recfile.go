@@ -93,8 +93,14 @@ func CheckSink(spec string) error {
 		}
 		return nil
 	}
-	if _, err := os.Lstat(spec); err == nil {
-		return fmt.Errorf("media: sink %q: %w: %s (choose another name, or a directory: recordings there get a new name)", spec, ErrExists, spec)
+	// The file a stream goes to takes the extension of its codec's
+	// format (a PCMU stream asked for call.ogg goes to call.wav), so
+	// every name the call could write is checked.
+	base := strings.TrimSuffix(spec, filepath.Ext(spec))
+	for _, name := range []string{spec, base + ".ogg", base + ".opus", base + ".wav", base + ".ivf"} {
+		if _, err := os.Lstat(name); err == nil {
+			return fmt.Errorf("media: sink %q: %w: %s (choose another name, or a directory: recordings there get a new name)", spec, ErrExists, name)
+		}
 	}
 	return nil
 }

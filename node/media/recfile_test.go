@@ -239,3 +239,21 @@ func TestCheckSinkUnknownExtension(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckSinkSiblingExists: a recording asked for as call.ogg goes to
+// call.wav when the stream is PCMU, so an existing call.wav refuses the
+// target before the call (new-user review: the second `call --record
+// call.ogg` with the tone connected, exited 0 and recorded nothing).
+func TestCheckSinkSiblingExists(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "call.ogg")
+	if err := CheckSink(spec); err != nil {
+		t.Fatalf("CheckSink(%s) with nothing there = %v", spec, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "call.wav"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSink(spec); !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "call.wav") {
+		t.Fatalf("CheckSink(%s) with call.wav there = %v, want ErrExists naming call.wav", spec, err)
+	}
+}
