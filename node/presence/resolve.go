@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"

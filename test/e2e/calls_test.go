@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,4 +90,39 @@ func TestCallInterruptedHangsUp(t *testing.T) {
 	defer cancel()
 	_, err = bob.WaitCall(wctx, id, wait.CallIs("ended"))
 	ok(t, err)
+}
+
+// TestCallWaitedOutHangsUp: a `parley call --wait` that gives up hangs the
+// call up, so the callee does not go on ringing after the command has
+// failed (new-user review: "the call did not connect in time", and the
+// call rang on until someone ran hangup).
+func TestCallWaitedOutHangsUp(t *testing.T) {
+	t.Parallel()
+	net := newNetwork(t)
+	ctx := t.Context()
+	alice, bob := net.daemon("alice"), net.daemon("bob")
+	net.start(alice, bob)
+	ok(t, daemon.Befriend(ctx, alice, bob))
+
+	r, err := alice.CLI(ctx, "call", bob.AccountID, "--wait", "3s")
+	if err == nil || r.Code != 1 || !strings.Contains(r.Stderr, "did not connect within 3s, so it was hung up") {
+		t.Fatalf("parley call --wait 3s to a callee who does not answer: err %v, exit %d, stderr %q; want it to say the call was hung up", err, r.Code, r.Stderr)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	test.WaitFor(t, 10*time.Second, func() error {
+		cs, err := bob.Client().Calls(wctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.State != "ended" {
+				return fmt.Errorf("bob's call %s is %s", c.ID, c.State)
+			}
+		}
+		if len(cs) == 0 {
+			return errors.New("bob never rang")
+		}
+		return nil
+	})
 }

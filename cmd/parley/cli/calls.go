@@ -66,6 +66,9 @@ func (c *callCmd) Run(g *globals) error {
 			if g.ctx.Err() != nil {
 				return hangUpInterrupted(g, id)
 			}
+			if errors.Is(err, errWaitedOut) {
+				return hangUpWaitedOut(g, id, c.Wait)
+			}
 			return err
 		}
 	}
@@ -93,6 +96,21 @@ func hangUpInterrupted(g *globals, id string) error {
 	return exitCode(130)
 }
 
+// errWaitedOut is waitCall's error when the call did not connect within
+// the wait.
+var errWaitedOut = errors.New("the call did not connect in time")
+
+// hangUpWaitedOut ends a call that did not connect within --wait, so the
+// other side does not go on ringing after the command has given up.
+func hangUpWaitedOut(g *globals, id string, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.client().CallAction(ctx, "hangup", apitype.CallAction{CallID: id}); err != nil {
+		return fmt.Errorf("the call did not connect within %v and could not be hung up (%s): parley hangup %s", wait, safe(err.Error()), id)
+	}
+	return fmt.Errorf("the call did not connect within %v, so it was hung up (a longer --wait gives it more time; without --wait it rings until answered or for 60 s)", wait)
+}
+
 // waitCall polls until the call is connected with media (or ended).
 func waitCall(g *globals, id string, limit time.Duration) (*apitype.Call, error) {
 	deadline := time.Now().Add(limit)
@@ -113,7 +131,7 @@ func waitCall(g *globals, id string, limit time.Duration) (*apitype.Call, error)
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, errors.New("the call did not connect in time; see parley calls")
+			return nil, errWaitedOut
 		}
 		select {
 		case <-g.ctx.Done():
