@@ -290,3 +290,42 @@ func TestDialerDirect(t *testing.T) {
 		t.Fatal("Dial to an unreachable peer succeeded")
 	}
 }
+
+// TestConnCloseAfterPeerClosed: the server's Close of a stream the client
+// closed first is not an error (it was EOF, and a bootstrap stopping
+// after its daemons had hung up exited 1: "turnsrv: close: EOF").
+func TestConnCloseAfterPeerClosed(t *testing.T) {
+	t.Parallel()
+	sh, l := serve(t, ListenerConfig{})
+	d := client(t, sh)
+	cc := dial(t, d, sh.ID())
+	sc := accept(t, l)
+	buf := make([]byte, 10)
+	if _, err := sc.Read(buf); err != nil { // the byte dial wrote
+		t.Fatal(err)
+	}
+	if err := cc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Read(buf); !errors.Is(err, io.EOF) {
+		t.Fatalf("read after the client closed: %v, want EOF", err)
+	}
+	// The client's daemon then stops: its connection goes too.
+	if err := d.Host.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.For(t.Context(), ioTimeout, func() error {
+		if len(sh.Network().Conns()) != 0 {
+			return errors.New("the server still has a connection")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Close(); err != nil {
+		t.Fatalf("Close after the client closed and went away: %v", err)
+	}
+	if n := l.Stats().Open; n != 0 {
+		t.Fatalf("%d streams open after Close", n)
+	}
+}
