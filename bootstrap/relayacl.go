@@ -49,6 +49,7 @@ type subnetACL struct {
 	subnets          map[netip.Prefix]map[peer.ID]time.Time
 	lastSweep        time.Time
 	circuits         map[circuitKey]map[peer.ID]time.Time // when each source was allowed
+	ncircuits        int                                  // entries in circuits
 	lastCircuitSweep time.Time
 }
 
@@ -67,46 +68,69 @@ func (a *subnetACL) setHost(h host.Host) { a.host.Store(&h) }
 
 // AllowReserve implements relayv2.ACLFilter.
 func (a *subnetACL) AllowReserve(p peer.ID, addr ma.Multiaddr) bool {
-	ip, err := manet.ToIP(addr)
-	if err != nil {
+	subnet, ok := subnetOf(addr)
+	if !ok {
 		return true // the relay refuses addresses without an IP itself
 	}
-	nip, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return true
-	}
-	subnet := ipgroup.Of(nip, 24, 48) // an IPv4 /24, an IPv6 /48
 	now := a.now()
+	gone := func(q peer.ID, at time.Time) bool { return !a.holds(q, at, now) }
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if now.Sub(a.lastSweep) > sweepInterval {
 		a.lastSweep = now
-		for sn, held := range a.subnets {
-			for q, at := range held {
-				if !a.holds(q, at, now) {
-					delete(held, q)
-				}
-			}
-			if len(held) == 0 {
-				delete(a.subnets, sn)
-			}
-		}
+		sweepGroups(a.subnets, gone)
 	}
 	held := a.subnets[subnet]
 	if held == nil {
 		held = make(map[peer.ID]time.Time)
 		a.subnets[subnet] = held
 	}
-	for q, at := range held {
-		if q != p && !a.holds(q, at, now) {
-			delete(held, q)
-		}
-	}
+	pruneGroup(held, func(q peer.ID, at time.Time) bool { return q != p && gone(q, at) })
 	if _, refresh := held[p]; !refresh && len(held) >= a.max {
 		return false
 	}
 	held[p] = now
 	return true
+}
+
+// subnetOf is the IPv4 /24 or IPv6 /48 of an address's IP (false when
+// it has none).
+func subnetOf(addr ma.Multiaddr) (netip.Prefix, bool) {
+	ip, err := manet.ToIP(addr)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	nip, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	return ipgroup.Of(nip, 24, 48), true
+}
+
+// pruneGroup deletes the entries of one group that gone says have ended,
+// and returns how many it deleted.
+func pruneGroup(g map[peer.ID]time.Time, gone func(peer.ID, time.Time) bool) int {
+	n := 0
+	for q, at := range g {
+		if gone(q, at) {
+			delete(g, q)
+			n++
+		}
+	}
+	return n
+}
+
+// sweepGroups prunes every group and drops the empty ones, and returns
+// how many entries it deleted.
+func sweepGroups[K comparable](groups map[K]map[peer.ID]time.Time, gone func(peer.ID, time.Time) bool) int {
+	n := 0
+	for k, g := range groups {
+		n += pruneGroup(g, gone)
+		if len(g) == 0 {
+			delete(groups, k)
+		}
+	}
+	return n
 }
 
 // maxCircuitsFromSubnet bounds the circuits one IPv4 /24 or IPv6 /48 may
@@ -124,55 +148,58 @@ type circuitKey struct {
 	dest   peer.ID
 }
 
+// maxTrackedCircuits bounds the circuits the filter remembers. A peer may
+// ask for circuits to any number of destinations, each remembered for a
+// circuit's lifetime; past the bound the filter sweeps (at most once a
+// second, a sweep walks every entry), and if
+// that frees nothing it lets the request through without remembering it
+// (the relay's own limits per peer and in total still apply), rather than
+// refuse everyone.
+const maxTrackedCircuits = 16384
+
 // AllowConnect implements relayv2.ACLFilter: at most
 // maxCircuitsFromSubnet circuits from one source subnet to one destination
 // count at once. A circuit counts from when it was allowed until the
 // circuit duration has passed or its source has no connection left to the
 // relay (the filter sees no circuit's end).
 func (a *subnetACL) AllowConnect(src peer.ID, srcAddr ma.Multiaddr, dest peer.ID) bool {
-	ip, err := manet.ToIP(srcAddr)
-	if err != nil {
-		return true
-	}
-	nip, ok := netip.AddrFromSlice(ip)
+	subnet, ok := subnetOf(srcAddr)
 	if !ok {
 		return true
 	}
-	k := circuitKey{ipgroup.Of(nip, 24, 48), dest}
+	k := circuitKey{subnet, dest}
 	now := a.now()
+	hp := a.host.Load()
+	gone := func(q peer.ID, at time.Time) bool {
+		return now.Sub(at) > a.circuitTTL || (hp != nil && (*hp).Network().Connectedness(q) != network.Connected)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if now.Sub(a.lastCircuitSweep) > sweepInterval {
+	if now.Sub(a.lastCircuitSweep) > sweepInterval || (a.ncircuits >= maxTrackedCircuits && now.Sub(a.lastCircuitSweep) > time.Second) {
 		a.lastCircuitSweep = now
-		for ck, open := range a.circuits {
-			a.pruneCircuitsLocked(open, now)
-			if len(open) == 0 {
-				delete(a.circuits, ck)
-			}
-		}
+		a.ncircuits -= sweepGroups(a.circuits, gone)
 	}
 	open := a.circuits[k]
+	if open != nil {
+		a.ncircuits -= pruneGroup(open, gone)
+	}
+	if _, again := open[src]; again {
+		open[src] = now
+		return true
+	}
+	if len(open) >= maxCircuitsFromSubnet {
+		return false
+	}
+	if a.ncircuits >= maxTrackedCircuits {
+		return true
+	}
 	if open == nil {
 		open = make(map[peer.ID]time.Time)
 		a.circuits[k] = open
 	}
-	a.pruneCircuitsLocked(open, now)
-	if _, again := open[src]; !again && len(open) >= maxCircuitsFromSubnet {
-		return false
-	}
 	open[src] = now
+	a.ncircuits++
 	return true
-}
-
-// pruneCircuitsLocked drops the circuits that have ended for sure; a.mu
-// is held.
-func (a *subnetACL) pruneCircuitsLocked(open map[peer.ID]time.Time, now time.Time) {
-	hp := a.host.Load()
-	for q, at := range open {
-		if now.Sub(at) > a.circuitTTL || (hp != nil && (*hp).Network().Connectedness(q) != network.Connected) {
-			delete(open, q)
-		}
-	}
 }
 
 // holds reports whether q, allowed at, still holds its reservation.
