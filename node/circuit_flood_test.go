@@ -21,16 +21,9 @@ import (
 // and the device could not be reached through that relay while they
 // renewed their circuits (attacker review, fourth session).
 func TestCircuitFloodLeavesRoomForContacts(t *testing.T) {
-	bs := startBootstraps(t, 1)
-	target := startNode(t, initAccount(t, "target"), bs)
-	waitPublished(t, target)
+	target, _, circuit := relayedTarget(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	boot, err := peer.AddrInfoFromString(bs[0].addrs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	circuit := boot.Addrs[0].Encapsulate(ma.StringCast("/p2p/" + boot.ID.String() + "/p2p-circuit"))
 	tid := target.Host().ID()
 	newHost := func(listen ...string) host.Host {
 		opts := []libp2p.Option{libp2p.EnableRelay()}
@@ -63,4 +56,18 @@ func TestCircuitFloodLeavesRoomForContacts(t *testing.T) {
 	if err := friend.Connect(ctx, peer.AddrInfo{ID: tid, Addrs: []ma.Multiaddr{circuit}}); err != nil {
 		t.Fatalf("a peer of another network cannot reach the device through the relay after the flood: %v", err)
 	}
+}
+
+// relayedTarget starts one bootstrap and a published node using it, and
+// returns the node, the bootstrap and the circuit address through it.
+func relayedTarget(t *testing.T) (target *testNode, boot *peer.AddrInfo, circuit ma.Multiaddr) {
+	t.Helper()
+	bs := startBootstraps(t, 1)
+	target = startNode(t, initAccount(t, "target"), bs)
+	waitPublished(t, target)
+	boot, err := peer.AddrInfoFromString(bs[0].addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target, boot, boot.Addrs[0].Encapsulate(ma.StringCast("/p2p/" + boot.ID.String() + "/p2p-circuit"))
 }

@@ -25,17 +25,10 @@ import (
 // never connects to the stranger's relay (it did, 7 ms after the decline,
 // from its listening port: attacker review, fourth session).
 func TestStrangerOwnRelayLearnsNoAddress(t *testing.T) {
-	bs := startBootstraps(t, 1)
-	target := startNode(t, initAccount(t, "target"), bs)
-	waitPublished(t, target)
+	target, boot, bootCircuit := relayedTarget(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	boot, err := peer.AddrInfoFromString(bs[0].addrs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
 	tid := target.Host().ID()
-	bootCircuit := boot.Addrs[0].Encapsulate(ma.StringCast("/p2p/" + boot.ID.String() + "/p2p-circuit"))
 
 	// the attacker's relay
 	rh, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.9/tcp/0"), libp2p.DisableRelay())
